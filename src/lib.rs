@@ -1,0 +1,13 @@
+//! Hornet: a load tester in one binary.
+//!
+//! Data flows one way: `plan` (validated) → `engine` (users run steps through `protocols`) →
+//! `stats` (samples → aggregator → Snapshot) → `report` / `cli` (read Snapshots).
+
+pub mod cli;
+pub mod engine;
+pub mod plan;
+pub mod protocols;
+pub mod report;
+pub mod stats;
+pub mod target;
+pub mod telemetry;

@@ -1,0 +1,4 @@
+//! Test plans: TOML text → validated `model::Plan`. Pure: no sockets, no tokio.
+
+pub mod model;
+pub mod template;

@@ -1,0 +1,375 @@
+//! Validated plan types. Everything here is checked: the engine accepts only these, never raw TOML.
+//! Pure data: no I/O, no clocks.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::template::{JsonTemplate, Template};
+
+/// Index of a (kind, name) statistics row, interned when the plan is validated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct NameId(pub u32);
+
+impl NameId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// One statistics row key: `kind` is the HTTP method (`GET`, `POST`, ...) or `SSE`/`WS`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RequestName {
+    pub kind: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub name: String,
+    pub description: String,
+    pub host: Option<String>,
+    /// Where the plan came from (for messages and relative data paths); None for inline text.
+    pub path: Option<PathBuf>,
+    /// Hex sha-256-ish content hash of the source text (stable identity for history).
+    pub content_hash: String,
+    /// `[vars]`, in file order; each is rendered once per run, in order (later vars may use earlier).
+    pub vars: Vec<(String, Template)>,
+    pub defaults: Defaults,
+    pub data: Vec<DataSource>,
+    /// Steps run once before users start (`setup = [..]`).
+    pub setup: Vec<Step>,
+    pub users: Vec<UserClass>,
+    pub shapes: Vec<Shape>,
+    pub thresholds: Vec<Threshold>,
+    /// Every statistics row the plan can produce, indexed by `NameId`.
+    pub names: Vec<RequestName>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Defaults {
+    pub headers: Vec<(String, Template)>,
+    /// Default 30 s.
+    pub timeout: Duration,
+    /// Default `/rpc`.
+    pub rpc_path: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct UserClass {
+    pub name: String,
+    /// >= 1.
+    pub weight: u32,
+    pub fixed_count: Option<u32>,
+    pub wait: Wait,
+    pub tags: Vec<String>,
+    pub on_start: Vec<Step>,
+    pub on_stop: Vec<Step>,
+    /// Never empty after validation.
+    pub tasks: Vec<Task>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Wait {
+    /// `constant(D)`
+    Constant(Duration),
+    /// `between(A, B)`, uniform, A <= B.
+    Between(Duration, Duration),
+    /// `throughput(N/s)`: each task iteration starts at most N times a second (Locust's constant_throughput).
+    Throughput(f64),
+    /// `pacing(D)`: each task iteration starts every D (Locust's constant_pacing).
+    Pacing(Duration),
+}
+
+impl Wait {
+    /// The pacing period for `throughput`/`pacing`; None for think-time waits.
+    pub fn period(&self) -> Option<Duration> {
+        match *self {
+            Wait::Throughput(per_s) => Some(Duration::from_secs_f64(1.0 / per_s)),
+            Wait::Pacing(d) => Some(d),
+            Wait::Constant(_) | Wait::Between(..) => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Task {
+    /// Display name: the `name` given, else the single step's stats name, else "task N".
+    pub name: String,
+    /// >= 1.
+    pub weight: u32,
+    /// The task's own tags plus its class's tags.
+    pub tags: Vec<String>,
+    /// Never empty.
+    pub steps: Vec<Step>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub kind: StepKind,
+    /// The statistics row this step records into (None for `think`).
+    pub name: Option<NameId>,
+    pub checks: Checks,
+    pub captures: Vec<Capture>,
+    /// Step timeout; falls back to `defaults.timeout`.
+    pub timeout: Option<Duration>,
+    /// Where the step was written, "file:line:col", for runtime messages.
+    pub location: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum StepKind {
+    Http(HttpStep),
+    Rpc(RpcStep),
+    Sse(SseStep),
+    Ws(WsStep),
+    Think(Duration),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Head,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Head => "HEAD",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpStep {
+    pub method: Method,
+    /// Path (or absolute URL) with an optional query string, as a template.
+    pub path: Template,
+    /// Step headers; they override `defaults.headers` with the same (case-insensitive) name.
+    pub headers: Vec<(String, Template)>,
+    pub query: Vec<(String, Template)>,
+    pub body: Option<Body>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Body {
+    /// `json = {...}`: sent with `Content-Type: application/json`.
+    Json(JsonTemplate),
+    /// `body = "..."`: sent as is (no content type unless a header sets one).
+    Text(Template),
+    /// `form = {...}`: `application/x-www-form-urlencoded`.
+    Form(Vec<(String, Template)>),
+}
+
+#[derive(Clone, Debug)]
+pub struct RpcStep {
+    pub method: String,
+    pub params: Option<JsonTemplate>,
+    /// Defaults to `defaults.rpc_path`.
+    pub path: Template,
+    pub headers: Vec<(String, Template)>,
+    /// JSON-RPC error codes that count as success (soft errors).
+    pub allow_codes: Vec<i64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SseStep {
+    pub path: Template,
+    pub headers: Vec<(String, Template)>,
+    pub events: Option<u32>,
+    pub duration: Option<Duration>,
+    /// Optional JSON-RPC message posted to the endpoint the stream announces (`event: endpoint`).
+    pub post: Option<JsonTemplate>,
+}
+
+#[derive(Clone, Debug)]
+pub struct WsStep {
+    pub path: Template,
+    pub headers: Vec<(String, Template)>,
+    pub send: Vec<WsMessage>,
+    pub expect: Option<u32>,
+    pub duration: Option<Duration>,
+}
+
+#[derive(Clone, Debug)]
+pub enum WsMessage {
+    Text(Template),
+    Json(JsonTemplate),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Checks {
+    /// Allowed statuses. None: any status < 400 passes (Locust's rule).
+    pub status: Option<Vec<u16>>,
+    pub body_contains: Vec<String>,
+    pub json: Vec<JsonCheck>,
+    pub header: Vec<HeaderCheck>,
+    pub max_time: Option<Duration>,
+}
+
+impl Checks {
+    /// Whether evaluating these checks needs the response body kept in memory.
+    pub fn needs_body(&self) -> bool {
+        !self.body_contains.is_empty() || !self.json.is_empty()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct JsonCheck {
+    /// As written, e.g. `$.result.tools`.
+    pub path_source: String,
+    pub path: serde_json_path::JsonPath,
+    pub expect: JsonExpect,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum JsonExpect {
+    /// `"exists"`: the path matches at least one node.
+    Exists,
+    /// Any other value: the first node equals it.
+    Equals(serde_json::Value),
+}
+
+#[derive(Clone, Debug)]
+pub struct HeaderCheck {
+    /// Lower-case header name.
+    pub name: String,
+    pub expect: HeaderExpect,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum HeaderExpect {
+    /// `"exists"`
+    Exists,
+    /// The header value contains this text (case-sensitive).
+    Contains(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Capture {
+    pub var: String,
+    pub source: CaptureSource,
+}
+
+#[derive(Clone, Debug)]
+pub enum CaptureSource {
+    /// `json:$.path`: first match; strings are stored unquoted, other values as JSON.
+    Json(serde_json_path::JsonPath),
+    /// `header:Name` (lower-cased).
+    Header(String),
+    /// `regex:...`: the first capture group if any, else the whole match.
+    Regex(regex::Regex),
+    /// `status`
+    Status,
+}
+
+impl CaptureSource {
+    pub fn needs_body(&self) -> bool {
+        matches!(self, CaptureSource::Json(_) | CaptureSource::Regex(_))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct DataSource {
+    pub name: String,
+    pub order: DataOrder,
+    pub rows: DataRows,
+}
+
+#[derive(Clone, Debug)]
+pub enum DataRows {
+    /// `csv = "file.csv"`, resolved against the plan's directory (existence checked at validation).
+    Csv(PathBuf),
+    /// `rows = [ {..}, .. ]` or `values = [..]` (single column `value`).
+    Inline(Vec<Vec<(String, String)>>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataOrder {
+    Cycle,
+    Random,
+    Once,
+}
+
+#[derive(Clone, Debug)]
+pub struct Shape {
+    pub name: String,
+    pub kind: ShapeKind,
+}
+
+#[derive(Clone, Debug)]
+pub enum ShapeKind {
+    /// Closed model: ramp to `users` at `spawn_rate` and hold for `duration`, stage after stage.
+    Stages(Vec<Stage>),
+    /// Open model: task starts per second, at most `max_users` in flight.
+    Arrival {
+        stages: Vec<ArrivalStage>,
+        max_users: u32,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stage {
+    pub duration: Duration,
+    pub users: u32,
+    /// None: reach `users` at once.
+    pub spawn_rate: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArrivalStage {
+    pub duration: Duration,
+    /// Task starts per second at the end of the stage (linear ramp from the previous rate).
+    pub rate: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Threshold {
+    /// As written, e.g. `'/tools/[id]'.p99 < 500ms`.
+    pub source: String,
+    pub scope: ThresholdScope,
+    pub metric: ThresholdMetric,
+    pub op: CompareOp,
+    /// In the metric's unit: microseconds for times, a fraction (0.01 = 1 %) for rates,
+    /// per second for `rps`.
+    pub value: f64,
+    pub abort_on_fail: bool,
+    pub delay: Option<Duration>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ThresholdScope {
+    Aggregate,
+    /// `'name'.metric`
+    Name(String),
+    /// `GET.p95`, `SSE.p95`, ...: every row of that kind.
+    Kind(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ThresholdMetric {
+    /// Percentile as a fraction, e.g. 0.95.
+    Percentile(f64),
+    Avg,
+    Min,
+    Max,
+    ErrorRate,
+    Rps,
+    Checks,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompareOp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}

@@ -1,0 +1,134 @@
+//! A virtual user's own sample buffer. Recording is a push into a local `Vec`; the buffer goes
+//! to the aggregator as one batch every `MAX_AGE` or `MAX_SAMPLES`, with `try_send`: no lock and
+//! no channel operation per request. If the channel is full the batch is kept and grows.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::sample::{Batch, Failure, Sample};
+
+/// Flush after this many samples...
+const MAX_SAMPLES: usize = 512;
+/// ...or when the oldest unsent sample is this old (keeps the per-second series honest).
+const MAX_AGE: Duration = Duration::from_millis(100);
+
+pub struct Recorder {
+    tx: mpsc::Sender<Batch>,
+    batch: Batch,
+    oldest: Option<Instant>,
+}
+
+impl Recorder {
+    pub fn new(tx: mpsc::Sender<Batch>) -> Self {
+        Recorder {
+            tx,
+            batch: Batch::default(),
+            oldest: None,
+        }
+    }
+
+    pub fn record(&mut self, sample: Sample, now: Instant) {
+        self.batch.samples.push(sample);
+        self.after_push(now);
+    }
+
+    /// Records a failed sample and the message it failed with.
+    pub fn record_failure(&mut self, sample: Sample, error: String, now: Instant) {
+        debug_assert!(!sample.ok);
+        self.batch.failures.push(Failure {
+            name: sample.name,
+            error,
+        });
+        self.batch.samples.push(sample);
+        self.after_push(now);
+    }
+
+    fn after_push(&mut self, now: Instant) {
+        let oldest = *self.oldest.get_or_insert(now);
+        if self.batch.samples.len() >= MAX_SAMPLES || now.duration_since(oldest) >= MAX_AGE {
+            self.flush();
+        }
+    }
+
+    /// Whether samples are waiting to be sent (a user about to sleep should flush them).
+    pub fn has_pending(&self) -> bool {
+        !self.batch.is_empty()
+    }
+
+    /// Hands the pending batch to the aggregator if the channel has room; keeps it otherwise.
+    pub fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        match self.tx.try_send(batch) {
+            Ok(()) => self.oldest = None,
+            Err(mpsc::error::TrySendError::Full(batch)) => self.batch = batch,
+            // The run is gone: nobody will read these samples.
+            Err(mpsc::error::TrySendError::Closed(_)) => self.oldest = None,
+        }
+    }
+
+    /// Sends whatever is pending, waiting for room: used once when the user ends, so that no
+    /// sample is lost to a full channel.
+    pub async fn finish(mut self) {
+        let batch = std::mem::take(&mut self.batch);
+        if !batch.is_empty() {
+            // An Err means the aggregator is gone; nothing is left to count into.
+            let _ = self.tx.send(batch).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::model::NameId;
+
+    fn sample(ok: bool) -> Sample {
+        Sample {
+            name: NameId(0),
+            latency_us: 100,
+            corrected_us: 0,
+            bytes: 10,
+            ok,
+        }
+    }
+
+    #[test]
+    fn batches_instead_of_sending_per_sample() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let mut rec = Recorder::new(tx);
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            rec.record(sample(true), t0);
+        }
+        assert!(rx.try_recv().is_err(), "nothing sent before the batch is due");
+        rec.record(sample(true), t0 + MAX_AGE);
+        let batch = rx.try_recv().expect("a batch after MAX_AGE");
+        assert_eq!(batch.samples.len(), 11);
+        assert!(!rec.has_pending());
+    }
+
+    #[test]
+    fn keeps_the_batch_when_the_channel_is_full() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let mut rec = Recorder::new(tx);
+        let t0 = Instant::now();
+        for _ in 0..MAX_SAMPLES {
+            rec.record(sample(true), t0);
+        }
+        // the channel now holds one batch; the next one must stay with the user
+        for _ in 0..MAX_SAMPLES {
+            rec.record(sample(true), t0);
+        }
+        rec.record_failure(sample(false), "boom".into(), t0);
+        assert!(rec.has_pending());
+        assert_eq!(rx.try_recv().map(|b| b.samples.len()).ok(), Some(MAX_SAMPLES));
+        rec.flush();
+        let kept = rx.try_recv().expect("kept batch sent once there is room");
+        assert_eq!(kept.samples.len(), MAX_SAMPLES + 1);
+        assert_eq!(kept.failures.len(), 1);
+    }
+}

@@ -1,0 +1,3 @@
+//! One integration-test binary: real servers on loopback ports chosen by the OS.
+
+mod helpers;
