@@ -1,1 +1,287 @@
-//! CLI
+//! The command line: `hornet run | check | target`, and the zero-setup demo when no command is
+//! given. Exit codes live here: 0 done, 2 bad input, 3 aborted (1 is kept for failed thresholds).
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::engine::{self, RunConfig, Selection};
+use crate::plan::{self, duration::parse_duration, Plan};
+use crate::report;
+use crate::stats::snapshot::{RunState, Snapshot};
+use crate::target::{self, TargetConfig};
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_BAD_INPUT: i32 = 2;
+pub const EXIT_ABORTED: i32 = 3;
+
+/// The demo plan, built in so that `cargo run` works from any directory.
+const DEMO_PLAN: &str = include_str!("../plans/demo.toml");
+
+#[derive(Parser, Debug)]
+#[command(name = "hornet", version, about = "A load tester in one binary", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a plan headless and print Locust-style statistics.
+    Run(RunArgs),
+    /// Validate a plan; print its classes, tasks, shapes and thresholds.
+    Check {
+        /// The plan file (TOML).
+        plan: PathBuf,
+    },
+    /// Serve the built-in demo target alone.
+    Target(TargetArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The plan file (TOML).
+    pub plan: PathBuf,
+    /// Override the plan's host, e.g. http://127.0.0.1:8090.
+    #[arg(short = 'H', long)]
+    pub host: Option<String>,
+    /// Peak number of concurrent users.
+    #[arg(short = 'u', long, default_value_t = 1)]
+    pub users: u32,
+    /// Users started per second.
+    #[arg(short = 'r', long = "spawn-rate", default_value_t = 1.0)]
+    pub spawn_rate: f64,
+    /// Stop after this long (e.g. 30s, 5m, 1h30m); without it, run until Ctrl-C.
+    #[arg(short = 't', long = "run-time", value_parser = parse_duration)]
+    pub run_time: Option<Duration>,
+    /// Restrict to this user class, optionally re-weighted: NAME or NAME=WEIGHT (repeatable).
+    #[arg(long = "class", value_name = "NAME[=WEIGHT]", value_parser = parse_class)]
+    pub classes: Vec<(String, Option<u32>)>,
+    /// Only run tasks with one of these tags (comma-separated, repeatable).
+    #[arg(short = 'T', long, value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Skip tasks with any of these tags (comma-separated, repeatable).
+    #[arg(short = 'E', long = "exclude-tags", value_delimiter = ',')]
+    pub exclude_tags: Vec<String>,
+    /// How long stopping users may take to finish their current task.
+    #[arg(long = "stop-timeout", value_parser = parse_duration, default_value = "0s")]
+    pub stop_timeout: Duration,
+    /// Write the final summary as JSON to FILE, or to stdout with `-`.
+    #[arg(long, value_name = "FILE|-")]
+    pub json: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TargetArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8090", env = "HORNET_TARGET_BIND")]
+    pub bind: String,
+    /// Bearer token the API routes require.
+    #[arg(long, default_value = "demo-token")]
+    pub token: String,
+    /// Serve the API routes without a token.
+    #[arg(long)]
+    pub no_auth: bool,
+}
+
+fn parse_class(s: &str) -> Result<(String, Option<u32>), String> {
+    match s.split_once('=') {
+        None => Ok((s.to_string(), None)),
+        Some((name, w)) => {
+            let w: u32 = w
+                .trim()
+                .parse()
+                .map_err(|_| format!("weight of {name} must be a whole number ≥ 1, got {w:?}"))?;
+            if w == 0 {
+                return Err(format!("weight of {name} must be at least 1"));
+            }
+            Ok((name.to_string(), Some(w)))
+        }
+    }
+}
+
+/// Runs the parsed command line; returns the process exit code.
+pub async fn run(cli: Cli) -> i32 {
+    let result = match cli.command {
+        Some(Command::Run(args)) => run_plan(args).await,
+        Some(Command::Check { plan }) => check_plan(&plan),
+        Some(Command::Target(args)) => serve_target(args).await,
+        None => demo().await,
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        EXIT_BAD_INPUT
+    })
+}
+
+fn load_plan(path: &Path) -> Result<Plan, i32> {
+    plan::load(path).map_err(|errors| {
+        eprintln!("{errors}");
+        EXIT_BAD_INPUT
+    })
+}
+
+fn check_plan(path: &Path) -> anyhow::Result<i32> {
+    match load_plan(path) {
+        Ok(plan) => {
+            print!("{}", plan::describe::describe(&plan));
+            Ok(EXIT_OK)
+        }
+        Err(code) => Ok(code),
+    }
+}
+
+async fn run_plan(args: RunArgs) -> anyhow::Result<i32> {
+    let plan = match load_plan(&args.plan) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let cfg = RunConfig {
+        host: args.host,
+        users: args.users,
+        spawn_rate: args.spawn_rate,
+        run_time: args.run_time,
+        stop_timeout: args.stop_timeout,
+        selection: Selection {
+            classes: args.classes,
+            tags: args.tags,
+            exclude_tags: args.exclude_tags,
+        },
+        ..RunConfig::default()
+    };
+    execute(&plan, cfg, args.json.as_deref()).await
+}
+
+/// Starts the run, shows the live line, handles Ctrl-C, prints the table and writes outputs.
+async fn execute(plan: &Plan, cfg: RunConfig, json: Option<&str>) -> anyhow::Result<i32> {
+    let run_time = cfg.run_time;
+    let (handle, completion) = match engine::start(plan, cfg) {
+        Ok(started) => started,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let ctrl_c = {
+        let handle = handle.clone();
+        let interrupted = interrupted.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+            eprintln!("\nstopping: letting users finish (Ctrl-C again to abort)");
+            handle.stop();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("aborting");
+                interrupted.store(true, Ordering::SeqCst);
+                handle.abort();
+            }
+        })
+    };
+    let live = tokio::spawn(live_progress(handle.snapshots(), run_time));
+    let outcome = completion.wait().await?;
+    ctrl_c.abort();
+    live.abort();
+    // Wait for the live task to be gone so its last redraw cannot land after the table.
+    let _ = live.await;
+    let snapshot = &outcome.snapshot;
+    if std::io::stderr().is_terminal() {
+        eprintln!();
+    }
+    for warning in &snapshot.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let table = report::table::stats_table(snapshot);
+    match json {
+        Some("-") => {
+            eprint!("{table}");
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report::json::summary(snapshot))?
+            );
+        }
+        Some(path) => {
+            print!("{table}");
+            let text = serde_json::to_string_pretty(&report::json::summary(snapshot))?;
+            std::fs::write(path, text).with_context(|| format!("writing {path}"))?;
+        }
+        None => print!("{table}"),
+    }
+    std::io::stdout().flush()?;
+    let aborted = interrupted.load(Ordering::SeqCst) || snapshot.state == RunState::Aborted;
+    Ok(if aborted { EXIT_ABORTED } else { EXIT_OK })
+}
+
+/// One status line on stderr: redrawn in place on a terminal, a plain line every few seconds
+/// otherwise (logs stay readable).
+async fn live_progress(
+    mut snapshots: tokio::sync::watch::Receiver<Arc<Snapshot>>,
+    run_time: Option<Duration>,
+) {
+    let tty = std::io::stderr().is_terminal();
+    let mut last_plain = 0.0f64;
+    while snapshots.changed().await.is_ok() {
+        let snapshot = snapshots.borrow_and_update().clone();
+        let line = report::table::live_line(&snapshot, run_time);
+        let mut err = std::io::stderr().lock();
+        if tty {
+            let _ = write!(err, "\r\x1b[2K{line}");
+            let _ = err.flush();
+        } else if snapshot.elapsed_s - last_plain >= 5.0 {
+            last_plain = snapshot.elapsed_s;
+            let _ = writeln!(err, "{line}");
+        }
+    }
+}
+
+async fn serve_target(args: TargetArgs) -> anyhow::Result<i32> {
+    let cfg = TargetConfig {
+        token: (!args.no_auth).then_some(args.token),
+        ..TargetConfig::default()
+    };
+    let running = target::spawn(&args.bind, cfg)
+        .await
+        .with_context(|| format!("binding the demo target to {}", args.bind))?;
+    eprintln!(
+        "demo target listening on {} (Ctrl-C to stop)",
+        running.url()
+    );
+    tokio::signal::ctrl_c().await?;
+    running.stop().await;
+    Ok(EXIT_OK)
+}
+
+/// `hornet` with no command: until the web UI lands, run the demo plan headless against the
+/// built-in target for 10 s and print the table.
+async fn demo() -> anyhow::Result<i32> {
+    let running = match target::spawn("127.0.0.1:8090", TargetConfig::default()).await {
+        Ok(t) => t,
+        // 8090 taken (another Hornet?): any free port will do for the demo.
+        Err(_) => target::spawn("127.0.0.1:0", TargetConfig::default()).await?,
+    };
+    let plan = match plan::parse_str(DEMO_PLAN, "plans/demo.toml", None) {
+        Ok(p) => p,
+        Err(errors) => anyhow::bail!("the built-in demo plan is invalid:\n{errors}"),
+    };
+    eprintln!(
+        "Hornet demo: the built-in target is on {url}; running plans/demo.toml headless with 20 users for 10 s.\n\
+         (The web UI on :8089 comes with `hornet serve`; see README.md for `hornet run`.)",
+        url = running.url()
+    );
+    let cfg = RunConfig {
+        host: Some(running.url()),
+        users: 20,
+        spawn_rate: 10.0,
+        run_time: Some(Duration::from_secs(10)),
+        ..RunConfig::default()
+    };
+    let code = execute(&plan, cfg, None).await;
+    running.stop().await;
+    code
+}

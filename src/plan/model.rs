@@ -257,6 +257,8 @@ pub enum HeaderExpect {
 pub struct Capture {
     pub var: String,
     pub source: CaptureSource,
+    /// As written, e.g. `json:$[0].id` (for failure messages).
+    pub source_text: String,
 }
 
 #[derive(Clone, Debug)]

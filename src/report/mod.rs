@@ -1,1 +1,5 @@
-//! report
+//! Pure renderers of a finished or live [`Snapshot`](crate::stats::snapshot::Snapshot): text for
+//! the terminal, JSON for `--json`. No I/O here: callers decide where the bytes go.
+
+pub mod json;
+pub mod table;

@@ -1,5 +1,8 @@
 //! Numbers people trust: samples from users, merged into HDR histograms per (kind, name), live
 //! snapshots and a per-second series. Deterministic and clock-free: time comes in as arguments.
 
+pub mod aggregator;
+pub mod histogram;
 pub mod recorder;
 pub mod sample;
+pub mod snapshot;

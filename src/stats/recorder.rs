@@ -104,7 +104,10 @@ mod tests {
         for _ in 0..10 {
             rec.record(sample(true), t0);
         }
-        assert!(rx.try_recv().is_err(), "nothing sent before the batch is due");
+        assert!(
+            rx.try_recv().is_err(),
+            "nothing sent before the batch is due"
+        );
         rec.record(sample(true), t0 + MAX_AGE);
         let batch = rx.try_recv().expect("a batch after MAX_AGE");
         assert_eq!(batch.samples.len(), 11);
@@ -125,7 +128,10 @@ mod tests {
         }
         rec.record_failure(sample(false), "boom".into(), t0);
         assert!(rec.has_pending());
-        assert_eq!(rx.try_recv().map(|b| b.samples.len()).ok(), Some(MAX_SAMPLES));
+        assert_eq!(
+            rx.try_recv().map(|b| b.samples.len()).ok(),
+            Some(MAX_SAMPLES)
+        );
         rec.flush();
         let kept = rx.try_recv().expect("kept batch sent once there is room");
         assert_eq!(kept.samples.len(), MAX_SAMPLES + 1);

@@ -1,3 +1,6 @@
 //! One integration-test binary: real servers on loopback ports chosen by the OS.
 
+mod cli;
+mod engine;
 mod helpers;
+mod plan;

@@ -1,0 +1,172 @@
+//! Turns a validated plan plus a run's choices (classes, weights, tags) into what users execute:
+//! the selected classes with their steps prepared once (static URLs, headers and bodies built
+//! ahead of the first request).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::EngineError;
+use crate::plan::model::{Plan, Step, StepKind, UserClass, Wait};
+use crate::plan::template::Vars;
+use crate::protocols::http::PreparedHttp;
+use crate::protocols::http_client::OriginInfo;
+
+/// Which classes run, with what weight, and which tasks by tag.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Restrict to these classes (empty: all), optionally re-weighted.
+    pub classes: Vec<(String, Option<u32>)>,
+    /// Keep only tasks with at least one of these tags (empty: all).
+    pub tags: Vec<String>,
+    /// Drop tasks with any of these tags.
+    pub exclude_tags: Vec<String>,
+}
+
+/// The classes a run uses, after `--class`, `--tags` and `--exclude-tags`. Classes left with
+/// no task are dropped (Locust does the same); none left is an error.
+pub fn select_classes(plan: &Plan, sel: &Selection) -> Result<Vec<UserClass>, EngineError> {
+    let mut chosen: Vec<UserClass> = if sel.classes.is_empty() {
+        plan.users.clone()
+    } else {
+        let mut out = Vec::new();
+        for (name, weight) in &sel.classes {
+            let Some(class) = plan.users.iter().find(|c| &c.name == name) else {
+                let known: Vec<&str> = plan.users.iter().map(|c| c.name.as_str()).collect();
+                return Err(EngineError::invalid(
+                    "classes",
+                    format!(
+                        "unknown user class {name:?}; the plan has {}",
+                        known.join(", ")
+                    ),
+                ));
+            };
+            let mut class = class.clone();
+            if let Some(w) = weight {
+                if *w == 0 {
+                    return Err(EngineError::invalid(
+                        "classes",
+                        format!("weight of {name} must be at least 1"),
+                    ));
+                }
+                class.weight = *w;
+            }
+            out.push(class);
+        }
+        out
+    };
+    for class in &mut chosen {
+        class.tasks.retain(|t| {
+            let included = sel.tags.is_empty() || t.tags.iter().any(|tag| sel.tags.contains(tag));
+            let excluded = t.tags.iter().any(|tag| sel.exclude_tags.contains(tag));
+            included && !excluded
+        });
+    }
+    chosen.retain(|c| !c.tasks.is_empty());
+    if chosen.is_empty() {
+        return Err(EngineError::invalid(
+            "classes",
+            "no user class is left to run (check --class, --tags and --exclude-tags)",
+        ));
+    }
+    Ok(chosen)
+}
+
+/// What a step does at run time.
+#[derive(Debug)]
+pub(crate) enum Action {
+    Http(Box<PreparedHttp>),
+    Think(Duration),
+}
+
+#[derive(Debug)]
+pub(crate) struct PreparedStep {
+    pub(crate) step: Step,
+    pub(crate) action: Action,
+}
+
+#[derive(Debug)]
+pub(crate) struct PreparedTask {
+    pub(crate) steps: Vec<PreparedStep>,
+}
+
+/// A user class ready to run.
+#[derive(Debug)]
+pub(crate) struct PreparedClass {
+    pub(crate) wait: Wait,
+    pub(crate) on_start: Vec<PreparedStep>,
+    pub(crate) on_stop: Vec<PreparedStep>,
+    pub(crate) tasks: Vec<PreparedTask>,
+    /// Running sums of the task weights, for picking a task with one random number.
+    pub(crate) cumulative_weights: Vec<u32>,
+}
+
+pub(crate) fn prepare_class(
+    plan: &Plan,
+    class: &UserClass,
+    base: &Arc<OriginInfo>,
+    vars: &Vars,
+) -> Result<PreparedClass, EngineError> {
+    let steps = |steps: &[Step]| -> Result<Vec<PreparedStep>, EngineError> {
+        steps
+            .iter()
+            .map(|s| prepare_step(plan, s, base, vars))
+            .collect()
+    };
+    let mut cumulative_weights = Vec::with_capacity(class.tasks.len());
+    let mut sum = 0u32;
+    let mut tasks = Vec::with_capacity(class.tasks.len());
+    for task in &class.tasks {
+        sum = sum.saturating_add(task.weight);
+        cumulative_weights.push(sum);
+        tasks.push(PreparedTask {
+            steps: steps(&task.steps)?,
+        });
+    }
+    Ok(PreparedClass {
+        wait: class.wait,
+        on_start: steps(&class.on_start)?,
+        on_stop: steps(&class.on_stop)?,
+        tasks,
+        cumulative_weights,
+    })
+}
+
+fn prepare_step(
+    plan: &Plan,
+    step: &Step,
+    base: &Arc<OriginInfo>,
+    vars: &Vars,
+) -> Result<PreparedStep, EngineError> {
+    let action = match &step.kind {
+        StepKind::Http(h) => Action::Http(Box::new(
+            PreparedHttp::new(
+                step,
+                h,
+                &plan.defaults.headers,
+                plan.defaults.timeout,
+                base,
+                vars,
+            )
+            .map_err(|e| EngineError::invalid("plan", e.to_string()))?,
+        )),
+        StepKind::Think(d) => Action::Think(*d),
+        StepKind::Rpc(_) | StepKind::Sse(_) | StepKind::Ws(_) => {
+            let kind = match step.kind {
+                StepKind::Rpc(_) => "rpc",
+                StepKind::Sse(_) => "sse",
+                _ => "ws",
+            };
+            return Err(EngineError::invalid(
+                "plan",
+                format!(
+                    "{}: `{kind}` steps are validated but not executed by this version of Hornet yet",
+                    step.location
+                ),
+            ));
+        }
+    };
+    Ok(PreparedStep {
+        step: step.clone(),
+        action,
+    })
+}

@@ -1,0 +1,451 @@
+//! One run = one actor task that owns all of the run's mutable state: the users (spawned and
+//! stopped to follow the target count and the class weights), the aggregator (fed with the
+//! users' sample batches) and the clock of the per-second series. The outside world talks to it
+//! through a [`RunHandle`] (commands over a channel) and reads it through a `watch` of the
+//! latest [`Snapshot`] (a slow reader skips frames, never grows memory).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::context::UserContext;
+use super::prepare::{prepare_class, select_classes, PreparedClass, Selection};
+use super::spawner::{ClassSequence, ClassSlot};
+use super::user::{run_user, UserControl};
+use super::EngineError;
+use crate::plan::model::Plan;
+use crate::plan::template::{prepare, SharedVars, Vars};
+use crate::protocols::http_client::{HttpShared, OriginInfo};
+use crate::stats::aggregator::Aggregator;
+use crate::stats::recorder::Recorder;
+use crate::stats::sample::Batch;
+use crate::stats::snapshot::{RunState, Snapshot};
+
+/// Time allowed for `on_stop` steps after the stop timeout, before users are killed.
+const ON_STOP_GRACE: Duration = Duration::from_secs(10);
+/// Batches in flight between users and the aggregator before users keep theirs.
+const BATCH_CHANNEL: usize = 4096;
+
+/// How to run a plan (the CLI flags and the API's fields).
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// Overrides the plan's `host`.
+    pub host: Option<String>,
+    pub users: u32,
+    /// Users started (or stopped) per second.
+    pub spawn_rate: f64,
+    /// None: until stopped.
+    pub run_time: Option<Duration>,
+    /// How long a stopping user may take to finish its task (Locust's --stop-timeout; 0: at once).
+    pub stop_timeout: Duration,
+    pub selection: Selection,
+    /// Distinct statistics names before the rest go to `(other)`.
+    pub name_cap: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            host: None,
+            users: 1,
+            spawn_rate: 1.0,
+            run_time: None,
+            stop_timeout: Duration::ZERO,
+            selection: Selection::default(),
+            name_cap: 1000,
+        }
+    }
+}
+
+/// How a run ended: its final snapshot (state `stopped` or `aborted`).
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    pub snapshot: Arc<Snapshot>,
+}
+
+enum Command {
+    SetUsers {
+        users: u32,
+        spawn_rate: Option<f64>,
+        reply: oneshot::Sender<Result<(), EngineError>>,
+    },
+    Stop,
+    Abort,
+}
+
+/// Controls a running run; cheap to clone.
+#[derive(Clone)]
+pub struct RunHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+}
+
+impl RunHandle {
+    /// Changes the number of users (and optionally the spawn rate) while running.
+    pub async fn set_users(&self, users: u32, spawn_rate: Option<f64>) -> Result<(), EngineError> {
+        if let Some(rate) = spawn_rate {
+            check_rate(rate)?;
+        }
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::SetUsers {
+                users,
+                spawn_rate,
+                reply,
+            })
+            .map_err(|_| EngineError::Ended)?;
+        rx.await.map_err(|_| EngineError::Ended)?
+    }
+
+    /// Stops gracefully: users finish their task within the stop timeout, run `on_stop`.
+    pub fn stop(&self) {
+        // Err: the run already ended, which is what was asked.
+        let _ = self.commands.send(Command::Stop);
+    }
+
+    /// Stops now: in-flight requests are dropped.
+    pub fn abort(&self) {
+        let _ = self.commands.send(Command::Abort);
+    }
+
+    /// The latest snapshot, updated once a second and when the run ends.
+    pub fn snapshots(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshots.clone()
+    }
+}
+
+/// The end of a run, to await.
+pub struct RunCompletion(oneshot::Receiver<RunOutcome>);
+
+impl RunCompletion {
+    pub async fn wait(self) -> Result<RunOutcome, EngineError> {
+        self.0.await.map_err(|_| EngineError::Ended)
+    }
+}
+
+fn check_rate(rate: f64) -> Result<(), EngineError> {
+    if rate.is_finite() && rate > 0.0 {
+        Ok(())
+    } else {
+        Err(EngineError::invalid(
+            "spawn_rate",
+            format!("spawn rate must be a positive number of users per second, got {rate}"),
+        ))
+    }
+}
+
+/// Validates the configuration against the plan and starts the run. Must be called inside a
+/// tokio runtime.
+pub fn start(plan: &Plan, cfg: RunConfig) -> Result<(RunHandle, RunCompletion), EngineError> {
+    check_rate(cfg.spawn_rate)?;
+    let host = cfg
+        .host
+        .clone()
+        .or_else(|| plan.host.clone())
+        .ok_or_else(|| {
+            EngineError::invalid("host", "no host: set `host` in the plan or pass -H/--host")
+        })?;
+    let base = OriginInfo::parse(&host).map_err(|e| EngineError::invalid("host", e.to_string()))?;
+    // Fold the templates that only use plan vars and env() once, then select from that copy.
+    let (plan, shared_vars) =
+        prepare(plan).map_err(|e| EngineError::invalid("plan", e.to_string()))?;
+    let classes = select_classes(&plan, &cfg.selection)?;
+    let vars = Vars::new(shared_vars.clone());
+    let prepared: Vec<Arc<PreparedClass>> = classes
+        .iter()
+        .map(|c| prepare_class(&plan, c, &base, &vars).map(Arc::new))
+        .collect::<Result<_, _>>()?;
+    let slots: Vec<ClassSlot<'_>> = classes
+        .iter()
+        .map(|c| ClassSlot {
+            name: &c.name,
+            weight: c.weight,
+            fixed_count: c.fixed_count,
+        })
+        .collect();
+    let sequence = ClassSequence::new(&slots);
+
+    let (commands, command_rx) = mpsc::unbounded_channel();
+    let (batch_tx, batch_rx) = mpsc::channel(BATCH_CHANNEL);
+    let aggregator = Aggregator::new(plan.names.clone(), cfg.name_cap);
+    let now = Instant::now();
+    let first = Arc::new(aggregator.snapshot(Duration::ZERO, 0, RunState::Spawning));
+    let (snapshot_tx, snapshots) = watch::channel(first);
+    let (done_tx, done_rx) = oneshot::channel();
+    let actor = RunActor {
+        classes: prepared,
+        sequence,
+        shared_vars,
+        http: HttpShared::new(),
+        users: Vec::new(),
+        target_users: cfg.users,
+        spawn_rate: cfg.spawn_rate,
+        ramp: Ramp {
+            start: now,
+            from: 0,
+        },
+        started: now,
+        run_time: cfg.run_time,
+        stop_timeout: cfg.stop_timeout,
+        aggregator,
+        batch_tx: Some(batch_tx),
+        batch_rx,
+        snapshot_tx,
+        kill: CancellationToken::new(),
+        tracker: TaskTracker::new(),
+        next_seed: 0x5eed,
+    };
+    tokio::spawn(async move {
+        let outcome = actor.run(command_rx).await;
+        // The receiver may be gone (nobody waits for the end): fine.
+        let _ = done_tx.send(outcome);
+    });
+    Ok((
+        RunHandle {
+            commands,
+            snapshots,
+        },
+        RunCompletion(done_rx),
+    ))
+}
+
+struct UserSlot {
+    stop: CancellationToken,
+}
+
+/// Users move from `from` toward the target at the spawn rate, starting at `start`.
+struct Ramp {
+    start: Instant,
+    from: usize,
+}
+
+struct RunActor {
+    classes: Vec<Arc<PreparedClass>>,
+    sequence: ClassSequence,
+    shared_vars: Arc<SharedVars>,
+    http: Arc<HttpShared>,
+    /// Running users in spawn order: always a prefix of `sequence`.
+    users: Vec<UserSlot>,
+    target_users: u32,
+    spawn_rate: f64,
+    ramp: Ramp,
+    started: Instant,
+    run_time: Option<Duration>,
+    stop_timeout: Duration,
+    aggregator: Aggregator,
+    /// Cloned into every user; dropped when the run stops so the channel closes.
+    batch_tx: Option<mpsc::Sender<Batch>>,
+    batch_rx: mpsc::Receiver<Batch>,
+    snapshot_tx: watch::Sender<Arc<Snapshot>>,
+    kill: CancellationToken,
+    tracker: TaskTracker,
+    next_seed: u64,
+}
+
+enum Ending {
+    Graceful,
+    Abort,
+}
+
+impl RunActor {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) -> RunOutcome {
+        let mut ticker = tokio::time::interval_at(
+            self.started + Duration::from_secs(1),
+            Duration::from_secs(1),
+        );
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let deadline = self.run_time.map(|t| self.started + t);
+        let ending = loop {
+            let next_change = self.next_user_change();
+            tokio::select! {
+                Some(batch) = self.batch_rx.recv() => self.aggregator.ingest(batch),
+                _ = ticker.tick() => {
+                    self.aggregator.tick(self.started.elapsed(), self.users.len() as u32);
+                    self.publish(self.state());
+                }
+                _ = sleep_until_opt(next_change), if next_change.is_some() => self.adjust_users(),
+                _ = sleep_until_opt(deadline), if deadline.is_some() => break Ending::Graceful,
+                command = commands.recv() => match command {
+                    Some(Command::SetUsers { users, spawn_rate, reply }) => {
+                        self.retarget(users, spawn_rate);
+                        // The caller may have gone away; the change stands.
+                        let _ = reply.send(Ok(()));
+                    }
+                    Some(Command::Stop) | None => break Ending::Graceful,
+                    Some(Command::Abort) => break Ending::Abort,
+                },
+            }
+        };
+        let aborted = self.shutdown(ending, &mut commands, &mut ticker).await;
+        let state = if aborted {
+            RunState::Aborted
+        } else {
+            RunState::Stopped
+        };
+        let snapshot = self.publish(state);
+        RunOutcome { snapshot }
+    }
+
+    fn state(&self) -> RunState {
+        if self.users.len() as u32 == self.target_users
+            || self.sequence.capacity() == Some(self.users.len())
+        {
+            RunState::Running
+        } else {
+            RunState::Spawning
+        }
+    }
+
+    fn publish(&mut self, state: RunState) -> Arc<Snapshot> {
+        let snapshot = Arc::new(self.aggregator.snapshot(
+            self.started.elapsed(),
+            self.users.len() as u32,
+            state,
+        ));
+        self.snapshot_tx.send_replace(snapshot.clone());
+        snapshot
+    }
+
+    fn effective_target(&self) -> usize {
+        let target = self.target_users as usize;
+        self.sequence
+            .capacity()
+            .map_or(target, |cap| target.min(cap))
+    }
+
+    fn retarget(&mut self, users: u32, spawn_rate: Option<f64>) {
+        self.target_users = users;
+        if let Some(rate) = spawn_rate {
+            self.spawn_rate = rate;
+        }
+        self.ramp = Ramp {
+            start: Instant::now(),
+            from: self.users.len(),
+        };
+    }
+
+    /// When the next user should be started or stopped, if the count is not at its target.
+    fn next_user_change(&self) -> Option<Instant> {
+        let target = self.effective_target();
+        let current = self.users.len();
+        if current == target {
+            return None;
+        }
+        // The k-th change of this ramp (0-based) is due at start + k / rate: the first at once.
+        let k = current.abs_diff(self.ramp.from) as f64;
+        Some(self.ramp.start + Duration::from_secs_f64(k / self.spawn_rate))
+    }
+
+    /// Starts or stops every user whose time has come (several at once at high rates).
+    fn adjust_users(&mut self) {
+        let target = self.effective_target();
+        let elapsed = self.ramp.start.elapsed().as_secs_f64();
+        let due = (elapsed * self.spawn_rate).floor() as usize + 1;
+        if self.users.len() < target {
+            let goal = (self.ramp.from + due).min(target);
+            while self.users.len() < goal {
+                if !self.spawn_user() {
+                    break;
+                }
+            }
+        } else {
+            let goal = self.ramp.from.saturating_sub(due).max(target);
+            while self.users.len() > goal {
+                if let Some(user) = self.users.pop() {
+                    user.stop.cancel();
+                }
+            }
+        }
+    }
+
+    fn spawn_user(&mut self) -> bool {
+        let Some(class) = self.sequence.class_of(self.users.len()) else {
+            return false;
+        };
+        let Some(batch_tx) = &self.batch_tx else {
+            return false;
+        };
+        let stop = CancellationToken::new();
+        self.next_seed = self
+            .next_seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let ctx = UserContext::new(
+            Vars::new(self.shared_vars.clone()),
+            self.http.clone(),
+            Recorder::new(batch_tx.clone()),
+            rand::rngs::SmallRng::seed_from_u64(self.next_seed),
+        );
+        let ctl = UserControl {
+            stop: stop.clone(),
+            kill: self.kill.clone(),
+            stop_timeout: self.stop_timeout,
+        };
+        self.tracker
+            .spawn(run_user(self.classes[class].clone(), ctx, ctl));
+        self.users.push(UserSlot { stop });
+        true
+    }
+
+    /// Stops every user (gracefully unless aborting), keeps counting their last samples, and
+    /// returns whether the run ended aborted.
+    async fn shutdown(
+        &mut self,
+        ending: Ending,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
+        ticker: &mut tokio::time::Interval,
+    ) -> bool {
+        let mut aborted = matches!(ending, Ending::Abort);
+        if aborted {
+            self.kill.cancel();
+        }
+        self.publish(RunState::Stopping);
+        for user in self.users.drain(..) {
+            user.stop.cancel();
+        }
+        self.batch_tx = None;
+        self.tracker.close();
+        let kill_at = Instant::now() + self.stop_timeout + ON_STOP_GRACE;
+        let tracker = self.tracker.clone();
+        let users_done = tracker.wait();
+        tokio::pin!(users_done);
+        loop {
+            tokio::select! {
+                Some(batch) = self.batch_rx.recv() => self.aggregator.ingest(batch),
+                _ = &mut users_done => break,
+                _ = tokio::time::sleep_until(kill_at), if !self.kill.is_cancelled() => self.kill.cancel(),
+                _ = ticker.tick() => {
+                    self.aggregator.tick(self.started.elapsed(), 0);
+                    self.publish(RunState::Stopping);
+                }
+                command = commands.recv(), if !aborted => match command {
+                    Some(Command::Abort) => {
+                        aborted = true;
+                        self.kill.cancel();
+                    }
+                    Some(Command::SetUsers { reply, .. }) => {
+                        let _ = reply.send(Err(EngineError::Ended));
+                    }
+                    Some(Command::Stop) | None => {}
+                },
+            }
+        }
+        // Every user is gone and with it every sender: drain what is left.
+        while let Some(batch) = self.batch_rx.recv().await {
+            self.aggregator.ingest(batch);
+        }
+        aborted
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

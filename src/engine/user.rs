@@ -1,0 +1,176 @@
+//! The virtual-user loop: `on_start` once, then pick a task by weight, run its steps, wait per
+//! the class's `wait`, repeat; `on_stop` when the user is stopped. Stopping is cooperative
+//! (`stop` token: finish the task within the stop timeout) or immediate (`kill` token).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+
+use super::context::UserContext;
+use super::prepare::{Action, PreparedClass, PreparedStep};
+use crate::plan::model::Wait;
+use crate::protocols::http;
+
+/// How a user is told to end.
+pub(crate) struct UserControl {
+    /// Graceful: finish the current task (up to `stop_timeout`), run `on_stop`, exit.
+    pub(crate) stop: CancellationToken,
+    /// Immediate: drop whatever is in flight; no `on_stop`.
+    pub(crate) kill: CancellationToken,
+    pub(crate) stop_timeout: Duration,
+}
+
+pub(crate) async fn run_user(class: Arc<PreparedClass>, mut ctx: UserContext, ctl: UserControl) {
+    let kill = ctl.kill.clone();
+    tokio::select! {
+        biased;
+        _ = kill.cancelled() => {}
+        _ = lifecycle(&class, &mut ctx, &ctl) => {}
+    }
+    ctx.rec.finish().await;
+}
+
+async fn lifecycle(class: &PreparedClass, ctx: &mut UserContext, ctl: &UserControl) {
+    if !class.on_start.is_empty() {
+        let finished = tokio::select! {
+            biased;
+            _ = stop_deadline(ctl) => false,
+            _ = run_steps(&class.on_start, ctx, None) => true,
+        };
+        if !finished {
+            return;
+        }
+    }
+    let period = class.wait.period();
+    // Paced users keep a fixed grid of intended starts and catch up when late, so that latency
+    // measured from the intended start (the corrected twin) counts the time lost to a stall.
+    let mut intended = Instant::now();
+    while !ctl.stop.is_cancelled() {
+        let lag = period.map(|_| Instant::now().saturating_duration_since(intended));
+        let task = pick_task(class, ctx);
+        let completed = tokio::select! {
+            biased;
+            _ = stop_deadline(ctl) => false,
+            _ = run_steps(&class.tasks[task].steps, ctx, lag) => true,
+        };
+        if !completed {
+            break;
+        }
+        let wake = match (class.wait, period) {
+            (_, Some(period)) => {
+                intended += period;
+                Some(intended)
+            }
+            (Wait::Constant(d), None) if d.is_zero() => None,
+            (Wait::Constant(d), None) => Some(Instant::now() + d),
+            (Wait::Between(a, b), None) => {
+                let d = if b > a {
+                    ctx.rng.random_range(a..=b)
+                } else {
+                    a
+                };
+                Some(Instant::now() + d)
+            }
+            (Wait::Throughput(_) | Wait::Pacing(_), None) => None,
+        };
+        match wake {
+            Some(at) if at > Instant::now() => {
+                // About to sleep: hand over what was recorded so the live numbers stay current.
+                ctx.rec.flush();
+                tokio::select! {
+                    biased;
+                    _ = ctl.stop.cancelled() => break,
+                    _ = tokio::time::sleep_until(at.into()) => {}
+                }
+            }
+            _ => tokio::task::consume_budget().await,
+        }
+    }
+    if !class.on_stop.is_empty() {
+        ctx.rec.flush();
+        run_steps(&class.on_stop, ctx, None).await;
+    }
+}
+
+/// Resolves once the user was asked to stop and its stop timeout has passed.
+async fn stop_deadline(ctl: &UserControl) {
+    ctl.stop.cancelled().await;
+    if !ctl.stop_timeout.is_zero() {
+        tokio::time::sleep(ctl.stop_timeout).await;
+    }
+}
+
+fn pick_task(class: &PreparedClass, ctx: &mut UserContext) -> usize {
+    let total = class.cumulative_weights.last().copied().unwrap_or(0);
+    if class.tasks.len() <= 1 || total == 0 {
+        return 0;
+    }
+    let r = ctx.rng.random_range(0..total);
+    class.cumulative_weights.partition_point(|&c| c <= r)
+}
+
+/// Runs steps in order; a failed step ends the sequence (later steps usually need its result).
+async fn run_steps(steps: &[PreparedStep], ctx: &mut UserContext, lag: Option<Duration>) -> bool {
+    for s in steps {
+        let ok = match &s.action {
+            Action::Http(prepared) => {
+                let Some(name) = s.step.name else { continue };
+                http::execute(
+                    prepared,
+                    &s.step,
+                    name,
+                    &mut ctx.http,
+                    &mut ctx.vars,
+                    &mut ctx.rec,
+                    lag,
+                )
+                .await
+            }
+            Action::Think(d) => {
+                ctx.rec.flush();
+                tokio::time::sleep(*d).await;
+                true
+            }
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::prepare::PreparedTask;
+    use rand::SeedableRng;
+
+    #[test]
+    fn tasks_are_picked_by_weight() {
+        let class = PreparedClass {
+            wait: Wait::Constant(Duration::ZERO),
+            on_start: vec![],
+            on_stop: vec![],
+            tasks: (0..3).map(|_| PreparedTask { steps: vec![] }).collect(),
+            cumulative_weights: vec![1, 4, 10],
+        };
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let shared = crate::plan::template::SharedVars::empty();
+        let mut ctx = UserContext::new(
+            crate::plan::template::Vars::new(shared),
+            crate::protocols::http_client::HttpShared::new(),
+            crate::stats::recorder::Recorder::new(tx),
+            rand::rngs::SmallRng::seed_from_u64(7),
+        );
+        let mut counts = [0u32; 3];
+        for _ in 0..10_000 {
+            counts[pick_task(&class, &mut ctx)] += 1;
+        }
+        // expected 1000, 3000, 6000; allow 5 standard deviations
+        assert!((counts[0] as i32 - 1000).abs() < 150, "{counts:?}");
+        assert!((counts[1] as i32 - 3000).abs() < 230, "{counts:?}");
+        assert!((counts[2] as i32 - 6000).abs() < 250, "{counts:?}");
+    }
+}

@@ -1,0 +1,276 @@
+//! HTTP steps: prepared once per run (static parts of URL, headers and body built ahead), then
+//! executed per request by a user — render what is dynamic, send, check, capture, record.
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use http::HeaderMap;
+
+use super::check::{verify, ResponseView};
+use super::http_client::{timeout_message, OriginInfo, Outgoing, Target, UserHttp};
+use crate::plan::model::{Body, HttpStep, NameId, Step};
+use crate::plan::template::{JsonTemplate, Template, Vars};
+use crate::stats::recorder::Recorder;
+use crate::stats::sample::Sample;
+
+/// The request parts of an HTTP step that do not change between requests, built at run start.
+#[derive(Debug)]
+pub struct PreparedHttp {
+    method: http::Method,
+    path: Template,
+    query: Vec<(String, Template)>,
+    /// Set when neither the path nor the query uses a template.
+    static_target: Option<Target>,
+    base: std::sync::Arc<OriginInfo>,
+    /// Defaults merged with the step's own headers (the step wins), in order.
+    headers: Vec<(HeaderName, Template)>,
+    /// Set when every header is static: then no header is rendered per request.
+    static_headers: Option<HeaderMap>,
+    body: PreparedBody,
+    content_type: Option<HeaderValue>,
+    pub timeout: Duration,
+    pub keep_body: bool,
+}
+
+#[derive(Debug)]
+enum PreparedBody {
+    Empty,
+    Static(Bytes),
+    Json(JsonTemplate),
+    Text(Template),
+    Form(Vec<(String, Template)>),
+}
+
+/// A problem found while preparing a step (an invalid header name, a bad host).
+#[derive(Debug, thiserror::Error)]
+#[error("{location}: {message}")]
+pub struct PrepareError {
+    pub location: String,
+    pub message: String,
+}
+
+impl PreparedHttp {
+    pub fn new(
+        step: &Step,
+        http_step: &HttpStep,
+        default_headers: &[(String, Template)],
+        default_timeout: Duration,
+        base: &std::sync::Arc<OriginInfo>,
+        vars: &Vars,
+    ) -> Result<PreparedHttp, PrepareError> {
+        let err = |message: String| PrepareError {
+            location: step.location.clone(),
+            message,
+        };
+        let mut headers: Vec<(HeaderName, Template)> = Vec::new();
+        for (name, value) in default_headers.iter().chain(&http_step.headers) {
+            let name = HeaderName::from_str(name)
+                .map_err(|e| err(format!("invalid header name {name:?}: {e}")))?;
+            headers.retain(|(n, _)| *n != name);
+            headers.push((name, value.clone()));
+        }
+        let static_headers = if headers.iter().all(|(_, v)| v.is_static()) {
+            Some(render_headers(&headers, vars).map_err(err)?)
+        } else {
+            None
+        };
+        let (body, content_type) = match &http_step.body {
+            None => (PreparedBody::Empty, None),
+            Some(Body::Json(j)) => {
+                let ct = Some(HeaderValue::from_static("application/json"));
+                if j.is_static() {
+                    let bytes = j.render_bytes(vars).map_err(|e| err(e.to_string()))?;
+                    (PreparedBody::Static(bytes), ct)
+                } else {
+                    (PreparedBody::Json(j.clone()), ct)
+                }
+            }
+            Some(Body::Text(t)) if t.is_static() => (
+                PreparedBody::Static(Bytes::from(t.source().to_string())),
+                None,
+            ),
+            Some(Body::Text(t)) => (PreparedBody::Text(t.clone()), None),
+            Some(Body::Form(fields)) => {
+                let ct = Some(HeaderValue::from_static(
+                    "application/x-www-form-urlencoded",
+                ));
+                if fields.iter().all(|(_, v)| v.is_static()) {
+                    let bytes = encode_form(fields, vars).map_err(err)?;
+                    (PreparedBody::Static(bytes), ct)
+                } else {
+                    (PreparedBody::Form(fields.clone()), ct)
+                }
+            }
+        };
+        let static_target = if http_step.path.is_static()
+            && http_step.query.iter().all(|(_, v)| v.is_static())
+        {
+            let path = with_query(http_step.path.source(), &http_step.query, vars).map_err(err)?;
+            Some(Target::join(base, &path).map_err(|e| err(e.to_string()))?)
+        } else {
+            None
+        };
+        let checks_need_body =
+            step.checks.needs_body() || step.captures.iter().any(|c| c.source.needs_body());
+        Ok(PreparedHttp {
+            method: http::Method::from_bytes(http_step.method.as_str().as_bytes())
+                .map_err(|e| err(e.to_string()))?,
+            path: http_step.path.clone(),
+            query: http_step.query.clone(),
+            static_target,
+            base: base.clone(),
+            headers,
+            static_headers,
+            body,
+            content_type,
+            timeout: step.timeout.unwrap_or(default_timeout),
+            keep_body: checks_need_body,
+        })
+    }
+
+    /// Builds the request for this user (rendering whatever is dynamic).
+    fn outgoing(&self, vars: &Vars) -> Result<Outgoing, String> {
+        let target = match &self.static_target {
+            Some(t) => t.clone(),
+            None => {
+                let path = self.path.render(vars).map_err(|e| e.to_string())?;
+                let path = with_query(&path, &self.query, vars)?;
+                Target::join(&self.base, &path).map_err(|e| e.to_string())?
+            }
+        };
+        let mut headers = match &self.static_headers {
+            Some(h) => h.clone(),
+            None => render_headers(&self.headers, vars)?,
+        };
+        if let Some(ct) = &self.content_type {
+            if !headers.contains_key(CONTENT_TYPE) {
+                headers.insert(CONTENT_TYPE, ct.clone());
+            }
+        }
+        let body = match &self.body {
+            PreparedBody::Empty => Bytes::new(),
+            PreparedBody::Static(b) => b.clone(),
+            PreparedBody::Json(j) => j.render_bytes(vars).map_err(|e| e.to_string())?,
+            PreparedBody::Text(t) => {
+                Bytes::from(t.render(vars).map_err(|e| e.to_string())?.into_owned())
+            }
+            PreparedBody::Form(fields) => encode_form(fields, vars)?,
+        };
+        Ok(Outgoing {
+            method: self.method.clone(),
+            target,
+            headers,
+            body,
+        })
+    }
+}
+
+fn render_headers(headers: &[(HeaderName, Template)], vars: &Vars) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let rendered = value.render(vars).map_err(|e| e.to_string())?;
+        let value = HeaderValue::from_str(&rendered)
+            .map_err(|_| format!("header {name}: value is not a valid header value"))?;
+        map.insert(name.clone(), value);
+    }
+    Ok(map)
+}
+
+fn with_query(path: &str, query: &[(String, Template)], vars: &Vars) -> Result<String, String> {
+    if query.is_empty() {
+        return Ok(path.to_string());
+    }
+    let mut ser = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in query {
+        ser.append_pair(k, &v.render(vars).map_err(|e| e.to_string())?);
+    }
+    let sep = if path.contains('?') { '&' } else { '?' };
+    Ok(format!("{path}{sep}{}", ser.finish()))
+}
+
+fn encode_form(fields: &[(String, Template)], vars: &Vars) -> Result<Bytes, String> {
+    let mut ser = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in fields {
+        ser.append_pair(k, &v.render(vars).map_err(|e| e.to_string())?);
+    }
+    Ok(Bytes::from(ser.finish()))
+}
+
+/// Runs one HTTP step for a user and records its sample. `lag` is how late this iteration
+/// started against its intended (paced) start, for the coordinated-omission-corrected twin;
+/// None when the user is not paced. Returns whether the step succeeded.
+pub async fn execute(
+    prepared: &PreparedHttp,
+    step: &Step,
+    name: NameId,
+    http: &mut UserHttp,
+    vars: &mut Vars,
+    rec: &mut Recorder,
+    lag: Option<Duration>,
+) -> bool {
+    let start = Instant::now();
+    let outgoing = match prepared.outgoing(vars) {
+        Ok(o) => o,
+        Err(message) => {
+            let sample = sample(name, Duration::ZERO, lag, 0, false);
+            rec.record_failure(sample, message, start);
+            return false;
+        }
+    };
+    let result =
+        tokio::time::timeout(prepared.timeout, http.send(outgoing, prepared.keep_body)).await;
+    let end = Instant::now();
+    let elapsed = end.duration_since(start);
+    match result {
+        Ok(Ok(resp)) => {
+            let view = ResponseView {
+                status: resp.status.as_u16(),
+                headers: &resp.headers,
+                body: &resp.body,
+                elapsed,
+            };
+            let bytes = resp.body_len;
+            match verify(&step.checks, &step.captures, &view, vars) {
+                Ok(()) => {
+                    rec.record(sample(name, elapsed, lag, bytes, true), end);
+                    true
+                }
+                Err(message) => {
+                    rec.record_failure(sample(name, elapsed, lag, bytes, false), message, end);
+                    false
+                }
+            }
+        }
+        Ok(Err(e)) => {
+            rec.record_failure(sample(name, elapsed, lag, 0, false), e.to_string(), end);
+            false
+        }
+        Err(_) => {
+            // The connection is mid-request: it cannot be reused.
+            http.reset_connection();
+            rec.record_failure(
+                sample(name, elapsed, lag, 0, false),
+                timeout_message(prepared.timeout),
+                end,
+            );
+            false
+        }
+    }
+}
+
+fn sample(name: NameId, elapsed: Duration, lag: Option<Duration>, bytes: u64, ok: bool) -> Sample {
+    let latency_us = micros(elapsed);
+    Sample {
+        name,
+        latency_us,
+        corrected_us: lag.map_or(0, |lag| micros(elapsed + lag).max(1)),
+        bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
+        ok,
+    }
+}
+
+fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,485 @@
+//! The HTTP/1.1 client of one virtual user: its own keep-alive connection and its own cookies
+//! (Locust's HttpUser semantics), on raw hyper `http1` so that an idle user costs kilobytes and
+//! a request costs no more than hyper itself (see ../shared/HTTP-CLIENT.md: reqwest per user is
+//! ~23 KiB and ~80 k req/CPU-s, raw hyper ~14 KiB and ~135 k).
+//!
+//! Everything expensive is built once per run in [`HttpShared`] and shared: the rustls config
+//! (root store, verifier, crypto provider — built lazily on the first `https` connection) and
+//! the resolver cache. A user holds at most one connection (to the origin it last used).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{HeaderValue, CONTENT_LENGTH, HOST, LOCATION, SET_COOKIE, USER_AGENT};
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// Size of hyper's read buffer per connection: fixed instead of hyper's adaptive 8 KiB+, so
+/// that an idle user stays small (HTTP-CLIENT.md pitfall 8).
+const READ_BUF_BYTES: usize = 4096;
+/// Redirects followed per request, as Locust's clients do.
+const MAX_REDIRECTS: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("invalid URL {0:?}: {1}")]
+    Url(String, String),
+    #[error("unsupported URL scheme {0:?} (expected http or https)")]
+    Scheme(String),
+    #[error("DNS lookup of {0} failed: {1}")]
+    Resolve(String, std::io::Error),
+    #[error("connect: {0}")]
+    Connect(std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("{0}")]
+    Protocol(#[from] hyper::Error),
+    #[error("invalid request: {0}")]
+    Request(#[from] http::Error),
+    #[error("too many redirects (more than {MAX_REDIRECTS})")]
+    TooManyRedirects,
+}
+
+/// Where a connection goes: scheme, host and port.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub https: bool,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Origin {
+    /// The `Host` header value (port omitted when it is the scheme's default).
+    fn host_header(&self) -> String {
+        let default_port = if self.https { 443 } else { 80 };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port == default_port {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+
+    fn base_url(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.host_header())
+    }
+}
+
+/// A parsed absolute target: origin plus the origin-form request target (`/path?query`).
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub origin: Arc<OriginInfo>,
+    pub path_and_query: String,
+}
+
+/// An origin with its precomputed `Host` header.
+#[derive(Debug)]
+pub struct OriginInfo {
+    pub origin: Origin,
+    host_header: HeaderValue,
+}
+
+impl OriginInfo {
+    pub fn parse(base: &str) -> Result<Arc<OriginInfo>, HttpError> {
+        let url =
+            url::Url::parse(base).map_err(|e| HttpError::Url(base.to_string(), e.to_string()))?;
+        Self::from_url(&url)
+    }
+
+    fn from_url(url: &url::Url) -> Result<Arc<OriginInfo>, HttpError> {
+        let https = match url.scheme() {
+            "http" => false,
+            "https" => true,
+            other => return Err(HttpError::Scheme(other.to_string())),
+        };
+        let host = match url.host() {
+            Some(url::Host::Domain(d)) => d.to_string(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            None => return Err(HttpError::Url(url.to_string(), "no host".into())),
+        };
+        let port = url
+            .port_or_known_default()
+            .unwrap_or(if https { 443 } else { 80 });
+        let origin = Origin { https, host, port };
+        let host_header = HeaderValue::from_str(&origin.host_header())
+            .map_err(|e| HttpError::Url(url.to_string(), e.to_string()))?;
+        Ok(Arc::new(OriginInfo {
+            origin,
+            host_header,
+        }))
+    }
+}
+
+impl Target {
+    /// Joins a plan path to the run's base origin; an absolute `http(s)://` path overrides it.
+    pub fn join(base: &Arc<OriginInfo>, path: &str) -> Result<Target, HttpError> {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            let url = url::Url::parse(path)
+                .map_err(|e| HttpError::Url(path.to_string(), e.to_string()))?;
+            return Ok(Target {
+                origin: OriginInfo::from_url(&url)?,
+                path_and_query: origin_form(&url),
+            });
+        }
+        let path_and_query = if path.starts_with('/') {
+            path.to_string()
+        } else {
+            format!("/{path}")
+        };
+        Ok(Target {
+            origin: base.clone(),
+            path_and_query,
+        })
+    }
+
+    fn url(&self) -> Result<url::Url, HttpError> {
+        let s = format!("{}{}", self.origin.origin.base_url(), self.path_and_query);
+        url::Url::parse(&s).map_err(|e| HttpError::Url(s, e.to_string()))
+    }
+}
+
+fn origin_form(url: &url::Url) -> String {
+    match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    }
+}
+
+/// What every user of a run shares: built once, cheap to clone (`Arc`).
+pub struct HttpShared {
+    tls: OnceLock<Result<tokio_rustls::TlsConnector, String>>,
+    resolved: Mutex<HashMap<(String, u16), SocketAddr>>,
+    user_agent: HeaderValue,
+}
+
+impl HttpShared {
+    pub fn new() -> Arc<HttpShared> {
+        Arc::new(HttpShared {
+            tls: OnceLock::new(),
+            resolved: Mutex::new(HashMap::new()),
+            user_agent: HeaderValue::from_static(concat!("hornet/", env!("CARGO_PKG_VERSION"))),
+        })
+    }
+
+    fn tls(&self) -> Result<tokio_rustls::TlsConnector, HttpError> {
+        self.tls
+            .get_or_init(build_tls)
+            .clone()
+            .map_err(HttpError::Tls)
+    }
+
+    async fn resolve(&self, origin: &Origin) -> Result<SocketAddr, HttpError> {
+        let key = (origin.host.clone(), origin.port);
+        // std Mutex: held for a map lookup only, never across an await.
+        if let Some(addr) = self.resolved.lock().ok().and_then(|m| m.get(&key).copied()) {
+            return Ok(addr);
+        }
+        let addr = tokio::net::lookup_host((origin.host.as_str(), origin.port))
+            .await
+            .map_err(|e| HttpError::Resolve(origin.host.clone(), e))?
+            .next()
+            .ok_or_else(|| {
+                HttpError::Resolve(
+                    origin.host.clone(),
+                    std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses"),
+                )
+            })?;
+        if let Ok(mut m) = self.resolved.lock() {
+            m.insert(key, addr);
+        }
+        Ok(addr)
+    }
+}
+
+/// The TLS configuration of a run: system roots through the platform verifier, aws-lc-rs, ALPN
+/// http/1.1. Built once (loading the roots is the ~100 KiB / ~2 ms part).
+fn build_tls() -> Result<tokio_rustls::TlsConnector, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
+        .map_err(|e| format!("loading the system certificate roots: {e}"))?;
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous() // only to plug in the platform verifier; certificates ARE verified
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(cfg)))
+}
+
+/// A response as the checks see it.
+#[derive(Debug)]
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    /// The body, when the caller asked to keep it; empty otherwise.
+    pub body: Bytes,
+    /// Body bytes received (kept or not).
+    pub body_len: u64,
+}
+
+/// An outgoing request: everything but the origin's connection.
+pub struct Outgoing {
+    pub method: Method,
+    pub target: Target,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+struct Connection {
+    origin: Origin,
+    sender: http1::SendRequest<Full<Bytes>>,
+}
+
+/// One virtual user's HTTP client.
+pub struct UserHttp {
+    shared: Arc<HttpShared>,
+    conn: Option<Connection>,
+    /// Allocated on the first `Set-Cookie`: most users of most plans never need one.
+    cookies: Option<Box<cookie_store::CookieStore>>,
+}
+
+impl UserHttp {
+    pub fn new(shared: Arc<HttpShared>) -> UserHttp {
+        UserHttp {
+            shared,
+            conn: None,
+            cookies: None,
+        }
+    }
+
+    /// Sends the request, follows redirects, reads the whole body (keeping it when `keep_body`).
+    /// The caller applies the timeout around this future.
+    pub async fn send(&mut self, req: Outgoing, keep_body: bool) -> Result<Response, HttpError> {
+        let Outgoing {
+            mut method,
+            mut target,
+            headers,
+            mut body,
+        } = req;
+        for _ in 0..=MAX_REDIRECTS {
+            let resp = self
+                .send_once(&method, &target, &headers, body.clone(), keep_body)
+                .await?;
+            if !resp.status.is_redirection() || resp.status == StatusCode::NOT_MODIFIED {
+                return Ok(resp);
+            }
+            let Some(location) = resp.headers.get(LOCATION).and_then(|v| v.to_str().ok()) else {
+                return Ok(resp);
+            };
+            let next = target
+                .url()?
+                .join(location)
+                .map_err(|e| HttpError::Url(location.to_string(), e.to_string()))?;
+            if resp.status == StatusCode::SEE_OTHER
+                || (matches!(
+                    resp.status,
+                    StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND
+                ) && method == Method::POST)
+            {
+                method = Method::GET;
+                body = Bytes::new();
+            }
+            target = Target {
+                origin: if next.host_str() == Some(target.origin.origin.host.as_str())
+                    && next.port_or_known_default() == Some(target.origin.origin.port)
+                    && (next.scheme() == "https") == target.origin.origin.https
+                {
+                    target.origin.clone()
+                } else {
+                    OriginInfo::from_url(&next)?
+                },
+                path_and_query: origin_form(&next),
+            };
+        }
+        Err(HttpError::TooManyRedirects)
+    }
+
+    async fn send_once(
+        &mut self,
+        method: &Method,
+        target: &Target,
+        headers: &HeaderMap,
+        body: Bytes,
+        keep_body: bool,
+    ) -> Result<Response, HttpError> {
+        let mut retried = false;
+        loop {
+            let reused = self.ensure_connection(&target.origin.origin).await?;
+            let request = self.build_request(method, target, headers, body.clone())?;
+            let Some(conn) = self.conn.as_mut() else {
+                continue;
+            };
+            let sent = match conn.sender.ready().await {
+                Ok(()) => conn.sender.send_request(request).await,
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok(resp) => return self.read_response(resp, target, keep_body).await,
+                Err(e) => {
+                    self.conn = None;
+                    // A kept-alive connection the server closed while we were idle: retry once
+                    // on a fresh one, as browsers and Locust's clients do.
+                    if reused
+                        && !retried
+                        && (e.is_canceled() || e.is_closed() || e.is_incomplete_message())
+                    {
+                        retried = true;
+                        continue;
+                    }
+                    return Err(HttpError::Protocol(e));
+                }
+            }
+        }
+    }
+
+    /// Makes sure `self.conn` is an open connection to `origin`; returns whether it was reused.
+    async fn ensure_connection(&mut self, origin: &Origin) -> Result<bool, HttpError> {
+        if let Some(conn) = &self.conn {
+            if conn.origin == *origin && !conn.sender.is_closed() {
+                return Ok(true);
+            }
+        }
+        self.conn = None;
+        let addr = self.shared.resolve(origin).await?;
+        let tcp = TcpStream::connect(addr).await.map_err(HttpError::Connect)?;
+        // Requests are small and latency-sensitive; Nagle would add up to 40 ms.
+        tcp.set_nodelay(true).map_err(HttpError::Connect)?;
+        let mut builder = http1::Builder::new();
+        builder.read_buf_exact_size(Some(READ_BUF_BYTES));
+        let sender = if origin.https {
+            let connector = self.shared.tls()?;
+            let name = rustls::pki_types::ServerName::try_from(origin.host.clone())
+                .map_err(|e| HttpError::Tls(e.to_string()))?;
+            let tls = connector
+                .connect(name, tcp)
+                .await
+                .map_err(|e| HttpError::Tls(e.to_string()))?;
+            let (sender, conn) = builder.handshake(TokioIo::new(tls)).await?;
+            tokio::spawn(async move {
+                // The error, if any, reaches the user through its next send.
+                let _ = conn.await;
+            });
+            sender
+        } else {
+            let (sender, conn) = builder.handshake(TokioIo::new(tcp)).await?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            sender
+        };
+        self.conn = Some(Connection {
+            origin: origin.clone(),
+            sender,
+        });
+        Ok(false)
+    }
+
+    fn build_request(
+        &self,
+        method: &Method,
+        target: &Target,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Request<Full<Bytes>>, HttpError> {
+        let mut builder = Request::builder()
+            .method(method.clone())
+            .uri(target.path_and_query.as_str());
+        if let Some(h) = builder.headers_mut() {
+            h.reserve(headers.len() + 4);
+            h.insert(HOST, target.origin.host_header.clone());
+            h.insert(USER_AGENT, self.shared.user_agent.clone());
+            for (name, value) in headers {
+                h.insert(name, value.clone());
+            }
+            if !body.is_empty() || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+                h.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+            }
+            if let Some(jar) = &self.cookies {
+                let url = target.url()?;
+                let cookie: Vec<String> = jar
+                    .get_request_values(&url)
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                if !cookie.is_empty() {
+                    if let Ok(v) = HeaderValue::from_str(&cookie.join("; ")) {
+                        h.insert(http::header::COOKIE, v);
+                    }
+                }
+            }
+        }
+        Ok(builder.body(Full::new(body))?)
+    }
+
+    async fn read_response(
+        &mut self,
+        resp: http::Response<hyper::body::Incoming>,
+        target: &Target,
+        keep_body: bool,
+    ) -> Result<Response, HttpError> {
+        let (parts, mut incoming) = resp.into_parts();
+        let mut kept = BytesMut::new();
+        let mut body_len = 0u64;
+        while let Some(frame) = incoming.frame().await {
+            let frame = match frame {
+                Ok(f) => f,
+                Err(e) => {
+                    self.conn = None;
+                    return Err(HttpError::Protocol(e));
+                }
+            };
+            if let Ok(data) = frame.into_data() {
+                body_len += data.len() as u64;
+                if keep_body {
+                    kept.extend_from_slice(&data);
+                }
+            }
+        }
+        if parts.headers.contains_key(SET_COOKIE) {
+            self.store_cookies(&parts.headers, target);
+        }
+        Ok(Response {
+            status: parts.status,
+            headers: parts.headers,
+            body: kept.freeze(),
+            body_len,
+        })
+    }
+
+    fn store_cookies(&mut self, headers: &HeaderMap, target: &Target) {
+        let Ok(url) = target.url() else { return };
+        let jar = self.cookies.get_or_insert_with(Default::default);
+        for value in headers.get_all(SET_COOKIE) {
+            if let Ok(s) = value.to_str() {
+                // A cookie the jar refuses (bad domain, ...) is ignored, as browsers do.
+                let _ = jar.parse(s, &url);
+            }
+        }
+    }
+
+    /// Drops the connection (a user that is stopped, or a timed-out request whose connection
+    /// is in an unknown state).
+    pub fn reset_connection(&mut self) {
+        self.conn = None;
+    }
+}
+
+/// A request timeout as a failure message (stable text, so failures group).
+pub fn timeout_message(timeout: Duration) -> String {
+    format!(
+        "timeout after {}",
+        crate::plan::duration::format_duration(timeout)
+    )
+}

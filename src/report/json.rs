@@ -1,0 +1,80 @@
+//! The final summary written by `hornet run --json`: the run's state, the Aggregated row, one row
+//! per name (every percentile, the corrected ones when present), failures and warnings. The
+//! per-second series is left out: it belongs to the CSV history and the HTML report.
+
+use serde_json::{json, Value};
+
+use crate::stats::snapshot::Snapshot;
+
+pub fn summary(s: &Snapshot) -> Value {
+    json!({
+        "state": s.state,
+        "elapsed_s": s.elapsed_s,
+        "users": s.users,
+        "aggregated": s.total,
+        "requests": s.rows,
+        "failures": s.failures,
+        "warnings": s.warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::snapshot::{FailureRow, Percentiles, RunState, StatsRow};
+
+    #[test]
+    fn summary_has_rows_failures_and_corrected_only_when_present() {
+        let row = StatsRow {
+            method: "GET".into(),
+            name: "/a".into(),
+            num_requests: 4,
+            num_failures: 1,
+            percentiles: Percentiles {
+                p50: 1.5,
+                ..Percentiles::default()
+            },
+            corrected: Some(Percentiles {
+                p99: 80.0,
+                ..Percentiles::default()
+            }),
+            ..StatsRow::default()
+        };
+        let total = StatsRow {
+            name: "Aggregated".into(),
+            num_requests: 4,
+            num_failures: 1,
+            ..StatsRow::default()
+        };
+        let s = Snapshot {
+            state: RunState::Stopped,
+            elapsed_s: 20.0,
+            users: 3,
+            rows: vec![row],
+            total,
+            failures: vec![FailureRow {
+                method: "GET".into(),
+                name: "/a".into(),
+                error: "HTTP 500".into(),
+                occurrences: 1,
+            }],
+            series: Vec::new(),
+            current_p50_ms: 0.0,
+            current_p95_ms: 0.0,
+            warnings: vec!["careful".into()],
+        };
+        let v = summary(&s);
+        assert_eq!(v["state"], "stopped");
+        assert_eq!(v["elapsed_s"], 20.0);
+        assert_eq!(v["users"], 3);
+        assert_eq!(v["aggregated"]["name"], "Aggregated");
+        assert_eq!(v["aggregated"]["num_requests"], 4);
+        assert!(v["aggregated"].get("corrected").is_none());
+        assert_eq!(v["requests"][0]["percentiles"]["p50"], 1.5);
+        assert_eq!(v["requests"][0]["corrected"]["p99"], 80.0);
+        assert_eq!(v["failures"][0]["occurrences"], 1);
+        assert_eq!(v["failures"][0]["error"], "HTTP 500");
+        assert_eq!(v["warnings"][0], "careful");
+        assert!(v.get("series").is_none());
+    }
+}

@@ -1,0 +1,210 @@
+//! The view of a run's statistics at one moment, shared by every reader: CLI table, JSON summary,
+//! SSE, REST, CSV, store. Plain serde data, built by the aggregator; nothing here computes.
+
+use serde::{Deserialize, Serialize};
+
+use super::histogram::LatencyHistogram;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    Spawning,
+    Running,
+    Stopping,
+    Stopped,
+    Aborted,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Spawning => "spawning",
+            RunState::Running => "running",
+            RunState::Stopping => "stopping",
+            RunState::Stopped => "stopped",
+            RunState::Aborted => "aborted",
+        }
+    }
+
+    /// Whether the run has ended (no more samples will come).
+    pub fn is_final(self) -> bool {
+        matches!(self, RunState::Stopped | RunState::Aborted)
+    }
+}
+
+/// Response-time percentiles in milliseconds (Locust's set, plus 99.99%); `p100` is the exact max.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p66: f64,
+    pub p75: f64,
+    pub p80: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p98: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub p9999: f64,
+    pub p100: f64,
+}
+
+impl Percentiles {
+    /// The quantiles behind the fields, in field order.
+    pub const QUANTILES: [f64; 11] = [
+        0.5, 0.66, 0.75, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0,
+    ];
+    /// Column labels in field order (Locust's CSV headers).
+    pub const LABELS: [&'static str; 11] = [
+        "50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%",
+    ];
+
+    pub fn from_histogram(h: &LatencyHistogram) -> Self {
+        let v = h.percentiles(&Self::QUANTILES);
+        let ms = |i: usize| us_to_ms(v[i]);
+        Percentiles {
+            p50: ms(0),
+            p66: ms(1),
+            p75: ms(2),
+            p80: ms(3),
+            p90: ms(4),
+            p95: ms(5),
+            p98: ms(6),
+            p99: ms(7),
+            p999: ms(8),
+            p9999: ms(9),
+            p100: ms(10),
+        }
+    }
+
+    /// The values in field order (same order as [`Self::LABELS`]).
+    pub fn to_array(&self) -> [f64; 11] {
+        [
+            self.p50, self.p66, self.p75, self.p80, self.p90, self.p95, self.p98, self.p99,
+            self.p999, self.p9999, self.p100,
+        ]
+    }
+}
+
+/// One statistics row: a (method/kind, name) pair, the `(other)` row, or the Aggregated total.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatsRow {
+    /// HTTP method or stream kind (`GET`, `SSE`, `WS`...); empty for `(other)` and Aggregated.
+    pub method: String,
+    pub name: String,
+    pub num_requests: u64,
+    pub num_failures: u64,
+    pub avg_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+    pub median_ms: f64,
+    pub percentiles: Percentiles,
+    /// Coordinated-omission-corrected percentiles (latency from the intended start); only for
+    /// rows that had paced or open-model samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrected: Option<Percentiles>,
+    pub avg_bytes: f64,
+    /// Mean over the last (up to) 10 closed one-second intervals.
+    pub current_rps: f64,
+    pub current_fail_per_s: f64,
+    /// Over the whole run (since the last reset).
+    pub total_rps: f64,
+    pub total_fail_per_s: f64,
+}
+
+impl StatsRow {
+    /// Failures / requests, 0 when there were no requests.
+    pub fn fail_ratio(&self) -> f64 {
+        if self.num_requests == 0 {
+            0.0
+        } else {
+            self.num_failures as f64 / self.num_requests as f64
+        }
+    }
+}
+
+/// Failures grouped by (method, name, error text).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureRow {
+    pub method: String,
+    pub name: String,
+    pub error: String,
+    pub occurrences: u64,
+}
+
+/// One second of the run, aggregate over all names: that interval's own numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// Seconds since the start, at the end of the interval.
+    pub t_s: u64,
+    pub users: u32,
+    pub rps: f64,
+    pub fail_per_s: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub state: RunState,
+    pub elapsed_s: f64,
+    pub users: u32,
+    /// Sorted by (name, method) like Locust; `(other)` last when present.
+    pub rows: Vec<StatsRow>,
+    /// Name "Aggregated", method "".
+    pub total: StatsRow,
+    /// By occurrences, most first.
+    pub failures: Vec<FailureRow>,
+    /// One point per closed second, for the whole run.
+    pub series: Vec<Point>,
+    /// Aggregate p50/p95 over the last (up to) 10 closed seconds.
+    pub current_p50_ms: f64,
+    pub current_p95_ms: f64,
+    pub warnings: Vec<String>,
+}
+
+pub(crate) fn us_to_ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_state_is_lowercase_in_json() {
+        assert_eq!(
+            serde_json::to_string(&RunState::Aborted).unwrap(),
+            "\"aborted\""
+        );
+        let back: RunState = serde_json::from_str("\"spawning\"").unwrap();
+        assert_eq!(back, RunState::Spawning);
+        assert_eq!(RunState::Stopping.as_str(), "stopping");
+    }
+
+    #[test]
+    fn percentiles_from_a_histogram_in_ms() {
+        let mut h = LatencyHistogram::new();
+        for us in 1..=1000 {
+            h.record(us);
+        }
+        let p = Percentiles::from_histogram(&h);
+        assert_eq!((p.p50, p.p90, p.p99, p.p100), (0.5, 0.9, 0.99, 1.0));
+        assert_eq!(p.to_array()[0], p.p50);
+    }
+
+    #[test]
+    fn rows_omit_corrected_when_absent_and_round_trip() {
+        let row = StatsRow {
+            method: "GET".into(),
+            name: "/".into(),
+            num_requests: 3,
+            num_failures: 1,
+            ..StatsRow::default()
+        };
+        let v = serde_json::to_value(&row).unwrap();
+        assert!(v.get("corrected").is_none());
+        let back: StatsRow = serde_json::from_value(v).unwrap();
+        assert_eq!(back, row);
+        assert!((row.fail_ratio() - 1.0 / 3.0).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,235 @@
+//! The `hornet` binary: exit codes, the final table, JSON output, Ctrl-C.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::{closed_port, served, spawn_target};
+
+fn hornet() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hornet"))
+}
+
+fn write_plan(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
+    let path = dir.path().join("plan.toml");
+    let mut f = std::fs::File::create(&path).expect("create plan");
+    f.write_all(text.as_bytes()).expect("write plan");
+    path
+}
+
+const HEALTH: &str = r#"
+name = "health"
+[[users]]
+name = "Probe"
+wait = "constant(10ms)"
+tasks = [ { get = "/health" } ]
+"#;
+
+#[tokio::test]
+async fn run_prints_the_table_writes_json_and_exits_0() {
+    let target = spawn_target().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = write_plan(&dir, HEALTH);
+    let json = dir.path().join("summary.json");
+    let out = tokio::task::spawn_blocking({
+        let (url, plan, json) = (target.url(), plan.clone(), json.clone());
+        move || {
+            hornet()
+                .args(["run"])
+                .arg(&plan)
+                .args(["-H", &url, "-u", "4", "-r", "40", "-t", "2s", "--json"])
+                .arg(&json)
+                .output()
+                .expect("hornet runs")
+        }
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Aggregated") && stdout.contains("/health"),
+        "{stdout}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json written"))
+            .expect("valid JSON");
+    let served = served(&target).await;
+    let total = served["total"].as_u64().expect("total");
+    assert!(total > 20);
+    assert_eq!(
+        summary["aggregated"]["num_requests"].as_u64(),
+        Some(total),
+        "{summary}"
+    );
+}
+
+#[test]
+fn check_points_at_the_line_of_a_typo_and_exits_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = write_plan(
+        &dir,
+        "name = \"typo\"\n[[users]]\nname = \"A\"\ntasks = [ { gett = \"/health\" } ]\n",
+    );
+    let out = hornet()
+        .arg("check")
+        .arg(&plan)
+        .output()
+        .expect("hornet runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("plan.toml:4:"),
+        "no file:line:col in {stderr}"
+    );
+    assert!(stderr.contains("gett"), "{stderr}");
+}
+
+#[test]
+fn check_describes_a_valid_plan() {
+    let out = hornet()
+        .args(["check", "plans/demo.toml"])
+        .output()
+        .expect("hornet runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("ReadOnlyAPIUser"), "{stdout}");
+}
+
+#[test]
+fn a_dead_target_is_failures_not_a_hang() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = write_plan(&dir, HEALTH);
+    let started = Instant::now();
+    let out = hornet()
+        .arg("run")
+        .arg(&plan)
+        .args([
+            "-H",
+            &format!("http://127.0.0.1:{}", closed_port()),
+            "-u",
+            "2",
+            "-r",
+            "10",
+            "-t",
+            "1s",
+        ])
+        .output()
+        .expect("hornet runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(
+        stdout.contains("Error report") && stdout.to_lowercase().contains("connect"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bad_flags_exit_2() {
+    let out = hornet()
+        .args(["run", "plans/demo.toml", "-t", "ten seconds"])
+        .output()
+        .expect("hornet runs");
+    assert_eq!(out.status.code(), Some(2));
+    let missing = hornet()
+        .args(["run", "no/such/plan.toml"])
+        .output()
+        .expect("hornet runs");
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no/such/plan.toml"));
+}
+
+fn interrupt(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn ctrl_c_once_stops_gracefully_with_the_table_twice_aborts() {
+    let target = spawn_target().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = write_plan(&dir, HEALTH);
+    let slow = dir.path().join("slow.toml");
+    std::fs::write(
+        &slow,
+        "[[users]]\nname = \"Slow\"\ntasks = [ { get = \"/delay/20000\" } ]\n",
+    )
+    .expect("write");
+    let url = target.url();
+    let (once, twice) = tokio::task::spawn_blocking(move || {
+        let spawn = || {
+            hornet()
+                .arg("run")
+                .arg(&plan)
+                .args(["-H", &url, "-u", "2", "-r", "20", "-t", "60s"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn hornet")
+        };
+        let child = spawn();
+        std::thread::sleep(Duration::from_millis(1500));
+        interrupt(child.id());
+        let once = child.wait_with_output().expect("wait");
+        // Twice: slow requests and a long stop timeout keep the graceful stop busy.
+        let child = hornet()
+            .arg("run")
+            .arg(&slow)
+            .args([
+                "-H",
+                &url,
+                "-u",
+                "2",
+                "-r",
+                "20",
+                "-t",
+                "60s",
+                "--stop-timeout",
+                "30s",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn hornet");
+        std::thread::sleep(Duration::from_millis(1500));
+        interrupt(child.id());
+        std::thread::sleep(Duration::from_millis(300));
+        interrupt(child.id());
+        (once, child.wait_with_output().expect("wait"))
+    })
+    .await
+    .expect("join");
+    assert_eq!(
+        once.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&once.stderr)
+    );
+    assert!(String::from_utf8_lossy(&once.stdout).contains("Aggregated"));
+    assert_eq!(
+        twice.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&twice.stderr)
+    );
+    assert!(String::from_utf8_lossy(&twice.stdout).contains("Aggregated"));
+}

@@ -1,0 +1,215 @@
+//! The engine against the real demo target: counts, latencies, failures, control.
+
+use std::time::Duration;
+
+use hornet::engine::{self, RunConfig};
+use hornet::stats::snapshot::RunState;
+
+use crate::helpers::{closed_port, plan, row, run_to_end, served, served_count, spawn_target};
+
+const READS: &str = r#"
+name = "reads"
+[defaults]
+headers = { Authorization = "Bearer demo-token" }
+
+[[users]]
+name = "Reader"
+wait = "constant(5ms)"
+tasks = [
+  { get = "/health", weight = 2 },
+  { get = "/tools", weight = 1 },
+  { weight = 1, name = "browse", steps = [
+      { get = "/tools", name = "/tools [browse]", capture.tool_id = "json:$[0].id" },
+      { get = "/tools/{{ tool_id }}", name = "/tools/[id]" },
+  ] },
+]
+"#;
+
+#[tokio::test]
+async fn reported_counts_equal_what_the_target_served() {
+    let target = spawn_target().await;
+    let cfg = RunConfig {
+        host: Some(target.url()),
+        users: 10,
+        spawn_rate: 100.0,
+        run_time: Some(Duration::from_secs(2)),
+        ..RunConfig::default()
+    };
+    let snapshot = run_to_end(&plan(READS), cfg, Duration::from_secs(20)).await;
+    let stats = served(&target).await;
+
+    let health = row(&snapshot, "GET", "/health").num_requests;
+    let tools = row(&snapshot, "GET", "/tools").num_requests
+        + row(&snapshot, "GET", "/tools [browse]").num_requests;
+    let by_id = row(&snapshot, "GET", "/tools/[id]").num_requests;
+    assert!(
+        health > 50 && tools > 20 && by_id > 10,
+        "too little load: {health} {tools} {by_id}"
+    );
+    assert_eq!(health, served_count(&stats, "GET /health"));
+    assert_eq!(tools, served_count(&stats, "GET /tools"));
+    assert_eq!(by_id, served_count(&stats, "GET /tools/{id}"));
+    assert_eq!(
+        snapshot.total.num_requests,
+        stats["total"].as_u64().unwrap_or(0)
+    );
+    assert_eq!(
+        snapshot.total.num_failures, 0,
+        "failures: {:?}",
+        snapshot.failures
+    );
+    assert_eq!(snapshot.state, RunState::Stopped);
+}
+
+#[tokio::test]
+async fn median_of_a_fixed_20ms_route_is_between_20_and_25ms() {
+    let target = spawn_target().await;
+    let text = r#"
+[[users]]
+name = "Slow"
+tasks = [ { get = "/delay/20", name = "/delay/20" } ]
+"#;
+    let cfg = RunConfig {
+        host: Some(target.url()),
+        users: 5,
+        spawn_rate: 50.0,
+        run_time: Some(Duration::from_secs(3)),
+        ..RunConfig::default()
+    };
+    let snapshot = run_to_end(&plan(text), cfg, Duration::from_secs(20)).await;
+    let r = row(&snapshot, "GET", "/delay/20");
+    assert!(r.num_requests > 100, "{} requests", r.num_requests);
+    assert!(
+        (20.0..=25.0).contains(&r.median_ms),
+        "median {} ms not within 20–25 ms",
+        r.median_ms
+    );
+    assert!(
+        r.min_ms >= 20.0,
+        "min {} ms below the injected 20 ms",
+        r.min_ms
+    );
+}
+
+#[tokio::test]
+async fn a_failed_check_is_a_failure_with_its_message() {
+    let target = spawn_target().await;
+    let text = r#"
+[[users]]
+name = "Checker"
+wait = "constant(10ms)"
+tasks = [ { get = "/health", check.status = 201 } ]
+"#;
+    let cfg = RunConfig {
+        host: Some(target.url()),
+        users: 2,
+        spawn_rate: 10.0,
+        run_time: Some(Duration::from_secs(1)),
+        ..RunConfig::default()
+    };
+    let snapshot = run_to_end(&plan(text), cfg, Duration::from_secs(20)).await;
+    let r = row(&snapshot, "GET", "/health");
+    assert!(r.num_requests > 10);
+    assert_eq!(r.num_failures, r.num_requests);
+    assert_eq!(snapshot.failures.len(), 1, "{:?}", snapshot.failures);
+    let f = &snapshot.failures[0];
+    assert_eq!(f.occurrences, r.num_requests);
+    assert!(
+        f.error.contains("check.status") && f.error.contains("201") && f.error.contains("200"),
+        "{}",
+        f.error
+    );
+}
+
+#[tokio::test]
+async fn a_dead_target_gives_connection_failures_and_the_run_still_ends() {
+    let text = r#"
+[[users]]
+name = "Probe"
+wait = "constant(20ms)"
+tasks = [ { get = "/health" } ]
+"#;
+    let cfg = RunConfig {
+        host: Some(format!("http://127.0.0.1:{}", closed_port())),
+        users: 3,
+        spawn_rate: 30.0,
+        run_time: Some(Duration::from_secs(1)),
+        ..RunConfig::default()
+    };
+    let snapshot = run_to_end(&plan(text), cfg, Duration::from_secs(10)).await;
+    let r = row(&snapshot, "GET", "/health");
+    assert!(r.num_requests >= 10);
+    assert_eq!(r.num_failures, r.num_requests);
+    assert!(
+        snapshot.failures[0]
+            .error
+            .to_lowercase()
+            .contains("connect"),
+        "{}",
+        snapshot.failures[0].error
+    );
+}
+
+#[tokio::test]
+async fn users_can_be_changed_and_the_run_stopped_through_the_handle() {
+    let target = spawn_target().await;
+    let text = r#"
+[[users]]
+name = "Idle"
+wait = "constant(50ms)"
+tasks = [ { get = "/health" } ]
+"#;
+    let cfg = RunConfig {
+        host: Some(target.url()),
+        users: 2,
+        spawn_rate: 100.0,
+        ..RunConfig::default()
+    };
+    let (handle, done) = engine::start(&plan(text), cfg).expect("starts");
+    let mut snapshots = handle.snapshots();
+    let wait_for_users = |n: u32| {
+        let mut rx = snapshots.clone();
+        async move {
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                rx.wait_for(|s| s.users == n && s.state == RunState::Running),
+            )
+            .await
+            .expect("user count reached in time")
+            .map(|_| ())
+        }
+    };
+    wait_for_users(2).await.expect("2 users");
+    handle.set_users(6, Some(100.0)).await.expect("set users");
+    wait_for_users(6).await.expect("6 users");
+    handle.set_users(1, None).await.expect("set users");
+    wait_for_users(1).await.expect("1 user");
+    handle.stop();
+    let outcome = tokio::time::timeout(Duration::from_secs(10), done.wait())
+        .await
+        .expect("stops in time")
+        .expect("outcome");
+    assert_eq!(outcome.snapshot.state, RunState::Stopped);
+    assert!(outcome.snapshot.total.num_requests > 0);
+    let _ = snapshots.borrow_and_update();
+}
+
+#[tokio::test]
+async fn an_unknown_class_is_refused_naming_the_field() {
+    let mut cfg = RunConfig {
+        host: Some("http://127.0.0.1:1".into()),
+        ..RunConfig::default()
+    };
+    cfg.selection.classes = vec![("Nobody".into(), None)];
+    let err = engine::start(&plan(READS), cfg).err().expect("refused");
+    match err {
+        engine::EngineError::Invalid { field, message } => {
+            assert_eq!(field, "classes");
+            assert!(
+                message.contains("Nobody") && message.contains("Reader"),
+                "{message}"
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
