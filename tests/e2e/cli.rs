@@ -37,7 +37,19 @@ async fn run_prints_the_table_writes_json_and_exits_0() {
             hornet()
                 .args(["run"])
                 .arg(&plan)
-                .args(["-H", &url, "-u", "4", "-r", "40", "-t", "2s", "--json"])
+                .args([
+                    "-H",
+                    &url,
+                    "-u",
+                    "4",
+                    "-r",
+                    "40",
+                    "-t",
+                    "2s",
+                    "--stop-timeout",
+                    "5s",
+                    "--json",
+                ])
                 .arg(&json)
                 .output()
                 .expect("hornet runs")

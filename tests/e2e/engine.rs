@@ -33,6 +33,9 @@ async fn reported_counts_equal_what_the_target_served() {
         users: 10,
         spawn_rate: 100.0,
         run_time: Some(Duration::from_secs(2)),
+        // In-flight requests finish and are recorded; with 0 they are dropped uncounted while
+        // the target has already counted them (Locust's semantics).
+        stop_timeout: Duration::from_secs(5),
         ..RunConfig::default()
     };
     let snapshot = run_to_end(&plan(READS), cfg, Duration::from_secs(20)).await;
