@@ -1,21 +1,28 @@
 //! The built-in demo target (`hornet target`): an imitation of the MCP Gateway's REST, JSON-RPC,
 //! SSE, WebSocket and admin routes, so that shipped plans work with zero setup, plus test helpers
 //! (`/delay`, `/status`, `/bytes`) and `/__stats`, the count of requests served per route that
-//! end-to-end tests compare Hornet's numbers with. Counting is lock-free (pre-built atomics).
+//! end-to-end tests compare Hornet's numbers with.
+//!
+//! This file owns the public API (config, `router`, `serve`, `spawn`), the shared state and the
+//! bearer-token check. It must stay fast enough to be load-tested in-process: no lock on the
+//! request path except the catalogues' copy-on-write swap on writes (see `store.rs`), counters
+//! are pre-built atomics (see `stats.rs`), and every open stream ends on shutdown.
 
+mod admin;
 mod rest;
 mod rpc;
+mod stats;
+mod store;
 mod stream;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, Method, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -27,11 +34,11 @@ use tokio_util::sync::CancellationToken;
 /// How the demo target behaves.
 #[derive(Clone, Debug)]
 pub struct TargetConfig {
-    /// Bearer token the API routes require; None: open.
+    /// Bearer token the API routes require; `None`: every route is open.
     pub token: Option<String>,
     /// Time between `/sse` message events (overridable per request with `?interval_ms=`).
     pub sse_interval: Duration,
-    /// Tools present at start.
+    /// Tools present at start (`demo-tool-1` ..).
     pub seed_tools: usize,
 }
 
@@ -45,161 +52,60 @@ impl Default for TargetConfig {
     }
 }
 
-/// Shared by every handler.
+/// Shared by every handler; cloning is one `Arc` clone.
 #[derive(Clone)]
-pub(crate) struct AppState {
-    pub(crate) cfg: Arc<TargetConfig>,
-    pub(crate) tools: Arc<Mutex<Vec<rest::Tool>>>,
-    pub(crate) counters: Arc<Counters>,
+pub(crate) struct AppState(Arc<Inner>);
+
+pub(crate) struct Inner {
+    pub(crate) cfg: TargetConfig,
+    /// `Bearer <token>` as bytes, compared with the Authorization header as is.
+    expected_auth: Option<Box<[u8]>>,
+    pub(crate) catalog: store::Catalog,
+    pub(crate) counters: stats::Counters,
     pub(crate) sessions: stream::Sessions,
     pub(crate) shutdown: CancellationToken,
 }
 
-/// Requests served per "METHOD /route": the map is built once and only read; counts are atomic.
-pub(crate) struct Counters {
-    routes: HashMap<String, AtomicU64>,
-    unmatched: AtomicU64,
-}
+impl Deref for AppState {
+    type Target = Inner;
 
-/// Every (method, route) the target serves, for the counters.
-const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/health"),
-    ("GET", "/ready"),
-    ("GET", "/version"),
-    ("GET", "/tools"),
-    ("POST", "/tools"),
-    ("GET", "/tools/{id}"),
-    ("DELETE", "/tools/{id}"),
-    ("POST", "/tools/{id}/state"),
-    ("GET", "/servers"),
-    ("GET", "/servers/{id}"),
-    ("GET", "/servers/{id}/tools"),
-    ("GET", "/servers/{id}/resources"),
-    ("GET", "/gateways"),
-    ("GET", "/gateways/{id}"),
-    ("GET", "/resources"),
-    ("GET", "/resources/{id}"),
-    ("GET", "/prompts"),
-    ("GET", "/prompts/{id}"),
-    ("GET", "/tags"),
-    ("GET", "/roots"),
-    ("GET", "/a2a"),
-    ("GET", "/metrics"),
-    ("GET", "/openapi.json"),
-    ("GET", "/admin/"),
-    ("GET", "/admin/tools"),
-    ("GET", "/admin/tools/partial"),
-    ("GET", "/admin/resources/partial"),
-    ("GET", "/admin/prompts/partial"),
-    ("GET", "/admin/users/partial"),
-    ("GET", "/admin/teams"),
-    ("POST", "/rpc"),
-    ("POST", "/protocol/initialize"),
-    ("POST", "/protocol/ping"),
-    ("GET", "/sse"),
-    ("POST", "/message"),
-    ("GET", "/ws"),
-    ("GET", "/delay/{ms}"),
-    ("GET", "/status/{code}"),
-    ("GET", "/bytes/{n}"),
-];
-
-impl Counters {
-    fn new() -> Counters {
-        Counters {
-            routes: ROUTES
-                .iter()
-                .map(|(m, p)| (format!("{m} {p}"), AtomicU64::new(0)))
-                .collect(),
-            unmatched: AtomicU64::new(0),
-        }
-    }
-
-    fn count(&self, method: &Method, route: Option<&str>) {
-        let counter = route.and_then(|r| {
-            // "GET /tools" without allocating: look up by the pre-built key's parts.
-            self.routes
-                .iter()
-                .find(|(k, _)| {
-                    k.len() == method.as_str().len() + 1 + r.len()
-                        && k.starts_with(method.as_str())
-                        && k.ends_with(r)
-                })
-                .map(|(_, c)| c)
-        });
-        counter
-            .unwrap_or(&self.unmatched)
-            .fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn to_json(&self) -> serde_json::Value {
-        let mut routes = serde_json::Map::new();
-        let mut total = 0;
-        for (k, c) in &self.routes {
-            let n = c.load(Ordering::Relaxed);
-            total += n;
-            if n > 0 {
-                routes.insert(k.clone(), json!(n));
-            }
-        }
-        let unmatched = self.unmatched.load(Ordering::Relaxed);
-        total += unmatched;
-        if unmatched > 0 {
-            routes.insert("(unmatched)".into(), json!(unmatched));
-        }
-        json!({ "total": total, "routes": routes })
-    }
-
-    fn reset(&self) {
-        for c in self.routes.values() {
-            c.store(0, Ordering::Relaxed);
-        }
-        self.unmatched.store(0, Ordering::Relaxed);
+    fn deref(&self) -> &Inner {
+        &self.0
     }
 }
 
-async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
-    if !route.as_deref().is_some_and(|r| r.starts_with("/__stats")) {
-        state.counters.count(req.method(), route.as_deref());
-    }
-    next.run(req).await
-}
-
-/// The 401 response, unless the request carries the configured bearer token.
-pub(crate) fn unauthorized(state: &AppState, headers: &axum::http::HeaderMap) -> Option<Response> {
-    let Some(token) = &state.cfg.token else {
-        return None;
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    (given != Some(token.as_str())).then(|| {
-        (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"detail": "Not authenticated"})),
-        )
-            .into_response()
-    })
-}
-
+/// The demo target's routes, for tests that drive it without a socket (`oneshot`). Streams
+/// opened through this router end only when their client goes away; use [`serve`] or
+/// [`spawn`] for a target that can be shut down.
 pub fn router(cfg: TargetConfig) -> Router {
-    router_with_shutdown(cfg, CancellationToken::new())
+    build_router(cfg, CancellationToken::new())
 }
 
-fn router_with_shutdown(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
-    let state = AppState {
-        tools: Arc::new(Mutex::new(rest::seed_tools(cfg.seed_tools))),
-        cfg: Arc::new(cfg),
-        counters: Arc::new(Counters::new()),
+fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
+    let state = AppState(Arc::new(Inner {
+        expected_auth: cfg
+            .token
+            .as_ref()
+            .map(|t| format!("Bearer {t}").into_bytes().into_boxed_slice()),
+        catalog: store::Catalog::seeded(cfg.seed_tools),
+        counters: stats::Counters::new(),
         sessions: stream::Sessions::default(),
         shutdown,
-    };
-    Router::new()
+        cfg,
+    }));
+    let api = Router::new()
+        .merge(rest::router())
+        .merge(admin::router())
+        .route("/rpc", post(rpc::rpc))
+        .route("/mcp", post(rpc::rpc))
+        .route("/servers/{id}/mcp", post(rpc::rpc))
+        .route("/protocol/initialize", post(rpc::protocol_initialize))
+        .route("/protocol/ping", post(rpc::protocol_ping))
+        .route("/sse", get(stream::sse))
+        .route("/message", post(stream::message))
+        .route("/ws", get(stream::ws))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let open = Router::new()
         .route(
             "/health",
             get(|| async { Json(json!({"status": "healthy"})) }),
@@ -211,53 +117,80 @@ fn router_with_shutdown(cfg: TargetConfig, shutdown: CancellationToken) -> Route
                 Json(json!({"app": "hornet-demo-target", "version": env!("CARGO_PKG_VERSION")}))
             }),
         )
-        .merge(rest::router())
-        .route("/rpc", post(rpc::rpc))
-        .route("/protocol/initialize", post(rpc::protocol_initialize))
-        .route("/protocol/ping", post(rpc::protocol_ping))
-        .route("/sse", get(stream::sse))
-        .route("/message", post(stream::message))
-        .route("/ws", get(stream::ws))
         .route("/delay/{ms}", get(rest::delay))
         .route("/status/{code}", get(rest::status))
-        .route("/bytes/{n}", get(rest::bytes))
-        .route("/__stats", get(get_stats))
-        .route("/__stats/reset", post(reset_stats).delete(reset_stats))
+        .route("/bytes/{n}", get(rest::bytes));
+    Router::new()
+        .merge(api)
+        .merge(open)
+        .route("/__stats", get(stats::get_stats))
+        .route("/__stats/reset", post(stats::reset_stats))
+        // Outermost on every route, so 401s from `require_token` are counted too.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            count_requests,
+            stats::count_requests,
         ))
-        .fallback(unmatched)
+        // Both fallbacks count "<METHOD> (unmatched)"; route layers do not wrap them.
+        .method_not_allowed_fallback(stats::method_not_allowed)
+        .fallback(stats::not_found)
         .with_state(state)
 }
 
-async fn unmatched(State(state): State<AppState>) -> Response {
-    state.counters.unmatched.fetch_add(1, Ordering::Relaxed);
-    (StatusCode::NOT_FOUND, Json(json!({"detail": "Not Found"}))).into_response()
+/// Lets the request through only with `Authorization: Bearer <token>` (when a token is set).
+async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(expected) = &state.expected_auth {
+        let given = req.headers().get(header::AUTHORIZATION);
+        if given.map(HeaderValue::as_bytes) != Some(&expected[..]) {
+            return unauthorized();
+        }
+    }
+    next.run(req).await
 }
 
-async fn get_stats(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(state.counters.to_json())
+fn unauthorized() -> Response {
+    let mut response = json_error(StatusCode::UNAUTHORIZED, "Not authenticated");
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
 }
 
-async fn reset_stats(State(state): State<AppState>) -> StatusCode {
-    state.counters.reset();
-    StatusCode::NO_CONTENT
+/// `{"detail": ...}` with `status`, the gateway's (FastAPI's) error shape.
+pub(crate) fn json_error(status: StatusCode, detail: &str) -> Response {
+    (status, Json(json!({ "detail": detail }))).into_response()
 }
 
-/// Serves on `listener` until `shutdown` is cancelled; open streams end with it.
+/// A body with an explicit content type (HTML, Prometheus text, pre-serialized JSON).
+pub(crate) fn typed_response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Body>,
+) -> Response {
+    let mut response = Response::new(body.into());
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+pub(crate) const JSON: &str = "application/json";
+pub(crate) const HTML: &str = "text/html; charset=utf-8";
+
+/// Serves on `listener` until `shutdown` is cancelled; open SSE and WebSocket streams end with
+/// it, so the graceful shutdown does not wait for them.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     cfg: TargetConfig,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let app = router_with_shutdown(cfg, shutdown.clone());
+    let app = build_router(cfg, shutdown.clone());
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
 }
 
-/// A demo target serving in the background; stops when dropped.
+/// A demo target serving in a background task; stops when dropped.
 pub struct RunningTarget {
     pub addr: SocketAddr,
     shutdown: CancellationToken,
@@ -265,14 +198,16 @@ pub struct RunningTarget {
 }
 
 impl RunningTarget {
+    /// `http://IP:PORT`, without a trailing slash.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
+    /// Shuts the target down and waits (up to 5 s) for open connections to finish.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         if let Some(task) = self.task.take() {
-            // A server error at shutdown changes nothing for the caller.
+            // An I/O error while shutting down changes nothing for the caller.
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }
     }
@@ -284,7 +219,7 @@ impl Drop for RunningTarget {
     }
 }
 
-/// Binds `addr` (port 0: any free port) and serves in a spawned task.
+/// Binds `addr` (port 0: a free port chosen by the OS) and serves in a spawned task.
 pub async fn spawn(addr: &str, cfg: TargetConfig) -> std::io::Result<RunningTarget> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
@@ -295,16 +230,4 @@ pub async fn spawn(addr: &str, cfg: TargetConfig) -> std::io::Result<RunningTarg
         shutdown,
         task: Some(task),
     })
-}
-
-pub(crate) fn text_response(
-    status: StatusCode,
-    content_type: &'static str,
-    body: String,
-) -> Response {
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, content_type)
-        .body(Body::from(body))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }

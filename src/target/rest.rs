@@ -1,400 +1,374 @@
-//! The demo target's REST and admin routes, and the test helpers `/delay`, `/status`, `/bytes`.
+//! The demo target's REST routes in the gateway's shape: the catalogues (list, read, create,
+//! delete, state), `/metrics`, `/openapi.json`, and the test helpers `/delay`, `/status`,
+//! `/bytes`. Handlers only translate HTTP to `store` calls; the data lives in `store.rs`.
 
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Serialize;
-use serde_json::{json, Value};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
 
-use super::{text_response, unauthorized, AppState};
-
-#[derive(Clone, Debug, Serialize)]
-pub(crate) struct Tool {
-    pub(crate) id: String,
-    pub(crate) name: String,
-    pub(crate) description: String,
-    pub(crate) integration_type: &'static str,
-    pub(crate) input_schema: Value,
-    pub(crate) enabled: bool,
-}
-
-fn tool(id: String, name: String, description: String) -> Tool {
-    Tool {
-        id,
-        name,
-        description,
-        integration_type: "MCP",
-        input_schema: json!({"type": "object", "properties": {"input": {"type": "string"}}}),
-        enabled: true,
-    }
-}
-
-pub(crate) fn seed_tools(n: usize) -> Vec<Tool> {
-    (1..=n)
-        .map(|i| {
-            tool(
-                format!("{:032x}", 0x7001_u128 * i as u128),
-                format!("demo-tool-{i}"),
-                format!("Demo tool number {i}"),
-            )
-        })
-        .collect()
-}
+use super::store::{self, Item, Kind, WriteError};
+use super::{json_error, stats, typed_response, AppState, JSON};
 
 pub(crate) fn router() -> Router<AppState> {
+    use Kind::*;
     Router::new()
-        .route("/tools", get(list_tools).post(create_tool))
-        .route("/tools/{id}", get(get_tool).delete(delete_tool))
-        .route("/tools/{id}/state", post(tool_state))
+        .route(
+            "/tools",
+            get(|s: State<AppState>| list_items(s, Tool))
+                .post(|s: State<AppState>, b: Bytes| create_item(s, b, Tool)),
+        )
+        .route(
+            "/tools/{id}",
+            get(|s: State<AppState>, p: Path<String>| get_item(s, p, Tool))
+                .delete(|s: State<AppState>, p: Path<String>| delete_item(s, p, Tool)),
+        )
+        .route(
+            "/tools/{id}/state",
+            post(|s: State<AppState>, p: Path<String>, q: StateParam| set_state(s, p, q, Tool)),
+        )
         .route(
             "/servers",
-            get(|s: State<AppState>, h: HeaderMap| listing(s, h, "server")),
+            get(|s: State<AppState>| list_items(s, Server))
+                .post(|s: State<AppState>, b: Bytes| create_item(s, b, Server)),
         )
         .route(
             "/servers/{id}",
-            get(|s: State<AppState>, h: HeaderMap, p: Path<String>| item(s, h, p, "server")),
+            get(|s: State<AppState>, p: Path<String>| get_item(s, p, Server))
+                .delete(|s: State<AppState>, p: Path<String>| delete_item(s, p, Server)),
         )
-        .route("/servers/{id}/tools", get(list_tools_of_server))
+        .route(
+            "/servers/{id}/state",
+            post(|s: State<AppState>, p: Path<String>, q: StateParam| set_state(s, p, q, Server)),
+        )
+        .route("/servers/{id}/tools", get(list_server_tools))
         .route(
             "/servers/{id}/resources",
-            get(|s: State<AppState>, h: HeaderMap| listing(s, h, "resource")),
+            get(|s: State<AppState>, p: Path<String>| list_of_server(s, p, Resource)),
+        )
+        .route(
+            "/servers/{id}/prompts",
+            get(|s: State<AppState>, p: Path<String>| list_of_server(s, p, Prompt)),
         )
         .route(
             "/gateways",
-            get(|s: State<AppState>, h: HeaderMap| listing(s, h, "gateway")),
+            get(|s: State<AppState>| list_items(s, Gateway)),
         )
         .route(
             "/gateways/{id}",
-            get(|s: State<AppState>, h: HeaderMap, p: Path<String>| item(s, h, p, "gateway")),
+            get(|s: State<AppState>, p: Path<String>| get_item(s, p, Gateway)),
+        )
+        .route(
+            "/gateways/{id}/state",
+            post(|s: State<AppState>, p: Path<String>, q: StateParam| set_state(s, p, q, Gateway)),
         )
         .route(
             "/resources",
-            get(|s: State<AppState>, h: HeaderMap| listing(s, h, "resource")),
+            get(|s: State<AppState>| list_items(s, Resource)),
         )
         .route(
             "/resources/{id}",
-            get(|s: State<AppState>, h: HeaderMap, p: Path<String>| item(s, h, p, "resource")),
+            get(|s: State<AppState>, p: Path<String>| get_item(s, p, Resource)),
+        )
+        .route(
+            "/resources/{id}/state",
+            post(|s: State<AppState>, p: Path<String>, q: StateParam| set_state(s, p, q, Resource)),
         )
         .route(
             "/prompts",
-            get(|s: State<AppState>, h: HeaderMap| listing(s, h, "prompt")),
+            get(|s: State<AppState>| list_items(s, Prompt))
+                .post(|s: State<AppState>, b: Bytes| create_item(s, b, Prompt)),
         )
         .route(
             "/prompts/{id}",
-            get(|s: State<AppState>, h: HeaderMap, p: Path<String>| item(s, h, p, "prompt")),
+            get(|s: State<AppState>, p: Path<String>| get_item(s, p, Prompt))
+                .delete(|s: State<AppState>, p: Path<String>| delete_item(s, p, Prompt)),
         )
         .route(
-            "/tags",
-            get(|s: State<AppState>, h: HeaderMap| listing(s, h, "tag")),
+            "/prompts/{id}/state",
+            post(|s: State<AppState>, p: Path<String>, q: StateParam| set_state(s, p, q, Prompt)),
         )
-        .route(
-            "/roots",
-            get(|s: State<AppState>, h: HeaderMap| listing(s, h, "root")),
-        )
-        .route(
-            "/a2a",
-            get(|s: State<AppState>, h: HeaderMap| listing(s, h, "agent")),
-        )
+        .route("/tags", get(|s: State<AppState>| list_items(s, Tag)))
+        .route("/roots", get(|s: State<AppState>| list_items(s, Root)))
+        .route("/a2a", get(|s: State<AppState>| list_items(s, Agent)))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
-        .route("/admin/", get(admin))
-        .route("/admin/tools", get(admin_tools))
-        .route(
-            "/admin/tools/partial",
-            get(|s: State<AppState>, h: HeaderMap| partial(s, h, "tools")),
-        )
-        .route(
-            "/admin/resources/partial",
-            get(|s: State<AppState>, h: HeaderMap| partial(s, h, "resources")),
-        )
-        .route(
-            "/admin/prompts/partial",
-            get(|s: State<AppState>, h: HeaderMap| partial(s, h, "prompts")),
-        )
-        .route(
-            "/admin/users/partial",
-            get(|s: State<AppState>, h: HeaderMap| partial(s, h, "users")),
-        )
-        .route(
-            "/admin/teams",
-            get(|s: State<AppState>, h: HeaderMap| partial(s, h, "teams")),
-        )
 }
 
-/// Three stable items of a kind: ids `<kind>-1` .. `<kind>-3`.
-fn items(kind: &str) -> Vec<Value> {
-    (1..=3)
-        .map(|i| json!({"id": format!("{kind}-{i}"), "name": format!("demo-{kind}-{i}"), "enabled": true}))
-        .collect()
+fn not_found(kind: Kind) -> Response {
+    let noun = kind.noun();
+    json_error(StatusCode::NOT_FOUND, &format!("{noun} not found"))
 }
 
-async fn listing(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    kind: &'static str,
-) -> Response {
-    if let Some(r) = unauthorized(&state, &headers) {
-        return r;
-    }
-    Json(items(kind)).into_response()
+/// FastAPI's validation error shape, which the gateway answers with.
+fn unprocessable(kind: &str, loc: &[&str], msg: &str) -> Response {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(json!({"detail": [{"type": kind, "loc": loc, "msg": msg}]})),
+    )
+        .into_response()
 }
 
-async fn item(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    kind: &'static str,
-) -> Response {
-    if let Some(r) = unauthorized(&state, &headers) {
-        return r;
-    }
-    match items(kind).into_iter().find(|v| v["id"] == id.as_str()) {
-        Some(v) => Json(v).into_response(),
+async fn list_items(State(state): State<AppState>, kind: Kind) -> Response {
+    let body = state.catalog.store(kind).snapshot().list_body();
+    typed_response(StatusCode::OK, JSON, body)
+}
+
+async fn get_item(State(state): State<AppState>, Path(id): Path<String>, kind: Kind) -> Response {
+    match state.catalog.store(kind).snapshot().get(&id) {
+        Some(item) => Json(&item.json).into_response(),
         None => not_found(kind),
     }
 }
 
-fn not_found(what: &str) -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        Json(json!({"detail": format!("{what} not found")})),
-    )
-        .into_response()
-}
-
-fn all_tools(state: &AppState) -> Vec<Tool> {
-    state.tools.lock().map(|t| t.clone()).unwrap_or_default()
-}
-
-async fn list_tools(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(r) = unauthorized(&state, &headers) {
-        return r;
+/// Accepts the flat body `{name, ...}` and the gateway's wrapped `{"tool": {name, ...}}`.
+async fn create_item(State(state): State<AppState>, body: Bytes, kind: Kind) -> Response {
+    let Ok(Value::Object(mut value)) = serde_json::from_slice::<Value>(&body) else {
+        return unprocessable("json_invalid", &["body"], "the body must be a JSON object");
+    };
+    let fields = match value.remove(kind.noun()) {
+        Some(Value::Object(inner)) => inner,
+        Some(other) => {
+            value.insert(kind.noun().into(), other);
+            value
+        }
+        None => value,
+    };
+    let name = match fields.get("name").and_then(Value::as_str) {
+        Some(name) if !name.trim().is_empty() => name.to_string(),
+        _ => return unprocessable("missing", &["body", "name"], "Field required"),
+    };
+    let item = new_item(kind, name, &fields);
+    match state.catalog.store(kind).insert(item) {
+        Ok(item) => (StatusCode::CREATED, Json(&item.json)).into_response(),
+        Err(WriteError::NameTaken) => {
+            let noun = kind.noun();
+            let name = fields.get("name").and_then(Value::as_str).unwrap_or("");
+            json_error(
+                StatusCode::CONFLICT,
+                &format!("{noun} already exists with name: {name}"),
+            )
+        }
     }
-    Json(all_tools(&state)).into_response()
 }
 
-async fn list_tools_of_server(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(_id): Path<String>,
-) -> Response {
-    if let Some(r) = unauthorized(&state, &headers) {
-        return r;
+fn new_item(kind: Kind, name: String, body: &Map<String, Value>) -> Item {
+    let text = |key: &str| body.get(key).and_then(Value::as_str).unwrap_or_default();
+    let id = store::new_id();
+    match kind {
+        Kind::Tool => {
+            let mut tool = store::tool(id, name, text("description").to_string());
+            let schema = body.get("input_schema").or_else(|| body.get("inputSchema"));
+            if let (Some(Value::Object(schema)), Some(fields)) = (schema, tool.json.as_object_mut())
+            {
+                fields.insert("input_schema".into(), Value::Object(schema.clone()));
+            }
+            tool
+        }
+        Kind::Prompt => {
+            let mut prompt = store::prompt(id, &name, text("template"));
+            if let (Some(args @ Value::Array(_)), Some(fields)) =
+                (body.get("arguments"), prompt.json.as_object_mut())
+            {
+                fields.insert("arguments".into(), args.clone());
+            }
+            prompt
+        }
+        _ => {
+            let tools = body
+                .get("associated_tools")
+                .or_else(|| body.get("associatedTools"))
+                .filter(|v| v.is_array())
+                .cloned()
+                .unwrap_or_else(|| json!([]));
+            let fields = json!({
+                "description": text("description"),
+                "associatedTools": tools,
+                "enabled": true,
+            });
+            Item::new(id, name, fields.as_object().cloned().unwrap_or_default())
+        }
     }
-    Json(all_tools(&state).into_iter().take(3).collect::<Vec<_>>()).into_response()
 }
 
-async fn get_tool(
+async fn delete_item(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    kind: Kind,
 ) -> Response {
-    if let Some(r) = unauthorized(&state, &headers) {
-        return r;
-    }
-    match all_tools(&state).into_iter().find(|t| t.id == id) {
-        Some(t) => Json(t).into_response(),
-        None => not_found("tool"),
-    }
-}
-
-async fn create_tool(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    if let Some(r) = unauthorized(&state, &headers) {
-        return r;
-    }
-    let Ok(value) = serde_json::from_slice::<Value>(&body) else {
-        return unprocessable("body must be a JSON object");
-    };
-    // Both the flat body and the gateway's wrapped {"tool": {...}} are accepted.
-    let fields = value
-        .get("tool")
-        .filter(|t| t.is_object())
-        .unwrap_or(&value);
-    let Some(name) = fields.get("name").and_then(Value::as_str) else {
-        return unprocessable("field required: name");
-    };
-    let description = fields
-        .get("description")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let Ok(mut tools) = state.tools.lock() else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
-    if tools.iter().any(|t| t.name == name) {
-        return (
-            StatusCode::CONFLICT,
-            Json(json!({"detail": format!("tool {name} exists")})),
-        )
-            .into_response();
-    }
-    let created = tool(
-        uuid::Uuid::new_v4().simple().to_string(),
-        name.to_string(),
-        description,
-    );
-    tools.push(created.clone());
-    (StatusCode::CREATED, Json(created)).into_response()
-}
-
-fn unprocessable(detail: &str) -> Response {
-    (
-        StatusCode::UNPROCESSABLE_ENTITY,
-        Json(json!({"detail": detail})),
-    )
-        .into_response()
-}
-
-async fn delete_tool(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    if let Some(r) = unauthorized(&state, &headers) {
-        return r;
-    }
-    let Ok(mut tools) = state.tools.lock() else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
-    let before = tools.len();
-    tools.retain(|t| t.id != id);
-    if tools.len() < before {
+    if state.catalog.store(kind).remove(&id) {
         StatusCode::NO_CONTENT.into_response()
     } else {
-        not_found("tool")
+        not_found(kind)
     }
 }
 
-async fn tool_state(
+type StateParam = Result<Query<StateQuery>, QueryRejection>;
+
+#[derive(Deserialize)]
+struct StateQuery {
+    activate: Option<bool>,
+}
+
+/// `POST /<kind>/{id}/state[?activate=false]`: the gateway's enable/disable switch.
+async fn set_state(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    query: StateParam,
+    kind: Kind,
 ) -> Response {
-    if let Some(r) = unauthorized(&state, &headers) {
-        return r;
+    let Ok(Query(query)) = query else {
+        return unprocessable("bool_parsing", &["query", "activate"], "must be a boolean");
+    };
+    let activate = query.activate.unwrap_or(true);
+    match state.catalog.store(kind).set_enabled(&id, activate) {
+        Some(item) => {
+            let noun = kind.noun();
+            let verb = if activate { "activated" } else { "deactivated" };
+            Json(json!({
+                "status": "success",
+                "message": format!("{noun} {} {verb}", item.name),
+                noun: item.json,
+            }))
+            .into_response()
+        }
+        None => not_found(kind),
     }
-    Json(json!({"id": id, "enabled": true})).into_response()
 }
 
-async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(r) = unauthorized(&state, &headers) {
-        return r;
-    }
-    let tools = all_tools(&state).len();
-    text_response(
-        StatusCode::OK,
-        "text/plain; version=0.0.4",
-        format!(
-            "# HELP demo_tools Tools registered.\n# TYPE demo_tools gauge\ndemo_tools {tools}\n"
-        ),
-    )
-}
-
-async fn openapi(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(r) = unauthorized(&state, &headers) {
-        return r;
-    }
-    let paths: serde_json::Map<String, Value> = super::ROUTES
+async fn list_server_tools(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let servers = state.catalog.store(Kind::Server).snapshot();
+    let Some(server) = servers.get(&id) else {
+        return not_found(Kind::Server);
+    };
+    let wanted = server.json.get("associatedTools").and_then(Value::as_array);
+    let tools = state.catalog.store(Kind::Tool).snapshot();
+    let listed: Vec<&Value> = tools
+        .items
         .iter()
-        .map(|(_, p)| (p.to_string(), json!({})))
+        .filter(|t| wanted.is_some_and(|w| w.iter().any(|id| id == t.id.as_str())))
+        .map(|t| &t.json)
         .collect();
-    Json(json!({"openapi": "3.1.0", "info": {"title": "Hornet demo target"}, "paths": paths}))
-        .into_response()
+    Json(listed).into_response()
 }
 
-const HTML: &str = "text/html; charset=utf-8";
-
-async fn admin(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(r) = unauthorized(&state, &headers) {
-        return r;
-    }
-    let rows: String = all_tools(&state)
-        .iter()
-        .map(|t| {
-            format!(
-                "<tr><td>{}</td><td>{}</td></tr>",
-                t.id,
-                html_escape(&t.name)
-            )
-        })
-        .collect();
-    text_response(
-        StatusCode::OK,
-        HTML,
-        format!(
-            "<!doctype html><html><head><title>Demo gateway admin</title></head><body>\
-             <h1>Demo gateway</h1><table><thead><tr><th>id</th><th>name</th></tr></thead>\
-             <tbody>{rows}</tbody></table></body></html>"
-        ),
-    )
-}
-
-async fn admin_tools(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(r) = unauthorized(&state, &headers) {
-        return r;
-    }
-    let wants_html = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"));
-    if wants_html {
-        partial(State(state), headers, "tools").await
-    } else {
-        Json(all_tools(&state)).into_response()
-    }
-}
-
-async fn partial(
+async fn list_of_server(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    what: &'static str,
+    Path(id): Path<String>,
+    kind: Kind,
 ) -> Response {
-    if let Some(r) = unauthorized(&state, &headers) {
-        return r;
+    if state
+        .catalog
+        .store(Kind::Server)
+        .snapshot()
+        .get(&id)
+        .is_none()
+    {
+        return not_found(Kind::Server);
     }
-    text_response(
+    list_items(State(state), kind).await
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let requests = state.counters.total();
+    let tools = state.catalog.store(Kind::Tool).snapshot().items.len();
+    let sessions = state.sessions.len();
+    typed_response(
         StatusCode::OK,
-        HTML,
-        format!("<div id=\"{what}\"><p>demo {what}</p></div>"),
+        "text/plain; version=0.0.4; charset=utf-8",
+        format!(
+            "# HELP demo_target_requests_total Requests served by the demo target.\n\
+             # TYPE demo_target_requests_total counter\n\
+             demo_target_requests_total {requests}\n\
+             # HELP demo_target_tools Tools registered.\n\
+             # TYPE demo_target_tools gauge\n\
+             demo_target_tools {tools}\n\
+             # HELP demo_target_sse_sessions Open SSE streams.\n\
+             # TYPE demo_target_sse_sessions gauge\n\
+             demo_target_sse_sessions {sessions}\n"
+        ),
     )
 }
 
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+/// A small OpenAPI document naming every served path and its methods.
+static OPENAPI: LazyLock<Bytes> = LazyLock::new(|| {
+    let mut paths: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+    for (method, path) in stats::ROUTES {
+        paths.entry(path).or_default().insert(
+            method.to_ascii_lowercase(),
+            json!({"summary": format!("{method} {path}"), "responses": {"200": {"description": "OK"}}}),
+        );
+    }
+    let doc = json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Hornet demo target", "version": env!("CARGO_PKG_VERSION")},
+        "paths": paths,
+    });
+    Bytes::from(doc.to_string())
+});
+
+async fn openapi() -> Response {
+    typed_response(StatusCode::OK, JSON, OPENAPI.clone())
 }
 
-pub(crate) async fn delay(Path(ms): Path<u64>) -> Json<Value> {
+fn bad_request(detail: &str) -> Response {
+    json_error(StatusCode::BAD_REQUEST, detail)
+}
+
+/// `GET /delay/{ms}`: answers after `ms` (at most 60 s), or 503 at once if the target stops.
+pub(crate) async fn delay(State(state): State<AppState>, Path(ms): Path<String>) -> Response {
+    let Ok(ms) = ms.parse::<u64>() else {
+        return bad_request("ms must be a whole number of milliseconds");
+    };
     let ms = ms.min(60_000);
-    tokio::time::sleep(Duration::from_millis(ms)).await;
-    Json(json!({"delayed_ms": ms}))
-}
-
-pub(crate) async fn status(Path(code): Path<u16>) -> Response {
-    match StatusCode::from_u16(code) {
-        Ok(s) if (100..=599).contains(&code) => (s, Json(json!({"status": code}))).into_response(),
-        _ => (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"detail": "status must be 100..=599"})),
-        )
-            .into_response(),
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_millis(ms)) => Json(json!({"delayed_ms": ms})).into_response(),
+        _ = state.shutdown.cancelled() => json_error(StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
     }
 }
 
-pub(crate) async fn bytes(Path(n): Path<usize>) -> Response {
-    let n = n.min(10 * 1024 * 1024);
-    (
-        [(header::CONTENT_TYPE, "application/octet-stream")],
-        vec![b'x'; n],
+/// `GET /status/{code}`: answers with that status (200..=599). A 1xx cannot be a final HTTP/1.1
+/// response (hyper turns it into a 500), so 100..=199 get a 400 that says so.
+pub(crate) async fn status(Path(code): Path<String>) -> Response {
+    let Some(code) = code.parse::<u16>().ok().filter(|c| (100..=599).contains(c)) else {
+        return bad_request("code must be in 100..=599");
+    };
+    match StatusCode::from_u16(code) {
+        Ok(status) if status.is_informational() => {
+            bad_request("a 1xx status cannot be a final response")
+        }
+        // These carry no body, so no content type either.
+        Ok(
+            status
+            @ (StatusCode::NO_CONTENT | StatusCode::RESET_CONTENT | StatusCode::NOT_MODIFIED),
+        ) => status.into_response(),
+        Ok(status) => (status, Json(json!({ "status": code }))).into_response(),
+        Err(_) => bad_request("code must be in 100..=599"),
+    }
+}
+
+const MAX_BYTES: usize = 10 * 1024 * 1024;
+
+/// Shared by every `/bytes` response: slicing it is a reference count, not a copy.
+static FILLER: LazyLock<Bytes> = LazyLock::new(|| Bytes::from(vec![b'x'; MAX_BYTES]));
+
+/// `GET /bytes/{n}`: `n` bytes (at most 10 MiB) of `application/octet-stream`.
+pub(crate) async fn bytes(Path(n): Path<String>) -> Response {
+    let Ok(n) = n.parse::<usize>() else {
+        return bad_request("n must be a whole number of bytes");
+    };
+    typed_response(
+        StatusCode::OK,
+        "application/octet-stream",
+        FILLER.slice(..n.min(MAX_BYTES)),
     )
-        .into_response()
 }

@@ -1,30 +1,64 @@
-//! The demo target's streams: `/sse` (an MCP-style event stream that announces a `/message`
-//! endpoint, then sends numbered events; replies to POSTs on that endpoint arrive on the
-//! stream) and `/ws` (JSON-RPC over WebSocket; other text is echoed).
+//! The demo target's streams: `/sse` (the MCP SSE transport: announces a `/message` endpoint,
+//! sends numbered `message` events, and carries the replies to POSTs on that endpoint) and
+//! `/ws` (JSON-RPC over WebSocket; other text is echoed). Every stream ends when the target
+//! shuts down, or graceful shutdown would wait for it forever.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use bytes::Bytes;
 use futures_util::stream::{self, Stream};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
-use super::{rpc, unauthorized, AppState};
+use super::rpc::{self, Outcome};
+use super::{json_error, AppState};
 
-/// Open SSE sessions: where replies to `/message?session_id=` go.
+/// Replies a stream can hold before further ones are dropped (a client that stopped reading).
+const SESSION_BUFFER: usize = 256;
+
+/// Open SSE sessions: where replies to `POST /message?session_id=` go. Locked only to open or
+/// close a stream (write) and to find a session (read).
 #[derive(Clone, Default)]
-pub(crate) struct Sessions(Arc<Mutex<HashMap<String, mpsc::Sender<Value>>>>);
+pub(crate) struct Sessions(Arc<RwLock<HashMap<String, mpsc::Sender<String>>>>);
 
-/// Removes the session when its stream ends (client gone or server shutting down).
+impl Sessions {
+    pub(crate) fn len(&self) -> usize {
+        self.0.read().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    fn open(&self, id: String, replies: mpsc::Sender<String>) -> SessionGuard {
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.clone(), replies);
+        SessionGuard {
+            sessions: self.clone(),
+            id,
+        }
+    }
+
+    fn find(&self, id: &str) -> Option<mpsc::Sender<String>> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned()
+    }
+}
+
+/// Removes its session when the stream is dropped (client gone, limit reached, shutdown).
 struct SessionGuard {
     sessions: Sessions,
     id: String,
@@ -32,9 +66,11 @@ struct SessionGuard {
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
-        if let Ok(mut map) = self.sessions.0.lock() {
-            map.remove(&self.id);
-        }
+        self.sessions
+            .0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
     }
 }
 
@@ -45,54 +81,56 @@ pub(crate) struct SseQuery {
 }
 
 struct SseState {
-    replies: mpsc::Receiver<Value>,
+    replies: mpsc::Receiver<String>,
     ticker: tokio::time::Interval,
     seq: u64,
     limit: Option<u64>,
     endpoint: Option<String>,
-    shutdown: tokio_util::sync::CancellationToken,
+    shutdown: CancellationToken,
     _guard: SessionGuard,
 }
 
+/// `GET /sse[?interval_ms=N][&events=N]`: `endpoint`, then a `message` `{"seq":N}` every
+/// interval; with `events`, the stream ends after that many numbered events (replies to
+/// `/message` are delivered in between and do not count).
 pub(crate) async fn sse(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<SseQuery>,
+    query: Result<Query<SseQuery>, QueryRejection>,
 ) -> Response {
-    if let Some(r) = unauthorized(&state, &headers) {
-        return r;
-    }
+    let Ok(Query(query)) = query else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "interval_ms and events must be whole numbers",
+        );
+    };
     let id = uuid::Uuid::new_v4().to_string();
-    let (tx, replies) = mpsc::channel(64);
-    if let Ok(mut map) = state.sessions.0.lock() {
-        map.insert(id.clone(), tx);
-    }
-    let interval = q
+    let (tx, replies) = mpsc::channel(SESSION_BUFFER);
+    let interval = query
         .interval_ms
         .map(Duration::from_millis)
         .unwrap_or(state.cfg.sse_interval)
         .max(Duration::from_millis(1));
+    // Absolute ticks: a slow reader delays events, it does not speed up the next ones.
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let initial = SseState {
         replies,
         ticker,
         seq: 0,
-        limit: q.events,
+        limit: query.events,
         endpoint: Some(format!("/message?session_id={id}")),
         shutdown: state.shutdown.clone(),
-        _guard: SessionGuard {
-            sessions: state.sessions.clone(),
-            id,
-        },
+        _guard: state.sessions.open(id, tx),
     };
+    let keep_alive = KeepAlive::new()
+        .interval(Duration::from_secs(30))
+        .event(Event::default().event("keepalive").data("{}"));
     let mut response = Sse::new(events(initial))
-        .keep_alive(KeepAlive::default())
+        .keep_alive(keep_alive)
         .into_response();
-    response.headers_mut().insert(
-        "x-accel-buffering",
-        axum::http::HeaderValue::from_static("no"),
-    );
+    let headers = response.headers_mut();
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    headers.insert("x-mcp-sse", HeaderValue::from_static("true"));
     response
 }
 
@@ -104,92 +142,79 @@ fn events(initial: SseState) -> impl Stream<Item = Result<Event, Infallible>> {
         if st.limit.is_some_and(|limit| st.seq >= limit) {
             return None;
         }
-        tokio::select! {
-            _ = st.shutdown.cancelled() => None,
-            Some(reply) = st.replies.recv() => {
-                Some((Ok(Event::default().event("message").data(reply.to_string())), st))
-            }
+        let event = tokio::select! {
+            biased;
+            _ = st.shutdown.cancelled() => return None,
+            Some(reply) = st.replies.recv() => Event::default().event("message").data(reply),
             _ = st.ticker.tick() => {
                 st.seq += 1;
-                let data = json!({"seq": st.seq}).to_string();
-                Some((Ok(Event::default().event("message").data(data)), st))
+                let seq = st.seq;
+                Event::default().event("message").data(format!("{{\"seq\":{seq}}}"))
             }
-        }
+        };
+        Some((Ok(event), st))
     })
 }
 
 #[derive(Deserialize)]
 pub(crate) struct MessageQuery {
-    session_id: String,
+    session_id: Option<String>,
 }
 
+/// `POST /message?session_id=..`: 202 at once; the JSON-RPC reply goes out on that session's
+/// stream as a `message` event.
 pub(crate) async fn message(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<MessageQuery>,
-    body: axum::body::Bytes,
+    query: Result<Query<MessageQuery>, QueryRejection>,
+    body: Bytes,
 ) -> Response {
-    if let Some(r) = unauthorized(&state, &headers) {
-        return r;
-    }
-    let sender = state
-        .sessions
-        .0
-        .lock()
-        .ok()
-        .and_then(|m| m.get(&q.session_id).cloned());
-    let Some(sender) = sender else {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({"detail": "unknown session"})),
-        )
-            .into_response();
+    let Some(session) = query.ok().and_then(|Query(q)| q.session_id) else {
+        return json_error(StatusCode::BAD_REQUEST, "session_id is required");
     };
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"detail": "body must be JSON-RPC"})),
-        )
-            .into_response();
+    let Some(replies) = state.sessions.find(&session) else {
+        return json_error(StatusCode::NOT_FOUND, "Session not found");
     };
-    if let Some(reply) = rpc::respond(&state, &request) {
-        // A full or closed stream drops the reply, as a real server would lose it.
-        let _ = sender.try_send(reply);
+    let Ok(message) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return json_error(StatusCode::BAD_REQUEST, "Invalid JSON");
+    };
+    if let Outcome::Reply { json, .. } = rpc::handle(&state, &message) {
+        // A stream whose client stopped reading loses the reply, as a real server's would.
+        let _ = replies.try_send(json);
     }
     (StatusCode::ACCEPTED, Json(json!({"status": "success"}))).into_response()
 }
 
-pub(crate) async fn ws(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    if let Some(r) = unauthorized(&state, &headers) {
-        return r;
-    }
+/// `GET /ws`: the bearer token was checked on the upgrade request (see `require_token`).
+pub(crate) async fn ws(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
     upgrade.on_upgrade(move |socket| relay(state, socket))
 }
 
 async fn relay(state: AppState, mut socket: WebSocket) {
     loop {
-        let msg = tokio::select! {
-            _ = state.shutdown.cancelled() => break,
-            msg = socket.recv() => msg,
+        let incoming = tokio::select! {
+            _ = state.shutdown.cancelled() => {
+                let close = CloseFrame { code: 1001, reason: "server shutting down".into() };
+                let _ = socket.send(Message::Close(Some(close))).await;
+                break;
+            }
+            incoming = socket.recv() => incoming,
         };
-        let reply = match msg {
-            Some(Ok(Message::Text(text))) => match serde_json::from_str::<Value>(text.as_str()) {
-                Ok(request) if request.get("method").is_some() => {
-                    match rpc::respond(&state, &request) {
-                        Some(reply) => Message::Text(reply.to_string().into()),
-                        None => continue,
+        let reply = match incoming {
+            Some(Ok(Message::Text(text))) => {
+                match serde_json::from_str::<serde_json::Value>(text.as_str()) {
+                    Ok(message) if message.get("method").is_some() => {
+                        match rpc::handle(&state, &message) {
+                            Outcome::Reply { json, .. } => Message::Text(json.into()),
+                            Outcome::Notification => continue,
+                        }
                     }
+                    _ => Message::Text(text),
                 }
-                _ => Message::Text(text),
-            },
-            Some(Ok(Message::Binary(b))) => Message::Binary(b),
-            Some(Ok(Message::Ping(p))) => Message::Pong(p),
-            Some(Ok(Message::Pong(_))) => continue,
-            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+            }
+            Some(Ok(Message::Binary(data))) => Message::Binary(data),
+            // tungstenite answers pings itself.
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(Message::Close(_)) | Err(_)) | None => break,
         };
         if socket.send(reply).await.is_err() {
             break;
