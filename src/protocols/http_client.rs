@@ -317,7 +317,13 @@ impl UserHttp {
     ) -> Result<Response, HttpError> {
         let mut retried = false;
         loop {
-            let reused = self.ensure_connection(&target.origin.origin).await?;
+            let origin = &target.origin.origin;
+            let reused = self.has_connection_to(origin);
+            if !reused {
+                // Boxed: the connect future (TCP, TLS handshake, hyper handshake) is large and
+                // rare; inline it would make every user's future larger for its whole life.
+                Box::pin(self.connect(origin)).await?;
+            }
             let request = self.build_request(method, target, headers, body.clone())?;
             let Some(conn) = self.conn.as_mut() else {
                 continue;
@@ -345,13 +351,15 @@ impl UserHttp {
         }
     }
 
-    /// Makes sure `self.conn` is an open connection to `origin`; returns whether it was reused.
-    async fn ensure_connection(&mut self, origin: &Origin) -> Result<bool, HttpError> {
-        if let Some(conn) = &self.conn {
-            if conn.origin == *origin && !conn.sender.is_closed() {
-                return Ok(true);
-            }
-        }
+    /// Whether the user holds an open connection to `origin`.
+    fn has_connection_to(&self, origin: &Origin) -> bool {
+        self.conn
+            .as_ref()
+            .is_some_and(|c| c.origin == *origin && !c.sender.is_closed())
+    }
+
+    /// Opens a new connection to `origin` as `self.conn` (dropping any other).
+    async fn connect(&mut self, origin: &Origin) -> Result<(), HttpError> {
         self.conn = None;
         let addr = self.shared.resolve(origin).await?;
         let tcp = TcpStream::connect(addr).await.map_err(HttpError::Connect)?;
@@ -384,7 +392,7 @@ impl UserHttp {
             origin: origin.clone(),
             sender,
         });
-        Ok(false)
+        Ok(())
     }
 
     fn build_request(
