@@ -216,3 +216,35 @@ async fn an_unknown_class_is_refused_naming_the_field() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_hanging_target_gives_timeout_failures_not_a_stuck_user() {
+    let target = spawn_target().await;
+    let text = r#"
+[defaults]
+timeout = "100ms"
+
+[[users]]
+name = "Patient"
+tasks = [ { get = "/delay/5000", name = "/delay/5000" } ]
+"#;
+    let cfg = RunConfig {
+        host: Some(target.url()),
+        users: 2,
+        spawn_rate: 20.0,
+        run_time: Some(Duration::from_millis(1500)),
+        ..RunConfig::default()
+    };
+    let snapshot = run_to_end(&plan(text), cfg, Duration::from_secs(10)).await;
+    let r = row(&snapshot, "GET", "/delay/5000");
+    // 2 users × ~1.5 s / 100 ms each
+    assert!(r.num_requests >= 20, "{} requests", r.num_requests);
+    assert_eq!(r.num_failures, r.num_requests);
+    assert_eq!(snapshot.failures.len(), 1, "{:?}", snapshot.failures);
+    assert_eq!(snapshot.failures[0].error, "timeout after 100ms");
+    assert!(
+        r.max_ms < 150.0,
+        "a request outlived its timeout: {} ms",
+        r.max_ms
+    );
+}
