@@ -188,40 +188,23 @@ async fn ctrl_c_once_stops_gracefully_with_the_table_twice_aborts() {
     .expect("write");
     let url = target.url();
     let (once, twice) = tokio::task::spawn_blocking(move || {
-        let spawn = || {
+        let spawn = |plan: &std::path::Path, stop_timeout: &str| {
             hornet()
                 .arg("run")
-                .arg(&plan)
+                .arg(plan)
                 .args(["-H", &url, "-u", "2", "-r", "20", "-t", "60s"])
+                .args(["--stop-timeout", stop_timeout])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
                 .expect("spawn hornet")
         };
-        let child = spawn();
+        let child = spawn(&plan, "0s");
         std::thread::sleep(Duration::from_millis(1500));
         interrupt(child.id());
         let once = child.wait_with_output().expect("wait");
         // Twice: slow requests and a long stop timeout keep the graceful stop busy.
-        let child = hornet()
-            .arg("run")
-            .arg(&slow)
-            .args([
-                "-H",
-                &url,
-                "-u",
-                "2",
-                "-r",
-                "20",
-                "-t",
-                "60s",
-                "--stop-timeout",
-                "30s",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn hornet");
+        let child = spawn(&slow, "30s");
         std::thread::sleep(Duration::from_millis(1500));
         interrupt(child.id());
         std::thread::sleep(Duration::from_millis(300));
