@@ -9,5 +9,6 @@ pub mod plan;
 pub mod protocols;
 pub mod report;
 pub mod stats;
+pub mod store;
 pub mod target;
 pub mod telemetry;
