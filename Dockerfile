@@ -11,7 +11,12 @@ RUN apt-get update \
 COPY --from=build /src/target/release/hornet /usr/local/bin/hornet
 COPY plans /app/plans
 WORKDIR /app
-# The UI/API port and the built-in demo target's port.
-ENV HORNET_BIND=0.0.0.0:8089
+# The UI/API listens on every interface of the container, so it needs a token:
+#   docker run -e HORNET_TOKEN=... -p 8089:8089 -v hornet-data:/data hornet
+# (without one it refuses to start and says so). History lives in /data.
+ENV HORNET_BIND=0.0.0.0:8089 HORNET_DB=/data/hornet.db
+RUN mkdir -p /data
+VOLUME /data
 EXPOSE 8089 8090
 ENTRYPOINT ["hornet"]
+CMD ["serve"]

@@ -1,5 +1,5 @@
-//! The command line: `hornet run | check | target`, and the zero-setup demo when no command is
-//! given. Exit codes live here: 0 done, 2 bad input, 3 aborted (1 is kept for failed thresholds).
+//! The command line: `hornet [serve] | run | check | target`. Exit codes live here: 0 done,
+//! 2 bad input, 3 aborted (1 is kept for failed thresholds).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -10,28 +10,41 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::engine::{self, RunConfig, Selection};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::Application;
+use crate::config::{public_base_url, Settings};
 use crate::plan::{self, duration::parse_duration, Plan};
 use crate::report;
+use crate::runs::{Runs, StartRequest};
 use crate::stats::snapshot::{RunState, Snapshot};
+use crate::store::{ClassChoice, RunSettings, RunSource, Store};
 use crate::target::{self, TargetConfig};
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_BAD_INPUT: i32 = 2;
 pub const EXIT_ABORTED: i32 = 3;
 
-/// The demo plan, built in so that `cargo run` works from any directory.
-const DEMO_PLAN: &str = include_str!("../plans/demo.toml");
-
 #[derive(Parser, Debug)]
-#[command(name = "hornet", version, about = "A load tester in one binary", long_about = None)]
+#[command(
+    name = "hornet",
+    version,
+    about = "A load tester in one binary",
+    long_about = None,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// `hornet` alone serves the UI with these settings.
+    #[command(flatten)]
+    pub serve: Settings,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Serve the web UI and REST API (the default command).
+    Serve(Settings),
     /// Run a plan headless and print Locust-style statistics.
     Run(RunArgs),
     /// Validate a plan; print its classes, tasks, shapes and thresholds.
@@ -74,6 +87,20 @@ pub struct RunArgs {
     /// Write the final summary as JSON to FILE, or to stdout with `-`.
     #[arg(long, value_name = "FILE|-")]
     pub json: Option<String>,
+    /// SQLite file the run is recorded into.
+    #[arg(long, env = "HORNET_DB", default_value = "hornet.db")]
+    pub db: PathBuf,
+    /// Do not record the run.
+    #[arg(long = "no-history")]
+    pub no_history: bool,
+    /// The UI's address, for the run's link (as `hornet serve --bind`).
+    #[arg(
+        long = "ui",
+        env = "HORNET_BIND",
+        default_value = "127.0.0.1:8089",
+        hide = true
+    )]
+    pub ui: String,
 }
 
 #[derive(Args, Debug)]
@@ -111,7 +138,8 @@ pub async fn run(cli: Cli) -> i32 {
         Some(Command::Run(args)) => run_plan(args).await,
         Some(Command::Check { plan }) => check_plan(&plan),
         Some(Command::Target(args)) => serve_target(args).await,
-        None => demo().await,
+        Some(Command::Serve(settings)) => serve(settings).await,
+        None => serve(cli.serve).await,
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");
@@ -141,32 +169,81 @@ async fn run_plan(args: RunArgs) -> anyhow::Result<i32> {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
-    let cfg = RunConfig {
-        host: args.host,
+    let source = std::fs::read_to_string(&args.plan).unwrap_or_default();
+    let mut classes = Vec::new();
+    for (name, weight) in &args.classes {
+        let Some(class) = plan.users.iter().find(|c| &c.name == name) else {
+            let known: Vec<&str> = plan.users.iter().map(|c| c.name.as_str()).collect();
+            eprintln!(
+                "error: unknown user class {name:?}; the plan has {}",
+                known.join(", ")
+            );
+            return Ok(EXIT_BAD_INPUT);
+        };
+        classes.push(ClassChoice {
+            name: name.clone(),
+            weight: weight.unwrap_or(class.weight),
+        });
+    }
+    let settings = RunSettings {
+        host: args
+            .host
+            .clone()
+            .or_else(|| plan.host.clone())
+            .unwrap_or_default(),
         users: args.users,
         spawn_rate: args.spawn_rate,
-        run_time: args.run_time,
-        stop_timeout: args.stop_timeout,
-        selection: Selection {
-            classes: args.classes,
-            tags: args.tags,
-            exclude_tags: args.exclude_tags,
-        },
-        ..RunConfig::default()
+        run_time_s: args.run_time.map(|d| d.as_secs_f64()),
+        classes,
+        tags: args.tags,
+        exclude_tags: args.exclude_tags,
+        shape: None,
+        stop_timeout_s: args.stop_timeout.as_secs_f64(),
+        thresholds: Vec::new(),
     };
-    execute(&plan, cfg, args.json.as_deref()).await
+    let store = if args.no_history {
+        None
+    } else {
+        match Store::open(&args.db).await {
+            Ok(store) => Some(store),
+            Err(e) => {
+                eprintln!("error: {e} (pass --no-history to run without recording)");
+                return Ok(EXIT_BAD_INPUT);
+            }
+        }
+    };
+    let runs = Runs::new(store);
+    let request = StartRequest {
+        plan: Arc::new(plan),
+        plan_file: Some(args.plan.display().to_string()),
+        plan_source: source,
+        settings,
+        source: RunSource::Cli,
+    };
+    let link = (!args.no_history).then(|| public_base_url(&args.ui));
+    execute(&runs, request, args.json.as_deref(), link).await
 }
 
 /// Starts the run, shows the live line, handles Ctrl-C, prints the table and writes outputs.
-async fn execute(plan: &Plan, cfg: RunConfig, json: Option<&str>) -> anyhow::Result<i32> {
-    let run_time = cfg.run_time;
-    let (handle, completion) = match engine::start(plan, cfg) {
-        Ok(started) => started,
+async fn execute(
+    runs: &Runs,
+    request: StartRequest,
+    json: Option<&str>,
+    base_url: Option<String>,
+) -> anyhow::Result<i32> {
+    let run_time = request.settings.run_time_s.map(Duration::from_secs_f64);
+    let live = match runs.start(request).await {
+        Ok(live) => live,
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(EXIT_BAD_INPUT);
         }
     };
+    let link = base_url.map(|base| format!("{base}/runs/{}", live.id));
+    if let Some(link) = &link {
+        eprintln!("run {} recorded at {link}", live.id);
+    }
+    let handle = live.handle.clone();
     let interrupted = Arc::new(AtomicBool::new(false));
     let ctrl_c = {
         let handle = handle.clone();
@@ -184,36 +261,39 @@ async fn execute(plan: &Plan, cfg: RunConfig, json: Option<&str>) -> anyhow::Res
             }
         })
     };
-    let live = tokio::spawn(live_progress(handle.snapshots(), run_time));
-    let outcome = completion.wait().await?;
+    let live_line = tokio::spawn(live_progress(handle.snapshots(), run_time));
+    live.recorded().await;
     ctrl_c.abort();
-    live.abort();
+    live_line.abort();
     // Wait for the live task to be gone so its last redraw cannot land after the table.
-    let _ = live.await;
-    let snapshot = &outcome.snapshot;
+    let _ = live_line.await;
+    let snapshot = live.snapshot();
     if std::io::stderr().is_terminal() {
         eprintln!();
     }
     for warning in &snapshot.warnings {
         eprintln!("warning: {warning}");
     }
-    let table = report::table::stats_table(snapshot);
+    let table = report::table::stats_table(&snapshot);
     match json {
         Some("-") => {
             eprint!("{table}");
             println!(
                 "{}",
-                serde_json::to_string_pretty(&report::json::summary(snapshot))?
+                serde_json::to_string_pretty(&report::json::summary(&snapshot))?
             );
         }
         Some(path) => {
             print!("{table}");
-            let text = serde_json::to_string_pretty(&report::json::summary(snapshot))?;
+            let text = serde_json::to_string_pretty(&report::json::summary(&snapshot))?;
             std::fs::write(path, text).with_context(|| format!("writing {path}"))?;
         }
         None => print!("{table}"),
     }
     std::io::stdout().flush()?;
+    if let Some(link) = &link {
+        eprintln!("report: {link}");
+    }
     let aborted = interrupted.load(Ordering::SeqCst) || snapshot.state == RunState::Aborted;
     Ok(if aborted { EXIT_ABORTED } else { EXIT_OK })
 }
@@ -257,31 +337,30 @@ async fn serve_target(args: TargetArgs) -> anyhow::Result<i32> {
     Ok(EXIT_OK)
 }
 
-/// `hornet` with no command: until the web UI lands, run the demo plan headless against the
-/// built-in target for 10 s and print the table.
-async fn demo() -> anyhow::Result<i32> {
-    let running = match target::spawn("127.0.0.1:8090", TargetConfig::default()).await {
-        Ok(t) => t,
-        // 8090 taken (another Hornet?): any free port will do for the demo.
-        Err(_) => target::spawn("127.0.0.1:0", TargetConfig::default()).await?,
+/// `hornet [serve]`: the UI, the API and (unless told not to) the demo target, until Ctrl-C.
+async fn serve(settings: Settings) -> anyhow::Result<i32> {
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_BAD_INPUT);
+        }
     };
-    let plan = match plan::parse_str(DEMO_PLAN, "plans/demo.toml", None) {
-        Ok(p) => p,
-        Err(errors) => anyhow::bail!("the built-in demo plan is invalid:\n{errors}"),
-    };
-    eprintln!(
-        "Hornet demo: the built-in target is on {url}; running plans/demo.toml headless with 20 users for 10 s.\n\
-         (The web UI on :8089 comes with `hornet serve`; see README.md for `hornet run`.)",
-        url = running.url()
-    );
-    let cfg = RunConfig {
-        host: Some(running.url()),
-        users: 20,
-        spawn_rate: 10.0,
-        run_time: Some(Duration::from_secs(10)),
-        ..RunConfig::default()
-    };
-    let code = execute(&plan, cfg, None).await;
-    running.stop().await;
-    code
+    eprintln!("Hornet is running: open {}", app.url());
+    if let Some(demo) = app.demo_target_url() {
+        eprintln!("the demo target is on {demo} (plan demo.toml)");
+    }
+    eprintln!("Ctrl-C to stop");
+    let stop = CancellationToken::new();
+    {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nstopping: live runs are stopped and recorded first");
+                stop.cancel();
+            }
+        });
+    }
+    app.run_until_stopped(stop).await?;
+    Ok(EXIT_OK)
 }

@@ -3,12 +3,16 @@
 //! Data flows one way: `plan` (validated) → `engine` (users run steps through `protocols`) →
 //! `stats` (samples → aggregator → Snapshot) → `report` / `cli` (read Snapshots).
 
+pub mod app;
 pub mod cli;
+pub mod config;
 pub mod engine;
 pub mod plan;
 pub mod protocols;
 pub mod report;
+pub mod runs;
 pub mod stats;
 pub mod store;
 pub mod target;
 pub mod telemetry;
+pub mod web;

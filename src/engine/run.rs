@@ -21,7 +21,7 @@ use super::EngineError;
 use crate::plan::model::Plan;
 use crate::plan::template::{prepare, SharedVars, Vars};
 use crate::protocols::http_client::{HttpShared, OriginInfo};
-use crate::stats::aggregator::Aggregator;
+use crate::stats::aggregator::{Aggregator, SerializedHistogram};
 use crate::stats::recorder::Recorder;
 use crate::stats::sample::Batch;
 use crate::stats::snapshot::{RunState, Snapshot};
@@ -66,6 +66,8 @@ impl Default for RunConfig {
 #[derive(Clone, Debug)]
 pub struct RunOutcome {
     pub snapshot: Arc<Snapshot>,
+    /// Every row's final histogram, the Aggregated one last.
+    pub histograms: Vec<SerializedHistogram>,
 }
 
 enum Command {
@@ -288,7 +290,10 @@ impl RunActor {
             RunState::Stopped
         };
         let snapshot = self.publish(state);
-        RunOutcome { snapshot }
+        RunOutcome {
+            snapshot,
+            histograms: self.aggregator.serialized_histograms(),
+        }
     }
 
     fn state(&self) -> RunState {

@@ -3,6 +3,7 @@
 
 pub mod describe;
 pub mod duration;
+pub mod library;
 pub mod model;
 mod parse;
 pub mod template;

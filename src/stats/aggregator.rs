@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use super::histogram::LatencyHistogram;
+use super::histogram::{ExactStats, LatencyHistogram};
 use super::sample::{Batch, Sample};
 use super::snapshot::{us_to_ms, FailureRow, Percentiles, Point, RunState, Snapshot, StatsRow};
 use crate::plan::model::{NameId, RequestName};
@@ -102,6 +102,18 @@ impl Row {
         self.window_fails = [0; WINDOW];
         self.errors.clear();
     }
+}
+
+/// One statistics row's latencies, serialized (HDR V2 + deflate).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SerializedHistogram {
+    pub method: String,
+    pub name: String,
+    pub histogram: Vec<u8>,
+    /// Exact min/max/sum, which the V2 format has no room for.
+    pub exact: ExactStats,
+    pub corrected: Option<Vec<u8>>,
+    pub corrected_exact: Option<ExactStats>,
 }
 
 pub struct Aggregator {
@@ -337,6 +349,33 @@ impl Aggregator {
 
     pub fn total_histogram(&self) -> &LatencyHistogram {
         &self.total.hist
+    }
+
+    /// Every row's histogram (and corrected twin) serialized as HDR V2 + deflate, the
+    /// Aggregated one last with method "": what history keeps and what merges across workers.
+    pub fn serialized_histograms(&self) -> Vec<SerializedHistogram> {
+        let dump = |row: &Row, method: String, name: String| SerializedHistogram {
+            method,
+            name,
+            histogram: row.hist.serialize_v2_deflate(),
+            exact: row.hist.exact(),
+            corrected: row.corrected.as_ref().map(|h| h.serialize_v2_deflate()),
+            corrected_exact: row.corrected.as_ref().map(|h| h.exact()),
+        };
+        let mut out: Vec<SerializedHistogram> = self
+            .rows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, row)| {
+                let (method, name) = self.label(i);
+                Some(dump(row.as_deref()?, method, name))
+            })
+            .collect();
+        if let Some(other) = &self.other {
+            out.push(dump(other, String::new(), OTHER_NAME.into()));
+        }
+        out.push(dump(&self.total, String::new(), AGGREGATED.into()));
+        out
     }
 
     /// One point per closed second since the start.

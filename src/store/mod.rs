@@ -1,5 +1,291 @@
 //! Run history in SQLite through sqlx: the only module that knows SQL.
+//!
+//! This file owns opening the database (pragmas, migrations) and the error type; `runs.rs` the
+//! run records, `series.rs` the per-second points and the saved statistics, `writer.rs` the one
+//! task that writes while runs are live. Everything here returns `model` types, never rows, and
+//! nothing here knows about HTTP, the engine or the clock (callers pass the times).
 
 pub mod model;
+pub mod runs;
+pub mod series;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 pub use model::*;
+pub use series::decode_histogram;
+pub use writer::{spawn_writer, StoreWriter};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// How long a statement waits for another connection's (or process's) write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Everything that can go wrong with the history database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "cannot open the history database {}: {source} (check that its directory exists and is \
+         writable, or choose another file with --db)",
+        path.display()
+    )]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error(
+        "cannot bring the history database {} up to date: {source} (was it written by a newer \
+         Hornet? use another file with --db)",
+        path.display()
+    )]
+    Migrate {
+        path: PathBuf,
+        #[source]
+        source: MigrateError,
+    },
+    #[error("history database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error(
+        "the history database holds unreadable data (run {run_id}, {what}): {detail}; delete that \
+         run or use another file with --db"
+    )]
+    Corrupt {
+        run_id: String,
+        what: &'static str,
+        detail: String,
+    },
+    #[error("the history writer has stopped; recent statistics may not be saved")]
+    WriterStopped,
+}
+
+impl StoreError {
+    pub(crate) fn corrupt(run_id: &str, what: &'static str, detail: impl ToString) -> Self {
+        StoreError::Corrupt {
+            run_id: run_id.to_string(),
+            what,
+            detail: detail.to_string(),
+        }
+    }
+}
+
+/// The history database: cheap to clone (a pool and a path behind `Arc`s).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+    path: Arc<Path>,
+}
+
+impl Store {
+    /// Opens (creating it if missing) and migrates the database at `path`.
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        // sqlx defaults to the rollback journal and to failing on a missing file; WAL lets the
+        // pages read while the writer task commits every second, and NORMAL sync is durable
+        // against a crash of the process (which is what we protect against) at a fraction of
+        // FULL's fsyncs.
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        tracing::debug!(path = %path.display(), "history database open");
+        Ok(Store {
+            pool,
+            path: Arc::from(path),
+        })
+    }
+
+    /// The database file, as given to [`Store::open`].
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Closes every connection (checkpointing the WAL); the store fails every call afterwards.
+    /// Dropping the last clone without closing loses nothing already committed.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Whether the database answers (for `/ready`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// Serializes a model value for a JSON column.
+pub(crate) fn to_json<T: serde::Serialize>(
+    run_id: &str,
+    what: &'static str,
+    value: &T,
+) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::corrupt(run_id, what, e))
+}
+
+/// Reads a JSON column back, naming the run and column when it does not parse.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    run_id: &str,
+    what: &'static str,
+    text: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::corrupt(run_id, what, e))
+}
+
+/// SQLite integers are signed; counts above `i64::MAX` do not happen, so saturate.
+pub(crate) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// A fresh database in its own temporary directory (kept alive by the returned guard).
+    pub(crate) async fn temp_store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("history.db"))
+            .await
+            .expect("open store");
+        (store, dir)
+    }
+
+    pub(crate) fn new_run(id: &str, plan: &str, started_at_ms: i64) -> NewRun {
+        NewRun {
+            id: id.to_string(),
+            plan_name: plan.to_string(),
+            plan_hash: format!("hash-{plan}"),
+            plan_file: Some(format!("plans/{plan}.toml")),
+            plan_source: format!("name = \"{plan}\"\n"),
+            source: RunSource::Api,
+            settings: RunSettings {
+                host: "http://127.0.0.1:8089".to_string(),
+                users: 10,
+                spawn_rate: 2.5,
+                run_time_s: Some(60.0),
+                classes: vec![ClassChoice {
+                    name: "Browser".to_string(),
+                    weight: 3,
+                }],
+                tags: vec!["smoke".to_string()],
+                exclude_tags: vec![],
+                shape: None,
+                stop_timeout_s: 5.0,
+                thresholds: vec![],
+            },
+            ratio: Ratio {
+                classes: vec![ClassRatio {
+                    name: "Browser".to_string(),
+                    ratio: 1.0,
+                    tasks: vec![TaskRatio {
+                        name: "home".to_string(),
+                        ratio: 0.75,
+                    }],
+                }],
+            },
+            owner: "owner-a".to_string(),
+            started_at_ms,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+
+    #[tokio::test]
+    async fn open_sets_wal_and_foreign_keys() {
+        let (store, _dir) = temp_store().await;
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(store.pool())
+            .await
+            .expect("journal_mode");
+        assert_eq!(mode, "wal");
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(store.pool())
+            .await
+            .expect("foreign_keys");
+        assert_eq!(fk, 1);
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(store.pool())
+            .await
+            .expect("synchronous");
+        assert_eq!(sync, 1, "NORMAL");
+        assert!(store.path().ends_with("history.db"));
+    }
+
+    #[tokio::test]
+    async fn open_names_the_path_when_it_cannot() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("no-such-dir").join("history.db");
+        let err = Store::open(&path).await.expect_err("missing directory");
+        assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains("no-such-dir"), "{text}");
+        assert!(text.contains("--db"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn reopening_keeps_everything() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("history.db");
+        {
+            let store = Store::open(&path).await.expect("open");
+            store
+                .insert_run(&new_run("run-1", "shop", 1_000))
+                .await
+                .expect("insert");
+            let points = [crate::stats::snapshot::Point {
+                t_s: 1,
+                users: 4,
+                rps: 12.5,
+                fail_per_s: 0.5,
+                p50_ms: 3.0,
+                p95_ms: 9.0,
+            }];
+            store
+                .append_points("run-1", &points, 2_000)
+                .await
+                .expect("points");
+            store
+                .finish_run("run-1", crate::stats::snapshot::RunState::Stopped, 2_500)
+                .await
+                .expect("finish");
+            // dropped without close(): committed WAL frames must survive
+        }
+        let store = Store::open(&path).await.expect("reopen");
+        let run = store.get_run("run-1").await.expect("get").expect("exists");
+        assert_eq!(run.state, crate::stats::snapshot::RunState::Stopped);
+        assert_eq!(run.ended_at_ms, Some(2_500));
+        let stats = store.load_stats("run-1").await.expect("stats");
+        assert_eq!(stats.points.len(), 1);
+        assert_eq!(stats.points[0].rps, 12.5);
+    }
+}

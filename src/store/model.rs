@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::stats::histogram::ExactStats;
 use crate::stats::snapshot::{FailureRow, Point, RunState, StatsRow};
 
 /// Who started a run.
@@ -42,6 +43,7 @@ pub struct ClassChoice {
 
 /// The choices a run was started with (stored as JSON; shown on the Configuration tab).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunSettings {
     pub host: String,
     pub users: u32,
@@ -54,6 +56,8 @@ pub struct RunSettings {
     pub exclude_tags: Vec<String>,
     pub shape: Option<String>,
     pub stop_timeout_s: f64,
+    /// Extra thresholds given at start (beside the plan's), as written.
+    pub thresholds: Vec<String>,
 }
 
 /// Locust's "current ratio": the share of users per class and of task picks within a class.
@@ -157,12 +161,17 @@ pub struct RunFilter {
 }
 
 /// One (method, name) HDR histogram, serialized as V2 + deflate.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct NamedHistogram {
     pub method: String,
     pub name: String,
     pub histogram: Vec<u8>,
     pub corrected: Option<Vec<u8>>,
+    /// The exact min, max and sum of `histogram` (`LatencyHistogram::exact`): the V2 format has
+    /// no room for them, and without them a decoded p100 is a bucket bound above the real max.
+    pub exact: ExactStats,
+    /// The same for `corrected`.
+    pub corrected_exact: Option<ExactStats>,
 }
 
 /// The last statistics saved for a run: the final ones once it ended.

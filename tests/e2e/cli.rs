@@ -7,7 +7,11 @@ use std::time::{Duration, Instant};
 use crate::helpers::{closed_port, served, spawn_target};
 
 fn hornet() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hornet"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hornet"));
+    // Runs are recorded by default: keep them out of the source tree.
+    let db = std::env::temp_dir().join(format!("hornet-e2e-cli-{}.db", std::process::id()));
+    cmd.env("HORNET_DB", db);
+    cmd
 }
 
 fn write_plan(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {

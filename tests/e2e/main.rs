@@ -1,5 +1,6 @@
 //! One integration-test binary: real servers on loopback ports chosen by the OS.
 
+mod api;
 mod cli;
 mod engine;
 mod helpers;

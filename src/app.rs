@@ -1,0 +1,194 @@
+//! `Application::build(Settings)`: the one constructor of the server, used by `main` and by every
+//! test (bind port 0 there). It opens the store, marks dead processes' runs as aborted, starts
+//! the demo target, binds the listener and builds the router; `run_until_stopped` serves until
+//! the token is cancelled, stopping live runs through the one stop path first so their final
+//! numbers are stored.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{is_loopback_bind, public_base_url, Settings};
+use crate::runs::Runs;
+use crate::store::{Store, StoreError};
+use crate::target::{self, RunningTarget, TargetConfig};
+use crate::web::{self, auth::Guard, state::AppState};
+
+/// How often a server looks for runs whose owner died (also done once at start).
+const ORPHAN_SWEEP: Duration = Duration::from_secs(5);
+/// How long shutdown waits for live runs to stop and be recorded.
+const STOP_GRACE: Duration = Duration::from_secs(20);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(
+        "refusing to listen on {bind} without a token: anyone who can reach it could start load \
+         tests. Pass --token TOKEN (or HORNET_TOKEN), or --allow-anonymous if you mean it"
+    )]
+    UnsafeBind { bind: String },
+    #[error("cannot listen on {bind}: {source}")]
+    Bind {
+        bind: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    router: axum::Router,
+    state: AppState,
+    demo: Option<RunningTarget>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Application, AppError> {
+        if settings.token.is_none()
+            && !settings.allow_anonymous
+            && !is_loopback_bind(&settings.bind)
+        {
+            return Err(AppError::UnsafeBind {
+                bind: settings.bind.clone(),
+            });
+        }
+        let store = Store::open(&settings.db).await?;
+        let runs = Runs::new(Some(store.clone()));
+        let aborted = runs.abort_orphans().await?;
+        if !aborted.is_empty() {
+            tracing::warn!(runs = ?aborted, "marked runs of a stopped process as aborted");
+        }
+        let listener =
+            TcpListener::bind(&settings.bind)
+                .await
+                .map_err(|source| AppError::Bind {
+                    bind: settings.bind.clone(),
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| AppError::Bind {
+            bind: settings.bind.clone(),
+            source,
+        })?;
+        let demo = if settings.no_demo_target {
+            None
+        } else {
+            match target::spawn(&settings.demo_target, TargetConfig::default()).await {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    tracing::warn!(bind = %settings.demo_target, error = %e, "demo target not started");
+                    eprintln!(
+                        "warning: the demo target could not listen on {}: {e}",
+                        settings.demo_target
+                    );
+                    None
+                }
+            }
+        };
+        let bind_host = settings
+            .bind
+            .rsplit_once(':')
+            .map_or(settings.bind.as_str(), |(h, _)| h);
+        let guard = Guard::new(bind_host, addr.port(), settings.token.clone());
+        let state = AppState {
+            runs,
+            store,
+            plans_dir: settings.plans.clone(),
+            shutdown: CancellationToken::new(),
+            guard: Arc::new(guard),
+            ready: Arc::new(AtomicBool::new(false)),
+        };
+        // The plans directory is read on each request; reading it once here tells /ready that
+        // it is readable (a missing directory still offers the built-in demo plan).
+        let _ = state.plans();
+        state.ready.store(true, Ordering::SeqCst);
+        let router = web::router(state.clone());
+        Ok(Application {
+            listener,
+            addr,
+            router,
+            state,
+            demo,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://IP:PORT` of the UI.
+    pub fn url(&self) -> String {
+        public_base_url(&self.addr.to_string())
+    }
+
+    /// `http://IP:PORT` of the demo target started beside the UI, if any.
+    pub fn demo_target_url(&self) -> Option<String> {
+        self.demo.as_ref().map(RunningTarget::url)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `stop` is cancelled; live runs are then stopped and recorded before the
+    /// server (and its event streams) close.
+    pub async fn run_until_stopped(self, stop: CancellationToken) -> std::io::Result<()> {
+        let Application {
+            listener,
+            router,
+            state,
+            demo,
+            ..
+        } = self;
+        let sweeper = tokio::spawn(sweep_orphans(state.runs.clone(), stop.clone()));
+        let shutdown = state.shutdown.clone();
+        let runs = state.runs.clone();
+        let graceful = async move {
+            stop.cancelled().await;
+            let live = runs.live();
+            for run in &live {
+                run.handle.stop();
+            }
+            let all_recorded = futures_util::future::join_all(live.iter().map(|r| r.recorded()));
+            if tokio::time::timeout(STOP_GRACE, all_recorded)
+                .await
+                .is_err()
+            {
+                for run in &live {
+                    run.handle.abort();
+                }
+            }
+            shutdown.cancel();
+        };
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(graceful)
+            .await;
+        sweeper.abort();
+        if let Some(demo) = demo {
+            demo.stop().await;
+        }
+        served
+    }
+}
+
+async fn sweep_orphans(runs: Runs, stop: CancellationToken) {
+    let mut every = tokio::time::interval(ORPHAN_SWEEP);
+    every.tick().await;
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        match runs.abort_orphans().await {
+            Ok(ids) if !ids.is_empty() => {
+                tracing::warn!(runs = ?ids, "marked runs of a stopped process as aborted");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "orphan sweep failed"),
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! The runs of this process: the one path by which the UI, the REST API and the CLI start a run.
+//! It starts the run through the engine, records it into the store while it goes (points every
+//! second, statistics every few seconds, final histograms at the end) and finds live runs again
+//! by id. It owns no statistics: it reads the engine's snapshots.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
+
+use crate::engine::{self, EngineError, RunConfig, RunHandle, Selection};
+use crate::plan::model::{Plan, UserClass};
+use crate::stats::snapshot::{RunState, Snapshot};
+use crate::store::{
+    ClassRatio, NamedHistogram, NewRun, Ratio, RunRecord, RunSettings, RunSource, RunSummary,
+    Store, StoreError, StoreWriter, TaskRatio,
+};
+
+/// How often the live statistics table is saved (points are saved every second).
+const STATS_EVERY: Duration = Duration::from_secs(2);
+/// A run whose owner has not written for this long is considered orphaned.
+pub const STALE_AFTER: Duration = Duration::from_secs(5);
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct StartRequest {
+    pub plan: Arc<Plan>,
+    /// The plan's key in the plans directory or the path given to `hornet run`.
+    pub plan_file: Option<String>,
+    pub plan_source: String,
+    pub settings: RunSettings,
+    pub source: RunSource,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("run {active} is still running; stop it first (one run at a time)")]
+    Busy { active: String },
+    #[error(transparent)]
+    Invalid(#[from] EngineError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A run of this process that has not finished recording.
+#[derive(Clone)]
+pub struct LiveRun {
+    pub id: String,
+    pub handle: RunHandle,
+    pub record: Arc<RunRecord>,
+    /// Becomes true once the final statistics are in the store.
+    recorded: watch::Receiver<bool>,
+    /// The user count last asked for (the start's, then each edit's).
+    target_users: Arc<AtomicU32>,
+}
+
+impl LiveRun {
+    /// Waits until the run has ended and its final statistics are stored.
+    pub async fn recorded(&self) {
+        let mut rx = self.recorded.clone();
+        // Err: the recorder is gone, which also means nothing more will be written.
+        let _ = rx.wait_for(|done| *done).await;
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.handle.snapshots().borrow().clone()
+    }
+
+    pub fn target_users(&self) -> u32 {
+        self.target_users.load(Ordering::Relaxed)
+    }
+
+    /// Changes the user count (and spawn rate) of the running run.
+    pub async fn set_users(&self, users: u32, spawn_rate: Option<f64>) -> Result<(), EngineError> {
+        self.handle.set_users(users, spawn_rate).await?;
+        self.target_users.store(users, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The live runs and where they are recorded; cheap to clone.
+#[derive(Clone)]
+pub struct Runs {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Option<Store>,
+    writer: Option<StoreWriter>,
+    /// This process, as the owner of the runs it records.
+    instance: String,
+    /// A std mutex: held only to insert, look up or remove, never across an await.
+    live: Mutex<HashMap<String, LiveRun>>,
+    max_live: usize,
+}
+
+impl Runs {
+    /// Runs recorded into `store` (None: not recorded, `--no-history`).
+    pub fn new(store: Option<Store>) -> Runs {
+        let writer = store.clone().map(crate::store::spawn_writer);
+        Runs {
+            inner: Arc::new(Inner {
+                store,
+                writer,
+                instance: uuid::Uuid::now_v7().to_string(),
+                live: Mutex::new(HashMap::new()),
+                max_live: 1,
+            }),
+        }
+    }
+
+    pub fn store(&self) -> Option<&Store> {
+        self.inner.store.as_ref()
+    }
+
+    /// This process's owner id in the store.
+    pub fn instance(&self) -> &str {
+        &self.inner.instance
+    }
+
+    /// Marks the runs of dead processes as aborted (their points stay); returns their ids.
+    pub async fn abort_orphans(&self) -> Result<Vec<String>, StoreError> {
+        match &self.inner.store {
+            Some(store) => {
+                store
+                    .abort_orphans(
+                        &self.inner.instance,
+                        now_ms(),
+                        STALE_AFTER.as_millis() as i64,
+                    )
+                    .await
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<LiveRun> {
+        self.lock().get(id).cloned()
+    }
+
+    /// The live runs, oldest first.
+    pub fn live(&self) -> Vec<LiveRun> {
+        let mut runs: Vec<LiveRun> = self.lock().values().cloned().collect();
+        runs.sort_by(|a, b| a.id.cmp(&b.id));
+        runs
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, LiveRun>> {
+        // A panic while holding the map cannot leave it half-updated (single inserts/removes).
+        self.inner
+            .live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts a run and its recording. Refused while another run of this process is live.
+    pub async fn start(&self, req: StartRequest) -> Result<LiveRun, StartError> {
+        if let Some(active) = self.busy() {
+            return Err(StartError::Busy { active });
+        }
+        if let Some(shape) = &req.settings.shape {
+            if !req.plan.shapes.iter().any(|s| &s.name == shape) {
+                let known: Vec<&str> = req.plan.shapes.iter().map(|s| s.name.as_str()).collect();
+                return Err(EngineError::invalid(
+                    "shape",
+                    format!(
+                        "unknown shape {shape:?}; the plan has {}",
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                )
+                .into());
+            }
+            return Err(EngineError::invalid(
+                "shape",
+                "load shapes are parsed but not run yet; start with users and spawn_rate",
+            )
+            .into());
+        }
+        let cfg = run_config(&req.settings);
+        let classes = engine::prepare::select_classes(&req.plan, &cfg.selection)?;
+        let ratio = ratio(&classes);
+        let (handle, completion) = engine::start(&req.plan, cfg)?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let started_at_ms = now_ms();
+        let new = NewRun {
+            id: id.clone(),
+            plan_name: req.plan.name.clone(),
+            plan_hash: req.plan.content_hash.clone(),
+            plan_file: req.plan_file.clone(),
+            plan_source: req.plan_source.clone(),
+            source: req.source,
+            settings: req.settings.clone(),
+            ratio,
+            owner: self.inner.instance.clone(),
+            started_at_ms,
+        };
+        if let Some(store) = &self.inner.store {
+            if let Err(e) = store.insert_run(&new).await {
+                handle.abort();
+                return Err(e.into());
+            }
+        }
+        let record = Arc::new(RunRecord {
+            id: id.clone(),
+            plan_name: new.plan_name,
+            plan_hash: new.plan_hash,
+            plan_file: new.plan_file,
+            plan_source: new.plan_source,
+            source: new.source,
+            state: RunState::Spawning,
+            settings: new.settings,
+            ratio: new.ratio,
+            owner: new.owner,
+            started_at_ms,
+            ended_at_ms: None,
+            heartbeat_ms: started_at_ms,
+            summary: None,
+        });
+        let (recorded_tx, recorded) = watch::channel(false);
+        let live = LiveRun {
+            id: id.clone(),
+            handle: handle.clone(),
+            target_users: Arc::new(AtomicU32::new(record.settings.users)),
+            record,
+            recorded,
+        };
+        self.lock().insert(id.clone(), live.clone());
+        tracing::info!(run = %id, plan = %req.plan.name, source = req.source.as_str(), "run started");
+        let runs = self.clone();
+        tokio::spawn(async move {
+            runs.record(&id, handle, completion).await;
+            runs.lock().remove(&id);
+            let _ = recorded_tx.send(true);
+            tracing::info!(run = %id, "run recorded");
+        });
+        Ok(live)
+    }
+
+    fn busy(&self) -> Option<String> {
+        let live = self.lock();
+        if live.len() >= self.inner.max_live {
+            live.keys().min().cloned()
+        } else {
+            None
+        }
+    }
+
+    /// Follows the run's snapshots into the store until it ends, then stores the final numbers.
+    async fn record(&self, id: &str, handle: RunHandle, completion: engine::run::RunCompletion) {
+        let mut snapshots = handle.snapshots();
+        let mut written = 0usize;
+        let mut peak_users = 0u32;
+        let mut state = RunState::Spawning;
+        let mut last_stats = tokio::time::Instant::now();
+        let writer = self.inner.writer.clone();
+        while snapshots.changed().await.is_ok() {
+            let snapshot = snapshots.borrow_and_update().clone();
+            peak_users = peak_users.max(snapshot.users);
+            let Some(writer) = &writer else { continue };
+            if snapshot.series.len() > written {
+                writer.points(id, snapshot.series[written..].to_vec(), now_ms());
+                written = snapshot.series.len();
+            }
+            if snapshot.state != state {
+                state = snapshot.state;
+                if !state.is_final() {
+                    writer.set_state(id, state);
+                }
+            }
+            if last_stats.elapsed() >= STATS_EVERY {
+                last_stats = tokio::time::Instant::now();
+                writer.stats(
+                    id,
+                    snapshot.rows.clone(),
+                    snapshot.total.clone(),
+                    snapshot.failures.clone(),
+                    Vec::new(),
+                    summary(&snapshot, peak_users),
+                );
+            }
+        }
+        let outcome = match completion.wait().await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                // The run's actor died without a final snapshot: keep what was written.
+                if let Some(writer) = &writer {
+                    writer.finish(id, RunState::Aborted, now_ms());
+                    let _ = writer.flush().await;
+                }
+                return;
+            }
+        };
+        let Some(writer) = &writer else { return };
+        let snapshot = outcome.snapshot;
+        peak_users = peak_users.max(snapshot.users);
+        if snapshot.series.len() > written {
+            writer.points(id, snapshot.series[written..].to_vec(), now_ms());
+        }
+        let histograms = outcome
+            .histograms
+            .into_iter()
+            .map(|h| NamedHistogram {
+                method: h.method,
+                name: h.name,
+                histogram: h.histogram,
+                exact: h.exact,
+                corrected: h.corrected,
+                corrected_exact: h.corrected_exact,
+            })
+            .collect();
+        writer.stats(
+            id,
+            snapshot.rows.clone(),
+            snapshot.total.clone(),
+            snapshot.failures.clone(),
+            histograms,
+            summary(&snapshot, peak_users),
+        );
+        writer.finish(id, snapshot.state, now_ms());
+        if let Err(e) = writer.flush().await {
+            tracing::warn!(run = %id, error = %e, "final statistics not stored");
+        }
+    }
+}
+
+/// The engine's configuration for the stored settings.
+pub fn run_config(s: &RunSettings) -> RunConfig {
+    RunConfig {
+        host: (!s.host.is_empty()).then(|| s.host.clone()),
+        users: s.users,
+        spawn_rate: s.spawn_rate,
+        run_time: s.run_time_s.map(Duration::from_secs_f64),
+        stop_timeout: Duration::from_secs_f64(s.stop_timeout_s.max(0.0)),
+        selection: Selection {
+            classes: s
+                .classes
+                .iter()
+                .map(|c| (c.name.clone(), Some(c.weight)))
+                .collect(),
+            tags: s.tags.clone(),
+            exclude_tags: s.exclude_tags.clone(),
+        },
+        ..RunConfig::default()
+    }
+}
+
+/// Locust's ratio: users per class by weight, task picks within a class by weight.
+pub fn ratio(classes: &[UserClass]) -> Ratio {
+    let total: u64 = classes.iter().map(|c| u64::from(c.weight)).sum();
+    Ratio {
+        classes: classes
+            .iter()
+            .map(|c| {
+                let task_total: u64 = c.tasks.iter().map(|t| u64::from(t.weight)).sum();
+                ClassRatio {
+                    name: c.name.clone(),
+                    ratio: share(c.weight, total),
+                    tasks: c
+                        .tasks
+                        .iter()
+                        .map(|t| TaskRatio {
+                            name: t.name.clone(),
+                            ratio: share(t.weight, task_total),
+                        })
+                        .collect(),
+                }
+            })
+            .collect(),
+    }
+}
+
+fn share(part: u32, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        f64::from(part) / whole as f64
+    }
+}
+
+/// The headline numbers of a snapshot.
+pub fn summary(s: &Snapshot, peak_users: u32) -> RunSummary {
+    RunSummary {
+        requests: s.total.num_requests,
+        failures: s.total.num_failures,
+        rps: s.total.total_rps,
+        avg_ms: s.total.avg_ms,
+        p50_ms: s.total.percentiles.p50,
+        p95_ms: s.total.percentiles.p95,
+        p99_ms: s.total.percentiles.p99,
+        max_ms: s.total.max_ms,
+        peak_users,
+        duration_s: s.elapsed_s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratio_follows_class_and_task_weights() {
+        let plan = crate::plan::parse_str(
+            r#"
+name = "r"
+host = "http://127.0.0.1:1"
+[[users]]
+name = "A"
+weight = 3
+tasks = [ { get = "/a", weight = 1 }, { get = "/b", weight = 3 } ]
+[[users]]
+name = "B"
+weight = 1
+tasks = [ { get = "/c" } ]
+"#,
+            "r.toml",
+            None,
+        )
+        .unwrap();
+        let r = ratio(&plan.users);
+        assert_eq!(r.classes.len(), 2);
+        assert_eq!(
+            (r.classes[0].name.as_str(), r.classes[0].ratio),
+            ("A", 0.75)
+        );
+        assert_eq!(r.classes[1].ratio, 0.25);
+        let tasks: Vec<f64> = r.classes[0].tasks.iter().map(|t| t.ratio).collect();
+        assert_eq!(tasks, [0.25, 0.75]);
+        assert_eq!(r.classes[1].tasks[0].ratio, 1.0);
+    }
+}

@@ -1,0 +1,672 @@
+//! `/api/...`: JSON handlers. Each extracts, calls the run registry or the store, and answers;
+//! every refusal names the field at fault (`web/error.rs`).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+
+use super::error::ApiError;
+use super::state::AppState;
+use crate::plan::library::{PlanEntry, PlanLibrary};
+use crate::plan::model::{Plan, ShapeKind};
+use crate::plan::{duration::parse_duration, parse_threshold};
+use crate::runs::{LiveRun, StartRequest};
+use crate::stats::snapshot::{RunState, Snapshot};
+use crate::store::{ClassChoice, RunFilter, RunRecord, RunSettings, RunSource};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/plans", get(list_plans))
+        .route("/api/runs", get(list_runs).post(start_run))
+        .route("/api/runs/{id}", get(get_run).patch(edit_run))
+        .route("/api/runs/{id}/stats", get(get_run_stats))
+        .route("/api/runs/{id}/stop", post(stop_run))
+        .route(
+            "/api/runs/{id}/events",
+            get(super::events::stream_run_events),
+        )
+}
+
+/// The fields a run can be started with, from JSON (API) or a form (UI), before validation.
+#[derive(Debug, Default)]
+pub struct StartInput {
+    pub plan: Option<String>,
+    pub host: Option<String>,
+    pub users: Option<i64>,
+    pub spawn_rate: Option<f64>,
+    pub run_time: Option<String>,
+    pub classes: Option<Vec<(String, Option<i64>)>>,
+    pub shape: Option<String>,
+    pub tags: Vec<String>,
+    pub exclude_tags: Vec<String>,
+    pub thresholds: Vec<String>,
+    pub stop_timeout: Option<String>,
+}
+
+/// Upper bound on users per run: far above what one machine drives, low enough to catch typos.
+const MAX_USERS: i64 = 1_000_000;
+
+impl StartInput {
+    /// Reads the JSON body of `POST /api/runs`; a wrong type or an unknown key names its field.
+    pub fn from_json(body: &[u8]) -> Result<StartInput, ApiError> {
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::invalid("body", format!("the body is not valid JSON: {e}")))?;
+        let Value::Object(map) = value else {
+            return Err(ApiError::invalid("body", "the body must be a JSON object"));
+        };
+        let mut input = StartInput::default();
+        for (key, v) in map {
+            match key.as_str() {
+                "plan" => input.plan = Some(string(&key, &v)?),
+                "host" => input.host = optional(&v, |v| string(&key, v))?,
+                "users" => input.users = optional(&v, |v| integer(&key, v))?,
+                "spawn_rate" => input.spawn_rate = optional(&v, |v| number(&key, v))?,
+                "run_time" => input.run_time = optional(&v, |v| duration_text(&key, v))?,
+                "stop_timeout" => input.stop_timeout = optional(&v, |v| duration_text(&key, v))?,
+                "shape" => input.shape = optional(&v, |v| string(&key, v))?,
+                "tags" => input.tags = strings(&key, &v)?,
+                "exclude_tags" => input.exclude_tags = strings(&key, &v)?,
+                "thresholds" => input.thresholds = strings(&key, &v)?,
+                "classes" => input.classes = optional(&v, classes)?,
+                other => {
+                    return Err(ApiError::invalid(
+                        other,
+                        format!(
+                            "unknown field {other:?}; expected plan, host, users, spawn_rate, \
+                             run_time, classes, shape, tags, exclude_tags, thresholds, stop_timeout"
+                        ),
+                    ))
+                }
+            }
+        }
+        Ok(input)
+    }
+
+    /// Checks every field against the plan library; returns the plan and the run's settings.
+    pub fn resolve(self, lib: &PlanLibrary) -> Result<(PlanEntry, RunSettings), ApiError> {
+        let wanted = self
+            .plan
+            .filter(|p| !p.trim().is_empty())
+            .ok_or_else(|| ApiError::invalid("plan", "`plan` is required (see GET /api/plans)"))?;
+        let entry = lib.find(&wanted).cloned().ok_or_else(|| {
+            let known: Vec<&str> = lib.plans.iter().map(|p| p.key.as_str()).collect();
+            ApiError::invalid(
+                "plan",
+                format!("unknown plan {wanted:?}; available: {}", known.join(", ")),
+            )
+        })?;
+        let plan = &entry.plan;
+        let users = self.users.unwrap_or(1);
+        if !(1..=MAX_USERS).contains(&users) {
+            return Err(ApiError::invalid(
+                "users",
+                format!("users must be a whole number from 1 to {MAX_USERS}, got {users}"),
+            ));
+        }
+        let spawn_rate = self.spawn_rate.unwrap_or(1.0);
+        if !(spawn_rate.is_finite() && spawn_rate > 0.0) {
+            return Err(ApiError::invalid(
+                "spawn_rate",
+                format!(
+                    "spawn_rate must be a positive number of users per second, got {spawn_rate}"
+                ),
+            ));
+        }
+        let run_time_s = match self.run_time.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => {
+                let d = parse_duration(text)
+                    .map_err(|e| ApiError::invalid("run_time", format!("run_time: {e}")))?;
+                if d.is_zero() {
+                    return Err(ApiError::invalid(
+                        "run_time",
+                        "run_time must be more than 0s",
+                    ));
+                }
+                Some(d.as_secs_f64())
+            }
+        };
+        let stop_timeout_s = match self.stop_timeout.as_deref().map(str::trim) {
+            None | Some("") => 0.0,
+            Some(text) => parse_duration(text)
+                .map_err(|e| ApiError::invalid("stop_timeout", format!("stop_timeout: {e}")))?
+                .as_secs_f64(),
+        };
+        let host = match self.host.as_deref().map(str::trim) {
+            None | Some("") => plan.host.clone().unwrap_or_default(),
+            Some(h) => h.trim_end_matches('/').to_string(),
+        };
+        if host.is_empty() {
+            return Err(ApiError::invalid(
+                "host",
+                "the plan has no host; give one (e.g. http://127.0.0.1:8090)",
+            ));
+        }
+        if !(host.starts_with("http://") || host.starts_with("https://")) {
+            return Err(ApiError::invalid(
+                "host",
+                format!("host must start with http:// or https://, got {host:?}"),
+            ));
+        }
+        let mut chosen = Vec::new();
+        for (name, weight) in self.classes.unwrap_or_default() {
+            let Some(class) = plan.users.iter().find(|c| c.name == name) else {
+                let known: Vec<&str> = plan.users.iter().map(|c| c.name.as_str()).collect();
+                return Err(ApiError::invalid(
+                    "classes",
+                    format!(
+                        "unknown user class {name:?}; the plan has {}",
+                        known.join(", ")
+                    ),
+                ));
+            };
+            let weight = weight.unwrap_or(i64::from(class.weight));
+            let weight = u32::try_from(weight)
+                .ok()
+                .filter(|w| *w >= 1)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "classes",
+                        format!("weight of {name} must be a whole number ≥ 1, got {weight}"),
+                    )
+                })?;
+            chosen.push(ClassChoice { name, weight });
+        }
+        for text in &self.thresholds {
+            parse_threshold(text)
+                .map_err(|e| ApiError::invalid("thresholds", format!("{text:?}: {e}")))?;
+        }
+        let settings = RunSettings {
+            host,
+            users: users as u32,
+            spawn_rate,
+            run_time_s,
+            classes: chosen,
+            tags: self.tags,
+            exclude_tags: self.exclude_tags,
+            shape: self.shape.filter(|s| !s.trim().is_empty()),
+            stop_timeout_s,
+            thresholds: self.thresholds,
+        };
+        Ok((entry, settings))
+    }
+}
+
+fn optional<T>(
+    v: &Value,
+    f: impl FnOnce(&Value) -> Result<T, ApiError>,
+) -> Result<Option<T>, ApiError> {
+    if v.is_null() {
+        Ok(None)
+    } else {
+        f(v).map(Some)
+    }
+}
+
+fn string(field: &str, v: &Value) -> Result<String, ApiError> {
+    v.as_str()
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::invalid(field, format!("{field} must be a string, got {v}")))
+}
+
+fn integer(field: &str, v: &Value) -> Result<i64, ApiError> {
+    v.as_i64()
+        .or_else(|| {
+            v.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
+                .map(|f| f as i64)
+        })
+        .ok_or_else(|| ApiError::invalid(field, format!("{field} must be a whole number, got {v}")))
+}
+
+fn number(field: &str, v: &Value) -> Result<f64, ApiError> {
+    v.as_f64()
+        .ok_or_else(|| ApiError::invalid(field, format!("{field} must be a number, got {v}")))
+}
+
+/// A duration as text (`"90s"`, `"1m30s"`) or a number of seconds.
+fn duration_text(field: &str, v: &Value) -> Result<String, ApiError> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => match n.as_f64() {
+            Some(s) if s >= 0.0 && s.is_finite() => {
+                Ok(format!("{}ms", (s * 1000.0).round() as u64))
+            }
+            _ => Err(ApiError::invalid(
+                field,
+                format!("{field} must be ≥ 0 seconds, got {n}"),
+            )),
+        },
+        _ => Err(ApiError::invalid(
+            field,
+            format!("{field} must be a duration like \"30s\" or a number of seconds, got {v}"),
+        )),
+    }
+}
+
+fn strings(field: &str, v: &Value) -> Result<Vec<String>, ApiError> {
+    match v {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(items) => items.iter().map(|i| string(field, i)).collect(),
+        Value::String(s) => Ok(s
+            .split(',')
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect()),
+        _ => Err(ApiError::invalid(
+            field,
+            format!("{field} must be a list of strings, got {v}"),
+        )),
+    }
+}
+
+/// `{"Name": weight, ...}` or `["Name", ...]` (plan weights).
+fn classes(v: &Value) -> Result<Vec<(String, Option<i64>)>, ApiError> {
+    match v {
+        Value::Object(map) => map
+            .iter()
+            .map(|(name, w)| optional(w, |w| integer("classes", w)).map(|w| (name.clone(), w)))
+            .collect(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| string("classes", i).map(|n| (n, None)))
+            .collect(),
+        _ => Err(ApiError::invalid(
+            "classes",
+            format!("classes must be an object of name → weight or a list of names, got {v}"),
+        )),
+    }
+}
+
+async fn list_plans(State(state): State<AppState>) -> Json<Value> {
+    let lib = state.plans();
+    let plans: Vec<Value> = lib
+        .plans
+        .iter()
+        .map(|e| plan_json(&e.key, &e.plan))
+        .collect();
+    let invalid: Vec<Value> = lib
+        .invalid
+        .iter()
+        .map(|(key, errors)| json!({ "key": key, "errors": errors.0.iter().map(|e| e.to_string()).collect::<Vec<_>>() }))
+        .collect();
+    Json(json!({ "plans": plans, "invalid": invalid }))
+}
+
+fn plan_json(key: &str, plan: &Plan) -> Value {
+    json!({
+        "key": key,
+        "name": plan.name,
+        "description": plan.description,
+        "host": plan.host,
+        "hash": plan.content_hash,
+        "classes": plan.users.iter().map(|c| json!({
+            "name": c.name,
+            "weight": c.weight,
+            "fixed_count": c.fixed_count,
+            "wait": crate::plan::describe::format_wait(&c.wait),
+            "tags": c.tags,
+            "tasks": c.tasks.iter().map(|t| json!({
+                "name": t.name, "weight": t.weight, "tags": t.tags,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "shapes": plan.shapes.iter().map(|s| json!({
+            "name": s.name,
+            "model": match s.kind { ShapeKind::Stages(_) => "closed", ShapeKind::Arrival { .. } => "open" },
+        })).collect::<Vec<_>>(),
+        "thresholds": plan.thresholds.iter().map(|t| t.source.clone()).collect::<Vec<_>>(),
+    })
+}
+
+async fn start_run(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let input = StartInput::from_json(&body)?;
+    let live = start(&state, input, RunSource::Api).await?;
+    let links = links(&live.id);
+    let body = json!({ "id": live.id, "state": RunState::Spawning, "links": links });
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/api/runs/{}", live.id))],
+        Json(body),
+    )
+        .into_response())
+}
+
+/// Starts a run from validated input; shared by the API and the start form.
+pub async fn start(
+    state: &AppState,
+    input: StartInput,
+    source: RunSource,
+) -> Result<LiveRun, ApiError> {
+    let lib = state.plans();
+    let (entry, settings) = input.resolve(&lib)?;
+    let live = state
+        .runs
+        .start(StartRequest {
+            plan: entry.plan.clone(),
+            plan_file: Some(entry.key.clone()),
+            plan_source: entry.source.clone(),
+            settings,
+            source,
+        })
+        .await?;
+    Ok(live)
+}
+
+fn links(id: &str) -> Value {
+    json!({
+        "self": format!("/api/runs/{id}"),
+        "page": format!("/runs/{id}"),
+        "stats": format!("/api/runs/{id}/stats"),
+        "events": format!("/api/runs/{id}/events"),
+        "stop": format!("/api/runs/{id}/stop"),
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    plan: Option<String>,
+    state: Option<String>,
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+/// Reads the history filters shared by `GET /api/runs` and the `/runs` page.
+pub fn run_filter(
+    plan: Option<String>,
+    state: Option<String>,
+    limit: Option<String>,
+    before: Option<String>,
+) -> Result<RunFilter, ApiError> {
+    let state = match state.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(parse_state(s).ok_or_else(|| {
+            ApiError::invalid(
+                "state",
+                format!(
+                    "unknown state {s:?}; expected spawning, running, stopping, stopped or aborted"
+                ),
+            )
+        })?),
+    };
+    let limit = match limit.as_deref().filter(|s| !s.is_empty()) {
+        None => 50,
+        Some(s) => s
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=500).contains(l))
+            .ok_or_else(|| {
+                ApiError::invalid("limit", format!("limit must be 1..500, got {s:?}"))
+            })?,
+    };
+    Ok(RunFilter {
+        plan: plan.filter(|p| !p.is_empty()),
+        state,
+        limit,
+        before: before.filter(|b| !b.is_empty()),
+    })
+}
+
+fn parse_state(s: &str) -> Option<RunState> {
+    serde_json::from_value(Value::String(s.to_string())).ok()
+}
+
+async fn list_runs(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let filter = run_filter(q.plan, q.state, q.limit, q.before)?;
+    let runs = state.store.list_runs(&filter).await?;
+    let next_before = (runs.len() as u32 == filter.limit)
+        .then(|| runs.last().map(|r| r.id.clone()))
+        .flatten();
+    let runs: Vec<Value> = runs.iter().map(|r| run_json(&state, r, false)).collect();
+    Ok(Json(json!({ "runs": runs, "next_before": next_before })))
+}
+
+/// A run as JSON; a live run's state, users and summary come from its latest snapshot.
+fn run_json(state: &AppState, r: &RunRecord, with_plan: bool) -> Value {
+    let live = state.runs.get(&r.id);
+    let snapshot = live.as_ref().map(LiveRun::snapshot);
+    let run_state = snapshot.as_ref().map_or(r.state, |s| s.state);
+    let summary = match &snapshot {
+        Some(s) => Some(crate::runs::summary(s, s.users)),
+        None => r.summary.clone(),
+    };
+    let mut v = json!({
+        "id": r.id,
+        "plan": r.plan_name,
+        "plan_file": r.plan_file,
+        "plan_hash": r.plan_hash,
+        "source": r.source,
+        "state": run_state,
+        "live": live.is_some(),
+        "users": snapshot.as_ref().map(|s| s.users),
+        "settings": r.settings,
+        "started_at_ms": r.started_at_ms,
+        "ended_at_ms": r.ended_at_ms,
+        "summary": summary,
+        "links": links(&r.id),
+    });
+    if with_plan {
+        v["plan_source"] = Value::String(r.plan_source.clone());
+        v["ratio"] = serde_json::to_value(&r.ratio).unwrap_or(Value::Null);
+    }
+    v
+}
+
+async fn find_record(state: &AppState, id: &str) -> Result<RunRecord, ApiError> {
+    if let Some(live) = state.runs.get(id) {
+        return Ok(live.record.as_ref().clone());
+    }
+    state
+        .store
+        .get_run(id)
+        .await?
+        .ok_or_else(|| ApiError::run_not_found(id))
+}
+
+async fn get_run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let record = find_record(&state, &id).await?;
+    Ok(Json(run_json(&state, &record, true)))
+}
+
+/// The statistics of a run: live from the engine, or the last saved ones.
+pub async fn run_snapshot(state: &AppState, record: &RunRecord) -> Result<Arc<Snapshot>, ApiError> {
+    if let Some(live) = state.runs.get(&record.id) {
+        return Ok(live.snapshot());
+    }
+    let stored = state.store.load_stats(&record.id).await?;
+    let summary = record.summary.clone().unwrap_or_default();
+    Ok(Arc::new(Snapshot {
+        state: record.state,
+        elapsed_s: summary.duration_s,
+        users: 0,
+        rows: stored.rows,
+        total: stored
+            .total
+            .unwrap_or_else(|| crate::stats::snapshot::StatsRow {
+                name: crate::stats::aggregator::AGGREGATED.into(),
+                ..Default::default()
+            }),
+        failures: stored.failures,
+        series: stored.points,
+        current_p50_ms: 0.0,
+        current_p95_ms: 0.0,
+        warnings: Vec::new(),
+    }))
+}
+
+async fn get_run_stats(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let record = find_record(&state, &id).await?;
+    let s = run_snapshot(&state, &record).await?;
+    Ok(Json(json!({
+        "id": id,
+        "state": s.state,
+        "user_count": s.users,
+        "elapsed_s": s.elapsed_s,
+        "total_rps": s.total.total_rps,
+        "current_rps": s.total.current_rps,
+        "fail_ratio": s.total.fail_ratio(),
+        "current_response_time_percentiles": { "p50_ms": s.current_p50_ms, "p95_ms": s.current_p95_ms },
+        "stats": s.rows,
+        "aggregated": s.total,
+        "failures": s.failures,
+        "warnings": s.warnings,
+    })))
+}
+
+async fn edit_run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid("body", format!("the body is not valid JSON: {e}")))?;
+    let Value::Object(map) = value else {
+        return Err(ApiError::invalid("body", "the body must be a JSON object"));
+    };
+    let (users, spawn_rate) = edit_fields(&map)?;
+    let Some(live) = state.runs.get(&id) else {
+        find_record(&state, &id).await?;
+        return Err(ApiError::conflict(
+            "run_ended",
+            "the run has ended; start a new one",
+        ));
+    };
+    let users = match users {
+        Some(u) => u,
+        None => live.target_users(),
+    };
+    live.set_users(users, spawn_rate).await?;
+    Ok(Json(
+        json!({ "id": id, "users": users, "spawn_rate": spawn_rate, "links": links(&id) }),
+    ))
+}
+
+fn edit_fields(map: &Map<String, Value>) -> Result<(Option<u32>, Option<f64>), ApiError> {
+    let mut users = None;
+    let mut spawn_rate = None;
+    for (key, v) in map {
+        match key.as_str() {
+            "users" => {
+                let u = integer(key, v)?;
+                if !(0..=MAX_USERS).contains(&u) {
+                    return Err(ApiError::invalid(
+                        "users",
+                        format!("users must be a whole number from 0 to {MAX_USERS}, got {u}"),
+                    ));
+                }
+                users = Some(u as u32);
+            }
+            "spawn_rate" => {
+                let r = number(key, v)?;
+                if !(r.is_finite() && r > 0.0) {
+                    return Err(ApiError::invalid(
+                        "spawn_rate",
+                        format!("spawn_rate must be a positive number, got {r}"),
+                    ));
+                }
+                spawn_rate = Some(r);
+            }
+            other => {
+                return Err(ApiError::invalid(
+                    other,
+                    format!("unknown field {other:?}; expected users, spawn_rate"),
+                ))
+            }
+        }
+    }
+    if users.is_none() && spawn_rate.is_none() {
+        return Err(ApiError::invalid("users", "give users and/or spawn_rate"));
+    }
+    Ok((users, spawn_rate))
+}
+
+async fn stop_run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    match state.runs.get(&id) {
+        Some(live) => {
+            live.handle.stop();
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({ "id": id, "state": RunState::Stopping, "links": links(&id) })),
+            )
+                .into_response())
+        }
+        None => {
+            let record = find_record(&state, &id).await?;
+            Ok(
+                Json(json!({ "id": id, "state": record.state, "links": links(&id) }))
+                    .into_response(),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lib() -> PlanLibrary {
+        PlanLibrary::load(std::path::Path::new("/nonexistent-plans-dir"))
+    }
+
+    #[test]
+    fn json_fields_are_typed_and_named() {
+        let e = StartInput::from_json(br#"{"plan":"demo","users":"ten"}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("users"));
+        let e = StartInput::from_json(br#"{"plan":"demo","user":3}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("user"));
+        let e = StartInput::from_json(b"[1]").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("body"));
+        let ok = StartInput::from_json(
+            br#"{"plan":"demo","users":5,"spawn_rate":2.5,"run_time":30,"classes":{"HealthCheckUser":2}}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.users, Some(5));
+        assert_eq!(ok.run_time.as_deref(), Some("30000ms"));
+    }
+
+    #[test]
+    fn resolve_checks_values_against_the_plan() {
+        let bad = |json: &str| {
+            StartInput::from_json(json.as_bytes())
+                .unwrap()
+                .resolve(&lib())
+                .unwrap_err()
+                .field
+                .unwrap()
+        };
+        assert_eq!(bad(r#"{"plan":"nope"}"#), "plan");
+        assert_eq!(bad(r#"{"plan":"demo","users":-1}"#), "users");
+        assert_eq!(bad(r#"{"plan":"demo","spawn_rate":0}"#), "spawn_rate");
+        assert_eq!(bad(r#"{"plan":"demo","run_time":"soon"}"#), "run_time");
+        assert_eq!(bad(r#"{"plan":"demo","classes":{"Ghost":1}}"#), "classes");
+        assert_eq!(bad(r#"{"plan":"demo","host":"ftp://x"}"#), "host");
+        assert_eq!(
+            bad(r#"{"plan":"demo","thresholds":["p95 <"]}"#),
+            "thresholds"
+        );
+        let (entry, s) = StartInput::from_json(br#"{"plan":"demo","users":3,"run_time":"1m"}"#)
+            .unwrap()
+            .resolve(&lib())
+            .unwrap();
+        assert_eq!(entry.key, "demo.toml");
+        assert_eq!((s.users, s.run_time_s), (3, Some(60.0)));
+        assert_eq!(Some(s.host), entry.plan.host.clone());
+    }
+}

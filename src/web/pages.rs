@@ -1,0 +1,254 @@
+//! The HTML pages: `/` (start form), `/runs` (history), `/runs/{id}` (a run, live or as its
+//! permanent report) and the start form's POST. Handlers gather view data and render askama
+//! templates from `views.rs`; every value from a plan, a run or a target is escaped there.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use super::api::{self, StartInput};
+use super::error::{ApiError, PageError};
+use super::state::AppState;
+use super::views::{IndexPage, PlanView, RunPage, RunRow, RunsPage};
+use crate::store::{RunFilter, RunSource};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(index))
+        .route("/runs", get(list_runs))
+        .route("/runs/start", post(start_from_form))
+        .route("/runs/{id}", get(show_run))
+        .route("/runs/{id}/report.json", get(report_json))
+}
+
+#[derive(serde::Deserialize)]
+struct IndexQuery {
+    plan: Option<String>,
+}
+
+async fn index(
+    State(state): State<AppState>,
+    Query(q): Query<IndexQuery>,
+) -> Result<Response, PageError> {
+    Ok(index_page(&state, q.plan.as_deref(), None)
+        .await?
+        .into_response())
+}
+
+async fn index_page(
+    state: &AppState,
+    selected: Option<&str>,
+    error: Option<String>,
+) -> Result<IndexPage, ApiError> {
+    let lib = state.plans();
+    let plans: Vec<PlanView> = lib
+        .plans
+        .iter()
+        .map(|e| PlanView::from_plan(&e.key, &e.plan))
+        .collect();
+    let recent = state
+        .store
+        .list_runs(&RunFilter {
+            limit: 10,
+            ..RunFilter::default()
+        })
+        .await?
+        .iter()
+        .map(RunRow::from_record)
+        .collect();
+    let active = state.runs.live().first().map(|r| r.id.clone());
+    let mut page = IndexPage::new(plans, recent, active);
+    if let Some(wanted) = selected {
+        if let Some(i) = lib.plans.iter().position(|e| e.key == wanted) {
+            page.selected = i;
+        }
+    }
+    page.error = error;
+    Ok(page)
+}
+
+/// The start form (`application/x-www-form-urlencoded`): `plan`, `class` (repeated, the ticked
+/// classes), `weight.CLASS`, `users`, `spawn_rate`, `host`, `run_time`, `shape`.
+fn form_input(body: &[u8]) -> Result<StartInput, ApiError> {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+    let value = |key: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let number = |key: &'static str| -> Result<Option<f64>, ApiError> {
+        value(key)
+            .map(|v| {
+                v.parse::<f64>().map_err(|_| {
+                    ApiError::invalid(key, format!("{key} must be a number, got {v:?}"))
+                })
+            })
+            .transpose()
+    };
+    let users = match number("users")? {
+        Some(u) if u.fract() != 0.0 => {
+            return Err(ApiError::invalid(
+                "users",
+                format!("users must be a whole number, got {u}"),
+            ))
+        }
+        Some(u) => Some(u as i64),
+        None => None,
+    };
+    let ticked: Vec<&String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "class")
+        .map(|(_, v)| v)
+        .collect();
+    if ticked.is_empty() {
+        return Err(ApiError::invalid("classes", "tick at least one user class"));
+    }
+    let mut classes = Vec::new();
+    for name in ticked {
+        let weight = match value(&format!("weight.{name}")) {
+            None => None,
+            Some(w) => Some(w.parse::<i64>().map_err(|_| {
+                ApiError::invalid(
+                    "classes",
+                    format!("weight of {name} must be a whole number ≥ 1, got {w:?}"),
+                )
+            })?),
+        };
+        classes.push((name.clone(), weight));
+    }
+    Ok(StartInput {
+        plan: value("plan"),
+        host: value("host"),
+        users,
+        spawn_rate: number("spawn_rate")?,
+        run_time: value("run_time"),
+        classes: Some(classes),
+        shape: value("shape"),
+        ..StartInput::default()
+    })
+}
+
+async fn start_from_form(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let started = match form_input(&body) {
+        Ok(input) => {
+            let plan = input.plan.clone();
+            api::start(&state, input, RunSource::Ui)
+                .await
+                .map_err(|e| (e, plan))
+        }
+        Err(e) => Err((e, None)),
+    };
+    match started {
+        Ok(live) => Ok(Redirect::to(&format!("/runs/{}", live.id)).into_response()),
+        Err((e, plan)) => {
+            let status = e.status;
+            let message = match &e.field {
+                Some(field) => format!("{field}: {}", e.message),
+                None => e.message.clone(),
+            };
+            let page = index_page(&state, plan.as_deref(), Some(message)).await?;
+            Ok((status, page).into_response())
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct RunsQuery {
+    plan: Option<String>,
+    state: Option<String>,
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+async fn list_runs(
+    State(state): State<AppState>,
+    Query(q): Query<RunsQuery>,
+) -> Result<Response, PageError> {
+    let filter = api::run_filter(q.plan, q.state, q.limit, q.before)?;
+    let runs = state.store.list_runs(&filter).await?;
+    let next_before = (runs.len() as u32 == filter.limit)
+        .then(|| runs.last().map(|r| r.id.clone()))
+        .flatten();
+    let page = RunsPage {
+        runs: runs.iter().map(RunRow::from_record).collect(),
+        plans: state.store.plan_names().await?,
+        plan_filter: filter.plan,
+        state_filter: filter.state.map(|s| s.as_str().to_string()),
+        next_before,
+    };
+    Ok(page.into_response())
+}
+
+async fn find_run(state: &AppState, id: &str) -> Result<crate::store::RunRecord, ApiError> {
+    if let Some(live) = state.runs.get(id) {
+        return Ok(live.record.as_ref().clone());
+    }
+    state
+        .store
+        .get_run(id)
+        .await?
+        .ok_or_else(|| ApiError::run_not_found(id))
+}
+
+async fn show_run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let record = find_run(&state, &id).await?;
+    let live = state.runs.get(&id).is_some();
+    let snapshot = api::run_snapshot(&state, &record).await?;
+    let page = RunPage::new(record, &snapshot, live);
+    Ok(page.into_response())
+}
+
+async fn report_json(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let record = find_run(&state, &id).await?;
+    let snapshot = api::run_snapshot(&state, &record).await?;
+    let mut body = crate::report::json::summary(&snapshot);
+    body["id"] = serde_json::Value::String(id.clone());
+    body["plan"] = serde_json::Value::String(record.plan_name.clone());
+    body["settings"] = serde_json::to_value(&record.settings).unwrap_or_default();
+    let disposition = format!("attachment; filename=\"hornet-{id}.json\"");
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_DISPOSITION, disposition)],
+        Json(body),
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_form_names_its_bad_field() {
+        let e = form_input(b"plan=demo.toml&users=ten&class=A").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("users"));
+        let e = form_input(b"plan=demo.toml&users=3").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("classes"));
+        let e = form_input(b"plan=demo.toml&class=A&weight.A=x").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("classes"));
+        let ok = form_input(
+            b"plan=demo.toml&users=100&spawn_rate=10&class=A&weight.A=3&class=B+C&weight.B+C=&run_time=",
+        )
+        .unwrap();
+        assert_eq!(ok.users, Some(100));
+        assert_eq!(
+            ok.classes.unwrap(),
+            vec![("A".to_string(), Some(3)), ("B C".to_string(), None)]
+        );
+        assert_eq!(ok.run_time, None);
+    }
+}

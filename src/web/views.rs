@@ -1,0 +1,1012 @@
+//! Page and fragment templates (askama, escaped by default) and the pure builders that turn
+//! plans, run records and snapshots into display strings. No I/O, no clock: handlers fetch the
+//! data and hand it over; everything here is unit-tested by rendering.
+//!
+//! Rule: nothing coming from a plan, a run or a target is ever marked `|safe`. The one `|safe`
+//! is the embedded series JSON, whose `<` are escaped by [`series_json`].
+
+use askama::Template;
+use askama_web::WebTemplate;
+
+use crate::plan::describe::format_wait;
+use crate::plan::model::Plan;
+use crate::stats::snapshot::{FailureRow, Point, RunState, Snapshot, StatsRow};
+use crate::store::model::{Ratio, RunRecord, RunSettings};
+
+/// The states offered by the history filter, in lifecycle order.
+pub const RUN_STATES: [RunState; 5] = [
+    RunState::Spawning,
+    RunState::Running,
+    RunState::Stopping,
+    RunState::Stopped,
+    RunState::Aborted,
+];
+
+// ---------------------------------------------------------------------------------------------
+// Number and time formatting
+// ---------------------------------------------------------------------------------------------
+
+/// Rounds to `decimals` places and drops trailing zeros (`12.50` → `12.5`, `3.00` → `3`).
+fn trimmed(v: f64, decimals: usize) -> String {
+    if !v.is_finite() {
+        return "—".to_string();
+    }
+    let s = format!("{v:.decimals$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s
+    }
+}
+
+/// Milliseconds like Locust's table: up to two decimals (`12.35`, `3`, `0.5`).
+pub fn fmt_ms(ms: f64) -> String {
+    trimmed(ms, 2)
+}
+
+/// Requests (or failures) per second: two decimals below 100, one above, at least one
+/// (`12.3`, `0.05`, `1234.5`, `0.0`).
+pub fn fmt_rps(rps: f64) -> String {
+    if !rps.is_finite() {
+        return "—".to_string();
+    }
+    let decimals = if rps.abs() >= 100.0 { 1 } else { 2 };
+    let s = trimmed(rps, decimals);
+    if s.contains('.') {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+/// A ratio (0..=1) as a percentage with up to two decimals (`0.5%`, `33.33%`, `0%`).
+pub fn fmt_pct(ratio: f64) -> String {
+    format!("{}%", trimmed(ratio * 100.0, 2))
+}
+
+/// Bytes as a whole number (Locust's "Average size (bytes)").
+pub fn fmt_bytes(bytes: f64) -> String {
+    trimmed(bytes, 0)
+}
+
+/// A duration for people: `42s`, `1.5s`, `3m 05s`, `2h 01m`.
+pub fn fmt_duration(secs: f64) -> String {
+    if !secs.is_finite() || secs < 0.0 {
+        return "—".to_string();
+    }
+    if secs < 10.0 {
+        return format!("{}s", trimmed(secs, 1));
+    }
+    let total = secs.round() as u64;
+    let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
+    if h > 0 {
+        format!("{h}h {m:02}m")
+    } else if m > 0 {
+        format!("{m}m {s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+fn utc_parts(ms: i64) -> (i64, u32, u32, i64, i64, i64) {
+    let secs = ms.div_euclid(1000);
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    (y, mo, d, sod / 3600, (sod % 3600) / 60, sod % 60)
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` from milliseconds since the epoch.
+pub fn fmt_utc(ms: i64) -> String {
+    let (y, mo, d, h, mi, s) = utc_parts(ms);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC")
+}
+
+/// RFC 3339 (`2024-05-01T12:00:00Z`) for `<time datetime>`.
+pub fn iso_utc(ms: i64) -> String {
+    let (y, mo, d, h, mi, s) = utc_parts(ms);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// The series as JSON safe to embed in `<script type="application/json">`: every `<` becomes
+/// `\u003c`, so no `</script>` (or `<!--`) can appear inside.
+pub fn series_json(points: &[Point]) -> String {
+    serde_json::to_string(points)
+        .unwrap_or_else(|_| "[]".to_string())
+        .replace('<', "\\u003c")
+}
+
+fn short_id(id: &str) -> String {
+    // UUID v7: the first 8 hex digits are time; the tail tells runs of the same minute apart.
+    if id.len() > 13 {
+        format!("{}…{}", &id[..8], &id[id.len() - 4..])
+    } else {
+        id.to_string()
+    }
+}
+
+fn percent_of(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "0%".to_string()
+    } else {
+        format!("{}%", trimmed(part as f64 * 100.0 / whole as f64, 1))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// View models
+// ---------------------------------------------------------------------------------------------
+
+/// One plan on the start form.
+#[derive(Clone, Debug)]
+pub struct PlanView {
+    /// The plan's key: its file name under `plans/` (`demo.toml`), the form's `plan` value.
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    /// Empty when the plan has no host.
+    pub host: String,
+    pub classes: Vec<ClassView>,
+    pub shapes: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ClassView {
+    pub name: String,
+    pub weight: u32,
+    pub fixed_count: Option<u32>,
+    pub wait: String,
+    pub tags: Vec<String>,
+    pub tasks: Vec<TaskView>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TaskView {
+    pub name: String,
+    pub weight: u32,
+    /// Share of this class's picks, e.g. `66.7%`.
+    pub percent: String,
+}
+
+impl PlanView {
+    pub fn from_plan(key: &str, plan: &Plan) -> PlanView {
+        let classes = plan
+            .users
+            .iter()
+            .map(|c| {
+                let total: u64 = c.tasks.iter().map(|t| u64::from(t.weight)).sum();
+                ClassView {
+                    name: c.name.clone(),
+                    weight: c.weight,
+                    fixed_count: c.fixed_count,
+                    wait: format_wait(&c.wait),
+                    tags: c.tags.clone(),
+                    tasks: c
+                        .tasks
+                        .iter()
+                        .map(|t| TaskView {
+                            name: t.name.clone(),
+                            weight: t.weight,
+                            percent: percent_of(u64::from(t.weight), total),
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        PlanView {
+            key: key.to_string(),
+            name: plan.name.clone(),
+            description: plan.description.clone(),
+            host: plan.host.clone().unwrap_or_default(),
+            classes,
+            shapes: plan.shapes.iter().map(|s| s.name.clone()).collect(),
+        }
+    }
+}
+
+/// One run in a list (start page, history).
+#[derive(Clone, Debug)]
+pub struct RunRow {
+    pub id: String,
+    pub short_id: String,
+    pub plan: String,
+    pub state: String,
+    pub source: String,
+    pub host: String,
+    /// `YYYY-MM-DD HH:MM:SS UTC`
+    pub started: String,
+    pub started_iso: String,
+    pub duration: String,
+    pub users: String,
+    pub requests: String,
+    pub fail_pct: String,
+    pub rps: String,
+    pub p95: String,
+}
+
+impl RunRow {
+    pub fn from_record(r: &RunRecord) -> RunRow {
+        let dash = || "—".to_string();
+        let duration = match (&r.summary, r.ended_at_ms) {
+            (Some(s), _) if s.duration_s > 0.0 => fmt_duration(s.duration_s),
+            (_, Some(end)) => fmt_duration((end - r.started_at_ms) as f64 / 1000.0),
+            _ => dash(),
+        };
+        let s = r.summary.as_ref();
+        RunRow {
+            id: r.id.clone(),
+            short_id: short_id(&r.id),
+            plan: r.plan_name.clone(),
+            state: r.state.as_str().to_string(),
+            source: r.source.as_str().to_string(),
+            host: r.settings.host.clone(),
+            started: fmt_utc(r.started_at_ms),
+            started_iso: iso_utc(r.started_at_ms),
+            duration,
+            users: s.map_or_else(
+                || r.settings.users.to_string(),
+                |s| s.peak_users.to_string(),
+            ),
+            requests: s.map_or_else(dash, |s| s.requests.to_string()),
+            fail_pct: s.map_or_else(dash, |s| fmt_pct(s.fail_ratio())),
+            rps: s.map_or_else(dash, |s| fmt_rps(s.rps)),
+            p95: s.map_or_else(dash, |s| fmt_ms(s.p95_ms)),
+        }
+    }
+}
+
+/// One statistics row, formatted.
+#[derive(Clone, Debug, Default)]
+pub struct RowView {
+    pub method: String,
+    pub name: String,
+    pub requests: String,
+    pub fails: String,
+    pub has_fails: bool,
+    pub median: String,
+    pub p90: String,
+    pub p95: String,
+    pub p99: String,
+    pub avg: String,
+    pub min: String,
+    pub max: String,
+    pub avg_bytes: String,
+    pub rps: String,
+    pub fail_per_s: String,
+}
+
+impl RowView {
+    pub fn from_row(r: &StatsRow) -> RowView {
+        let none = r.num_requests == 0;
+        let ms = |v: f64| if none { "—".to_string() } else { fmt_ms(v) };
+        RowView {
+            method: r.method.clone(),
+            name: r.name.clone(),
+            requests: r.num_requests.to_string(),
+            fails: r.num_failures.to_string(),
+            has_fails: r.num_failures > 0,
+            median: ms(r.median_ms),
+            p90: ms(r.percentiles.p90),
+            p95: ms(r.percentiles.p95),
+            p99: ms(r.percentiles.p99),
+            avg: ms(r.avg_ms),
+            min: ms(r.min_ms),
+            max: ms(r.max_ms),
+            avg_bytes: fmt_bytes(r.avg_bytes),
+            rps: fmt_rps(r.current_rps),
+            fail_per_s: fmt_rps(r.current_fail_per_s),
+        }
+    }
+}
+
+/// The statistics table's content: per-name rows and the Aggregated row.
+#[derive(Clone, Debug, Default)]
+pub struct StatsView {
+    pub rows: Vec<RowView>,
+    pub total: RowView,
+}
+
+impl StatsView {
+    pub fn from_snapshot(s: &Snapshot) -> StatsView {
+        StatsView {
+            rows: s.rows.iter().map(RowView::from_row).collect(),
+            total: RowView::from_row(&s.total),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RatioView {
+    pub name: String,
+    pub percent: String,
+    pub tasks: Vec<(String, String)>,
+}
+
+fn ratio_views(r: &Ratio) -> Vec<RatioView> {
+    r.classes
+        .iter()
+        .map(|c| RatioView {
+            name: c.name.clone(),
+            percent: fmt_pct(c.ratio),
+            tasks: c
+                .tasks
+                .iter()
+                .map(|t| (t.name.clone(), fmt_pct(t.ratio)))
+                .collect(),
+        })
+        .collect()
+}
+
+/// The Configuration tab: label, value pairs (all plain text).
+fn settings_rows(run: &RunRecord) -> Vec<(&'static str, String)> {
+    let s: &RunSettings = &run.settings;
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "—".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    let classes = if s.classes.is_empty() {
+        "all (plan weights)".to_string()
+    } else {
+        s.classes
+            .iter()
+            .map(|c| format!("{} ×{}", c.name, c.weight))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    vec![
+        ("Plan", run.plan_name.clone()),
+        (
+            "Plan file",
+            run.plan_file.clone().unwrap_or_else(|| "—".into()),
+        ),
+        ("Plan hash", run.plan_hash.clone()),
+        ("Host", s.host.clone()),
+        ("Users", s.users.to_string()),
+        ("Spawn rate", format!("{}/s", trimmed(s.spawn_rate, 2))),
+        (
+            "Run time",
+            s.run_time_s
+                .map_or_else(|| "until stopped".into(), fmt_duration),
+        ),
+        ("Classes", classes),
+        ("Tags", list(&s.tags)),
+        ("Excluded tags", list(&s.exclude_tags)),
+        ("Shape", s.shape.clone().unwrap_or_else(|| "—".into())),
+        ("Stop timeout", fmt_duration(s.stop_timeout_s)),
+        ("Source", run.source.as_str().to_string()),
+        ("Started", fmt_utc(run.started_at_ms)),
+        ("Ended", run.ended_at_ms.map_or_else(|| "—".into(), fmt_utc)),
+        ("Run id", run.id.clone()),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Templates
+// ---------------------------------------------------------------------------------------------
+
+/// `/`: the start form and the recent runs.
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/index.html")]
+pub struct IndexPage {
+    pub plans: Vec<PlanView>,
+    /// Index into `plans` of the plan shown first.
+    pub selected: usize,
+    pub recent: Vec<RunRow>,
+    /// Id of the run in progress, if any (a banner links to it).
+    pub active_run: Option<String>,
+    /// A message to show above the form (e.g. why the last start was refused).
+    pub error: Option<String>,
+}
+
+impl IndexPage {
+    pub fn new(plans: Vec<PlanView>, recent: Vec<RunRow>, active_run: Option<String>) -> Self {
+        IndexPage {
+            plans,
+            selected: 0,
+            recent,
+            active_run,
+            error: None,
+        }
+    }
+
+    fn selected_host(&self) -> &str {
+        self.plans
+            .get(self.selected)
+            .map_or("", |p| p.host.as_str())
+    }
+}
+
+/// `/runs/{id}`: live while the run runs, its permanent report afterwards.
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/run.html")]
+pub struct RunPage {
+    pub run: RunRecord,
+    pub live: bool,
+    pub state: String,
+    pub started_iso: String,
+    pub started: String,
+    pub users: String,
+    pub rps: String,
+    pub fail_pct: String,
+    /// Same field name as [`StatsTable`]: `partials/stats_table.html` is included as is.
+    pub stats: StatsView,
+    /// Same field name as [`FailuresTable`].
+    pub failures: Vec<FailureRow>,
+    pub warnings: Vec<String>,
+    pub ratio: Vec<RatioView>,
+    pub settings: Vec<(&'static str, String)>,
+    /// `series_json(&snapshot.series)`: the only `|safe` value.
+    pub series_json: String,
+}
+
+impl RunPage {
+    /// `snapshot` is the live one or the one rebuilt from the store (same shape); `live` says
+    /// whether the page connects to the event stream and shows the controls.
+    pub fn new(run: RunRecord, snapshot: &Snapshot, live: bool) -> RunPage {
+        let t = &snapshot.total;
+        // Live: the rolling 10 s rate, as Locust shows; a report: the whole run's rate.
+        let rps = if live { t.current_rps } else { t.total_rps };
+        RunPage {
+            live,
+            state: snapshot.state.as_str().to_string(),
+            started_iso: iso_utc(run.started_at_ms),
+            started: fmt_utc(run.started_at_ms),
+            users: snapshot.users.to_string(),
+            rps: fmt_rps(rps),
+            fail_pct: fmt_pct(t.fail_ratio()),
+            stats: StatsView::from_snapshot(snapshot),
+            failures: snapshot.failures.clone(),
+            warnings: snapshot.warnings.clone(),
+            ratio: ratio_views(&run.ratio),
+            settings: settings_rows(&run),
+            series_json: series_json(&snapshot.series),
+            run,
+        }
+    }
+}
+
+/// The `stats` SSE event's data: `partials/stats_table.html` alone.
+#[derive(Template)]
+#[template(path = "partials/stats_table.html")]
+pub struct StatsTable {
+    pub stats: StatsView,
+}
+
+impl StatsTable {
+    pub fn new(snapshot: &Snapshot) -> StatsTable {
+        StatsTable {
+            stats: StatsView::from_snapshot(snapshot),
+        }
+    }
+}
+
+/// The `failures` SSE event's data: `partials/failures_table.html` alone.
+#[derive(Template)]
+#[template(path = "partials/failures_table.html")]
+pub struct FailuresTable {
+    pub failures: Vec<FailureRow>,
+}
+
+impl FailuresTable {
+    pub fn new(snapshot: &Snapshot) -> FailuresTable {
+        FailuresTable {
+            failures: snapshot.failures.clone(),
+        }
+    }
+}
+
+/// `/runs`: history, newest first.
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/runs.html")]
+pub struct RunsPage {
+    pub runs: Vec<RunRow>,
+    /// Plan names for the filter.
+    pub plans: Vec<String>,
+    pub plan_filter: Option<String>,
+    pub state_filter: Option<String>,
+    /// The `before` cursor of the next (older) page, if there is one.
+    pub next_before: Option<String>,
+}
+
+impl RunsPage {
+    /// `/runs?plan=..&state=..&before=..` for the next page, keeping the filters.
+    fn older_href(&self) -> Option<String> {
+        let before = self.next_before.as_deref()?;
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(p) = self.plan_filter.as_deref().filter(|p| !p.is_empty()) {
+            q.append_pair("plan", p);
+        }
+        if let Some(s) = self.state_filter.as_deref().filter(|s| !s.is_empty()) {
+            q.append_pair("state", s);
+        }
+        q.append_pair("before", before);
+        Some(format!("/runs?{}", q.finish()))
+    }
+
+    fn plan_selected(&self, plan: &str) -> bool {
+        self.plan_filter.as_deref() == Some(plan)
+    }
+
+    fn state_selected(&self, state: &str) -> bool {
+        self.state_filter.as_deref() == Some(state)
+    }
+
+    fn states(&self) -> Vec<&'static str> {
+        RUN_STATES.iter().map(|s| s.as_str()).collect()
+    }
+}
+
+/// Any HTML error page; pair it with its status: `(StatusCode, ErrorPage)`.
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/error.html")]
+pub struct ErrorPage {
+    pub status: u16,
+    pub title: String,
+    pub message: String,
+}
+
+impl ErrorPage {
+    pub fn new(status: u16, title: impl Into<String>, message: impl Into<String>) -> ErrorPage {
+        ErrorPage {
+            status,
+            title: title.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::snapshot::Percentiles;
+    use crate::store::model::{ClassChoice, ClassRatio, RunSource, RunSummary, TaskRatio};
+
+    const XSS: &str = "<script>alert(1)</script>";
+    const XSS_ESCAPED: &str = "&#60;script&#62;alert(1)&#60;/script&#62;";
+
+    fn row(method: &str, name: &str, n: u64, fails: u64) -> StatsRow {
+        StatsRow {
+            method: method.into(),
+            name: name.into(),
+            num_requests: n,
+            num_failures: fails,
+            avg_ms: 12.345,
+            min_ms: 1.0,
+            max_ms: 250.5,
+            median_ms: 10.0,
+            percentiles: Percentiles {
+                p50: 10.0,
+                p90: 40.0,
+                p95: 55.25,
+                p99: 120.0,
+                ..Percentiles::default()
+            },
+            avg_bytes: 512.4,
+            current_rps: 12.34,
+            current_fail_per_s: 0.5,
+            total_rps: 10.0,
+            ..StatsRow::default()
+        }
+    }
+
+    fn snapshot(state: RunState) -> Snapshot {
+        Snapshot {
+            state,
+            elapsed_s: 12.0,
+            users: 10,
+            rows: vec![row("GET", "/tools", 100, 2), row("POST", XSS, 5, 0)],
+            total: row("", "Aggregated", 105, 2),
+            failures: vec![FailureRow {
+                method: "GET".into(),
+                name: "/tools".into(),
+                error: format!("HTTP 500: {XSS}"),
+                occurrences: 2,
+            }],
+            series: vec![Point {
+                t_s: 1,
+                users: 10,
+                rps: 9.5,
+                fail_per_s: 0.0,
+                p50_ms: 10.0,
+                p95_ms: 50.0,
+            }],
+            current_p50_ms: 10.0,
+            current_p95_ms: 55.0,
+            warnings: vec![format!("generator lag {XSS}")],
+        }
+    }
+
+    fn record(state: RunState) -> RunRecord {
+        RunRecord {
+            id: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".into(),
+            plan_name: format!("Demo {XSS}"),
+            plan_hash: "abc123".into(),
+            plan_file: Some("demo.toml".into()),
+            plan_source: format!("name = \"{XSS}\"\n"),
+            source: RunSource::Ui,
+            state,
+            settings: RunSettings {
+                host: "http://127.0.0.1:8090/?a=1&b=2".into(),
+                users: 10,
+                spawn_rate: 2.0,
+                run_time_s: Some(60.0),
+                classes: vec![ClassChoice {
+                    name: "Reader".into(),
+                    weight: 3,
+                }],
+                tags: vec!["read".into()],
+                exclude_tags: vec![],
+                shape: None,
+                stop_timeout_s: 0.0,
+                thresholds: vec![],
+            },
+            ratio: Ratio {
+                classes: vec![ClassRatio {
+                    name: "Reader".into(),
+                    ratio: 0.75,
+                    tasks: vec![TaskRatio {
+                        name: XSS.into(),
+                        ratio: 2.0 / 3.0,
+                    }],
+                }],
+            },
+            owner: "test".into(),
+            started_at_ms: 1_714_564_800_000, // 2024-05-01 12:00:00 UTC
+            ended_at_ms: Some(1_714_564_925_000),
+            heartbeat_ms: 0,
+            summary: Some(RunSummary {
+                requests: 1000,
+                failures: 5,
+                rps: 8.0,
+                p95_ms: 55.25,
+                peak_users: 10,
+                duration_s: 125.0,
+                ..RunSummary::default()
+            }),
+        }
+    }
+
+    fn plan() -> Plan {
+        let text = format!(
+            r#"
+name = "Demo"
+description = "desc {XSS}"
+host = "http://127.0.0.1:8090"
+[[users]]
+name = "Reader"
+weight = 3
+wait = "between(1s, 3s)"
+tags = ["read"]
+tasks = [
+  {{ get = "/tools", weight = 2 }},
+  {{ get = "/servers", weight = 1, name = "{XSS}" }},
+]
+[shapes.ramp]
+stages = [ {{ duration = "30s", users = 20, spawn_rate = 5 }} ]
+"#
+        );
+        crate::plan::parse_str(&text, "demo.toml", None).expect("valid plan")
+    }
+
+    fn assert_escaped(html: &str) {
+        assert!(!html.contains(XSS), "raw script tag in output");
+        assert!(html.contains(XSS_ESCAPED), "escaped name missing");
+    }
+
+    #[test]
+    fn formats_numbers_like_locust() {
+        assert_eq!(fmt_ms(12.345), "12.35");
+        assert_eq!(fmt_ms(3.0), "3");
+        assert_eq!(fmt_ms(0.5), "0.5");
+        assert_eq!(fmt_ms(1234.5678), "1234.57");
+        assert_eq!(fmt_ms(-0.001), "0");
+        assert_eq!(fmt_ms(f64::NAN), "—");
+        assert_eq!(fmt_rps(12.3), "12.3");
+        assert_eq!(fmt_rps(12.345), "12.35");
+        assert_eq!(fmt_rps(0.0), "0.0");
+        assert_eq!(fmt_rps(7.0), "7.0");
+        assert_eq!(fmt_rps(1234.56), "1234.6");
+        assert_eq!(fmt_pct(0.005), "0.5%");
+        assert_eq!(fmt_pct(1.0 / 3.0), "33.33%");
+        assert_eq!(fmt_pct(0.0), "0%");
+        assert_eq!(fmt_bytes(512.6), "513");
+        assert_eq!(fmt_duration(1.5), "1.5s");
+        assert_eq!(fmt_duration(42.0), "42s");
+        assert_eq!(fmt_duration(185.0), "3m 05s");
+        assert_eq!(fmt_duration(7260.0), "2h 01m");
+    }
+
+    #[test]
+    fn formats_utc_times_by_hand() {
+        assert_eq!(fmt_utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(fmt_utc(1_714_564_800_000), "2024-05-01 12:00:00 UTC");
+        assert_eq!(fmt_utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
+        assert_eq!(fmt_utc(4_102_444_799_999), "2099-12-31 23:59:59 UTC");
+        assert_eq!(fmt_utc(-1000), "1969-12-31 23:59:59 UTC");
+        assert_eq!(iso_utc(1_714_564_801_500), "2024-05-01T12:00:01Z");
+    }
+
+    #[test]
+    fn series_json_cannot_close_the_script() {
+        let s = series_json(&[Point {
+            t_s: 3,
+            users: 1,
+            rps: 1.5,
+            fail_per_s: 0.0,
+            p50_ms: 1.0,
+            p95_ms: 2.0,
+        }]);
+        assert!(s.starts_with("[{\"t_s\":3,"));
+        assert_eq!(series_json(&[]), "[]");
+        // The only `<` that could come from serde is inside strings; check the escaping itself.
+        assert_eq!(
+            "</script>".replace('<', "\\u003c"),
+            "\\u003c/script>".to_string()
+        );
+    }
+
+    #[test]
+    fn plan_view_lists_classes_tasks_and_shapes() {
+        let v = PlanView::from_plan("demo.toml", &plan());
+        assert_eq!(v.key, "demo.toml");
+        assert_eq!(v.host, "http://127.0.0.1:8090");
+        assert_eq!(v.shapes, vec!["ramp".to_string()]);
+        let c = &v.classes[0];
+        assert_eq!((c.name.as_str(), c.weight), ("Reader", 3));
+        assert_eq!(c.wait, "between(1s, 3s)");
+        assert_eq!(c.tasks.len(), 2);
+        assert_eq!(c.tasks[0].percent, "66.7%");
+        assert_eq!(c.tasks[1].percent, "33.3%");
+    }
+
+    #[test]
+    fn run_row_formats_a_record() {
+        let r = RunRow::from_record(&record(RunState::Stopped));
+        assert_eq!(r.started, "2024-05-01 12:00:00 UTC");
+        assert_eq!(r.duration, "2m 05s");
+        assert_eq!(r.requests, "1000");
+        assert_eq!(r.fail_pct, "0.5%");
+        assert_eq!(r.p95, "55.25");
+        assert_eq!(r.state, "stopped");
+        assert_eq!(r.short_id, "0190a1b2…4a5b");
+        let mut running = record(RunState::Running);
+        running.summary = None;
+        running.ended_at_ms = None;
+        let r = RunRow::from_record(&running);
+        assert_eq!((r.duration.as_str(), r.requests.as_str()), ("—", "—"));
+    }
+
+    #[test]
+    fn index_page_renders_the_start_form() {
+        let plans = vec![
+            PlanView::from_plan("demo.toml", &plan()),
+            PlanView {
+                key: "other.toml".into(),
+                name: "Other".into(),
+                host: "http://other".into(),
+                ..PlanView::from_plan("other.toml", &plan())
+            },
+        ];
+        let recent = vec![RunRow::from_record(&record(RunState::Stopped))];
+        let mut page = IndexPage::new(plans, recent, Some("run-1".into()));
+        page.error = Some(format!("bad {XSS}"));
+        let html = page.render().unwrap();
+        for needle in [
+            r#"<form id="start-form" method="post" action="/runs/start""#,
+            r#"<select name="plan" id="plan">"#,
+            r#"<option value="demo.toml" data-host="http://127.0.0.1:8090" selected>"#,
+            r#"<fieldset class="classes" data-plan="demo.toml">"#,
+            r#"<fieldset class="classes" data-plan="other.toml" hidden disabled>"#,
+            r#"<input type="checkbox" name="class" value="Reader" checked>"#,
+            r#"name="weight.Reader" value="3""#,
+            "between(1s, 3s)",
+            "66.7%",
+            r#"name="users" id="users" value="10""#,
+            r#"name="spawn_rate" id="spawn_rate" value="2""#,
+            r#"name="host" id="host" value="http://127.0.0.1:8090""#,
+            r#"name="run_time""#,
+            r#"<option value="ramp">ramp</option>"#,
+            r#"id="start""#,
+            r#"href="/runs/run-1""#,
+            r#"href="/runs/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b""#,
+            "badge state-stopped",
+            "2024-05-01 12:00:00 UTC",
+            "55.25",
+        ] {
+            assert!(html.contains(needle), "missing {needle:?}");
+        }
+        assert_escaped(&html);
+    }
+
+    #[test]
+    fn live_run_page_connects_sse_and_shows_controls() {
+        let html = RunPage::new(
+            record(RunState::Running),
+            &snapshot(RunState::Running),
+            true,
+        )
+        .render()
+        .unwrap();
+        let id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+        for needle in [
+            r#"hx-ext="sse""#.to_string(),
+            format!(r#"sse-connect="/api/runs/{id}/events""#),
+            r#"sse-close="done""#.to_string(),
+            r#"<div id="stats" sse-swap="stats">"#.to_string(),
+            r#"<div id="failures" sse-swap="failures">"#.to_string(),
+            r#"id="run-state" class="badge state-running">running<"#.to_string(),
+            r#"<dd id="run-users">10</dd>"#.to_string(),
+            r#"<dd id="run-rps">12.34</dd>"#.to_string(),
+            r#"<dd id="run-fail">1.9%</dd>"#.to_string(),
+            r#"id="edit-form""#.to_string(),
+            format!(r#"data-url="/api/runs/{id}""#),
+            format!(r#"action="/api/runs/{id}/stop""#),
+            r#"id="stop""#.to_string(),
+            r#"id="chart-rps""#.to_string(),
+            r#"id="chart-latency""#.to_string(),
+            r#"id="chart-users""#.to_string(),
+            r#"<script type="application/json" id="series-data">[{"t_s":1,"#.to_string(),
+            "/static/vendor/htmx.min.js?v=".to_string(),
+            "/static/vendor/sse.js?v=".to_string(),
+            "/static/vendor/uPlot.iife.min.js?v=".to_string(),
+            "Reader ×3".to_string(),
+            "66.67%".to_string(),
+        ] {
+            assert!(html.contains(&needle), "missing {needle:?}");
+        }
+        assert_escaped(&html);
+        // htmx must not load before the body it processes exists in the page.
+        assert!(html.find("series-data").unwrap() < html.find("htmx.min.js").unwrap());
+    }
+
+    #[test]
+    fn finished_run_page_is_a_static_report() {
+        let html = RunPage::new(
+            record(RunState::Stopped),
+            &snapshot(RunState::Stopped),
+            false,
+        )
+        .render()
+        .unwrap();
+        for absent in [
+            "sse-connect",
+            "sse-swap",
+            "edit-form",
+            r#"id="stop""#,
+            "htmx.min.js",
+        ] {
+            assert!(!html.contains(absent), "unexpected {absent:?}");
+        }
+        let id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+        for file in [
+            "stats.csv",
+            "history.csv",
+            "failures.csv",
+            "results.jtl",
+            "report.html",
+            "report.json",
+        ] {
+            assert!(html.contains(&format!("/runs/{id}/{file}")), "{file}");
+        }
+        assert!(html.contains(&format!(r#"href="/api/runs/{id}""#)));
+        // A report shows the whole run's rate.
+        assert!(html.contains(r#"<dd id="run-rps">10.0</dd>"#));
+        assert!(html.contains("2024-05-01 12:02:05 UTC"));
+        assert!(html.contains("http://127.0.0.1:8090/?a=1&#38;b=2"));
+        assert!(html.contains("uPlot.iife.min.js"));
+        assert_escaped(&html);
+    }
+
+    #[test]
+    fn stats_fragment_has_every_column_and_the_aggregated_footer() {
+        let html = StatsTable::new(&snapshot(RunState::Running))
+            .render()
+            .unwrap();
+        for col in [
+            "Type",
+            "Name",
+            "# Requests",
+            "# Fails",
+            "Median (ms)",
+            "90%ile (ms)",
+            "95%ile (ms)",
+            "99%ile (ms)",
+            "Average (ms)",
+            "Min (ms)",
+            "Max (ms)",
+            "Average size (bytes)",
+            "Current RPS",
+            "Current Failures/s",
+        ] {
+            assert!(html.contains(&format!(">{col}</th>")), "column {col}");
+        }
+        let foot = &html[html.find("<tfoot>").unwrap()..];
+        assert!(foot.contains("Aggregated") && foot.contains(">105<"));
+        assert!(html.contains(">12.35<") && html.contains(">55.25<") && html.contains(">512<"));
+        assert!(!html.contains("<html"), "a fragment, not a page");
+        assert_escaped(&html);
+
+        let mut empty = snapshot(RunState::Spawning);
+        empty.rows.clear();
+        empty.total = StatsRow::default();
+        let html = StatsTable::new(&empty).render().unwrap();
+        assert!(html.contains("No requests yet."));
+    }
+
+    #[test]
+    fn failures_fragment_escapes_errors() {
+        let html = FailuresTable::new(&snapshot(RunState::Running))
+            .render()
+            .unwrap();
+        assert!(html.contains(">2<") && html.contains("/tools"));
+        assert_escaped(&html);
+        let mut none = snapshot(RunState::Running);
+        none.failures.clear();
+        assert!(FailuresTable::new(&none)
+            .render()
+            .unwrap()
+            .contains("No failures."));
+    }
+
+    #[test]
+    fn runs_page_filters_compares_and_pages() {
+        let page = RunsPage {
+            runs: vec![RunRow::from_record(&record(RunState::Stopped))],
+            plans: vec!["Demo".into(), "A&B plan".into(), XSS.into()],
+            plan_filter: Some("A&B plan".into()),
+            state_filter: Some("stopped".into()),
+            next_before: Some("0190a1b2".into()),
+        };
+        let html = page.render().unwrap();
+        for needle in [
+            r#"<form class="filters" method="get" action="/runs""#,
+            r#"<option value="A&#38;B plan" selected>"#,
+            r#"<option value="stopped" selected>stopped</option>"#,
+            r#"<option value="aborted">aborted</option>"#,
+            r#"<form id="compare-form""#,
+            r#"action="/runs/compare""#,
+            r#"id="compare""#,
+            r#"name="run" value="0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b" form="compare-form""#,
+            r#"href="/runs?plan=A%26B+plan&#38;state=stopped&#38;before=0190a1b2" id="older""#,
+        ] {
+            assert!(html.contains(needle), "missing {needle:?}\n{html}");
+        }
+        assert_escaped(&html);
+        let last = RunsPage {
+            next_before: None,
+            ..page
+        };
+        assert!(!last.render().unwrap().contains("id=\"older\""));
+    }
+
+    #[test]
+    fn error_page_shows_status_and_escapes() {
+        let html = ErrorPage::new(404, "Run not found", format!("no run {XSS}"))
+            .render()
+            .unwrap();
+        assert!(html.contains("<p class=\"error-status\">404</p>"));
+        assert!(html.contains("<h1>Run not found</h1>"));
+        assert_escaped(&html);
+    }
+}

@@ -1,0 +1,282 @@
+// Hornet web UI glue: tabs, sortable stats, live charts (uPlot) fed by the run's SSE stream
+// (opened by htmx-ext-sse), run controls, start-form plan picker, history compare.
+// No framework, no build step. Loaded last in <body>, so the DOM above is parsed.
+(function () {
+  "use strict";
+  var doc = document;
+  var $ = function (sel, root) { return (root || doc).querySelector(sel); };
+  var $$ = function (sel, root) { return Array.prototype.slice.call((root || doc).querySelectorAll(sel)); };
+  doc.documentElement.classList.add("js");
+
+  // Same rules as views.rs: up to 2 decimals, trailing zeros dropped.
+  function trimmed(v, d) {
+    if (typeof v !== "number" || !isFinite(v)) return "—";
+    var s = v.toFixed(d);
+    if (s.indexOf(".") >= 0) s = s.replace(/0+$/, "").replace(/\.$/, "");
+    return s === "-0" ? "0" : s;
+  }
+  function fmtRps(v) {
+    var s = trimmed(v, Math.abs(v) >= 100 ? 1 : 2);
+    return s.indexOf(".") >= 0 || s === "—" ? s : s + ".0";
+  }
+  function setText(id, text) { var el = doc.getElementById(id); if (el) el.textContent = text; }
+  function setState(state) {
+    var el = doc.getElementById("run-state");
+    if (!el || !state) return;
+    el.textContent = state;
+    el.className = "badge state-" + state;
+  }
+
+  // ---- Tabs: plain anchors; without JS every section shows, stacked. ----
+  var tabLinks = $$(".tabs a[data-tab]");
+  // With JS the sections lose their ids, so a shared #tab-… link opens the tab instead of
+  // making the browser scroll past the header to it.
+  var panels = {};
+  $$("section.tab[id]").forEach(function (sec) {
+    panels[sec.id] = sec;
+    sec.setAttribute("data-panel", sec.id);
+    sec.removeAttribute("id");
+  });
+  function showTab(id, push) {
+    if (!panels[id]) id = tabLinks.length ? tabLinks[0].getAttribute("data-tab") : id;
+    tabLinks.forEach(function (a) {
+      var on = a.getAttribute("data-tab") === id;
+      a.setAttribute("aria-selected", on ? "true" : "false");
+      var sec = panels[a.getAttribute("data-tab")];
+      if (sec) sec.classList.toggle("active", on);
+    });
+    if (push && history.replaceState) history.replaceState(null, "", "#" + id);
+    if (id === "tab-charts") charts.show();
+  }
+  tabLinks.forEach(function (a) {
+    a.setAttribute("role", "tab");
+    a.addEventListener("click", function (e) {
+      e.preventDefault();
+      showTab(a.getAttribute("data-tab"), true);
+    });
+  });
+
+  // ---- Sortable statistics table; the sort survives the table being swapped every second. ----
+  var sort = { col: -1, dir: 1 };
+  function cellValue(tr, col) {
+    var td = tr.children[col];
+    var t = td ? td.textContent.trim() : "";
+    var n = parseFloat(t.replace(/,/g, ""));
+    return isNaN(n) || !/^-?[\d.,]+%?$/.test(t) ? { n: null, t: t.toLowerCase() } : { n: n, t: t };
+  }
+  function applySort(table) {
+    if (!table || sort.col < 0) return;
+    var tbody = table.tBodies[0];
+    var rows = Array.prototype.slice.call(tbody.rows).filter(function (r) { return !r.classList.contains("empty"); });
+    rows.sort(function (a, b) {
+      var x = cellValue(a, sort.col), y = cellValue(b, sort.col);
+      var c;
+      if (x.n !== null && y.n !== null) c = x.n - y.n;
+      else if (x.n !== null) c = 1; // numbers above dashes when descending
+      else if (y.n !== null) c = -1;
+      else c = x.t < y.t ? -1 : x.t > y.t ? 1 : 0;
+      return c * sort.dir;
+    });
+    rows.forEach(function (r) { tbody.appendChild(r); });
+    $$("thead th", table).forEach(function (th, i) {
+      if (i === sort.col) th.setAttribute("aria-sort", sort.dir > 0 ? "ascending" : "descending");
+      else th.removeAttribute("aria-sort");
+    });
+  }
+  doc.addEventListener("click", function (e) {
+    var th = e.target.closest && e.target.closest("table.sortable thead th");
+    if (!th) return;
+    var col = Array.prototype.indexOf.call(th.parentNode.children, th);
+    // Numbers sort biggest first on the first click, names A→Z.
+    if (sort.col === col) sort.dir = -sort.dir;
+    else sort = { col: col, dir: th.classList.contains("num") ? -1 : 1 };
+    applySort(th.closest("table"));
+  });
+
+  // Keep the horizontal scroll of a swapped table (phones) across SSE swaps.
+  var scrollLeft = {};
+  doc.addEventListener("htmx:sseBeforeMessage", function (e) {
+    var w = e.target && $(".table-wrap", e.target);
+    if (w) scrollLeft[e.target.id] = w.scrollLeft;
+  });
+  doc.addEventListener("htmx:sseMessage", function (e) {
+    var el = e.target;
+    if (!el || !el.id) return;
+    var w = $(".table-wrap", el);
+    if (w && scrollLeft[el.id]) w.scrollLeft = scrollLeft[el.id];
+    if (el.id === "stats") applySort($("table.sortable", el));
+  });
+
+  // ---- Charts ----
+  var charts = (function () {
+    var body = doc.body;
+    var seriesEl = doc.getElementById("series-data");
+    var started = parseInt(body.getAttribute("data-started-ms") || "0", 10) / 1000;
+    var cols = { t: [], rps: [], fps: [], p50: [], p95: [], users: [] };
+    var lastT = -1;
+    var plots = [];
+    function push(p) {
+      if (!p || typeof p.t_s !== "number" || p.t_s <= lastT) return false;
+      lastT = p.t_s;
+      cols.t.push(started + p.t_s);
+      cols.rps.push(p.rps);
+      cols.fps.push(p.fail_per_s);
+      cols.p50.push(p.p50_ms);
+      cols.p95.push(p.p95_ms);
+      cols.users.push(p.users);
+      return true;
+    }
+    if (seriesEl) {
+      try { (JSON.parse(seriesEl.textContent) || []).forEach(push); } catch (err) { /* no series */ }
+    }
+    var defs = [
+      { id: "chart-rps", series: [["RPS", "#18a558", "rps"], ["Failures/s", "#c9302c", "fps"]] },
+      { id: "chart-latency", series: [["Median (ms)", "#e8a317", "p50"], ["95%ile (ms)", "#7b4fd6", "p95"]] },
+      { id: "chart-users", series: [["Users", "#0b6bcb", "users"]] }
+    ];
+    function data(def) { return [cols.t].concat(def.series.map(function (s) { return cols[s[2]]; })); }
+    function size(el) { return { width: Math.max(el.clientWidth, 200), height: el.clientWidth < 500 ? 200 : 260 }; }
+    function create() {
+      if (plots.length || typeof uPlot === "undefined") return;
+      defs.forEach(function (def) {
+        var el = doc.getElementById(def.id);
+        if (!el) return;
+        var sz = size(el);
+        var opts = {
+          width: sz.width, height: sz.height,
+          cursor: { drag: { x: false, y: false } },
+          scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
+          axes: [{}, { size: 56 }],
+          series: [{}].concat(def.series.map(function (s) {
+            return { label: s[0], stroke: s[1], width: 2, points: { show: false } };
+          }))
+        };
+        plots.push({ def: def, el: el, plot: new uPlot(opts, data(def), el) });
+      });
+    }
+    function show() {
+      create();
+      plots.forEach(function (p) { p.plot.setSize(size(p.el)); });
+    }
+    window.addEventListener("resize", function () {
+      if (plots.length && plots[0].el.offsetParent !== null) show();
+    });
+    return {
+      show: show,
+      add: function (p) {
+        if (push(p)) plots.forEach(function (x) { x.plot.setData(data(x.def)); });
+      }
+    };
+  })();
+
+  // ---- Live updates: htmx-ext-sse owns the EventSource; we listen on it for tick/done. ----
+  function onTick(ev) {
+    var d;
+    try { d = JSON.parse(ev.data); } catch (err) { return; }
+    setState(d.state);
+    if (typeof d.users === "number") setText("run-users", String(d.users));
+    if (typeof d.rps === "number") setText("run-rps", fmtRps(d.rps));
+    if (typeof d.fail_pct === "number") setText("run-fail", trimmed(d.fail_pct, 2) + "%");
+    if (d.point) charts.add(d.point);
+  }
+  function onDone(ev) {
+    var d = {};
+    try { d = JSON.parse(ev.data) || {}; } catch (err) { /* keep the page as is */ }
+    setState(d.state || "stopped");
+    var c = doc.getElementById("controls");
+    if (c) c.parentNode.removeChild(c);
+    doc.body.setAttribute("data-live", "false");
+    // sse-close="done" on <body> makes htmx-ext-sse close the stream (no reconnect).
+  }
+  doc.addEventListener("htmx:sseOpen", function (e) {
+    var src = e.detail && e.detail.source;
+    if (!src || src.hornetWired) return;
+    src.hornetWired = true;
+    src.addEventListener("tick", onTick);
+    src.addEventListener("done", onDone);
+  });
+
+  // ---- Run controls ----
+  function errorText(res) {
+    return res.json().then(function (j) {
+      return (j && j.error && j.error.message) || res.status + " " + res.statusText;
+    }, function () { return res.status + " " + res.statusText; });
+  }
+  var editForm = doc.getElementById("edit-form");
+  if (editForm) {
+    editForm.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var out = doc.getElementById("edit-status");
+      var body = {
+        users: parseInt(editForm.elements.users.value, 10),
+        spawn_rate: parseFloat(editForm.elements.spawn_rate.value)
+      };
+      out.textContent = "Saving…";
+      fetch(editForm.getAttribute("data-url"), {
+        method: "PATCH",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body)
+      }).then(function (res) {
+        if (res.ok) { out.textContent = "Updated"; return; }
+        return errorText(res).then(function (m) { out.textContent = m; });
+      }, function () { out.textContent = "Network error"; });
+    });
+  }
+  var stopForm = doc.getElementById("stop-form");
+  if (stopForm) {
+    stopForm.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var btn = doc.getElementById("stop");
+      btn.disabled = true;
+      btn.textContent = "Stopping…";
+      fetch(stopForm.getAttribute("action"), { method: "POST" }).then(function (res) {
+        if (res.ok) { setState("stopping"); return; }
+        return errorText(res).then(function (m) {
+          btn.disabled = false;
+          btn.textContent = "Stop";
+          setText("edit-status", m);
+        });
+      }, function () { btn.disabled = false; btn.textContent = "Stop"; });
+    });
+  }
+
+  // ---- Start form: one class picker per plan, only the selected one enabled. ----
+  var planSel = doc.getElementById("plan");
+  if (planSel) {
+    var hostInput = doc.getElementById("host");
+    var prevHost = planSel.selectedOptions[0] ? planSel.selectedOptions[0].getAttribute("data-host") : "";
+    planSel.addEventListener("change", function () {
+      $$("fieldset.classes").forEach(function (fs) {
+        var on = fs.getAttribute("data-plan") === planSel.value;
+        fs.hidden = !on;
+        fs.disabled = !on;
+      });
+      var host = planSel.selectedOptions[0].getAttribute("data-host") || "";
+      // Follow the plan's host unless the user typed another one.
+      if (hostInput && (hostInput.value === prevHost || hostInput.value === "")) hostInput.value = host;
+      prevHost = host;
+    });
+  }
+
+  // ---- History: pick two runs to compare (the older one is the base). ----
+  var cmpForm = doc.getElementById("compare-form");
+  if (cmpForm) {
+    var cmpBtn = doc.getElementById("compare");
+    var picks = function () { return $$('input[name="run"][form="compare-form"]').filter(function (c) { return c.checked; }); };
+    var refresh = function () { cmpBtn.disabled = picks().length !== 2; };
+    doc.addEventListener("change", function (e) { if (e.target.name === "run") refresh(); });
+    refresh();
+    cmpForm.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var p = picks();
+      if (p.length !== 2) return;
+      // The table is newest first: the second pick is the older run.
+      location.href = "/runs/compare?base=" + encodeURIComponent(p[1].value) + "&head=" + encodeURIComponent(p[0].value);
+    });
+  }
+
+  if (tabLinks.length) {
+    showTab((location.hash || "").slice(1) || "tab-stats", false);
+    window.addEventListener("hashchange", function () { showTab(location.hash.slice(1), false); });
+  }
+})();

@@ -1,0 +1,431 @@
+//! The REST API and its history: start → stats → edit → stop → report, with the numbers the
+//! database keeps compared with what the demo target served.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{served, spawn_app, spawn_app_on};
+
+#[tokio::test]
+async fn start_edit_stop_and_the_database_matches_the_target() {
+    let app = spawn_app().await;
+    let (status, plans) = app.get_json("/api/plans").await;
+    assert_eq!(status, 200);
+    let demo = &plans["plans"][0];
+    assert_eq!(demo["key"], "demo.toml");
+    assert!(demo["classes"].as_array().unwrap().len() >= 3, "{demo}");
+
+    let body = json!({
+        "plan": "demo",
+        "host": app.target.url(),
+        "users": 6,
+        "spawn_rate": 20,
+        "classes": { "HealthCheckUser": 1, "ReadOnlyAPIUser": 3 },
+        "stop_timeout": "10s",
+    });
+    let (status, started) = app.send_json(Method::POST, "/api/runs", &body).await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["id"].as_str().expect("id").to_string();
+    assert_eq!(started["links"]["page"], format!("/runs/{id}"));
+
+    // A second run while this one is live is refused.
+    let (status, busy) = app.send_json(Method::POST, "/api/runs", &body).await;
+    assert_eq!(status, 409, "{busy}");
+    assert_eq!(busy["error"]["code"], "run_active");
+    assert!(busy["error"]["message"].as_str().unwrap().contains(&id));
+
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (status, stats) = app.get_json(&format!("/api/runs/{id}/stats")).await;
+    assert_eq!(status, 200);
+    assert_eq!(stats["user_count"], 6, "{stats}");
+    assert!(stats["aggregated"]["num_requests"].as_u64().unwrap() > 0);
+    let names: Vec<&str> = stats["stats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        !names.contains(&"/tools [create]"),
+        "WriteAPIUser was not chosen: {names:?}"
+    );
+
+    let (status, edited) = app
+        .send_json(
+            Method::PATCH,
+            &format!("/api/runs/{id}"),
+            &json!({ "users": 10, "spawn_rate": 50 }),
+        )
+        .await;
+    assert_eq!(status, 200, "{edited}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, stats) = app.get_json(&format!("/api/runs/{id}/stats")).await;
+    assert_eq!(stats["user_count"], 10, "{stats}");
+
+    let (status, _) = app
+        .send_json(Method::POST, &format!("/api/runs/{id}/stop"), &json!({}))
+        .await;
+    assert_eq!(status, 202);
+    let run = app.wait_final(&id, Duration::from_secs(30)).await;
+    assert_eq!(run["state"], "stopped");
+    assert_eq!(run["source"], "api");
+    assert_eq!(run["summary"]["peak_users"], 10);
+
+    // After the end: edits are refused, the report comes from the database.
+    let (status, ended) = app
+        .send_json(
+            Method::PATCH,
+            &format!("/api/runs/{id}"),
+            &json!({ "users": 3 }),
+        )
+        .await;
+    assert_eq!(status, 409, "{ended}");
+
+    let served_total = served(&app.target).await["total"].as_u64().unwrap();
+    let (_, stats) = app.get_json(&format!("/api/runs/{id}/stats")).await;
+    let recorded = stats["aggregated"]["num_requests"].as_u64().unwrap();
+    assert_eq!(
+        recorded, served_total,
+        "every request the target served is in the report"
+    );
+    assert_eq!(run["summary"]["requests"].as_u64().unwrap(), served_total);
+
+    let dir = app.stop().await;
+    // The file itself, opened afresh, has the run, its points and its histograms.
+    let store = hornet::store::Store::open(&dir.path().join("hornet.db"))
+        .await
+        .unwrap();
+    let stored = store.load_stats(&id).await.unwrap();
+    assert_eq!(stored.total.as_ref().unwrap().num_requests, served_total);
+    assert!(stored.points.len() >= 3, "{} points", stored.points.len());
+    let hists = store.load_histograms(&id).await.unwrap();
+    let total = hists
+        .iter()
+        .find(|h| h.name == "Aggregated")
+        .expect("aggregate histogram");
+    let h = hornet::stats::histogram::LatencyHistogram::deserialize(&total.histogram).unwrap();
+    assert_eq!(h.count(), served_total);
+}
+
+#[tokio::test]
+async fn bad_requests_name_the_field() {
+    let app = spawn_app().await;
+    let host = app.target.url();
+    let cases = [
+        (json!({ "users": 3 }), 400, "plan"),
+        (json!({ "plan": "nope" }), 400, "plan"),
+        (json!({ "plan": "demo", "users": "ten" }), 400, "users"),
+        (json!({ "plan": "demo", "users": -5 }), 400, "users"),
+        (
+            json!({ "plan": "demo", "spawn_rate": 0 }),
+            400,
+            "spawn_rate",
+        ),
+        (
+            json!({ "plan": "demo", "run_time": "soon" }),
+            400,
+            "run_time",
+        ),
+        (
+            json!({ "plan": "demo", "classes": { "Ghost": 1 } }),
+            400,
+            "classes",
+        ),
+        (
+            json!({ "plan": "demo", "classes": { "HealthCheckUser": 0 } }),
+            400,
+            "classes",
+        ),
+        (
+            json!({ "plan": "demo", "host": "localhost:1" }),
+            400,
+            "host",
+        ),
+        (json!({ "plan": "demo", "userz": 1 }), 400, "userz"),
+        (
+            json!({ "plan": "demo", "host": host, "shape": "nope" }),
+            400,
+            "shape",
+        ),
+    ];
+    for (body, status, field) in cases {
+        let (got, err) = app.send_json(Method::POST, "/api/runs", &body).await;
+        assert_eq!(got, status, "{body} -> {err}");
+        assert_eq!(err["error"]["field"], field, "{body} -> {err}");
+        assert!(!err["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty());
+    }
+    let resp = app
+        .client
+        .post(app.api("/api/runs"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let resp = app
+        .client
+        .post(app.api("/api/runs"))
+        .body(vec![b' '; 200 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413, "bodies are size-limited");
+    let (status, err) = app.get_json("/api/runs/0000-nope").await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let (status, _) = app.get_json("/api/runs/0000-nope/stats").await;
+    assert_eq!(status, 404);
+    let (status, err) = app.get_json("/api/runs?state=flying").await;
+    assert_eq!(
+        (status, err["error"]["field"].as_str()),
+        (400, Some("state"))
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cross_site_writes_and_foreign_hosts_are_refused() {
+    let app = spawn_app().await;
+    let body = json!({ "plan": "demo", "host": app.target.url(), "run_time": "1s" });
+    let resp = app
+        .client
+        .post(app.api("/api/runs"))
+        .header("origin", "http://evil.example")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let resp = app
+        .client
+        .post(app.api("/api/runs"))
+        .header("sec-fetch-site", "cross-site")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let resp = app
+        .client
+        .get(app.api("/api/plans"))
+        .header("host", "rebound.example:8089")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        421,
+        "DNS rebinding: a foreign Host is refused"
+    );
+    let (status, runs) = app.get_json("/api/runs").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        runs["runs"].as_array().unwrap().len(),
+        0,
+        "nothing was started"
+    );
+    let (status, ready) = app.get_json("/ready").await;
+    assert_eq!((status, ready["ready"].as_bool()), (200, Some(true)));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn events_arrive_once_a_second_and_end_after_done() {
+    use futures_util::StreamExt;
+    let app = spawn_app().await;
+    let body = json!({ "plan": "demo", "host": app.target.url(), "users": 3, "spawn_rate": 10, "run_time": "4s" });
+    let (status, started) = app.send_json(Method::POST, "/api/runs", &body).await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["id"].as_str().unwrap().to_string();
+    let resp = app
+        .client
+        .get(app.api(&format!("/api/runs/{id}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let t0 = tokio::time::Instant::now();
+    let mut stream = resp.bytes_stream();
+    let mut text = String::new();
+    let mut tick_times = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.expect("stream chunk");
+            let s = String::from_utf8_lossy(&chunk).to_string();
+            for _ in s.matches("event: tick").filter(|_| true) {
+                tick_times.push(t0.elapsed().as_secs_f64());
+            }
+            text.push_str(&s);
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ends after done");
+    assert!(text.contains("event: done"), "{text}");
+    assert!(text.contains("event: stats"));
+    assert!(text.contains("<table"), "stats come as an HTML fragment");
+    let points = text
+        .lines()
+        .filter(|l| l.starts_with("data: {") && l.contains("\"point\":{"))
+        .count();
+    assert!(
+        (3..=6).contains(&points),
+        "{points} chart points for a 4 s run"
+    );
+    // Ticks come about once a second: 4 s of run give 4..7 (the first, each second, the end).
+    assert!((4..=8).contains(&tick_times.len()), "{tick_times:?}");
+    let gaps: Vec<f64> = tick_times.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.iter().filter(|g| **g > 2.5).count() == 0, "{gaps:?}");
+    let done_at = text.find("event: done").unwrap();
+    assert!(
+        text[done_at..].matches("event: ").count() == 1,
+        "nothing after done"
+    );
+
+    // A finished run's stream says done at once.
+    let resp = app
+        .client
+        .get(app.api(&format!("/api/runs/{id}/events")))
+        .send()
+        .await
+        .unwrap();
+    let body = tokio::time::timeout(Duration::from_secs(5), resp.text())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        body.contains("event: done") && body.contains("stopped"),
+        "{body}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn history_lists_newest_first_with_filters_and_a_cursor() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let body =
+            json!({ "plan": "demo", "host": app.target.url(), "users": 1, "run_time": "1s" });
+        let (status, started) = app.send_json(Method::POST, "/api/runs", &body).await;
+        assert_eq!(status, 201, "{started}");
+        let id = started["id"].as_str().unwrap().to_string();
+        app.wait_final(&id, Duration::from_secs(20)).await;
+        ids.push(id);
+    }
+    let (_, page1) = app.get_json("/api/runs?limit=2").await;
+    let got: Vec<&str> = page1["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, [ids[2].as_str(), ids[1].as_str()]);
+    let cursor = page1["next_before"].as_str().unwrap();
+    let (_, page2) = app
+        .get_json(&format!("/api/runs?limit=2&before={cursor}"))
+        .await;
+    let got: Vec<&str> = page2["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, [ids[0].as_str()]);
+    assert_eq!(page2["next_before"], Value::Null);
+    let (_, stopped) = app.get_json("/api/runs?state=stopped&plan=Demo").await;
+    assert_eq!(stopped["runs"].as_array().unwrap().len(), 3);
+    let (_, none) = app.get_json("/api/runs?state=aborted").await;
+    assert_eq!(none["runs"].as_array().unwrap().len(), 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_killed_server_leaves_its_run_aborted_with_its_points() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hornet.db");
+    let plans = dir.path().join("plans");
+    std::fs::create_dir_all(&plans).unwrap();
+    let target = crate::helpers::spawn_target().await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hornet"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--no-demo-target"])
+        .arg("--db")
+        .arg(&db)
+        .arg("--plans")
+        .arg(&plans)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("hornet serve starts");
+    let stderr = child.stderr.take().unwrap();
+    let url = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stderr).lines();
+        let url = loop {
+            let line = lines.next().expect("a line").expect("utf-8");
+            if let Some(at) = line.find("http://") {
+                break line[at..].trim().to_string();
+            }
+        };
+        // Keep draining so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        url
+    })
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    let body = json!({ "plan": "demo", "host": target.url(), "users": 2, "spawn_rate": 10 });
+    let started: Value = client
+        .post(format!("{url}/api/runs"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = started["id"].as_str().expect("id").to_string();
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+
+    let app = spawn_app_on(dir, db, plans).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let run = loop {
+        let (status, run) = app.get_json(&format!("/api/runs/{id}")).await;
+        assert_eq!(status, 200, "{run}");
+        if run["state"] == "aborted" {
+            break run;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still {}",
+            run["state"]
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(run["ended_at_ms"].as_i64().is_some());
+    let store = hornet::store::Store::open(&app.db).await.unwrap();
+    let stored = store.load_stats(&id).await.unwrap();
+    assert!(
+        stored.points.len() >= 2,
+        "points written before the kill are kept: {}",
+        stored.points.len()
+    );
+    let (_, stats) = app.get_json(&format!("/api/runs/{id}/stats")).await;
+    assert!(
+        stats["aggregated"]["num_requests"].as_u64().unwrap_or(0) > 0,
+        "{stats}"
+    );
+    app.stop().await;
+}
