@@ -203,9 +203,12 @@ async fn show_run(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let record = find_run(&state, &id).await?;
-    let live = state.runs.get(&id).is_some();
+    let live = state.runs.get(&id);
     let snapshot = api::run_snapshot(&state, &record).await?;
-    let page = RunPage::new(record, &snapshot, live);
+    let mut page = RunPage::new(record, &snapshot, live.is_some());
+    if let Some(live) = live {
+        page.target_users = live.target_users();
+    }
     Ok(page.into_response())
 }
 

@@ -443,6 +443,8 @@ impl IndexPage {
 pub struct RunPage {
     pub run: RunRecord,
     pub live: bool,
+    /// The user count last asked for (the Edit form's value): the start's, or the last edit's.
+    pub target_users: u32,
     pub state: String,
     pub started_iso: String,
     pub started: String,
@@ -469,6 +471,7 @@ impl RunPage {
         let rps = if live { t.current_rps } else { t.total_rps };
         RunPage {
             live,
+            target_users: run.settings.users,
             state: snapshot.state.as_str().to_string(),
             started_iso: iso_utc(run.started_at_ms),
             started: fmt_utc(run.started_at_ms),

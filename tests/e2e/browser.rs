@@ -1,0 +1,867 @@
+//! The web UI in a real headless Chromium driven through chromedriver (fantoccini): a run started
+//! from the form streams its tables and charts over SSE, edits and stops from the page, the
+//! history page and its filters, no JavaScript errors on any page, and a phone-width run page.
+//!
+//! Each test starts its own chromedriver on a free loopback port and kills it at the end, even
+//! when the test fails. Without `chromium` and `chromedriver` on PATH the tests print why and
+//! pass, except under `CI=true`, where a missing browser is a failure.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, TestApp};
+
+// ---------------------------------------------------------------------------------------------
+// chromedriver + Chromium
+
+/// A chromedriver child process on its own port; killed on drop.
+struct Driver {
+    child: Child,
+    port: u16,
+    chromium: PathBuf,
+}
+
+/// One browser session (its own fresh profile directory); closed on drop, even on a panic.
+struct Session {
+    client: Client,
+    base: String,
+    port: u16,
+    id: Option<String>,
+    _profile: tempfile::TempDir,
+}
+
+fn on_path(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// `None` (the test is skipped) when the browser or its driver is missing, except in CI.
+fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
+    let chromium = on_path(&["chromium", "chromium-browser", "google-chrome"]);
+    let driver = on_path(&["chromedriver"]);
+    match (chromium, driver) {
+        (Some(c), Some(d)) => Some((c, d)),
+        (c, d) => {
+            let mut missing = Vec::new();
+            if c.is_none() {
+                missing.push("chromium");
+            }
+            if d.is_none() {
+                missing.push("chromedriver");
+            }
+            let reason = format!("{} not found on PATH", missing.join(" and "));
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("browser tests cannot run in CI: {reason}");
+            }
+            eprintln!(
+                "skipping browser test: {reason} (install Debian's chromium and chromium-driver)"
+            );
+            None
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+impl Driver {
+    fn start() -> Option<Driver> {
+        let (chromium, chromedriver) = browser_binaries()?;
+        // The port is free when we look; another process may take it before chromedriver binds
+        // it, so try a few.
+        for _ in 0..3 {
+            let port = free_port();
+            let child = Command::new(&chromedriver)
+                .arg(format!("--port={port}"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver starts");
+            let mut driver = Driver {
+                child,
+                port,
+                chromium: chromium.clone(),
+            };
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                    return Some(driver);
+                }
+                if driver
+                    .child
+                    .try_wait()
+                    .expect("chromedriver status")
+                    .is_some()
+                {
+                    break; // exited (port taken?): try another port
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "chromedriver does not listen on {addr} after 10 s"
+                );
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        }
+        panic!("chromedriver exited at start three times");
+    }
+
+    /// A new browser session with a fresh profile, at `base` (the app's URL).
+    async fn session(&self, base: &str) -> Session {
+        let profile = tempfile::tempdir().expect("profile dir");
+        let caps = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": self.chromium,
+                "args": [
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            },
+            // Console messages and uncaught errors, read back with `Session::js_errors`.
+            "goog:loggingPrefs": { "browser": "ALL" },
+        });
+        let Value::Object(caps) = caps else {
+            unreachable!()
+        };
+        let client = ClientBuilder::rustls()
+            .expect("rustls connector")
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("chromedriver opens a Chromium session");
+        let id = client.session_id().await.expect("session id");
+        Session {
+            client,
+            base: base.to_string(),
+            port: self.port,
+            id,
+            _profile: profile,
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `DELETE /session/{id}` with a blocking socket: works in `Drop`, even while a test unwinds.
+fn delete_session(port: u16, id: &str) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let request = format!(
+        "DELETE /session/{id} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    if stream.write_all(request.as_bytes()).is_ok() {
+        let mut sink = Vec::new();
+        let _ = stream.read_to_end(&mut sink);
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            delete_session(self.port, &id);
+        }
+    }
+}
+
+/// chromedriver's `POST /session/{id}/se/log` (`{"type": "browser"}`): the console messages
+/// and uncaught errors logged since the last call, including those before any script of ours
+/// could run (a failed asset, a CSP refusal, an exception while the page loads).
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(r#"{"type":"browser"}"#.to_string()),
+        )
+    }
+}
+
+/// What a `#stats` table shows: per row (method, name, requests) and the Aggregated row.
+#[derive(Debug)]
+struct StatsView {
+    rows: Vec<(String, String, u64)>,
+    total_name: String,
+    total: u64,
+}
+
+const STATS_JS: &str = r#"
+    var t = document.querySelector('#stats table');
+    if (!t || !t.tFoot) return null;
+    var cell = function (r, i) { return r.cells[i] ? r.cells[i].textContent.trim() : ''; };
+    var rows = Array.prototype.map.call(t.tBodies[0].querySelectorAll('tr:not(.empty)'),
+        function (r) { return [cell(r, 0), cell(r, 1), cell(r, 2)]; });
+    var f = t.tFoot.rows[0];
+    return { rows: rows, total_name: cell(f, 1), total: cell(f, 2) };
+"#;
+
+/// How much of a chart's canvas is painted in a series colour: pixels, and the leftmost and
+/// rightmost of them (a line needs two points; uPlot draws no dots here, `points.show = false`).
+const CHART_PIXELS_JS: &str = r#"
+    var c = document.querySelector('#' + arguments[0] + ' canvas');
+    if (!c || !c.width || !c.height) return null;
+    var d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    var rgb = arguments[1], n = 0, minX = c.width, maxX = -1;
+    for (var i = 0; i < d.length; i += 4) {
+        if (d[i + 3] > 200 && Math.abs(d[i] - rgb[0]) < 40 && Math.abs(d[i + 1] - rgb[1]) < 40
+            && Math.abs(d[i + 2] - rgb[2]) < 40) {
+            var x = (i / 4) % c.width;
+            n++; if (x < minX) minX = x; if (x > maxX) maxX = x;
+        }
+    }
+    return { width: c.width, height: c.height, pixels: n, span: maxX - minX };
+"#;
+
+/// The RPS line (#18a558) and the users line (#0b6bcb) of app.js.
+const RPS_GREEN: [u8; 3] = [0x18, 0xa5, 0x58];
+const USERS_BLUE: [u8; 3] = [0x0b, 0x6b, 0xcb];
+
+impl Session {
+    async fn goto(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{}", self.base, path))
+            .await
+            .unwrap_or_else(|e| panic!("open {path}: {e}"));
+    }
+
+    async fn js(&self, script: &str, args: Vec<Value>) -> Value {
+        self.client
+            .execute(script, args)
+            .await
+            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    /// Polls `script` until it returns something truthy; panics with `what` after `limit`.
+    async fn wait_js(&self, what: &str, script: &str, args: Vec<Value>, limit: Duration) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let v = self.js(script, args.clone()).await;
+            let truthy = match &v {
+                Value::Null | Value::Bool(false) => false,
+                Value::String(s) => !s.is_empty(),
+                Value::Number(n) => n.as_f64() != Some(0.0),
+                _ => true,
+            };
+            if truthy {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not after {limit:?} (last: {v})"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The trimmed text of `#id` (also when it sits in a hidden tab), or None without it.
+    async fn text_of(&self, id: &str) -> Option<String> {
+        self.js(
+            "var e = document.getElementById(arguments[0]); return e ? e.textContent.trim() : null;",
+            vec![json!(id)],
+        )
+        .await
+        .as_str()
+        .map(str::to_string)
+    }
+
+    async fn wait_text(&self, id: &str, want: &str, limit: Duration) {
+        self.wait_js(
+            &format!("#{id} reads {want:?}"),
+            "var e = document.getElementById(arguments[0]); return !!e && e.textContent.trim() === arguments[1];",
+            vec![json!(id), json!(want)],
+            limit,
+        )
+        .await;
+    }
+
+    async fn stats(&self) -> Option<StatsView> {
+        let v = self.js(STATS_JS, vec![]).await;
+        if v.is_null() {
+            return None;
+        }
+        let count = |s: &Value| -> u64 {
+            let s = s.as_str().unwrap_or_default();
+            s.parse()
+                .unwrap_or_else(|_| panic!("request count {s:?} is not a number"))
+        };
+        let rows = v["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| {
+                (
+                    r[0].as_str().unwrap_or_default().to_string(),
+                    r[1].as_str().unwrap_or_default().to_string(),
+                    count(&r[2]),
+                )
+            })
+            .collect();
+        Some(StatsView {
+            rows,
+            total_name: v["total_name"].as_str().unwrap_or_default().to_string(),
+            total: count(&v["total"]),
+        })
+    }
+
+    /// Polls the `#stats` table until `ready` holds for it.
+    async fn wait_stats(
+        &self,
+        what: &str,
+        limit: Duration,
+        ready: impl Fn(&StatsView) -> bool,
+    ) -> StatsView {
+        let deadline = Instant::now() + limit;
+        loop {
+            let view = self.stats().await;
+            if let Some(v) = view.filter(|v| ready(v)) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "{what}: not after {limit:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn chart_pixels(&self, chart: &str, rgb: [u8; 3]) -> Value {
+        self.js(CHART_PIXELS_JS, vec![json!(chart), json!(rgb)])
+            .await
+    }
+
+    /// Waits until `chart`'s canvas holds a drawn line (≥ 2 points) in `rgb`.
+    async fn wait_chart_line(&self, chart: &str, rgb: [u8; 3], limit: Duration) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let v = self.chart_pixels(chart, rgb).await;
+            if v["pixels"].as_u64().unwrap_or(0) >= 10 && v["span"].as_i64().unwrap_or(0) >= 5 {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "#{chart} draws no line after {limit:?}: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("find {css}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    async fn fill(&self, css: &str, value: &str) {
+        let input = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("find {css}: {e}"));
+        input.clear().await.expect("clear");
+        input.send_keys(value).await.expect("type");
+    }
+
+    /// The errors logged since the last call: console errors, uncaught exceptions, failed
+    /// loads and CSP refusals (chromedriver's SEVERE browser log entries).
+    async fn js_errors(&self) -> Vec<String> {
+        let log = self
+            .client
+            .issue_cmd(BrowserLog)
+            .await
+            .expect("chromedriver returns the browser log");
+        log.as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter(|e| e["level"] == "SEVERE")
+                    .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    async fn assert_no_js_errors(&self, page: &str) {
+        let errors = self.js_errors().await;
+        assert!(
+            errors.is_empty(),
+            "JavaScript errors on {page}: {errors:#?}"
+        );
+    }
+
+    /// Horizontal overflow of the page: (scrollWidth, innerWidth).
+    async fn page_widths(&self) -> (u64, u64) {
+        let v = self
+            .js(
+                "return [document.documentElement.scrollWidth, window.innerWidth];",
+                vec![],
+            )
+            .await;
+        (v[0].as_u64().unwrap_or(0), v[1].as_u64().unwrap_or(0))
+    }
+
+    async fn assert_no_horizontal_scroll(&self, page: &str) {
+        let (scroll, inner) = self.page_widths().await;
+        assert!(
+            scroll <= inner + 1,
+            "{page} scrolls sideways at {inner} px: scrollWidth {scroll}"
+        );
+    }
+
+    async fn close(mut self) {
+        if self.id.take().is_some() {
+            let _ = self.client.clone().close().await;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// The id in `/runs/{id}` once the browser shows a run page.
+async fn wait_run_page(s: &Session, limit: Duration) -> String {
+    let path = s
+        .wait_js(
+            "the start form leads to /runs/{id}",
+            "var p = location.pathname; return /^\\/runs\\/[^/]+$/.test(p) && p !== '/runs/start' ? p : null;",
+            vec![],
+            limit,
+        )
+        .await;
+    path.as_str()
+        .and_then(|p| p.strip_prefix("/runs/"))
+        .expect("run path")
+        .to_string()
+}
+
+/// Starts a run of the demo plan through the API, against the app's own demo target.
+async fn start_api_run(app: &TestApp, extra: Value) -> String {
+    let mut body = json!({
+        "plan": "demo",
+        "host": app.target.url(),
+        "users": 2,
+        "spawn_rate": 20,
+        "stop_timeout": "5s",
+    });
+    for (k, v) in extra.as_object().expect("object") {
+        body[k] = v.clone();
+    }
+    let (status, started) = app.send_json(Method::POST, "/api/runs", &body).await;
+    assert_eq!(status, 201, "{started}");
+    started["id"].as_str().expect("id").to_string()
+}
+
+/// Clicks Stop on a live run page and waits for the stream's `done`: the badge reads
+/// `stopped`, the controls are gone and the page is no longer live.
+async fn stop_from_page(s: &Session) {
+    s.click("#stop").await;
+    s.wait_text("run-state", "stopped", Duration::from_secs(15))
+        .await;
+    s.wait_js(
+        "the page turns into a report after `done`",
+        "return !document.getElementById('controls') && document.body.getAttribute('data-live') === 'false';",
+        vec![],
+        Duration::from_secs(15),
+    )
+    .await;
+}
+
+async fn aggregated_from_api(app: &TestApp, id: &str) -> u64 {
+    let (status, stats) = app.get_json(&format!("/api/runs/{id}/stats")).await;
+    assert_eq!(status, 200, "{stats}");
+    stats["aggregated"]["num_requests"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no aggregated count: {stats}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_started_from_the_form_streams_stats_and_charts_then_reloads_as_the_same_report() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let app = spawn_app().await;
+    let (_, plans) = app.get_json("/api/plans").await;
+    let classes = plans["plans"][0]["classes"].as_array().expect("classes");
+    let weight_of = |name: &str| {
+        classes
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("demo plan has no {name}: {plans}"))["weight"]
+            .as_u64()
+            .expect("weight")
+    };
+    let health_weight = weight_of("HealthCheckUser");
+    let s = driver.session(&app.url).await;
+
+    // The start form.
+    s.goto("/").await;
+    s.assert_no_js_errors("/").await;
+    let fs = r#"fieldset.classes[data-plan="demo.toml"]"#;
+    s.fill("#host", &app.target.url()).await;
+    s.fill("#users", "4").await;
+    s.fill("#spawn_rate", "10").await;
+    // Only HealthCheckUser (its plan weight) and ReadOnlyAPIUser (weight 3) stay ticked.
+    for c in classes {
+        let name = c["name"].as_str().expect("name");
+        if name != "HealthCheckUser" && name != "ReadOnlyAPIUser" {
+            let checkbox = format!(r#"{fs} input[name="class"][value="{name}"]"#);
+            s.click(&checkbox).await;
+            let ticked = s
+                .client
+                .find(Locator::Css(&checkbox))
+                .await
+                .expect("checkbox")
+                .is_selected()
+                .await
+                .expect("checked?");
+            assert!(!ticked, "{name} is still ticked");
+        }
+    }
+    s.fill(
+        &format!(r#"{fs} input[name="weight.ReadOnlyAPIUser"]"#),
+        "3",
+    )
+    .await;
+    s.click("#start").await;
+    let id = wait_run_page(&s, Duration::from_secs(10)).await;
+    assert_eq!(
+        s.js("return document.body.getAttribute('data-run-id');", vec![])
+            .await,
+        json!(id)
+    );
+
+    // Live statistics, swapped in over SSE: rows with requests, the Aggregated row, and a count
+    // that keeps growing without a reload.
+    let first = s
+        .wait_stats("#stats shows requests", Duration::from_secs(10), |v| {
+            v.total > 0 && v.rows.iter().any(|r| r.2 > 0)
+        })
+        .await;
+    assert_eq!(first.total_name, "Aggregated", "{first:?}");
+    s.wait_stats(
+        "the Aggregated count grows live",
+        Duration::from_secs(5),
+        |v| v.total > first.total,
+    )
+    .await;
+    s.wait_text("run-users", "4", Duration::from_secs(10)).await;
+
+    // Charts: uPlot draws into a canvas once the tab shows, and the lines grow with each tick.
+    s.click(r#".tabs a[data-tab="tab-charts"]"#).await;
+    let rps = s
+        .wait_chart_line("chart-rps", RPS_GREEN, Duration::from_secs(10))
+        .await;
+    assert!(rps["width"].as_u64().unwrap() >= 200, "{rps}");
+    s.wait_chart_line("chart-users", USERS_BLUE, Duration::from_secs(5))
+        .await;
+    assert!(
+        s.js(
+            "return !!document.querySelector('#chart-latency canvas');",
+            vec![]
+        )
+        .await
+            == json!(true),
+        "no latency chart"
+    );
+    let live = s.stats().await.expect("stats table");
+    let names: Vec<&str> = live.rows.iter().map(|r| r.1.as_str()).collect();
+    for unticked in ["/tools [create]", "/tools/[id] [delete]", "/admin/"] {
+        assert!(
+            !names.contains(&unticked),
+            "{unticked} was requested by an unticked class: {names:?}"
+        );
+    }
+    assert!(
+        names.contains(&"/health") || names.contains(&"/tools"),
+        "{names:?}"
+    );
+    s.assert_no_js_errors("/runs/{id} (live)").await;
+
+    // Stop from the page; the final numbers equal the API's.
+    stop_from_page(&s).await;
+    let page_total = s.stats().await.expect("stats table").total;
+    assert_eq!(aggregated_from_api(&app, &id).await, page_total);
+    s.assert_no_js_errors("/runs/{id} (after stop)").await;
+    s.close().await;
+
+    // The same page in a fresh browser: a report from the database, no stream.
+    let fresh = driver.session(&app.url).await;
+    fresh.goto(&format!("/runs/{id}")).await;
+    let body = fresh
+        .js(
+            "var b = document.body; return [b.hasAttribute('sse-connect'), b.getAttribute('data-live'), !!document.getElementById('controls')];",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        body,
+        json!([false, "false", false]),
+        "[sse-connect, data-live, controls]"
+    );
+    assert_eq!(fresh.text_of("run-state").await.as_deref(), Some("stopped"));
+    let report = fresh.stats().await.expect("stats table");
+    assert_eq!(report.total_name, "Aggregated");
+    assert_eq!(report.total, page_total, "the report shows the same count");
+    fresh.click(r#".tabs a[data-tab="tab-charts"]"#).await;
+    fresh
+        .wait_chart_line("chart-rps", RPS_GREEN, Duration::from_secs(5))
+        .await;
+    fresh.assert_no_js_errors("/runs/{id} (report)").await;
+    fresh.close().await;
+
+    // What the form submitted, as the run keeps it.
+    let (status, run) = app.get_json(&format!("/api/runs/{id}")).await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["source"], "ui", "{run}");
+    assert_eq!(run["state"], "stopped", "{run}");
+    let settings = &run["settings"];
+    assert_eq!(
+        settings["classes"],
+        json!([
+            { "name": "HealthCheckUser", "weight": health_weight },
+            { "name": "ReadOnlyAPIUser", "weight": 3 },
+        ]),
+        "{settings}"
+    );
+    assert_eq!(settings["users"], 4, "{settings}");
+    assert_eq!(settings["spawn_rate"].as_f64(), Some(10.0), "{settings}");
+    assert_eq!(settings["host"], app.target.url(), "{settings}");
+    assert_eq!(
+        run["summary"]["requests"].as_u64(),
+        Some(page_total),
+        "{run}"
+    );
+    drop(driver);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edit_changes_the_user_count_live() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let app = spawn_app().await;
+    let id = start_api_run(&app, json!({})).await;
+    let s = driver.session(&app.url).await;
+    s.goto(&format!("/runs/{id}")).await;
+    s.wait_text("run-users", "2", Duration::from_secs(10)).await;
+
+    s.fill("#edit-form input[name=users]", "5").await;
+    s.click("#edit-form button[type=submit]").await;
+    s.wait_text("edit-status", "Updated", Duration::from_secs(5))
+        .await;
+    s.wait_text("run-users", "5", Duration::from_secs(10)).await;
+    let (_, stats) = app.get_json(&format!("/api/runs/{id}/stats")).await;
+    assert_eq!(stats["user_count"], 5, "{stats}");
+    s.assert_no_js_errors("/runs/{id} (live, edited)").await;
+
+    stop_from_page(&s).await;
+    let run = app.wait_final(&id, Duration::from_secs(15)).await;
+    assert_eq!(run["state"], "stopped", "{run}");
+    assert_eq!(run["summary"]["peak_users"], 5, "{run}");
+    s.assert_no_js_errors("/runs/{id} (stopped)").await;
+    s.close().await;
+    drop(driver);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_page_lists_runs_and_filters() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let app = spawn_app().await;
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let id = start_api_run(&app, json!({ "run_time": "1s" })).await;
+        let run = app.wait_final(&id, Duration::from_secs(15)).await;
+        assert_eq!(run["state"], "stopped", "{run}");
+        let requests = run["summary"]["requests"].as_u64().expect("requests");
+        runs.push((id, requests));
+    }
+    let s = driver.session(&app.url).await;
+
+    // Each run's row: its link and the Requests column.
+    let row_js = r#"
+        var a = document.querySelector('table.runs a[href="/runs/' + arguments[0] + '"]');
+        if (!a) return null;
+        var heads = Array.prototype.map.call(document.querySelectorAll('table.runs thead th'),
+            function (th) { return th.textContent.trim(); });
+        var tr = a.closest('tr');
+        return { requests: tr.cells[heads.indexOf('Requests')].textContent.trim(),
+                 state: tr.querySelector('.badge').textContent.trim() };
+    "#;
+    let check_rows = |page: &'static str| {
+        let s = &s;
+        let runs = &runs;
+        async move {
+            for (id, requests) in runs {
+                let row = s.js(row_js, vec![json!(id)]).await;
+                assert!(!row.is_null(), "{page} has no link to run {id}");
+                assert_eq!(row["requests"], requests.to_string(), "{page}: {row}");
+                assert_eq!(row["state"], "stopped", "{page}: {row}");
+            }
+        }
+    };
+
+    s.goto("/runs").await;
+    check_rows("/runs").await;
+    s.assert_no_js_errors("/runs").await;
+
+    // Filter by state: `stopped` keeps both, `aborted` none.
+    s.client
+        .find(Locator::Css("#filter-form select[name=state]"))
+        .await
+        .expect("state filter")
+        .select_by_value("stopped")
+        .await
+        .expect("select stopped");
+    s.click("#filter-form button[type=submit]").await;
+    s.wait_js(
+        "the filter reloads /runs?state=stopped",
+        "return new URLSearchParams(location.search).get('state') === 'stopped';",
+        vec![],
+        Duration::from_secs(5),
+    )
+    .await;
+    check_rows("/runs?state=stopped").await;
+    let badges = s
+        .js(
+            "return Array.prototype.map.call(document.querySelectorAll('table.runs .badge'), function (b) { return b.textContent.trim(); });",
+            vec![],
+        )
+        .await;
+    assert_eq!(badges, json!(["stopped", "stopped"]));
+    s.assert_no_js_errors("/runs?state=stopped").await;
+
+    s.client
+        .find(Locator::Css("#filter-form select[name=state]"))
+        .await
+        .expect("state filter")
+        .select_by_value("aborted")
+        .await
+        .expect("select aborted");
+    s.click("#filter-form button[type=submit]").await;
+    s.wait_js(
+        "the filter reloads /runs?state=aborted",
+        "return new URLSearchParams(location.search).get('state') === 'aborted';",
+        vec![],
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(
+        s.js(
+            "return document.querySelectorAll('table.runs tbody tr').length;",
+            vec![]
+        )
+        .await,
+        json!(0)
+    );
+    assert!(s
+        .js("return document.body.textContent;", vec![])
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .contains("No runs match."));
+
+    // The start page's recent runs.
+    s.goto("/").await;
+    check_rows("/ (recent runs)").await;
+    s.assert_no_js_errors("/ (with runs)").await;
+    s.close().await;
+    drop(driver);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_page_fits_a_phone_screen() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let app = spawn_app().await;
+    let id = start_api_run(&app, json!({})).await;
+    let s = driver.session(&app.url).await;
+    s.client
+        .set_window_size(375, 812)
+        .await
+        .expect("set window size");
+    s.goto(&format!("/runs/{id}")).await;
+    let (_, inner) = s.page_widths().await;
+    assert!(inner <= 400, "the window is {inner} px wide, not a phone's");
+    s.wait_stats("#stats shows requests", Duration::from_secs(10), |v| {
+        v.total > 0
+    })
+    .await;
+    s.assert_no_horizontal_scroll("/runs/{id} (live, statistics)")
+        .await;
+    s.click(r#".tabs a[data-tab="tab-charts"]"#).await;
+    s.wait_js(
+        "a chart canvas",
+        "return !!document.querySelector('#chart-rps canvas');",
+        vec![],
+        Duration::from_secs(5),
+    )
+    .await;
+    s.assert_no_horizontal_scroll("/runs/{id} (live, charts)")
+        .await;
+    s.click(r#".tabs a[data-tab="tab-config"]"#).await;
+    s.assert_no_horizontal_scroll("/runs/{id} (live, configuration)")
+        .await;
+
+    let (status, _) = app
+        .send_json(Method::POST, &format!("/api/runs/{id}/stop"), &json!({}))
+        .await;
+    assert_eq!(status, 202);
+    app.wait_final(&id, Duration::from_secs(15)).await;
+    s.goto(&format!("/runs/{id}")).await;
+    s.assert_no_horizontal_scroll("/runs/{id} (report)").await;
+    s.goto("/").await;
+    s.assert_no_horizontal_scroll("/").await;
+    s.goto("/runs").await;
+    s.assert_no_horizontal_scroll("/runs").await;
+    s.assert_no_js_errors("phone-width pages").await;
+    s.close().await;
+    drop(driver);
+    app.stop().await;
+}
