@@ -429,3 +429,76 @@ async fn a_killed_server_leaves_its_run_aborted_with_its_points() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_token_guards_the_api_and_the_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = hornet::config::Settings {
+        bind: "127.0.0.1:0".into(),
+        db: dir.path().join("h.db"),
+        plans: dir.path().join("plans"),
+        no_demo_target: true,
+        token: Some("s3cret".into()),
+        ..hornet::config::Settings::default()
+    };
+    let app = hornet::app::Application::build(settings).await.unwrap();
+    let url = app.url();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(app.run_until_stopped(stop.clone()));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = client.get(format!("{url}/api/plans")).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let resp = client
+        .get(format!("{url}/api/plans"))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = client.get(format!("{url}/health")).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "probes stay open");
+    let resp = client
+        .get(format!("{url}/"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], "/login");
+    let resp = client
+        .post(format!("{url}/login"))
+        .form(&[("token", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let resp = client
+        .post(format!("{url}/login"))
+        .form(&[("token", "s3cret")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("s3cret"),
+        "the cookie does not carry the token"
+    );
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let resp = client
+        .get(format!("{url}/"))
+        .header("cookie", pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    stop.cancel();
+    server.await.unwrap().unwrap();
+}

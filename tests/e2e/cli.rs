@@ -232,3 +232,74 @@ async fn ctrl_c_once_stops_gracefully_with_the_table_twice_aborts() {
     );
     assert!(String::from_utf8_lossy(&twice.stdout).contains("Aggregated"));
 }
+
+#[tokio::test]
+async fn run_records_into_history_and_prints_its_link() {
+    let target = spawn_target().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = write_plan(&dir, HEALTH);
+    let db = dir.path().join("history.db");
+    let out = tokio::task::spawn_blocking({
+        let (url, plan, db) = (target.url(), plan.clone(), db.clone());
+        move || {
+            hornet()
+                .args(["run"])
+                .arg(&plan)
+                .args(["-H", &url, "-u", "2", "-r", "20", "-t", "2s"])
+                .args(["--stop-timeout", "5s", "--db"])
+                .arg(&db)
+                .env("HORNET_BIND", "127.0.0.1:9999")
+                .output()
+                .expect("hornet runs")
+        }
+    })
+    .await
+    .expect("join");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let at = stderr
+        .find("http://127.0.0.1:9999/runs/")
+        .unwrap_or_else(|| panic!("no link in {stderr}"));
+    let id: String = stderr[at + "http://127.0.0.1:9999/runs/".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit() || *c == '-')
+        .collect();
+    let store = hornet::store::Store::open(&db).await.expect("db opens");
+    let run = store.get_run(&id).await.expect("read").expect("run stored");
+    assert_eq!(run.source, hornet::store::RunSource::Cli);
+    assert_eq!(run.state, hornet::stats::snapshot::RunState::Stopped);
+    assert_eq!(run.settings.users, 2);
+    let stats = store.load_stats(&id).await.expect("stats");
+    let total = served(&target).await["total"].as_u64().expect("total");
+    assert_eq!(stats.total.expect("total row").num_requests, total);
+    assert!(!stats.points.is_empty());
+
+    // --no-history writes nothing and prints no link.
+    let out = hornet()
+        .args(["run"])
+        .arg(&plan)
+        .args(["-H", &target.url(), "-t", "1s", "--no-history", "--db"])
+        .arg(dir.path().join("unused.db"))
+        .output()
+        .expect("hornet runs");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("/runs/"));
+    assert!(!dir.path().join("unused.db").exists());
+}
+
+#[test]
+fn serving_beyond_loopback_needs_a_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = hornet()
+        .args(["serve", "--bind", "0.0.0.0:0", "--no-demo-target", "--db"])
+        .arg(dir.path().join("h.db"))
+        .output()
+        .expect("hornet runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--token"), "{stderr}");
+    assert!(
+        !dir.path().join("h.db").exists(),
+        "refused before opening anything"
+    );
+}
