@@ -19,6 +19,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use state::AppState;
@@ -38,6 +39,8 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(ready))
         .route("/login", get(auth::login_form).post(auth::login))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // The default predicate leaves event streams, images and tiny bodies alone.
+        .layer(CompressionLayer::new())
         .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,

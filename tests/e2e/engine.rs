@@ -65,7 +65,9 @@ async fn reported_counts_equal_what_the_target_served() {
 }
 
 #[tokio::test]
-async fn median_of_a_fixed_20ms_route_is_between_20_and_25ms() {
+// The upper bound leaves room for a shared 2-core machine running the rest of the suite (and
+// Chromium) at the same time: the injected 20 ms is the floor, scheduling noise only adds.
+async fn median_of_a_fixed_20ms_route_is_between_20_and_30ms() {
     let target = spawn_target().await;
     let text = r#"
 [[users]]
@@ -83,8 +85,8 @@ tasks = [ { get = "/delay/20", name = "/delay/20" } ]
     let r = row(&snapshot, "GET", "/delay/20");
     assert!(r.num_requests > 100, "{} requests", r.num_requests);
     assert!(
-        (20.0..=25.0).contains(&r.median_ms),
-        "median {} ms not within 20–25 ms",
+        (20.0..=30.0).contains(&r.median_ms),
+        "median {} ms not within 20–30 ms",
         r.median_ms
     );
     assert!(
