@@ -89,11 +89,6 @@ impl LiveRun {
         }
     }
 
-    /// Whether the run has thresholds at all.
-    pub fn has_thresholds(&self) -> bool {
-        !self.thresholds.is_empty()
-    }
-
     pub fn target_users(&self) -> u32 {
         self.target_users.load(Ordering::Relaxed)
     }
