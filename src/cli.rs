@@ -1,5 +1,6 @@
-//! The command line: `hornet [serve] | run | check | target`. Exit codes live here: 0 done,
-//! 2 bad input, 3 aborted (1 is kept for failed thresholds).
+//! The command line: `hornet [serve] | run | check | target`. Exit codes live here: 0 done and
+//! every threshold held, 1 a threshold failed (or a request, with `--exit-code-on-error`),
+//! 2 bad input, 3 aborted.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ use crate::store::{ClassChoice, RunSettings, RunSource, Store};
 use crate::target::{self, TargetConfig};
 
 pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_BAD_INPUT: i32 = 2;
 pub const EXIT_ABORTED: i32 = 3;
 
@@ -87,6 +89,16 @@ pub struct RunArgs {
     /// Write the final summary as JSON to FILE, or to stdout with `-`.
     #[arg(long, value_name = "FILE|-")]
     pub json: Option<String>,
+    /// Add a threshold (repeatable), e.g. "p95<300ms", "error_rate<1%", "'/x'.p99<1s"; exit 1
+    /// when one fails.
+    #[arg(long = "threshold", value_name = "EXPR", value_parser = parse_threshold_arg)]
+    pub thresholds: Vec<String>,
+    /// Exit 1 when any request failed, even if every threshold held.
+    #[arg(long = "exit-code-on-error")]
+    pub exit_code_on_error: bool,
+    /// Write the threshold verdicts as JUnit XML (one test case per threshold).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// SQLite file the run is recorded into.
     #[arg(long, env = "HORNET_DB", default_value = "hornet.db")]
     pub db: PathBuf,
@@ -130,6 +142,11 @@ fn parse_class(s: &str) -> Result<(String, Option<u32>), String> {
             Ok((name.to_string(), Some(w)))
         }
     }
+}
+
+/// Validated like a plan's threshold; clap exits 2 with the message on a bad one.
+fn parse_threshold_arg(s: &str) -> Result<String, String> {
+    plan::parse_threshold(s).map(|_| s.trim().to_string())
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -199,7 +216,7 @@ async fn run_plan(args: RunArgs) -> anyhow::Result<i32> {
         exclude_tags: args.exclude_tags,
         shape: None,
         stop_timeout_s: args.stop_timeout.as_secs_f64(),
-        thresholds: Vec::new(),
+        thresholds: args.thresholds,
     };
     let store = if args.no_history {
         None
@@ -221,7 +238,17 @@ async fn run_plan(args: RunArgs) -> anyhow::Result<i32> {
         source: RunSource::Cli,
     };
     let link = (!args.no_history).then(|| public_base_url(&args.ui));
-    execute(&runs, request, args.json.as_deref(), link).await
+    let gate = Gate {
+        junit: args.junit,
+        exit_code_on_error: args.exit_code_on_error,
+    };
+    execute(&runs, request, args.json.as_deref(), link, &gate).await
+}
+
+/// How the end of a headless run decides its exit code, and the JUnit file it writes.
+struct Gate {
+    junit: Option<PathBuf>,
+    exit_code_on_error: bool,
 }
 
 /// Starts the run, shows the live line, handles Ctrl-C, prints the table and writes outputs.
@@ -230,8 +257,10 @@ async fn execute(
     request: StartRequest,
     json: Option<&str>,
     base_url: Option<String>,
+    gate: &Gate,
 ) -> anyhow::Result<i32> {
     let run_time = request.settings.run_time_s.map(Duration::from_secs_f64);
+    let suite = request.plan.name.clone();
     let live = match runs.start(request).await {
         Ok(live) => live,
         Err(e) => {
@@ -274,28 +303,51 @@ async fn execute(
     for warning in &snapshot.warnings {
         eprintln!("warning: {warning}");
     }
-    let table = report::table::stats_table(&snapshot);
+    let verdicts = live.verdicts();
+    let table = report::table::stats_table(&snapshot) + &report::table::verdicts(&verdicts);
+    let summary = report::json::summary_with_verdicts(&snapshot, &verdicts);
     match json {
         Some("-") => {
             eprint!("{table}");
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report::json::summary(&snapshot))?
-            );
+            println!("{}", serde_json::to_string_pretty(&summary)?);
         }
         Some(path) => {
             print!("{table}");
-            let text = serde_json::to_string_pretty(&report::json::summary(&snapshot))?;
+            let text = serde_json::to_string_pretty(&summary)?;
             std::fs::write(path, text).with_context(|| format!("writing {path}"))?;
         }
         None => print!("{table}"),
     }
     std::io::stdout().flush()?;
+    if let Some(path) = &gate.junit {
+        let xml = report::junit::junit_xml(&suite, &verdicts, snapshot.elapsed_s);
+        std::fs::write(path, xml).with_context(|| format!("writing {}", path.display()))?;
+    }
     if let Some(link) = &link {
         eprintln!("report: {link}");
     }
     let aborted = interrupted.load(Ordering::SeqCst) || snapshot.state == RunState::Aborted;
-    Ok(if aborted { EXIT_ABORTED } else { EXIT_OK })
+    let failed = verdicts.iter().filter(|v| !v.passed).count();
+    if let Some(v) = verdicts.iter().find(|v| v.stopped_run_at_s.is_some()) {
+        eprintln!(
+            "stopped early: threshold {:?} failed (abort_on_fail)",
+            v.expression
+        );
+    }
+    Ok(if aborted {
+        EXIT_ABORTED
+    } else if failed > 0 {
+        eprintln!("{failed} of {} thresholds failed", verdicts.len());
+        EXIT_FAILED
+    } else if gate.exit_code_on_error && snapshot.total.num_failures > 0 {
+        eprintln!(
+            "{} requests failed (--exit-code-on-error)",
+            snapshot.total.num_failures
+        );
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    })
 }
 
 /// One status line on stderr: redrawn in place on a terminal, a plain line every few seconds

@@ -5,14 +5,15 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 
 use crate::engine::{self, EngineError, RunConfig, RunHandle, Selection};
-use crate::plan::model::{Plan, UserClass};
+use crate::plan::model::{Plan, Threshold, UserClass};
 use crate::stats::snapshot::{RunState, Snapshot};
+use crate::stats::thresholds::{self, Verdict};
 use crate::store::{
     ClassRatio, NamedHistogram, NewRun, Ratio, RunRecord, RunSettings, RunSource, RunSummary,
     Store, StoreError, StoreWriter, TaskRatio,
@@ -61,6 +62,10 @@ pub struct LiveRun {
     recorded: watch::Receiver<bool>,
     /// The user count last asked for (the start's, then each edit's).
     target_users: Arc<AtomicU32>,
+    /// The plan's thresholds, then the start's (`--threshold`, the API's `thresholds`).
+    thresholds: Arc<[Threshold]>,
+    /// The final verdicts, set once the run has ended (before `recorded`).
+    verdicts: Arc<OnceLock<Vec<Verdict>>>,
 }
 
 impl LiveRun {
@@ -73,6 +78,15 @@ impl LiveRun {
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.handle.snapshots().borrow().clone()
+    }
+
+    /// The final verdicts once the run has ended; until then, the thresholds judged on the
+    /// latest snapshot.
+    pub fn verdicts(&self) -> Vec<Verdict> {
+        match self.verdicts.get() {
+            Some(v) => v.clone(),
+            None => thresholds::evaluate_all(&self.thresholds, &self.snapshot()),
+        }
     }
 
     pub fn target_users(&self) -> u32 {
@@ -189,6 +203,7 @@ impl Runs {
             )
             .into());
         }
+        let thresholds = run_thresholds(&req.plan, &req.settings)?;
         let cfg = run_config(&req.settings);
         let classes = engine::prepare::select_classes(&req.plan, &cfg.selection)?;
         let ratio = ratio(&classes);
@@ -228,6 +243,7 @@ impl Runs {
             ended_at_ms: None,
             heartbeat_ms: started_at_ms,
             summary: None,
+            verdicts: Vec::new(),
         });
         let (recorded_tx, recorded) = watch::channel(false);
         let live = LiveRun {
@@ -236,12 +252,18 @@ impl Runs {
             target_users: Arc::new(AtomicU32::new(record.settings.users)),
             record,
             recorded,
+            thresholds: thresholds.into(),
+            verdicts: Arc::new(OnceLock::new()),
         };
         self.lock().insert(id.clone(), live.clone());
         tracing::info!(run = %id, plan = %req.plan.name, source = req.source.as_str(), "run started");
         let runs = self.clone();
+        let judge = Judge {
+            thresholds: live.thresholds.clone(),
+            verdicts: live.verdicts.clone(),
+        };
         tokio::spawn(async move {
-            runs.record(&id, handle, completion).await;
+            runs.record(&id, handle, completion, judge).await;
             runs.lock().remove(&id);
             let _ = recorded_tx.send(true);
             tracing::info!(run = %id, "run recorded");
@@ -259,16 +281,35 @@ impl Runs {
     }
 
     /// Follows the run's snapshots into the store until it ends, then stores the final numbers.
-    async fn record(&self, id: &str, handle: RunHandle, completion: engine::run::RunCompletion) {
+    /// Once a second it judges the `abort_on_fail` thresholds and stops the run when one fails.
+    async fn record(
+        &self,
+        id: &str,
+        handle: RunHandle,
+        completion: engine::run::RunCompletion,
+        judge: Judge,
+    ) {
         let mut snapshots = handle.snapshots();
         let mut written = 0usize;
         let mut peak_users = 0u32;
         let mut state = RunState::Spawning;
         let mut last_stats = tokio::time::Instant::now();
         let writer = self.inner.writer.clone();
+        let mut stopped_by: Option<(usize, Verdict)> = None;
         while snapshots.changed().await.is_ok() {
             let snapshot = snapshots.borrow_and_update().clone();
             peak_users = peak_users.max(snapshot.users);
+            if stopped_by.is_none() {
+                if let Some(i) = thresholds::first_abort(&judge.thresholds, &snapshot) {
+                    let mut verdict = thresholds::evaluate(&judge.thresholds[i], &snapshot);
+                    verdict.stopped_run_at_s = Some(snapshot.elapsed_s);
+                    tracing::info!(run = %id, threshold = %verdict.expression,
+                        observed = %verdict.observed_text, "threshold failed: stopping the run");
+                    // the one stop path: users finish, every output is still written
+                    handle.stop();
+                    stopped_by = Some((i, verdict));
+                }
+            }
             let Some(writer) = &writer else { continue };
             if snapshot.series.len() > written {
                 writer.points(id, snapshot.series[written..].to_vec(), now_ms());
@@ -295,6 +336,7 @@ impl Runs {
         let outcome = match completion.wait().await {
             Ok(outcome) => outcome,
             Err(_) => {
+                let _ = judge.verdicts.set(Vec::new());
                 // The run's actor died without a final snapshot: keep what was written.
                 if let Some(writer) = &writer {
                     writer.finish(id, RunState::Aborted, now_ms());
@@ -303,7 +345,20 @@ impl Runs {
                 return;
             }
         };
+        let mut verdicts = thresholds::evaluate_all(&judge.thresholds, &outcome.snapshot);
+        if let Some((i, verdict)) = stopped_by {
+            // the run ended on this verdict: keep the numbers that stopped it
+            verdicts[i] = verdict;
+        }
+        let _ = judge.verdicts.set(verdicts.clone());
         let Some(writer) = &writer else { return };
+        if let Some(store) = &self.inner.store {
+            if !verdicts.is_empty() {
+                if let Err(e) = store.set_verdicts(id, &verdicts).await {
+                    tracing::warn!(run = %id, error = %e, "threshold verdicts not stored");
+                }
+            }
+        }
         let snapshot = outcome.snapshot;
         peak_users = peak_users.max(snapshot.users);
         if snapshot.series.len() > written {
@@ -334,6 +389,24 @@ impl Runs {
             tracing::warn!(run = %id, error = %e, "final statistics not stored");
         }
     }
+}
+
+/// What the recorder needs to judge a run's thresholds.
+struct Judge {
+    thresholds: Arc<[Threshold]>,
+    verdicts: Arc<OnceLock<Vec<Verdict>>>,
+}
+
+/// The plan's thresholds followed by the start's (validated again here: a stored run's settings
+/// reach this point from the API, the form and the CLI alike).
+pub fn run_thresholds(plan: &Plan, settings: &RunSettings) -> Result<Vec<Threshold>, EngineError> {
+    let mut all = plan.thresholds.clone();
+    for text in &settings.thresholds {
+        let t = crate::plan::parse_threshold(text)
+            .map_err(|e| EngineError::invalid("thresholds", format!("{text:?}: {e}")))?;
+        all.push(t);
+    }
+    Ok(all)
 }
 
 /// The engine's configuration for the stored settings.

@@ -356,9 +356,15 @@ pub enum ThresholdScope {
     Kind(String),
 }
 
+/// The percentiles a threshold can name (`p50` ... `p99.99`, `p100`): the ones every statistics
+/// row reports, so that a threshold reads exact numbers from a snapshot.
+pub const THRESHOLD_PERCENTILES: [f64; 11] = [
+    0.5, 0.66, 0.75, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0,
+];
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ThresholdMetric {
-    /// Percentile as a fraction, e.g. 0.95.
+    /// Percentile as a fraction, one of [`THRESHOLD_PERCENTILES`], e.g. 0.95.
     Percentile(f64),
     Avg,
     Min,

@@ -62,7 +62,8 @@ const MAX_ERRORS: usize = 100;
 const WAIT_EXPECTED: &str =
     "a wait function: constant(D), between(A, B), throughput(N/s) or pacing(D)";
 const METRIC_EXPECTED: &str =
-    "a metric: p50, p90, p95, p99, p99.9 (any pNN), avg, min, max, error_rate, rps or checks";
+    "a metric: p50, p66, p75, p80, p90, p95, p98, p99, p99.9, p99.99, p100, avg, min, max, \
+     error_rate, rps or checks";
 
 /// Validates plan text into a [`Plan`].
 pub(crate) fn validate(
@@ -1957,7 +1958,9 @@ fn parse_metric(s: &str) -> Option<ThresholdMetric> {
             }
             // "99.9e-2" parses straight to the nearest f64 of 0.999 (99.9 / 100.0 does not)
             let p: f64 = format!("{n}e-2").parse().ok()?;
-            if p <= 0.0 || p > 1.0 {
+            // only the percentiles every row reports: a threshold is then judged on the same
+            // exact numbers live (abort_on_fail) and at the end, without the histograms
+            if !THRESHOLD_PERCENTILES.contains(&p) {
                 return None;
             }
             ThresholdMetric::Percentile(p)
@@ -2346,6 +2349,14 @@ tasks = [ { steps = [ { get = "/t", capture.id = "json:$[0].id" }, { get = "/t/{
             .contains("unterminated"));
         assert!(parse_threshold("p0 < 1s").is_err());
         assert!(parse_threshold("p101 < 1s").is_err());
+        // only the percentiles the rows report
+        assert!(parse_threshold("p97 < 1s")
+            .unwrap_err()
+            .contains("p98, p99, p99.9, p99.99, p100,"));
+        let t = parse_threshold("p100 <= 2s").unwrap();
+        assert_eq!(t.metric, ThresholdMetric::Percentile(1.0));
+        let t = parse_threshold("p66 < 2s").unwrap();
+        assert_eq!(t.metric, ThresholdMetric::Percentile(0.66));
         assert!(parse_threshold("p95 <")
             .unwrap_err()
             .ends_with("found nothing"));

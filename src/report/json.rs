@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::stats::snapshot::Snapshot;
+use crate::stats::thresholds::Verdict;
 
 pub fn summary(s: &Snapshot) -> Value {
     json!({
@@ -16,6 +17,13 @@ pub fn summary(s: &Snapshot) -> Value {
         "failures": s.failures,
         "warnings": s.warnings,
     })
+}
+
+/// [`summary`] with the threshold verdicts as `thresholds`.
+pub fn summary_with_verdicts(s: &Snapshot, verdicts: &[Verdict]) -> Value {
+    let mut v = summary(s);
+    v["thresholds"] = serde_json::to_value(verdicts).unwrap_or_else(|_| json!([]));
+    v
 }
 
 #[cfg(test)]
@@ -76,5 +84,23 @@ mod tests {
         assert_eq!(v["failures"][0]["error"], "HTTP 500");
         assert_eq!(v["warnings"][0], "careful");
         assert!(v.get("series").is_none());
+        assert!(v.get("thresholds").is_none());
+        let verdict = Verdict {
+            expression: "p95 < 1s".into(),
+            passed: true,
+            observed: 1.5,
+            observed_text: "1.5 ms".into(),
+            threshold: 1000.0,
+            unit: crate::stats::thresholds::Unit::Ms,
+            samples: 4,
+            row: None,
+            abort_on_fail: false,
+            stopped_run_at_s: None,
+        };
+        let v = summary_with_verdicts(&s, &[verdict]);
+        assert_eq!(v["thresholds"][0]["expression"], "p95 < 1s");
+        assert_eq!(v["thresholds"][0]["passed"], true);
+        assert_eq!(v["thresholds"][0]["observed"], 1.5);
+        assert_eq!(v["aggregated"]["num_requests"], 4);
     }
 }

@@ -2,4 +2,5 @@
 //! the terminal, JSON for `--json`. No I/O here: callers decide where the bytes go.
 
 pub mod json;
+pub mod junit;
 pub mod table;

@@ -171,6 +171,22 @@ fn display_name(name: &str) -> String {
     cut
 }
 
+/// The threshold verdicts after the tables: a `Thresholds` heading, then one line each,
+/// `✓ p95 < 300ms (observed 212 ms)`. Empty without thresholds.
+pub fn verdicts(verdicts: &[crate::stats::thresholds::Verdict]) -> String {
+    if verdicts.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("Thresholds\n");
+    for v in verdicts {
+        out.push_str("  ");
+        out.push_str(&clean(&v.line()));
+        out.push('\n');
+    }
+    out.push('\n');
+    out
+}
+
 /// Control characters (newlines, ESC...) from the target become spaces.
 fn clean(text: &str) -> String {
     text.chars()
@@ -275,6 +291,39 @@ impl Table {
 mod tests {
     use super::*;
     use crate::stats::snapshot::{FailureRow, RunState};
+
+    #[test]
+    fn verdicts_follow_the_tables_one_line_each() {
+        use crate::stats::thresholds::{Unit, Verdict};
+        assert_eq!(verdicts(&[]), "");
+        let held = Verdict {
+            expression: "p95 < 300ms".into(),
+            passed: true,
+            observed: 212.0,
+            observed_text: "212 ms".into(),
+            threshold: 300.0,
+            unit: Unit::Ms,
+            samples: 10,
+            row: None,
+            abort_on_fail: false,
+            stopped_run_at_s: None,
+        };
+        let failed = Verdict {
+            expression: "GET.error_rate < 1%".into(),
+            passed: false,
+            observed: 0.025,
+            observed_text: "2.5%".into(),
+            threshold: 0.01,
+            unit: Unit::Ratio,
+            row: Some("GET /a\x1b[2J".into()),
+            ..held.clone()
+        };
+        assert_eq!(
+            verdicts(&[held, failed]),
+            "Thresholds\n  ✓ p95 < 300ms (observed 212 ms)\n  \
+             ✗ GET.error_rate < 1% (observed 2.5% on GET /a [2J)\n\n"
+        );
+    }
 
     fn percentiles(base: f64) -> Percentiles {
         Percentiles {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::stats::histogram::ExactStats;
 use crate::stats::snapshot::{FailureRow, Point, RunState, StatsRow};
+use crate::stats::thresholds::Verdict;
 
 /// Who started a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +148,9 @@ pub struct RunRecord {
     pub heartbeat_ms: i64,
     /// None until the first statistics were saved.
     pub summary: Option<RunSummary>,
+    /// The threshold verdicts, stored when the run ends (empty before, and without thresholds).
+    #[serde(default)]
+    pub verdicts: Vec<Verdict>,
 }
 
 /// Filters for the history list: newest first.

@@ -5,6 +5,7 @@ use sqlx::FromRow;
 
 use super::{from_json, to_json, NewRun, RunFilter, RunRecord, RunSource, Store, StoreError};
 use crate::stats::snapshot::RunState;
+use crate::stats::thresholds::Verdict;
 
 /// The history list never returns more than this many runs per page.
 pub const MAX_LIST_LIMIT: u32 = 500;
@@ -27,6 +28,7 @@ struct RunRow {
     ended_at_ms: Option<i64>,
     heartbeat_ms: i64,
     summary_json: Option<String>,
+    verdicts_json: Option<String>,
 }
 
 impl RunRow {
@@ -41,6 +43,10 @@ impl RunRow {
         let summary = match &self.summary_json {
             Some(text) => Some(from_json(&id, "summary", text)?),
             None => None,
+        };
+        let verdicts = match &self.verdicts_json {
+            Some(text) => from_json(&id, "verdicts", text)?,
+            None => Vec::new(),
         };
         Ok(RunRecord {
             id,
@@ -57,6 +63,7 @@ impl RunRow {
             ended_at_ms: self.ended_at_ms,
             heartbeat_ms: self.heartbeat_ms,
             summary,
+            verdicts,
         })
     }
 }
@@ -104,7 +111,7 @@ impl Store {
         let row: Option<RunRow> = sqlx::query_as(
             "SELECT id, plan_name, plan_hash, plan_file, plan_source, source, state, \
              settings_json, ratio_json, owner, started_at_ms, ended_at_ms, heartbeat_ms, \
-             summary_json FROM runs WHERE id = ?1",
+             summary_json, verdicts_json FROM runs WHERE id = ?1",
         )
         .bind(id)
         .fetch_optional(self.pool())
@@ -124,7 +131,7 @@ impl Store {
         let rows: Vec<RunRow> = sqlx::query_as(
             "SELECT id, plan_name, plan_hash, plan_file, plan_source, source, state, \
              settings_json, ratio_json, owner, started_at_ms, ended_at_ms, heartbeat_ms, \
-             summary_json FROM runs \
+             summary_json, verdicts_json FROM runs \
              WHERE (?1 IS NULL OR plan_name = ?1) \
                AND (?2 IS NULL OR state = ?2) \
                AND (?3 IS NULL OR (started_at_ms, id) < \
@@ -154,6 +161,17 @@ impl Store {
         sqlx::query("UPDATE runs SET state = ?2 WHERE id = ?1")
             .bind(id)
             .bind(state.as_str())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Stores the run's threshold verdicts (replacing any stored before).
+    pub async fn set_verdicts(&self, id: &str, verdicts: &[Verdict]) -> Result<(), StoreError> {
+        let text = to_json(id, "verdicts", &verdicts)?;
+        sqlx::query("UPDATE runs SET verdicts_json = ?2 WHERE id = ?1")
+            .bind(id)
+            .bind(text)
             .execute(self.pool())
             .await?;
         Ok(())
@@ -274,6 +292,7 @@ mod tests {
                 ended_at_ms: None,
                 heartbeat_ms: 1_700_000_000_123,
                 summary: None,
+                verdicts: Vec::new(),
             }
         );
         assert_eq!(got.settings.spawn_rate, 2.5);
@@ -312,6 +331,35 @@ mod tests {
             store.insert_run(&dup).await,
             Err(StoreError::Sql(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn verdicts_round_trip_and_show_in_the_list() {
+        let (store, _dir) = temp_store().await;
+        store
+            .insert_run(&new_run("r1", "shop", 10))
+            .await
+            .expect("insert");
+        let verdict = Verdict {
+            expression: "p95 < 300ms".to_string(),
+            passed: false,
+            observed: 412.5,
+            observed_text: "412.5 ms".to_string(),
+            threshold: 300.0,
+            unit: crate::stats::thresholds::Unit::Ms,
+            samples: 40,
+            row: None,
+            abort_on_fail: true,
+            stopped_run_at_s: Some(3.0),
+        };
+        store
+            .set_verdicts("r1", std::slice::from_ref(&verdict))
+            .await
+            .expect("verdicts");
+        let got = store.get_run("r1").await.expect("get").expect("exists");
+        assert_eq!(got.verdicts, vec![verdict.clone()]);
+        let listed = store.list_runs(&RunFilter::default()).await.expect("list");
+        assert_eq!(listed[0].verdicts, vec![verdict]);
     }
 
     #[tokio::test]

@@ -451,6 +451,7 @@ fn run_json(state: &AppState, r: &RunRecord, with_plan: bool) -> Value {
         "started_at_ms": r.started_at_ms,
         "ended_at_ms": r.ended_at_ms,
         "summary": summary,
+        "thresholds": live.as_ref().map_or_else(|| r.verdicts.clone(), LiveRun::verdicts),
         "links": links(&r.id),
     });
     if with_plan {

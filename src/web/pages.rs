@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use super::api::{self, StartInput};
 use super::error::{ApiError, PageError};
 use super::state::AppState;
-use super::views::{IndexPage, PlanView, RunPage, RunRow, RunsPage};
+use super::views::{IndexPage, PlanView, RunPage, RunRow, RunsPage, ThresholdView};
 use crate::store::{RunFilter, RunSource};
 
 pub fn router() -> Router<AppState> {
@@ -208,6 +208,7 @@ async fn show_run(
     let mut page = RunPage::new(record, &snapshot, live.is_some());
     if let Some(live) = live {
         page.target_users = live.target_users();
+        page.thresholds = ThresholdView::list(&live.verdicts(), true);
     }
     Ok(page.into_response())
 }
@@ -218,7 +219,11 @@ async fn report_json(
 ) -> Result<Response, ApiError> {
     let record = find_run(&state, &id).await?;
     let snapshot = api::run_snapshot(&state, &record).await?;
-    let mut body = crate::report::json::summary(&snapshot);
+    let verdicts = match state.runs.get(&id) {
+        Some(live) => live.verdicts(),
+        None => record.verdicts.clone(),
+    };
+    let mut body = crate::report::json::summary_with_verdicts(&snapshot, &verdicts);
     body["id"] = serde_json::Value::String(id.clone());
     body["plan"] = serde_json::Value::String(record.plan_name.clone());
     body["settings"] = serde_json::to_value(&record.settings).unwrap_or_default();

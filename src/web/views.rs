@@ -11,6 +11,7 @@ use askama_web::WebTemplate;
 use crate::plan::describe::format_wait;
 use crate::plan::model::Plan;
 use crate::stats::snapshot::{FailureRow, Point, RunState, Snapshot, StatsRow};
+use crate::stats::thresholds::Verdict;
 use crate::store::model::{Ratio, RunRecord, RunSettings};
 
 /// The states offered by the history filter, in lifecycle order.
@@ -317,6 +318,43 @@ impl RowView {
     }
 }
 
+/// One threshold verdict, formatted for the run page's Thresholds section.
+#[derive(Clone, Debug, Default)]
+pub struct ThresholdView {
+    pub expression: String,
+    pub passed: bool,
+    /// `observed 212 ms`, `no samples`, `observed 412 ms on GET /slow`.
+    pub observed: String,
+    /// `held`, `failed`, or while the run goes `holding` / `failing` (judged so far).
+    pub status: &'static str,
+    /// `stopped the run after 3s` for the threshold that ended it.
+    pub note: String,
+}
+
+impl ThresholdView {
+    /// `live`: the verdicts are the thresholds judged on the latest snapshot, not final.
+    pub fn list(verdicts: &[Verdict], live: bool) -> Vec<ThresholdView> {
+        verdicts
+            .iter()
+            .map(|v| ThresholdView {
+                expression: v.expression.clone(),
+                passed: v.passed,
+                observed: v.observed_phrase(),
+                status: match (live, v.passed) {
+                    (false, true) => "held",
+                    (false, false) => "failed",
+                    (true, true) => "holding",
+                    (true, false) => "failing",
+                },
+                note: v
+                    .stopped_run_at_s
+                    .map(|at| format!("stopped the run after {}", fmt_duration(at)))
+                    .unwrap_or_default(),
+            })
+            .collect()
+    }
+}
+
 /// The statistics table's content: per-name rows and the Aggregated row.
 #[derive(Clone, Debug, Default)]
 pub struct StatsView {
@@ -458,6 +496,8 @@ pub struct RunPage {
     pub warnings: Vec<String>,
     pub ratio: Vec<RatioView>,
     pub settings: Vec<(&'static str, String)>,
+    /// The run's threshold verdicts (a live run's are judged so far; `pages.rs` sets them).
+    pub thresholds: Vec<ThresholdView>,
     /// `series_json(&snapshot.series)`: the only `|safe` value.
     pub series_json: String,
 }
@@ -483,6 +523,7 @@ impl RunPage {
             warnings: snapshot.warnings.clone(),
             ratio: ratio_views(&run.ratio),
             settings: settings_rows(&run),
+            thresholds: ThresholdView::list(&run.verdicts, false),
             series_json: series_json(&snapshot.series),
             run,
         }
@@ -687,6 +728,32 @@ mod tests {
                 duration_s: 125.0,
                 ..RunSummary::default()
             }),
+            verdicts: vec![
+                Verdict {
+                    expression: format!("'{XSS}'.p95 < 300ms"),
+                    passed: false,
+                    observed: 412.0,
+                    observed_text: "412 ms".into(),
+                    threshold: 300.0,
+                    unit: crate::stats::thresholds::Unit::Ms,
+                    samples: 5,
+                    row: None,
+                    abort_on_fail: true,
+                    stopped_run_at_s: Some(3.0),
+                },
+                Verdict {
+                    expression: "error_rate < 1%".into(),
+                    passed: true,
+                    observed: 0.005,
+                    observed_text: "0.5%".into(),
+                    threshold: 0.01,
+                    unit: crate::stats::thresholds::Unit::Ratio,
+                    samples: 1000,
+                    row: None,
+                    abort_on_fail: false,
+                    stopped_run_at_s: None,
+                },
+            ],
         }
     }
 
@@ -918,6 +985,18 @@ stages = [ {{ duration = "30s", users = 20, spawn_rate = 5 }} ]
         assert!(html.contains("2024-05-01 12:02:05 UTC"));
         assert!(html.contains("http://127.0.0.1:8090/?a=1&#38;b=2"));
         assert!(html.contains("uPlot.iife.min.js"));
+        // the verdicts, first thing on the Statistics tab
+        let thresholds = html.find(r#"id="thresholds""#).expect("thresholds section");
+        assert!(thresholds < html.find(r#"id="stats""#).expect("stats"));
+        assert!(html.contains(&format!(
+            "<code>&#39;{XSS_ESCAPED}&#39;.p95 &#60; 300ms</code> <span class=\"badge\">failed</span> \
+             <span class=\"muted\">observed 412 ms</span> <strong>stopped the run after 3s</strong>"
+        )));
+        assert!(html.contains(
+            "<code>error_rate &#60; 1%</code> <span class=\"badge\">held</span> \
+             <span class=\"muted\">observed 0.5%</span></li>"
+        ));
+        assert!(!html.contains("judged so far"));
         assert_escaped(&html);
     }
 

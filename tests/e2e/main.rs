@@ -7,3 +7,4 @@ mod engine;
 mod helpers;
 mod plan;
 mod target;
+mod thresholds;
