@@ -298,8 +298,8 @@
         width: width, height: width < 500 ? 200 : 260,
         cursor: { drag: { x: false, y: false } },
         scales: { x: { time: false }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
-        axes: [{ label: "s" }, { size: 56 }],
-        series: [{ label: "s" },
+        axes: [{ label: "seconds since the start", incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600] }, { size: 56 }],
+        series: [{ label: "t (s)" },
           { label: "base " + def[2], stroke: "#0b6bcb", width: 2, dash: [6, 4], points: { show: false }, spanGaps: true },
           { label: "head " + def[2], stroke: "#c9302c", width: 2, points: { show: false }, spanGaps: true }]
       }, [xs, column(runs.base || [], def[1]), column(runs.head || [], def[1])], el);

@@ -89,7 +89,7 @@ pub fn render(runs: &[MetricsRun<'_>]) -> String {
             }
         },
     );
-    let per_run: [(&str, &str, fn(&Snapshot) -> f64); 4] = [
+    let per_run: [RunGauge; 4] = [
         ("hornet_run_users", "Running virtual users", |s| {
             f64::from(s.users)
         }),
@@ -116,7 +116,7 @@ pub fn render(runs: &[MetricsRun<'_>]) -> String {
             }
         });
     }
-    let per_name: [(&str, &str, &str, fn(&StatsRow) -> f64); 3] = [
+    let per_name: [NameFamily; 3] = [
         (
             "hornet_requests_total",
             "counter",
@@ -179,6 +179,16 @@ pub fn render(runs: &[MetricsRun<'_>]) -> String {
     );
     out
 }
+
+/// Name, HELP and value of a per-run gauge.
+type RunGauge = (&'static str, &'static str, fn(&Snapshot) -> f64);
+/// Name, TYPE, HELP and value of a per-name family.
+type NameFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&StatsRow) -> f64,
+);
 
 const STATES: [RunState; 5] = [
     RunState::Spawning,
