@@ -1,6 +1,6 @@
-//! The command line: `hornet [serve] | run | check | target`. Exit codes live here: 0 done and
-//! every threshold held, 1 a threshold failed (or a request, with `--exit-code-on-error`),
-//! 2 bad input, 3 aborted.
+//! The command line: `hornet [serve] | run | check | compare | target`. Exit codes live here:
+//! 0 done and every threshold held, 1 a threshold failed (or a request, with
+//! `--exit-code-on-error`; or a regression, for `compare`), 2 bad input, 3 aborted.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -24,6 +24,8 @@ use crate::target::{self, TargetConfig};
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILED: i32 = 1;
+/// `hornet compare`: a `--max-regression` rule was broken.
+pub const EXIT_REGRESSION: i32 = 1;
 pub const EXIT_BAD_INPUT: i32 = 2;
 pub const EXIT_ABORTED: i32 = 3;
 
@@ -54,8 +56,47 @@ pub enum Command {
         /// The plan file (TOML).
         plan: PathBuf,
     },
+    /// Compare two stored runs: per name and Aggregated, requests, RPS, p50/p95/p99 (from the
+    /// stored HDR histograms) and error rate, with deltas.
+    #[command(after_long_help = COMPARE_HELP)]
+    Compare(CompareArgs),
     /// Serve the built-in demo target alone.
     Target(TargetArgs),
+}
+
+const COMPARE_HELP: &str = "\
+Examples:
+  hornet compare 0190a1b2-... 0190a1c9-...
+  hornet compare A B --max-regression p95=10%,error_rate=0.5pp
+  hornet compare --baseline last-passing B --max-regression p95=10%
+
+Rules (--max-regression, comma-separated METRIC=LIMIT): requests, rps, p50, p95 and p99 take a
+percentage (p95=10%: the head's p95 may be at most 10% above the base's; rps=10%: its RPS at
+most 10% below); error_rate takes percentage points (error_rate=0.5pp: at most 0.5 points
+higher). Rules apply to every name both runs have and to the Aggregated row.
+
+--baseline TAG picks the base run instead of naming it: the newest run before B (started
+earlier) of B's plan for TAG=last-passing, or of the plan named TAG, that passed: it ended
+stopped (not aborted).
+
+Exit codes: 0 no rule broken, 1 a rule broken (the regressions are listed), 2 bad input
+(unknown run id, bad rule, no database).";
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// Run ids: BASE HEAD, or only HEAD with --baseline.
+    #[arg(value_name = "RUN", num_args = 1..=2, required = true)]
+    pub runs: Vec<String>,
+    /// Pick the base run: `last-passing` (the newest passing run of the head's plan before it)
+    /// or a plan name (the newest passing run of that plan before the head).
+    #[arg(long, value_name = "last-passing|PLAN")]
+    pub baseline: Option<String>,
+    /// Exit 1 when the head is worse than this, e.g. p95=10%,error_rate=0.5pp.
+    #[arg(long = "max-regression", value_name = "RULES")]
+    pub max_regression: Option<String>,
+    /// SQLite file the runs were recorded into.
+    #[arg(long, env = "HORNET_DB", default_value = "hornet.db")]
+    pub db: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -154,6 +195,7 @@ pub async fn run(cli: Cli) -> i32 {
     let result = match cli.command {
         Some(Command::Run(args)) => run_plan(args).await,
         Some(Command::Check { plan }) => check_plan(&plan),
+        Some(Command::Compare(args)) => compare_runs(args).await,
         Some(Command::Target(args)) => serve_target(args).await,
         Some(Command::Serve(settings)) => serve(settings).await,
         None => serve(cli.serve).await,
@@ -370,6 +412,138 @@ async fn live_progress(
             let _ = writeln!(err, "{line}");
         }
     }
+}
+
+/// `hornet compare`: loads both runs from the database, prints the comparison, exits 1 when a
+/// `--max-regression` rule is broken.
+async fn compare_runs(args: CompareArgs) -> anyhow::Result<i32> {
+    use crate::report::compare;
+
+    let rules = match compare::parse_rules(args.max_regression.as_deref().unwrap_or_default()) {
+        Ok(rules) => rules,
+        Err(e) => {
+            eprintln!("error: --max-regression: {e}");
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
+    match (&args.baseline, args.runs.len()) {
+        (None, 2) | (Some(_), 1) => {}
+        (None, _) => {
+            eprintln!("error: give two run ids (BASE HEAD), or one with --baseline");
+            return Ok(EXIT_BAD_INPUT);
+        }
+        (Some(_), _) => {
+            eprintln!("error: with --baseline give only the head run id");
+            return Ok(EXIT_BAD_INPUT);
+        }
+    }
+    // Store::open would create an empty database: a typo in --db must be an error instead.
+    if !args.db.exists() {
+        eprintln!(
+            "error: no history database at {} (give the file runs were recorded into with --db)",
+            args.db.display()
+        );
+        return Ok(EXIT_BAD_INPUT);
+    }
+    let store = match Store::open(&args.db).await {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
+    let head_id = &args.runs[args.runs.len() - 1];
+    let Some(head) = store.get_run(head_id).await? else {
+        eprintln!("error: no run {head_id:?} in {}", args.db.display());
+        return Ok(EXIT_BAD_INPUT);
+    };
+    let base = match &args.baseline {
+        None => {
+            let id = &args.runs[0];
+            match store.get_run(id).await? {
+                Some(run) => run,
+                None => {
+                    eprintln!("error: no run {id:?} in {}", args.db.display());
+                    return Ok(EXIT_BAD_INPUT);
+                }
+            }
+        }
+        Some(tag) => match baseline_run(&store, tag, &head).await? {
+            Some(run) => run,
+            None => {
+                let plan = if tag == "last-passing" {
+                    &head.plan_name
+                } else {
+                    tag
+                };
+                eprintln!(
+                    "error: no passing run of plan {plan:?} before run {} in {}",
+                    head.id,
+                    args.db.display()
+                );
+                return Ok(EXIT_BAD_INPUT);
+            }
+        },
+    };
+    let mut data = Vec::with_capacity(2);
+    for run in [&base, &head] {
+        if !run.state.is_final() {
+            eprintln!(
+                "warning: run {} is {}; comparing the numbers saved so far",
+                run.id,
+                run.state.as_str()
+            );
+        }
+        let stats = store.load_stats(&run.id).await?;
+        let histograms = store.load_histograms(&run.id).await?;
+        data.push(compare::RunData::decode(&run.id, &stats, &histograms)?);
+    }
+    let comparison = compare::compare(&data[0], &data[1], &rules);
+    let label = |r: &crate::store::RunRecord| {
+        format!(
+            "{} ({}, {}, {})",
+            r.id,
+            r.plan_name,
+            crate::web::views::fmt_utc(r.started_at_ms),
+            r.state.as_str()
+        )
+    };
+    print!(
+        "{}",
+        compare::render_text(&comparison, &label(&base), &label(&head))
+    );
+    std::io::stdout().flush()?;
+    Ok(if comparison.regressions.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_REGRESSION
+    })
+}
+
+/// The base for `--baseline TAG`: the newest passing run, started before `head`, of head's plan
+/// (`last-passing`) or of the plan named TAG.
+async fn baseline_run(
+    store: &Store,
+    tag: &str,
+    head: &crate::store::RunRecord,
+) -> anyhow::Result<Option<crate::store::RunRecord>> {
+    let plan = if tag == "last-passing" {
+        head.plan_name.clone()
+    } else {
+        tag.to_string()
+    };
+    let candidates = store
+        .list_runs(&crate::store::RunFilter {
+            plan: Some(plan),
+            state: Some(RunState::Stopped),
+            limit: 500,
+            before: Some(head.id.clone()),
+        })
+        .await?;
+    // Passing = ended stopped (not aborted) with every threshold verdict held.
+    Ok(candidates
+        .into_iter()
+        .find(|r| r.state == RunState::Stopped && r.verdicts.iter().all(|v| v.passed)))
 }
 
 async fn serve_target(args: TargetArgs) -> anyhow::Result<i32> {

@@ -1,5 +1,6 @@
 // Hornet web UI glue: tabs, sortable stats, live charts (uPlot) fed by the run's SSE stream
-// (opened by htmx-ext-sse), run controls, start-form plan picker, history compare.
+// (opened by htmx-ext-sse), run controls, start-form plan picker, history compare, the compare
+// page's overlaid charts.
 // No framework, no build step. Loaded last in <body>, so the DOM above is parsed.
 (function () {
   "use strict";
@@ -272,6 +273,36 @@
       if (p.length !== 2) return;
       // The table is newest first: the second pick is the older run.
       location.href = "/runs/compare?base=" + encodeURIComponent(p[1].value) + "&head=" + encodeURIComponent(p[0].value);
+    });
+  }
+
+  // ---- Compare page: both runs' series overlaid, x = seconds since each run's start. ----
+  var cmpData = doc.getElementById("compare-data");
+  if (cmpData && typeof uPlot !== "undefined") {
+    var runs = { base: [], head: [] };
+    try { runs = JSON.parse(cmpData.textContent) || runs; } catch (err) { /* no series */ }
+    var ts = {};
+    [runs.base || [], runs.head || []].forEach(function (pts) { pts.forEach(function (p) { ts[p.t_s] = true; }); });
+    var xs = Object.keys(ts).map(Number).sort(function (a, b) { return a - b; });
+    // uPlot wants one x array: each run's value at that second, or null where it has none.
+    var column = function (pts, key) {
+      var at = {};
+      pts.forEach(function (p) { at[p.t_s] = p[key]; });
+      return xs.map(function (t) { return t in at ? at[t] : null; });
+    };
+    [["cmp-rps", "rps", "RPS"], ["cmp-p95", "p95_ms", "p95 (ms)"], ["cmp-p50", "p50_ms", "p50 (ms)"], ["cmp-users", "users", "Users"]].forEach(function (def) {
+      var el = doc.getElementById(def[0]);
+      if (!el) return;
+      var width = Math.max(el.clientWidth, 200);
+      new uPlot({
+        width: width, height: width < 500 ? 200 : 260,
+        cursor: { drag: { x: false, y: false } },
+        scales: { x: { time: false }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
+        axes: [{ label: "seconds since the start", incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600] }, { size: 56 }],
+        series: [{ label: "t (s)" },
+          { label: "base " + def[2], stroke: "#0b6bcb", width: 2, dash: [6, 4], points: { show: false }, spanGaps: true },
+          { label: "head " + def[2], stroke: "#c9302c", width: 2, points: { show: false }, spanGaps: true }]
+      }, [xs, column(runs.base || [], def[1]), column(runs.head || [], def[1])], el);
     });
   }
 

@@ -78,6 +78,8 @@ enum Command {
     },
     Stop,
     Abort,
+    /// Locust's `/stats/reset`: the statistics start over, the users keep going.
+    ResetStats,
 }
 
 /// Controls a running run; cheap to clone.
@@ -113,6 +115,12 @@ impl RunHandle {
     /// Stops now: in-flight requests are dropped.
     pub fn abort(&self) {
         let _ = self.commands.send(Command::Abort);
+    }
+
+    /// Starts the statistics over (Locust's `/stats/reset`); the next snapshot shows it.
+    pub fn reset_stats(&self) {
+        // Err: the run already ended; its final numbers stay as they are.
+        let _ = self.commands.send(Command::ResetStats);
     }
 
     /// The latest snapshot, updated once a second and when the run ends.
@@ -280,6 +288,7 @@ impl RunActor {
                     }
                     Some(Command::Stop) | None => break Ending::Graceful,
                     Some(Command::Abort) => break Ending::Abort,
+                    Some(Command::ResetStats) => self.aggregator.reset(),
                 },
             }
         };
@@ -436,7 +445,7 @@ impl RunActor {
                     Some(Command::SetUsers { reply, .. }) => {
                         let _ = reply.send(Err(EngineError::Ended));
                     }
-                    Some(Command::Stop) | None => {}
+                    Some(Command::Stop) | Some(Command::ResetStats) | None => {}
                 },
             }
         }

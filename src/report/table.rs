@@ -161,7 +161,7 @@ fn fmt_clock(secs: f64) -> String {
     }
 }
 
-fn display_name(name: &str) -> String {
+pub(crate) fn display_name(name: &str) -> String {
     let name = clean(name);
     if name.chars().count() <= MAX_NAME_CHARS {
         return name;
@@ -188,20 +188,20 @@ pub fn verdicts(verdicts: &[crate::stats::thresholds::Verdict]) -> String {
 }
 
 /// Control characters (newlines, ESC...) from the target become spaces.
-fn clean(text: &str) -> String {
+pub(crate) fn clean(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
 }
 
 #[derive(Clone, Copy)]
-enum Align {
+pub(crate) enum Align {
     Left,
     Right,
 }
 
 /// Columns sized to their widest cell; `|` before the columns flagged as a group start.
-struct Table {
+pub(crate) struct Table {
     heads: Vec<String>,
     align: Vec<Align>,
     group_start: Vec<bool>,
@@ -210,7 +210,7 @@ struct Table {
 }
 
 impl Table {
-    fn new(columns: &[(&str, Align, bool)]) -> Self {
+    pub(crate) fn new(columns: &[(&str, Align, bool)]) -> Self {
         Table {
             heads: columns.iter().map(|c| c.0.to_string()).collect(),
             align: columns.iter().map(|c| c.1).collect(),
@@ -220,17 +220,17 @@ impl Table {
         }
     }
 
-    fn row(&mut self, cells: Vec<String>) {
+    pub(crate) fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
 
     /// A last row, below a rule (the Aggregated row).
-    fn footer(&mut self, cells: Vec<String>) {
+    pub(crate) fn footer(&mut self, cells: Vec<String>) {
         self.footer = Some(cells);
     }
 
     /// Header, rule, rows, [rule, footer,] blank line.
-    fn render(&self, out: &mut String) {
+    pub(crate) fn render(&self, out: &mut String) {
         let widths: Vec<usize> = (0..self.heads.len())
             .map(|i| {
                 std::iter::once(&self.heads)

@@ -4,8 +4,11 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod compare;
 pub mod error;
 pub mod events;
+pub mod locust;
+pub mod metrics;
 pub mod pages;
 pub mod state;
 pub mod views;
@@ -35,6 +38,8 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::router())
         .merge(api::router())
         .merge(assets::router())
+        .merge(locust::router())
+        .route("/metrics", get(metrics::get_metrics))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/login", get(auth::login_form).post(auth::login))

@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(index))
         .route("/runs", get(list_runs))
         .route("/runs/start", post(start_from_form))
+        .route("/runs/compare", get(super::compare::compare_runs))
         .route("/runs/{id}", get(show_run))
         .route("/runs/{id}/report.json", get(report_json))
 }

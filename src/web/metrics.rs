@@ -1,0 +1,377 @@
+//! `GET /metrics`: the live runs of this process, and the newest finished run of the history,
+//! in Prometheus' text exposition format (0.0.4). Per (method, name): request and failure
+//! counters, the current RPS and a response-time summary (quantiles, `_sum`, `_count`); per run:
+//! users, current RPS and failures/s, elapsed time and the run state (one series per state,
+//! 1 for the current one). Every series carries `run_id` and `plan`.
+//!
+//! Hand-written rather than through a client crate: the numbers already exist in each run's
+//! `Snapshot`, a scrape only formats them, and the Rust Prometheus clients have no summary type.
+//! The Aggregated row is left out of the per-name families so that `sum()` over them is right.
+//! Cardinality: names are capped by the engine (1000 + `(other)`); [`MAX_NAMES`] caps again here.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use super::state::AppState;
+use crate::stats::snapshot::{RunState, Snapshot, StatsRow};
+use crate::store::RunFilter;
+
+/// Content type of the text format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// Per-name series per run at most (the engine's default name cap, plus `(other)`).
+pub const MAX_NAMES: usize = 1001;
+
+/// One run to expose.
+pub struct MetricsRun<'a> {
+    pub id: &'a str,
+    pub plan: &'a str,
+    pub snapshot: &'a Snapshot,
+}
+
+pub async fn get_metrics(
+    axum::extract::State(state): State<AppState>,
+) -> Result<Response, ApiError> {
+    let live = state.runs.live();
+    let mut snapshots: Vec<(String, String, Arc<Snapshot>)> = live
+        .iter()
+        .map(|r| (r.id.clone(), r.record.plan_name.clone(), r.snapshot()))
+        .collect();
+    // After a run ends its final numbers stay visible until the next one starts, so that the
+    // last scrape of a short run is not lost.
+    let newest = state
+        .store
+        .list_runs(&RunFilter {
+            limit: 1,
+            ..RunFilter::default()
+        })
+        .await?;
+    if let Some(record) = newest.first() {
+        if record.state.is_final() && !live.iter().any(|r| r.id == record.id) {
+            let snapshot = super::api::run_snapshot(&state, record).await?;
+            snapshots.push((record.id.clone(), record.plan_name.clone(), snapshot));
+        }
+    }
+    let runs: Vec<MetricsRun<'_>> = snapshots
+        .iter()
+        .map(|(id, plan, s)| MetricsRun {
+            id,
+            plan,
+            snapshot: s,
+        })
+        .collect();
+    Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], render(&runs)).into_response())
+}
+
+/// The exposition text for `runs`: every family once, with its HELP and TYPE, even when empty.
+pub fn render(runs: &[MetricsRun<'_>]) -> String {
+    let mut out = String::new();
+    family(
+        &mut out,
+        "hornet_run_state",
+        "gauge",
+        "1 for the run's current state",
+        |out| {
+            for r in runs {
+                for s in STATES {
+                    let value = if r.snapshot.state == s { 1.0 } else { 0.0 };
+                    sample(
+                        out,
+                        "hornet_run_state",
+                        &run_labels(r, &[("state", s.as_str())]),
+                        value,
+                    );
+                }
+            }
+        },
+    );
+    let per_run: [RunGauge; 4] = [
+        ("hornet_run_users", "Running virtual users", |s| {
+            f64::from(s.users)
+        }),
+        (
+            "hornet_run_current_rps",
+            "Requests per second over the last 10 s, all names",
+            |s| s.total.current_rps,
+        ),
+        (
+            "hornet_run_current_failures_per_second",
+            "Failures per second over the last 10 s, all names",
+            |s| s.total.current_fail_per_s,
+        ),
+        (
+            "hornet_run_elapsed_seconds",
+            "Time since the run started",
+            |s| s.elapsed_s,
+        ),
+    ];
+    for (name, help, value) in per_run {
+        family(&mut out, name, "gauge", help, |out| {
+            for r in runs {
+                sample(out, name, &run_labels(r, &[]), value(r.snapshot));
+            }
+        });
+    }
+    let per_name: [NameFamily; 3] = [
+        (
+            "hornet_requests_total",
+            "counter",
+            "Requests made, failed ones included",
+            |row| row.num_requests as f64,
+        ),
+        (
+            "hornet_request_failures_total",
+            "counter",
+            "Requests that failed",
+            |row| row.num_failures as f64,
+        ),
+        (
+            "hornet_requests_current_rps",
+            "gauge",
+            "Requests per second over the last 10 s",
+            |row| row.current_rps,
+        ),
+    ];
+    for (name, kind, help, value) in per_name {
+        family(&mut out, name, kind, help, |out| {
+            for r in runs {
+                for row in rows(r) {
+                    sample(out, name, &row_labels(r, row, None), value(row));
+                }
+            }
+        });
+    }
+    let summary = "hornet_response_time_seconds";
+    family(
+        &mut out,
+        summary,
+        "summary",
+        "Response times since the start (or the last reset)",
+        |out| {
+            for r in runs {
+                for row in rows(r) {
+                    let p = &row.percentiles;
+                    for (q, ms) in [
+                        ("0.5", p.p50),
+                        ("0.9", p.p90),
+                        ("0.95", p.p95),
+                        ("0.99", p.p99),
+                    ] {
+                        sample(out, summary, &row_labels(r, row, Some(q)), ms / 1000.0);
+                    }
+                    let labels = row_labels(r, row, None);
+                    // the row keeps the exact mean, so mean × count is the exact sum
+                    let sum_s = row.avg_ms * row.num_requests as f64 / 1000.0;
+                    sample(out, &format!("{summary}_sum"), &labels, sum_s);
+                    sample(
+                        out,
+                        &format!("{summary}_count"),
+                        &labels,
+                        row.num_requests as f64,
+                    );
+                }
+            }
+        },
+    );
+    out
+}
+
+/// Name, HELP and value of a per-run gauge.
+type RunGauge = (&'static str, &'static str, fn(&Snapshot) -> f64);
+/// Name, TYPE, HELP and value of a per-name family.
+type NameFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&StatsRow) -> f64,
+);
+
+const STATES: [RunState; 5] = [
+    RunState::Spawning,
+    RunState::Running,
+    RunState::Stopping,
+    RunState::Stopped,
+    RunState::Aborted,
+];
+
+fn rows<'a>(r: &'a MetricsRun<'_>) -> impl Iterator<Item = &'a StatsRow> {
+    r.snapshot.rows.iter().take(MAX_NAMES)
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: impl FnOnce(&mut String)) {
+    let _ = writeln!(out, "# HELP {name} {}", escape_help(help));
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    samples(out);
+}
+
+fn run_labels(r: &MetricsRun<'_>, extra: &[(&str, &str)]) -> String {
+    let mut labels = format!(
+        "run_id=\"{}\",plan=\"{}\"",
+        escape_label(r.id),
+        escape_label(r.plan)
+    );
+    for (k, v) in extra {
+        let _ = write!(labels, ",{k}=\"{}\"", escape_label(v));
+    }
+    labels
+}
+
+fn row_labels(r: &MetricsRun<'_>, row: &StatsRow, quantile: Option<&str>) -> String {
+    let mut extra = vec![("method", row.method.as_str()), ("name", row.name.as_str())];
+    if let Some(q) = quantile {
+        extra.push(("quantile", q));
+    }
+    run_labels(r, &extra)
+}
+
+fn sample(out: &mut String, name: &str, labels: &str, value: f64) {
+    let _ = writeln!(out, "{name}{{{labels}}} {}", number(value));
+}
+
+/// Go's float syntax for the special values; Rust's shortest round-trip text otherwise.
+fn number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_string()
+    } else if v == f64::INFINITY {
+        "+Inf".to_string()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".to_string()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Label values: backslash, double quote and line feed are escaped (the format's only rules).
+pub fn escape_label(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// HELP text: backslash and line feed are escaped.
+fn escape_help(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::snapshot::Percentiles;
+
+    fn row(method: &str, name: &str, n: u64, fails: u64) -> StatsRow {
+        StatsRow {
+            method: method.into(),
+            name: name.into(),
+            num_requests: n,
+            num_failures: fails,
+            avg_ms: 12.5,
+            current_rps: 2.5,
+            percentiles: Percentiles {
+                p50: 10.0,
+                p90: 20.0,
+                p95: 25.0,
+                p99: 40.0,
+                ..Percentiles::default()
+            },
+            ..StatsRow::default()
+        }
+    }
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            state: RunState::Running,
+            elapsed_s: 3.5,
+            users: 4,
+            rows: vec![row("GET", "/a\"b\\c\nd", 8, 1), row("", "(other)", 2, 0)],
+            total: StatsRow {
+                name: "Aggregated".into(),
+                num_requests: 10,
+                current_rps: 5.0,
+                current_fail_per_s: 0.25,
+                ..StatsRow::default()
+            },
+            failures: vec![],
+            series: vec![],
+            current_p50_ms: 0.0,
+            current_p95_ms: 0.0,
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label(r#"a"b\c"#), r#"a\"b\\c"#);
+        assert_eq!(escape_label("x\ny"), "x\\ny");
+        assert_eq!(escape_label("é{},="), "é{},=");
+        assert_eq!(number(f64::NAN), "NaN");
+        assert_eq!(number(f64::INFINITY), "+Inf");
+        assert_eq!(number(0.1), "0.1");
+        assert_eq!(number(3.0), "3");
+    }
+
+    #[test]
+    fn every_family_has_help_and_type_and_exact_samples() {
+        let s = snapshot();
+        let text = render(&[MetricsRun {
+            id: "run-1",
+            plan: "Demo \"plan\"",
+            snapshot: &s,
+        }]);
+        let run = r#"run_id="run-1",plan="Demo \"plan\"""#;
+        let a = format!(r#"{run},method="GET",name="/a\"b\\c\nd""#);
+        for line in [
+            format!("hornet_run_state{{{run},state=\"running\"}} 1"),
+            format!("hornet_run_state{{{run},state=\"stopped\"}} 0"),
+            format!("hornet_run_users{{{run}}} 4"),
+            format!("hornet_run_current_rps{{{run}}} 5"),
+            format!("hornet_run_current_failures_per_second{{{run}}} 0.25"),
+            format!("hornet_run_elapsed_seconds{{{run}}} 3.5"),
+            format!("hornet_requests_total{{{a}}} 8"),
+            format!("hornet_request_failures_total{{{a}}} 1"),
+            format!("hornet_requests_current_rps{{{a}}} 2.5"),
+            format!("hornet_response_time_seconds{{{a},quantile=\"0.5\"}} 0.01"),
+            format!("hornet_response_time_seconds{{{a},quantile=\"0.99\"}} 0.04"),
+            format!("hornet_response_time_seconds_sum{{{a}}} 0.1"),
+            format!("hornet_response_time_seconds_count{{{a}}} 8"),
+            format!("hornet_requests_total{{{run},method=\"\",name=\"(other)\"}} 2"),
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
+        }
+        assert!(!text.contains("Aggregated"), "{text}");
+        // every sample line: NAME{LABELS} VALUE; every family announced before its samples
+        let mut announced = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                announced.push(rest.split(' ').next().unwrap().to_string());
+                continue;
+            }
+            if line.starts_with("# HELP ") {
+                continue;
+            }
+            let (name, rest) = line.split_once('{').expect(line);
+            let (_labels, value) = rest.rsplit_once("} ").expect(line);
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+            let family = name
+                .strip_suffix("_sum")
+                .or_else(|| name.strip_suffix("_count"))
+                .filter(|f| announced.iter().any(|a| a == f))
+                .unwrap_or(name);
+            assert_eq!(announced.last().map(String::as_str), Some(family), "{line}");
+        }
+        assert_eq!(announced.len(), 9);
+        // no run: every family, no sample
+        let empty = render(&[]);
+        assert_eq!(empty.lines().count(), 18, "{empty}");
+    }
+}
