@@ -46,7 +46,9 @@ impl Feeder {
         let n = self.rows.len();
         match self.order {
             // Relaxed: the index is the only shared state, nothing else is published with it.
-            DataOrder::Cycle => self.rows.get(self.cursor.fetch_add(1, Ordering::Relaxed) % n),
+            DataOrder::Cycle => self
+                .rows
+                .get(self.cursor.fetch_add(1, Ordering::Relaxed) % n),
             DataOrder::Random => self.rows.get(rng.random_range(0..n)),
             DataOrder::Once => self.rows.get(self.cursor.fetch_add(1, Ordering::Relaxed)),
         }
@@ -139,7 +141,9 @@ fn read_csv(path: &Path) -> Result<Vec<Row>, String> {
     }
     for (i, h) in headers.iter().enumerate() {
         if headers.iter().take(i).any(|earlier| earlier == h) {
-            return Err(format!("{shown}: column {h:?} appears twice in the header row"));
+            return Err(format!(
+                "{shown}: column {h:?} appears twice in the header row"
+            ));
         }
     }
     let mut rows = Vec::new();
@@ -280,7 +284,10 @@ mod tests {
             }
         }
         // 1000 each expected; 5 standard deviations is about 130
-        assert!(counts.iter().all(|&c| (870..=1130).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (870..=1130).contains(&c)),
+            "{counts:?}"
+        );
         assert!(f.exhausted().is_empty());
     }
 
@@ -288,7 +295,12 @@ mod tests {
     fn one_cursor_is_shared_by_every_user_across_threads() {
         let f = Feeders::load(&[source(
             DataOrder::Once,
-            &(0..1000).map(|i| i.to_string()).collect::<Vec<_>>().iter().map(String::as_str).collect::<Vec<_>>(),
+            &(0..1000)
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
         )])
         .unwrap();
         let threads: Vec<_> = (0..4)
@@ -304,7 +316,10 @@ mod tests {
                 })
             })
             .collect();
-        let mut all: Vec<u32> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+        let mut all: Vec<u32> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
         all.sort_unstable();
         assert_eq!(all, (0..1000).collect::<Vec<u32>>());
     }
@@ -315,8 +330,10 @@ mod tests {
         let path = dir.path().join("tz.csv");
         let mut file = std::fs::File::create(&path).unwrap();
         // a UTF-8 byte order mark, as spreadsheets write it, must not end up in the first name
-        file.write_all("\u{feff}tz,offset\nUTC,0\n\"Europe/Dublin\",\"+1, in summer\"\n".as_bytes())
-            .unwrap();
+        file.write_all(
+            "\u{feff}tz,offset\nUTC,0\n\"Europe/Dublin\",\"+1, in summer\"\n".as_bytes(),
+        )
+        .unwrap();
         drop(file);
         let source = DataSource {
             name: "timezones".into(),
@@ -331,7 +348,10 @@ mod tests {
         assert_eq!(t.render(&vars).unwrap(), "UTC (0)");
         assert!(feeders.feed(&[0], &mut vars, &mut rng));
         assert_eq!(t.render(&vars).unwrap(), "Europe/Dublin (+1, in summer)");
-        assert_eq!(vars.get("timezones"), Some(json!({"tz": "Europe/Dublin", "offset": "+1, in summer"})));
+        assert_eq!(
+            vars.get("timezones"),
+            Some(json!({"tz": "Europe/Dublin", "offset": "+1, in summer"}))
+        );
     }
 
     #[test]
@@ -348,13 +368,26 @@ mod tests {
             Feeders::load(&[source]).unwrap_err().to_string()
         };
         let e = load("empty.csv", "");
-        assert!(e.starts_with("data.d: ") && e.ends_with("has no header row (the first row names the columns)"), "{e}");
+        assert!(
+            e.starts_with("data.d: ")
+                && e.ends_with("has no header row (the first row names the columns)"),
+            "{e}"
+        );
         let e = load("header.csv", "a,b\n");
-        assert!(e.ends_with("has no rows below its header row (the first row names the columns)"), "{e}");
+        assert!(
+            e.ends_with("has no rows below its header row (the first row names the columns)"),
+            "{e}"
+        );
         let e = load("ragged.csv", "a,b\n1,2\n3\n");
-        assert!(e.contains("line: 3") && e.contains("found record with 1 field"), "{e}");
+        assert!(
+            e.contains("line: 3") && e.contains("found record with 1 field"),
+            "{e}"
+        );
         let e = load("dup.csv", "a,a\n1,2\n");
-        assert!(e.ends_with("column \"a\" appears twice in the header row"), "{e}");
+        assert!(
+            e.ends_with("column \"a\" appears twice in the header row"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -381,7 +414,10 @@ tasks = [
         .unwrap();
         let feeders = Feeders::load(&plan.data).unwrap();
         let feeds = ClassFeeds::new(&feeders, &plan.users[0], &plan.defaults.headers).unwrap();
-        assert!(feeds.on_start.is_empty(), "think-only on_start sends no headers");
+        assert!(
+            feeds.on_start.is_empty(),
+            "think-only on_start sends no headers"
+        );
         assert_eq!(feeds.tasks, vec![vec![0, 1], vec![]]);
     }
 }

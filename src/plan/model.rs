@@ -267,7 +267,8 @@ pub enum CaptureSource {
     /// strings are stored unquoted, other values as JSON.
     Json(serde_json_path::JsonPath),
     /// `json:` with a path that can match several nodes (`*`, `..`, slices, filters, several
-    /// selectors), e.g. `json:$[*].id`: every match, as a list (a pool for `pick()`).
+    /// selectors), e.g. `json:$[*].id`: every match, as a list (a pool for `pick()`); no match
+    /// is an empty list, not a failure.
     JsonAll(serde_json_path::JsonPath),
     /// `header:Name` (lower-cased).
     Header(String),

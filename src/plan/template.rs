@@ -867,6 +867,65 @@ mod tests {
     }
 
     #[test]
+    fn pick_returns_an_element_of_the_list() {
+        let t = Template::parse("{{ pick(pool) }}").unwrap();
+        assert_eq!(t.variables(), vec!["pool"]);
+        assert!(t.is_dynamic(), "pick() differs per render: never folded");
+        let v = vars(&[("pool", json!(["a", "b", "c"])), ("one", json!([7]))]);
+        let mut seen = HashSet::new();
+        for _ in 0..200 {
+            seen.insert(t.render(&v).unwrap().into_owned());
+        }
+        let mut seen: Vec<String> = seen.into_iter().collect();
+        seen.sort();
+        assert_eq!(seen, vec!["a", "b", "c"]);
+        let one = Template::parse("/tools/{{ pick(one) }}").unwrap();
+        assert_eq!(one.render(&v).unwrap(), "/tools/7");
+        let rows = vars(&[("pool", json!([{"id": "x"}]))]);
+        let attr = Template::parse("{{ pick(pool).id }}").unwrap();
+        assert_eq!(attr.render(&rows).unwrap(), "x");
+    }
+
+    #[test]
+    fn pick_refuses_empty_lists_and_non_lists() {
+        let t = Template::parse("{{ pick(pool) }}").unwrap();
+        let e = t.render(&vars(&[("pool", json!([]))])).unwrap_err();
+        assert!(e.0.contains("pick(pool): the list is empty"), "{e}");
+        let e = t.render(&vars(&[("pool", json!("abc"))])).unwrap_err();
+        assert!(
+            e.0.contains("pick(pool) needs a list (capture one with a path such as json:$[*].id), got string"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn rows_read_by_column_and_step_variables_cover_every_part() {
+        let row = Row::new([("tz", "UTC"), ("offset", "0")]);
+        let mut v = vars(&[]);
+        v.set_row("timezones", &row);
+        let t = Template::parse("{{ timezones.tz }}{{ timezones.offset }}").unwrap();
+        assert_eq!(t.render(&v).unwrap(), "UTC0");
+        assert_eq!(row.get("tz").as_deref(), Some("UTC"));
+        assert_eq!(row.get("nope"), None);
+        let plan = crate::plan::parse_str(
+            r#"
+[data.d]
+values = ["x"]
+[[users]]
+name = "U"
+tasks = [ { post = "/a/{{ a }}", headers = { X = "{{ b }}" }, query = { q = "{{ c }}" }, json = { k = ["{{ d.value }}"] }, capture.a = "status", capture.b = "status", capture.c = "status" } ]
+"#,
+            "x.toml",
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            step_variables(&plan.users[0].tasks[0].steps[0]),
+            vec!["a", "b", "c", "d"]
+        );
+    }
+
+    #[test]
     fn env_without_default_names_the_variable() {
         let t = Template::parse("{{ env('HORNET_SURELY_UNSET_VAR') }}").unwrap();
         let e = t.render(&vars(&[])).unwrap_err();

@@ -2289,10 +2289,25 @@ tasks = [ { steps = [ { get = "/t", capture.id = "json:$[0].id" }, { get = "/t/{
 
     #[test]
     fn singular_json_paths_capture_one_value_others_a_list() {
-        for p in ["$", "$.a", "$[0].id", "$['a.b'][-1]", "$[\"x*\"]", "$.a['..']"] {
+        for p in [
+            "$",
+            "$.a",
+            "$[0].id",
+            "$['a.b'][-1]",
+            "$[\"x*\"]",
+            "$.a['..']",
+        ] {
             assert!(is_singular_path(p), "{p}");
         }
-        for p in ["$[*].id", "$..id", "$[0:2]", "$[?@.n > 1]", "$[0,1]", "$.*", "$['a','b']"] {
+        for p in [
+            "$[*].id",
+            "$..id",
+            "$[0:2]",
+            "$[?@.n > 1]",
+            "$[0,1]",
+            "$.*",
+            "$['a','b']",
+        ] {
             assert!(!is_singular_path(p), "{p}");
         }
         let plan = ok(r#"

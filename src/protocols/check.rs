@@ -198,11 +198,9 @@ pub fn verify(
                 let Some(doc) = json.get() else {
                     return Err(fail(&format!("expected a JSON body, found {why_not}")));
                 };
-                let all = path.query(doc).all();
-                if all.is_empty() {
-                    return Err(fail("nothing matched"));
-                }
-                let list = all.into_iter().cloned().collect();
+                // A pool may be empty (a catalogue with nothing in it yet): that is a finding,
+                // not a failure; `pick()` on it fails the request that needs an element.
+                let list = path.query(doc).all().into_iter().cloned().collect();
                 vars.set(&capture.var, serde_json::Value::Array(list));
             }
             CaptureSource::Regex(re) => {
@@ -470,9 +468,12 @@ mod tests {
             let out = t.render(&vars).unwrap().into_owned();
             assert!(out == "a" || out == "2", "{out}");
         }
+        let (result, vars) = run(&Checks::default(), &caps, &resp(200, "[]"));
+        assert_eq!(result, Ok(()));
+        assert_eq!(vars.get("ids"), Some(json!([])));
         assert_eq!(
-            run(&Checks::default(), &caps, &resp(200, "[]")).0,
-            Err("capture ids (jsonall:$[*].id): nothing matched".to_string())
+            run(&Checks::default(), &caps, &resp(200, "<html>")).0,
+            Err("capture ids (jsonall:$[*].id): expected a JSON body, found a body that is not JSON".to_string())
         );
     }
 

@@ -3,6 +3,7 @@
 mod api;
 mod browser;
 mod cli;
+mod data;
 mod engine;
 mod helpers;
 mod plan;
