@@ -7,4 +7,5 @@ mod data;
 mod engine;
 mod helpers;
 mod plan;
+mod shipped;
 mod target;
