@@ -207,7 +207,8 @@ impl Runs {
         let cfg = run_config(&req.settings);
         let classes = engine::prepare::select_classes(&req.plan, &cfg.selection)?;
         let ratio = ratio(&classes);
-        let (handle, completion) = engine::start(&req.plan, cfg)?;
+        // Runs the plan's setup steps first (a failure refuses the start with their message).
+        let (handle, completion) = engine::launch(&req.plan, cfg).await?;
         let id = uuid::Uuid::now_v7().to_string();
         let started_at_ms = now_ms();
         let new = NewRun {

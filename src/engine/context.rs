@@ -1,10 +1,14 @@
 //! A virtual user's own state: its variables, its HTTP client (connection and cookies), its
-//! sample buffer and its random numbers. Owned by the user's task alone: nothing here is shared.
+//! sample buffer and its random numbers. Owned by the user's task alone: nothing here is shared
+//! except through the read-only feeders and the run's count of present users.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use rand::rngs::SmallRng;
+use tokio::sync::Notify;
 
+use super::feeder::ClassFeeds;
 use crate::plan::template::Vars;
 use crate::protocols::http_client::{HttpShared, UserHttp};
 use crate::stats::recorder::Recorder;
@@ -14,6 +18,10 @@ pub(crate) struct UserContext {
     pub(crate) http: UserHttp,
     pub(crate) rec: Recorder,
     pub(crate) rng: SmallRng,
+    /// The feeders the user's class reads (None: it reads none).
+    pub(crate) feeds: Option<Arc<ClassFeeds>>,
+    /// Dropped with the context when the user's task ends, whatever ended it.
+    pub(crate) presence: Option<Presence>,
 }
 
 impl UserContext {
@@ -23,6 +31,61 @@ impl UserContext {
             http: UserHttp::new(http),
             rec,
             rng,
+            feeds: None,
+            presence: None,
+        }
+    }
+
+    /// Takes the rows `on_start` reads; false when a `once` feeder has run out.
+    pub(crate) fn feed_on_start(&mut self) -> bool {
+        match &self.feeds {
+            Some(f) => f.on_start(&mut self.vars, &mut self.rng),
+            None => true,
+        }
+    }
+
+    /// Takes the rows task `task` reads, at the start of an iteration; false when a `once`
+    /// feeder has run out.
+    pub(crate) fn feed_task(&mut self, task: usize) -> bool {
+        match &self.feeds {
+            Some(f) => f.task(task, &mut self.vars, &mut self.rng),
+            None => true,
+        }
+    }
+}
+
+/// How many of a run's users are still running; the run wakes when the last one leaves.
+#[derive(Debug, Default)]
+pub(crate) struct Population {
+    present: AtomicUsize,
+    emptied: Notify,
+}
+
+impl Population {
+    /// Counts a user in; the returned token counts it out when dropped.
+    pub(crate) fn enter(self: &Arc<Self>) -> Presence {
+        self.present.fetch_add(1, Ordering::AcqRel);
+        Presence(self.clone())
+    }
+
+    pub(crate) fn present(&self) -> usize {
+        self.present.load(Ordering::Acquire)
+    }
+
+    /// Resolves after the count dropped to zero (a permit is kept if nobody was waiting).
+    pub(crate) async fn emptied(&self) {
+        self.emptied.notified().await;
+    }
+}
+
+/// One running user, counted in its run's [`Population`].
+#[derive(Debug)]
+pub(crate) struct Presence(Arc<Population>);
+
+impl Drop for Presence {
+    fn drop(&mut self) {
+        if self.0.present.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.emptied.notify_one();
         }
     }
 }

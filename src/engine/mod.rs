@@ -2,13 +2,15 @@
 //! and the CLI both go through [`run::start`] and the [`run::RunHandle`] it returns.
 
 pub(crate) mod context;
+pub(crate) mod feeder;
 pub mod prepare;
 pub mod run;
+pub(crate) mod setup;
 pub mod spawner;
 pub(crate) mod user;
 
 pub use prepare::Selection;
-pub use run::{start, RunConfig, RunHandle, RunOutcome};
+pub use run::{launch, start, RunConfig, RunHandle, RunOutcome};
 
 /// Why a run could not start or a command was refused. `field` names the input at fault
 /// (the REST API reports it).

@@ -131,7 +131,7 @@ pub(crate) fn prepare_class(
     })
 }
 
-fn prepare_step(
+pub(crate) fn prepare_step(
     plan: &Plan,
     step: &Step,
     base: &Arc<OriginInfo>,

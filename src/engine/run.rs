@@ -13,8 +13,10 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::context::UserContext;
+use super::context::{Population, UserContext};
+use super::feeder::{ClassFeeds, Feeders};
 use super::prepare::{prepare_class, select_classes, PreparedClass, Selection};
+use super::setup::{run_setup, SetupOutcome};
 use super::spawner::{ClassSequence, ClassSlot};
 use super::user::{run_user, UserControl};
 use super::EngineError;
@@ -150,9 +152,40 @@ fn check_rate(rate: f64) -> Result<(), EngineError> {
 }
 
 /// Validates the configuration against the plan and starts the run. Must be called inside a
-/// tokio runtime.
+/// tokio runtime. A plan with `setup` steps needs [`launch`]: its setup is I/O that must end
+/// before users start.
 pub fn start(plan: &Plan, cfg: RunConfig) -> Result<(RunHandle, RunCompletion), EngineError> {
+    if !plan.setup.is_empty() {
+        return Err(EngineError::invalid(
+            "setup",
+            "this plan has setup steps: start it with engine::launch",
+        ));
+    }
+    begin(plan, cfg, None)
+}
+
+/// Like [`start`], after running the plan's `setup` steps once: their captures become variables
+/// every user sees. A failing setup step refuses the run (`Invalid`, field `setup`, naming the
+/// step and its failure) and nothing is started.
+pub async fn launch(
+    plan: &Plan,
+    cfg: RunConfig,
+) -> Result<(RunHandle, RunCompletion), EngineError> {
+    if plan.setup.is_empty() {
+        return begin(plan, cfg, None);
+    }
+    // Refuse a bad configuration before setup touches the target.
     check_rate(cfg.spawn_rate)?;
+    let base = origin(plan, &cfg)?;
+    select_classes(plan, &cfg.selection)?;
+    let (prepared, shared) =
+        prepare(plan).map_err(|e| EngineError::invalid("plan", e.to_string()))?;
+    let feeders = load_feeders(plan)?;
+    let outcome = run_setup(&prepared, &base, shared, &feeders).await?;
+    begin(plan, cfg, Some((feeders, outcome)))
+}
+
+fn origin(plan: &Plan, cfg: &RunConfig) -> Result<Arc<OriginInfo>, EngineError> {
     let host = cfg
         .host
         .clone()
@@ -160,11 +193,32 @@ pub fn start(plan: &Plan, cfg: RunConfig) -> Result<(RunHandle, RunCompletion), 
         .ok_or_else(|| {
             EngineError::invalid("host", "no host: set `host` in the plan or pass -H/--host")
         })?;
-    let base = OriginInfo::parse(&host).map_err(|e| EngineError::invalid("host", e.to_string()))?;
+    OriginInfo::parse(&host).map_err(|e| EngineError::invalid("host", e.to_string()))
+}
+
+fn load_feeders(plan: &Plan) -> Result<Arc<Feeders>, EngineError> {
+    Feeders::load(&plan.data).map_err(|e| EngineError::invalid("data", e.to_string()))
+}
+
+fn begin(
+    plan: &Plan,
+    cfg: RunConfig,
+    setup: Option<(Arc<Feeders>, SetupOutcome)>,
+) -> Result<(RunHandle, RunCompletion), EngineError> {
+    check_rate(cfg.spawn_rate)?;
+    let base = origin(plan, &cfg)?;
     // Fold the templates that only use plan vars and env() once, then select from that copy.
     let (plan, shared_vars) =
         prepare(plan).map_err(|e| EngineError::invalid("plan", e.to_string()))?;
+    let (feeders, shared_vars, setup_batches) = match setup {
+        Some((feeders, outcome)) => (feeders, outcome.shared, outcome.batches),
+        None => (load_feeders(&plan)?, shared_vars, Vec::new()),
+    };
     let classes = select_classes(&plan, &cfg.selection)?;
+    let feeds = classes
+        .iter()
+        .map(|c| ClassFeeds::new(&feeders, c, &plan.defaults.headers))
+        .collect();
     let vars = Vars::new(shared_vars.clone());
     let prepared: Vec<Arc<PreparedClass>> = classes
         .iter()
@@ -182,13 +236,19 @@ pub fn start(plan: &Plan, cfg: RunConfig) -> Result<(RunHandle, RunCompletion), 
 
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (batch_tx, batch_rx) = mpsc::channel(BATCH_CHANNEL);
-    let aggregator = Aggregator::new(plan.names.clone(), cfg.name_cap);
+    let mut aggregator = Aggregator::new(plan.names.clone(), cfg.name_cap);
+    for batch in setup_batches {
+        aggregator.ingest(batch);
+    }
     let now = Instant::now();
     let first = Arc::new(aggregator.snapshot(Duration::ZERO, 0, RunState::Spawning));
     let (snapshot_tx, snapshots) = watch::channel(first);
     let (done_tx, done_rx) = oneshot::channel();
     let actor = RunActor {
         classes: prepared,
+        feeds,
+        feeders,
+        population: Arc::default(),
         sequence,
         shared_vars,
         http: HttpShared::new(),
@@ -236,6 +296,11 @@ struct Ramp {
 
 struct RunActor {
     classes: Vec<Arc<PreparedClass>>,
+    /// Per class: the feeders it reads.
+    feeds: Vec<Option<Arc<ClassFeeds>>>,
+    feeders: Arc<Feeders>,
+    /// Users whose task is still running (a user stops on its own when a `once` feeder runs out).
+    population: Arc<Population>,
     sequence: ClassSequence,
     shared_vars: Arc<SharedVars>,
     http: Arc<HttpShared>,
@@ -275,9 +340,13 @@ impl RunActor {
             tokio::select! {
                 Some(batch) = self.batch_rx.recv() => self.aggregator.ingest(batch),
                 _ = ticker.tick() => {
-                    self.aggregator.tick(self.started.elapsed(), self.users.len() as u32);
+                    self.aggregator.tick(self.started.elapsed(), self.user_count());
                     self.publish(self.state());
                 }
+                _ = self.population.emptied() => if self.all_users_left() {
+                    self.note_users_left();
+                    break Ending::Graceful;
+                },
                 _ = sleep_until_opt(next_change), if next_change.is_some() => self.adjust_users(),
                 _ = sleep_until_opt(deadline), if deadline.is_some() => break Ending::Graceful,
                 command = commands.recv() => match command {
@@ -315,10 +384,35 @@ impl RunActor {
         }
     }
 
+    /// Users running: the spawned ones, less those that stopped on their own.
+    fn user_count(&self) -> u32 {
+        self.users.len().min(self.population.present()) as u32
+    }
+
+    /// Every user the run wants was started and each has stopped on its own (`once` data ran
+    /// out): nothing is left to run, so the run ends as if stopped.
+    fn all_users_left(&self) -> bool {
+        self.population.present() == 0
+            && !self.users.is_empty()
+            && self.users.len() == self.effective_target()
+    }
+
+    fn note_users_left(&mut self) {
+        let exhausted = self.feeders.exhausted();
+        let why = if exhausted.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = exhausted.iter().map(|n| format!("data.{n}")).collect();
+            format!(": {} (order = \"once\") ran out of rows", names.join(", "))
+        };
+        self.aggregator
+            .add_warning(format!("the run ended when every user had stopped{why}"));
+    }
+
     fn publish(&mut self, state: RunState) -> Arc<Snapshot> {
         let snapshot = Arc::new(self.aggregator.snapshot(
             self.started.elapsed(),
-            self.users.len() as u32,
+            self.user_count(),
             state,
         ));
         self.snapshot_tx.send_replace(snapshot.clone());
@@ -389,12 +483,14 @@ impl RunActor {
             .next_seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        let ctx = UserContext::new(
+        let mut ctx = UserContext::new(
             Vars::new(self.shared_vars.clone()),
             self.http.clone(),
             Recorder::new(batch_tx.clone()),
             rand::rngs::SmallRng::seed_from_u64(self.next_seed),
         );
+        ctx.feeds = self.feeds[class].clone();
+        ctx.presence = Some(self.population.enter());
         let ctl = UserControl {
             stop: stop.clone(),
             kill: self.kill.clone(),

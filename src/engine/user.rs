@@ -33,6 +33,10 @@ pub(crate) async fn run_user(class: Arc<PreparedClass>, mut ctx: UserContext, ct
 }
 
 async fn lifecycle(class: &PreparedClass, ctx: &mut UserContext, ctl: &UserControl) {
+    // A `once` feeder that ran out stops the user before it starts (Locust's StopUser).
+    if !ctx.feed_on_start() {
+        return;
+    }
     if !class.on_start.is_empty() {
         let finished = tokio::select! {
             biased;
@@ -50,6 +54,10 @@ async fn lifecycle(class: &PreparedClass, ctx: &mut UserContext, ctl: &UserContr
     while !ctl.stop.is_cancelled() {
         let lag = period.map(|_| Instant::now().saturating_duration_since(intended));
         let task = pick_task(class, ctx);
+        if !ctx.feed_task(task) {
+            // A `once` feeder ran out: this user stops (on_stop still runs).
+            break;
+        }
         let completed = tokio::select! {
             biased;
             _ = stop_deadline(ctl) => false,
@@ -114,7 +122,11 @@ fn pick_task(class: &PreparedClass, ctx: &mut UserContext) -> usize {
 }
 
 /// Runs steps in order; a failed step ends the sequence (later steps usually need its result).
-async fn run_steps(steps: &[PreparedStep], ctx: &mut UserContext, lag: Option<Duration>) -> bool {
+pub(crate) async fn run_steps(
+    steps: &[PreparedStep],
+    ctx: &mut UserContext,
+    lag: Option<Duration>,
+) -> bool {
     for s in steps {
         let ok = match &s.action {
             Action::Http(prepared) => {

@@ -263,8 +263,13 @@ pub struct Capture {
 
 #[derive(Clone, Debug)]
 pub enum CaptureSource {
-    /// `json:$.path`: first match; strings are stored unquoted, other values as JSON.
+    /// `json:$.path` with a singular path (names and indexes only): the value it matches;
+    /// strings are stored unquoted, other values as JSON.
     Json(serde_json_path::JsonPath),
+    /// `json:` with a path that can match several nodes (`*`, `..`, slices, filters, several
+    /// selectors), e.g. `json:$[*].id`: every match, as a list (a pool for `pick()`); no match
+    /// is an empty list, not a failure.
+    JsonAll(serde_json_path::JsonPath),
     /// `header:Name` (lower-cased).
     Header(String),
     /// `regex:...`: the first capture group if any, else the whole match.
@@ -275,7 +280,10 @@ pub enum CaptureSource {
 
 impl CaptureSource {
     pub fn needs_body(&self) -> bool {
-        matches!(self, CaptureSource::Json(_) | CaptureSource::Regex(_))
+        matches!(
+            self,
+            CaptureSource::Json(_) | CaptureSource::JsonAll(_) | CaptureSource::Regex(_)
+        )
     }
 }
 

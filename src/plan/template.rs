@@ -21,13 +21,14 @@ use super::model::{Body, Plan, Step, StepKind, WsMessage};
 /// The name each compiled template has inside its own environment.
 const NAME: &str = "t";
 /// Functions whose result changes from call to call: a template using one is never folded.
-const DYNAMIC_FUNCTIONS: [&str; 3] = ["uuid", "randint", "now_ms"];
+const DYNAMIC_FUNCTIONS: [&str; 4] = ["uuid", "randint", "now_ms", "pick"];
 /// Names a plan variable, data source or capture may not take (functions and minijinja globals).
-pub(crate) const RESERVED_NAMES: [&str; 9] = [
+pub(crate) const RESERVED_NAMES: [&str; 10] = [
     "env",
     "uuid",
     "randint",
     "now_ms",
+    "pick",
     "range",
     "dict",
     "namespace",
@@ -47,6 +48,7 @@ static BASE: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.add_function("uuid", uuid_fn);
     env.add_function("randint", randint_fn);
     env.add_function("now_ms", now_ms_fn);
+    env.add_function("pick", pick_fn);
     env
 });
 
@@ -77,6 +79,29 @@ fn randint_fn(a: i64, b: i64) -> Result<i64, minijinja::Error> {
         ));
     }
     Ok(rand::rng().random_range(a..=b))
+}
+
+/// `pick(pool)`: a random element of a list (e.g. ids captured by `setup` with `json:$[*].id`).
+fn pick_fn(pool: MjValue) -> Result<MjValue, minijinja::Error> {
+    use minijinja::value::ValueKind;
+    use rand::Rng;
+    if pool.kind() != ValueKind::Seq {
+        return Err(minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            format!(
+                "pick(pool) needs a list (capture one with a path such as json:$[*].id), got {}",
+                pool.kind()
+            ),
+        ));
+    }
+    let len = pool.len().unwrap_or(0);
+    if len == 0 {
+        return Err(minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            "pick(pool): the list is empty",
+        ));
+    }
+    pool.get_item_by_index(rand::rng().random_range(0..len))
 }
 
 fn now_ms_fn() -> u64 {
@@ -471,6 +496,75 @@ impl SharedVars {
     }
 }
 
+/// One data row (column -> text), built once when a feeder is loaded; templates read it as
+/// `{{ NAME.column }}`. Cloning is an `Arc` clone.
+#[derive(Clone, Debug)]
+pub struct Row(MjValue);
+
+impl Row {
+    pub fn new<'a>(cells: impl IntoIterator<Item = (&'a str, &'a str)>) -> Row {
+        Row(cells.into_iter().collect())
+    }
+
+    /// The cell of `column`, if the row has one.
+    pub fn get(&self, column: &str) -> Option<String> {
+        self.0
+            .get_attr(column)
+            .ok()
+            .filter(|v| !v.is_undefined())
+            .map(|v| v.to_string())
+    }
+}
+
+/// Every top-level name the step's templates read (path, headers, query, body, params,
+/// messages), sorted and deduplicated.
+pub fn step_variables(step: &Step) -> Vec<String> {
+    let pairs = |pairs: &[(String, Template)]| -> Vec<String> {
+        pairs.iter().flat_map(|(_, t)| t.variables()).collect()
+    };
+    let mut names: Vec<String> = match &step.kind {
+        StepKind::Http(h) => {
+            let mut n = h.path.variables();
+            n.extend(pairs(&h.headers));
+            n.extend(pairs(&h.query));
+            match &h.body {
+                Some(Body::Json(j)) => n.extend(j.variables()),
+                Some(Body::Text(t)) => n.extend(t.variables()),
+                Some(Body::Form(f)) => n.extend(pairs(f)),
+                None => {}
+            }
+            n
+        }
+        StepKind::Rpc(r) => {
+            let mut n = r.path.variables();
+            n.extend(pairs(&r.headers));
+            n.extend(r.params.iter().flat_map(JsonTemplate::variables));
+            n
+        }
+        StepKind::Sse(e) => {
+            let mut n = e.path.variables();
+            n.extend(pairs(&e.headers));
+            n.extend(e.post.iter().flat_map(JsonTemplate::variables));
+            n
+        }
+        StepKind::Ws(w) => {
+            let mut n = w.path.variables();
+            n.extend(pairs(&w.headers));
+            for m in &w.send {
+                match m {
+                    WsMessage::Text(t) => n.extend(t.variables()),
+                    WsMessage::Json(j) => n.extend(j.variables()),
+                }
+            }
+            n
+        }
+        StepKind::Think(_) => Vec::new(),
+    };
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// A virtual user's variables: the run's shared values + its own captures and feeder rows
 /// (its own win). Cloning is an `Arc` clone; the first `set` on a clone copies its own values.
 #[derive(Clone)]
@@ -550,6 +644,11 @@ impl Vars {
     /// Sets one of the user's own variables (captures, feeder rows as JSON objects).
     pub fn set(&mut self, name: &str, value: serde_json::Value) {
         self.set_mj(name, json_to_mj(&value));
+    }
+
+    /// Sets a feeder row (`{{ NAME.column }}`): an `Arc` clone, no copy of the row.
+    pub fn set_row(&mut self, name: &str, row: &Row) {
+        self.set_mj(name, row.0.clone());
     }
 
     /// Sets a string variable without building a JSON value first.
@@ -764,6 +863,65 @@ mod tests {
         assert!(
             e.0.contains("randint(a, b) needs a <= b, got randint(3, 1)"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn pick_returns_an_element_of_the_list() {
+        let t = Template::parse("{{ pick(pool) }}").unwrap();
+        assert_eq!(t.variables(), vec!["pool"]);
+        assert!(t.is_dynamic(), "pick() differs per render: never folded");
+        let v = vars(&[("pool", json!(["a", "b", "c"])), ("one", json!([7]))]);
+        let mut seen = HashSet::new();
+        for _ in 0..200 {
+            seen.insert(t.render(&v).unwrap().into_owned());
+        }
+        let mut seen: Vec<String> = seen.into_iter().collect();
+        seen.sort();
+        assert_eq!(seen, vec!["a", "b", "c"]);
+        let one = Template::parse("/tools/{{ pick(one) }}").unwrap();
+        assert_eq!(one.render(&v).unwrap(), "/tools/7");
+        let rows = vars(&[("pool", json!([{"id": "x"}]))]);
+        let attr = Template::parse("{{ pick(pool).id }}").unwrap();
+        assert_eq!(attr.render(&rows).unwrap(), "x");
+    }
+
+    #[test]
+    fn pick_refuses_empty_lists_and_non_lists() {
+        let t = Template::parse("{{ pick(pool) }}").unwrap();
+        let e = t.render(&vars(&[("pool", json!([]))])).unwrap_err();
+        assert!(e.0.contains("pick(pool): the list is empty"), "{e}");
+        let e = t.render(&vars(&[("pool", json!("abc"))])).unwrap_err();
+        assert!(
+            e.0.contains("pick(pool) needs a list (capture one with a path such as json:$[*].id), got string"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn rows_read_by_column_and_step_variables_cover_every_part() {
+        let row = Row::new([("tz", "UTC"), ("offset", "0")]);
+        let mut v = vars(&[]);
+        v.set_row("timezones", &row);
+        let t = Template::parse("{{ timezones.tz }}{{ timezones.offset }}").unwrap();
+        assert_eq!(t.render(&v).unwrap(), "UTC0");
+        assert_eq!(row.get("tz").as_deref(), Some("UTC"));
+        assert_eq!(row.get("nope"), None);
+        let plan = crate::plan::parse_str(
+            r#"
+[data.d]
+values = ["x"]
+[[users]]
+name = "U"
+tasks = [ { post = "/a/{{ a }}", headers = { X = "{{ b }}" }, query = { q = "{{ c }}" }, json = { k = ["{{ d.value }}"] }, capture.a = "status", capture.b = "status", capture.c = "status" } ]
+"#,
+            "x.toml",
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            step_variables(&plan.users[0].tasks[0].steps[0]),
+            vec!["a", "b", "c", "d"]
         );
     }
 

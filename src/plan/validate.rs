@@ -1210,7 +1210,8 @@ impl<'s, 't> Validator<'s, 't> {
                 CaptureSource::Status
             } else if let Some(path) = s.strip_prefix("json:") {
                 match serde_json_path::JsonPath::parse(path) {
-                    Ok(p) => CaptureSource::Json(p),
+                    Ok(p) if is_singular_path(path) => CaptureSource::Json(p),
+                    Ok(p) => CaptureSource::JsonAll(p),
                     Err(e) => {
                         let at = self.src.offset_in_string(&vspan, s, 5 + e.position());
                         self.err(
@@ -1721,6 +1722,41 @@ impl<'s, 't> Validator<'s, 't> {
             .map(|s| format!(" (did you mean {s:?}?)"))
             .unwrap_or_default()
     }
+}
+
+/// Whether a (valid) JSONPath is singular in RFC 9535's sense: child segments with one name or
+/// index selector each, so it matches at most one node. Anything else (`*`, `..`, slices,
+/// filters, several selectors) can match many. serde_json_path keeps this to itself, so the
+/// path text is scanned, skipping quoted names.
+fn is_singular_path(path: &str) -> bool {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let mut depth = 0usize;
+    let mut prev = '\0';
+    for c in path.chars() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            prev = c;
+            continue;
+        }
+        match c {
+            '\'' | '"' => quote = Some(c),
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            '*' | '?' => return false,
+            ':' | ',' if depth > 0 => return false,
+            '.' if prev == '.' => return false,
+            _ => {}
+        }
+        prev = c;
+    }
+    true
 }
 
 // ---- wait functions and thresholds (also used by the CLI) -----------------------------------
@@ -2252,6 +2288,43 @@ tasks = [ { steps = [ { get = "/t", capture.id = "json:$[0].id" }, { get = "/t/{
             "{HEAD}tasks = [ {{ get = \"/\", capture.id = \"xpath://a\" }} ]\n"
         ));
         assert_eq!(e, "x.toml:3:37: expected a capture: \"json:$.path\", \"header:Name\", \"regex:...\" or \"status\", found \"xpath://a\"");
+    }
+
+    #[test]
+    fn singular_json_paths_capture_one_value_others_a_list() {
+        for p in [
+            "$",
+            "$.a",
+            "$[0].id",
+            "$['a.b'][-1]",
+            "$[\"x*\"]",
+            "$.a['..']",
+        ] {
+            assert!(is_singular_path(p), "{p}");
+        }
+        for p in [
+            "$[*].id",
+            "$..id",
+            "$[0:2]",
+            "$[?@.n > 1]",
+            "$[0,1]",
+            "$.*",
+            "$['a','b']",
+        ] {
+            assert!(!is_singular_path(p), "{p}");
+        }
+        let plan = ok(r#"
+setup = [ { get = "/tools", capture.ids = "json:$[*].id", capture.first = "json:$[0].id" } ]
+[[users]]
+name = "U"
+tasks = [ { get = "/tools/{{ pick(ids) }}/{{ first }}" } ]
+"#);
+        let kinds: Vec<bool> = plan.setup[0]
+            .captures
+            .iter()
+            .map(|c| matches!(c.source, CaptureSource::JsonAll(_)))
+            .collect();
+        assert_eq!(kinds, vec![true, false]);
     }
 
     #[test]

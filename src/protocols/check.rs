@@ -193,6 +193,16 @@ pub fn verify(
                     None => return Err(fail("nothing matched")),
                 }
             }
+            CaptureSource::JsonAll(path) => {
+                let why_not = json.why_not();
+                let Some(doc) = json.get() else {
+                    return Err(fail(&format!("expected a JSON body, found {why_not}")));
+                };
+                // A pool may be empty (a catalogue with nothing in it yet): that is a finding,
+                // not a failure; `pick()` on it fails the request that needs an element.
+                let list = path.query(doc).all().into_iter().cloned().collect();
+                vars.set(&capture.var, serde_json::Value::Array(list));
+            }
             CaptureSource::Regex(re) => {
                 let text = String::from_utf8_lossy(resp.body);
                 let Some(caps) = re.captures(&text) else {
@@ -220,6 +230,8 @@ mod tests {
     fn capture(var: &str, text: &str) -> Capture {
         let source = if text == "status" {
             CaptureSource::Status
+        } else if let Some(p) = text.strip_prefix("jsonall:") {
+            CaptureSource::JsonAll(path(p))
         } else if let Some(p) = text.strip_prefix("json:") {
             CaptureSource::Json(path(p))
         } else if let Some(h) = text.strip_prefix("header:") {
@@ -438,6 +450,30 @@ mod tests {
         assert_eq!(
             run(&Checks::default(), &caps, &resp(200, "no ids")).0,
             Err("capture r (regex:id=(\\d+)): nothing matched".to_string())
+        );
+    }
+
+    #[test]
+    fn multi_match_captures_keep_every_match_as_a_list() {
+        let caps = [capture("ids", "jsonall:$[*].id")];
+        let (result, vars) = run(
+            &Checks::default(),
+            &caps,
+            &resp(200, r#"[{"id":"a"},{"id":2},{"x":1}]"#),
+        );
+        assert_eq!(result, Ok(()));
+        assert_eq!(vars.get("ids"), Some(json!(["a", 2])));
+        let t = crate::plan::template::Template::parse("{{ pick(ids) }}").unwrap();
+        for _ in 0..20 {
+            let out = t.render(&vars).unwrap().into_owned();
+            assert!(out == "a" || out == "2", "{out}");
+        }
+        let (result, vars) = run(&Checks::default(), &caps, &resp(200, "[]"));
+        assert_eq!(result, Ok(()));
+        assert_eq!(vars.get("ids"), Some(json!([])));
+        assert_eq!(
+            run(&Checks::default(), &caps, &resp(200, "<html>")).0,
+            Err("capture ids (jsonall:$[*].id): expected a JSON body, found a body that is not JSON".to_string())
         );
     }
 

@@ -179,6 +179,13 @@ impl Aggregator {
         NameId((self.names.len() - 1) as u32)
     }
 
+    /// A note for the run's summary (shown with the warnings), e.g. why the run ended early.
+    pub fn add_warning(&mut self, warning: String) {
+        if !self.warnings.contains(&warning) {
+            self.warnings.push(warning);
+        }
+    }
+
     /// Counts a batch: every sample into its row, the aggregate and the open second.
     pub fn ingest(&mut self, batch: Batch) {
         for s in &batch.samples {

@@ -33,6 +33,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/admin/users/partial", get(users))
         .route("/admin/metrics/partial", get(metrics))
         .route("/admin/teams", get(teams))
+        .route("/admin/events", get(events))
+        .route("/admin/performance/stats", get(performance))
 }
 
 const STYLE: &str =
@@ -157,6 +159,25 @@ async fn teams() -> Response {
         HTML,
         "<div id=\"teams\"><ul><li data-team=\"personal\">Personal team (1 member)</li>\
          <li data-team=\"demo\">Demo team (2 members)</li></ul></div>",
+    )
+}
+
+/// `GET /admin/events`: the gateway's recent admin events (none here).
+async fn events() -> Response {
+    Json(json!({"events": []})).into_response()
+}
+
+/// `GET /admin/performance/stats`: the htmx performance panel.
+async fn performance(State(state): State<AppState>) -> Response {
+    typed_response(
+        StatusCode::OK,
+        HTML,
+        format!(
+            "<div id=\"performance\"><dl><dt>Requests served</dt><dd>{}</dd>\
+             <dt>Open SSE streams</dt><dd>{}</dd></dl></div>",
+            state.counters.total(),
+            state.sessions.len()
+        ),
     )
 }
 

@@ -59,6 +59,8 @@ pub(crate) const ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin/users/partial"),
     ("GET", "/admin/metrics/partial"),
     ("GET", "/admin/teams"),
+    ("GET", "/admin/events"),
+    ("GET", "/admin/performance/stats"),
     ("POST", "/rpc"),
     ("POST", "/mcp"),
     ("POST", "/protocol/initialize"),

@@ -1,0 +1,401 @@
+//! Captures, feeders and setup against the demo target: what the target served (its own
+//! counts and its store) must be exactly what the plan's data says.
+
+use std::time::Duration;
+
+use hornet::engine::{self, EngineError, RunConfig};
+use hornet::plan::Plan;
+use hornet::stats::snapshot::{RunState, Snapshot};
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{plan, row, served, served_count, spawn_app_on, spawn_target};
+
+fn cfg(host: String, users: u32, run_time: Duration) -> RunConfig {
+    RunConfig {
+        host: Some(host),
+        users,
+        spawn_rate: 100.0,
+        run_time: Some(run_time),
+        // In-flight requests finish and are counted on both sides.
+        stop_timeout: Duration::from_secs(5),
+        ..RunConfig::default()
+    }
+}
+
+/// Like `helpers::run_to_end`, through `engine::launch` (plans with setup steps).
+async fn launch_to_end(plan: &Plan, cfg: RunConfig, limit: Duration) -> std::sync::Arc<Snapshot> {
+    let (_handle, done) = engine::launch(plan, cfg).await.expect("run starts");
+    tokio::time::timeout(limit, done.wait())
+        .await
+        .expect("run ends in time")
+        .expect("run completes")
+        .snapshot
+}
+
+/// A plan whose CSV sits beside it in a temporary directory.
+fn plan_with_csv(dir: &tempfile::TempDir, csv: &str, text: &str) -> Plan {
+    std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
+    std::fs::write(dir.path().join("data/rows.csv"), csv).expect("write csv");
+    hornet::plan::parse_str(text, "data.toml", Some(dir.path()))
+        .unwrap_or_else(|e| panic!("test plan invalid:\n{e}"))
+}
+
+async fn tool_names(url: &str) -> Vec<String> {
+    let tools: serde_json::Value = reqwest::Client::new()
+        .get(format!("{url}/tools"))
+        .bearer_auth("demo-token")
+        .send()
+        .await
+        .expect("GET /tools")
+        .json()
+        .await
+        .expect("JSON");
+    tools
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .filter(|n| !n.starts_with("demo-tool-"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_capture_feeds_later_steps_and_one_that_finds_nothing_fails_its_step() {
+    let target = spawn_target().await;
+    let text = r#"
+[defaults]
+headers = { Authorization = "Bearer demo-token" }
+[[users]]
+name = "Writer"
+wait = "constant(5ms)"
+tasks = [
+  { name = "lifecycle", weight = 1, steps = [
+      { post = "/tools", name = "/tools [create]", json = { name = "t-{{ uuid() }}" }, check.status = 201, capture.new_id = "json:$.id" },
+      { get = "/tools/{{ new_id }}", name = "/tools/[id]", check = { status = 200, json = { "$.id" = "exists" } }, capture.same = "json:$.id" },
+      { delete = "/tools/{{ same }}", name = "/tools/[id] [delete]", check.status = 204 },
+  ] },
+  { name = "broken", weight = 1, steps = [
+      { get = "/servers", name = "/servers [broken]", capture.missing = "json:$[0].no_such_field" },
+      { get = "/servers/{{ missing }}", name = "/servers/[id]" },
+  ] },
+]
+"#;
+    let snapshot =
+        run_to_end_checked(&plan(text), cfg(target.url(), 3, Duration::from_secs(2))).await;
+    let stats = served(&target).await;
+    let created = row(&snapshot, "POST", "/tools [create]");
+    let read = row(&snapshot, "GET", "/tools/[id]");
+    let deleted = row(&snapshot, "DELETE", "/tools/[id] [delete]");
+    assert!(
+        created.num_requests > 20,
+        "{} creates",
+        created.num_requests
+    );
+    // every created id was read back and deleted: the capture reached the next steps
+    assert_eq!(
+        created.num_failures + read.num_failures + deleted.num_failures,
+        0
+    );
+    assert_eq!(read.num_requests, created.num_requests);
+    assert_eq!(deleted.num_requests, created.num_requests);
+    assert_eq!(served_count(&stats, "GET /tools/{id}"), read.num_requests);
+    assert_eq!(
+        served_count(&stats, "DELETE /tools/{id}"),
+        deleted.num_requests
+    );
+    assert!(
+        tool_names(&target.url()).await.is_empty(),
+        "every tool was deleted"
+    );
+
+    // the capture that matched nothing failed its step, and the step after it never ran
+    let broken = row(&snapshot, "GET", "/servers [broken]");
+    assert!(broken.num_requests > 20);
+    assert_eq!(broken.num_failures, broken.num_requests);
+    assert_eq!(served_count(&stats, "GET /servers/{id}"), 0);
+    assert!(snapshot.rows.iter().all(|r| r.name != "/servers/[id]"));
+    let failure = snapshot
+        .failures
+        .iter()
+        .find(|f| f.name == "/servers [broken]")
+        .expect("a failure row");
+    assert_eq!(
+        failure.error,
+        "capture missing (json:$[0].no_such_field): nothing matched"
+    );
+    assert_eq!(failure.occurrences, broken.num_requests);
+}
+
+async fn run_to_end_checked(plan: &Plan, cfg: RunConfig) -> std::sync::Arc<Snapshot> {
+    launch_to_end(plan, cfg, Duration::from_secs(20)).await
+}
+
+/// Three routes of the target as one column: which route was served tells which row was used.
+const ROUTES: &str = "path\n/health\n/ready\n/version\n";
+
+fn routes_plan(order: &str) -> String {
+    format!(
+        r#"
+[data.routes]
+csv = "data/rows.csv"
+order = "{order}"
+[[users]]
+name = "Fed"
+wait = "constant(2ms)"
+tasks = [
+  {{ get = "{{{{ routes.path }}}}", name = "fed", weight = 1 }},
+  {{ get = "/delay/0", name = "unfed", weight = 1 }},
+]
+"#
+    )
+}
+
+fn route_counts(stats: &serde_json::Value) -> [u64; 3] {
+    [
+        served_count(stats, "GET /health"),
+        served_count(stats, "GET /ready"),
+        served_count(stats, "GET /version"),
+    ]
+}
+
+#[tokio::test]
+async fn cycle_hands_rows_out_in_turn_across_all_users() {
+    let target = spawn_target().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = plan_with_csv(&dir, ROUTES, &routes_plan("cycle"));
+    let snapshot = run_to_end_checked(&plan, cfg(target.url(), 4, Duration::from_secs(2))).await;
+    let counts = route_counts(&served(&target).await);
+    let fed = row(&snapshot, "GET", "fed");
+    assert_eq!(fed.num_failures, 0);
+    assert_eq!(counts.iter().sum::<u64>(), fed.num_requests);
+    assert!(fed.num_requests > 60, "{counts:?}");
+    // one shared cursor: rows taken in turn, so the counts are [n+1, n+1, n] at most apart,
+    // in row order
+    assert!(
+        counts[0] >= counts[1] && counts[1] >= counts[2] && counts[0] - counts[2] <= 1,
+        "{counts:?}"
+    );
+    assert_eq!(snapshot.state, RunState::Stopped);
+}
+
+#[tokio::test]
+async fn random_picks_only_rows_and_reaches_each() {
+    let target = spawn_target().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = plan_with_csv(&dir, ROUTES, &routes_plan("random"));
+    let snapshot = run_to_end_checked(&plan, cfg(target.url(), 2, Duration::from_secs(2))).await;
+    let stats = served(&target).await;
+    let counts = route_counts(&stats);
+    let fed = row(&snapshot, "GET", "fed");
+    assert_eq!(fed.num_failures, 0);
+    assert!(fed.num_requests > 60, "{counts:?}");
+    // every fed request went to one of the three rows' routes and each row was used
+    assert_eq!(counts.iter().sum::<u64>(), fed.num_requests);
+    assert!(counts.iter().all(|&c| c > 0), "{counts:?}");
+    assert_eq!(
+        stats["total"].as_u64().unwrap_or(0),
+        fed.num_requests + row(&snapshot, "GET", "unfed").num_requests
+    );
+}
+
+#[tokio::test]
+async fn once_posts_each_row_once_then_stops_the_users_and_the_run() {
+    let target = spawn_target().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = r#"
+[defaults]
+headers = { Authorization = "Bearer demo-token" }
+[data.tools]
+csv = "data/rows.csv"
+order = "once"
+[[users]]
+name = "Creator"
+wait = "constant(10ms)"
+tasks = [ { post = "/tools", name = "/tools [create]", json = { name = "{{ tools.name }}", description = "{{ tools.description }}" }, check.status = 201 } ]
+on_stop = [ { get = "/health", name = "bye" } ]
+"#;
+    let csv = "name,description\nfeed-alpha,first\nfeed-beta,\"second, with a comma\"\nfeed-gamma,third\n";
+    let plan = plan_with_csv(&dir, csv, text);
+    let started = std::time::Instant::now();
+    // 30 s of run time, 4 users, 3 rows: the run must end on its own once the rows are gone
+    let snapshot = run_to_end_checked(&plan, cfg(target.url(), 4, Duration::from_secs(30))).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the run should end when every user has stopped, took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(snapshot.state, RunState::Stopped);
+    let mut names = tool_names(&target.url()).await;
+    names.sort();
+    assert_eq!(names, vec!["feed-alpha", "feed-beta", "feed-gamma"]);
+    let stats = served(&target).await;
+    assert_eq!(served_count(&stats, "POST /tools"), 3);
+    let created = row(&snapshot, "POST", "/tools [create]");
+    assert_eq!((created.num_requests, created.num_failures), (3, 0));
+    // every user ran on_stop once when it stopped
+    assert_eq!(row(&snapshot, "GET", "bye").num_requests, 4);
+    assert_eq!(served_count(&stats, "GET /health"), 4);
+    assert!(
+        snapshot.warnings.iter().any(|w| w
+            == "the run ended when every user had stopped: data.tools (order = \"once\") ran out of rows"),
+        "{:?}",
+        snapshot.warnings
+    );
+    let description: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/tools", target.url()))
+        .bearer_auth("demo-token")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(description
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["name"] == "feed-beta" && t["description"] == "second, with a comma"));
+}
+
+#[tokio::test]
+async fn setup_captures_a_pool_and_pick_hits_only_ids_that_exist() {
+    let target = spawn_target().await;
+    let text = r#"
+setup = [
+  { get = "/servers", name = "/servers [setup]", check.status = 200, capture.server_ids = "json:$[*].id" },
+  { get = "/tools", name = "/tools [setup]", check.status = 200, capture.tool_ids = "json:$[*].id", capture.first_tool = "json:$[0].id" },
+]
+[defaults]
+headers = { Authorization = "Bearer demo-token" }
+[[users]]
+name = "Picker"
+wait = "constant(2ms)"
+tasks = [
+  { get = "/tools/{{ pick(tool_ids) }}", name = "/tools/[id]", check.status = 200 },
+  { get = "/servers/{{ pick(server_ids) }}", name = "/servers/[id]", check.status = 200 },
+  { get = "/tools/{{ first_tool }}", name = "/tools/[first]", check.json = { "$.name" = "demo-tool-1" } },
+]
+"#;
+    let snapshot =
+        run_to_end_checked(&plan(text), cfg(target.url(), 3, Duration::from_secs(2))).await;
+    let stats = served(&target).await;
+    let tools = row(&snapshot, "GET", "/tools/[id]");
+    let servers = row(&snapshot, "GET", "/servers/[id]");
+    let first = row(&snapshot, "GET", "/tools/[first]");
+    assert!(tools.num_requests > 30 && servers.num_requests > 30);
+    assert_eq!(
+        tools.num_failures + servers.num_failures + first.num_failures,
+        0,
+        "{:?}",
+        snapshot.failures
+    );
+    // setup ran once, before the users, and its requests are in the statistics
+    assert_eq!(row(&snapshot, "GET", "/tools [setup]").num_requests, 1);
+    assert_eq!(row(&snapshot, "GET", "/servers [setup]").num_requests, 1);
+    assert_eq!(served_count(&stats, "GET /tools"), 1);
+    assert_eq!(served_count(&stats, "GET /servers"), 1);
+    assert_eq!(
+        served_count(&stats, "GET /tools/{id}"),
+        tools.num_requests + first.num_requests
+    );
+    assert_eq!(
+        snapshot.total.num_requests,
+        stats["total"].as_u64().unwrap_or(0)
+    );
+}
+
+const FAILING_SETUP: &str = r#"
+name = "setup fails"
+setup = [
+  { get = "/health", name = "/health [setup]" },
+  { get = "/tools", name = "/tools [setup]", capture.tool_ids = "json:$[*].id" },
+]
+[[users]]
+name = "Never"
+tasks = [ { get = "/tools/{{ pick(tool_ids) }}", name = "/tools/[id]" } ]
+"#;
+
+#[tokio::test]
+async fn a_failing_setup_refuses_the_run_with_its_message() {
+    let target = spawn_target().await;
+    // no Authorization header: the target answers /tools with 401
+    let cfg = cfg(target.url(), 2, Duration::from_secs(2));
+    let err = match engine::launch(&plan(FAILING_SETUP), cfg.clone()).await {
+        Ok(_) => panic!("the run started"),
+        Err(e) => e,
+    };
+    let EngineError::Invalid { field, message } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*field, "setup");
+    assert_eq!(
+        message,
+        "setup step test.toml:5:3 (GET /tools [setup]) failed: HTTP 401; the run was not started"
+    );
+    let stats = served(&target).await;
+    assert_eq!(served_count(&stats, "GET /tools"), 1);
+    assert_eq!(served_count(&stats, "GET /health"), 1);
+    assert_eq!(served_count(&stats, "GET /tools/{id}"), 0, "no user ran");
+
+    // engine::start cannot run setup: it says so instead of skipping it
+    let Err(EngineError::Invalid { field, .. }) = engine::start(&plan(FAILING_SETUP), cfg) else {
+        panic!("start accepted a plan with setup");
+    };
+    assert_eq!(field, "setup");
+}
+
+#[tokio::test]
+async fn the_api_answers_400_naming_setup_when_setup_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plans = dir.path().join("plans");
+    std::fs::create_dir_all(&plans).expect("plans dir");
+    std::fs::write(plans.join("setup_fails.toml"), FAILING_SETUP).expect("write plan");
+    let db = dir.path().join("hornet.db");
+    let app = spawn_app_on(dir, db, plans).await;
+    let body =
+        json!({ "plan": "setup_fails", "host": app.target.url(), "users": 1, "spawn_rate": 1 });
+    let (status, err) = app.send_json(Method::POST, "/api/runs", &body).await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["error"]["field"], "setup");
+    let message = err["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("setup step ")
+            && message.ends_with(
+                "setup_fails.toml:5:3 (GET /tools [setup]) failed: HTTP 401; the run was not started"
+            ),
+        "{message}"
+    );
+    let (_, runs) = app.get_json("/api/runs").await;
+    assert_eq!(runs["runs"].as_array().map(Vec::len), Some(0), "{runs}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn hornet_run_exits_2_with_the_setup_failure() {
+    let target = spawn_target().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("setup_fails.toml");
+    std::fs::write(&path, FAILING_SETUP).expect("write plan");
+    let url = target.url();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hornet"))
+            .arg("run")
+            .arg(&path)
+            .args(["-H", &url, "-u", "1", "-t", "5s", "--no-history"])
+            .output()
+            .expect("hornet runs")
+    })
+    .await
+    .expect("join");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "setup_fails.toml:5:3 (GET /tools [setup]) failed: HTTP 401; the run was not started"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(served_count(&served(&target).await, "GET /tools/{id}"), 0);
+}

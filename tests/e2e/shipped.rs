@@ -1,0 +1,230 @@
+//! The plans shipped in `plans/`: every file validates, the JMeter suite has its five profiles
+//! and the guide's thresholds, `mcp_gateway.toml` has the gateway's classes with their weights,
+//! and the plans made of HTTP steps run against the demo target without a failure.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hornet::engine::{self, RunConfig, Selection};
+use hornet::plan::{Plan, ShapeKind, Wait};
+
+use crate::helpers::spawn_target;
+
+fn plans_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans")
+}
+
+fn load(file: &str) -> Plan {
+    let path = plans_dir().join(file);
+    hornet::plan::load(&path).unwrap_or_else(|e| panic!("{file} is invalid:\n{e}"))
+}
+
+const SUITE: [&str; 6] = [
+    "rest_api.toml",
+    "mcp_jsonrpc.toml",
+    "sse_streaming.toml",
+    "websocket.toml",
+    "admin_ui.toml",
+    "mixed.toml",
+];
+
+#[test]
+fn every_shipped_plan_validates() {
+    let mut files: Vec<String> = std::fs::read_dir(plans_dir())
+        .expect("plans/")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    files.sort();
+    let mut expected: Vec<&str> = SUITE.to_vec();
+    expected.extend([
+        "demo.toml",
+        "mcp_gateway.toml",
+        "mcp_gateway_highthroughput.toml",
+    ]);
+    expected.sort();
+    assert_eq!(files, expected);
+    for file in &files {
+        let plan = load(file);
+        assert!(!plan.description.is_empty(), "{file} has no description");
+        assert!(!plan.thresholds.is_empty(), "{file} has no thresholds");
+    }
+}
+
+#[test]
+fn the_jmeter_suite_has_the_five_profiles_the_scale_and_the_guides_thresholds() {
+    let thresholds = [
+        ("rest_api.toml", vec!["p95 < 200ms", "error_rate < 1%"]),
+        ("mcp_jsonrpc.toml", vec!["p95 < 300ms", "error_rate < 1%"]),
+        ("sse_streaming.toml", vec!["error_rate < 1%"]),
+        ("websocket.toml", vec!["error_rate < 0.1%"]),
+        ("admin_ui.toml", vec!["p95 < 500ms", "error_rate < 1%"]),
+        ("mixed.toml", vec!["p95 < 300ms", "error_rate < 1%"]),
+    ];
+    for (file, want) in thresholds {
+        let plan = load(file);
+        let mut shapes: Vec<&str> = plan.shapes.iter().map(|s| s.name.as_str()).collect();
+        shapes.sort();
+        assert_eq!(
+            shapes,
+            ["baseline", "load", "soak", "spike", "stress"],
+            "{file}"
+        );
+        let written: Vec<&str> = plan.thresholds.iter().map(|t| t.source.as_str()).collect();
+        assert_eq!(written, want, "{file}");
+        assert!(
+            plan.description.contains("1/10") || plan.description.contains("(1:1)"),
+            "{file}: the description states the scale: {}",
+            plan.description
+        );
+        // the spike profile goes up tenfold and back
+        let spike = plan.shapes.iter().find(|s| s.name == "spike").unwrap();
+        let ShapeKind::Stages(stages) = &spike.kind else {
+            panic!("{file}: spike is a closed-model shape")
+        };
+        let users: Vec<u32> = stages.iter().map(|s| s.users).collect();
+        assert_eq!(users[1], users[0] * 10, "{file}: {users:?}");
+        assert_eq!(users.last(), users.first(), "{file}: {users:?}");
+    }
+    let mcp = load("mcp_jsonrpc.toml");
+    let names: Vec<&str> = mcp.names.iter().map(|n| n.name.as_str()).collect();
+    for method in ["initialize", "tools/list", "tools/call", "resources/read"] {
+        assert!(
+            names.contains(&format!("/rpc {method}").as_str()),
+            "{names:?}"
+        );
+    }
+}
+
+#[test]
+fn mcp_gateway_has_the_guides_classes_weights_waits_and_names() {
+    let plan = load("mcp_gateway.toml");
+    let classes: Vec<(&str, u32, u32)> = plan
+        .users
+        .iter()
+        .map(|c| {
+            let task_weights: u32 = c.tasks.iter().map(|t| t.weight).sum();
+            (c.name.as_str(), c.weight, task_weights)
+        })
+        .collect();
+    assert_eq!(
+        classes,
+        [
+            ("HealthCheckUser", 5, 18),
+            ("ReadOnlyAPIUser", 30, 63),
+            // upstream's 65, times 3 (its random-partial task split into three)
+            ("AdminUIUser", 10, 195),
+            ("MCPJsonRpcUser", 15, 51),
+            ("WriteAPIUser", 5, 21),
+            ("StressTestUser", 1, 23),
+            ("FastTimeUser", 20, 20),
+            ("RealisticUser", 10, 100),
+        ]
+    );
+    let ms = Duration::from_millis;
+    let waits: Vec<Wait> = plan.users.iter().map(|c| c.wait).collect();
+    assert_eq!(
+        waits,
+        [
+            Wait::Between(ms(1000), ms(3000)),
+            Wait::Between(ms(300), ms(1500)),
+            Wait::Between(ms(1000), ms(3000)),
+            Wait::Between(ms(200), ms(1000)),
+            Wait::Between(ms(2000), ms(5000)),
+            Wait::Throughput(2.0),
+            Wait::Between(ms(100), ms(500)),
+            Wait::Between(ms(500), ms(2000)),
+        ]
+    );
+    let names: Vec<(&str, &str)> = plan
+        .names
+        .iter()
+        .map(|n| (n.kind.as_str(), n.name.as_str()))
+        .collect();
+    for name in [
+        ("GET", "/health"),
+        ("GET", "/tools/[id]"),
+        ("GET", "/metrics [api]"),
+        ("GET", "/admin/tools/partial [htmx]"),
+        ("GET", "/health [stress]"),
+        ("POST", "/rpc ping [stress]"),
+        ("POST", "/rpc tools/list"),
+        ("POST", "/rpc tools/list [fasttime]"),
+        ("POST", "/rpc fast-time-get-system-time [UTC]"),
+        ("POST", "/tools [create]"),
+        ("DELETE", "/tools/[id] [delete]"),
+        ("POST", "/servers/[id]/state"),
+        ("GET", "/gateways [list for refresh]"),
+        ("POST", "/protocol/initialize"),
+    ] {
+        assert!(names.contains(&name), "{name:?} missing from {names:?}");
+    }
+    assert_eq!(plan.setup.len(), 5);
+
+    let fast = load("mcp_gateway_highthroughput.toml");
+    assert_eq!(fast.users.len(), 1);
+    assert_eq!(fast.users[0].name, "HighThroughputUser");
+    assert_eq!(fast.users[0].wait, Wait::Throughput(2.0));
+    assert!(fast.shapes.iter().any(|s| s.name == "high_throughput"));
+}
+
+/// Runs `plan` (restricted to `classes` when given) for about 2 s against the demo target and
+/// returns (requests, failures).
+async fn short_run(plan: &Plan, classes: &[&str], users: u32) -> (u64, u64, String) {
+    let target = spawn_target().await;
+    let cfg = RunConfig {
+        host: Some(target.url()),
+        users,
+        spawn_rate: 100.0,
+        run_time: Some(Duration::from_secs(2)),
+        stop_timeout: Duration::from_secs(5),
+        selection: Selection {
+            classes: classes.iter().map(|c| (c.to_string(), None)).collect(),
+            ..Selection::default()
+        },
+        ..RunConfig::default()
+    };
+    let (_handle, done) = engine::launch(plan, cfg).await.expect("run starts");
+    let outcome = tokio::time::timeout(Duration::from_secs(30), done.wait())
+        .await
+        .expect("run ends in time")
+        .expect("run completes");
+    let s = outcome.snapshot;
+    (
+        s.total.num_requests,
+        s.total.num_failures,
+        format!("{:?}", s.failures),
+    )
+}
+
+#[tokio::test]
+async fn the_http_plans_run_against_the_demo_target_without_failures() {
+    let runs: [(&str, &[&str], u32); 4] = [
+        ("rest_api.toml", &[], 10),
+        ("mcp_gateway_highthroughput.toml", &[], 20),
+        ("admin_ui.toml", &[], 20),
+        (
+            "mcp_gateway.toml",
+            &[
+                "HealthCheckUser",
+                "ReadOnlyAPIUser",
+                "AdminUIUser",
+                "WriteAPIUser",
+            ],
+            40,
+        ),
+    ];
+    // At the same time, each against its own target: the wall time of one run.
+    let tasks: Vec<_> = runs
+        .into_iter()
+        .map(|(file, classes, users)| {
+            tokio::spawn(async move { (file, short_run(&load(file), classes, users).await) })
+        })
+        .collect();
+    for task in tasks {
+        let (file, (requests, failures, why)) = task.await.expect("run task");
+        assert!(requests >= 20, "{file}: {requests} requests");
+        assert_eq!(failures, 0, "{file}: {why}");
+    }
+}
