@@ -1,5 +1,9 @@
 //! Pure renderers of a finished or live [`Snapshot`](crate::stats::snapshot::Snapshot): text for
-//! the terminal, JSON for `--json`. No I/O here: callers decide where the bytes go.
+//! the terminal, JSON for `--json`, Locust's CSV files, JMeter's JTL lines, the HTML report.
+//! No file is opened here: callers decide where the bytes go (writers take `io::Write`).
 
+pub mod csv;
+pub mod html;
 pub mod json;
+pub mod jtl;
 pub mod table;

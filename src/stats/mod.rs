@@ -6,3 +6,4 @@ pub mod histogram;
 pub mod recorder;
 pub mod sample;
 pub mod snapshot;
+pub mod tap;

@@ -356,7 +356,7 @@ fn ratio_views(r: &Ratio) -> Vec<RatioView> {
 }
 
 /// The Configuration tab: label, value pairs (all plain text).
-fn settings_rows(run: &RunRecord) -> Vec<(&'static str, String)> {
+pub fn settings_rows(run: &RunRecord) -> Vec<(&'static str, String)> {
     let s: &RunSettings = &run.settings;
     let list = |v: &[String]| {
         if v.is_empty() {
@@ -633,6 +633,7 @@ mod tests {
                 fail_per_s: 0.0,
                 p50_ms: 10.0,
                 p95_ms: 50.0,
+                ..Default::default()
             }],
             current_p50_ms: 10.0,
             current_p95_ms: 55.0,
@@ -759,6 +760,7 @@ stages = [ {{ duration = "30s", users = 20, spawn_rate = 5 }} ]
             fail_per_s: 0.0,
             p50_ms: 1.0,
             p95_ms: 2.0,
+            ..Default::default()
         }]);
         assert!(s.starts_with("[{\"t_s\":3,"));
         assert_eq!(series_json(&[]), "[]");
