@@ -87,6 +87,8 @@ pub struct Report {
     pub started_ms: i64,
     pub uplot_js: &'static str,
     pub uplot_css: &'static str,
+    /// The CSP nonce of the inline scripts when served over HTTP; None in a file.
+    pub nonce: Option<String>,
 }
 
 impl Report {
@@ -115,17 +117,21 @@ impl Report {
             started_ms: run.started_at_ms,
             uplot_js: UPLOT_JS,
             uplot_css: UPLOT_CSS,
+            nonce: None,
         }
+    }
+
+    /// The report as one HTML document.
+    pub fn to_html(&self) -> String {
+        // Rendering into a String only fails if a Display impl does; ours do not.
+        self.render()
+            .unwrap_or_else(|e| format!("<!doctype html><title>report</title><p>{e}</p>"))
     }
 }
 
 /// The report as one HTML document.
 pub fn render(run: &RunRecord, s: &Snapshot, thresholds: Option<Vec<ThresholdLine>>) -> String {
-    let report = Report::new(run, s, thresholds);
-    // Rendering into a String only fails if a Display impl does; ours do not.
-    report
-        .render()
-        .unwrap_or_else(|e| format!("<!doctype html><title>report</title><p>{e}</p>"))
+    Report::new(run, s, thresholds).to_html()
 }
 
 #[cfg(test)]
@@ -253,6 +259,20 @@ mod tests {
         assert!(html.contains("p95 &#60; 300ms"));
         assert!(html.contains("class=\"verdict fail\""));
         assert!(html.contains("class=\"verdict pass\""));
+    }
+
+    #[test]
+    fn inline_scripts_carry_the_nonce_when_served() {
+        let mut report = Report::new(&record(), &snapshot(), None);
+        assert!(!report.to_html().contains("nonce="));
+        report.nonce = Some("abc123".into());
+        assert_eq!(
+            report
+                .to_html()
+                .matches("<script nonce=\"abc123\">")
+                .count(),
+            2
+        );
     }
 
     /// No `src`, `href`, `url()` or `@import` reaching outside the file.

@@ -5,5 +5,6 @@ mod browser;
 mod cli;
 mod engine;
 mod helpers;
+mod outputs;
 mod plan;
 mod target;
