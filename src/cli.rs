@@ -269,14 +269,15 @@ fn create(path: &Path) -> anyhow::Result<std::io::BufWriter<std::fs::File>> {
 
 /// Follows the run's snapshots for the outputs that need the run as it goes: the history CSV
 /// (a row per second, per name with full history) and when each failure was first/last seen.
+type HistoryFile = report::csv::HistoryWriter<std::io::BufWriter<std::fs::File>>;
+/// What [`follow_csv`] hands back at the end: the history so far and the failure clock.
+type Followed = (std::io::Result<HistoryFile>, report::csv::FailureClock);
+
 async fn follow_csv(
     mut snapshots: tokio::sync::watch::Receiver<Arc<Snapshot>>,
-    mut history: report::csv::HistoryWriter<std::io::BufWriter<std::fs::File>>,
+    mut history: HistoryFile,
     started_unix_ms: i64,
-) -> (
-    std::io::Result<report::csv::HistoryWriter<std::io::BufWriter<std::fs::File>>>,
-    report::csv::FailureClock,
-) {
+) -> Followed {
     let mut clock = report::csv::FailureClock::default();
     loop {
         let snapshot = snapshots.borrow_and_update().clone();
@@ -408,12 +409,7 @@ async fn write_files(
     outputs: &Outputs,
     live: &crate::runs::LiveRun,
     snapshot: &Snapshot,
-    csv_follower: Option<
-        tokio::task::JoinHandle<(
-            std::io::Result<report::csv::HistoryWriter<std::io::BufWriter<std::fs::File>>>,
-            report::csv::FailureClock,
-        )>,
-    >,
+    csv_follower: Option<tokio::task::JoinHandle<Followed>>,
     jtl_writer: Option<report::jtl::JtlWriter>,
 ) -> anyhow::Result<()> {
     if let Some(prefix) = &outputs.csv {
