@@ -61,7 +61,9 @@ impl Recorder {
 
     #[inline]
     fn stamp(&self, now: Instant) -> u32 {
-        u32::try_from(now.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u32::MAX)
+        // u64 arithmetic (Duration::as_millis goes through u128); runs once per request.
+        let d = now.saturating_duration_since(self.epoch);
+        u32::try_from(d.as_secs() * 1000 + u64::from(d.subsec_millis())).unwrap_or(u32::MAX)
     }
 
     fn after_push(&mut self, now: Instant) {
