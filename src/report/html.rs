@@ -7,10 +7,10 @@
 
 use askama::Template;
 
-use crate::stats::snapshot::{FailureRow, Percentiles, Snapshot, StatsRow};
+use crate::stats::snapshot::{FailureRow, Percentiles, Point, Snapshot, StatsRow};
 use crate::store::RunRecord;
 use crate::web::views::{
-    fmt_bytes, fmt_duration, fmt_ms, fmt_pct, fmt_rps, fmt_utc, series_json, settings_rows,
+    fmt_bytes, fmt_duration, fmt_ms, fmt_pct, fmt_rps, fmt_utc, settings_rows,
 };
 
 const UPLOT_JS: &str = include_str!("../../static/vendor/uPlot.iife.min.js");
@@ -113,7 +113,7 @@ impl Report {
             failures: s.failures.clone(),
             warnings: s.warnings.clone(),
             settings: settings_rows(run),
-            series_json: series_json(&s.series),
+            series_json: chart_json(&s.series),
             started_ms: run.started_at_ms,
             uplot_js: UPLOT_JS,
             uplot_css: UPLOT_CSS,
@@ -129,6 +129,27 @@ impl Report {
     }
 }
 
+/// The charts' series as JSON safe inside `<script>` (every `<` escaped).
+fn chart_json(points: &[Point]) -> String {
+    let rows: Vec<[f64; 7]> = points
+        .iter()
+        .map(|p| {
+            [
+                p.t_s as f64,
+                f64::from(p.users),
+                p.rps,
+                p.fail_per_s,
+                p.p50_ms,
+                p.p95_ms,
+                p.extra.p99_ms,
+            ]
+        })
+        .collect();
+    serde_json::to_string(&rows)
+        .unwrap_or_else(|_| "[]".to_string())
+        .replace('<', "\\u003c")
+}
+
 /// The report as one HTML document.
 pub fn render(run: &RunRecord, s: &Snapshot, thresholds: Option<Vec<ThresholdLine>>) -> String {
     Report::new(run, s, thresholds).to_html()
@@ -137,7 +158,7 @@ pub fn render(run: &RunRecord, s: &Snapshot, thresholds: Option<Vec<ThresholdLin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::snapshot::{Point, RunState};
+    use crate::stats::snapshot::RunState;
     use crate::store::{Ratio, RunSettings, RunSource};
 
     fn record() -> RunRecord {
