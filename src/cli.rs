@@ -50,7 +50,7 @@ pub enum Command {
     /// Serve the web UI and REST API (the default command).
     Serve(Settings),
     /// Run a plan headless and print Locust-style statistics.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Validate a plan; print its classes, tasks, shapes and thresholds.
     Check {
         /// The plan file (TOML).
@@ -140,6 +140,18 @@ pub struct RunArgs {
     /// Write the threshold verdicts as JUnit XML (one test case per threshold).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Write Locust's CSV files: PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv.
+    #[arg(long, value_name = "PREFIX")]
+    pub csv: Option<PathBuf>,
+    /// With --csv: also a history row per name each second (Locust's --csv-full-history).
+    #[arg(long = "csv-full-history", requires = "csv")]
+    pub csv_full_history: bool,
+    /// Write one JMeter CSV (JTL) line per sample to FILE, streamed while the run goes.
+    #[arg(long, value_name = "FILE")]
+    pub jtl: Option<PathBuf>,
+    /// Write a self-contained HTML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// SQLite file the run is recorded into.
     #[arg(long, env = "HORNET_DB", default_value = "hornet.db")]
     pub db: PathBuf,
@@ -193,7 +205,7 @@ fn parse_threshold_arg(s: &str) -> Result<String, String> {
 /// Runs the parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> i32 {
     let result = match cli.command {
-        Some(Command::Run(args)) => run_plan(args).await,
+        Some(Command::Run(args)) => run_plan(*args).await,
         Some(Command::Check { plan }) => check_plan(&plan),
         Some(Command::Compare(args)) => compare_runs(args).await,
         Some(Command::Target(args)) => serve_target(args).await,
@@ -284,7 +296,14 @@ async fn run_plan(args: RunArgs) -> anyhow::Result<i32> {
         junit: args.junit,
         exit_code_on_error: args.exit_code_on_error,
     };
-    execute(&runs, request, args.json.as_deref(), link, &gate).await
+    let outputs = Outputs {
+        json: args.json,
+        csv: args.csv,
+        csv_full_history: args.csv_full_history,
+        jtl: args.jtl,
+        html: args.html,
+    };
+    execute(&runs, request, outputs, link, &gate).await
 }
 
 /// How the end of a headless run decides its exit code, and the JUnit file it writes.
@@ -293,17 +312,87 @@ struct Gate {
     exit_code_on_error: bool,
 }
 
+/// The files a headless run writes; all of them go through the one end-of-run path in
+/// [`execute`] (time up, Ctrl-C or an aborted run alike).
+#[derive(Debug, Default)]
+pub struct Outputs {
+    pub json: Option<String>,
+    pub csv: Option<PathBuf>,
+    pub csv_full_history: bool,
+    pub jtl: Option<PathBuf>,
+    pub html: Option<PathBuf>,
+}
+
+/// `PREFIX` + `suffix`, as Locust names its files (`out` -> `out_stats.csv`).
+fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
+    let mut name = prefix.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn create(path: &Path) -> anyhow::Result<std::io::BufWriter<std::fs::File>> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    Ok(std::io::BufWriter::new(file))
+}
+
+/// Follows the run's snapshots for the outputs that need the run as it goes: the history CSV
+/// (a row per second, per name with full history) and when each failure was first/last seen.
+type HistoryFile = report::csv::HistoryWriter<std::io::BufWriter<std::fs::File>>;
+/// What [`follow_csv`] hands back at the end: the history so far and the failure clock.
+type Followed = (std::io::Result<HistoryFile>, report::csv::FailureClock);
+
+async fn follow_csv(
+    mut snapshots: tokio::sync::watch::Receiver<Arc<Snapshot>>,
+    mut history: HistoryFile,
+    started_unix_ms: i64,
+) -> Followed {
+    let mut clock = report::csv::FailureClock::default();
+    loop {
+        let snapshot = snapshots.borrow_and_update().clone();
+        let unix_s = (started_unix_ms as f64 / 1000.0 + snapshot.elapsed_s) as i64;
+        clock.observe(&snapshot, unix_s);
+        if let Err(e) = history.observe(&snapshot) {
+            return (Err(e), clock);
+        }
+        if snapshot.state.is_final() || snapshots.changed().await.is_err() {
+            return (Ok(history), clock);
+        }
+    }
+}
+
 /// Starts the run, shows the live line, handles Ctrl-C, prints the table and writes outputs.
 async fn execute(
     runs: &Runs,
     request: StartRequest,
-    json: Option<&str>,
+    outputs: Outputs,
     base_url: Option<String>,
     gate: &Gate,
 ) -> anyhow::Result<i32> {
     let run_time = request.settings.run_time_s.map(Duration::from_secs_f64);
     let suite = request.plan.name.clone();
-    let live = match runs.start(request).await {
+    // Files are created before the run so that a bad path is bad input, not a lost run.
+    let jtl = match &outputs.jtl {
+        Some(path) => {
+            let out = create(path)?;
+            let (tap, writer) = report::jtl::spawn_writer(out, request.plan.names.clone())
+                .context("starting the JTL writer")?;
+            Some((tap, writer))
+        }
+        None => None,
+    };
+    let history = match &outputs.csv {
+        Some(prefix) => Some(create(&with_suffix(prefix, "_stats_history.csv"))?),
+        None => None,
+    };
+    if let Some(path) = &outputs.html {
+        create(path)?;
+    }
+    let (tap, jtl_writer) = match jtl {
+        Some((tap, writer)) => (Some(tap), Some(writer)),
+        None => (None, None),
+    };
+    let live = match runs.start_with_tap(request, tap).await {
         Ok(live) => live,
         Err(e) => {
             eprintln!("error: {e}");
@@ -333,6 +422,21 @@ async fn execute(
         })
     };
     let live_line = tokio::spawn(live_progress(handle.snapshots(), run_time));
+    let csv_follower = match history {
+        Some(out) => {
+            let writer = report::csv::HistoryWriter::new(
+                out,
+                outputs.csv_full_history,
+                live.record.started_at_ms,
+            )?;
+            Some(tokio::spawn(follow_csv(
+                handle.snapshots(),
+                writer,
+                live.record.started_at_ms,
+            )))
+        }
+        None => None,
+    };
     live.recorded().await;
     ctrl_c.abort();
     live_line.abort();
@@ -348,6 +452,7 @@ async fn execute(
     let verdicts = live.verdicts();
     let table = report::table::stats_table(&snapshot) + &report::table::verdicts(&verdicts);
     let summary = report::json::summary_with_verdicts(&snapshot, &verdicts);
+    let json = outputs.json.as_deref();
     match json {
         Some("-") => {
             eprint!("{table}");
@@ -365,6 +470,15 @@ async fn execute(
         let xml = report::junit::junit_xml(&suite, &verdicts, snapshot.elapsed_s);
         std::fs::write(path, xml).with_context(|| format!("writing {}", path.display()))?;
     }
+    write_files(
+        &outputs,
+        &live,
+        &snapshot,
+        &verdicts,
+        csv_follower,
+        jtl_writer,
+    )
+    .await?;
     if let Some(link) = &link {
         eprintln!("report: {link}");
     }
@@ -390,6 +504,69 @@ async fn execute(
     } else {
         EXIT_OK
     })
+}
+
+/// The end of the one stop path: every requested file, from the final snapshot.
+async fn write_files(
+    outputs: &Outputs,
+    live: &crate::runs::LiveRun,
+    snapshot: &Snapshot,
+    verdicts: &[crate::stats::thresholds::Verdict],
+    csv_follower: Option<tokio::task::JoinHandle<Followed>>,
+    jtl_writer: Option<report::jtl::JtlWriter>,
+) -> anyhow::Result<()> {
+    if let Some(prefix) = &outputs.csv {
+        let clock = match csv_follower {
+            Some(task) => {
+                let (history, mut clock) = task.await.context("following the run for --csv")?;
+                let started = live.record.started_at_ms;
+                let unix_s = (started as f64 / 1000.0 + snapshot.elapsed_s) as i64;
+                clock.observe(snapshot, unix_s);
+                let path = with_suffix(prefix, "_stats_history.csv");
+                let mut history = history.with_context(|| format!("writing {}", path.display()))?;
+                history
+                    .observe(snapshot)
+                    .and_then(|_| history.finish())
+                    .and_then(|mut out| out.flush())
+                    .with_context(|| format!("writing {}", path.display()))?;
+                Some(clock)
+            }
+            None => None,
+        };
+        let path = with_suffix(prefix, "_stats.csv");
+        report::csv::write_stats(create(&path)?, snapshot)
+            .with_context(|| format!("writing {}", path.display()))?;
+        let path = with_suffix(prefix, "_failures.csv");
+        report::csv::write_failures(create(&path)?, snapshot, clock.as_ref())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(writer) = jtl_writer {
+        let path = outputs.jtl.as_deref().unwrap_or(Path::new("-"));
+        let done = writer
+            .finish()
+            .await
+            .with_context(|| format!("writing {}", path.display()))?;
+        if done.lost > 0 {
+            eprintln!(
+                "warning: {} of {} JTL lines lost: the disk could not keep up ({})",
+                done.lost,
+                done.lost + done.lines,
+                path.display()
+            );
+        }
+    }
+    if let Some(path) = &outputs.html {
+        let mut record = live.record.as_ref().clone();
+        record.state = snapshot.state;
+        record.ended_at_ms = Some(crate::runs::now_ms());
+        let html = report::html::render(
+            &record,
+            snapshot,
+            Some(report::html::threshold_lines(verdicts)),
+        );
+        std::fs::write(path, html).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// One status line on stderr: redrawn in place on a terminal, a plain line every few seconds

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use crate::engine::{self, EngineError, RunConfig, RunHandle, Selection};
 use crate::plan::model::{Plan, Threshold, UserClass};
 use crate::stats::snapshot::{RunState, Snapshot};
+use crate::stats::tap::SampleTap;
 use crate::stats::thresholds::{self, Verdict};
 use crate::store::{
     ClassRatio, NamedHistogram, NewRun, Ratio, RunRecord, RunSettings, RunSource, RunSummary,
@@ -178,6 +179,15 @@ impl Runs {
 
     /// Starts a run and its recording. Refused while another run of this process is live.
     pub async fn start(&self, req: StartRequest) -> Result<LiveRun, StartError> {
+        self.start_with_tap(req, None).await
+    }
+
+    /// As [`Self::start`], with a copy of every sample batch sent to `tap` (`hornet run --jtl`).
+    pub async fn start_with_tap(
+        &self,
+        req: StartRequest,
+        tap: Option<SampleTap>,
+    ) -> Result<LiveRun, StartError> {
         if let Some(active) = self.busy() {
             return Err(StartError::Busy { active });
         }
@@ -204,7 +214,8 @@ impl Runs {
             .into());
         }
         let thresholds = run_thresholds(&req.plan, &req.settings)?;
-        let cfg = run_config(&req.settings);
+        let mut cfg = run_config(&req.settings);
+        cfg.sample_tap = tap;
         let classes = engine::prepare::select_classes(&req.plan, &cfg.selection)?;
         let ratio = ratio(&classes);
         // Runs the plan's setup steps first (a failure refuses the start with their message).

@@ -27,6 +27,7 @@ use crate::stats::aggregator::{Aggregator, SerializedHistogram};
 use crate::stats::recorder::Recorder;
 use crate::stats::sample::Batch;
 use crate::stats::snapshot::{RunState, Snapshot};
+use crate::stats::tap::SampleTap;
 
 /// Time allowed for `on_stop` steps after the stop timeout, before users are killed.
 const ON_STOP_GRACE: Duration = Duration::from_secs(10);
@@ -48,6 +49,8 @@ pub struct RunConfig {
     pub selection: Selection,
     /// Distinct statistics names before the rest go to `(other)`.
     pub name_cap: usize,
+    /// Where a copy of every sample batch goes (the JTL file), if anywhere.
+    pub sample_tap: Option<SampleTap>,
 }
 
 impl Default for RunConfig {
@@ -60,6 +63,7 @@ impl Default for RunConfig {
             stop_timeout: Duration::ZERO,
             selection: Selection::default(),
             name_cap: 1000,
+            sample_tap: None,
         }
     }
 }
@@ -233,6 +237,7 @@ fn begin(
         })
         .collect();
     let sequence = ClassSequence::new(&slots);
+    let class_names: Vec<Arc<str>> = classes.iter().map(|c| Arc::from(c.name.as_str())).collect();
 
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (batch_tx, batch_rx) = mpsc::channel(BATCH_CHANNEL);
@@ -260,6 +265,9 @@ fn begin(
             from: 0,
         },
         started: now,
+        started_unix_ms: crate::runs::now_ms(),
+        class_names,
+        sample_tap: cfg.sample_tap,
         run_time: cfg.run_time,
         stop_timeout: cfg.stop_timeout,
         aggregator,
@@ -310,6 +318,10 @@ struct RunActor {
     spawn_rate: f64,
     ramp: Ramp,
     started: Instant,
+    started_unix_ms: i64,
+    /// Class names by index in `classes`, for the sample tap's thread names.
+    class_names: Vec<Arc<str>>,
+    sample_tap: Option<SampleTap>,
     run_time: Option<Duration>,
     stop_timeout: Duration,
     aggregator: Aggregator,
@@ -338,7 +350,7 @@ impl RunActor {
         let ending = loop {
             let next_change = self.next_user_change();
             tokio::select! {
-                Some(batch) = self.batch_rx.recv() => self.aggregator.ingest(batch),
+                Some(batch) = self.batch_rx.recv() => self.ingest(batch),
                 _ = ticker.tick() => {
                     self.aggregator.tick(self.started.elapsed(), self.user_count());
                     self.publish(self.state());
@@ -372,6 +384,22 @@ impl RunActor {
             snapshot,
             histograms: self.aggregator.serialized_histograms(),
         }
+    }
+
+    /// Counts a user's batch, after copying it to the sample tap when there is one.
+    fn ingest(&mut self, batch: Batch) {
+        if let Some(tap) = &self.sample_tap {
+            let class = self
+                .sequence
+                .class_of(batch.user as usize)
+                .and_then(|c| self.class_names.get(c));
+            let users = self.users.len() as u32;
+            match class {
+                Some(class) => tap.offer(&batch, class, users, self.started_unix_ms),
+                None => tap.offer(&batch, &Arc::from("user"), users, self.started_unix_ms),
+            }
+        }
+        self.aggregator.ingest(batch);
     }
 
     fn state(&self) -> RunState {
@@ -486,7 +514,8 @@ impl RunActor {
         let mut ctx = UserContext::new(
             Vars::new(self.shared_vars.clone()),
             self.http.clone(),
-            Recorder::new(batch_tx.clone()),
+            Recorder::new(batch_tx.clone())
+                .with_identity(self.users.len() as u32, self.started.into_std()),
             rand::rngs::SmallRng::seed_from_u64(self.next_seed),
         );
         ctx.feeds = self.feeds[class].clone();
@@ -526,7 +555,7 @@ impl RunActor {
         tokio::pin!(users_done);
         loop {
             tokio::select! {
-                Some(batch) = self.batch_rx.recv() => self.aggregator.ingest(batch),
+                Some(batch) = self.batch_rx.recv() => self.ingest(batch),
                 _ = &mut users_done => break,
                 _ = tokio::time::sleep_until(kill_at), if !self.kill.is_cancelled() => self.kill.cancel(),
                 _ = ticker.tick() => {
@@ -547,7 +576,7 @@ impl RunActor {
         }
         // Every user is gone and with it every sender: drain what is left.
         while let Some(batch) = self.batch_rx.recv().await {
-            self.aggregator.ingest(batch);
+            self.ingest(batch);
         }
         aborted
     }

@@ -234,11 +234,15 @@ pub async fn execute(
             let bytes = resp.body_len;
             match verify(&step.checks, &step.captures, &view, vars) {
                 Ok(()) => {
-                    rec.record(sample(name, elapsed, lag, bytes, true), end);
+                    rec.record(
+                        sample(name, elapsed, lag, bytes, true).with_status(view.status),
+                        end,
+                    );
                     true
                 }
                 Err(message) => {
-                    rec.record_failure(sample(name, elapsed, lag, bytes, false), message, end);
+                    let failed = sample(name, elapsed, lag, bytes, false).with_status(view.status);
+                    rec.record_failure(failed, message, end);
                     false
                 }
             }
@@ -267,6 +271,8 @@ fn sample(name: NameId, elapsed: Duration, lag: Option<Duration>, bytes: u64, ok
         latency_us,
         corrected_us: lag.map_or(0, |lag| micros(elapsed + lag).max(1)),
         bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
+        end_ms: 0,
+        status: 0,
         ok,
     }
 }

@@ -1,7 +1,12 @@
 //! Pure renderers of a finished or live [`Snapshot`](crate::stats::snapshot::Snapshot): text for
-//! the terminal, JSON for `--json`. No I/O here: callers decide where the bytes go.
+//! the terminal, JSON for `--json`, Locust's CSV files, JMeter's JTL lines, the HTML report,
+//! JUnit verdicts and run comparisons. No file is opened here: callers decide where the bytes go
+//! (writers take `io::Write`).
 
 pub mod compare;
+pub mod csv;
+pub mod html;
 pub mod json;
+pub mod jtl;
 pub mod junit;
 pub mod table;

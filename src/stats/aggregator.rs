@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use super::histogram::{ExactStats, LatencyHistogram};
 use super::sample::{Batch, Sample};
-use super::snapshot::{us_to_ms, FailureRow, Percentiles, Point, RunState, Snapshot, StatsRow};
+use super::snapshot::{
+    us_to_ms, FailureRow, Percentiles, Point, PointExtra, RunState, Snapshot, StatsRow,
+};
 use crate::plan::model::{NameId, RequestName};
 
 /// Distinct names kept as their own rows unless the run says otherwise.
@@ -208,14 +210,38 @@ impl Aggregator {
         let secs = elapsed.saturating_sub(self.last_tick).as_secs_f64();
         // A tick at the same instant as the previous one has no length to divide by.
         let secs = if secs < 1e-3 { 1.0 } else { secs };
-        let p = self.interval.percentiles(&[0.5, 0.95]);
+        let p = self.interval.percentiles(&Percentiles::QUANTILES);
+        let total = &self.total.hist;
+        let n = total.count();
         self.series.push(Point {
             t_s: elapsed.as_secs_f64().round() as u64,
             users,
             rps: self.interval_reqs as f64 / secs,
             fail_per_s: self.interval_fails as f64 / secs,
             p50_ms: us_to_ms(p[0]),
-            p95_ms: us_to_ms(p[1]),
+            p95_ms: us_to_ms(p[5]),
+            extra: PointExtra {
+                p66_ms: us_to_ms(p[1]),
+                p75_ms: us_to_ms(p[2]),
+                p80_ms: us_to_ms(p[3]),
+                p90_ms: us_to_ms(p[4]),
+                p98_ms: us_to_ms(p[6]),
+                p99_ms: us_to_ms(p[7]),
+                p999_ms: us_to_ms(p[8]),
+                p9999_ms: us_to_ms(p[9]),
+                max_ms: us_to_ms(p[10]),
+                total_requests: n,
+                total_failures: self.total.failures,
+                total_median_ms: us_to_ms(total.percentiles(&[0.5])[0]),
+                total_avg_ms: total.mean_us() / 1000.0,
+                total_min_ms: us_to_ms(total.min_us()),
+                total_max_ms: us_to_ms(total.max_us()),
+                total_avg_bytes: if n == 0 {
+                    0.0
+                } else {
+                    self.total.bytes as f64 / n as f64
+                },
+            },
         });
         self.interval_reqs = 0;
         self.interval_fails = 0;
@@ -498,6 +524,8 @@ mod tests {
             latency_us,
             corrected_us: 0,
             bytes: 100,
+            end_ms: 0,
+            status: 200,
             ok,
         }
     }
@@ -505,7 +533,7 @@ mod tests {
     fn batch(samples: Vec<Sample>) -> Batch {
         Batch {
             samples,
-            failures: Vec::new(),
+            ..Batch::default()
         }
     }
 
@@ -518,6 +546,7 @@ mod tests {
                     error: error.to_string(),
                 })
                 .collect(),
+            ..Batch::default()
         }
     }
 
@@ -739,8 +768,16 @@ mod tests {
         agg.ingest(batch(vec![sample(1, 1_500, true), sample(1, 2_000, true)]));
         agg.tick(Duration::from_millis(2999), 8);
         let s = snap(&agg, 3);
+        let plain: Vec<Point> = s
+            .series
+            .iter()
+            .map(|p| Point {
+                extra: PointExtra::default(),
+                ..*p
+            })
+            .collect();
         assert_eq!(
-            s.series,
+            plain,
             [
                 Point {
                     t_s: 1,
@@ -748,7 +785,8 @@ mod tests {
                     rps: 1000.0,
                     fail_per_s: 10.0,
                     p50_ms: 0.5,
-                    p95_ms: 0.95
+                    p95_ms: 0.95,
+                    ..Point::default()
                 },
                 Point {
                     t_s: 2,
@@ -756,7 +794,8 @@ mod tests {
                     rps: 0.0,
                     fail_per_s: 0.0,
                     p50_ms: 0.0,
-                    p95_ms: 0.0
+                    p95_ms: 0.0,
+                    ..Point::default()
                 },
                 Point {
                     t_s: 3,
@@ -764,11 +803,24 @@ mod tests {
                     rps: 2.0 / 0.999,
                     fail_per_s: 0.0,
                     p50_ms: 1.5,
-                    p95_ms: 2.0
+                    p95_ms: 2.0,
+                    ..Point::default()
                 },
             ]
         );
         assert_eq!(agg.series().len(), 3);
+        // the second's other percentiles, and the run's totals at its end
+        let (e1, e2, e3) = (&s.series[0].extra, &s.series[1].extra, &s.series[2].extra);
+        assert_eq!((e1.p90_ms, e1.p99_ms, e1.max_ms), (0.9, 0.99, 1.0));
+        assert_eq!((e1.total_requests, e1.total_failures), (1000, 10));
+        assert_eq!((e1.total_median_ms, e1.total_avg_ms), (0.5, 0.5005));
+        assert_eq!(
+            (e1.total_min_ms, e1.total_max_ms, e1.total_avg_bytes),
+            (0.001, 1.0, 100.0)
+        );
+        assert_eq!((e2.max_ms, e2.total_requests), (0.0, 1000));
+        assert_eq!((e3.p66_ms, e3.max_ms, e3.total_requests), (2.0, 2.0, 1002));
+        assert_eq!((e3.total_max_ms, e3.total_failures), (2.0, 10));
         // the window holds the three seconds: 1002 samples, p50 of all of them
         assert_eq!(s.current_p50_ms, 0.501);
         assert_eq!(s.current_p95_ms, 0.952);

@@ -6,4 +6,5 @@ pub mod histogram;
 pub mod recorder;
 pub mod sample;
 pub mod snapshot;
+pub mod tap;
 pub mod thresholds;

@@ -17,6 +17,9 @@ pub struct Recorder {
     tx: mpsc::Sender<Batch>,
     batch: Batch,
     oldest: Option<Instant>,
+    /// The run's start: samples are stamped with their end relative to it.
+    epoch: Instant,
+    user: u32,
 }
 
 impl Recorder {
@@ -25,17 +28,29 @@ impl Recorder {
             tx,
             batch: Batch::default(),
             oldest: None,
+            epoch: Instant::now(),
+            user: 0,
         }
     }
 
-    pub fn record(&mut self, sample: Sample, now: Instant) {
+    /// Who records (the user's slot) and since when (the run's start).
+    pub fn with_identity(mut self, user: u32, epoch: Instant) -> Self {
+        self.user = user;
+        self.batch.user = user;
+        self.epoch = epoch;
+        self
+    }
+
+    pub fn record(&mut self, mut sample: Sample, now: Instant) {
+        sample.end_ms = self.stamp(now);
         self.batch.samples.push(sample);
         self.after_push(now);
     }
 
     /// Records a failed sample and the message it failed with.
-    pub fn record_failure(&mut self, sample: Sample, error: String, now: Instant) {
+    pub fn record_failure(&mut self, mut sample: Sample, error: String, now: Instant) {
         debug_assert!(!sample.ok);
+        sample.end_ms = self.stamp(now);
         self.batch.failures.push(Failure {
             name: sample.name,
             error,
@@ -44,10 +59,24 @@ impl Recorder {
         self.after_push(now);
     }
 
+    #[inline]
+    fn stamp(&self, now: Instant) -> u32 {
+        // u64 arithmetic (Duration::as_millis goes through u128); runs once per request.
+        let d = now.saturating_duration_since(self.epoch);
+        u32::try_from(d.as_secs() * 1000 + u64::from(d.subsec_millis())).unwrap_or(u32::MAX)
+    }
+
     fn after_push(&mut self, now: Instant) {
         let oldest = *self.oldest.get_or_insert(now);
         if self.batch.samples.len() >= MAX_SAMPLES || now.duration_since(oldest) >= MAX_AGE {
             self.flush();
+        }
+    }
+
+    fn empty(&self) -> Batch {
+        Batch {
+            user: self.user,
+            ..Batch::default()
         }
     }
 
@@ -61,7 +90,8 @@ impl Recorder {
         if self.batch.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut self.batch);
+        let empty = self.empty();
+        let batch = std::mem::replace(&mut self.batch, empty);
         match self.tx.try_send(batch) {
             Ok(()) => self.oldest = None,
             Err(mpsc::error::TrySendError::Full(batch)) => self.batch = batch,
@@ -73,7 +103,8 @@ impl Recorder {
     /// Sends whatever is pending, waiting for room: used once when the user ends, so that no
     /// sample is lost to a full channel.
     pub async fn finish(mut self) {
-        let batch = std::mem::take(&mut self.batch);
+        let empty = self.empty();
+        let batch = std::mem::replace(&mut self.batch, empty);
         if !batch.is_empty() {
             // An Err means the aggregator is gone; nothing is left to count into.
             let _ = self.tx.send(batch).await;
@@ -92,6 +123,8 @@ mod tests {
             latency_us: 100,
             corrected_us: 0,
             bytes: 10,
+            end_ms: 0,
+            status: 200,
             ok,
         }
     }
@@ -112,6 +145,23 @@ mod tests {
         let batch = rx.try_recv().expect("a batch after MAX_AGE");
         assert_eq!(batch.samples.len(), 11);
         assert!(!rec.has_pending());
+    }
+
+    #[test]
+    fn stamps_samples_and_batches_with_time_and_user() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let t0 = Instant::now();
+        let mut rec = Recorder::new(tx).with_identity(7, t0);
+        rec.record(sample(true), t0 + Duration::from_millis(1_234));
+        rec.record_failure(sample(false), "x".into(), t0 + Duration::from_millis(1_500));
+        rec.flush();
+        let batch = rx.try_recv().expect("a batch");
+        assert_eq!(batch.user, 7);
+        let ends: Vec<u32> = batch.samples.iter().map(|s| s.end_ms).collect();
+        assert_eq!(ends, [1_234, 1_500]);
+        rec.record(sample(true), t0);
+        rec.flush();
+        assert_eq!(rx.try_recv().map(|b| b.user).ok(), Some(7));
     }
 
     #[test]

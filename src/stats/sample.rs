@@ -13,7 +13,19 @@ pub struct Sample {
     pub corrected_us: u32,
     /// Response size in bytes (body), saturating.
     pub bytes: u32,
+    /// Milliseconds from the run's start to the end of the request; stamped by the recorder
+    /// (per-sample outputs such as the JTL file need it).
+    pub end_ms: u32,
+    /// The response's status code (HTTP), 0 when there was no response.
+    pub status: u16,
     pub ok: bool,
+}
+
+impl Sample {
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
 }
 
 /// The message of a failed sample, grouped later by (name, error).
@@ -27,11 +39,23 @@ pub struct Failure {
 #[derive(Debug, Default)]
 pub struct Batch {
     pub samples: Vec<Sample>,
+    /// One per failed sample, in the same order.
     pub failures: Vec<Failure>,
+    /// The user's slot in spawn order (0-based): who recorded the batch.
+    pub user: u32,
 }
 
 impl Batch {
     pub fn is_empty(&self) -> bool {
         self.samples.is_empty() && self.failures.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_sample_stays_small() {
+        // Every request is pushed as one of these: keep it to three words.
+        assert_eq!(std::mem::size_of::<super::Sample>(), 24);
     }
 }

@@ -132,7 +132,7 @@ pub struct FailureRow {
 }
 
 /// One second of the run, aggregate over all names: that interval's own numbers.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Point {
     /// Seconds since the start, at the end of the interval.
     pub t_s: u64,
@@ -141,6 +141,53 @@ pub struct Point {
     pub fail_per_s: f64,
     pub p50_ms: f64,
     pub p95_ms: f64,
+    /// What Locust's `_stats_history.csv` wants beyond the chart's numbers; zero in points
+    /// stored before these existed.
+    #[serde(flatten)]
+    pub extra: PointExtra,
+}
+
+/// The rest of a second's numbers: its other percentiles, and the run's running totals at its
+/// end (Locust's "Total ..." history columns).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PointExtra {
+    pub p66_ms: f64,
+    pub p75_ms: f64,
+    pub p80_ms: f64,
+    pub p90_ms: f64,
+    pub p98_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub p9999_ms: f64,
+    pub max_ms: f64,
+    pub total_requests: u64,
+    pub total_failures: u64,
+    pub total_median_ms: f64,
+    pub total_avg_ms: f64,
+    pub total_min_ms: f64,
+    pub total_max_ms: f64,
+    pub total_avg_bytes: f64,
+}
+
+impl Point {
+    /// The second's percentiles in [`Percentiles::LABELS`] order.
+    pub fn percentiles(&self) -> [f64; 11] {
+        let e = &self.extra;
+        [
+            self.p50_ms,
+            e.p66_ms,
+            e.p75_ms,
+            e.p80_ms,
+            e.p90_ms,
+            self.p95_ms,
+            e.p98_ms,
+            e.p99_ms,
+            e.p999_ms,
+            e.p9999_ms,
+            e.max_ms,
+        ]
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

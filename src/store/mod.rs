@@ -269,6 +269,7 @@ mod tests {
                 fail_per_s: 0.5,
                 p50_ms: 3.0,
                 p95_ms: 9.0,
+                ..Default::default()
             }];
             store
                 .append_points("run-1", &points, 2_000)

@@ -598,6 +598,7 @@ mod tests {
             fail_per_s: 0.0,
             p50_ms: 1.0,
             p95_ms: 2.0,
+            ..Default::default()
         };
         store
             .append_points("r1", &[point], 1_100)

@@ -28,6 +28,7 @@ struct PointRow {
     fail_per_s: f64,
     p50_ms: f64,
     p95_ms: f64,
+    extra_json: Option<String>,
 }
 
 #[derive(FromRow)]
@@ -65,7 +66,7 @@ async fn write_points(
     for p in points {
         sqlx::query(
             "INSERT OR REPLACE INTO run_points (run_id, t_s, users, rps, fail_per_s, p50_ms, \
-             p95_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             p95_ms, extra_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )
         .bind(id)
         .bind(to_i64(p.t_s))
@@ -74,6 +75,8 @@ async fn write_points(
         .bind(p.fail_per_s)
         .bind(p.p50_ms)
         .bind(p.p95_ms)
+        // Plain numbers: serializing cannot fail (a NaN would become null, and read back as 0).
+        .bind(serde_json::to_string(&p.extra).ok())
         .execute(&mut *conn)
         .await?;
     }
@@ -231,7 +234,7 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let points: Vec<PointRow> = sqlx::query_as(
-            "SELECT t_s, users, rps, fail_per_s, p50_ms, p95_ms FROM run_points \
+            "SELECT t_s, users, rps, fail_per_s, p50_ms, p95_ms, extra_json FROM run_points \
              WHERE run_id = ?1 ORDER BY t_s",
         )
         .bind(id)
@@ -271,6 +274,13 @@ impl Store {
                     fail_per_s: p.fail_per_s,
                     p50_ms: p.p50_ms,
                     p95_ms: p.p95_ms,
+                    // Extras only feed the history CSV: a point whose extras do not parse keeps
+                    // its chart numbers rather than failing the whole run's load.
+                    extra: p
+                        .extra_json
+                        .as_deref()
+                        .and_then(|text| serde_json::from_str(text).ok())
+                        .unwrap_or_default(),
                 })
             })
             .collect::<Result<_, StoreError>>()?;
@@ -352,6 +362,7 @@ mod tests {
             fail_per_s: 0.25,
             p50_ms: 12.0,
             p95_ms: 48.5,
+            ..Default::default()
         }
     }
 

@@ -245,6 +245,7 @@ mod tests {
             fail_per_s: 0.5,
             p50_ms: 10.0 + t_s as f64,
             p95_ms: 40.0 + t_s as f64,
+            ..Default::default()
         }
     }
 

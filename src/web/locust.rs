@@ -9,7 +9,6 @@
 //! the plan named by the extra `plan` field, else of the newest run's plan, else the first plan
 //! offered; with a live run it re-targets its users (Locust's behaviour).
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +26,7 @@ use super::state::AppState;
 use crate::plan::duration::parse_duration;
 use crate::runs::LiveRun;
 use crate::stats::aggregator::AGGREGATED;
-use crate::stats::snapshot::{Percentiles, RunState, Snapshot, StatsRow};
+use crate::stats::snapshot::{RunState, Snapshot, StatsRow};
 use crate::store::{RunFilter, RunSource};
 
 /// Locust shows at most this many statistics rows and errors.
@@ -371,8 +370,14 @@ async fn stats_requests(State(state): State<AppState>) -> Result<Json<Value>, Ap
 async fn stats_requests_csv(State(state): State<AppState>) -> Result<Response, ApiError> {
     let current = current_snapshot(&state).await?;
     let (name, csv) = match &current {
-        Some((id, s)) => (format!("hornet_{id}_requests.csv"), requests_csv(s)),
-        None => ("hornet_requests.csv".to_string(), requests_csv_header()),
+        Some((id, s)) => (
+            format!("hornet_{id}_requests.csv"),
+            crate::report::csv::stats_csv(s),
+        ),
+        None => (
+            "hornet_requests.csv".to_string(),
+            format!("{}\r\n", crate::report::csv::STATS_COLUMNS.join(",")).into_bytes(),
+        ),
     };
     Ok((
         [
@@ -385,77 +390,6 @@ async fn stats_requests_csv(State(state): State<AppState>) -> Result<Response, A
         csv,
     )
         .into_response())
-}
-
-// NOTE: a minimal Locust stats CSV for `/stats/requests/csv`; report/csv.rs (the `--csv`
-// renderer) should replace it once both are on one branch.
-const REQUESTS_COLUMNS: [&str; 11] = [
-    "Type",
-    "Name",
-    "Request Count",
-    "Failure Count",
-    "Median Response Time",
-    "Average Response Time",
-    "Min Response Time",
-    "Max Response Time",
-    "Average Content Size",
-    "Requests/s",
-    "Failures/s",
-];
-
-fn requests_csv_header() -> String {
-    let mut out = String::new();
-    let cells: Vec<String> = REQUESTS_COLUMNS
-        .iter()
-        .chain(Percentiles::LABELS.iter())
-        .map(|c| c.to_string())
-        .collect();
-    csv_line(&mut out, &cells);
-    out
-}
-
-/// Locust's `requests_csv`: one line per row, the Aggregated row last (no type), percentiles
-/// as whole milliseconds or `N/A` without requests; Python's csv dialect (`\r\n`, minimal quotes).
-fn requests_csv(s: &Snapshot) -> String {
-    let mut out = requests_csv_header();
-    for r in s.rows.iter().chain(std::iter::once(&s.total)) {
-        let mut cells = vec![
-            r.method.clone(),
-            r.name.clone(),
-            r.num_requests.to_string(),
-            r.num_failures.to_string(),
-            format!("{}", r.median_ms.round()),
-            format!("{}", r.avg_ms),
-            format!("{}", r.min_ms),
-            format!("{}", r.max_ms),
-            format!("{}", r.avg_bytes),
-            format!("{}", r.total_rps),
-            format!("{}", r.total_fail_per_s),
-        ];
-        for ms in r.percentiles.to_array() {
-            cells.push(if r.num_requests == 0 {
-                "N/A".to_string()
-            } else {
-                format!("{}", ms.round())
-            });
-        }
-        csv_line(&mut out, &cells);
-    }
-    out
-}
-
-fn csv_line(out: &mut String, cells: &[String]) {
-    for (i, cell) in cells.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        if cell.contains([',', '"', '\n', '\r']) {
-            let _ = write!(out, "\"{}\"", cell.replace('"', "\"\""));
-        } else {
-            out.push_str(cell);
-        }
-    }
-    out.push_str("\r\n");
 }
 
 #[cfg(test)]
@@ -541,18 +475,5 @@ mod tests {
         let ready = stats_report(None);
         assert_eq!(ready["state"], "ready");
         assert_eq!(ready["stats"], json!([]));
-    }
-
-    #[test]
-    fn the_csv_has_locusts_columns_and_quotes_like_python() {
-        assert_eq!(
-            requests_csv_header(),
-            "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,\
-             Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,\
-             50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%\r\n"
-        );
-        let mut out = String::new();
-        csv_line(&mut out, &["a,b".into(), "say \"hi\"".into(), "x".into()]);
-        assert_eq!(out, "\"a,b\",\"say \"\"hi\"\"\",x\r\n");
     }
 }

@@ -23,6 +23,11 @@ pub fn router() -> Router<AppState> {
         .route("/runs/compare", get(super::compare::compare_runs))
         .route("/runs/{id}", get(show_run))
         .route("/runs/{id}/report.json", get(report_json))
+        .route("/runs/{id}/stats.csv", get(stats_csv))
+        .route("/runs/{id}/history.csv", get(history_csv))
+        .route("/runs/{id}/failures.csv", get(failures_csv))
+        .route("/runs/{id}/report.html", get(report_html))
+        .route("/runs/{id}/results.jtl", get(results_jtl))
 }
 
 #[derive(serde::Deserialize)]
@@ -235,6 +240,113 @@ async fn report_json(
         Json(body),
     )
         .into_response())
+}
+
+/// A file to save: its type and the name the browser offers (`hornet-<id>_<suffix>`).
+fn download(id: &str, suffix: &str, content_type: &'static str, body: Vec<u8>) -> Response {
+    // Run ids are UUIDs; anything else would have failed the lookup, but keep the header sane.
+    let safe: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    let disposition = format!("attachment; filename=\"hornet-{safe}_{suffix}\"");
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+const CSV: &str = "text/csv; charset=utf-8";
+
+/// Locust's `_stats.csv` of the run (live or stored).
+async fn stats_csv(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let record = find_run(&state, &id).await?;
+    let snapshot = api::run_snapshot(&state, &record).await?;
+    let body = crate::report::csv::stats_csv(&snapshot);
+    Ok(download(&id, "stats.csv", CSV, body))
+}
+
+/// Locust's `_stats_history.csv`: the Aggregated row of every second.
+async fn history_csv(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let record = find_run(&state, &id).await?;
+    let snapshot = api::run_snapshot(&state, &record).await?;
+    let body = crate::report::csv::history_csv(&snapshot, record.started_at_ms);
+    Ok(download(&id, "stats_history.csv", CSV, body))
+}
+
+/// Locust's `_failures.csv` (first/last seen are only known to `hornet run --csv`).
+async fn failures_csv(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let record = find_run(&state, &id).await?;
+    let snapshot = api::run_snapshot(&state, &record).await?;
+    let body = crate::report::csv::failures_csv(&snapshot, None);
+    Ok(download(&id, "failures.csv", CSV, body))
+}
+
+/// The self-contained HTML report, shown in the browser (and saved as one file).
+async fn report_html(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let record = find_run(&state, &id).await?;
+    let snapshot = api::run_snapshot(&state, &record).await?;
+    let verdicts = match state.runs.get(&id) {
+        Some(live) => live.verdicts(),
+        None => record.verdicts.clone(),
+    };
+    let lines = crate::report::html::threshold_lines(&verdicts);
+    let mut report = crate::report::html::Report::new(&record, &snapshot, Some(lines));
+    // Its scripts are inline (the file must open offline): allow exactly those by nonce.
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let csp = format!(
+        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; \
+         img-src data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    );
+    report.nonce = Some(nonce);
+    let html = report.to_html();
+    let safe: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_SECURITY_POLICY, csp),
+            (header::CONTENT_TYPE, "text/html; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"hornet-{safe}_report.html\""),
+            ),
+        ],
+        html,
+    )
+        .into_response())
+}
+
+/// JTL is one line per sample, which history does not keep (it keeps histograms): the file
+/// exists only where a run was started with `hornet run --jtl FILE`.
+async fn results_jtl(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    find_run(&state, &id).await?;
+    Err(ApiError::not_found(
+        "JTL is written by `hornet run --jtl FILE`: it holds one line per sample, which run \
+         history does not keep (use stats.csv, history.csv or report.html here)",
+    ))
 }
 
 #[cfg(test)]

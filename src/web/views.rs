@@ -130,7 +130,29 @@ pub fn iso_utc(ms: i64) -> String {
 /// The series as JSON safe to embed in `<script type="application/json">`: every `<` becomes
 /// `\u003c`, so no `</script>` (or `<!--`) can appear inside.
 pub fn series_json(points: &[Point]) -> String {
-    serde_json::to_string(points)
+    // The charts' six numbers only: a point's extras (history CSV columns) would triple the
+    // page of a long run.
+    #[derive(serde::Serialize)]
+    struct ChartPoint {
+        t_s: u64,
+        users: u32,
+        rps: f64,
+        fail_per_s: f64,
+        p50_ms: f64,
+        p95_ms: f64,
+    }
+    let points: Vec<ChartPoint> = points
+        .iter()
+        .map(|p| ChartPoint {
+            t_s: p.t_s,
+            users: p.users,
+            rps: p.rps,
+            fail_per_s: p.fail_per_s,
+            p50_ms: p.p50_ms,
+            p95_ms: p.p95_ms,
+        })
+        .collect();
+    serde_json::to_string(&points)
         .unwrap_or_else(|_| "[]".to_string())
         .replace('<', "\\u003c")
 }
@@ -394,7 +416,7 @@ fn ratio_views(r: &Ratio) -> Vec<RatioView> {
 }
 
 /// The Configuration tab: label, value pairs (all plain text).
-fn settings_rows(run: &RunRecord) -> Vec<(&'static str, String)> {
+pub fn settings_rows(run: &RunRecord) -> Vec<(&'static str, String)> {
     let s: &RunSettings = &run.settings;
     let list = |v: &[String]| {
         if v.is_empty() {
@@ -674,6 +696,7 @@ mod tests {
                 fail_per_s: 0.0,
                 p50_ms: 10.0,
                 p95_ms: 50.0,
+                ..Default::default()
             }],
             current_p50_ms: 10.0,
             current_p95_ms: 55.0,
@@ -826,6 +849,7 @@ stages = [ {{ duration = "30s", users = 20, spawn_rate = 5 }} ]
             fail_per_s: 0.0,
             p50_ms: 1.0,
             p95_ms: 2.0,
+            ..Default::default()
         }]);
         assert!(s.starts_with("[{\"t_s\":3,"));
         assert_eq!(series_json(&[]), "[]");

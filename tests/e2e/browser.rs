@@ -865,3 +865,52 @@ async fn a_run_page_fits_a_phone_screen() {
     drop(driver);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_html_report_draws_its_charts_served_and_offline_without_errors() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let app = spawn_app().await;
+    let id = start_api_run(&app, json!({ "run_time": "3s" })).await;
+    app.wait_final(&id, Duration::from_secs(20)).await;
+    let path = format!("/runs/{id}/report.html");
+    let body = app
+        .client
+        .get(app.api(&path))
+        .send()
+        .await
+        .expect("GET report")
+        .text()
+        .await
+        .expect("report body");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("report.html");
+    std::fs::write(&file, &body).expect("report saved");
+
+    let s = driver.session(&app.url).await;
+    // Served: its inline scripts run under the page's CSP by nonce.
+    s.goto(&path).await;
+    s.wait_chart_line("chart-rps", RPS_GREEN, Duration::from_secs(10))
+        .await;
+    s.assert_no_js_errors("report.html (served)").await;
+
+    // Offline: the saved file, with the server gone.
+    app.stop().await;
+    s.client
+        .goto(&format!("file://{}", file.display()))
+        .await
+        .expect("open the saved report");
+    s.wait_chart_line("chart-users", USERS_BLUE, Duration::from_secs(10))
+        .await;
+    let rows = s
+        .js(
+            "return document.querySelectorAll('#statistics tbody tr').length;",
+            vec![],
+        )
+        .await;
+    assert!(rows.as_u64().unwrap_or(0) >= 1, "{rows}");
+    s.assert_no_js_errors("report.html (offline file)").await;
+    s.close().await;
+    drop(driver);
+}

@@ -1,0 +1,332 @@
+//! The HTML report: ONE file with its CSS, its JavaScript and its chart library (uPlot, vendored
+//! in `static/vendor/`) inline, so that it opens offline, from a mail attachment or a CI
+//! artifact: summary, thresholds, statistics, response-time percentiles, charts over time,
+//! failures, warnings and configuration. Rendered by askama (`templates/report.html`), which
+//! escapes every value from the plan, the run or the target; the only unescaped values are the
+//! vendored assets and JSON whose `<` are escaped (it cannot close its `<script>`).
+
+use askama::Template;
+
+use crate::stats::snapshot::{FailureRow, Percentiles, Point, Snapshot, StatsRow};
+use crate::store::RunRecord;
+use crate::web::views::{
+    fmt_bytes, fmt_duration, fmt_ms, fmt_pct, fmt_rps, fmt_utc, settings_rows,
+};
+
+const UPLOT_JS: &str = include_str!("../../static/vendor/uPlot.iife.min.js");
+const UPLOT_CSS: &str = include_str!("../../static/vendor/uPlot.min.css");
+
+/// One threshold's verdict as the report shows it (filled by the thresholds evaluation).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ThresholdLine {
+    pub expression: String,
+    pub observed: String,
+    pub passed: bool,
+}
+
+/// The report's lines for threshold verdicts.
+pub fn threshold_lines(verdicts: &[crate::stats::thresholds::Verdict]) -> Vec<ThresholdLine> {
+    verdicts
+        .iter()
+        .map(|v| ThresholdLine {
+            expression: v.expression.clone(),
+            observed: v.observed_text.clone(),
+            passed: v.passed,
+        })
+        .collect()
+}
+
+/// A statistics row, formatted.
+#[derive(Clone, Debug)]
+pub struct RowLine {
+    pub method: String,
+    pub name: String,
+    pub requests: u64,
+    pub fails: u64,
+    pub fail_pct: String,
+    pub avg: String,
+    pub min: String,
+    pub max: String,
+    pub median: String,
+    pub avg_bytes: String,
+    pub rps: String,
+    pub fail_per_s: String,
+    /// p50 ... p100 in [`Percentiles::LABELS`] order.
+    pub percentiles: Vec<String>,
+}
+
+impl RowLine {
+    fn new(r: &StatsRow) -> RowLine {
+        let none = r.num_requests == 0;
+        let ms = |v: f64| if none { "—".to_string() } else { fmt_ms(v) };
+        RowLine {
+            method: r.method.clone(),
+            name: r.name.clone(),
+            requests: r.num_requests,
+            fails: r.num_failures,
+            fail_pct: fmt_pct(r.fail_ratio()),
+            avg: ms(r.avg_ms),
+            min: ms(r.min_ms),
+            max: ms(r.max_ms),
+            median: ms(r.median_ms),
+            avg_bytes: fmt_bytes(r.avg_bytes),
+            rps: fmt_rps(r.total_rps),
+            fail_per_s: fmt_rps(r.total_fail_per_s),
+            percentiles: r.percentiles.to_array().into_iter().map(ms).collect(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "report.html")]
+pub struct Report {
+    pub id: String,
+    pub plan_name: String,
+    pub state: String,
+    pub started: String,
+    pub duration: String,
+    pub users: u32,
+    pub summary: RowLine,
+    pub rows: Vec<RowLine>,
+    pub labels: [&'static str; 11],
+    /// None: no threshold was evaluated for this run (the section says so).
+    pub thresholds: Option<Vec<ThresholdLine>>,
+    pub failures: Vec<FailureRow>,
+    pub warnings: Vec<String>,
+    pub settings: Vec<(&'static str, String)>,
+    /// JSON for the charts, `<` escaped.
+    pub series_json: String,
+    pub started_ms: i64,
+    pub uplot_js: &'static str,
+    pub uplot_css: &'static str,
+    /// The CSP nonce of the inline scripts when served over HTTP; None in a file.
+    pub nonce: Option<String>,
+}
+
+impl Report {
+    pub fn new(run: &RunRecord, s: &Snapshot, thresholds: Option<Vec<ThresholdLine>>) -> Report {
+        let peak = run
+            .summary
+            .as_ref()
+            .map_or(0, |x| x.peak_users)
+            .max(s.series.iter().map(|p| p.users).max().unwrap_or(0))
+            .max(s.users);
+        Report {
+            id: run.id.clone(),
+            plan_name: run.plan_name.clone(),
+            state: s.state.as_str().to_string(),
+            started: fmt_utc(run.started_at_ms),
+            duration: fmt_duration(s.elapsed_s),
+            users: peak,
+            summary: RowLine::new(&s.total),
+            rows: s.rows.iter().map(RowLine::new).collect(),
+            labels: Percentiles::LABELS,
+            thresholds,
+            failures: s.failures.clone(),
+            warnings: s.warnings.clone(),
+            settings: settings_rows(run),
+            series_json: chart_json(&s.series),
+            started_ms: run.started_at_ms,
+            uplot_js: UPLOT_JS,
+            uplot_css: UPLOT_CSS,
+            nonce: None,
+        }
+    }
+
+    /// The report as one HTML document.
+    pub fn to_html(&self) -> String {
+        // Rendering into a String only fails if a Display impl does; ours do not.
+        self.render()
+            .unwrap_or_else(|e| format!("<!doctype html><title>report</title><p>{e}</p>"))
+    }
+}
+
+/// The charts' series as JSON safe inside `<script>` (every `<` escaped).
+fn chart_json(points: &[Point]) -> String {
+    let rows: Vec<[f64; 7]> = points
+        .iter()
+        .map(|p| {
+            [
+                p.t_s as f64,
+                f64::from(p.users),
+                p.rps,
+                p.fail_per_s,
+                p.p50_ms,
+                p.p95_ms,
+                p.extra.p99_ms,
+            ]
+        })
+        .collect();
+    serde_json::to_string(&rows)
+        .unwrap_or_else(|_| "[]".to_string())
+        .replace('<', "\\u003c")
+}
+
+/// The report as one HTML document.
+pub fn render(run: &RunRecord, s: &Snapshot, thresholds: Option<Vec<ThresholdLine>>) -> String {
+    Report::new(run, s, thresholds).to_html()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::snapshot::RunState;
+    use crate::store::{Ratio, RunSettings, RunSource};
+
+    fn record() -> RunRecord {
+        RunRecord {
+            id: "run-<1>".into(),
+            plan_name: "Plan <script>alert(1)</script>".into(),
+            plan_hash: "h".into(),
+            plan_file: None,
+            plan_source: String::new(),
+            source: RunSource::Cli,
+            state: RunState::Stopped,
+            settings: RunSettings {
+                host: "http://127.0.0.1:1/?a=<b>".into(),
+                users: 2,
+                spawn_rate: 1.0,
+                run_time_s: Some(3.0),
+                classes: Vec::new(),
+                tags: Vec::new(),
+                exclude_tags: Vec::new(),
+                shape: None,
+                stop_timeout_s: 0.0,
+                thresholds: Vec::new(),
+            },
+            ratio: Ratio::default(),
+            owner: String::new(),
+            started_at_ms: 1_700_000_000_000,
+            ended_at_ms: Some(1_700_000_003_000),
+            heartbeat_ms: 0,
+            summary: None,
+            verdicts: Vec::new(),
+        }
+    }
+
+    fn snapshot() -> Snapshot {
+        let row = StatsRow {
+            method: "GET".into(),
+            name: "/x/<img src=x onerror=alert(1)>".into(),
+            num_requests: 10,
+            num_failures: 1,
+            percentiles: Percentiles {
+                p50: 12.5,
+                p9999: 77.0,
+                ..Percentiles::default()
+            },
+            ..StatsRow::default()
+        };
+        Snapshot {
+            state: RunState::Stopped,
+            elapsed_s: 3.0,
+            users: 2,
+            rows: vec![row.clone()],
+            total: StatsRow {
+                name: "Aggregated".into(),
+                method: String::new(),
+                ..row
+            },
+            failures: vec![FailureRow {
+                method: "GET".into(),
+                name: "/x".into(),
+                error: "</script><script>alert(2)</script>".into(),
+                occurrences: 1,
+            }],
+            series: vec![Point {
+                t_s: 1,
+                users: 2,
+                rps: 3.0,
+                ..Point::default()
+            }],
+            current_p50_ms: 0.0,
+            current_p95_ms: 0.0,
+            warnings: vec!["careful <now>".into()],
+        }
+    }
+
+    #[test]
+    fn one_self_contained_file_with_every_section_and_nothing_unescaped() {
+        let html = render(&record(), &snapshot(), None);
+        for needle in [
+            "id=\"summary\"",
+            "id=\"thresholds\"",
+            "id=\"statistics\"",
+            "id=\"percentiles\"",
+            "id=\"charts\"",
+            "id=\"failures\"",
+            "id=\"configuration\"",
+            "99.99%",
+            "77",
+            "Plan &#60;script&#62;alert(1)&#60;/script&#62;",
+            "/x/&#60;img src=x onerror=alert(1)&#62;",
+            "&#60;/script&#62;&#60;script&#62;alert(2)&#60;/script&#62;",
+            "careful &#60;now&#62;",
+            "No thresholds were evaluated",
+            "uPlot",
+        ] {
+            assert!(html.contains(needle), "missing {needle:?}");
+        }
+        assert!(!html.contains("alert(1)</script>"));
+        assert!(!html.contains("<img src=x"));
+        assert_no_remote_resources(&html);
+    }
+
+    #[test]
+    fn thresholds_show_their_verdicts() {
+        let html = render(
+            &record(),
+            &snapshot(),
+            Some(vec![
+                ThresholdLine {
+                    expression: "p95 < 300ms".into(),
+                    observed: "12 ms".into(),
+                    passed: true,
+                },
+                ThresholdLine {
+                    expression: "error_rate < 1%".into(),
+                    observed: "10%".into(),
+                    passed: false,
+                },
+            ]),
+        );
+        assert!(html.contains("p95 &#60; 300ms"));
+        assert!(html.contains("class=\"verdict fail\""));
+        assert!(html.contains("class=\"verdict pass\""));
+    }
+
+    #[test]
+    fn inline_scripts_carry_the_nonce_when_served() {
+        let mut report = Report::new(&record(), &snapshot(), None);
+        assert!(!report.to_html().contains("nonce="));
+        report.nonce = Some("abc123".into());
+        assert_eq!(
+            report
+                .to_html()
+                .matches("<script nonce=\"abc123\">")
+                .count(),
+            2
+        );
+    }
+
+    /// No `src`, `href`, `url()` or `@import` reaching outside the file.
+    pub(crate) fn assert_no_remote_resources(html: &str) {
+        let lower = html.to_ascii_lowercase();
+        for bad in [
+            "src=\"http",
+            "src='http",
+            "href=\"http",
+            "href='http",
+            "url(http",
+            "url(\"http",
+            "url('http",
+            "@import",
+            "src=\"//",
+            "href=\"//",
+        ] {
+            assert!(!lower.contains(bad), "remote resource: {bad}");
+        }
+        assert!(!lower.contains("<link "), "no external stylesheet");
+        assert!(!lower.contains("<script src"), "no external script");
+    }
+}
