@@ -1,9 +1,11 @@
 //! Runs plans: all spawning, scheduling and cancellation live here and nowhere else. The web UI
 //! and the CLI both go through [`run::start`] and the [`run::RunHandle`] it returns.
 
+pub(crate) mod arrival;
 pub(crate) mod context;
 pub mod prepare;
 pub mod run;
+pub mod shape;
 pub mod spawner;
 pub(crate) mod user;
 

@@ -4,6 +4,7 @@
 //! through a [`RunHandle`] (commands over a channel) and reads it through a `watch` of the
 //! latest [`Snapshot`] (a slow reader skips frames, never grows memory).
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,12 +14,14 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::arrival::{self, OpenModel};
 use super::context::UserContext;
 use super::prepare::{prepare_class, select_classes, PreparedClass, Selection};
+use super::shape::{self, ArrivalSchedule};
 use super::spawner::{ClassSequence, ClassSlot};
 use super::user::{run_user, UserControl};
 use super::EngineError;
-use crate::plan::model::Plan;
+use crate::plan::model::{Plan, Shape, ShapeKind, Stage};
 use crate::plan::template::{prepare, SharedVars, Vars};
 use crate::protocols::http_client::{HttpShared, OriginInfo};
 use crate::stats::aggregator::{Aggregator, SerializedHistogram};
@@ -46,6 +49,9 @@ pub struct RunConfig {
     pub selection: Selection,
     /// Distinct statistics names before the rest go to `(other)`.
     pub name_cap: usize,
+    /// A load shape of the plan, by name: its stages set the users (or the arrival rate)
+    /// instead of `users`/`spawn_rate`, and the run ends with the shape (or `run_time`).
+    pub shape: Option<String>,
 }
 
 impl Default for RunConfig {
@@ -58,6 +64,7 @@ impl Default for RunConfig {
             stop_timeout: Duration::ZERO,
             selection: Selection::default(),
             name_cap: 1000,
+            shape: None,
         }
     }
 }
@@ -141,10 +148,32 @@ fn check_rate(rate: f64) -> Result<(), EngineError> {
     }
 }
 
+/// The plan's shape called `name`; an unknown name is an error naming the known ones.
+fn find_shape(plan: &Plan, name: &str) -> Result<Shape, EngineError> {
+    if let Some(shape) = plan.shapes.iter().find(|s| s.name == name) {
+        return Ok(shape.clone());
+    }
+    let known: Vec<&str> = plan.shapes.iter().map(|s| s.name.as_str()).collect();
+    let known = if known.is_empty() {
+        "none".to_string()
+    } else {
+        known.join(", ")
+    };
+    Err(EngineError::invalid(
+        "shape",
+        format!("unknown shape {name:?}; the plan has {known}"),
+    ))
+}
+
 /// Validates the configuration against the plan and starts the run. Must be called inside a
 /// tokio runtime.
 pub fn start(plan: &Plan, cfg: RunConfig) -> Result<(RunHandle, RunCompletion), EngineError> {
     check_rate(cfg.spawn_rate)?;
+    let shape = cfg
+        .shape
+        .as_deref()
+        .map(|name| find_shape(plan, name))
+        .transpose()?;
     let host = cfg
         .host
         .clone()
@@ -179,20 +208,52 @@ pub fn start(plan: &Plan, cfg: RunConfig) -> Result<(RunHandle, RunCompletion), 
     let first = Arc::new(aggregator.snapshot(Duration::ZERO, 0, RunState::Spawning));
     let (snapshot_tx, snapshots) = watch::channel(first);
     let (done_tx, done_rx) = oneshot::channel();
+    // The run ends with its shape, or earlier with `run_time`.
+    let run_time = match (&shape, cfg.run_time) {
+        (Some(s), Some(t)) => Some(t.min(shape::duration(&s.kind))),
+        (Some(s), None) => Some(shape::duration(&s.kind)),
+        (None, t) => t,
+    };
+    let mut mode = Mode::Users;
+    let (mut target_users, mut spawn_rate) = (cfg.users, cfg.spawn_rate);
+    if let Some(s) = shape {
+        match s.kind {
+            ShapeKind::Stages(stages) => {
+                if let Some((t, _)) = shape::stage_at(&stages, Duration::ZERO) {
+                    target_users = t.users;
+                    spawn_rate = t.spawn_rate.unwrap_or(f64::INFINITY);
+                }
+                mode = Mode::Stages {
+                    name: s.name,
+                    stages,
+                };
+            }
+            ShapeKind::Arrival { stages, max_users } => {
+                target_users = 0;
+                mode = Mode::Arrival {
+                    name: s.name,
+                    schedule: Some((ArrivalSchedule::new(&stages), max_users)),
+                    busy: Arc::new(AtomicU32::new(0)),
+                    stop: CancellationToken::new(),
+                };
+            }
+        }
+    }
     let actor = RunActor {
         classes: prepared,
         sequence,
         shared_vars,
         http: HttpShared::new(),
         users: Vec::new(),
-        target_users: cfg.users,
-        spawn_rate: cfg.spawn_rate,
+        target_users,
+        spawn_rate,
+        mode,
         ramp: Ramp {
             start: now,
             from: 0,
         },
         started: now,
-        run_time: cfg.run_time,
+        run_time,
         stop_timeout: cfg.stop_timeout,
         aggregator,
         batch_tx: Some(batch_tx),
@@ -226,6 +287,24 @@ struct Ramp {
     from: usize,
 }
 
+/// What sets the number of users.
+enum Mode {
+    /// `users`/`spawn_rate`, changed by [`RunHandle::set_users`].
+    Users,
+    /// A closed-model shape: each stage retargets the users.
+    Stages { name: String, stages: Vec<Stage> },
+    /// An open-model shape: the arrival driver starts tasks and owns its users.
+    Arrival {
+        name: String,
+        /// Taken when the driver starts.
+        schedule: Option<(ArrivalSchedule, u32)>,
+        /// Users in the middle of an iteration.
+        busy: Arc<AtomicU32>,
+        /// Ends the driver and its users gracefully.
+        stop: CancellationToken,
+    },
+}
+
 struct RunActor {
     classes: Vec<Arc<PreparedClass>>,
     sequence: ClassSequence,
@@ -234,7 +313,9 @@ struct RunActor {
     /// Running users in spawn order: always a prefix of `sequence`.
     users: Vec<UserSlot>,
     target_users: u32,
+    /// Users per second; infinite for a shape stage without a spawn rate (all at once).
     spawn_rate: f64,
+    mode: Mode,
     ramp: Ramp,
     started: Instant,
     run_time: Option<Duration>,
@@ -262,21 +343,37 @@ impl RunActor {
         );
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let deadline = self.run_time.map(|t| self.started + t);
+        self.start_arrivals();
+        let mut next_stage = self.follow_stages();
         let ending = loop {
             let next_change = self.next_user_change();
             tokio::select! {
                 Some(batch) = self.batch_rx.recv() => self.aggregator.ingest(batch),
                 _ = ticker.tick() => {
-                    self.aggregator.tick(self.started.elapsed(), self.users.len() as u32);
+                    self.aggregator.tick(self.started.elapsed(), self.user_count());
                     self.publish(self.state());
                 }
                 _ = sleep_until_opt(next_change), if next_change.is_some() => self.adjust_users(),
+                _ = sleep_until_opt(next_stage), if next_stage.is_some() => {
+                    next_stage = self.follow_stages();
+                }
                 _ = sleep_until_opt(deadline), if deadline.is_some() => break Ending::Graceful,
                 command = commands.recv() => match command {
                     Some(Command::SetUsers { users, spawn_rate, reply }) => {
-                        self.retarget(users, spawn_rate);
+                        let result = match &self.mode {
+                            Mode::Users => {
+                                self.retarget(users, spawn_rate);
+                                Ok(())
+                            }
+                            Mode::Stages { name, .. } | Mode::Arrival { name, .. } => {
+                                Err(EngineError::invalid(
+                                    "users",
+                                    format!("this run follows the load shape {name:?}: its stages set the users"),
+                                ))
+                            }
+                        };
                         // The caller may have gone away; the change stands.
-                        let _ = reply.send(Ok(()));
+                        let _ = reply.send(result);
                     }
                     Some(Command::Stop) | None => break Ending::Graceful,
                     Some(Command::Abort) => break Ending::Abort,
@@ -296,6 +393,60 @@ impl RunActor {
         }
     }
 
+    /// Starts the open model's driver, for an arrival shape.
+    fn start_arrivals(&mut self) {
+        let Mode::Arrival {
+            schedule,
+            busy,
+            stop,
+            ..
+        } = &mut self.mode
+        else {
+            return;
+        };
+        let (Some((schedule, max_users)), Some(batch_tx)) = (schedule.take(), &self.batch_tx)
+        else {
+            return;
+        };
+        let model = OpenModel {
+            schedule,
+            max_users,
+            classes: self.classes.clone(),
+            sequence: self.sequence.clone(),
+            shared_vars: self.shared_vars.clone(),
+            http: self.http.clone(),
+            batch_tx: batch_tx.clone(),
+            started: self.started.into_std(),
+            stop: stop.clone(),
+            kill: self.kill.clone(),
+            stop_timeout: self.stop_timeout,
+            busy: busy.clone(),
+            tracker: self.tracker.clone(),
+        };
+        self.tracker.spawn(arrival::drive(model));
+    }
+
+    /// Retargets the users to the closed-model stage in force; returns when the next is due.
+    fn follow_stages(&mut self) -> Option<Instant> {
+        let Mode::Stages { stages, .. } = &self.mode else {
+            return None;
+        };
+        let (target, end) = shape::stage_at(stages, self.started.elapsed())?;
+        self.retarget(
+            target.users,
+            Some(target.spawn_rate.unwrap_or(f64::INFINITY)),
+        );
+        Some(self.started + end)
+    }
+
+    /// Users running now: in the middle of an iteration for the open model.
+    fn user_count(&self) -> u32 {
+        match &self.mode {
+            Mode::Arrival { busy, .. } => busy.load(Ordering::Relaxed),
+            Mode::Users | Mode::Stages { .. } => self.users.len() as u32,
+        }
+    }
+
     fn state(&self) -> RunState {
         if self.users.len() as u32 == self.target_users
             || self.sequence.capacity() == Some(self.users.len())
@@ -309,7 +460,7 @@ impl RunActor {
     fn publish(&mut self, state: RunState) -> Arc<Snapshot> {
         let snapshot = Arc::new(self.aggregator.snapshot(
             self.started.elapsed(),
-            self.users.len() as u32,
+            self.user_count(),
             state,
         ));
         self.snapshot_tx.send_replace(snapshot.clone());
@@ -350,9 +501,15 @@ impl RunActor {
     fn adjust_users(&mut self) {
         let target = self.effective_target();
         let elapsed = self.ramp.start.elapsed().as_secs_f64();
-        let due = (elapsed * self.spawn_rate).floor() as usize + 1;
+        let due = elapsed * self.spawn_rate;
+        // An infinite rate (a stage without spawn_rate) makes every change due at once.
+        let due = if due.is_finite() {
+            due.floor() as usize + 1
+        } else {
+            usize::MAX
+        };
         if self.users.len() < target {
-            let goal = (self.ramp.from + due).min(target);
+            let goal = self.ramp.from.saturating_add(due).min(target);
             while self.users.len() < goal {
                 if !self.spawn_user() {
                     break;
@@ -412,6 +569,9 @@ impl RunActor {
         self.publish(RunState::Stopping);
         for user in self.users.drain(..) {
             user.stop.cancel();
+        }
+        if let Mode::Arrival { stop, .. } = &self.mode {
+            stop.cancel();
         }
         self.batch_tx = None;
         self.tracker.close();

@@ -28,10 +28,18 @@ pub struct Failure {
 pub struct Batch {
     pub samples: Vec<Sample>,
     pub failures: Vec<Failure>,
+    /// How late each paced or open-model start woke up against its intended instant (the
+    /// generator's own scheduling lag), in microseconds.
+    pub lags_us: Vec<u32>,
+    /// Open-model starts dropped because every user was busy (k6's dropped_iterations).
+    pub dropped: u64,
 }
 
 impl Batch {
     pub fn is_empty(&self) -> bool {
-        self.samples.is_empty() && self.failures.is_empty()
+        self.samples.is_empty()
+            && self.failures.is_empty()
+            && self.lags_us.is_empty()
+            && self.dropped == 0
     }
 }

@@ -502,6 +502,7 @@ pub async fn run_snapshot(state: &AppState, record: &RunRecord) -> Result<Arc<Sn
         current_p50_ms: 0.0,
         current_p95_ms: 0.0,
         warnings: Vec::new(),
+        dropped: summary.dropped,
     }))
 }
 
@@ -524,6 +525,7 @@ async fn get_run_stats(
         "aggregated": s.total,
         "failures": s.failures,
         "warnings": s.warnings,
+        "dropped": s.dropped,
     })))
 }
 
