@@ -5,5 +5,6 @@ mod browser;
 mod cli;
 mod engine;
 mod helpers;
+mod load;
 mod plan;
 mod target;
