@@ -8,7 +8,8 @@
 //! Each user keeps its own connection, cookies and variables across starts (Locust/k6
 //! semantics), runs `on_start` once, one task iteration per start with no wait, and `on_stop`
 //! when the run ends. Its latency is also measured from the intended start (the corrected twin),
-//! and the driver records how late it woke for each start: the generator's own lag.
+//! and each user records how late its start began (the driver's wake-up plus the hand-over): the
+//! generator's own lag.
 //!
 //! Counts go through the same sample batches as everything else: no channel send per request.
 //! The driver does not know about workers: a share of a larger run is a scaled schedule.
@@ -35,7 +36,7 @@ use crate::stats::sample::Batch;
 /// An idle user with unsent samples hands them over after this long, so live numbers stay
 /// current at low rates without a send per iteration at high ones.
 const IDLE_FLUSH: Duration = Duration::from_millis(50);
-/// The driver flushes its lag samples before sleeping longer than this.
+/// The driver flushes its dropped-start count before sleeping longer than this.
 const DRIVER_FLUSH: Duration = Duration::from_millis(10);
 
 /// Everything the driver needs; built by the run actor.
@@ -84,7 +85,6 @@ pub(crate) async fn drive(model: OpenModel) {
             break;
         }
         let now = Instant::now();
-        rec.record_lag(now.saturating_duration_since(intended), now);
         while let Ok(i) = idle_rx.try_recv() {
             idle.push(i);
         }
@@ -180,6 +180,9 @@ impl OpenUser {
         let mut started = false;
         loop {
             let busy = Busy::new(&self.busy);
+            let now = Instant::now();
+            ctx.rec
+                .record_lag(now.saturating_duration_since(intended), now);
             if !started {
                 started = true;
                 // `on_start` delays the first task: that delay counts in its corrected latency.
