@@ -362,3 +362,71 @@ async fn the_open_model_drops_starts_when_every_user_is_busy() {
         "{table}"
     );
 }
+
+/// Through the REST API: a run with an arrival shape starts, refuses a user edit, drops starts
+/// during a stall with one user, and keeps the dropped count after it ended (stats and page).
+#[tokio::test]
+async fn an_api_shape_run_reports_dropped_starts_live_and_afterwards() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("hornet.db");
+    let plans = dir.path().join("plans");
+    std::fs::create_dir_all(&plans).expect("plans dir");
+    std::fs::write(
+        plans.join("open.toml"),
+        r#"
+name = "open"
+[[users]]
+name = "Open"
+tasks = [ { get = "/health" } ]
+
+[shapes.open]
+arrival = [ { duration = "3s", rate = 50 } ]
+max_users = 1
+"#,
+    )
+    .expect("write plan");
+    let app = crate::helpers::spawn_app_on(dir, db, plans).await;
+    let body = serde_json::json!({ "plan": "open", "host": app.target.url(), "shape": "open" });
+    let (status, started) = app
+        .send_json(reqwest::Method::POST, "/api/runs", &body)
+        .await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["id"].as_str().expect("id").to_string();
+    let (status, err) = app
+        .send_json(
+            reqwest::Method::PATCH,
+            &format!("/api/runs/{id}"),
+            &serde_json::json!({ "users": 5 }),
+        )
+        .await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["error"]["field"], "users");
+    // One user, 50 starts a second, the target stalled for 1 s: ~49 starts find it busy.
+    stall_after(app.target.url(), Duration::from_millis(1000), "1s")
+        .await
+        .expect("stall sent");
+    app.wait_final(&id, Duration::from_secs(20)).await;
+    let (status, stats) = app.get_json(&format!("/api/runs/{id}/stats")).await;
+    assert_eq!(status, 200);
+    let dropped = stats["dropped"].as_u64().unwrap_or(0);
+    assert!((40..=55).contains(&dropped), "{dropped} dropped: {stats}");
+    let requests = stats["aggregated"]["num_requests"].as_u64().unwrap_or(0);
+    assert!(
+        (140..=150).contains(&(requests + dropped)),
+        "{requests} run + {dropped} dropped of 150 starts"
+    );
+    let page = app
+        .client
+        .get(app.api(&format!("/runs/{id}")))
+        .send()
+        .await
+        .expect("GET run page")
+        .text()
+        .await
+        .expect("HTML");
+    assert!(
+        page.contains(&format!("<dd id=\"run-dropped\">{dropped}</dd>")),
+        "no dropped count in the page header"
+    );
+    app.stop().await;
+}
