@@ -121,6 +121,9 @@ pub struct RunArgs {
     /// Only run tasks with one of these tags (comma-separated, repeatable).
     #[arg(short = 'T', long, value_delimiter = ',')]
     pub tags: Vec<String>,
+    /// Follow this load shape of the plan instead of -u/-r; the run ends with it.
+    #[arg(long, value_name = "NAME")]
+    pub shape: Option<String>,
     /// Skip tasks with any of these tags (comma-separated, repeatable).
     #[arg(short = 'E', long = "exclude-tags", value_delimiter = ',')]
     pub exclude_tags: Vec<String>,
@@ -268,7 +271,7 @@ async fn run_plan(args: RunArgs) -> anyhow::Result<i32> {
         classes,
         tags: args.tags,
         exclude_tags: args.exclude_tags,
-        shape: None,
+        shape: args.shape.clone(),
         stop_timeout_s: args.stop_timeout.as_secs_f64(),
         thresholds: args.thresholds,
     };
@@ -370,6 +373,15 @@ async fn execute(
     gate: &Gate,
 ) -> anyhow::Result<i32> {
     let run_time = request.settings.run_time_s.map(Duration::from_secs_f64);
+    // A shape ends the run: the live line counts down to whichever comes first.
+    let shape_time = request.settings.shape.as_deref().and_then(|name| {
+        let shape = request.plan.shapes.iter().find(|s| s.name == name)?;
+        Some(crate::engine::shape::duration(&shape.kind))
+    });
+    let run_time = match (run_time, shape_time) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let suite = request.plan.name.clone();
     // Files are created before the run so that a bad path is bad input, not a lost run.
     let jtl = match &outputs.jtl {

@@ -191,28 +191,6 @@ impl Runs {
         if let Some(active) = self.busy() {
             return Err(StartError::Busy { active });
         }
-        if let Some(shape) = &req.settings.shape {
-            if !req.plan.shapes.iter().any(|s| &s.name == shape) {
-                let known: Vec<&str> = req.plan.shapes.iter().map(|s| s.name.as_str()).collect();
-                return Err(EngineError::invalid(
-                    "shape",
-                    format!(
-                        "unknown shape {shape:?}; the plan has {}",
-                        if known.is_empty() {
-                            "none".to_string()
-                        } else {
-                            known.join(", ")
-                        }
-                    ),
-                )
-                .into());
-            }
-            return Err(EngineError::invalid(
-                "shape",
-                "load shapes are parsed but not run yet; start with users and spawn_rate",
-            )
-            .into());
-        }
         let thresholds = run_thresholds(&req.plan, &req.settings)?;
         let mut cfg = run_config(&req.settings);
         cfg.sample_tap = tap;
@@ -438,6 +416,7 @@ pub fn run_config(s: &RunSettings) -> RunConfig {
             tags: s.tags.clone(),
             exclude_tags: s.exclude_tags.clone(),
         },
+        shape: s.shape.clone(),
         ..RunConfig::default()
     }
 }
@@ -488,6 +467,7 @@ pub fn summary(s: &Snapshot, peak_users: u32) -> RunSummary {
         max_ms: s.total.max_ms,
         peak_users,
         duration_s: s.elapsed_s,
+        dropped: s.dropped,
     }
 }
 

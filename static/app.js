@@ -178,6 +178,7 @@
     if (typeof d.users === "number") setText("run-users", String(d.users));
     if (typeof d.rps === "number") setText("run-rps", fmtRps(d.rps));
     if (typeof d.fail_pct === "number") setText("run-fail", trimmed(d.fail_pct, 2) + "%");
+    if (typeof d.dropped === "number") setText("run-dropped", String(d.dropped));
     if (d.point) charts.add(d.point);
   }
   function onDone(ev) {

@@ -1,11 +1,13 @@
 //! Runs plans: all spawning, scheduling and cancellation live here and nowhere else. The web UI
 //! and the CLI both go through [`run::start`] and the [`run::RunHandle`] it returns.
 
+pub(crate) mod arrival;
 pub(crate) mod context;
 pub(crate) mod feeder;
 pub mod prepare;
 pub mod run;
 pub(crate) mod setup;
+pub mod shape;
 pub mod spawner;
 pub(crate) mod user;
 

@@ -4,6 +4,7 @@
 //! through a [`RunHandle`] (commands over a channel) and reads it through a `watch` of the
 //! latest [`Snapshot`] (a slow reader skips frames, never grows memory).
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,14 +14,16 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::arrival::{self, OpenModel};
 use super::context::{Population, UserContext};
 use super::feeder::{ClassFeeds, Feeders};
 use super::prepare::{prepare_class, select_classes, PreparedClass, Selection};
 use super::setup::{run_setup, SetupOutcome};
+use super::shape::{self, ArrivalSchedule};
 use super::spawner::{ClassSequence, ClassSlot};
 use super::user::{run_user, UserControl};
 use super::EngineError;
-use crate::plan::model::Plan;
+use crate::plan::model::{Plan, Shape, ShapeKind, Stage};
 use crate::plan::template::{prepare, SharedVars, Vars};
 use crate::protocols::http_client::{HttpShared, OriginInfo};
 use crate::stats::aggregator::{Aggregator, SerializedHistogram};
@@ -51,6 +54,9 @@ pub struct RunConfig {
     pub name_cap: usize,
     /// Where a copy of every sample batch goes (the JTL file), if anywhere.
     pub sample_tap: Option<SampleTap>,
+    /// A load shape of the plan, by name: its stages set the users (or the arrival rate)
+    /// instead of `users`/`spawn_rate`, and the run ends with the shape (or `run_time`).
+    pub shape: Option<String>,
 }
 
 impl Default for RunConfig {
@@ -64,6 +70,7 @@ impl Default for RunConfig {
             selection: Selection::default(),
             name_cap: 1000,
             sample_tap: None,
+            shape: None,
         }
     }
 }
@@ -155,6 +162,23 @@ fn check_rate(rate: f64) -> Result<(), EngineError> {
     }
 }
 
+/// The plan's shape called `name`; an unknown name is an error naming the known ones.
+fn find_shape(plan: &Plan, name: &str) -> Result<Shape, EngineError> {
+    if let Some(shape) = plan.shapes.iter().find(|s| s.name == name) {
+        return Ok(shape.clone());
+    }
+    let known: Vec<&str> = plan.shapes.iter().map(|s| s.name.as_str()).collect();
+    let known = if known.is_empty() {
+        "none".to_string()
+    } else {
+        known.join(", ")
+    };
+    Err(EngineError::invalid(
+        "shape",
+        format!("unknown shape {name:?}; the plan has {known}"),
+    ))
+}
+
 /// Validates the configuration against the plan and starts the run. Must be called inside a
 /// tokio runtime. A plan with `setup` steps needs [`launch`]: its setup is I/O that must end
 /// before users start.
@@ -210,6 +234,11 @@ fn begin(
     setup: Option<(Arc<Feeders>, SetupOutcome)>,
 ) -> Result<(RunHandle, RunCompletion), EngineError> {
     check_rate(cfg.spawn_rate)?;
+    let shape = cfg
+        .shape
+        .as_deref()
+        .map(|name| find_shape(plan, name))
+        .transpose()?;
     let base = origin(plan, &cfg)?;
     // Fold the templates that only use plan vars and env() once, then select from that copy.
     let (plan, shared_vars) =
@@ -249,6 +278,37 @@ fn begin(
     let first = Arc::new(aggregator.snapshot(Duration::ZERO, 0, RunState::Spawning));
     let (snapshot_tx, snapshots) = watch::channel(first);
     let (done_tx, done_rx) = oneshot::channel();
+    // The run ends with its shape, or earlier with `run_time`.
+    let run_time = match (&shape, cfg.run_time) {
+        (Some(s), Some(t)) => Some(t.min(shape::duration(&s.kind))),
+        (Some(s), None) => Some(shape::duration(&s.kind)),
+        (None, t) => t,
+    };
+    let mut mode = Mode::Users;
+    let (mut target_users, mut spawn_rate) = (cfg.users, cfg.spawn_rate);
+    if let Some(s) = shape {
+        match s.kind {
+            ShapeKind::Stages(stages) => {
+                if let Some((t, _)) = shape::stage_at(&stages, Duration::ZERO) {
+                    target_users = t.users;
+                    spawn_rate = t.spawn_rate.unwrap_or(f64::INFINITY);
+                }
+                mode = Mode::Stages {
+                    name: s.name,
+                    stages,
+                };
+            }
+            ShapeKind::Arrival { stages, max_users } => {
+                target_users = 0;
+                mode = Mode::Arrival {
+                    name: s.name,
+                    schedule: Some((ArrivalSchedule::new(&stages), max_users)),
+                    busy: Arc::new(AtomicU32::new(0)),
+                    stop: CancellationToken::new(),
+                };
+            }
+        }
+    }
     let actor = RunActor {
         classes: prepared,
         feeds,
@@ -258,8 +318,9 @@ fn begin(
         shared_vars,
         http: HttpShared::new(),
         users: Vec::new(),
-        target_users: cfg.users,
-        spawn_rate: cfg.spawn_rate,
+        target_users,
+        spawn_rate,
+        mode,
         ramp: Ramp {
             start: now,
             from: 0,
@@ -268,7 +329,7 @@ fn begin(
         started_unix_ms: crate::runs::now_ms(),
         class_names,
         sample_tap: cfg.sample_tap,
-        run_time: cfg.run_time,
+        run_time,
         stop_timeout: cfg.stop_timeout,
         aggregator,
         batch_tx: Some(batch_tx),
@@ -302,6 +363,24 @@ struct Ramp {
     from: usize,
 }
 
+/// What sets the number of users.
+enum Mode {
+    /// `users`/`spawn_rate`, changed by [`RunHandle::set_users`].
+    Users,
+    /// A closed-model shape: each stage retargets the users.
+    Stages { name: String, stages: Vec<Stage> },
+    /// An open-model shape: the arrival driver starts tasks and owns its users.
+    Arrival {
+        name: String,
+        /// Taken when the driver starts.
+        schedule: Option<(ArrivalSchedule, u32)>,
+        /// Users in the middle of an iteration.
+        busy: Arc<AtomicU32>,
+        /// Ends the driver and its users gracefully.
+        stop: CancellationToken,
+    },
+}
+
 struct RunActor {
     classes: Vec<Arc<PreparedClass>>,
     /// Per class: the feeders it reads.
@@ -315,7 +394,9 @@ struct RunActor {
     /// Running users in spawn order: always a prefix of `sequence`.
     users: Vec<UserSlot>,
     target_users: u32,
+    /// Users per second; infinite for a shape stage without a spawn rate (all at once).
     spawn_rate: f64,
+    mode: Mode,
     ramp: Ramp,
     started: Instant,
     started_unix_ms: i64,
@@ -347,6 +428,8 @@ impl RunActor {
         );
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let deadline = self.run_time.map(|t| self.started + t);
+        self.start_arrivals();
+        let mut next_stage = self.follow_stages();
         let ending = loop {
             let next_change = self.next_user_change();
             tokio::select! {
@@ -360,12 +443,26 @@ impl RunActor {
                     break Ending::Graceful;
                 },
                 _ = sleep_until_opt(next_change), if next_change.is_some() => self.adjust_users(),
+                _ = sleep_until_opt(next_stage), if next_stage.is_some() => {
+                    next_stage = self.follow_stages();
+                }
                 _ = sleep_until_opt(deadline), if deadline.is_some() => break Ending::Graceful,
                 command = commands.recv() => match command {
                     Some(Command::SetUsers { users, spawn_rate, reply }) => {
-                        self.retarget(users, spawn_rate);
+                        let result = match &self.mode {
+                            Mode::Users => {
+                                self.retarget(users, spawn_rate);
+                                Ok(())
+                            }
+                            Mode::Stages { name, .. } | Mode::Arrival { name, .. } => {
+                                Err(EngineError::invalid(
+                                    "users",
+                                    format!("this run follows the load shape {name:?}: its stages set the users"),
+                                ))
+                            }
+                        };
                         // The caller may have gone away; the change stands.
-                        let _ = reply.send(Ok(()));
+                        let _ = reply.send(result);
                     }
                     Some(Command::Stop) | None => break Ending::Graceful,
                     Some(Command::Abort) => break Ending::Abort,
@@ -402,6 +499,53 @@ impl RunActor {
         self.aggregator.ingest(batch);
     }
 
+    /// Starts the open model's driver, for an arrival shape.
+    fn start_arrivals(&mut self) {
+        let Mode::Arrival {
+            schedule,
+            busy,
+            stop,
+            ..
+        } = &mut self.mode
+        else {
+            return;
+        };
+        let (Some((schedule, max_users)), Some(batch_tx)) = (schedule.take(), &self.batch_tx)
+        else {
+            return;
+        };
+        let model = OpenModel {
+            schedule,
+            max_users,
+            classes: self.classes.clone(),
+            feeds: self.feeds.clone(),
+            sequence: self.sequence.clone(),
+            shared_vars: self.shared_vars.clone(),
+            http: self.http.clone(),
+            batch_tx: batch_tx.clone(),
+            started: self.started.into_std(),
+            stop: stop.clone(),
+            kill: self.kill.clone(),
+            stop_timeout: self.stop_timeout,
+            busy: busy.clone(),
+            tracker: self.tracker.clone(),
+        };
+        self.tracker.spawn(arrival::drive(model));
+    }
+
+    /// Retargets the users to the closed-model stage in force; returns when the next is due.
+    fn follow_stages(&mut self) -> Option<Instant> {
+        let Mode::Stages { stages, .. } = &self.mode else {
+            return None;
+        };
+        let (target, end) = shape::stage_at(stages, self.started.elapsed())?;
+        self.retarget(
+            target.users,
+            Some(target.spawn_rate.unwrap_or(f64::INFINITY)),
+        );
+        Some(self.started + end)
+    }
+
     fn state(&self) -> RunState {
         if self.users.len() as u32 == self.target_users
             || self.sequence.capacity() == Some(self.users.len())
@@ -412,9 +556,15 @@ impl RunActor {
         }
     }
 
-    /// Users running: the spawned ones, less those that stopped on their own.
+    /// Users running now: in the middle of an iteration for the open model; otherwise the
+    /// spawned ones, less those that stopped on their own (`once` data ran out).
     fn user_count(&self) -> u32 {
-        self.users.len().min(self.population.present()) as u32
+        match &self.mode {
+            Mode::Arrival { busy, .. } => busy.load(Ordering::Relaxed),
+            Mode::Users | Mode::Stages { .. } => {
+                self.users.len().min(self.population.present()) as u32
+            }
+        }
     }
 
     /// Every user the run wants was started and each has stopped on its own (`once` data ran
@@ -481,9 +631,15 @@ impl RunActor {
     fn adjust_users(&mut self) {
         let target = self.effective_target();
         let elapsed = self.ramp.start.elapsed().as_secs_f64();
-        let due = (elapsed * self.spawn_rate).floor() as usize + 1;
+        let due = elapsed * self.spawn_rate;
+        // An infinite rate (a stage without spawn_rate) makes every change due at once.
+        let due = if due.is_finite() {
+            due.floor() as usize + 1
+        } else {
+            usize::MAX
+        };
         if self.users.len() < target {
-            let goal = (self.ramp.from + due).min(target);
+            let goal = self.ramp.from.saturating_add(due).min(target);
             while self.users.len() < goal {
                 if !self.spawn_user() {
                     break;
@@ -546,6 +702,9 @@ impl RunActor {
         self.publish(RunState::Stopping);
         for user in self.users.drain(..) {
             user.stop.cancel();
+        }
+        if let Mode::Arrival { stop, .. } = &self.mode {
+            stop.cancel();
         }
         self.batch_tx = None;
         self.tracker.close();

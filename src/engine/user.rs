@@ -94,6 +94,11 @@ async fn lifecycle(class: &PreparedClass, ctx: &mut UserContext, ctl: &UserContr
                     _ = ctl.stop.cancelled() => break,
                     _ = tokio::time::sleep_until(at.into()) => {}
                 }
+                if period.is_some() {
+                    // How late the timer woke us: the generator's own error, not the target's.
+                    let now = Instant::now();
+                    ctx.rec.record_lag(now.saturating_duration_since(at), now);
+                }
             }
             _ => tokio::task::consume_budget().await,
         }
@@ -105,14 +110,14 @@ async fn lifecycle(class: &PreparedClass, ctx: &mut UserContext, ctl: &UserContr
 }
 
 /// Resolves once the user was asked to stop and its stop timeout has passed.
-async fn stop_deadline(ctl: &UserControl) {
+pub(crate) async fn stop_deadline(ctl: &UserControl) {
     ctl.stop.cancelled().await;
     if !ctl.stop_timeout.is_zero() {
         tokio::time::sleep(ctl.stop_timeout).await;
     }
 }
 
-fn pick_task(class: &PreparedClass, ctx: &mut UserContext) -> usize {
+pub(crate) fn pick_task(class: &PreparedClass, ctx: &mut UserContext) -> usize {
     let total = class.cumulative_weights.last().copied().unwrap_or(0);
     if class.tasks.len() <= 1 || total == 0 {
         return 0;

@@ -1,6 +1,7 @@
 //! The final summary written by `hornet run --json`: the run's state, the Aggregated row, one row
-//! per name (every percentile, the corrected ones when present), failures and warnings. The
-//! per-second series is left out: it belongs to the CSV history and the HTML report.
+//! per name (every percentile, the corrected ones when present), failures, warnings and the
+//! open model's dropped starts. The per-second series is left out: it belongs to the CSV history
+//! and the HTML report.
 
 use serde_json::{json, Value};
 
@@ -16,6 +17,7 @@ pub fn summary(s: &Snapshot) -> Value {
         "requests": s.rows,
         "failures": s.failures,
         "warnings": s.warnings,
+        "dropped": s.dropped,
     })
 }
 
@@ -70,6 +72,7 @@ mod tests {
             current_p50_ms: 0.0,
             current_p95_ms: 0.0,
             warnings: vec!["careful".into()],
+            dropped: 5,
         };
         let v = summary(&s);
         assert_eq!(v["state"], "stopped");
@@ -83,6 +86,7 @@ mod tests {
         assert_eq!(v["failures"][0]["occurrences"], 1);
         assert_eq!(v["failures"][0]["error"], "HTTP 500");
         assert_eq!(v["warnings"][0], "careful");
+        assert_eq!(v["dropped"], 5);
         assert!(v.get("series").is_none());
         assert!(v.get("thresholds").is_none());
         let verdict = Verdict {

@@ -55,6 +55,13 @@ pub fn stats_table(s: &Snapshot) -> String {
     }
     stats.footer(stats_cells(&s.total));
     stats.render(&mut out);
+    if s.dropped > 0 {
+        let _ = writeln!(
+            out,
+            "Dropped task starts (every user busy; not queued): {}\n",
+            s.dropped
+        );
+    }
 
     out.push_str("Response time percentiles (approximated)\n");
     percentile_table(
@@ -131,6 +138,9 @@ pub fn live_line(s: &Snapshot, run_time: Option<Duration>) -> String {
     );
     if let Some(run_time) = run_time {
         let _ = write!(line, " / {}", fmt_clock(run_time.as_secs_f64()));
+    }
+    if s.dropped > 0 {
+        let _ = write!(line, " | dropped {}", s.dropped);
     }
     line
 }
@@ -395,6 +405,7 @@ mod tests {
             current_p50_ms: 12.34,
             current_p95_ms: 150.2,
             warnings: Vec::new(),
+            dropped: 0,
         }
     }
 
@@ -469,6 +480,7 @@ mod tests {
             current_p50_ms: 0.0,
             current_p95_ms: 0.0,
             warnings: Vec::new(),
+            dropped: 0,
         };
         let t = stats_table(&s);
         assert!(t
@@ -490,6 +502,12 @@ mod tests {
             live_line(&s, None),
             "users 50 | 1234.5 req/s | fails 12 (0.75%) | p50 12.3 ms p95 150 ms | 1:02:05"
         );
+        s.dropped = 90;
+        assert!(live_line(&s, None).ends_with("| 1:02:05 | dropped 90"));
+        assert!(stats_table(&s).contains(
+            "|  80.00       0.60\n\nDropped task starts (every user busy; not queued): 90\n\n"
+        ));
+        assert!(!GOLDEN.contains("Dropped"));
     }
 
     #[test]

@@ -32,6 +32,10 @@ pub const AGGREGATED: &str = "Aggregated";
 const WINDOW: usize = 10;
 /// Longer error texts (a whole response body, say) are cut: they are group keys held all run.
 const MAX_ERROR_BYTES: usize = 1024;
+/// Generator lag p99 above this makes the numbers suspect (the load generator is saturated).
+pub const LAG_WARN_US: u64 = 10_000;
+/// Lag samples needed before the p99 means anything (below 100 it is just the maximum).
+const LAG_MIN_SAMPLES: u64 = 100;
 
 /// One statistics row's state.
 struct Row {
@@ -145,6 +149,10 @@ pub struct Aggregator {
     warnings: Vec<String>,
     warned_names: bool,
     warned_errors: bool,
+    /// How late paced and open-model starts woke up: the generator's own error.
+    lag: LatencyHistogram,
+    /// Open-model starts dropped because every user was busy.
+    dropped: u64,
 }
 
 impl Aggregator {
@@ -172,6 +180,8 @@ impl Aggregator {
             warnings: Vec::new(),
             warned_names: false,
             warned_errors: false,
+            lag: LatencyHistogram::new(),
+            dropped: 0,
         }
     }
 
@@ -202,6 +212,15 @@ impl Aggregator {
         for f in batch.failures {
             self.add_failure(f.name, f.error);
         }
+        for &us in &batch.lags_us {
+            self.lag.record(u64::from(us));
+        }
+        self.dropped += batch.dropped;
+    }
+
+    /// The generator lag's p99 in microseconds, once there are enough lag samples to tell.
+    pub fn lag_p99_us(&self) -> Option<u64> {
+        (self.lag.count() >= LAG_MIN_SAMPLES).then(|| self.lag.percentiles(&[0.99])[0])
     }
 
     /// Closes the current one-second interval at `elapsed` since the start: appends its point
@@ -324,6 +343,12 @@ impl Aggregator {
         if saturated > 0 {
             warnings.push(format!("samples over 1 h, counted as 1 h: {saturated}"));
         }
+        if let Some(p99) = self.lag_p99_us().filter(|&us| us > LAG_WARN_US) {
+            warnings.push(format!(
+                "generator lag p99 = {} ms: the load generator is saturated; numbers are suspect",
+                (p99 as f64 / 1000.0).round()
+            ));
+        }
         Snapshot {
             state,
             elapsed_s: elapsed.as_secs_f64(),
@@ -335,6 +360,7 @@ impl Aggregator {
             current_p50_ms: us_to_ms(self.current_p50_us),
             current_p95_ms: us_to_ms(self.current_p95_us),
             warnings,
+            dropped: self.dropped,
         }
     }
 
@@ -355,6 +381,8 @@ impl Aggregator {
         self.durations = [0.0; WINDOW];
         self.rates_since = self.last_tick;
         self.failure_groups = 0;
+        self.lag.clear();
+        self.dropped = 0;
     }
 
     /// The histogram a name's samples went into (the `(other)` row's for names beyond the cap);
@@ -892,6 +920,43 @@ mod tests {
         assert_eq!(s.total.total_rps, 10.0);
         assert_eq!(s.total.current_rps, 30.0);
         assert_eq!(s.total.num_requests, 30);
+    }
+
+    #[test]
+    fn dropped_starts_add_up_and_generator_lag_warns_above_10ms_p99() {
+        let mut agg = Aggregator::new(names(), DEFAULT_NAME_CAP);
+        let lags = |us: u32, n: usize| Batch {
+            lags_us: vec![us; n],
+            ..Batch::default()
+        };
+        agg.ingest(Batch {
+            dropped: 3,
+            ..lags(900, 98)
+        });
+        agg.ingest(Batch {
+            dropped: 4,
+            ..lags(34_000, 1)
+        });
+        // 99 lag samples: too few to judge, even with one at 34 ms
+        let s = snap(&agg, 1);
+        assert_eq!(s.dropped, 7);
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        // 100 samples, 2 of them at 34 ms: the p99 is 34 ms
+        agg.ingest(lags(34_000, 1));
+        assert_eq!(agg.lag_p99_us(), Some(34_000));
+        let s = snap(&agg, 1);
+        assert_eq!(
+            s.warnings,
+            ["generator lag p99 = 34 ms: the load generator is saturated; numbers are suspect"]
+        );
+        // 1 % over 10 ms is still fine
+        let mut agg = Aggregator::new(names(), DEFAULT_NAME_CAP);
+        agg.ingest(lags(1_000, 990));
+        agg.ingest(lags(50_000, 10));
+        assert!(agg.lag_p99_us().is_some_and(|us| us < 1_100));
+        assert!(snap(&agg, 1).warnings.is_empty());
+        agg.reset();
+        assert_eq!((snap(&agg, 1).dropped, agg.lag_p99_us()), (0, None));
     }
 
     #[test]

@@ -66,9 +66,23 @@ impl Recorder {
         u32::try_from(d.as_secs() * 1000 + u64::from(d.subsec_millis())).unwrap_or(u32::MAX)
     }
 
+    /// Records how late a paced or scheduled start woke up (the generator's own lag).
+    pub fn record_lag(&mut self, lag: Duration, now: Instant) {
+        let us = u32::try_from(lag.as_micros()).unwrap_or(u32::MAX);
+        self.batch.lags_us.push(us);
+        self.after_push(now);
+    }
+
+    /// Counts an open-model start that found every user busy.
+    pub fn record_dropped(&mut self, now: Instant) {
+        self.batch.dropped += 1;
+        self.after_push(now);
+    }
+
     fn after_push(&mut self, now: Instant) {
         let oldest = *self.oldest.get_or_insert(now);
-        if self.batch.samples.len() >= MAX_SAMPLES || now.duration_since(oldest) >= MAX_AGE {
+        let len = self.batch.samples.len() + self.batch.lags_us.len();
+        if len >= MAX_SAMPLES || now.duration_since(oldest) >= MAX_AGE {
             self.flush();
         }
     }

@@ -43,11 +43,19 @@ pub struct Batch {
     pub failures: Vec<Failure>,
     /// The user's slot in spawn order (0-based): who recorded the batch.
     pub user: u32,
+    /// How late each paced or open-model start woke up against its intended instant (the
+    /// generator's own scheduling lag), in microseconds.
+    pub lags_us: Vec<u32>,
+    /// Open-model starts dropped because every user was busy (k6's dropped_iterations).
+    pub dropped: u64,
 }
 
 impl Batch {
     pub fn is_empty(&self) -> bool {
-        self.samples.is_empty() && self.failures.is_empty()
+        self.samples.is_empty()
+            && self.failures.is_empty()
+            && self.lags_us.is_empty()
+            && self.dropped == 0
     }
 }
 

@@ -207,6 +207,9 @@ pub struct Snapshot {
     pub current_p50_ms: f64,
     pub current_p95_ms: f64,
     pub warnings: Vec<String>,
+    /// Open-model task starts dropped because every user was busy (never queued).
+    #[serde(default)]
+    pub dropped: u64,
 }
 
 pub(crate) fn us_to_ms(us: u64) -> f64 {

@@ -345,6 +345,7 @@ mod tests {
             current_p50_ms: 0.0,
             current_p95_ms: 0.0,
             warnings: Vec::new(),
+            dropped: 0,
         }
     }
 

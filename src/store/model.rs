@@ -96,6 +96,9 @@ pub struct RunSummary {
     pub max_ms: f64,
     pub peak_users: u32,
     pub duration_s: f64,
+    /// Open-model task starts dropped because every user was busy.
+    #[serde(default)]
+    pub dropped: u64,
 }
 
 impl RunSummary {

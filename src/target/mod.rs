@@ -64,6 +64,10 @@ pub(crate) struct Inner {
     pub(crate) counters: stats::Counters,
     pub(crate) sessions: stream::Sessions,
     pub(crate) shutdown: CancellationToken,
+    /// `POST /__stall?for=2s`: every route waits until this instant (nanoseconds after
+    /// `stall_epoch`; 0: not stalled). One relaxed load per request, no lock.
+    stalled_until: std::sync::atomic::AtomicU64,
+    stall_epoch: tokio::time::Instant,
 }
 
 impl Deref for AppState {
@@ -92,6 +96,8 @@ fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
         sessions: stream::Sessions::default(),
         shutdown,
         cfg,
+        stalled_until: std::sync::atomic::AtomicU64::new(0),
+        stall_epoch: tokio::time::Instant::now(),
     }));
     let api = Router::new()
         .merge(rest::router())
@@ -130,10 +136,47 @@ fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
             state.clone(),
             stats::count_requests,
         ))
+        .route_layer(middleware::from_fn_with_state(state.clone(), stall))
+        .route("/__stall", post(start_stall))
         // Both fallbacks count "<METHOD> (unmatched)"; route layers do not wrap them.
         .method_not_allowed_fallback(stats::method_not_allowed)
         .fallback(stats::not_found)
         .with_state(state)
+}
+
+/// `POST /__stall?for=<duration>`: the whole server pauses (every route answers only after the
+/// stall ends), the classic coordinated-omission scenario.
+async fn start_stall(
+    State(state): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let Some(d) = q.get("for") else {
+        return json_error(StatusCode::BAD_REQUEST, "missing ?for=<duration>, e.g. 2s");
+    };
+    let d = match crate::plan::duration::parse_duration(d) {
+        Ok(d) => d,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
+    };
+    let until = state.stall_epoch.elapsed() + d;
+    let nanos = u64::try_from(until.as_nanos()).unwrap_or(u64::MAX);
+    state
+        .stalled_until
+        .fetch_max(nanos, std::sync::atomic::Ordering::Relaxed);
+    Json(json!({ "stalled_ms": d.as_millis() as u64 })).into_response()
+}
+
+/// Holds every request until the stall (if any) is over.
+async fn stall(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let until = state
+        .stalled_until
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if until > 0 {
+        let at = state.stall_epoch + Duration::from_nanos(until);
+        if at > tokio::time::Instant::now() {
+            tokio::time::sleep_until(at).await;
+        }
+    }
+    next.run(req).await
 }
 
 /// Lets the request through only with `Authorization: Bearer <token>` (when a token is set).

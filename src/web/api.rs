@@ -503,6 +503,7 @@ pub async fn run_snapshot(state: &AppState, record: &RunRecord) -> Result<Arc<Sn
         current_p50_ms: 0.0,
         current_p95_ms: 0.0,
         warnings: Vec::new(),
+        dropped: summary.dropped,
     }))
 }
 
@@ -525,6 +526,7 @@ async fn get_run_stats(
         "aggregated": s.total,
         "failures": s.failures,
         "warnings": s.warnings,
+        "dropped": s.dropped,
     })))
 }
 

@@ -118,6 +118,7 @@ fn snapshot_events(
         "requests": s.total.num_requests,
         "p50_ms": s.current_p50_ms,
         "p95_ms": s.current_p95_ms,
+        "dropped": s.dropped,
     });
     events.push(Event::default().event("tick").data(tick.to_string()));
     if *last_state != Some(s.state) {

@@ -306,6 +306,7 @@ mod tests {
             current_p50_ms: 0.0,
             current_p95_ms: 0.0,
             warnings: vec![],
+            dropped: 0,
         }
     }
 

@@ -511,6 +511,8 @@ pub struct RunPage {
     pub users: String,
     pub rps: String,
     pub fail_pct: String,
+    /// Open-model starts dropped (every user busy); shown for shape runs and whenever non-zero.
+    pub dropped: u64,
     /// Same field name as [`StatsTable`]: `partials/stats_table.html` is included as is.
     pub stats: StatsView,
     /// Same field name as [`FailuresTable`].
@@ -540,6 +542,7 @@ impl RunPage {
             users: snapshot.users.to_string(),
             rps: fmt_rps(rps),
             fail_pct: fmt_pct(t.fail_ratio()),
+            dropped: snapshot.dropped,
             stats: StatsView::from_snapshot(snapshot),
             failures: snapshot.failures.clone(),
             warnings: snapshot.warnings.clone(),
@@ -701,6 +704,7 @@ mod tests {
             current_p50_ms: 10.0,
             current_p95_ms: 55.0,
             warnings: vec![format!("generator lag {XSS}")],
+            dropped: 0,
         }
     }
 

@@ -7,6 +7,7 @@ mod compare;
 mod data;
 mod engine;
 mod helpers;
+mod load;
 mod outputs;
 mod plan;
 mod shipped;
