@@ -37,8 +37,10 @@ use crate::stats::sample::Batch;
 /// An idle user with unsent samples hands them over after this long, so live numbers stay
 /// current at low rates without a send per iteration at high ones.
 const IDLE_FLUSH: Duration = Duration::from_millis(50);
-/// The driver flushes its dropped-start count before sleeping longer than this.
+/// The driver hands over its dropped-start count before sleeping longer than this, and at
+/// least this often while drops keep coming (not once per drop: drops happen under overload).
 const DRIVER_FLUSH: Duration = Duration::from_millis(10);
+const DRIVER_FLUSH_EVERY: Duration = Duration::from_millis(100);
 
 /// Everything the driver needs; built by the run actor.
 pub(crate) struct OpenModel {
@@ -71,14 +73,19 @@ pub(crate) async fn drive(model: OpenModel) {
     let mut idle: Vec<usize> = Vec::new();
     let mut seed = 0xa11_5eedu64;
     let mut k = 0u64;
+    let mut flushed = Instant::now();
     while let Some(offset) = model.schedule.start_time(k) {
         k += 1;
         let intended = model.started + offset;
         let now = Instant::now();
+        if rec.has_pending()
+            && (intended.saturating_duration_since(now) > DRIVER_FLUSH
+                || now.duration_since(flushed) >= DRIVER_FLUSH_EVERY)
+        {
+            rec.flush();
+            flushed = now;
+        }
         if intended > now {
-            if intended - now > DRIVER_FLUSH {
-                rec.flush();
-            }
             tokio::select! {
                 biased;
                 _ = model.stop.cancelled() => break,
