@@ -968,27 +968,64 @@ impl<'s, 't> Validator<'s, 't> {
                 let path = self.path_template(kind_value, "sse")?;
                 let events = field(t, "events").and_then(|(_, e)| self.u32(e, "events", 1));
                 let duration = field(t, "for").and_then(|(_, d)| self.duration(d, true));
-                if field(t, "events").is_none() && field(t, "for").is_none() {
+                let post_value = field(t, "post");
+                if field(t, "events").is_none() && field(t, "for").is_none() && post_value.is_none()
+                {
                     self.err(
                         span.start,
-                        "events = N and/or for = \"10s\" (when the sse step ends)",
-                        "neither",
+                        "events = N, for = \"10s\" and/or post (when the sse step ends)",
+                        "none of them",
                     );
                 }
-                let post = field(t, "post").and_then(|(_, p)| match p.get_ref() {
-                    DeValue::Table(_) => self.json_template(p),
+                let mut post_method = None;
+                let post = post_value.and_then(|(_, p)| match p.get_ref() {
+                    DeValue::Table(pt) => {
+                        match field(pt, "method").map(|(_, m)| (m, m.get_ref())) {
+                            Some((_, DeValue::String(m))) if !m.is_empty() => {
+                                post_method = Some(m.to_string());
+                            }
+                            Some((m, _)) => {
+                                self.wrong(m, "post.method: the JSON-RPC method name (a string)");
+                                return None;
+                            }
+                            None => {
+                                self.err(
+                                    p.span().start,
+                                    "post: a JSON-RPC message with a `method`",
+                                    "a table without one",
+                                );
+                                return None;
+                            }
+                        }
+                        self.json_template(p)
+                    }
                     _ => {
                         self.wrong(p, "post: a table (the JSON-RPC message to post)");
                         None
                     }
                 });
                 let name = path.source().to_string();
+                let base = given_name.as_deref().unwrap_or(&name);
+                let names = SseNames {
+                    connect: self.intern("SSE", &format!("{base} [connect]")),
+                    first_event: self.intern("SSE", &format!("{base} [first event]")),
+                    event_gap: self.intern("SSE", &format!("{base} [event gap]")),
+                    post: post.as_ref().map(|_| {
+                        let label = match &post_method {
+                            // A templated method would make one row per value: keep one.
+                            Some(m) if !m.contains("{{") => m.as_str(),
+                            _ => "post",
+                        };
+                        self.intern("SSE", &format!("{base} [{label}]"))
+                    }),
+                };
                 let sse = SseStep {
                     path,
                     headers,
                     events,
                     duration,
                     post,
+                    names,
                 };
                 (StepKind::Sse(sse), "SSE", name)
             }
@@ -1016,12 +1053,15 @@ impl<'s, 't> Validator<'s, 't> {
                 let expect = field(t, "expect").and_then(|(_, e)| self.u32(e, "expect", 0));
                 let duration = field(t, "for").and_then(|(_, d)| self.duration(d, true));
                 let name = path.source().to_string();
+                let base = given_name.as_deref().unwrap_or(&name);
+                let connect_name = self.intern("WS", &format!("{base} [connect]"));
                 let ws = WsStep {
                     path,
                     headers,
                     send,
                     expect,
                     duration,
+                    connect_name,
                 };
                 (StepKind::Ws(ws), "WS", name)
             }

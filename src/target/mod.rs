@@ -1,7 +1,7 @@
 //! The built-in demo target (`hornet target`): an imitation of the MCP Gateway's REST, JSON-RPC,
 //! SSE, WebSocket and admin routes, so that shipped plans work with zero setup, plus test helpers
-//! (`/delay`, `/status`, `/bytes`) and `/__stats`, the count of requests served per route that
-//! end-to-end tests compare Hornet's numbers with.
+//! (`/delay`, `/status`, `/bytes`), `/__stats`, the count of requests served per route that
+//! end-to-end tests compare Hornet's numbers with, and `POST /__stall?for=2s` (see `control.rs`).
 //!
 //! This file owns the public API (config, `router`, `serve`, `spawn`), the shared state and the
 //! bearer-token check. It must stay fast enough to be load-tested in-process: no lock on the
@@ -9,6 +9,7 @@
 //! are pre-built atomics (see `stats.rs`), and every open stream ends on shutdown.
 
 mod admin;
+mod control;
 mod rest;
 mod rpc;
 mod stats;
@@ -63,6 +64,8 @@ pub(crate) struct Inner {
     pub(crate) catalog: store::Catalog,
     pub(crate) counters: stats::Counters,
     pub(crate) sessions: stream::Sessions,
+    pub(crate) stall: control::Stall,
+    pub(crate) mcp: control::McpSessions,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -90,6 +93,8 @@ fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
         catalog: store::Catalog::seeded(cfg.seed_tools),
         counters: stats::Counters::new(),
         sessions: stream::Sessions::default(),
+        stall: control::Stall::new(),
+        mcp: control::McpSessions::new(),
         shutdown,
         cfg,
     }));
@@ -125,7 +130,13 @@ fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
         .merge(open)
         .route("/__stats", get(stats::get_stats))
         .route("/__stats/reset", post(stats::reset_stats))
-        // Outermost on every route, so 401s from `require_token` are counted too.
+        .route("/__stall", post(control::stall))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            control::hold_while_stalled,
+        ))
+        // Outermost on every route, so 401s from `require_token` and stalled requests are
+        // counted too (a stalled request counts when it arrives).
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             stats::count_requests,

@@ -6,4 +6,5 @@ mod cli;
 mod engine;
 mod helpers;
 mod plan;
+mod protocols;
 mod target;
