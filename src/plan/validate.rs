@@ -2485,4 +2485,66 @@ allow_codes = [-32601]
         assert_eq!(r.allow_codes, [-32601]);
         assert_eq!(plan.names[1].name, "/mcp initialize");
     }
+
+    #[test]
+    fn stream_steps_intern_their_rows() {
+        let plan = ok(r#"
+[[users]]
+name = "S"
+tasks = [
+  { sse = "/sse", post = { method = "tools/list" }, name = "mcp" },
+  { sse = "/events", events = 3 },
+  { ws = "/ws", send = ["hi"] },
+]
+"#);
+        let name = |id: NameId| {
+            let n = &plan.names[id.index()];
+            format!("{} {}", n.kind, n.name)
+        };
+        let tasks = &plan.users[0].tasks;
+        assert_eq!(tasks[0].name, "mcp");
+        let StepKind::Sse(sse) = &tasks[0].steps[0].kind else {
+            panic!()
+        };
+        assert_eq!(name(sse.names.connect), "SSE mcp [connect]");
+        assert_eq!(name(sse.names.first_event), "SSE mcp [first event]");
+        assert_eq!(name(sse.names.event_gap), "SSE mcp [event gap]");
+        assert_eq!(
+            sse.names.post.map(name).as_deref(),
+            Some("SSE mcp [tools/list]")
+        );
+        let StepKind::Sse(events) = &tasks[1].steps[0].kind else {
+            panic!()
+        };
+        assert_eq!(events.names.post, None);
+        assert_eq!(name(events.names.event_gap), "SSE /events [event gap]");
+        let StepKind::Ws(ws) = &tasks[2].steps[0].kind else {
+            panic!()
+        };
+        assert_eq!(name(ws.connect_name), "WS /ws [connect]");
+        assert_eq!(tasks[2].steps[0].name.map(name).as_deref(), Some("WS /ws"));
+    }
+
+    #[test]
+    fn an_sse_post_needs_a_method_and_an_sse_step_an_end() {
+        let e = one_error(&format!(
+            "{HEAD}tasks = [ {{ sse = \"/sse\", post = {{ id = 1 }} }} ]"
+        ));
+        assert_eq!(
+            e,
+            "x.toml:3:34: expected post: a JSON-RPC message with a `method`, found a table without one"
+        );
+        let e = one_error(&format!(
+            "{HEAD}tasks = [ {{ sse = \"/sse\", post = {{ method = 5 }} }} ]"
+        ));
+        assert!(
+            e.starts_with("x.toml:3:45: expected post.method: the JSON-RPC method name (a string)"),
+            "{e}"
+        );
+        let e = one_error(&format!("{HEAD}tasks = [ {{ sse = \"/sse\" }} ]"));
+        assert_eq!(
+            e,
+            "x.toml:3:11: expected events = N, for = \"10s\" and/or post (when the sse step ends), found none of them"
+        );
+    }
 }

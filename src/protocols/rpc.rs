@@ -6,6 +6,7 @@
 //! the user and sent on its later requests (see `UserHttp`). Checks and captures see the
 //! JSON-RPC response: the HTTP status and headers, and the response object as the body.
 
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -89,7 +90,8 @@ impl PreparedRpc {
         out.extend_from_slice(b"{\"jsonrpc\":\"2.0\"");
         if let Some(id) = id {
             out.extend_from_slice(b",\"id\":");
-            out.extend_from_slice(id.to_string().as_bytes());
+            // fmt::Write on BytesMut cannot fail (it grows); no String per request.
+            let _ = write!(out, "{id}");
         }
         match (&self.tail, &self.params) {
             (Some(tail), _) => out.extend_from_slice(tail),
@@ -213,6 +215,19 @@ async fn exchange(http: &mut UserHttp, req: Outgoing, id: Option<u64>) -> Result
             received,
         });
     };
+    // Boxed: the event-stream reader is the rare path; inline it would make every user's
+    // future larger for its whole life.
+    Box::pin(read_event_reply(http, parts, body, id)).await
+}
+
+/// Reads a `text/event-stream` reply until the event carrying the response with `id`.
+async fn read_event_reply(
+    http: &mut UserHttp,
+    parts: http::response::Parts,
+    mut body: hyper::body::Incoming,
+    id: u64,
+) -> Result<Reply, String> {
+    let mut received = 0u64;
     let want = serde_json::Value::from(id);
     let mut parser = Parser::new();
     let message = loop {

@@ -386,10 +386,17 @@ pub async fn execute(
         }
         awaiting = None;
     };
-    // A POST still in flight leaves the user's connection mid-request.
-    let in_flight = post_fut.is_some();
-    drop(post_fut);
-    if in_flight {
+    // The reply often comes before the POST's own 202: let that finish (within the timeout)
+    // rather than leave the user's connection mid-request, which would cost a reconnect.
+    let timed_out = {
+        let in_flight = post_fut.take();
+        drop(post_fut);
+        match in_flight {
+            Some(f) => tokio::time::timeout(p.timeout, f).await.is_err(),
+            None => false,
+        }
+    };
+    if timed_out {
         http.reset_connection();
     }
     finish(end, rec).unwrap_or(true)

@@ -229,7 +229,12 @@ pub async fn execute(
         let now = Instant::now();
         let next = tokio::select! {
             biased;
-            _ = tokio::time::sleep_until(end_at.unwrap_or(now).into()), if end_at.is_some() => break,
+            _ = tokio::time::sleep_until(end_at.unwrap_or(now).into()), if end_at.is_some() => {
+                if !pending.is_empty() {
+                    failure = Some("no reply before `for` ended".into());
+                }
+                break;
+            }
             next = tokio::time::timeout_at((last_activity + p.timeout).into(), socket.next()) => next,
         };
         let message = match next {

@@ -354,3 +354,135 @@ tasks = [ { rpc = "ping", timeout = "150ms" } ]
     let stats = served(&target).await;
     assert_eq!(served_count(&stats, "POST /rpc"), r.num_requests);
 }
+
+/// A server that answers every connection by its request path with bytes no proper server
+/// sends: a non-JSON reply, a reset, an event stream that is not UTF-8, a refused upgrade, a
+/// WebSocket that sends garbage frames.
+async fn spawn_broken_server() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16_384 {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&head).to_string();
+                let path = text.split(' ').nth(1).unwrap_or("").to_string();
+                let reply: Vec<u8> = match path.as_str() {
+                    "/rpc-html" => b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n<html>oops</ht>".to_vec(),
+                    "/sse-garbage" => b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: \xff\xfe\n\n".to_vec(),
+                    "/ws-refused" => b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec(),
+                    "/ws-garbage" => {
+                        let key = text
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("sec-websocket-key").then(|| v.trim().to_string())
+                            })
+                            .unwrap_or_default();
+                        let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(
+                            key.as_bytes(),
+                        );
+                        let mut r = format!(
+                            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                             Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+                        )
+                        .into_bytes();
+                        // reserved opcode 0x3 with the RSV bits set: not a WebSocket frame
+                        r.extend_from_slice(&[0xF3, 0x05, b'x', b'x', b'x', b'x', b'x']);
+                        r
+                    }
+                    _ => Vec::new(), // "/rpc-reset": close without a word
+                };
+                let _ = socket.write_all(&reply).await;
+                if path == "/ws-garbage" {
+                    // let the client's sends land first: the garbage is what it reads next
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_target_that_resets_or_sends_garbage_gives_failures() {
+    let host = spawn_broken_server().await;
+    let text = r#"
+[defaults]
+timeout = "2s"
+[[users]]
+name = "Html"
+fixed_count = 1
+wait = "constant(20ms)"
+tasks = [ { rpc = "ping", path = "/rpc-html" } ]
+[[users]]
+name = "Reset"
+fixed_count = 1
+wait = "constant(20ms)"
+tasks = [ { rpc = "ping", path = "/rpc-reset" } ]
+[[users]]
+name = "SseGarbage"
+fixed_count = 1
+wait = "constant(20ms)"
+tasks = [ { sse = "/sse-garbage", events = 2 } ]
+[[users]]
+name = "WsRefused"
+fixed_count = 1
+wait = "constant(20ms)"
+tasks = [ { ws = "/ws-refused", send = ["hi"] } ]
+[[users]]
+name = "WsGarbage"
+fixed_count = 1
+wait = "constant(20ms)"
+tasks = [ { ws = "/ws-garbage", send = ["hi", "there"] } ]
+"#;
+    let snapshot = run_to_end(&plan(text), cfg(host, 5, 0.5), Duration::from_secs(20)).await;
+    let all_failed = |kind: &str, name: &str| -> Vec<(String, u64)> {
+        let r = row(&snapshot, kind, name);
+        assert!(r.num_requests > 0, "{name} ran");
+        assert_eq!(r.num_failures, r.num_requests, "{name}: every one failed");
+        failures_of(&snapshot, name)
+            .into_iter()
+            .map(|(e, n)| (e.to_string(), n))
+            .collect()
+    };
+    let html = all_failed("POST", "/rpc-html ping");
+    assert_eq!(
+        html.iter().map(|(e, _)| e.as_str()).collect::<Vec<_>>(),
+        ["expected a JSON-RPC response object, found \"<html>oops</ht>\""]
+    );
+    let reset = all_failed("POST", "/rpc-reset ping");
+    assert!(
+        reset.iter().all(|(e, _)| e.contains("connection closed")),
+        "{reset:?}"
+    );
+    let sse = all_failed("SSE", "/sse-garbage [first event]");
+    assert_eq!(sse.len(), 1, "{sse:?}");
+    assert_eq!(sse[0].0, "SSE stream is not UTF-8");
+    no_failures(row(&snapshot, "SSE", "/sse-garbage [connect]"), &snapshot);
+    let refused = all_failed("WS", "/ws-refused [connect]");
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].0, "HTTP 200");
+    let garbage = all_failed("WS", "/ws-garbage");
+    assert!(
+        garbage.iter().all(|(e, _)| e.starts_with("WebSocket: ")),
+        "{garbage:?}"
+    );
+    // both messages of each connection fail: the count stays one per message
+    let connects = row(&snapshot, "WS", "/ws-garbage [connect]").num_requests;
+    assert_eq!(
+        row(&snapshot, "WS", "/ws-garbage").num_requests,
+        2 * connects
+    );
+}
