@@ -2421,7 +2421,12 @@ tasks = [ { get = "/a" }, { delete = "/a", name = "/a [delete]" } ]
                 ("GET", "/a"),
                 ("GET", "/b/{{ x }}"),
                 ("POST", "/rpc tools/list"),
+                // a stream step's rows come before its own name (never recorded into)
+                ("SSE", "/events [connect]"),
+                ("SSE", "/events [first event]"),
+                ("SSE", "/events [event gap]"),
                 ("SSE", "/events"),
+                ("WS", "/ws [connect]"),
                 ("WS", "/ws"),
                 ("DELETE", "/a [delete]"),
             ]

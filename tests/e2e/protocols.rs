@@ -486,3 +486,35 @@ tasks = [ { ws = "/ws-garbage", send = ["hi", "there"] } ]
         2 * connects
     );
 }
+
+#[tokio::test]
+async fn the_stall_trigger_holds_every_request_until_it_ends() {
+    let target = spawn_target().await;
+    let url = target.url();
+    let http = reqwest::Client::new();
+    let bad = http
+        .post(format!("{url}/__stall?for=soon"))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(bad.status(), 400);
+    let stall = http
+        .post(format!("{url}/__stall?for=400ms"))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(stall.status(), 200);
+    let body: serde_json::Value = stall.json().await.expect("JSON");
+    assert_eq!(body, serde_json::json!({"stalled_ms": 400}));
+    let started = std::time::Instant::now();
+    let health = http.get(format!("{url}/health")).send().await.expect("GET");
+    assert_eq!(health.status(), 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "held until the stall ended: {:?}",
+        started.elapsed()
+    );
+    let stats = served(&target).await;
+    assert_eq!(stats["total"], 1, "the controls are not counted: {stats}");
+    assert_eq!(served_count(&stats, "GET /health"), 1);
+}
