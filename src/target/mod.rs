@@ -196,6 +196,12 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let app = build_router(cfg, shutdown.clone());
+    // Without TCP_NODELAY a second small write (the next WebSocket reply, SSE event) waits
+    // for the client's delayed ACK: ~40 ms that would be the target's, not the system's.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        // Best effort: a socket that refuses it still serves.
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
