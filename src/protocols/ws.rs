@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use super::check::{verify, ResponseView};
 use super::common::{ids_equal, prepare_error, PreparedHeaders, PreparedPath, SplitChecks};
 use super::http::{sample, PrepareError};
-use super::http_client::{timeout_message, OriginInfo, UserHttp};
+use super::http_client::{timeout_message, OriginInfo, Target, UserHttp};
 use crate::plan::model::{NameId, Step, WsMessage, WsStep};
 use crate::plan::template::{JsonTemplate, Template, Vars};
 use crate::stats::recorder::Recorder;
@@ -160,10 +160,11 @@ pub async fn execute(
         Ok(r) => r,
         Err(message) => return connect_fail(rec, Duration::ZERO, message),
     };
-    let origin = request.1;
+    let (request, target) = request;
+    let origin = target.origin.origin.clone();
     let handshake = async {
         let raw = http.connect_raw(&origin).await.map_err(|e| e.to_string())?;
-        tokio_tungstenite::client_async_with_config(request.0, raw, Some(ws_config()))
+        tokio_tungstenite::client_async_with_config(request, raw, Some(ws_config()))
             .await
             .map_err(|e| match e {
                 WsError::Http(resp) => format!("HTTP {}", resp.status().as_u16()),
@@ -178,6 +179,7 @@ pub async fn execute(
         Ok(Err(message)) => return connect_fail(rec, connect_time, message),
         Err(_) => return connect_fail(rec, connect_time, timeout_message(p.timeout)),
     };
+    http.remember_cookies(response.headers(), &target);
     let head = ResponseView {
         status: response.status().as_u16(),
         headers: response.headers(),
@@ -311,7 +313,7 @@ fn build_request(
     p: &PreparedWs,
     http: &UserHttp,
     vars: &Vars,
-) -> Result<(http::Request<()>, super::http_client::Origin), String> {
+) -> Result<(http::Request<()>, Target), String> {
     let target = p.path.target(vars)?;
     let url = format!(
         "{}{}",
@@ -327,7 +329,7 @@ fn build_request(
     for (name, value) in headers.iter() {
         request.headers_mut().insert(name, value.clone());
     }
-    Ok((request, target.origin.origin.clone()))
+    Ok((request, target))
 }
 
 /// The body checks and captures of the step on one reply.
