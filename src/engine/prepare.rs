@@ -10,6 +10,9 @@ use crate::plan::model::{Plan, Step, StepKind, UserClass, Wait};
 use crate::plan::template::Vars;
 use crate::protocols::http::PreparedHttp;
 use crate::protocols::http_client::OriginInfo;
+use crate::protocols::rpc::PreparedRpc;
+use crate::protocols::sse::PreparedSse;
+use crate::protocols::ws::PreparedWs;
 
 /// Which classes run, with what weight, and which tasks by tag.
 #[derive(Clone, Debug, Default)]
@@ -75,6 +78,9 @@ pub fn select_classes(plan: &Plan, sel: &Selection) -> Result<Vec<UserClass>, En
 #[derive(Debug)]
 pub(crate) enum Action {
     Http(Box<PreparedHttp>),
+    Rpc(Box<PreparedRpc>),
+    Sse(Box<PreparedSse>),
+    Ws(Box<PreparedWs>),
     Think(Duration),
 }
 
@@ -137,6 +143,9 @@ pub(crate) fn prepare_step(
     base: &Arc<OriginInfo>,
     vars: &Vars,
 ) -> Result<PreparedStep, EngineError> {
+    let d = &plan.defaults;
+    let invalid =
+        |e: crate::protocols::http::PrepareError| EngineError::invalid("plan", e.to_string());
     let action = match &step.kind {
         StepKind::Http(h) => Action::Http(Box::new(
             PreparedHttp::new(
@@ -150,20 +159,15 @@ pub(crate) fn prepare_step(
             .map_err(|e| EngineError::invalid("plan", e.to_string()))?,
         )),
         StepKind::Think(d) => Action::Think(*d),
-        StepKind::Rpc(_) | StepKind::Sse(_) | StepKind::Ws(_) => {
-            let kind = match step.kind {
-                StepKind::Rpc(_) => "rpc",
-                StepKind::Sse(_) => "sse",
-                _ => "ws",
-            };
-            return Err(EngineError::invalid(
-                "plan",
-                format!(
-                    "{}: `{kind}` steps are validated but not executed by this version of Hornet yet",
-                    step.location
-                ),
-            ));
-        }
+        StepKind::Rpc(r) => Action::Rpc(Box::new(
+            PreparedRpc::new(step, r, &d.headers, d.timeout, base, vars).map_err(invalid)?,
+        )),
+        StepKind::Sse(sse) => Action::Sse(Box::new(
+            PreparedSse::new(step, sse, &d.headers, d.timeout, base, vars).map_err(invalid)?,
+        )),
+        StepKind::Ws(ws) => Action::Ws(Box::new(
+            PreparedWs::new(step, ws, &d.headers, d.timeout, base, vars).map_err(invalid)?,
+        )),
     };
     Ok(PreparedStep {
         step: step.clone(),

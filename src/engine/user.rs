@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::context::UserContext;
 use super::prepare::{Action, PreparedClass, PreparedStep};
 use crate::plan::model::Wait;
-use crate::protocols::http;
+use crate::protocols::{http, rpc, sse, ws};
 
 /// How a user is told to end.
 pub(crate) struct UserControl {
@@ -146,6 +146,22 @@ pub(crate) async fn run_steps(
                     lag,
                 )
                 .await
+            }
+            Action::Rpc(prepared) => {
+                let Some(name) = s.step.name else { continue };
+                let (http, vars, rec) = (&mut ctx.http, &mut ctx.vars, &mut ctx.rec);
+                rpc::execute(prepared, &s.step, name, http, vars, rec, lag).await
+            }
+            // Streams are boxed: their futures are large and rare, and inline they would make
+            // every user's future larger for its whole life (see the HTTP note in `lifecycle`).
+            Action::Sse(prepared) => {
+                let (http, vars, rec) = (&mut ctx.http, &mut ctx.vars, &mut ctx.rec);
+                Box::pin(sse::execute(prepared, http, vars, rec, lag)).await
+            }
+            Action::Ws(prepared) => {
+                let Some(name) = s.step.name else { continue };
+                let (http, vars, rec) = (&mut ctx.http, &mut ctx.vars, &mut ctx.rec);
+                Box::pin(ws::execute(prepared, name, http, vars, rec, lag)).await
             }
             Action::Think(d) => {
                 ctx.rec.flush();

@@ -188,6 +188,21 @@ pub struct SseStep {
     pub duration: Option<Duration>,
     /// Optional JSON-RPC message posted to the endpoint the stream announces (`event: endpoint`).
     pub post: Option<JsonTemplate>,
+    /// The rows the stream records into (the step's own `name` is never recorded into).
+    pub names: SseNames,
+}
+
+/// An SSE step's statistics rows, all of kind `SSE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SseNames {
+    /// `<name> [connect]`: request sent to response headers received.
+    pub connect: NameId,
+    /// `<name> [first event]`: request sent to the first event.
+    pub first_event: NameId,
+    /// `<name> [event gap]`: time between consecutive events.
+    pub event_gap: NameId,
+    /// `<name> [<method>]` (or `[post]`): the `post` message sent to its reply on the stream.
+    pub post: Option<NameId>,
 }
 
 #[derive(Clone, Debug)]
@@ -197,6 +212,8 @@ pub struct WsStep {
     pub send: Vec<WsMessage>,
     pub expect: Option<u32>,
     pub duration: Option<Duration>,
+    /// `<name> [connect]` (kind `WS`): the handshake. Round trips go to the step's own name.
+    pub connect_name: NameId,
 }
 
 #[derive(Clone, Debug)]

@@ -969,27 +969,64 @@ impl<'s, 't> Validator<'s, 't> {
                 let path = self.path_template(kind_value, "sse")?;
                 let events = field(t, "events").and_then(|(_, e)| self.u32(e, "events", 1));
                 let duration = field(t, "for").and_then(|(_, d)| self.duration(d, true));
-                if field(t, "events").is_none() && field(t, "for").is_none() {
+                let post_value = field(t, "post");
+                if field(t, "events").is_none() && field(t, "for").is_none() && post_value.is_none()
+                {
                     self.err(
                         span.start,
-                        "events = N and/or for = \"10s\" (when the sse step ends)",
-                        "neither",
+                        "events = N, for = \"10s\" and/or post (when the sse step ends)",
+                        "none of them",
                     );
                 }
-                let post = field(t, "post").and_then(|(_, p)| match p.get_ref() {
-                    DeValue::Table(_) => self.json_template(p),
+                let mut post_method = None;
+                let post = post_value.and_then(|(_, p)| match p.get_ref() {
+                    DeValue::Table(pt) => {
+                        match field(pt, "method").map(|(_, m)| (m, m.get_ref())) {
+                            Some((_, DeValue::String(m))) if !m.is_empty() => {
+                                post_method = Some(m.to_string());
+                            }
+                            Some((m, _)) => {
+                                self.wrong(m, "post.method: the JSON-RPC method name (a string)");
+                                return None;
+                            }
+                            None => {
+                                self.err(
+                                    p.span().start,
+                                    "post: a JSON-RPC message with a `method`",
+                                    "a table without one",
+                                );
+                                return None;
+                            }
+                        }
+                        self.json_template(p)
+                    }
                     _ => {
                         self.wrong(p, "post: a table (the JSON-RPC message to post)");
                         None
                     }
                 });
                 let name = path.source().to_string();
+                let base = given_name.as_deref().unwrap_or(&name);
+                let names = SseNames {
+                    connect: self.intern("SSE", &format!("{base} [connect]")),
+                    first_event: self.intern("SSE", &format!("{base} [first event]")),
+                    event_gap: self.intern("SSE", &format!("{base} [event gap]")),
+                    post: post.as_ref().map(|_| {
+                        let label = match &post_method {
+                            // A templated method would make one row per value: keep one.
+                            Some(m) if !m.contains("{{") => m.as_str(),
+                            _ => "post",
+                        };
+                        self.intern("SSE", &format!("{base} [{label}]"))
+                    }),
+                };
                 let sse = SseStep {
                     path,
                     headers,
                     events,
                     duration,
                     post,
+                    names,
                 };
                 (StepKind::Sse(sse), "SSE", name)
             }
@@ -1017,12 +1054,15 @@ impl<'s, 't> Validator<'s, 't> {
                 let expect = field(t, "expect").and_then(|(_, e)| self.u32(e, "expect", 0));
                 let duration = field(t, "for").and_then(|(_, d)| self.duration(d, true));
                 let name = path.source().to_string();
+                let base = given_name.as_deref().unwrap_or(&name);
+                let connect_name = self.intern("WS", &format!("{base} [connect]"));
                 let ws = WsStep {
                     path,
                     headers,
                     send,
                     expect,
                     duration,
+                    connect_name,
                 };
                 (StepKind::Ws(ws), "WS", name)
             }
@@ -2465,7 +2505,12 @@ tasks = [ { get = "/a" }, { delete = "/a", name = "/a [delete]" } ]
                 ("GET", "/a"),
                 ("GET", "/b/{{ x }}"),
                 ("POST", "/rpc tools/list"),
+                // a stream step's rows come before its own name (never recorded into)
+                ("SSE", "/events [connect]"),
+                ("SSE", "/events [first event]"),
+                ("SSE", "/events [event gap]"),
                 ("SSE", "/events"),
+                ("WS", "/ws [connect]"),
                 ("WS", "/ws"),
                 ("DELETE", "/a [delete]"),
             ]
@@ -2528,5 +2573,67 @@ allow_codes = [-32601]
         assert_eq!(r.path.source(), "/mcp");
         assert_eq!(r.allow_codes, [-32601]);
         assert_eq!(plan.names[1].name, "/mcp initialize");
+    }
+
+    #[test]
+    fn stream_steps_intern_their_rows() {
+        let plan = ok(r#"
+[[users]]
+name = "S"
+tasks = [
+  { sse = "/sse", post = { method = "tools/list" }, name = "mcp" },
+  { sse = "/events", events = 3 },
+  { ws = "/ws", send = ["hi"] },
+]
+"#);
+        let name = |id: NameId| {
+            let n = &plan.names[id.index()];
+            format!("{} {}", n.kind, n.name)
+        };
+        let tasks = &plan.users[0].tasks;
+        assert_eq!(tasks[0].name, "mcp");
+        let StepKind::Sse(sse) = &tasks[0].steps[0].kind else {
+            panic!()
+        };
+        assert_eq!(name(sse.names.connect), "SSE mcp [connect]");
+        assert_eq!(name(sse.names.first_event), "SSE mcp [first event]");
+        assert_eq!(name(sse.names.event_gap), "SSE mcp [event gap]");
+        assert_eq!(
+            sse.names.post.map(name).as_deref(),
+            Some("SSE mcp [tools/list]")
+        );
+        let StepKind::Sse(events) = &tasks[1].steps[0].kind else {
+            panic!()
+        };
+        assert_eq!(events.names.post, None);
+        assert_eq!(name(events.names.event_gap), "SSE /events [event gap]");
+        let StepKind::Ws(ws) = &tasks[2].steps[0].kind else {
+            panic!()
+        };
+        assert_eq!(name(ws.connect_name), "WS /ws [connect]");
+        assert_eq!(tasks[2].steps[0].name.map(name).as_deref(), Some("WS /ws"));
+    }
+
+    #[test]
+    fn an_sse_post_needs_a_method_and_an_sse_step_an_end() {
+        let e = one_error(&format!(
+            "{HEAD}tasks = [ {{ sse = \"/sse\", post = {{ id = 1 }} }} ]"
+        ));
+        assert_eq!(
+            e,
+            "x.toml:3:34: expected post: a JSON-RPC message with a `method`, found a table without one"
+        );
+        let e = one_error(&format!(
+            "{HEAD}tasks = [ {{ sse = \"/sse\", post = {{ method = 5 }} }} ]"
+        ));
+        assert!(
+            e.starts_with("x.toml:3:45: expected post.method: the JSON-RPC method name (a string)"),
+            "{e}"
+        );
+        let e = one_error(&format!("{HEAD}tasks = [ {{ sse = \"/sse\" }} ]"));
+        assert_eq!(
+            e,
+            "x.toml:3:11: expected events = N, for = \"10s\" and/or post (when the sse step ends), found none of them"
+        );
     }
 }

@@ -167,7 +167,10 @@ impl PreparedHttp {
     }
 }
 
-fn render_headers(headers: &[(HeaderName, Template)], vars: &Vars) -> Result<HeaderMap, String> {
+pub(crate) fn render_headers(
+    headers: &[(HeaderName, Template)],
+    vars: &Vars,
+) -> Result<HeaderMap, String> {
     let mut map = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
         let rendered = value.render(vars).map_err(|e| e.to_string())?;
@@ -264,7 +267,13 @@ pub async fn execute(
     }
 }
 
-fn sample(name: NameId, elapsed: Duration, lag: Option<Duration>, bytes: u64, ok: bool) -> Sample {
+pub(crate) fn sample(
+    name: NameId,
+    elapsed: Duration,
+    lag: Option<Duration>,
+    bytes: u64,
+    ok: bool,
+) -> Sample {
     let latency_us = micros(elapsed);
     Sample {
         name,

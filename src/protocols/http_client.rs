@@ -13,18 +13,23 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{HeaderValue, CONTENT_LENGTH, HOST, LOCATION, SET_COOKIE, USER_AGENT};
+use http::header::{
+    HeaderName, HeaderValue, CONTENT_LENGTH, HOST, LOCATION, SET_COOKIE, USER_AGENT,
+};
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio_util::task::AbortOnDropHandle;
 
 /// Size of hyper's read buffer per connection: fixed instead of hyper's adaptive 8 KiB+, so
 /// that an idle user stays small (HTTP-CLIENT.md pitfall 8).
 const READ_BUF_BYTES: usize = 4096;
 /// Redirects followed per request, as Locust's clients do.
 const MAX_REDIRECTS: usize = 5;
+/// The MCP Streamable HTTP session header (`initialize` returns it; later requests send it).
+pub const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -72,6 +77,12 @@ impl Origin {
 
     fn base_url(&self) -> String {
         let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.host_header())
+    }
+
+    /// `ws://host:port` or `wss://host:port` (the WebSocket URL of this origin).
+    pub fn ws_base_url(&self) -> String {
+        let scheme = if self.https { "wss" } else { "ws" };
         format!("{scheme}://{}", self.host_header())
     }
 }
@@ -243,12 +254,31 @@ struct Connection {
     sender: http1::SendRequest<Full<Bytes>>,
 }
 
+/// A plain or TLS byte stream to an origin, for protocols that take over the connection
+/// (WebSocket).
+pub type RawStream =
+    tokio_util::either::Either<TcpStream, tokio_rustls::client::TlsStream<TcpStream>>;
+
+/// A response whose body is read by the caller as it arrives (SSE), on a connection of its own
+/// that is closed when this is dropped.
+pub struct StreamingResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: hyper::body::Incoming,
+    _conn: AbortOnDropHandle<()>,
+}
+
 /// One virtual user's HTTP client.
 pub struct UserHttp {
     shared: Arc<HttpShared>,
     conn: Option<Connection>,
     /// Allocated on the first `Set-Cookie`: most users of most plans never need one.
     cookies: Option<Box<cookie_store::CookieStore>>,
+    /// The `Mcp-Session-Id` an `initialize` returned; sent on every later request of the user.
+    /// Boxed: 8 bytes for the users that never speak MCP.
+    mcp_session: Option<Box<HeaderValue>>,
+    /// The last JSON-RPC id this user sent (ids increase per user).
+    rpc_id: u64,
 }
 
 impl UserHttp {
@@ -257,7 +287,24 @@ impl UserHttp {
             shared,
             conn: None,
             cookies: None,
+            mcp_session: None,
+            rpc_id: 0,
         }
+    }
+
+    /// The next JSON-RPC request id of this user: 1, 2, 3, ...
+    pub fn next_rpc_id(&mut self) -> u64 {
+        self.rpc_id += 1;
+        self.rpc_id
+    }
+
+    /// Remembers the MCP session; later requests of this user (all kinds) carry it.
+    pub fn set_mcp_session(&mut self, value: HeaderValue) {
+        self.mcp_session = Some(Box::new(value));
+    }
+
+    pub fn mcp_session(&self) -> Option<&HeaderValue> {
+        self.mcp_session.as_deref()
     }
 
     /// Sends the request, follows redirects, reads the whole body (keeping it when `keep_body`).
@@ -315,6 +362,19 @@ impl UserHttp {
         body: Bytes,
         keep_body: bool,
     ) -> Result<Response, HttpError> {
+        let resp = self.dispatch(method, target, headers, body).await?;
+        self.read_response(resp, target, keep_body).await
+    }
+
+    /// Sends one request on the user's connection (reconnecting if needed) and returns the
+    /// response head with its unread body.
+    async fn dispatch(
+        &mut self,
+        method: &Method,
+        target: &Target,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<http::Response<hyper::body::Incoming>, HttpError> {
         let mut retried = false;
         loop {
             let origin = &target.origin.origin;
@@ -333,7 +393,7 @@ impl UserHttp {
                 Err(e) => Err(e),
             };
             match sent {
-                Ok(resp) => return self.read_response(resp, target, keep_body).await,
+                Ok(resp) => return Ok(resp),
                 Err(e) => {
                     self.conn = None;
                     // A kept-alive connection the server closed while we were idle: retry once
@@ -348,6 +408,110 @@ impl UserHttp {
                     return Err(HttpError::Protocol(e));
                 }
             }
+        }
+    }
+
+    /// Sends the request on the user's connection and returns the head with the body unread,
+    /// for a caller that reads it as it arrives (a JSON-RPC reply sent as `text/event-stream`).
+    /// No redirects are followed. A caller that stops reading before the body's end must call
+    /// [`UserHttp::reset_connection`].
+    pub async fn send_streaming(
+        &mut self,
+        req: Outgoing,
+    ) -> Result<http::Response<hyper::body::Incoming>, HttpError> {
+        let resp = self
+            .dispatch(&req.method, &req.target, &req.headers, req.body)
+            .await?;
+        if resp.headers().contains_key(SET_COOKIE) {
+            self.store_cookies(resp.headers(), &req.target);
+        }
+        Ok(resp)
+    }
+
+    /// Sends the request on a new connection of its own and returns the head with the body
+    /// unread (a long-lived stream: the user's own connection stays free for other requests).
+    pub async fn open_stream(&mut self, req: Outgoing) -> Result<StreamingResponse, HttpError> {
+        let origin = &req.target.origin.origin;
+        let (mut sender, conn) = self.handshake(origin).await?;
+        let request = self.build_request(&req.method, &req.target, &req.headers, req.body)?;
+        sender.ready().await?;
+        let resp = sender.send_request(request).await?;
+        let (parts, body) = resp.into_parts();
+        if parts.headers.contains_key(SET_COOKIE) {
+            self.store_cookies(&parts.headers, &req.target);
+        }
+        Ok(StreamingResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+            _conn: conn,
+        })
+    }
+
+    /// A TCP (and TLS) connection to `origin` that the caller takes over (a WebSocket).
+    pub async fn connect_raw(&self, origin: &Origin) -> Result<RawStream, HttpError> {
+        let addr = self.shared.resolve(origin).await?;
+        let tcp = TcpStream::connect(addr).await.map_err(HttpError::Connect)?;
+        tcp.set_nodelay(true).map_err(HttpError::Connect)?;
+        if !origin.https {
+            return Ok(RawStream::Left(tcp));
+        }
+        let connector = self.shared.tls()?;
+        let name = rustls::pki_types::ServerName::try_from(origin.host.clone())
+            .map_err(|e| HttpError::Tls(e.to_string()))?;
+        let tls = connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| HttpError::Tls(e.to_string()))?;
+        Ok(RawStream::Right(tls))
+    }
+
+    /// A new HTTP/1.1 connection whose driver task ends when the returned handle is dropped.
+    async fn handshake(
+        &self,
+        origin: &Origin,
+    ) -> Result<(http1::SendRequest<Full<Bytes>>, AbortOnDropHandle<()>), HttpError> {
+        let io = TokioIo::new(self.connect_raw(origin).await?);
+        let mut builder = http1::Builder::new();
+        builder.read_buf_exact_size(Some(READ_BUF_BYTES));
+        let (sender, conn) = builder.handshake(io).await?;
+        let task = tokio::spawn(async move {
+            // The error, if any, reaches the reader through the body.
+            let _ = conn.await;
+        });
+        Ok((sender, AbortOnDropHandle::new(task)))
+    }
+
+    /// The headers every request of this user carries besides the step's: `Cookie` for the
+    /// target and `Mcp-Session-Id` (for requests not built by hyper, e.g. a WebSocket upgrade).
+    pub fn session_headers(&self, target: &Target, headers: &mut HeaderMap) {
+        if let Some(session) = &self.mcp_session {
+            if !headers.contains_key(MCP_SESSION_ID) {
+                headers.insert(MCP_SESSION_ID, (**session).clone());
+            }
+        }
+        if let Some(cookie) = self.cookie_header(target) {
+            headers.insert(http::header::COOKIE, cookie);
+        }
+    }
+
+    fn cookie_header(&self, target: &Target) -> Option<HeaderValue> {
+        let jar = self.cookies.as_ref()?;
+        let url = target.url().ok()?;
+        let cookie: Vec<String> = jar
+            .get_request_values(&url)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if cookie.is_empty() {
+            return None;
+        }
+        HeaderValue::from_str(&cookie.join("; ")).ok()
+    }
+
+    /// Stores the `Set-Cookie`s of a response the caller received outside [`UserHttp::send`].
+    pub fn remember_cookies(&mut self, headers: &HeaderMap, target: &Target) {
+        if headers.contains_key(SET_COOKIE) {
+            self.store_cookies(headers, target);
         }
     }
 
@@ -415,16 +579,14 @@ impl UserHttp {
             if !body.is_empty() || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
                 h.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
             }
-            if let Some(jar) = &self.cookies {
-                let url = target.url()?;
-                let cookie: Vec<String> = jar
-                    .get_request_values(&url)
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect();
-                if !cookie.is_empty() {
-                    if let Ok(v) = HeaderValue::from_str(&cookie.join("; ")) {
-                        h.insert(http::header::COOKIE, v);
-                    }
+            if let Some(session) = &self.mcp_session {
+                if !h.contains_key(MCP_SESSION_ID) {
+                    h.insert(MCP_SESSION_ID, (**session).clone());
+                }
+            }
+            if self.cookies.is_some() {
+                if let Some(cookie) = self.cookie_header(target) {
+                    h.insert(http::header::COOKIE, cookie);
                 }
             }
         }

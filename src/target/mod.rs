@@ -1,7 +1,7 @@
 //! The built-in demo target (`hornet target`): an imitation of the MCP Gateway's REST, JSON-RPC,
 //! SSE, WebSocket and admin routes, so that shipped plans work with zero setup, plus test helpers
-//! (`/delay`, `/status`, `/bytes`) and `/__stats`, the count of requests served per route that
-//! end-to-end tests compare Hornet's numbers with.
+//! (`/delay`, `/status`, `/bytes`), `/__stats`, the count of requests served per route that
+//! end-to-end tests compare Hornet's numbers with, and `POST /__stall?for=2s` (see `control.rs`).
 //!
 //! This file owns the public API (config, `router`, `serve`, `spawn`), the shared state and the
 //! bearer-token check. It must stay fast enough to be load-tested in-process: no lock on the
@@ -9,6 +9,7 @@
 //! are pre-built atomics (see `stats.rs`), and every open stream ends on shutdown.
 
 mod admin;
+mod control;
 mod rest;
 mod rpc;
 mod stats;
@@ -63,11 +64,9 @@ pub(crate) struct Inner {
     pub(crate) catalog: store::Catalog,
     pub(crate) counters: stats::Counters,
     pub(crate) sessions: stream::Sessions,
+    pub(crate) stall: control::Stall,
+    pub(crate) mcp: control::McpSessions,
     pub(crate) shutdown: CancellationToken,
-    /// `POST /__stall?for=2s`: every route waits until this instant (nanoseconds after
-    /// `stall_epoch`; 0: not stalled). One relaxed load per request, no lock.
-    stalled_until: std::sync::atomic::AtomicU64,
-    stall_epoch: tokio::time::Instant,
 }
 
 impl Deref for AppState {
@@ -94,10 +93,10 @@ fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
         catalog: store::Catalog::seeded(cfg.seed_tools),
         counters: stats::Counters::new(),
         sessions: stream::Sessions::default(),
+        stall: control::Stall::new(),
+        mcp: control::McpSessions::new(),
         shutdown,
         cfg,
-        stalled_until: std::sync::atomic::AtomicU64::new(0),
-        stall_epoch: tokio::time::Instant::now(),
     }));
     let api = Router::new()
         .merge(rest::router())
@@ -131,52 +130,21 @@ fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
         .merge(open)
         .route("/__stats", get(stats::get_stats))
         .route("/__stats/reset", post(stats::reset_stats))
-        // Outermost on every route, so 401s from `require_token` are counted too.
+        .route("/__stall", post(control::stall))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            control::hold_while_stalled,
+        ))
+        // Outermost on every route, so 401s from `require_token` and stalled requests are
+        // counted too (a stalled request counts when it arrives).
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             stats::count_requests,
         ))
-        .route_layer(middleware::from_fn_with_state(state.clone(), stall))
-        .route("/__stall", post(start_stall))
         // Both fallbacks count "<METHOD> (unmatched)"; route layers do not wrap them.
         .method_not_allowed_fallback(stats::method_not_allowed)
         .fallback(stats::not_found)
         .with_state(state)
-}
-
-/// `POST /__stall?for=<duration>`: the whole server pauses (every route answers only after the
-/// stall ends), the classic coordinated-omission scenario.
-async fn start_stall(
-    State(state): State<AppState>,
-    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
-) -> Response {
-    let Some(d) = q.get("for") else {
-        return json_error(StatusCode::BAD_REQUEST, "missing ?for=<duration>, e.g. 2s");
-    };
-    let d = match crate::plan::duration::parse_duration(d) {
-        Ok(d) => d,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
-    };
-    let until = state.stall_epoch.elapsed() + d;
-    let nanos = u64::try_from(until.as_nanos()).unwrap_or(u64::MAX);
-    state
-        .stalled_until
-        .fetch_max(nanos, std::sync::atomic::Ordering::Relaxed);
-    Json(json!({ "stalled_ms": d.as_millis() as u64 })).into_response()
-}
-
-/// Holds every request until the stall (if any) is over.
-async fn stall(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let until = state
-        .stalled_until
-        .load(std::sync::atomic::Ordering::Relaxed);
-    if until > 0 {
-        let at = state.stall_epoch + Duration::from_nanos(until);
-        if at > tokio::time::Instant::now() {
-            tokio::time::sleep_until(at).await;
-        }
-    }
-    next.run(req).await
 }
 
 /// Lets the request through only with `Authorization: Bearer <token>` (when a token is set).
@@ -228,6 +196,12 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let app = build_router(cfg, shutdown.clone());
+    // Without TCP_NODELAY a second small write (the next WebSocket reply, SSE event) waits
+    // for the client's delayed ACK: ~40 ms that would be the target's, not the system's.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        // Best effort: a socket that refuses it still serves.
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await

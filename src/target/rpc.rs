@@ -285,6 +285,12 @@ pub(crate) async fn rpc(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // MCP Streamable HTTP: a session id the server never issued is answered 404.
+    if let Some(session) = headers.get("mcp-session-id") {
+        if !state.mcp.check(session.as_bytes()) {
+            return super::json_error(StatusCode::NOT_FOUND, "Session not found");
+        }
+    }
     let (json, initialize) = match handle_bytes(&state, &body) {
         Outcome::Reply { json, initialize } => (json, initialize),
         Outcome::Notification => return StatusCode::ACCEPTED.into_response(),
@@ -304,7 +310,7 @@ pub(crate) async fn rpc(
             typed_response(StatusCode::OK, JSON, json)
         };
     if initialize {
-        let session = uuid::Uuid::new_v4().to_string();
+        let session = state.mcp.issue();
         if let Ok(value) = HeaderValue::from_str(&session) {
             response.headers_mut().insert("mcp-session-id", value);
         }

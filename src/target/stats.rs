@@ -157,14 +157,15 @@ impl Counters {
     }
 }
 
-/// Counts every request that reached a route (whatever its status), except `/__stats*`.
+/// Counts every request that reached a route (whatever its status), except `/__*`.
 pub(crate) async fn count_requests(
     State(state): State<AppState>,
     req: Request,
     next: Next,
 ) -> Response {
     if let Some(route) = req.extensions().get::<MatchedPath>() {
-        if !route.as_str().starts_with("/__stats") {
+        // `/__stats*` and `/__stall` are the test's controls, not load.
+        if !route.as_str().starts_with("/__") {
             state.counters.count(req.method(), route.as_str());
         }
     }
@@ -182,11 +183,15 @@ pub(crate) async fn method_not_allowed(State(state): State<AppState>, method: Me
 }
 
 pub(crate) async fn get_stats(State(state): State<AppState>) -> Json<Value> {
-    Json(state.counters.to_json())
+    let mut stats = state.counters.to_json();
+    stats["mcp"] = state.mcp.to_json();
+    stats["sse_open"] = json!(state.sessions.len());
+    Json(stats)
 }
 
 pub(crate) async fn reset_stats(State(state): State<AppState>) -> impl IntoResponse {
     state.counters.reset();
+    state.mcp.reset();
     StatusCode::NO_CONTENT
 }
 

@@ -10,6 +10,7 @@ mod helpers;
 mod load;
 mod outputs;
 mod plan;
+mod protocols;
 mod shipped;
 mod target;
 mod thresholds;

@@ -508,7 +508,9 @@ async fn stats_count_exactly_the_requests_made_then_reset_zeroes_them() {
             "PUT (unmatched)": 1,
             "HEAD /health": 1,
             "POST /rpc": 3,
-        }}),
+        },
+        "mcp": {"sessions_issued": 0, "requests_with_session": 0, "unknown_session": 0},
+        "sse_open": 0}),
         "/__stats itself is not counted"
     );
     let reset = http
@@ -517,7 +519,10 @@ async fn stats_count_exactly_the_requests_made_then_reset_zeroes_them() {
         .await
         .expect("reset");
     assert_eq!(reset.status(), 204);
-    assert_eq!(served(&target).await, json!({"total": 0, "routes": {}}));
+    let zero = json!({"total": 0, "routes": {},
+        "mcp": {"sessions_issued": 0, "requests_with_session": 0, "unknown_session": 0},
+        "sse_open": 0});
+    assert_eq!(served(&target).await, zero);
 }
 
 /// `/openapi.json` lists the routes the counters know; each must be counted under its own name

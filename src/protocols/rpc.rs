@@ -1,0 +1,338 @@
+//! JSON-RPC 2.0 steps (`rpc = "method"`), MCP Streamable HTTP included: the envelope is built
+//! around the step's params with a per-user increasing id and POSTed on the user's own HTTP
+//! connection. A reply sent as `text/event-stream` is read until the event carrying the
+//! response with that id. An `error` member is a failure ("JSON-RPC error CODE: message")
+//! unless its code is in `allow_codes`. The `Mcp-Session-Id` an `initialize` returns is kept on
+//! the user and sent on its later requests (see `UserHttp`). Checks and captures see the
+//! JSON-RPC response: the HTTP status and headers, and the response object as the body.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
+use http::header::{ACCEPT, CONTENT_TYPE};
+use http::{HeaderMap, StatusCode};
+use http_body_util::BodyExt;
+
+use super::check::{verify, ResponseView};
+use super::common::{
+    default_header, is_response_to, prepare_error, rpc_error, short, PreparedHeaders, PreparedPath,
+};
+use super::event_stream::Parser;
+use super::http::{sample, PrepareError};
+use super::http_client::{timeout_message, OriginInfo, Outgoing, UserHttp, MCP_SESSION_ID};
+use crate::plan::model::{NameId, RpcStep, Step};
+use crate::plan::template::{JsonTemplate, Template, Vars};
+use crate::stats::recorder::Recorder;
+
+/// An `rpc` step with what does not change between requests built at run start.
+#[derive(Debug)]
+pub struct PreparedRpc {
+    /// `,"method":"..","params":..}`: everything after the id, when the params are static.
+    tail: Option<Bytes>,
+    /// The method as a JSON string, for envelopes built per request.
+    method_json: String,
+    params: Option<JsonTemplate>,
+    /// `notifications/...`: sent without an id; any 2xx is a success.
+    notification: bool,
+    /// `initialize`: its `Mcp-Session-Id` is kept for the user's later requests.
+    initialize: bool,
+    path: PreparedPath,
+    headers: PreparedHeaders,
+    allow_codes: Vec<i64>,
+    timeout: Duration,
+}
+
+impl PreparedRpc {
+    pub fn new(
+        step: &Step,
+        rpc: &RpcStep,
+        default_headers: &[(String, Template)],
+        default_timeout: Duration,
+        base: &std::sync::Arc<OriginInfo>,
+        vars: &Vars,
+    ) -> Result<PreparedRpc, PrepareError> {
+        let err = |m: String| prepare_error(step, m);
+        let method_json = serde_json::Value::from(rpc.method.as_str()).to_string();
+        let tail = match &rpc.params {
+            None => Some(Bytes::from(format!(
+                ",\"method\":{method_json},\"params\":{{}}}}"
+            ))),
+            Some(p) if p.is_static() => {
+                let params = p.render_bytes(vars).map_err(|e| err(e.to_string()))?;
+                let mut tail = BytesMut::with_capacity(params.len() + method_json.len() + 24);
+                tail.extend_from_slice(b",\"method\":");
+                tail.extend_from_slice(method_json.as_bytes());
+                tail.extend_from_slice(b",\"params\":");
+                tail.extend_from_slice(&params);
+                tail.extend_from_slice(b"}");
+                Some(tail.freeze())
+            }
+            Some(_) => None,
+        };
+        Ok(PreparedRpc {
+            tail,
+            method_json,
+            params: rpc.params.clone(),
+            notification: rpc.method.starts_with("notifications/"),
+            initialize: rpc.method == "initialize",
+            path: PreparedPath::new(&rpc.path, base).map_err(err)?,
+            headers: PreparedHeaders::new(default_headers, &rpc.headers, vars).map_err(err)?,
+            allow_codes: rpc.allow_codes.clone(),
+            timeout: step.timeout.unwrap_or(default_timeout),
+        })
+    }
+
+    /// `{"jsonrpc":"2.0","id":N,"method":..,"params":..}` (no id for a notification).
+    fn body(&self, id: Option<u64>, vars: &Vars) -> Result<Bytes, String> {
+        let mut out = BytesMut::with_capacity(64 + self.tail.as_ref().map_or(64, Bytes::len));
+        out.extend_from_slice(b"{\"jsonrpc\":\"2.0\"");
+        if let Some(id) = id {
+            out.extend_from_slice(b",\"id\":");
+            // fmt::Write on BytesMut cannot fail (it grows); no String per request.
+            let _ = write!(out, "{id}");
+        }
+        match (&self.tail, &self.params) {
+            (Some(tail), _) => out.extend_from_slice(tail),
+            (None, Some(params)) => {
+                let params = params.render_bytes(vars).map_err(|e| e.to_string())?;
+                out.extend_from_slice(b",\"method\":");
+                out.extend_from_slice(self.method_json.as_bytes());
+                out.extend_from_slice(b",\"params\":");
+                out.extend_from_slice(&params);
+                out.extend_from_slice(b"}");
+            }
+            (None, None) => return Err("internal: rpc step without params or tail".into()),
+        }
+        Ok(out.freeze())
+    }
+
+    fn outgoing(&self, id: Option<u64>, vars: &Vars) -> Result<Outgoing, String> {
+        let mut headers = self.headers.render(vars)?;
+        default_header(&mut headers, CONTENT_TYPE, "application/json");
+        // MCP Streamable HTTP: the client accepts both; the server picks.
+        default_header(&mut headers, ACCEPT, "application/json, text/event-stream");
+        Ok(Outgoing {
+            method: http::Method::POST,
+            target: self.path.target(vars)?,
+            headers,
+            body: self.body(id, vars)?,
+        })
+    }
+}
+
+/// The JSON-RPC response as received: HTTP head plus the response object's bytes.
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    /// The JSON-RPC response (the body, or the matching event's data).
+    message: Bytes,
+    /// Body bytes received.
+    received: u64,
+}
+
+/// Runs one `rpc` step for a user and records its sample (see [`super::http::execute`]).
+pub async fn execute(
+    prepared: &PreparedRpc,
+    step: &Step,
+    name: NameId,
+    http: &mut UserHttp,
+    vars: &mut Vars,
+    rec: &mut Recorder,
+    lag: Option<Duration>,
+) -> bool {
+    let start = Instant::now();
+    let id = (!prepared.notification).then(|| http.next_rpc_id());
+    let outgoing = match prepared.outgoing(id, vars) {
+        Ok(o) => o,
+        Err(message) => {
+            rec.record_failure(sample(name, Duration::ZERO, lag, 0, false), message, start);
+            return false;
+        }
+    };
+    let result = tokio::time::timeout(prepared.timeout, exchange(http, outgoing, id)).await;
+    let end = Instant::now();
+    let elapsed = end.duration_since(start);
+    let reply = match result {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(message)) => {
+            rec.record_failure(sample(name, elapsed, lag, 0, false), message, end);
+            return false;
+        }
+        Err(_) => {
+            // The connection is mid-request: it cannot be reused.
+            http.reset_connection();
+            let message = timeout_message(prepared.timeout);
+            rec.record_failure(sample(name, elapsed, lag, 0, false), message, end);
+            return false;
+        }
+    };
+    let bytes = reply.received;
+    match judge(prepared, step, &reply, id, elapsed, vars) {
+        Ok(()) => {
+            if prepared.initialize {
+                if let Some(session) = reply.headers.get(MCP_SESSION_ID) {
+                    http.set_mcp_session(session.clone());
+                }
+            }
+            rec.record(sample(name, elapsed, lag, bytes, true), end);
+            true
+        }
+        Err(message) => {
+            rec.record_failure(sample(name, elapsed, lag, bytes, false), message, end);
+            false
+        }
+    }
+}
+
+/// Sends the request and reads the JSON-RPC response, from a JSON body or an event stream.
+async fn exchange(http: &mut UserHttp, req: Outgoing, id: Option<u64>) -> Result<Reply, String> {
+    let resp = http.send_streaming(req).await.map_err(|e| e.to_string())?;
+    let (parts, mut body) = resp.into_parts();
+    let is_stream = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let mut received = 0u64;
+    let Some(id) = id.filter(|_| is_stream) else {
+        // A plain body (or a notification's): read it whole.
+        let mut kept = BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                http.reset_connection();
+                e.to_string()
+            })?;
+            if let Ok(data) = frame.into_data() {
+                received += data.len() as u64;
+                kept.extend_from_slice(&data);
+            }
+        }
+        return Ok(Reply {
+            status: parts.status,
+            headers: parts.headers,
+            message: kept.freeze(),
+            received,
+        });
+    };
+    // Boxed: the event-stream reader is the rare path; inline it would make every user's
+    // future larger for its whole life.
+    Box::pin(read_event_reply(http, parts, body, id)).await
+}
+
+/// Reads a `text/event-stream` reply until the event carrying the response with `id`.
+async fn read_event_reply(
+    http: &mut UserHttp,
+    parts: http::response::Parts,
+    mut body: hyper::body::Incoming,
+    id: u64,
+) -> Result<Reply, String> {
+    let mut received = 0u64;
+    let want = serde_json::Value::from(id);
+    let mut parser = Parser::new();
+    let message = loop {
+        let Some(frame) = body.frame().await else {
+            return Err(format!(
+                "event stream ended before the JSON-RPC response (HTTP {})",
+                parts.status.as_u16()
+            ));
+        };
+        let data = match frame {
+            Ok(frame) => match frame.into_data() {
+                Ok(data) => data,
+                Err(_) => continue,
+            },
+            Err(e) => {
+                http.reset_connection();
+                return Err(e.to_string());
+            }
+        };
+        received += data.len() as u64;
+        let mut found = None;
+        let parsed = parser.push(&data).and_then(|()| {
+            while let Some(event) = parser.next_event()? {
+                let Ok(msg) = serde_json::from_str::<serde_json::Value>(&event.data) else {
+                    continue; // not JSON: another kind of event
+                };
+                if is_response_to(&msg, &want) {
+                    found = Some(Bytes::from(event.data));
+                    break;
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = parsed {
+            http.reset_connection();
+            return Err(e.to_string());
+        }
+        if let Some(message) = found {
+            break message;
+        }
+    };
+    // Servers usually end the stream right after the response; one that keeps it open leaves
+    // the connection unusable for the next request.
+    if !hyper::body::Body::is_end_stream(&body)
+        && !matches!(body.frame().now_or_never(), Some(None))
+    {
+        http.reset_connection();
+    }
+    Ok(Reply {
+        status: parts.status,
+        headers: parts.headers,
+        message,
+        received,
+    })
+}
+
+/// Applies the HTTP status, the JSON-RPC envelope rules and the step's checks and captures.
+fn judge(
+    prepared: &PreparedRpc,
+    step: &Step,
+    reply: &Reply,
+    id: Option<u64>,
+    elapsed: Duration,
+    vars: &mut Vars,
+) -> Result<(), String> {
+    let view = ResponseView {
+        status: reply.status.as_u16(),
+        headers: &reply.headers,
+        body: &reply.message,
+        elapsed,
+    };
+    let status_ok = match &step.checks.status {
+        Some(allowed) => allowed.contains(&view.status),
+        None => view.status < 400,
+    };
+    if status_ok && !prepared.notification {
+        let msg = serde_json::from_slice::<serde_json::Value>(&reply.message).ok();
+        let Some(msg) = msg.filter(serde_json::Value::is_object) else {
+            let found = if reply.message.is_empty() {
+                "an empty body".to_string()
+            } else {
+                format!(
+                    "{:?}",
+                    short(&String::from_utf8_lossy(
+                        &reply.message[..reply.message.len().min(60)]
+                    ))
+                )
+            };
+            return Err(format!(
+                "expected a JSON-RPC response object, found {found}"
+            ));
+        };
+        if let Some(error) = rpc_error(&msg, &prepared.allow_codes) {
+            return Err(error);
+        }
+        if let Some(id) = id {
+            if !is_response_to(&msg, &serde_json::Value::from(id)) {
+                return Err(
+                    "expected the JSON-RPC response to this request, found another id".into(),
+                );
+            }
+        }
+        if msg.get("result").is_none() && msg.get("error").is_none() {
+            return Err("expected a JSON-RPC response with `result` or `error`".into());
+        }
+    }
+    verify(&step.checks, &step.captures, &view, vars)
+}

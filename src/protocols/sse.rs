@@ -1,0 +1,471 @@
+//! Server-Sent Events steps (`sse = "/path"`): open the stream on a connection of its own,
+//! read events until `events = N` arrived or `for` elapsed (whichever first), and record three
+//! rows: `<name> [connect]` (request to response headers), `<name> [first event]` (request to
+//! the first event) and `<name> [event gap]` (between consecutive events). With `post`, the
+//! MCP SSE transport: wait for `event: endpoint` (its data is the message URL), POST the
+//! JSON-RPC message there on the user's own connection, and match the reply on the stream by
+//! id; its round trip is `<name> [<method>]`.
+//!
+//! A stream that ends, breaks or sends garbage before it is done is a failure, recorded on the
+//! row of what was awaited; the step timeout is the longest wait for the next event, so a
+//! silent stream fails instead of holding the user. Checks on the status and headers apply to
+//! the stream's response; body checks and captures to the `post` reply, or else to the first
+//! event's data.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::future::OptionFuture;
+use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue};
+use http_body_util::BodyExt;
+
+use super::check::{verify, ResponseView};
+use super::common::{
+    default_header, is_response_to, prepare_error, rpc_error, short, PreparedHeaders, PreparedPath,
+    SplitChecks,
+};
+use super::event_stream::{Event, Parser};
+use super::http::{sample, PrepareError};
+use super::http_client::{
+    timeout_message, HttpError, OriginInfo, Outgoing, Response, Target, UserHttp,
+};
+use crate::plan::model::{NameId, SseNames, SseStep, Step};
+use crate::plan::template::{JsonTemplate, Template, Vars};
+use crate::stats::recorder::Recorder;
+
+/// An `sse` step with what does not change between streams built at run start.
+#[derive(Debug)]
+pub struct PreparedSse {
+    path: PreparedPath,
+    headers: PreparedHeaders,
+    /// The longest wait for the response head and for each next event.
+    timeout: Duration,
+    events: Option<u32>,
+    duration: Option<Duration>,
+    post: Option<JsonTemplate>,
+    names: SseNames,
+    checks: SplitChecks,
+}
+
+impl PreparedSse {
+    pub fn new(
+        step: &Step,
+        sse: &SseStep,
+        default_headers: &[(String, Template)],
+        default_timeout: Duration,
+        base: &std::sync::Arc<OriginInfo>,
+        vars: &Vars,
+    ) -> Result<PreparedSse, PrepareError> {
+        let err = |m: String| prepare_error(step, m);
+        Ok(PreparedSse {
+            path: PreparedPath::new(&sse.path, base).map_err(err)?,
+            headers: PreparedHeaders::new(default_headers, &sse.headers, vars).map_err(err)?,
+            timeout: step.timeout.unwrap_or(default_timeout),
+            events: sse.events,
+            duration: sse.duration,
+            post: sse.post.clone(),
+            names: sse.names,
+            checks: SplitChecks::new(step),
+        })
+    }
+
+    /// Whether the stream has done what the step asked for (the post reply is checked apart).
+    fn enough(&self, events: u32) -> bool {
+        match (self.events, self.duration) {
+            (Some(n), _) => events >= n,
+            // Only `for`: the deadline ends the stream.
+            (None, Some(_)) => false,
+            // Only `post`: done with the reply.
+            (None, None) => true,
+        }
+    }
+}
+
+/// Reads events off the stream, with the rows they go to.
+struct EventReader<'a> {
+    body: &'a mut hyper::body::Incoming,
+    parser: Parser,
+    /// Events received so far.
+    count: u32,
+    start: Instant,
+    /// The last event (or the response head): idle time counts from here.
+    last_event: Instant,
+    timeout: Duration,
+    names: SseNames,
+}
+
+/// One event and the sample it makes: its row, the time it measures, when it arrived.
+struct Received {
+    event: Event,
+    row: NameId,
+    elapsed: Duration,
+    at: Instant,
+}
+
+impl EventReader<'_> {
+    /// The next event; Err is the failure message (timeout, end, broken stream, garbage).
+    async fn next(&mut self) -> Result<Received, String> {
+        loop {
+            if let Some(event) = self.parser.next_event().map_err(|e| e.to_string())? {
+                let at = Instant::now();
+                self.count += 1;
+                let (row, elapsed) = if self.count == 1 {
+                    (self.names.first_event, at.duration_since(self.start))
+                } else {
+                    (self.names.event_gap, at.duration_since(self.last_event))
+                };
+                self.last_event = at;
+                return Ok(Received {
+                    event,
+                    row,
+                    elapsed,
+                    at,
+                });
+            }
+            let idle_deadline = self.last_event + self.timeout;
+            let frame = tokio::time::timeout_at(idle_deadline.into(), self.body.frame()).await;
+            let data = match frame {
+                Err(_) => return Err(timeout_message(self.timeout)),
+                Ok(None) => return Err(format!("stream ended after {} events", self.count)),
+                Ok(Some(Err(e))) => return Err(format!("stream broken: {e}")),
+                Ok(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => data,
+                    Err(_) => continue,
+                },
+            };
+            self.parser.push(&data).map_err(|e| e.to_string())?;
+        }
+    }
+
+    /// Where a failure of the event now awaited goes, and how long it was awaited.
+    fn awaited(&self) -> (NameId, Duration) {
+        if self.count == 0 {
+            (self.names.first_event, self.start.elapsed())
+        } else {
+            (self.names.event_gap, self.last_event.elapsed())
+        }
+    }
+}
+
+type PostFuture<'a> = Pin<Box<dyn Future<Output = Result<Response, HttpError>> + Send + 'a>>;
+
+/// How the stream ended.
+enum End {
+    Done,
+    /// A failure that is already recorded.
+    Recorded,
+    Fail(NameId, Duration, String),
+}
+
+/// Sleeps until `at`, or forever without one.
+async fn until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs one `sse` step for a user, recording its rows. Returns whether it succeeded.
+pub async fn execute(
+    p: &PreparedSse,
+    http: &mut UserHttp,
+    vars: &mut Vars,
+    rec: &mut Recorder,
+    lag: Option<Duration>,
+) -> bool {
+    let names = p.names;
+    let start = Instant::now();
+    let connect_fail = |rec: &mut Recorder, elapsed: Duration, message: String| {
+        let s = sample(names.connect, elapsed, lag, 0, false);
+        rec.record_failure(s, message, Instant::now());
+        false
+    };
+    let prepared = p
+        .path
+        .target(vars)
+        .and_then(|t| Ok((t, p.headers.render(vars)?)));
+    let (target, mut headers) = match prepared {
+        Ok(x) => x,
+        Err(message) => return connect_fail(rec, Duration::ZERO, message),
+    };
+    let post_headers = p.post.as_ref().map(|_| {
+        let mut h = headers.clone();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        default_header(&mut h, ACCEPT, "application/json, text/event-stream");
+        h
+    });
+    default_header(&mut headers, ACCEPT, "text/event-stream");
+    default_header(&mut headers, CACHE_CONTROL, "no-cache");
+    let request = Outgoing {
+        method: http::Method::GET,
+        target: target.clone(),
+        headers,
+        body: Bytes::new(),
+    };
+
+    let opened = tokio::time::timeout(p.timeout, http.open_stream(request)).await;
+    let connected = Instant::now();
+    let connect_time = connected.duration_since(start);
+    let mut stream = match opened {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return connect_fail(rec, connect_time, e.to_string()),
+        Err(_) => return connect_fail(rec, connect_time, timeout_message(p.timeout)),
+    };
+    let head = ResponseView {
+        status: stream.status.as_u16(),
+        headers: &stream.headers,
+        body: &[],
+        elapsed: connect_time,
+    };
+    if let Err(message) = verify(&p.checks.head, &p.checks.head_captures, &head, vars) {
+        return connect_fail(rec, connect_time, message);
+    }
+    let content_type = stream.headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes);
+    if !content_type.is_some_and(|ct| ct.starts_with(b"text/event-stream")) {
+        let found = content_type.map_or_else(
+            || "none".to_string(),
+            |ct| format!("{:?}", String::from_utf8_lossy(ct)),
+        );
+        let message = format!("expected Content-Type text/event-stream, found {found}");
+        return connect_fail(rec, connect_time, message);
+    }
+    rec.record(sample(names.connect, connect_time, lag, 0, true), connected);
+
+    let mut reader = EventReader {
+        body: &mut stream.body,
+        parser: Parser::new(),
+        count: 0,
+        start,
+        last_event: connected,
+        timeout: p.timeout,
+        names,
+    };
+    let end_at = p.duration.map(|d| connected + d);
+    // Without `post`, body checks apply to the first event.
+    let mut first_unchecked = p.post.is_none() && p.checks.has_body_checks();
+    let mut record = |rec: &mut Recorder, vars: &mut Vars, r: &Received| -> bool {
+        let bytes = r.event.data.len() as u64;
+        let checked = if first_unchecked {
+            first_unchecked = false;
+            check_body(&p.checks, &r.event.data, r.elapsed, vars)
+        } else {
+            Ok(())
+        };
+        match checked {
+            Ok(()) => {
+                rec.record(sample(r.row, r.elapsed, None, bytes, true), r.at);
+                true
+            }
+            Err(message) => {
+                let s = sample(r.row, r.elapsed, None, bytes, false);
+                rec.record_failure(s, message, r.at);
+                false
+            }
+        }
+    };
+
+    // The MCP SSE transport, part 1: the stream announces where to post.
+    let post_name = names.post.unwrap_or(names.event_gap);
+    let mut endpoint = None;
+    if p.post.is_some() {
+        let end = loop {
+            let received = tokio::select! {
+                biased;
+                _ = until(end_at) => {
+                    let message = "no `endpoint` event before `for` ended".to_string();
+                    break End::Fail(post_name, connected.elapsed(), message);
+                }
+                r = reader.next() => r,
+            };
+            match received {
+                Ok(r) => {
+                    if !record(rec, vars, &r) {
+                        break End::Recorded;
+                    }
+                    if r.event.event == "endpoint" {
+                        endpoint = Some(r.event);
+                        break End::Done;
+                    }
+                }
+                Err(message) => {
+                    let (row, waited) = reader.awaited();
+                    break End::Fail(row, waited, message);
+                }
+            }
+        };
+        if let Some(failed) = finish(end, rec) {
+            return failed;
+        }
+    }
+
+    // Part 2: post once, then read until the reply (if posted) and until done.
+    let mut awaiting: Option<(serde_json::Value, Instant)> = None;
+    let mut post_fut: Option<PostFuture<'_>> = None;
+    if let (Some(template), Some(endpoint)) = (&p.post, &endpoint) {
+        let generated = http.next_rpc_id();
+        let headers = post_headers.unwrap_or_default();
+        match post_request(template, generated, &target, endpoint, headers, vars) {
+            Ok((request, id)) => {
+                awaiting = Some((id, Instant::now()));
+                post_fut = Some(Box::pin(http.send(request, false)));
+            }
+            Err(message) => {
+                let s = sample(post_name, Duration::ZERO, None, 0, false);
+                rec.record_failure(s, message, Instant::now());
+                return false;
+            }
+        }
+    }
+    let end = loop {
+        if awaiting.is_none() && p.enough(reader.count) {
+            break End::Done;
+        }
+        let received = tokio::select! {
+            biased;
+            _ = until(end_at) => {
+                break match &awaiting {
+                    None => End::Done,
+                    Some((_, sent)) => End::Fail(post_name, sent.elapsed(),
+                        "no JSON-RPC reply before `for` ended".into()),
+                };
+            }
+            sent = OptionFuture::from(post_fut.as_mut()), if post_fut.is_some() => {
+                post_fut = None;
+                let waited = awaiting.as_ref().map_or(Duration::ZERO, |(_, t)| t.elapsed());
+                match sent {
+                    Some(Ok(resp)) if resp.status.is_success() => continue,
+                    Some(Ok(resp)) => break End::Fail(post_name, waited,
+                        format!("POST to the endpoint: HTTP {}", resp.status.as_u16())),
+                    Some(Err(e)) => break End::Fail(post_name, waited,
+                        format!("POST to the endpoint: {e}")),
+                    None => continue,
+                }
+            }
+            r = reader.next() => r,
+        };
+        let r = match received {
+            Ok(r) => r,
+            Err(message) => {
+                break match &awaiting {
+                    Some((_, sent)) => End::Fail(post_name, sent.elapsed(), message),
+                    None => {
+                        let (row, waited) = reader.awaited();
+                        End::Fail(row, waited, message)
+                    }
+                };
+            }
+        };
+        if !record(rec, vars, &r) {
+            break End::Recorded;
+        }
+        let Some((id, sent)) = &awaiting else {
+            continue;
+        };
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(&r.event.data) else {
+            continue;
+        };
+        if !is_response_to(&msg, id) {
+            continue;
+        }
+        let rtt = r.at.duration_since(*sent);
+        let bytes = r.event.data.len() as u64;
+        let verdict = match rpc_error(&msg, &[]) {
+            Some(error) => Err(error),
+            None => check_body(&p.checks, &r.event.data, rtt, vars),
+        };
+        match verdict {
+            Ok(()) => rec.record(sample(post_name, rtt, None, bytes, true), r.at),
+            Err(message) => {
+                let s = sample(post_name, rtt, None, bytes, false);
+                rec.record_failure(s, message, r.at);
+                break End::Recorded;
+            }
+        }
+        awaiting = None;
+    };
+    // The reply often comes before the POST's own 202: let that finish (within the timeout)
+    // rather than leave the user's connection mid-request, which would cost a reconnect.
+    let timed_out = {
+        let in_flight = post_fut.take();
+        drop(post_fut);
+        match in_flight {
+            Some(f) => tokio::time::timeout(p.timeout, f).await.is_err(),
+            None => false,
+        }
+    };
+    if timed_out {
+        http.reset_connection();
+    }
+    finish(end, rec).unwrap_or(true)
+}
+
+/// Records a failure end; None when the stream ended as asked.
+fn finish(end: End, rec: &mut Recorder) -> Option<bool> {
+    match end {
+        End::Done => None,
+        End::Recorded => Some(false),
+        End::Fail(name, elapsed, message) => {
+            let s = sample(name, elapsed, None, 0, false);
+            rec.record_failure(s, message, Instant::now());
+            Some(false)
+        }
+    }
+}
+
+/// The body checks and captures of the step on one message.
+fn check_body(
+    checks: &SplitChecks,
+    data: &str,
+    elapsed: Duration,
+    vars: &mut Vars,
+) -> Result<(), String> {
+    if !checks.has_body_checks() {
+        return Ok(());
+    }
+    let headers = HeaderMap::new();
+    let view = ResponseView {
+        status: 200,
+        headers: &headers,
+        body: data.as_bytes(),
+        elapsed,
+    };
+    verify(&checks.body, &checks.body_captures, &view, vars)
+}
+
+/// The POST of the `post` message to the endpoint the stream announced, and the id its reply
+/// will carry (the message's own, or `generated` when it has none).
+fn post_request(
+    template: &JsonTemplate,
+    generated: u64,
+    stream: &Target,
+    endpoint: &Event,
+    headers: HeaderMap,
+    vars: &Vars,
+) -> Result<(Outgoing, serde_json::Value), String> {
+    let mut message = template.render_value(vars).map_err(|e| e.to_string())?;
+    let Some(obj) = message.as_object_mut() else {
+        return Err("post: the message is not a JSON object".into());
+    };
+    obj.entry("jsonrpc")
+        .or_insert_with(|| serde_json::Value::from("2.0"));
+    let id = obj
+        .entry("id")
+        .or_insert_with(|| serde_json::Value::from(generated))
+        .clone();
+    let url = endpoint.data.trim();
+    let target =
+        Target::join(&stream.origin, url).map_err(|e| format!("endpoint {:?}: {e}", short(url)))?;
+    let body = serde_json::to_vec(&message).map_err(|e| e.to_string())?;
+    Ok((
+        Outgoing {
+            method: http::Method::POST,
+            target,
+            headers,
+            body: Bytes::from(body),
+        },
+        id,
+    ))
+}

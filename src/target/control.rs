@@ -1,0 +1,190 @@
+//! Test controls of the demo target: `POST /__stall?for=2s` pauses the whole target (every
+//! request that arrives before the stall ends waits for its end, as a server stopped by a GC
+//! pause or a full disk would), and the MCP session ids `/rpc` hands out with `initialize` and
+//! checks on later requests. Neither takes a lock: one atomic each on the request path.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Query, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{json_error, AppState};
+
+/// The longest stall one request can ask for.
+const MAX_STALL: Duration = Duration::from_secs(60);
+
+/// When the current stall ends, in microseconds since the target started (0: none).
+pub(crate) struct Stall {
+    epoch: Instant,
+    until_us: AtomicU64,
+}
+
+impl Stall {
+    pub(crate) fn new() -> Stall {
+        Stall {
+            epoch: Instant::now(),
+            until_us: AtomicU64::new(0),
+        }
+    }
+
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// How long a request arriving now waits.
+    fn remaining(&self) -> Option<Duration> {
+        let until = self.until_us.load(Ordering::Relaxed);
+        if until == 0 {
+            return None;
+        }
+        let now = self.now_us();
+        (now < until).then(|| Duration::from_micros(until - now))
+    }
+
+    /// Stalls from now for `d` (extending, never shortening, a stall under way).
+    fn start(&self, d: Duration) {
+        let until = self
+            .now_us()
+            .saturating_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        self.until_us.fetch_max(until, Ordering::Relaxed);
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct StallQuery {
+    #[serde(rename = "for")]
+    duration: Option<String>,
+}
+
+/// `POST /__stall?for=2s`: every request arriving in the next 2 s waits until they are over.
+pub(crate) async fn stall(
+    State(state): State<AppState>,
+    query: Result<Query<StallQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let text = query.ok().and_then(|Query(q)| q.duration);
+    let Some(Ok(d)) = text.as_deref().map(crate::plan::duration::parse_duration) else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "for=DURATION is required, e.g. for=2s",
+        );
+    };
+    if d > MAX_STALL {
+        return json_error(StatusCode::BAD_REQUEST, "for is at most 60s");
+    }
+    state.stall.start(d);
+    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    axum::response::IntoResponse::into_response(Json(json!({ "stalled_ms": ms })))
+}
+
+/// Holds every request (except `/__*` controls) while a stall is under way.
+pub(crate) async fn hold_while_stalled(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if let Some(wait) = state.stall.remaining() {
+        if !req.uri().path().starts_with("/__") {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = state.shutdown.cancelled() => {
+                    return json_error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+                }
+            }
+        }
+    }
+    next.run(req).await
+}
+
+/// MCP session ids: uuid-shaped, the low half a keyed hash of the random high half, so the
+/// target can tell its own ids from others without storing any (memory stays flat under load).
+pub(crate) struct McpSessions {
+    key: RandomState,
+    issued: AtomicU64,
+    /// Requests that carried a session id this target issued.
+    known: AtomicU64,
+    /// Requests that carried one it did not (answered 404, as MCP says).
+    unknown: AtomicU64,
+}
+
+impl McpSessions {
+    pub(crate) fn new() -> McpSessions {
+        McpSessions {
+            key: RandomState::new(),
+            issued: AtomicU64::new(0),
+            known: AtomicU64::new(0),
+            unknown: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn issue(&self) -> String {
+        self.issued.fetch_add(1, Ordering::Relaxed);
+        let high: u64 = rand::random();
+        uuid::Uuid::from_u64_pair(high, self.key.hash_one(high)).to_string()
+    }
+
+    /// Counts a request's session id; false if the target never issued it.
+    pub(crate) fn check(&self, id: &[u8]) -> bool {
+        let valid = uuid::Uuid::try_parse_ascii(id).is_ok_and(|u| {
+            let (high, low) = u.as_u64_pair();
+            self.key.hash_one(high) == low
+        });
+        let counter = if valid { &self.known } else { &self.unknown };
+        counter.fetch_add(1, Ordering::Relaxed);
+        valid
+    }
+
+    pub(crate) fn to_json(&self) -> Value {
+        json!({
+            "sessions_issued": self.issued.load(Ordering::Relaxed),
+            "requests_with_session": self.known.load(Ordering::Relaxed),
+            "unknown_session": self.unknown.load(Ordering::Relaxed),
+        })
+    }
+
+    pub(crate) fn reset(&self) {
+        for c in [&self.issued, &self.known, &self.unknown] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_sessions_check_and_others_do_not() {
+        let s = McpSessions::new();
+        let id = s.issue();
+        assert!(s.check(id.as_bytes()));
+        assert_eq!(id.len(), 36, "uuid-shaped: {id}");
+        assert!(!s.check(b"0b7c1a52-0000-4000-8000-000000000000"));
+        assert!(!s.check(b"not a uuid"));
+        assert!(
+            !McpSessions::new().check(id.as_bytes()),
+            "another target's id"
+        );
+        assert_eq!(
+            s.to_json(),
+            json!({"sessions_issued": 1, "requests_with_session": 1, "unknown_session": 2})
+        );
+    }
+
+    #[test]
+    fn a_stall_extends_but_never_shortens() {
+        let stall = Stall::new();
+        assert_eq!(stall.remaining(), None);
+        stall.start(Duration::from_secs(2));
+        stall.start(Duration::from_millis(10));
+        let left = stall.remaining().expect("stalled");
+        assert!(left > Duration::from_millis(1900) && left <= Duration::from_secs(2));
+    }
+}
