@@ -199,21 +199,17 @@ async fn short_run(plan: &Plan, classes: &[&str], users: u32) -> (u64, u64, Stri
 }
 
 #[tokio::test]
-async fn the_http_plans_run_against_the_demo_target_without_failures() {
-    let runs: [(&str, &[&str], u32); 4] = [
+async fn every_shipped_plan_runs_against_the_demo_target_without_failures() {
+    let runs: [(&str, &[&str], u32); 9] = [
         ("rest_api.toml", &[], 10),
         ("mcp_gateway_highthroughput.toml", &[], 20),
         ("admin_ui.toml", &[], 20),
-        (
-            "mcp_gateway.toml",
-            &[
-                "HealthCheckUser",
-                "ReadOnlyAPIUser",
-                "AdminUIUser",
-                "WriteAPIUser",
-            ],
-            40,
-        ),
+        ("mcp_gateway.toml", &[], 40),
+        ("mcp_jsonrpc.toml", &[], 10),
+        ("sse_streaming.toml", &[], 10),
+        ("websocket.toml", &[], 10),
+        ("mixed.toml", &[], 10),
+        ("demo.toml", &[], 20),
     ];
     // At the same time, each against its own target: the wall time of one run.
     let tasks: Vec<_> = runs
