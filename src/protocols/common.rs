@@ -130,6 +130,26 @@ impl SplitChecks {
     pub(crate) fn has_body_checks(&self) -> bool {
         self.body.needs_body() || !self.body_captures.is_empty()
     }
+
+    /// The body checks and captures on one message (an SSE event, a WebSocket reply).
+    pub(crate) fn check_message(
+        &self,
+        body: &[u8],
+        elapsed: std::time::Duration,
+        vars: &mut Vars,
+    ) -> Result<(), String> {
+        if !self.has_body_checks() {
+            return Ok(());
+        }
+        let headers = HeaderMap::new();
+        let view = super::check::ResponseView {
+            status: 200,
+            headers: &headers,
+            body,
+            elapsed,
+        };
+        super::check::verify(&self.body, &self.body_captures, &view, vars)
+    }
 }
 
 /// A prepare-time problem as the engine reports it.

@@ -250,7 +250,8 @@ pub async fn execute(
         let bytes = r.event.data.len() as u64;
         let checked = if first_unchecked {
             first_unchecked = false;
-            check_body(&p.checks, &r.event.data, r.elapsed, vars)
+            p.checks
+                .check_message(r.event.data.as_bytes(), r.elapsed, vars)
         } else {
             Ok(())
         };
@@ -374,7 +375,7 @@ pub async fn execute(
         let bytes = r.event.data.len() as u64;
         let verdict = match rpc_error(&msg, &[]) {
             Some(error) => Err(error),
-            None => check_body(&p.checks, &r.event.data, rtt, vars),
+            None => p.checks.check_message(r.event.data.as_bytes(), rtt, vars),
         };
         match verdict {
             Ok(()) => rec.record(sample(post_name, rtt, None, bytes, true), r.at),
@@ -413,26 +414,6 @@ fn finish(end: End, rec: &mut Recorder) -> Option<bool> {
             Some(false)
         }
     }
-}
-
-/// The body checks and captures of the step on one message.
-fn check_body(
-    checks: &SplitChecks,
-    data: &str,
-    elapsed: Duration,
-    vars: &mut Vars,
-) -> Result<(), String> {
-    if !checks.has_body_checks() {
-        return Ok(());
-    }
-    let headers = HeaderMap::new();
-    let view = ResponseView {
-        status: 200,
-        headers: &headers,
-        body: data.as_bytes(),
-        elapsed,
-    };
-    verify(&checks.body, &checks.body_captures, &view, vars)
 }
 
 /// The POST of the `post` message to the endpoint the stream announced, and the id its reply

@@ -12,7 +12,6 @@
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use http::HeaderMap;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -283,7 +282,7 @@ pub async fn execute(
         let m = pending.remove(index);
         let rtt = now.duration_since(m.sent);
         let bytes = text.len() as u64;
-        match check_reply(&p.checks, text, rtt, vars) {
+        match p.checks.check_message(text, rtt, vars) {
             Ok(()) => rec.record(sample(name, rtt, None, bytes, true), now),
             Err(message) => {
                 all_ok = false;
@@ -330,24 +329,4 @@ fn build_request(
         request.headers_mut().insert(name, value.clone());
     }
     Ok((request, target))
-}
-
-/// The body checks and captures of the step on one reply.
-fn check_reply(
-    checks: &SplitChecks,
-    body: &[u8],
-    elapsed: Duration,
-    vars: &mut Vars,
-) -> Result<(), String> {
-    if !checks.has_body_checks() {
-        return Ok(());
-    }
-    let headers = HeaderMap::new();
-    let view = ResponseView {
-        status: 200,
-        headers: &headers,
-        body,
-        elapsed,
-    };
-    verify(&checks.body, &checks.body_captures, &view, vars)
 }

@@ -461,7 +461,8 @@ fn run_json(state: &AppState, r: &RunRecord, with_plan: bool) -> Value {
     v
 }
 
-async fn find_record(state: &AppState, id: &str) -> Result<RunRecord, ApiError> {
+/// A run by id: the live one of this process, else the stored one; 404 naming `id` otherwise.
+pub(crate) async fn find_record(state: &AppState, id: &str) -> Result<RunRecord, ApiError> {
     if let Some(live) = state.runs.get(id) {
         return Ok(live.record.as_ref().clone());
     }

@@ -193,22 +193,11 @@ async fn list_runs(
     Ok(page.into_response())
 }
 
-async fn find_run(state: &AppState, id: &str) -> Result<crate::store::RunRecord, ApiError> {
-    if let Some(live) = state.runs.get(id) {
-        return Ok(live.record.as_ref().clone());
-    }
-    state
-        .store
-        .get_run(id)
-        .await?
-        .ok_or_else(|| ApiError::run_not_found(id))
-}
-
 async fn show_run(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let record = find_run(&state, &id).await?;
+    let record = api::find_record(&state, &id).await?;
     let live = state.runs.get(&id);
     let snapshot = api::run_snapshot(&state, &record).await?;
     let mut page = RunPage::new(record, &snapshot, live.is_some());
@@ -223,7 +212,7 @@ async fn report_json(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let record = find_run(&state, &id).await?;
+    let record = api::find_record(&state, &id).await?;
     let snapshot = api::run_snapshot(&state, &record).await?;
     let verdicts = match state.runs.get(&id) {
         Some(live) => live.verdicts(),
@@ -268,7 +257,7 @@ async fn stats_csv(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let record = find_run(&state, &id).await?;
+    let record = api::find_record(&state, &id).await?;
     let snapshot = api::run_snapshot(&state, &record).await?;
     let body = crate::report::csv::stats_csv(&snapshot);
     Ok(download(&id, "stats.csv", CSV, body))
@@ -279,7 +268,7 @@ async fn history_csv(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let record = find_run(&state, &id).await?;
+    let record = api::find_record(&state, &id).await?;
     let snapshot = api::run_snapshot(&state, &record).await?;
     let body = crate::report::csv::history_csv(&snapshot, record.started_at_ms);
     Ok(download(&id, "stats_history.csv", CSV, body))
@@ -290,7 +279,7 @@ async fn failures_csv(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let record = find_run(&state, &id).await?;
+    let record = api::find_record(&state, &id).await?;
     let snapshot = api::run_snapshot(&state, &record).await?;
     let body = crate::report::csv::failures_csv(&snapshot, None);
     Ok(download(&id, "failures.csv", CSV, body))
@@ -301,7 +290,7 @@ async fn report_html(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let record = find_run(&state, &id).await?;
+    let record = api::find_record(&state, &id).await?;
     let snapshot = api::run_snapshot(&state, &record).await?;
     let verdicts = match state.runs.get(&id) {
         Some(live) => live.verdicts(),
@@ -342,7 +331,7 @@ async fn results_jtl(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    find_run(&state, &id).await?;
+    api::find_record(&state, &id).await?;
     Err(ApiError::not_found(
         "JTL is written by `hornet run --jtl FILE`: it holds one line per sample, which run \
          history does not keep (use stats.csv, history.csv or report.html here)",
