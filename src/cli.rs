@@ -15,9 +15,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::Application;
 use crate::config::{public_base_url, Settings};
+use crate::output::{self, RecordFile};
 use crate::plan::{self, duration::parse_duration, Plan};
 use crate::report;
 use crate::runs::{Runs, StartRequest};
+use crate::signals::StopSignals;
 use crate::stats::snapshot::{RunState, Snapshot};
 use crate::store::{ClassChoice, RunSettings, RunSource, Store};
 use crate::target::{self, TargetConfig};
@@ -287,6 +289,18 @@ async fn run_plan(args: RunArgs) -> anyhow::Result<i32> {
         }
     };
     let runs = Runs::new(store);
+    // A run left `running` by a process that died (killed, disk full) is marked aborted here
+    // too, not only by the next `hornet serve`.
+    match runs.abort_orphans().await {
+        Ok(ids) if !ids.is_empty() => {
+            eprintln!(
+                "marked {} run(s) of a stopped process as aborted",
+                ids.len()
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "orphan sweep failed"),
+    }
     let request = StartRequest {
         plan: Arc::new(plan),
         plan_file: Some(args.plan.display().to_string()),
@@ -333,18 +347,14 @@ fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn create(path: &Path) -> anyhow::Result<std::io::BufWriter<std::fs::File>> {
-    let file =
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    Ok(std::io::BufWriter::new(file))
-}
+/// The history CSV while the run goes: whole rows only reach the disk (see [`output`]).
+type HistoryFile = report::csv::HistoryWriter<RecordFile>;
+/// What [`follow_csv`] hands back at the end: the history so far (or why it stopped) and the
+/// failure clock.
+type Followed = (std::io::Result<HistoryFile>, report::csv::FailureClock);
 
 /// Follows the run's snapshots for the outputs that need the run as it goes: the history CSV
 /// (a row per second, per name with full history) and when each failure was first/last seen.
-type HistoryFile = report::csv::HistoryWriter<std::io::BufWriter<std::fs::File>>;
-/// What [`follow_csv`] hands back at the end: the history so far and the failure clock.
-type Followed = (std::io::Result<HistoryFile>, report::csv::FailureClock);
-
 async fn follow_csv(
     mut snapshots: tokio::sync::watch::Receiver<Arc<Snapshot>>,
     mut history: HistoryFile,
@@ -355,7 +365,7 @@ async fn follow_csv(
         let snapshot = snapshots.borrow_and_update().clone();
         let unix_s = (started_unix_ms as f64 / 1000.0 + snapshot.elapsed_s) as i64;
         clock.observe(&snapshot, unix_s);
-        if let Err(e) = history.observe(&snapshot) {
+        if let Err(e) = history.observe(&snapshot).and_then(|_| history.flush()) {
             return (Err(e), clock);
         }
         if snapshot.state.is_final() || snapshots.changed().await.is_err() {
@@ -364,7 +374,28 @@ async fn follow_csv(
     }
 }
 
-/// Starts the run, shows the live line, handles Ctrl-C, prints the table and writes outputs.
+/// Every file path the run will write at its end, for the check before it starts.
+fn final_paths(outputs: &Outputs, gate: &Gate) -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    if let Some(prefix) = &outputs.csv {
+        paths.push(with_suffix(prefix, "_stats.csv"));
+        paths.push(with_suffix(prefix, "_failures.csv"));
+    }
+    if let Some(json) = outputs.json.as_deref().filter(|j| *j != "-") {
+        paths.push(PathBuf::from(json));
+    }
+    paths.extend(outputs.html.iter().cloned());
+    paths.extend(gate.junit.iter().cloned());
+    paths
+}
+
+/// Creates a streamed output and writes its first record at once: the file never exists empty.
+fn create_streamed(path: &Path) -> anyhow::Result<RecordFile> {
+    RecordFile::create(path).with_context(|| format!("creating {}", path.display()))
+}
+
+/// Starts the run, shows the live line, handles SIGINT/SIGTERM, prints the table and writes
+/// outputs.
 async fn execute(
     runs: &Runs,
     request: StartRequest,
@@ -383,10 +414,18 @@ async fn execute(
         (a, b) => a.or(b),
     };
     let suite = request.plan.name.clone();
-    // Files are created before the run so that a bad path is bad input, not a lost run.
+    // Every path is checked before the run, so that a bad path is bad input, not a lost run;
+    // files written at the end are not created until they have their content.
+    for path in final_paths(&outputs, gate) {
+        output::check_writable(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    // From here on SIGINT and SIGTERM stop the run through the one stop path instead of killing
+    // the process (a signal during setup waits for the run to exist, then stops it).
+    let mut signals = StopSignals::install().context("listening for SIGINT/SIGTERM")?;
     let jtl = match &outputs.jtl {
         Some(path) => {
-            let out = create(path)?;
+            let out = create_streamed(path)?;
             let (tap, writer) = report::jtl::spawn_writer(out, request.plan.names.clone())
                 .context("starting the JTL writer")?;
             Some((tap, writer))
@@ -394,12 +433,9 @@ async fn execute(
         None => None,
     };
     let history = match &outputs.csv {
-        Some(prefix) => Some(create(&with_suffix(prefix, "_stats_history.csv"))?),
+        Some(prefix) => Some(create_streamed(&with_suffix(prefix, "_stats_history.csv"))?),
         None => None,
     };
-    if let Some(path) = &outputs.html {
-        create(path)?;
-    }
     let (tap, jtl_writer) = match jtl {
         Some((tap, writer)) => (Some(tap), Some(writer)),
         None => (None, None),
@@ -417,17 +453,20 @@ async fn execute(
     }
     let handle = live.handle.clone();
     let interrupted = Arc::new(AtomicBool::new(false));
-    let ctrl_c = {
+    let stopper = {
         let handle = handle.clone();
         let interrupted = interrupted.clone();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_err() {
+            let Some(first) = signals.next().await else {
                 return;
-            }
-            eprintln!("\nstopping: letting users finish (Ctrl-C again to abort)");
+            };
+            eprintln!(
+                "\n{}: stopping, letting users finish (Ctrl-C or SIGTERM again to abort)",
+                first.name()
+            );
             handle.stop();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("aborting");
+            if let Some(second) = signals.next().await {
+                eprintln!("{}: aborting; the outputs are still written", second.name());
                 interrupted.store(true, Ordering::SeqCst);
                 handle.abort();
             }
@@ -436,11 +475,12 @@ async fn execute(
     let live_line = tokio::spawn(live_progress(handle.snapshots(), run_time));
     let csv_follower = match history {
         Some(out) => {
-            let writer = report::csv::HistoryWriter::new(
+            let mut writer = report::csv::HistoryWriter::new(
                 out,
                 outputs.csv_full_history,
                 live.record.started_at_ms,
             )?;
+            writer.flush().context("writing the history CSV's header")?;
             Some(tokio::spawn(follow_csv(
                 handle.snapshots(),
                 writer,
@@ -450,7 +490,7 @@ async fn execute(
         None => None,
     };
     live.recorded().await;
-    ctrl_c.abort();
+    stopper.abort();
     live_line.abort();
     // Wait for the live task to be gone so its last redraw cannot land after the table.
     let _ = live_line.await;
@@ -461,26 +501,28 @@ async fn execute(
     for warning in &snapshot.warnings {
         eprintln!("warning: {warning}");
     }
+    if let Some(problem) = live.history_problem() {
+        eprintln!("warning: {problem}");
+    }
     let verdicts = live.verdicts();
     let table = report::table::stats_table(&snapshot) + &report::table::verdicts(&verdicts);
     let summary = report::json::summary_with_verdicts(&snapshot, &verdicts);
-    let json = outputs.json.as_deref();
-    match json {
+    let json = serde_json::to_string_pretty(&summary)?;
+    match outputs.json.as_deref() {
         Some("-") => {
             eprint!("{table}");
-            println!("{}", serde_json::to_string_pretty(&summary)?);
+            println!("{json}");
         }
-        Some(path) => {
-            print!("{table}");
-            let text = serde_json::to_string_pretty(&summary)?;
-            std::fs::write(path, text).with_context(|| format!("writing {path}"))?;
-        }
-        None => print!("{table}"),
+        _ => print!("{table}"),
     }
     std::io::stdout().flush()?;
+    let mut files = FileResults::default();
+    if let Some(path) = outputs.json.as_deref().filter(|j| *j != "-") {
+        files.atomic(Path::new(path), json.as_bytes());
+    }
     if let Some(path) = &gate.junit {
         let xml = report::junit::junit_xml(&suite, &verdicts, snapshot.elapsed_s);
-        std::fs::write(path, xml).with_context(|| format!("writing {}", path.display()))?;
+        files.atomic(path, xml.as_bytes());
     }
     write_files(
         &outputs,
@@ -489,8 +531,9 @@ async fn execute(
         &verdicts,
         csv_follower,
         jtl_writer,
+        &mut files,
     )
-    .await?;
+    .await;
     if let Some(link) = &link {
         eprintln!("report: {link}");
     }
@@ -500,6 +543,12 @@ async fn execute(
         eprintln!(
             "stopped early: threshold {:?} failed (abort_on_fail)",
             v.expression
+        );
+    }
+    if files.failed > 0 {
+        eprintln!(
+            "error: {} of the requested output files could not be written (see above)",
+            files.failed
         );
     }
     Ok(if aborted {
@@ -513,9 +562,43 @@ async fn execute(
             snapshot.total.num_failures
         );
         EXIT_FAILED
+    } else if files.failed > 0 {
+        // the run held, but CI asked for files it will not find
+        EXIT_FAILED
     } else {
         EXIT_OK
     })
+}
+
+/// Output files written at the end: each one is tried even when another failed (a full disk
+/// may take one and not the next), and each failure is said once.
+#[derive(Default)]
+struct FileResults {
+    failed: usize,
+}
+
+impl FileResults {
+    fn atomic(&mut self, path: &Path, bytes: &[u8]) {
+        let result = output::write_atomic(path, bytes);
+        self.note(path, result);
+    }
+
+    fn note<T, E: std::fmt::Display>(&mut self, path: &Path, result: Result<T, E>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                eprintln!("error: writing {}: {e}", path.display());
+                self.failed += 1;
+                None
+            }
+        }
+    }
+}
+
+/// Renders into memory, for [`FileResults::atomic`].
+fn rendered(render: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    render(&mut out).map(|_| out)
 }
 
 /// The end of the one stop path: every requested file, from the final snapshot.
@@ -526,45 +609,58 @@ async fn write_files(
     verdicts: &[crate::stats::thresholds::Verdict],
     csv_follower: Option<tokio::task::JoinHandle<Followed>>,
     jtl_writer: Option<report::jtl::JtlWriter>,
-) -> anyhow::Result<()> {
+    files: &mut FileResults,
+) {
     if let Some(prefix) = &outputs.csv {
         let clock = match csv_follower {
             Some(task) => {
-                let (history, mut clock) = task.await.context("following the run for --csv")?;
-                let started = live.record.started_at_ms;
-                let unix_s = (started as f64 / 1000.0 + snapshot.elapsed_s) as i64;
-                clock.observe(snapshot, unix_s);
                 let path = with_suffix(prefix, "_stats_history.csv");
-                let mut history = history.with_context(|| format!("writing {}", path.display()))?;
-                history
-                    .observe(snapshot)
-                    .and_then(|_| history.finish())
-                    .and_then(|mut out| out.flush())
-                    .with_context(|| format!("writing {}", path.display()))?;
-                Some(clock)
+                match task.await {
+                    Ok((history, mut clock)) => {
+                        let started = live.record.started_at_ms;
+                        let unix_s = (started as f64 / 1000.0 + snapshot.elapsed_s) as i64;
+                        clock.observe(snapshot, unix_s);
+                        let finished = history.and_then(|mut history| {
+                            history.observe(snapshot)?;
+                            history.finish()?.flush()
+                        });
+                        files.note(&path, finished);
+                        Some(clock)
+                    }
+                    Err(e) => {
+                        files.note(&path, Err::<(), _>(e));
+                        None
+                    }
+                }
             }
             None => None,
         };
         let path = with_suffix(prefix, "_stats.csv");
-        report::csv::write_stats(create(&path)?, snapshot)
-            .with_context(|| format!("writing {}", path.display()))?;
+        match rendered(|out| report::csv::write_stats(out, snapshot)) {
+            Ok(bytes) => files.atomic(&path, &bytes),
+            Err(e) => {
+                files.note(&path, Err::<(), _>(e));
+            }
+        }
         let path = with_suffix(prefix, "_failures.csv");
-        report::csv::write_failures(create(&path)?, snapshot, clock.as_ref())
-            .with_context(|| format!("writing {}", path.display()))?;
+        match rendered(|out| report::csv::write_failures(out, snapshot, clock.as_ref())) {
+            Ok(bytes) => files.atomic(&path, &bytes),
+            Err(e) => {
+                files.note(&path, Err::<(), _>(e));
+            }
+        }
     }
     if let Some(writer) = jtl_writer {
         let path = outputs.jtl.as_deref().unwrap_or(Path::new("-"));
-        let done = writer
-            .finish()
-            .await
-            .with_context(|| format!("writing {}", path.display()))?;
-        if done.lost > 0 {
-            eprintln!(
-                "warning: {} of {} JTL lines lost: the disk could not keep up ({})",
-                done.lost,
-                done.lost + done.lines,
-                path.display()
-            );
+        if let Some(done) = files.note(path, writer.finish().await) {
+            if done.lost > 0 {
+                eprintln!(
+                    "warning: {} of {} JTL lines lost: the disk could not keep up ({})",
+                    done.lost,
+                    done.lost + done.lines,
+                    path.display()
+                );
+            }
         }
     }
     if let Some(path) = &outputs.html {
@@ -576,9 +672,8 @@ async fn write_files(
             snapshot,
             Some(report::html::threshold_lines(verdicts)),
         );
-        std::fs::write(path, html).with_context(|| format!("writing {}", path.display()))?;
+        files.atomic(path, html.as_bytes());
     }
-    Ok(())
 }
 
 /// One status line on stderr: redrawn in place on a terminal, a plain line every few seconds
@@ -589,10 +684,20 @@ async fn live_progress(
 ) {
     let tty = std::io::stderr().is_terminal();
     let mut last_plain = 0.0f64;
+    let mut warned: Vec<String> = Vec::new();
     while snapshots.changed().await.is_ok() {
         let snapshot = snapshots.borrow_and_update().clone();
         let line = report::table::live_line(&snapshot, run_time);
         let mut err = std::io::stderr().lock();
+        // A warning (generator saturated, history write failed) is said when it happens, not
+        // only in the summary at the end.
+        for warning in &snapshot.warnings {
+            if !warned.contains(warning) {
+                let clear = if tty { "\r\x1b[2K" } else { "" };
+                let _ = writeln!(err, "{clear}warning: {warning}");
+                warned.push(warning.clone());
+            }
+        }
         if tty {
             let _ = write!(err, "\r\x1b[2K{line}");
             let _ = err.flush();
@@ -747,7 +852,7 @@ async fn serve_target(args: TargetArgs) -> anyhow::Result<i32> {
         "demo target listening on {} (Ctrl-C to stop)",
         running.url()
     );
-    tokio::signal::ctrl_c().await?;
+    StopSignals::install()?.next().await;
     running.stop().await;
     Ok(EXIT_OK)
 }
@@ -765,17 +870,35 @@ async fn serve(settings: Settings) -> anyhow::Result<i32> {
     if let Some(demo) = app.demo_target_url() {
         eprintln!("the demo target is on {demo} (plan demo.toml)");
     }
-    eprintln!("Ctrl-C to stop");
+    eprintln!("Ctrl-C (or SIGTERM) to stop");
     let stop = CancellationToken::new();
+    let aborted = Arc::new(AtomicBool::new(false));
+    let mut signals = StopSignals::install().context("listening for SIGINT/SIGTERM")?;
+    let runs = app.state().runs.clone();
     {
-        let stop = stop.clone();
+        let (stop, aborted) = (stop.clone(), aborted.clone());
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nstopping: live runs are stopped and recorded first");
-                stop.cancel();
+            let Some(first) = signals.next().await else {
+                return;
+            };
+            eprintln!(
+                "\n{}: stopping; live runs are stopped and recorded first (again to abort)",
+                first.name()
+            );
+            stop.cancel();
+            if let Some(second) = signals.next().await {
+                eprintln!("{}: aborting live runs", second.name());
+                aborted.store(true, Ordering::SeqCst);
+                for run in runs.live() {
+                    run.handle.abort();
+                }
             }
         });
     }
     app.run_until_stopped(stop).await?;
-    Ok(EXIT_OK)
+    Ok(if aborted.load(Ordering::SeqCst) {
+        EXIT_ABORTED
+    } else {
+        EXIT_OK
+    })
 }

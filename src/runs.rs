@@ -67,6 +67,8 @@ pub struct LiveRun {
     thresholds: Arc<[Threshold]>,
     /// The final verdicts, set once the run has ended (before `recorded`).
     verdicts: Arc<OnceLock<Vec<Verdict>>>,
+    /// Why the final numbers did not reach the history, if they did not (disk full).
+    history_problem: Arc<OnceLock<String>>,
 }
 
 impl LiveRun {
@@ -88,6 +90,11 @@ impl LiveRun {
             Some(v) => v.clone(),
             None => thresholds::evaluate_all(&self.thresholds, &self.snapshot()),
         }
+    }
+
+    /// Set when the run's final numbers could not be stored (after [`Self::recorded`]).
+    pub fn history_problem(&self) -> Option<&str> {
+        self.history_problem.get().map(String::as_str)
     }
 
     pub fn target_users(&self) -> u32 {
@@ -244,6 +251,7 @@ impl Runs {
             recorded,
             thresholds: thresholds.into(),
             verdicts: Arc::new(OnceLock::new()),
+            history_problem: Arc::new(OnceLock::new()),
         };
         self.lock().insert(id.clone(), live.clone());
         tracing::info!(run = %id, plan = %req.plan.name, source = req.source.as_str(), "run started");
@@ -251,6 +259,7 @@ impl Runs {
         let judge = Judge {
             thresholds: live.thresholds.clone(),
             verdicts: live.verdicts.clone(),
+            history_problem: live.history_problem.clone(),
         };
         tokio::spawn(async move {
             runs.record(&id, handle, completion, judge).await;
@@ -301,6 +310,11 @@ impl Runs {
                 }
             }
             let Some(writer) = &writer else { continue };
+            // The run goes on measuring when the history cannot be written (disk full); it
+            // says so in its warnings, live and at the end.
+            if let Some(problem) = writer.take_problem(id) {
+                handle.warn(problem);
+            }
             if snapshot.series.len() > written {
                 writer.points(id, snapshot.series[written..].to_vec(), now_ms());
                 written = snapshot.series.len();
@@ -377,6 +391,12 @@ impl Runs {
         writer.finish(id, snapshot.state, now_ms());
         if let Err(e) = writer.flush().await {
             tracing::warn!(run = %id, error = %e, "final statistics not stored");
+            let problem = writer
+                .take_problem(id)
+                .unwrap_or_else(|| format!("history write failed: {e}"));
+            let _ = judge
+                .history_problem
+                .set(format!("{problem}; the final numbers are not stored"));
         }
     }
 }
@@ -385,6 +405,7 @@ impl Runs {
 struct Judge {
     thresholds: Arc<[Threshold]>,
     verdicts: Arc<OnceLock<Vec<Verdict>>>,
+    history_problem: Arc<OnceLock<String>>,
 }
 
 /// The plan's thresholds followed by the start's (validated again here: a stored run's settings
@@ -468,6 +489,8 @@ pub fn summary(s: &Snapshot, peak_users: u32) -> RunSummary {
         peak_users,
         duration_s: s.elapsed_s,
         dropped: s.dropped,
+        cancelled: s.cancelled,
+        warnings: s.warnings.clone(),
     }
 }
 

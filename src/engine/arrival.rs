@@ -182,6 +182,7 @@ impl OpenUser {
             _ = kill.cancelled() => {}
             _ = self.lifecycle(&mut ctx, first) => {}
         }
+        ctx.note_cut_off();
         ctx.rec.finish().await;
     }
 
@@ -204,6 +205,7 @@ impl OpenUser {
                         _ = run_steps(&class.on_start, ctx, None) => true,
                     };
                     if !finished {
+                        ctx.note_cut_off();
                         return;
                     }
                 }
@@ -220,6 +222,9 @@ impl OpenUser {
                 _ = run_steps(&class.tasks[task].steps, ctx, Some(lag)) => true,
             };
             drop(busy);
+            if !completed {
+                ctx.note_cut_off();
+            }
             if !completed || self.idle.send(self.index).is_err() {
                 break;
             }

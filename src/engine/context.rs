@@ -22,6 +22,9 @@ pub(crate) struct UserContext {
     pub(crate) feeds: Option<Arc<ClassFeeds>>,
     /// Dropped with the context when the user's task ends, whatever ended it.
     pub(crate) presence: Option<Presence>,
+    /// True while a request step (http, rpc, sse, ws) is under way: if the user is stopped
+    /// then, the request is counted as cancelled instead of vanishing.
+    pub(crate) in_request: bool,
 }
 
 impl UserContext {
@@ -33,6 +36,14 @@ impl UserContext {
             rng,
             feeds: None,
             presence: None,
+            in_request: false,
+        }
+    }
+
+    /// After a step sequence was cut off by a stop: counts the request it was waiting on.
+    pub(crate) fn note_cut_off(&mut self) {
+        if std::mem::take(&mut self.in_request) {
+            self.rec.record_cancelled(std::time::Instant::now());
         }
     }
 

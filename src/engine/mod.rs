@@ -3,6 +3,7 @@
 
 pub(crate) mod arrival;
 pub(crate) mod context;
+pub(crate) mod cpu;
 pub(crate) mod feeder;
 pub mod prepare;
 pub mod run;

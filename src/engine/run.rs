@@ -93,6 +93,9 @@ enum Command {
     Abort,
     /// Locust's `/stats/reset`: the statistics start over, the users keep going.
     ResetStats,
+    /// A warning from outside the engine (the history could not be written), for the run's
+    /// warnings.
+    Warn(String),
 }
 
 /// Controls a running run; cheap to clone.
@@ -134,6 +137,11 @@ impl RunHandle {
     pub fn reset_stats(&self) {
         // Err: the run already ended; its final numbers stay as they are.
         let _ = self.commands.send(Command::ResetStats);
+    }
+
+    /// Adds a warning to the run's snapshot (said once; the same text again is ignored).
+    pub fn warn(&self, warning: String) {
+        let _ = self.commands.send(Command::Warn(warning));
     }
 
     /// The latest snapshot, updated once a second and when the run ends.
@@ -428,6 +436,7 @@ impl RunActor {
         );
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let deadline = self.run_time.map(|t| self.started + t);
+        let mut cpu = super::cpu::CpuMeter::new();
         self.start_arrivals();
         let mut next_stage = self.follow_stages();
         let ending = loop {
@@ -435,6 +444,10 @@ impl RunActor {
             tokio::select! {
                 Some(batch) = self.batch_rx.recv() => self.ingest(batch),
                 _ = ticker.tick() => {
+                    if let Some(warning) = cpu.sample(std::time::Instant::now()) {
+                        tracing::warn!("{warning}");
+                        self.aggregator.add_warning(warning);
+                    }
                     self.aggregator.tick(self.started.elapsed(), self.user_count());
                     self.publish(self.state());
                 }
@@ -467,6 +480,7 @@ impl RunActor {
                     Some(Command::Stop) | None => break Ending::Graceful,
                     Some(Command::Abort) => break Ending::Abort,
                     Some(Command::ResetStats) => self.aggregator.reset(),
+                    Some(Command::Warn(warning)) => self.aggregator.add_warning(warning),
                 },
             }
         };
@@ -729,6 +743,7 @@ impl RunActor {
                     Some(Command::SetUsers { reply, .. }) => {
                         let _ = reply.send(Err(EngineError::Ended));
                     }
+                    Some(Command::Warn(warning)) => self.aggregator.add_warning(warning),
                     Some(Command::Stop) | Some(Command::ResetStats) | None => {}
                 },
             }

@@ -29,6 +29,7 @@ pub(crate) async fn run_user(class: Arc<PreparedClass>, mut ctx: UserContext, ct
         _ = kill.cancelled() => {}
         _ = lifecycle(&class, &mut ctx, &ctl) => {}
     }
+    ctx.note_cut_off();
     ctx.rec.finish().await;
 }
 
@@ -44,6 +45,7 @@ async fn lifecycle(class: &PreparedClass, ctx: &mut UserContext, ctl: &UserContr
             _ = run_steps(&class.on_start, ctx, None) => true,
         };
         if !finished {
+            ctx.note_cut_off();
             return;
         }
     }
@@ -66,6 +68,7 @@ async fn lifecycle(class: &PreparedClass, ctx: &mut UserContext, ctl: &UserContr
             _ = run_steps(&class.tasks[task].steps, ctx, lag) => true,
         };
         if !completed {
+            ctx.note_cut_off();
             break;
         }
         let wake = match (class.wait, period) {
@@ -136,6 +139,7 @@ pub(crate) async fn run_steps(
         let ok = match &s.action {
             Action::Http(prepared) => {
                 let Some(name) = s.step.name else { continue };
+                ctx.in_request = true;
                 http::execute(
                     prepared,
                     &s.step,
@@ -149,17 +153,20 @@ pub(crate) async fn run_steps(
             }
             Action::Rpc(prepared) => {
                 let Some(name) = s.step.name else { continue };
+                ctx.in_request = true;
                 let (http, vars, rec) = (&mut ctx.http, &mut ctx.vars, &mut ctx.rec);
                 rpc::execute(prepared, &s.step, name, http, vars, rec, lag).await
             }
             // Streams are boxed: their futures are large and rare, and inline they would make
             // every user's future larger for its whole life (see the HTTP note in `lifecycle`).
             Action::Sse(prepared) => {
+                ctx.in_request = true;
                 let (http, vars, rec) = (&mut ctx.http, &mut ctx.vars, &mut ctx.rec);
                 Box::pin(sse::execute(prepared, http, vars, rec, lag)).await
             }
             Action::Ws(prepared) => {
                 let Some(name) = s.step.name else { continue };
+                ctx.in_request = true;
                 let (http, vars, rec) = (&mut ctx.http, &mut ctx.vars, &mut ctx.rec);
                 Box::pin(ws::execute(prepared, name, http, vars, rec, lag)).await
             }
@@ -169,6 +176,7 @@ pub(crate) async fn run_steps(
                 true
             }
         };
+        ctx.in_request = false;
         if !ok {
             return false;
         }

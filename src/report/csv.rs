@@ -331,6 +331,12 @@ impl<W: Write> HistoryWriter<W> {
         Ok(())
     }
 
+    /// Hands the rows written so far to `W` and flushes it (call at a record boundary: after
+    /// [`observe`](Self::observe) or [`new`](Self::new)).
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.csv.flush()
+    }
+
     pub fn finish(mut self) -> io::Result<W> {
         self.csv.flush()?;
         self.csv
@@ -432,6 +438,7 @@ mod tests {
             current_p95_ms: 0.0,
             warnings: Vec::new(),
             dropped: 0,
+            cancelled: 0,
         }
     }
 

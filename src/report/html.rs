@@ -243,6 +243,7 @@ mod tests {
             current_p95_ms: 0.0,
             warnings: vec!["careful <now>".into()],
             dropped: 0,
+            cancelled: 0,
         }
     }
 

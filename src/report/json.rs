@@ -18,6 +18,7 @@ pub fn summary(s: &Snapshot) -> Value {
         "failures": s.failures,
         "warnings": s.warnings,
         "dropped": s.dropped,
+        "cancelled": s.cancelled,
     })
 }
 
@@ -73,6 +74,7 @@ mod tests {
             current_p95_ms: 0.0,
             warnings: vec!["careful".into()],
             dropped: 5,
+            cancelled: 0,
         };
         let v = summary(&s);
         assert_eq!(v["state"], "stopped");

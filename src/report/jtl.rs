@@ -101,17 +101,29 @@ pub struct JtlReport {
     pub lines: u64,
     /// Samples the tap dropped because the writer was behind.
     pub lost: u64,
+    /// Samples not written because the file could not take them (disk full): see the error.
+    pub unwritten: u64,
+}
+
+/// How the writer thread ended: the lines it wrote, and the first write error with the samples
+/// it then had to drop.
+struct Written {
+    lines: u64,
+    unwritten: u64,
+    error: Option<io::Error>,
 }
 
 /// The writer thread; [`JtlWriter::finish`] waits for it once the run has ended (the run drops
 /// the tap, which closes the channel).
 pub struct JtlWriter {
-    thread: JoinHandle<io::Result<u64>>,
+    thread: JoinHandle<Written>,
     loss: TapLoss,
 }
 
-/// Starts the writer thread on `out` (already buffered by the caller or not: lines go through
-/// a `csv::Writer`, which buffers). Returns the tap to give the run.
+/// Starts the writer thread on `out`. Lines go through a `csv::Writer`; `out` is flushed after
+/// the header and after each group of batches, always at a line end — give it a
+/// [`crate::output::RecordFile`] and a killed process leaves whole lines only. Returns the tap
+/// to give the run.
 pub fn spawn_writer<W: Write + Send + 'static>(
     out: W,
     names: Vec<RequestName>,
@@ -123,32 +135,75 @@ pub fn spawn_writer<W: Write + Send + 'static>(
     Ok((tap, JtlWriter { thread, loss }))
 }
 
+/// Batches written between two flushes at most (bounds the memory a busy run keeps unflushed).
+const BATCHES_PER_FLUSH: usize = 256;
+
 fn write_all<W: Write>(
     out: W,
     names: Vec<RequestName>,
     mut rx: mpsc::Receiver<TapBatch>,
-) -> io::Result<u64> {
+) -> Written {
     let mut w = writer(out);
-    write_header(&mut w)?;
-    let mut lines = 0;
-    while let Some(batch) = rx.blocking_recv() {
-        lines += write_batch(&mut w, &batch, &names)?;
+    let mut done = Written {
+        lines: 0,
+        unwritten: 0,
+        error: None,
+    };
+    // the file holds its header before the first sample arrives
+    if let Err(e) = write_header(&mut w).and_then(|_| w.flush()) {
+        done.error = Some(e);
     }
-    w.flush()?;
-    Ok(lines)
+    while let Some(first) = rx.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < BATCHES_PER_FLUSH {
+            match rx.try_recv() {
+                Ok(batch) => group.push(batch),
+                Err(_) => break,
+            }
+        }
+        let samples: u64 = group.iter().map(|b| b.samples.len() as u64).sum();
+        if done.error.is_some() {
+            // The disk refused a write: keep draining (the run must not notice) and count.
+            done.unwritten += samples;
+            continue;
+        }
+        let written = group
+            .iter()
+            .try_fold(0, |n, b| write_batch(&mut w, b, &names).map(|k| n + k))
+            .and_then(|n| w.flush().map(|_| n));
+        match written {
+            Ok(n) => done.lines += n,
+            Err(e) => {
+                done.unwritten += samples;
+                done.error = Some(e);
+            }
+        }
+    }
+    done
 }
 
 impl JtlWriter {
-    /// Waits for the thread to write what is left and flush. Call after the run has ended.
+    /// Waits for the thread to write what is left and flush. Call after the run has ended. A
+    /// write error (disk full) comes back with the figures so far in its message.
     pub async fn finish(self) -> io::Result<JtlReport> {
         let loss = self.loss;
         let joined = tokio::task::spawn_blocking(move || self.thread.join())
             .await
             .map_err(|e| io::Error::other(e.to_string()))?;
-        let lines = joined.map_err(|_| io::Error::other("the JTL writer thread panicked"))??;
+        let written = joined.map_err(|_| io::Error::other("the JTL writer thread panicked"))?;
+        if let Some(e) = written.error {
+            return Err(io::Error::new(
+                e.kind(),
+                format!(
+                    "{e}; {} lines written, {} samples not written",
+                    written.lines, written.unwritten
+                ),
+            ));
+        }
         Ok(JtlReport {
-            lines,
+            lines: written.lines,
             lost: loss.samples(),
+            unwritten: written.unwritten,
         })
     }
 }
@@ -250,7 +305,14 @@ mod tests {
         tap.offer(&batch, &Arc::from("A"), 1, 0);
         drop(tap);
         let report = writer.finish().await.unwrap();
-        assert_eq!(report, JtlReport { lines: 6, lost: 0 });
+        assert_eq!(
+            report,
+            JtlReport {
+                lines: 6,
+                lost: 0,
+                unwritten: 0
+            }
+        );
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 7);
     }

@@ -62,6 +62,13 @@ pub fn stats_table(s: &Snapshot) -> String {
             s.dropped
         );
     }
+    if s.cancelled > 0 {
+        let _ = writeln!(
+            out,
+            "Requests cancelled in flight at stop (no response; not counted above): {}\n",
+            s.cancelled
+        );
+    }
 
     out.push_str("Response time percentiles (approximated)\n");
     percentile_table(
@@ -406,6 +413,7 @@ mod tests {
             current_p95_ms: 150.2,
             warnings: Vec::new(),
             dropped: 0,
+            cancelled: 0,
         }
     }
 
@@ -481,6 +489,7 @@ mod tests {
             current_p95_ms: 0.0,
             warnings: Vec::new(),
             dropped: 0,
+            cancelled: 0,
         };
         let t = stats_table(&s);
         assert!(t

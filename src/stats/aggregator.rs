@@ -153,6 +153,8 @@ pub struct Aggregator {
     lag: LatencyHistogram,
     /// Open-model starts dropped because every user was busy.
     dropped: u64,
+    /// Requests cut off in flight by the end of the run.
+    cancelled: u64,
 }
 
 impl Aggregator {
@@ -182,6 +184,7 @@ impl Aggregator {
             warned_errors: false,
             lag: LatencyHistogram::new(),
             dropped: 0,
+            cancelled: 0,
         }
     }
 
@@ -216,6 +219,7 @@ impl Aggregator {
             self.lag.record(u64::from(us));
         }
         self.dropped += batch.dropped;
+        self.cancelled += batch.cancelled;
     }
 
     /// The generator lag's p99 in microseconds, once there are enough lag samples to tell.
@@ -349,6 +353,13 @@ impl Aggregator {
                 (p99 as f64 / 1000.0).round()
             ));
         }
+        if self.cancelled > 0 {
+            warnings.push(format!(
+                "{} requests in flight when the users stopped were cancelled (no response, not \
+                 in the statistics); a longer stop timeout lets them finish",
+                self.cancelled
+            ));
+        }
         Snapshot {
             state,
             elapsed_s: elapsed.as_secs_f64(),
@@ -361,6 +372,7 @@ impl Aggregator {
             current_p95_ms: us_to_ms(self.current_p95_us),
             warnings,
             dropped: self.dropped,
+            cancelled: self.cancelled,
         }
     }
 
@@ -383,6 +395,7 @@ impl Aggregator {
         self.failure_groups = 0;
         self.lag.clear();
         self.dropped = 0;
+        self.cancelled = 0;
     }
 
     /// The histogram a name's samples went into (the `(other)` row's for names beyond the cap);

@@ -73,6 +73,12 @@ impl Recorder {
         self.after_push(now);
     }
 
+    /// Counts a request cut off by the end of the run (no response, so no sample).
+    pub fn record_cancelled(&mut self, now: Instant) {
+        self.batch.cancelled += 1;
+        self.after_push(now);
+    }
+
     /// Counts an open-model start that found every user busy.
     pub fn record_dropped(&mut self, now: Instant) {
         self.batch.dropped += 1;

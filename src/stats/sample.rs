@@ -48,6 +48,9 @@ pub struct Batch {
     pub lags_us: Vec<u32>,
     /// Open-model starts dropped because every user was busy (k6's dropped_iterations).
     pub dropped: u64,
+    /// Requests in flight when the user was stopped (stop timeout over, or an abort): cut off
+    /// without a response, so not in the statistics, but counted here.
+    pub cancelled: u64,
 }
 
 impl Batch {
@@ -56,6 +59,7 @@ impl Batch {
             && self.failures.is_empty()
             && self.lags_us.is_empty()
             && self.dropped == 0
+            && self.cancelled == 0
     }
 }
 

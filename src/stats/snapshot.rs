@@ -210,6 +210,9 @@ pub struct Snapshot {
     /// Open-model task starts dropped because every user was busy (never queued).
     #[serde(default)]
     pub dropped: u64,
+    /// Requests in flight when their users were stopped, cut off without a response.
+    #[serde(default)]
+    pub cancelled: u64,
 }
 
 pub(crate) fn us_to_ms(us: u64) -> f64 {

@@ -346,6 +346,7 @@ mod tests {
             current_p95_ms: 0.0,
             warnings: Vec::new(),
             dropped: 0,
+            cancelled: 0,
         }
     }
 

@@ -15,8 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteSynchronous,
 };
 
 pub use model::*;
@@ -72,6 +74,41 @@ impl StoreError {
             run_id: run_id.to_string(),
             what,
             detail: detail.to_string(),
+        }
+    }
+}
+
+/// A write transaction that cannot outlive a failure. SQLite keeps a transaction open (and its
+/// write lock held) when COMMIT fails on a full disk; handed back to the pool, such a connection
+/// made every later write wait out the busy timeout and fail with "database is locked", for the
+/// rest of the process. Here, any way out but a successful [`commit`](WriteTx::commit) closes
+/// the connection instead of returning it (closing rolls the transaction back), so the next
+/// write starts clean and works again once there is space.
+pub(crate) struct WriteTx {
+    conn: Option<PoolConnection<Sqlite>>,
+}
+
+impl WriteTx {
+    /// The connection to run the transaction's statements on.
+    pub(crate) fn conn(&mut self) -> Result<&mut SqliteConnection, StoreError> {
+        match self.conn.as_mut() {
+            Some(conn) => Ok(&mut **conn),
+            None => Err(StoreError::WriterStopped),
+        }
+    }
+
+    pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
+        sqlx::query("COMMIT").execute(self.conn()?).await?;
+        // committed: the connection is clean and goes back to the pool
+        self.conn.take();
+        Ok(())
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        if let Some(conn) = &mut self.conn {
+            conn.close_on_drop();
         }
     }
 }
@@ -137,6 +174,14 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Starts a write transaction on a connection of its own (see [`WriteTx`]).
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        // IMMEDIATE takes the write lock now, so a busy database fails here, before any work.
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        Ok(WriteTx { conn: Some(conn) })
     }
 }
 

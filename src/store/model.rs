@@ -99,6 +99,13 @@ pub struct RunSummary {
     /// Open-model task starts dropped because every user was busy.
     #[serde(default)]
     pub dropped: u64,
+    /// Requests cut off in flight by the end of the run.
+    #[serde(default)]
+    pub cancelled: u64,
+    /// What the run warned about (generator saturated, history write failed, ...), kept so the
+    /// stored report says it too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl RunSummary {

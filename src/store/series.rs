@@ -96,8 +96,8 @@ impl Store {
         points: &[Point],
         heartbeat_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
-        write_points(&mut tx, id, points, heartbeat_ms).await?;
+        let mut tx = self.begin_write().await?;
+        write_points(tx.conn()?, id, points, heartbeat_ms).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -107,9 +107,9 @@ impl Store {
         &self,
         batches: &[PointsBatch],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         for b in batches {
-            write_points(&mut tx, &b.id, &b.points, b.heartbeat_ms).await?;
+            write_points(tx.conn()?, &b.id, &b.points, b.heartbeat_ms).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -145,13 +145,13 @@ impl Store {
             .collect::<Result<_, StoreError>>()?;
         let summary_json = to_json(id, "summary", summary)?;
 
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         for table in [
             "DELETE FROM run_stats WHERE run_id = ?1",
             "DELETE FROM run_failures WHERE run_id = ?1",
             "DELETE FROM run_histograms WHERE run_id = ?1",
         ] {
-            sqlx::query(table).bind(id).execute(&mut *tx).await?;
+            sqlx::query(table).bind(id).execute(tx.conn()?).await?;
         }
         for (ord, (row, json)) in rows.iter().zip(&encoded).enumerate() {
             sqlx::query(
@@ -163,7 +163,7 @@ impl Store {
             .bind(&row.name)
             .bind(to_i64(ord as u64))
             .bind(json)
-            .execute(&mut *tx)
+            .execute(tx.conn()?)
             .await?;
         }
         sqlx::query(
@@ -174,7 +174,7 @@ impl Store {
         .bind(&total.method)
         .bind(&total.name)
         .bind(total_json)
-        .execute(&mut *tx)
+        .execute(tx.conn()?)
         .await?;
         for (ord, f) in failures.iter().enumerate() {
             sqlx::query(
@@ -187,7 +187,7 @@ impl Store {
             .bind(&f.name)
             .bind(&f.error)
             .bind(to_i64(f.occurrences))
-            .execute(&mut *tx)
+            .execute(tx.conn()?)
             .await?;
         }
         for (h, (exact, corrected_exact)) in histograms.iter().zip(exact) {
@@ -203,13 +203,13 @@ impl Store {
             .bind(exact)
             .bind(h.corrected.as_deref())
             .bind(corrected_exact)
-            .execute(&mut *tx)
+            .execute(tx.conn()?)
             .await?;
         }
         sqlx::query("UPDATE runs SET summary_json = ?2 WHERE id = ?1")
             .bind(id)
             .bind(summary_json)
-            .execute(&mut *tx)
+            .execute(tx.conn()?)
             .await?;
         tx.commit().await?;
         Ok(())

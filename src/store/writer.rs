@@ -6,7 +6,7 @@
 //! It never panics: a failed write is logged and remembered for the next `flush`, which is how
 //! the stop path learns whether the final numbers reached the disk.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -50,13 +50,15 @@ enum WriteOp {
 #[derive(Clone, Debug)]
 pub struct StoreWriter {
     tx: mpsc::UnboundedSender<WriteOp>,
+    problems: Problems,
 }
 
 /// Starts the writer task on the current tokio runtime.
 pub fn spawn_writer(store: Store) -> StoreWriter {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(run_writer(store, rx));
-    StoreWriter { tx }
+    let problems = Problems::default();
+    tokio::spawn(run_writer(store, rx, problems.clone()));
+    StoreWriter { tx, problems }
 }
 
 impl StoreWriter {
@@ -112,6 +114,12 @@ impl StoreWriter {
         });
     }
 
+    /// The latest write failure of run `id` not taken yet, as a warning for people
+    /// ("history write failed: no space left on device; ...").
+    pub fn take_problem(&self, id: &str) -> Option<String> {
+        self.problems.lock().ok()?.remove(id)
+    }
+
     /// Resolves once everything queued before it is written. Errs with the first write that
     /// failed since the previous flush, or when the task has stopped.
     pub async fn flush(&self) -> Result<(), StoreError> {
@@ -123,9 +131,12 @@ impl StoreWriter {
     }
 }
 
-async fn run_writer(store: Store, mut rx: mpsc::UnboundedReceiver<WriteOp>) {
+async fn run_writer(store: Store, mut rx: mpsc::UnboundedReceiver<WriteOp>, by_run: Problems) {
     let mut queued = Vec::with_capacity(BATCH);
-    let mut failed: Option<StoreError> = None;
+    let mut failed = Failures {
+        first: None,
+        by_run,
+    };
     while rx.recv_many(&mut queued, BATCH).await > 0 {
         let superseded = superseded_stats(&queued);
         let mut points = Vec::new();
@@ -145,7 +156,7 @@ async fn run_writer(store: Store, mut rx: mpsc::UnboundedReceiver<WriteOp>) {
     tracing::debug!("history writer stopped: every handle dropped");
 }
 
-async fn apply(store: &Store, op: WriteOp, failed: &mut Option<StoreError>) {
+async fn apply(store: &Store, op: WriteOp, failed: &mut Failures) {
     match op {
         WriteOp::Points(batch) => write_points(store, &mut vec![batch], failed).await,
         WriteOp::Stats(s) => {
@@ -174,7 +185,7 @@ async fn apply(store: &Store, op: WriteOp, failed: &mut Option<StoreError>) {
             note(result, "end of run", &id, failed);
         }
         WriteOp::Flush(done) => {
-            let result = match failed.take() {
+            let result = match failed.first.take() {
                 Some(e) => Err(e),
                 None => Ok(()),
             };
@@ -187,11 +198,7 @@ async fn apply(store: &Store, op: WriteOp, failed: &mut Option<StoreError>) {
 /// Writes the pending point batches of several runs in one transaction. If that fails, each
 /// batch is retried on its own so that one bad run (deleted meanwhile, say) costs only its own
 /// points.
-async fn write_points(
-    store: &Store,
-    points: &mut Vec<PointsBatch>,
-    failed: &mut Option<StoreError>,
-) {
+async fn write_points(store: &Store, points: &mut Vec<PointsBatch>, failed: &mut Failures) {
     if points.is_empty() {
         return;
     }
@@ -204,10 +211,34 @@ async fn write_points(
     points.clear();
 }
 
-fn note(result: Result<(), StoreError>, what: &str, id: &str, failed: &mut Option<StoreError>) {
+/// Write failures: the first since the last flush (for whoever flushes), and the latest per run
+/// (for the run's own warning, see [`StoreWriter::take_problem`]).
+struct Failures {
+    first: Option<StoreError>,
+    by_run: Problems,
+}
+
+type Problems = Arc<std::sync::Mutex<HashMap<Arc<str>, String>>>;
+
+fn note(result: Result<(), StoreError>, what: &str, id: &str, failed: &mut Failures) {
     if let Err(e) = result {
         tracing::warn!(error = %e, run = %id, "history: could not save the {what}");
-        failed.get_or_insert(e);
+        let problem = format!("history write failed: {}", plain_reason(&e));
+        if let Ok(mut by_run) = failed.by_run.lock() {
+            by_run.insert(Arc::from(id), problem);
+        }
+        failed.first.get_or_insert(e);
+    }
+}
+
+/// What a person should read for a store error: SQLite's "database or disk is full" is the
+/// disk, whatever the code says.
+fn plain_reason(e: &StoreError) -> String {
+    let text = e.to_string();
+    if text.contains("disk is full") || text.contains("code: 13") {
+        "no space left on device; the stored run misses data from here on".into()
+    } else {
+        text
     }
 }
 

@@ -503,8 +503,9 @@ pub async fn run_snapshot(state: &AppState, record: &RunRecord) -> Result<Arc<Sn
         series: stored.points,
         current_p50_ms: 0.0,
         current_p95_ms: 0.0,
-        warnings: Vec::new(),
+        warnings: summary.warnings.clone(),
         dropped: summary.dropped,
+        cancelled: summary.cancelled,
     }))
 }
 
@@ -528,6 +529,7 @@ async fn get_run_stats(
         "failures": s.failures,
         "warnings": s.warnings,
         "dropped": s.dropped,
+        "cancelled": s.cancelled,
     })))
 }
 

@@ -307,6 +307,7 @@ mod tests {
             current_p95_ms: 0.0,
             warnings: vec![],
             dropped: 0,
+            cancelled: 0,
         }
     }
 

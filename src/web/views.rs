@@ -705,6 +705,7 @@ mod tests {
             current_p95_ms: 55.0,
             warnings: vec![format!("generator lag {XSS}")],
             dropped: 0,
+            cancelled: 0,
         }
     }
 

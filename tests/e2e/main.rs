@@ -12,5 +12,6 @@ mod outputs;
 mod plan;
 mod protocols;
 mod shipped;
+mod signals;
 mod target;
 mod thresholds;

@@ -1,0 +1,387 @@
+//! The one stop path, from outside: SIGTERM (docker stop, systemd, Kubernetes) does what Ctrl-C
+//! does, a second signal aborts with exit 3, `kill -9` leaves whole lines in streamed files and
+//! no end-of-run file at all, and requests cut off at the stop are counted.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::helpers::{served, spawn_target};
+
+const JTL_FIELDS: usize = 17;
+const HISTORY_FIELDS: usize = 24;
+
+fn hornet() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hornet"));
+    cmd.env_remove("HORNET_DB").env_remove("HORNET_BIND");
+    cmd
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{name} {pid}");
+}
+
+fn write_plan(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("plan written");
+    path
+}
+
+const QUICK: &str = r#"
+[[users]]
+name = "Quick"
+wait = "constant(5ms)"
+tasks = [ { get = "/health" }, { get = "/status/500", name = "/status/[code]" } ]
+"#;
+
+const SLOW: &str = r#"
+[[users]]
+name = "Slow"
+tasks = [ { get = "/delay/20000", name = "/delay/[ms]" } ]
+"#;
+
+/// Every requested output of `hornet run`, under `dir`.
+struct Outputs {
+    prefix: PathBuf,
+    jtl: PathBuf,
+    json: PathBuf,
+    html: PathBuf,
+    junit: PathBuf,
+}
+
+impl Outputs {
+    fn new(dir: &Path) -> Outputs {
+        Outputs {
+            prefix: dir.join("out"),
+            jtl: dir.join("results.jtl"),
+            json: dir.join("summary.json"),
+            html: dir.join("report.html"),
+            junit: dir.join("junit.xml"),
+        }
+    }
+
+    fn args(&self, cmd: &mut Command) {
+        cmd.arg("--csv")
+            .arg(&self.prefix)
+            .arg("--csv-full-history")
+            .arg("--jtl")
+            .arg(&self.jtl)
+            .arg("--json")
+            .arg(&self.json)
+            .arg("--html")
+            .arg(&self.html)
+            .arg("--junit")
+            .arg(&self.junit)
+            .args(["--threshold", "error_rate < 100%"]);
+    }
+
+    fn csv(&self, suffix: &str) -> PathBuf {
+        PathBuf::from(format!("{}{suffix}", self.prefix.display()))
+    }
+}
+
+fn spawn_run(plan: &Path, url: &str, users: &str, stop_timeout: &str, out: &Outputs) -> Child {
+    let mut cmd = hornet();
+    cmd.arg("run")
+        .arg(plan)
+        .args([
+            "-H",
+            url,
+            "-u",
+            users,
+            "-r",
+            "100",
+            "-t",
+            "60s",
+            "--no-history",
+        ])
+        .args(["--stop-timeout", stop_timeout])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    out.args(&mut cmd);
+    cmd.spawn().expect("hornet run starts")
+}
+
+/// Waits for a child with a hard bound (a hung stop path fails the test instead of CI).
+fn wait_bounded(child: Child, limit: Duration) -> Output {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.expect("wait"),
+        Err(_) => {
+            signal(pid, "KILL");
+            panic!("hornet {pid} did not exit within {limit:?}");
+        }
+    }
+}
+
+/// Each line of a streamed CSV has `fields` fields; the file ends with a line end.
+fn assert_whole_lines(path: &Path, fields: usize) -> usize {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(text.ends_with('\n'), "{} ends mid-line", path.display());
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut lines = 0;
+    for record in reader.records() {
+        let record = record.expect("csv record");
+        assert_eq!(record.len(), fields, "{}: {record:?}", path.display());
+        lines += 1;
+    }
+    lines
+}
+
+fn no_part_files(dir: &Path) {
+    let parts: Vec<_> = std::fs::read_dir(dir)
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+        .map(|e| e.file_name())
+        .collect();
+    assert!(parts.is_empty(), "{parts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_on_a_run_stops_it_and_writes_every_output() {
+    let target = spawn_target().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = write_plan(dir.path(), "quick.toml", QUICK);
+    let out = Outputs::new(dir.path());
+    let child = spawn_run(&plan, &target.url(), "3", "5s", &out);
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let started = Instant::now();
+    signal(child.id(), "TERM");
+    let output = tokio::task::spawn_blocking(move || wait_bounded(child, Duration::from_secs(30)))
+        .await
+        .expect("join");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("SIGTERM: stopping"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out.json).expect("json")).expect("json");
+    assert_eq!(summary["state"], "stopped");
+    let requests = summary["aggregated"]["num_requests"].as_u64().unwrap_or(0);
+    assert!(requests > 20, "{summary}");
+    // in-flight requests were awaited (stop timeout 5 s): every one counted, none cancelled
+    assert_eq!(summary["cancelled"], 0);
+    let served = served(&target).await;
+    assert_eq!(served["total"].as_u64(), Some(requests), "{served}");
+    // the JTL has exactly a line per request, all whole
+    assert_eq!(
+        assert_whole_lines(&out.jtl, JTL_FIELDS) as u64,
+        requests + 1,
+        "header + one line per request"
+    );
+    assert!(assert_whole_lines(&out.csv("_stats_history.csv"), HISTORY_FIELDS) > 2);
+    let stats = std::fs::read_to_string(out.csv("_stats.csv")).expect("stats csv");
+    assert!(stats.contains("Aggregated"), "{stats}");
+    assert!(std::fs::read_to_string(out.csv("_failures.csv"))
+        .expect("failures csv")
+        .contains("/status/[code]"));
+    let html = std::fs::read_to_string(&out.html).expect("html");
+    assert!(html.contains("id=\"statistics\""));
+    let junit = std::fs::read_to_string(&out.junit).expect("junit");
+    assert!(junit.contains("error_rate &lt; 100%"), "{junit}");
+    no_part_files(dir.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sigterm_aborts_with_exit_3_counts_cut_requests_and_tears_nothing() {
+    let target = spawn_target().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = write_plan(dir.path(), "slow.toml", SLOW);
+    let out = Outputs::new(dir.path());
+    // two users each waiting 20 s for a response; a 30 s stop timeout keeps the first stop busy
+    let child = spawn_run(&plan, &target.url(), "2", "30s", &out);
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    signal(child.id(), "TERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(child.id(), "TERM");
+    let output = tokio::task::spawn_blocking(move || wait_bounded(child, Duration::from_secs(20)))
+        .await
+        .expect("join");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("SIGTERM: aborting"), "{stderr}");
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out.json).expect("json")).expect("json");
+    assert_eq!(summary["state"], "aborted");
+    assert_eq!(summary["aggregated"]["num_requests"], 0, "{summary}");
+    // both requests were in flight: counted as cancelled, not lost
+    assert_eq!(summary["cancelled"], 2, "{summary}");
+    assert!(stderr.contains("2 requests in flight"), "{stderr}");
+    let served = served(&target).await;
+    assert_eq!(served["total"].as_u64(), Some(2), "{served}");
+    assert_eq!(assert_whole_lines(&out.jtl, JTL_FIELDS), 1, "header only");
+    assert!(out.html.exists() && out.junit.exists() && out.csv("_stats.csv").exists());
+    no_part_files(dir.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_leaves_whole_lines_and_no_end_of_run_files() {
+    let target = spawn_target().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = write_plan(dir.path(), "quick.toml", QUICK);
+    let out = Outputs::new(dir.path());
+    let child = spawn_run(&plan, &target.url(), "20", "0s", &out);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    signal(child.id(), "KILL");
+    let _ = tokio::task::spawn_blocking(move || wait_bounded(child, Duration::from_secs(10))).await;
+    let lines = assert_whole_lines(&out.jtl, JTL_FIELDS);
+    assert!(lines > 1, "the JTL was streamed: {lines} lines");
+    assert!(assert_whole_lines(&out.csv("_stats_history.csv"), HISTORY_FIELDS) >= 1);
+    for end_of_run in [
+        out.json.clone(),
+        out.html.clone(),
+        out.junit.clone(),
+        out.csv("_stats.csv"),
+        out.csv("_failures.csv"),
+    ] {
+        assert!(!end_of_run.exists(), "{} exists", end_of_run.display());
+    }
+    no_part_files(dir.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_cut_off_at_stop_are_counted_as_cancelled() {
+    let target = spawn_target().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = write_plan(
+        dir.path(),
+        "delay.toml",
+        "[[users]]\nname = \"D\"\ntasks = [ { get = \"/delay/300\", name = \"/delay\" } ]\n",
+    );
+    let url = target.url();
+    let output = tokio::task::spawn_blocking(move || {
+        let child = hornet()
+            .arg("run")
+            .arg(&plan)
+            .args([
+                "-H",
+                &url,
+                "-u",
+                "4",
+                "-r",
+                "100",
+                "-t",
+                "2s",
+                "--no-history",
+            ])
+            .args(["--stop-timeout", "0s", "--json", "-"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("hornet run starts");
+        wait_bounded(child, Duration::from_secs(30))
+    })
+    .await
+    .expect("join");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&output.stdout).expect("json on stdout");
+    let requests = summary["aggregated"]["num_requests"].as_u64().unwrap_or(0);
+    let cancelled = summary["cancelled"].as_u64().unwrap_or(0);
+    assert!(requests >= 8, "{summary}");
+    // four users were each mid-request when the run time was up
+    assert!((1..=4).contains(&cancelled), "{summary}");
+    let served = served(&target).await;
+    assert_eq!(
+        served["total"].as_u64(),
+        Some(requests + cancelled),
+        "every request the target saw is a sample or a cancellation: {served}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_on_serve_stores_the_live_run_and_exits_0() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("hornet.db");
+    let plans = dir.path().join("plans");
+    std::fs::create_dir_all(&plans).expect("plans dir");
+    let target = spawn_target().await;
+    let mut child = hornet()
+        .args(["serve", "--bind", "127.0.0.1:0", "--no-demo-target"])
+        .arg("--db")
+        .arg(&db)
+        .arg("--plans")
+        .arg(&plans)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("hornet serve starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (url_tx, url_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(at) = line.find("http://") {
+                let _ = url_tx.send(line[at..].trim().to_string());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let url = tokio::task::spawn_blocking(move || url_rx.recv_timeout(Duration::from_secs(30)))
+        .await
+        .expect("join")
+        .expect("serve prints its URL");
+    let client = reqwest::Client::new();
+    let body = json!({ "plan": "demo", "host": target.url(), "users": 3, "spawn_rate": 10 });
+    let started: Value = client
+        .post(format!("{url}/api/runs"))
+        .json(&body)
+        .send()
+        .await
+        .expect("start")
+        .json()
+        .await
+        .expect("json");
+    let id = started["id"].as_str().expect("id").to_string();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    signal(child.id(), "TERM");
+    let status = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("hornet serve did not exit after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .expect("join");
+    let said = reader.join().expect("stderr reader");
+    assert_eq!(status.code(), Some(0), "{said}");
+    assert!(said.contains("SIGTERM: stopping"), "{said}");
+    let store = hornet::store::Store::open(&db).await.expect("db opens");
+    let run = store.get_run(&id).await.expect("read").expect("the run");
+    assert_eq!(
+        run.state,
+        hornet::stats::snapshot::RunState::Stopped,
+        "{run:?}"
+    );
+    assert!(run.ended_at_ms.is_some());
+    let summary = run.summary.expect("final summary stored");
+    assert!(summary.requests > 0, "{summary:?}");
+}
