@@ -134,6 +134,10 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
+        Store::open_with(path, options).await
+    }
+
+    async fn open_with(path: &Path, options: SqliteConnectOptions) -> Result<Store, StoreError> {
         let pool = SqlitePoolOptions::new()
             .connect_with(options)
             .await
@@ -218,6 +222,21 @@ pub(crate) mod test_support {
         let store = Store::open(&dir.path().join("history.db"))
             .await
             .expect("open store");
+        (store, dir)
+    }
+
+    /// A database that holds at most `pages` pages (4 KiB each): SQLite then answers "database
+    /// or disk is full" exactly as on a full disk.
+    pub(crate) async fn capped_store(pages: u32) -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("history.db");
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .pragma("max_page_count", pages.to_string());
+        let store = Store::open_with(&path, options).await.expect("open store");
         (store, dir)
     }
 

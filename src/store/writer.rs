@@ -343,6 +343,66 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_full_database_fails_the_write_but_never_locks_the_next_ones() {
+        // 40 pages of 4 KiB: the run fits; saves of growing histogram blobs soon do not
+        let (store, _dir) = capped_store(40).await;
+        store
+            .insert_run(&new_run("r1", "shop", 1_000))
+            .await
+            .expect("insert");
+        let writer = spawn_writer(store.clone());
+        let histogram = |n: u8, kib: usize| NamedHistogram {
+            method: "GET".into(),
+            name: format!("/{n}"),
+            histogram: vec![n; kib * 1024],
+            exact: Default::default(),
+            corrected: None,
+            corrected_exact: None,
+        };
+        let mut full = None;
+        for round in 0..20u8 {
+            writer.stats(
+                "r1",
+                vec![],
+                total(u64::from(round)),
+                vec![],
+                (0..4)
+                    .map(|i| histogram(i, 8 * (usize::from(round) + 1)))
+                    .collect(),
+                RunSummary::default(),
+            );
+            writer.points("r1", vec![point(u64::from(round))], 2_000);
+            if let Err(e) = writer.flush().await {
+                full = Some(e.to_string());
+                break;
+            }
+        }
+        let full = full.expect("the capped database fills up");
+        assert!(full.contains("full"), "{full}");
+        let problem = writer.take_problem("r1").expect("the run is told");
+        assert!(
+            problem.starts_with("history write failed: no space left on device"),
+            "{problem}"
+        );
+        assert_eq!(writer.take_problem("r1"), None, "said once");
+        // The failed transaction is gone with its connection: writes that fit still work (a
+        // connection kept in the pool with the transaction open answered "database is locked").
+        for _ in 0..3 {
+            writer.set_state("r1", RunState::Stopping);
+            writer.finish("r1", RunState::Stopped, 9_000);
+            writer
+                .flush()
+                .await
+                .expect("small writes after a full disk");
+        }
+        let run = store.get_run("r1").await.expect("read").expect("exists");
+        assert_eq!(
+            (run.state, run.ended_at_ms),
+            (RunState::Stopped, Some(9_000))
+        );
+    }
+
+    #[tokio::test]
     async fn a_failed_write_is_reported_by_the_next_flush_only() {
         let (store, _dir) = temp_store().await;
         store

@@ -5,6 +5,7 @@ mod browser;
 mod cli;
 mod compare;
 mod data;
+mod disk;
 mod engine;
 mod helpers;
 mod load;

@@ -1,0 +1,139 @@
+//! A full disk, for real: a 2 MiB tmpfs holding the history database and the outputs. The run
+//! keeps measuring, says "history write failed: no space left", never locks itself, ends on
+//! time, leaves whole JTL lines, and the next run works once there is space again.
+//!
+//! Mounting needs root (CI runs as root); elsewhere the test says why it is skipped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::spawn_target;
+
+const PLAN: &str = r#"
+[[users]]
+name = "Quick"
+wait = "constant(2ms)"
+tasks = [ { get = "/health" } ]
+"#;
+
+/// A tmpfs of `size` mounted on a fresh directory; unmounted on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Result<SmallDisk, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .map_err(|e| format!("mount: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+        }
+        Ok(SmallDisk { dir })
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+fn fill(path: &Path, bytes: usize) {
+    std::fs::write(path, vec![0u8; bytes]).expect("filler written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_warns_keeps_measuring_ends_on_time_and_the_next_run_works() {
+    let disk = match SmallDisk::mount("2m") {
+        Ok(disk) => disk,
+        Err(why) if std::env::var_os("CI").is_none() => {
+            eprintln!(
+                "skipped: cannot mount a small tmpfs ({why}); run as root to test a full disk"
+            );
+            return;
+        }
+        Err(why) => panic!("CI runs as root and must mount a tmpfs: {why}"),
+    };
+    let target = spawn_target().await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let plan = work.path().join("quick.toml");
+    std::fs::write(&plan, PLAN).expect("plan");
+    let db = disk.path("hornet.db");
+    let jtl = disk.path("results.jtl");
+    let filler = disk.path("filler");
+    // leave ~200 KiB: the database opens, then the history and the JTL run out of room
+    fill(&filler, 1_850 * 1024);
+    let run = |plan: PathBuf, url: String, db: PathBuf, jtl: Option<PathBuf>| {
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_hornet"));
+            cmd.arg("run")
+                .arg(&plan)
+                .args(["-H", &url, "-u", "10", "-r", "100", "-t", "5s"])
+                .args(["--stop-timeout", "2s", "--json", "-"])
+                .arg("--db")
+                .arg(&db)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            if let Some(jtl) = jtl {
+                cmd.arg("--jtl").arg(jtl);
+            }
+            let started = Instant::now();
+            let out = cmd.output().expect("hornet runs");
+            (out, started.elapsed())
+        })
+    };
+    let (out, took) = run(plan.clone(), target.url(), db.clone(), Some(jtl.clone()))
+        .await
+        .expect("join");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("history write failed: no space left on device"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("database is locked"), "{stderr}");
+    // a 5 s run with a 2 s stop timeout; the old lock-up made it take minutes
+    assert!(took < Duration::from_secs(20), "took {took:?}: {stderr}");
+    assert!(
+        stderr.contains("writing"),
+        "the JTL error is said: {stderr}"
+    );
+    // measuring went on: the summary counts far more requests than the JTL could hold
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let requests = summary["aggregated"]["num_requests"].as_u64().unwrap_or(0);
+    let text = std::fs::read_to_string(&jtl).expect("jtl");
+    assert!(text.ends_with('\n'), "the JTL ends on a whole line");
+    let lines = text.lines().count() as u64;
+    assert!(requests > lines, "{requests} requests, {lines} JTL lines");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an output was not written: {stderr}"
+    );
+
+    // space is back: the next run records normally
+    std::fs::remove_file(&filler).expect("filler removed");
+    let (out, _) = run(plan, target.url(), db.clone(), None)
+        .await
+        .expect("join");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("history write failed"), "{stderr}");
+    let store = hornet::store::Store::open(&db).await.expect("db opens");
+    let runs = store
+        .list_runs(&hornet::store::RunFilter::default())
+        .await
+        .expect("list");
+    let newest = runs.first().expect("the second run is recorded");
+    assert_eq!(newest.state, hornet::stats::snapshot::RunState::Stopped);
+    assert!(newest.summary.as_ref().is_some_and(|s| s.requests > 0));
+    store.close().await;
+}
