@@ -6,6 +6,7 @@ mod cli;
 mod compare;
 mod data;
 mod engine;
+mod hardening_web;
 mod helpers;
 mod load;
 mod outputs;
