@@ -752,7 +752,28 @@ async fn serve_target(args: TargetArgs) -> anyhow::Result<i32> {
     Ok(EXIT_OK)
 }
 
-/// `hornet [serve]`: the UI, the API and (unless told not to) the demo target, until Ctrl-C.
+/// Resolves on Ctrl-C, or on SIGTERM where there is one: `docker stop` and Kubernetes send
+/// SIGTERM, and a process that ignores it is killed later without recording its live runs.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                // A failed Ctrl-C registration disables its branch, not the SIGTERM one.
+                Ok(()) = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// `hornet [serve]`: the UI, the API and (unless told not to) the demo target, until Ctrl-C or
+/// SIGTERM.
 async fn serve(settings: Settings) -> anyhow::Result<i32> {
     let app = match Application::build(settings).await {
         Ok(app) => app,
@@ -770,10 +791,9 @@ async fn serve(settings: Settings) -> anyhow::Result<i32> {
     {
         let stop = stop.clone();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nstopping: live runs are stopped and recorded first");
-                stop.cancel();
-            }
+            stop_signal().await;
+            eprintln!("\nstopping: live runs are stopped and recorded first");
+            stop.cancel();
         });
     }
     app.run_until_stopped(stop).await?;

@@ -55,8 +55,9 @@ pub struct ServerLimits {
     /// After a stop, open connections get this long to finish their request; then they are
     /// dropped.
     pub shutdown_deadline: Duration,
-    /// Wrong tokens one client IP may try in a burst before it has to wait (the allowance
-    /// refills one per second); each block after that doubles.
+    /// Wrong tokens one client IP may try in a burst; the last of them starts a block. The
+    /// allowance refills one a second; after a block the client has one try, and each block
+    /// that try starts is twice as long as the one before.
     pub auth_burst: u32,
     /// The first wait after the burst; doubled by each further failure, up to `auth_max_block`.
     pub auth_base_block: Duration,

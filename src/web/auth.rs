@@ -22,7 +22,7 @@ use axum::Form;
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
-use super::limiter::{AttemptLimiter, ClientKey, Refused};
+use super::limiter::{Attempt, AttemptLimiter, ClientKey, Refused};
 use super::session::Sessions;
 use super::state::AppState;
 use crate::config::ServerLimits;
@@ -73,7 +73,7 @@ enum Credentials {
     Missing {
         stale_cookie: bool,
     },
-    Wrong,
+    Wrong(Attempt),
     Refused(Refused),
 }
 
@@ -148,20 +148,22 @@ impl Guard {
                 stale_cookie: cookie.is_some(),
             };
         };
-        if let Err(refused) = self.limiter.check(client, now) {
-            return Credentials::Refused(refused);
-        }
+        let attempt = match self.limiter.check(client, now) {
+            Ok(attempt) => attempt,
+            Err(refused) => return Credentials::Refused(refused),
+        };
         let bearer = auth.to_str().ok().and_then(|v| v.strip_prefix("Bearer "));
         if bearer.is_some_and(|b| self.token_matches(b)) {
+            self.limiter.succeeded(client, attempt);
             Credentials::Bearer
         } else {
-            Credentials::Wrong
+            Credentials::Wrong(attempt)
         }
     }
 
     /// Records a wrong token from `client` and logs it (never the token).
-    fn failed(&self, client: ClientKey, what: &'static str, now: Instant) {
-        match self.limiter.failed(client, now) {
+    fn failed(&self, client: ClientKey, attempt: Attempt, what: &'static str, now: Instant) {
+        match self.limiter.failed(client, attempt, now) {
             Some(block) => tracing::warn!(
                 peer = %client,
                 attempt = what,
@@ -318,8 +320,8 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
             refused_log(client, "bearer", &r);
             too_many_attempts(&r)
         }
-        Credentials::Wrong => {
-            guard.failed(client, "bearer", now);
+        Credentials::Wrong(attempt) => {
+            guard.failed(client, attempt, "bearer", now);
             unauthorized(&req, false)
         }
         Credentials::Missing { stale_cookie } => unauthorized(&req, stale_cookie),
@@ -391,27 +393,20 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Response {
     }
     let client = client_of(&req);
     let now = Instant::now();
-    if let Err(r) = guard.limiter.check(client, now) {
-        refused_log(client, "login", &r);
-        let secs = retry_after_secs(r.retry_after);
-        let mut resp = render_login(
-            LoginPage {
-                failed: true,
-                retry_after: Some(secs),
-            },
-            StatusCode::TOO_MANY_REQUESTS,
-        );
-        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return resp;
-    }
+    let attempt = match guard.limiter.check(client, now) {
+        Ok(attempt) => attempt,
+        Err(r) => return refused_login(client, &r),
+    };
     let form = match Form::<LoginForm>::from_request(req, &state).await {
         Ok(Form(form)) => form,
-        Err(rejection) => return rejection.into_response(),
+        Err(rejection) => {
+            // Not an attempt after all: give its unit back.
+            guard.limiter.succeeded(client, attempt);
+            return rejection.into_response();
+        }
     };
     if !guard.token_matches(&form.token) {
-        guard.failed(client, "login", now);
+        guard.failed(client, attempt, "login", now);
         return render_login(
             LoginPage {
                 failed: true,
@@ -420,12 +415,29 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Response {
             StatusCode::UNAUTHORIZED,
         );
     }
+    guard.limiter.succeeded(client, attempt);
     let id = guard.sessions.create(now);
     tracing::info!(peer = %client, "logged in");
     match set_cookie(&id, guard.sessions.idle()) {
         Some(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response(),
         None => ApiError::internal(&"session cookie is not a header value").into_response(),
     }
+}
+
+/// The login page with status 429 and Retry-After (a form, so HTML, not the API's JSON).
+fn refused_login(client: ClientKey, r: &Refused) -> Response {
+    refused_log(client, "login", r);
+    let secs = retry_after_secs(r.retry_after);
+    let mut resp = render_login(
+        LoginPage {
+            failed: true,
+            retry_after: Some(secs),
+        },
+        StatusCode::TOO_MANY_REQUESTS,
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    resp
 }
 
 /// `POST /logout`: ends the session of the cookie (if any) and clears the cookie.
@@ -478,7 +490,7 @@ mod tests {
         h.insert(header::AUTHORIZATION, "Bearer s3cret".parse().unwrap());
         assert!(matches!(g.credentials(&h, c, now), Credentials::Bearer));
         h.insert(header::AUTHORIZATION, "Bearer s3cre".parse().unwrap());
-        assert!(matches!(g.credentials(&h, c, now), Credentials::Wrong));
+        assert!(matches!(g.credentials(&h, c, now), Credentials::Wrong(_)));
         let id = g.sessions.create(now);
         let mut c2 = HeaderMap::new();
         c2.insert(

@@ -49,8 +49,11 @@ impl std::fmt::Display for ClientKey {
 
 #[derive(Debug)]
 struct Strikes {
-    /// Failures the client may still make before a block.
+    /// Attempts the client may still make before a block; each attempt reserves one when it
+    /// starts (so that concurrent guesses cannot all slip through), a success gives it back.
     allowance: f64,
+    /// When `allowance` was last refilled (in the future while blocked: no refill then).
+    refilled_at: Instant,
     /// How many blocks in a row: the next lasts `base * 2^level`.
     level: u32,
     blocked_until: Option<Instant>,
@@ -59,12 +62,32 @@ struct Strikes {
     last_refusal_log: Option<Instant>,
 }
 
+impl Strikes {
+    fn refill(&mut self, now: Instant, burst: f64) {
+        if now > self.refilled_at {
+            let secs = (now - self.refilled_at).as_secs_f64();
+            self.allowance = (self.allowance + secs).min(burst);
+            self.refilled_at = now;
+        }
+    }
+}
+
 /// A refusal: wait this long before trying again; `log` carries the number of refusals to log
 /// now (None: already logged within the last second).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Refused {
     pub retry_after: Duration,
     pub log: Option<u64>,
+}
+
+/// An attempt let through by [`AttemptLimiter::check`]; hand it back to `failed` or
+/// `succeeded`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// The client has no failures on record: nothing was reserved.
+    Free,
+    /// One unit of the client's allowance was reserved for this attempt.
+    Reserved,
 }
 
 pub struct AttemptLimiter {
@@ -87,40 +110,60 @@ impl AttemptLimiter {
     }
 
     /// Whether `client` may try a token now. Checked before the token is looked at, so a
-    /// blocked client learns nothing, even from the right token.
-    pub fn check(&self, client: ClientKey, now: Instant) -> Result<(), Refused> {
+    /// refused client learns nothing, even from the right token. A client without failures on
+    /// record costs one map lookup.
+    pub fn check(&self, client: ClientKey, now: Instant) -> Result<Attempt, Refused> {
         // std Mutex: held for a map lookup, never across an await.
         let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(s) = clients.get_mut(&client) else {
-            return Ok(());
+            return Ok(Attempt::Free);
         };
-        match s.blocked_until {
-            Some(until) if until > now => {
-                s.refused_unlogged += 1;
-                let log_due = s
-                    .last_refusal_log
-                    .is_none_or(|t| now.duration_since(t) >= REFUSAL_LOG_EVERY);
-                let log = log_due.then(|| {
-                    s.last_refusal_log = Some(now);
-                    std::mem::take(&mut s.refused_unlogged)
-                });
-                Err(Refused {
-                    retry_after: until - now,
-                    log,
-                })
+        let wait = match s.blocked_until {
+            Some(until) if until > now => until - now,
+            _ => {
+                s.refill(now, self.burst);
+                if s.allowance >= 1.0 {
+                    s.allowance -= 1.0;
+                    return Ok(Attempt::Reserved);
+                }
+                // Every unit is reserved by attempts still in flight: wait for the next one.
+                Duration::from_secs_f64(1.0 - s.allowance)
             }
-            _ => Ok(()),
+        };
+        s.refused_unlogged += 1;
+        let log_due = s
+            .last_refusal_log
+            .is_none_or(|t| now.duration_since(t) >= REFUSAL_LOG_EVERY);
+        let log = log_due.then(|| {
+            s.last_refusal_log = Some(now);
+            std::mem::take(&mut s.refused_unlogged)
+        });
+        Err(Refused {
+            retry_after: wait,
+            log,
+        })
+    }
+
+    /// The attempt let through had the right token: its reserved unit is given back.
+    pub fn succeeded(&self, client: ClientKey, attempt: Attempt) {
+        if attempt == Attempt::Reserved {
+            let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(s) = clients.get_mut(&client) {
+                s.allowance = (s.allowance + 1.0).min(self.burst);
+            }
         }
     }
 
-    /// Records a wrong token from `client`; returns the block it starts, if it starts one.
-    pub fn failed(&self, client: ClientKey, now: Instant) -> Option<Duration> {
+    /// The attempt let through had a wrong token; returns the block it starts, if it starts
+    /// one (when it used the client's last unit).
+    pub fn failed(&self, client: ClientKey, attempt: Attempt, now: Instant) -> Option<Duration> {
         let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
         if !clients.contains_key(&client) && clients.len() >= self.max_clients {
             self.make_room(&mut clients, now);
         }
         let s = clients.entry(client).or_insert(Strikes {
             allowance: self.burst,
+            refilled_at: now,
             level: 0,
             blocked_until: None,
             last_failure: now,
@@ -128,19 +171,15 @@ impl AttemptLimiter {
             last_refusal_log: None,
         });
         if now.duration_since(s.last_failure) > FORGET_AFTER {
-            s.allowance = self.burst;
             s.level = 0;
         }
-        // The allowance refills only after a block has ended: waiting out a block buys one more
-        // try per second, not a fresh burst.
-        let since = s
-            .blocked_until
-            .map_or(s.last_failure, |b| b.max(s.last_failure));
-        let refill = now.saturating_duration_since(since).as_secs_f64();
-        s.allowance = (s.allowance + refill).min(self.burst);
         s.last_failure = now;
+        if attempt == Attempt::Free {
+            // Its unit was not reserved (no record then, or a record made meanwhile).
+            s.refill(now, self.burst);
+            s.allowance = (s.allowance - 1.0).max(0.0);
+        }
         if s.allowance >= 1.0 {
-            s.allowance -= 1.0;
             return None;
         }
         let block = self
@@ -148,7 +187,11 @@ impl AttemptLimiter {
             .saturating_mul(1u32 << s.level.min(20))
             .min(self.max_block);
         s.level = s.level.saturating_add(1);
-        s.blocked_until = Some(now + block);
+        let until = now + block;
+        s.blocked_until = Some(until);
+        // Waiting out a block buys one more try (then one a second), not a fresh burst.
+        s.allowance = 1.0;
+        s.refilled_at = until;
         Some(block)
     }
 
@@ -196,16 +239,33 @@ mod tests {
         ClientKey::of(IpAddr::V4(n.into()))
     }
 
+    /// One attempt through the limiter, as the guard makes it.
+    fn attempt(l: &AttemptLimiter, c: ClientKey, right: bool, now: Instant) -> Result<(), Refused> {
+        let a = l.check(c, now)?;
+        if right {
+            l.succeeded(c, a);
+        } else {
+            l.failed(c, a, now);
+        }
+        Ok(())
+    }
+
     #[test]
     fn a_burst_is_free_then_blocks_double_up_to_the_cap() {
         let l = limiter(3, 100);
         let t0 = Instant::now();
         let c = ip(1);
-        for _ in 0..3 {
-            assert_eq!(l.check(c, t0), Ok(()));
-            assert_eq!(l.failed(c, t0), None);
-        }
-        assert_eq!(l.failed(c, t0), Some(Duration::from_secs(1)));
+        assert_eq!(
+            l.check(c, t0),
+            Ok(Attempt::Free),
+            "no record, nothing reserved"
+        );
+        assert_eq!(l.failed(c, Attempt::Free, t0), None);
+        assert_eq!(attempt(&l, c, false, t0), Ok(()));
+        // The third failure uses the last unit and starts a 1 s block.
+        let a = l.check(c, t0).unwrap();
+        assert_eq!(a, Attempt::Reserved);
+        assert_eq!(l.failed(c, a, t0), Some(Duration::from_secs(1)));
         let refused = l.check(c, t0).unwrap_err();
         assert_eq!(refused.retry_after, Duration::from_secs(1));
         assert_eq!(refused.log, Some(1));
@@ -215,22 +275,48 @@ mod tests {
             "logged once a second"
         );
         // Another client is not affected.
-        assert_eq!(l.check(ip(2), t0), Ok(()));
-        // After the block: one failure each time re-blocks, twice as long, capped at 8 s.
+        assert_eq!(l.check(ip(2), t0), Ok(Attempt::Free));
+        // After each block: one more try, and its failure blocks twice as long, up to 8 s.
         let mut t = t0 + Duration::from_secs(1);
         for want in [2, 4, 8, 8] {
-            assert_eq!(l.check(c, t), Ok(()));
-            assert_eq!(l.failed(c, t), Some(Duration::from_secs(want)));
+            let a = l.check(c, t).unwrap();
+            assert_eq!(l.failed(c, a, t), Some(Duration::from_secs(want)));
             t += Duration::from_secs(want);
         }
-        // Waiting long enough refills one try per second after the block.
+        // Waiting 2 s more refills 2 units: the 3rd failure then blocks.
         t += Duration::from_secs(2);
-        assert_eq!(l.failed(c, t), None);
-        assert_eq!(l.failed(c, t), None);
-        assert_eq!(l.failed(c, t), Some(Duration::from_secs(8)));
-        // Forgotten after a quiet quarter of an hour.
+        assert_eq!(attempt(&l, c, false, t), Ok(()));
+        assert_eq!(attempt(&l, c, false, t), Ok(()));
+        let a = l.check(c, t).unwrap();
+        assert_eq!(l.failed(c, a, t), Some(Duration::from_secs(8)));
+        // Forgotten after a quiet quarter of an hour: the shortest block again.
         let t = t + FORGET_AFTER + Duration::from_secs(10);
-        assert_eq!(l.failed(c, t), None);
+        for _ in 0..2 {
+            assert_eq!(attempt(&l, c, false, t), Ok(()));
+        }
+        let a = l.check(c, t).unwrap();
+        assert_eq!(l.failed(c, a, t), Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn concurrent_guesses_cannot_outrun_the_allowance_and_successes_cost_nothing() {
+        let l = limiter(3, 100);
+        let t0 = Instant::now();
+        let c = ip(1);
+        assert_eq!(l.failed(c, Attempt::Free, t0), None);
+        // Two units left: two attempts in flight take them, a third is refused at once.
+        let a1 = l.check(c, t0).unwrap();
+        let a2 = l.check(c, t0).unwrap();
+        let refused = l.check(c, t0).unwrap_err();
+        assert_eq!(refused.retry_after, Duration::from_secs(1));
+        // The right token gives its unit back.
+        l.succeeded(c, a1);
+        for _ in 0..50 {
+            assert_eq!(attempt(&l, c, true, t0), Ok(()));
+        }
+        assert_eq!(l.failed(c, a2, t0), None);
+        let a3 = l.check(c, t0).unwrap();
+        assert_eq!(l.failed(c, a3, t0), Some(Duration::from_secs(1)));
     }
 
     #[test]
@@ -238,13 +324,18 @@ mod tests {
         let l = limiter(1, 50);
         let t0 = Instant::now();
         for n in 0..500u32 {
-            l.failed(ip(n), t0 + Duration::from_millis(u64::from(n)));
+            l.failed(
+                ip(n),
+                Attempt::Free,
+                t0 + Duration::from_millis(u64::from(n)),
+            );
             assert!(l.tracked() <= 50, "{} tracked", l.tracked());
         }
-        // The newest are kept: the last client is still remembered.
+        // The newest are kept: the last client is still remembered (a forgotten one would
+        // start again at the 1 s block).
         assert_eq!(
-            l.failed(ip(499), t0 + Duration::from_secs(1)),
-            Some(Duration::from_secs(1))
+            l.failed(ip(499), Attempt::Free, t0 + Duration::from_millis(499)),
+            Some(Duration::from_secs(2))
         );
     }
 
