@@ -2,7 +2,7 @@
 //! test (bind port 0 there). It opens the store, marks dead processes' runs as aborted, starts
 //! the demo target, binds the listener and builds the router; `run_until_stopped` serves until
 //! the token is cancelled, stopping live runs through the one stop path first so their final
-//! numbers are stored.
+//! numbers are stored, then ending event streams, then giving connections a short deadline.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{is_loopback_bind, public_base_url, Settings};
+use crate::config::{is_loopback_bind, public_base_url, ServerLimits, Settings};
 use crate::runs::Runs;
 use crate::store::{Store, StoreError};
 use crate::target::{self, RunningTarget, TargetConfig};
@@ -30,6 +30,11 @@ pub enum AppError {
          tests. Pass --token TOKEN (or HORNET_TOKEN), or --allow-anonymous if you mean it"
     )]
     UnsafeBind { bind: String },
+    #[error(
+        "the token is empty: --token (or HORNET_TOKEN) must be a secret of at least one \
+         non-space character; leave both unset to serve without a token (loopback only)"
+    )]
+    EmptyToken,
     #[error("cannot listen on {bind}: {source}")]
     Bind {
         bind: String,
@@ -45,10 +50,20 @@ pub struct Application {
     router: axum::Router,
     state: AppState,
     demo: Option<RunningTarget>,
+    limits: ServerLimits,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, AppError> {
+        // An empty token would make "log in with nothing" the password; even on loopback an
+        // explicitly given empty one is a mistake worth stopping for.
+        if settings
+            .token
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err(AppError::EmptyToken);
+        }
         if settings.token.is_none()
             && !settings.allow_anonymous
             && !is_loopback_bind(&settings.bind)
@@ -93,7 +108,12 @@ impl Application {
             .bind
             .rsplit_once(':')
             .map_or(settings.bind.as_str(), |(h, _)| h);
-        let guard = Guard::new(bind_host, addr.port(), settings.token.clone());
+        let guard = Guard::new(
+            bind_host,
+            addr.port(),
+            settings.token.as_deref(),
+            &settings.limits,
+        );
         let state = AppState {
             runs,
             store,
@@ -106,13 +126,14 @@ impl Application {
         // it is readable (a missing directory still offers the built-in demo plan).
         let _ = state.plans();
         state.ready.store(true, Ordering::SeqCst);
-        let router = web::router(state.clone());
+        let router = web::router(state.clone(), &settings.limits);
         Ok(Application {
             listener,
             addr,
             router,
             state,
             demo,
+            limits: settings.limits,
         })
     }
 
@@ -134,14 +155,15 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `stop` is cancelled; live runs are then stopped and recorded before the
-    /// server (and its event streams) close.
+    /// Serves until `stop` is cancelled; live runs are then stopped and recorded (up to
+    /// STOP_GRACE), event streams end, and open connections get `shutdown_deadline` to finish.
     pub async fn run_until_stopped(self, stop: CancellationToken) -> std::io::Result<()> {
         let Application {
             listener,
             router,
             state,
             demo,
+            limits,
             ..
         } = self;
         let sweeper = tokio::spawn(sweep_orphans(state.runs.clone(), stop.clone()));
@@ -164,14 +186,12 @@ impl Application {
             }
             shutdown.cancel();
         };
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(graceful)
-            .await;
+        web::server::serve(listener, router, &limits, graceful).await;
         sweeper.abort();
         if let Some(demo) = demo {
             demo.stop().await;
         }
-        served
+        Ok(())
     }
 }
 

@@ -857,7 +857,8 @@ async fn serve_target(args: TargetArgs) -> anyhow::Result<i32> {
     Ok(EXIT_OK)
 }
 
-/// `hornet [serve]`: the UI, the API and (unless told not to) the demo target, until Ctrl-C.
+/// `hornet [serve]`: the UI, the API and (unless told not to) the demo target, until Ctrl-C or
+/// SIGTERM.
 async fn serve(settings: Settings) -> anyhow::Result<i32> {
     let app = match Application::build(settings).await {
         Ok(app) => app,

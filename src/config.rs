@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 
@@ -33,6 +34,58 @@ pub struct Settings {
     /// Allow binding to a non-loopback address without a token.
     #[arg(long = "allow-anonymous")]
     pub allow_anonymous: bool,
+    /// Timeouts and caps of the HTTP server. Not flags: the defaults suit every deployment we
+    /// know of, and tests shorten them to keep slow-client checks to a second or two.
+    #[arg(skip)]
+    pub limits: ServerLimits,
+}
+
+/// What one client (or all of them) may hold of the server: time, connections, guesses.
+#[derive(Clone, Debug)]
+pub struct ServerLimits {
+    /// A request's head (request line and headers) must arrive within this, counted from the
+    /// first read of a new request (an idle keep-alive connection is closed after it too).
+    pub header_read_timeout: Duration,
+    /// A request's whole body must arrive within this, however slowly it trickles.
+    pub body_read_timeout: Duration,
+    /// Open connections from one client IP; more are closed as soon as they are accepted.
+    pub max_connections_per_ip: usize,
+    /// Open connections in all; more are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// After a stop, open connections get this long to finish their request; then they are
+    /// dropped.
+    pub shutdown_deadline: Duration,
+    /// Wrong tokens one client IP may try in a burst; the last of them starts a block. The
+    /// allowance refills one a second; after a block the client has one try, and each block
+    /// that try starts is twice as long as the one before.
+    pub auth_burst: u32,
+    /// The first wait after the burst; doubled by each further failure, up to `auth_max_block`.
+    pub auth_base_block: Duration,
+    pub auth_max_block: Duration,
+    /// A login session ends after this long unused (each use restarts the clock).
+    pub session_idle: Duration,
+    /// Sessions kept at once; a login beyond it ends the least recently used one.
+    pub max_sessions: usize,
+    /// Client IPs whose failed attempts are remembered; beyond it the stalest are forgotten.
+    pub max_tracked_clients: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            max_connections_per_ip: 64,
+            max_connections: 1024,
+            shutdown_deadline: Duration::from_secs(5),
+            auth_burst: 10,
+            auth_base_block: Duration::from_secs(1),
+            auth_max_block: Duration::from_secs(300),
+            session_idle: Duration::from_secs(12 * 3600),
+            max_sessions: 10_000,
+            max_tracked_clients: 10_000,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -45,6 +98,7 @@ impl Default for Settings {
             no_demo_target: false,
             token: None,
             allow_anonymous: false,
+            limits: ServerLimits::default(),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -95,6 +95,12 @@ impl StartInput {
             .filter(|p| !p.trim().is_empty())
             .ok_or_else(|| ApiError::invalid("plan", "`plan` is required (see GET /api/plans)"))?;
         let entry = lib.find(&wanted).cloned().ok_or_else(|| {
+            if let Some(errors) = lib.find_invalid(&wanted) {
+                return ApiError::invalid(
+                    "plan",
+                    format!("plan {wanted:?} cannot be run: {errors}"),
+                );
+            }
             let known: Vec<&str> = lib.plans.iter().map(|p| p.key.as_str()).collect();
             ApiError::invalid(
                 "plan",
@@ -324,7 +330,45 @@ fn plan_json(key: &str, plan: &Plan) -> Value {
     })
 }
 
-async fn start_run(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+/// A JSON endpoint's body must say it is JSON: a `text/plain` POST is what a cross-site form
+/// can send without a preflight, so it is refused (415) before the body is looked at.
+fn require_json(headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+    if body.is_empty() {
+        return Ok(());
+    }
+    let given = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = given
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let json = essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    if json {
+        return Ok(());
+    }
+    Err(ApiError {
+        status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        code: "unsupported_media_type",
+        message: if given.is_empty() {
+            "the body needs Content-Type: application/json".to_string()
+        } else {
+            format!("the body needs Content-Type: application/json, not {given:?}")
+        },
+        field: Some("content-type".into()),
+    })
+}
+
+async fn start_run(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    require_json(&headers, &body)?;
     let input = StartInput::from_json(&body)?;
     let live = start(&state, input, RunSource::Api).await?;
     let links = links(&live.id);
@@ -536,8 +580,10 @@ async fn get_run_stats(
 async fn edit_run(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    require_json(&headers, &body)?;
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid("body", format!("the body is not valid JSON: {e}")))?;
     let Value::Object(map) = value else {
@@ -626,6 +672,29 @@ async fn stop_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_bodies_must_say_so() {
+        let mut h = HeaderMap::new();
+        assert!(require_json(&h, b"").is_ok(), "no body, nothing to label");
+        let e = require_json(&h, b"{}").unwrap_err();
+        assert_eq!(
+            (e.status.as_u16(), e.field.as_deref()),
+            (415, Some("content-type"))
+        );
+        h.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        let e = require_json(&h, b"{}").unwrap_err();
+        assert_eq!(e.code, "unsupported_media_type");
+        assert!(e.message.contains("text/plain"), "{}", e.message);
+        for ok in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/merge-patch+json",
+        ] {
+            h.insert(header::CONTENT_TYPE, ok.parse().unwrap());
+            assert!(require_json(&h, b"{}").is_ok(), "{ok}");
+        }
+    }
 
     fn lib() -> PlanLibrary {
         PlanLibrary::load(std::path::Path::new("/nonexistent-plans-dir"))

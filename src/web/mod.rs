@@ -1,5 +1,6 @@
 //! The HTTP edge: pages, the REST API, live events, assets. Thin adapters: extract, call the run
-//! registry or the store, render. Every route passes the guard (`auth.rs`).
+//! registry or the store, render. Every route passes the guard (`auth.rs`); `server.rs` is the
+//! connection loop in front of it all (timeouts, connection caps, shutdown deadline).
 
 pub mod api;
 pub mod assets;
@@ -7,9 +8,12 @@ pub mod auth;
 pub mod compare;
 pub mod error;
 pub mod events;
+pub mod limiter;
 pub mod locust;
 pub mod metrics;
 pub mod pages;
+pub mod server;
+pub mod session;
 pub mod state;
 pub mod views;
 
@@ -19,12 +23,15 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::RequestBodyDeadlineLayer;
 
+use crate::config::ServerLimits;
 use state::AppState;
 
 /// Request bodies above this are refused with 413 (the API takes small JSON documents).
@@ -33,7 +40,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 const CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
                    connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, limits: &ServerLimits) -> Router {
     Router::new()
         .merge(pages::router())
         .merge(api::router())
@@ -43,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/login", get(auth::login_form).post(auth::login))
+        .route("/logout", post(auth::logout))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // The default predicate leaves event streams, images and tiny bodies alone.
         .layer(CompressionLayer::new())
@@ -59,6 +67,12 @@ pub fn router(state: AppState) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
         ))
+        // A body must arrive whole within the deadline, however slowly it trickles (an idle
+        // timeout alone lets one byte a second hold a request for a day).
+        .layer(RequestBodyDeadlineLayer::new(limits.body_read_timeout))
+        // Outermost, so a declared Content-Length above the limit gets 413 before anything
+        // waits for the body (DefaultBodyLimit only notices once that much has been read).
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .with_state(state)
 }
 
