@@ -179,6 +179,12 @@
     if (typeof d.rps === "number") setText("run-rps", fmtRps(d.rps));
     if (typeof d.fail_pct === "number") setText("run-fail", trimmed(d.fail_pct, 2) + "%");
     if (typeof d.dropped === "number") setText("run-dropped", String(d.dropped));
+    if (typeof d.warnings === "number") {
+      // a warning (generator saturated, history write failed) shows on the Errors tab at once
+      setText("warnings-count", String(d.warnings));
+      var badge = doc.getElementById("warnings-count");
+      if (badge) badge.hidden = d.warnings === 0;
+    }
     if (d.point) charts.add(d.point);
   }
   function onDone(ev) {

@@ -1,5 +1,6 @@
 //! `GET /api/runs/{id}/events`: one SSE stream per page. Once a second (each new snapshot) it
-//! sends the statistics and failures tables as HTML fragments (`stats`, `failures`, swapped in
+//! sends the statistics, failures and warnings as HTML fragments (`stats`, `failures`,
+//! `warnings`, swapped in
 //! by htmx's `sse-swap`), the header numbers and the newest chart point as JSON (`tick`), the
 //! state when it changes (`state`), and `done` once the run's final numbers are stored; then it
 //! ends. It also ends when the server shuts down, or graceful shutdown would wait for it.
@@ -17,7 +18,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::error::ApiError;
 use super::state::AppState;
-use super::views::{FailuresTable, StatsTable};
+use super::views::{FailuresTable, StatsTable, WarningsList};
 use crate::runs::LiveRun;
 use crate::stats::snapshot::Snapshot;
 
@@ -104,6 +105,10 @@ fn snapshot_events(
         Ok(html) => events.push(Event::default().event("failures").data(html)),
         Err(e) => tracing::warn!(error = %e, "failures fragment not rendered"),
     }
+    match askama::Template::render(&WarningsList::new(s)) {
+        Ok(html) => events.push(Event::default().event("warnings").data(html)),
+        Err(e) => tracing::warn!(error = %e, "warnings fragment not rendered"),
+    }
     let point = s.series.last().filter(|p| Some(p.t_s) != *last_t);
     if let Some(p) = point {
         *last_t = Some(p.t_s);
@@ -119,6 +124,7 @@ fn snapshot_events(
         "p50_ms": s.current_p50_ms,
         "p95_ms": s.current_p95_ms,
         "dropped": s.dropped,
+        "warnings": s.warnings.len(),
     });
     events.push(Event::default().event("tick").data(tick.to_string()));
     if *last_state != Some(s.state) {

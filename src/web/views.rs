@@ -585,6 +585,22 @@ impl FailuresTable {
     }
 }
 
+/// The `warnings` SSE event's data: `partials/warnings.html` alone (the generator saturated,
+/// the history could not be written, requests cancelled at stop...).
+#[derive(Template)]
+#[template(path = "partials/warnings.html")]
+pub struct WarningsList {
+    pub warnings: Vec<String>,
+}
+
+impl WarningsList {
+    pub fn new(snapshot: &Snapshot) -> WarningsList {
+        WarningsList {
+            warnings: snapshot.warnings.clone(),
+        }
+    }
+}
+
 /// `/runs`: history, newest first.
 #[derive(Template, WebTemplate)]
 #[template(path = "pages/runs.html")]

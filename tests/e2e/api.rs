@@ -275,6 +275,8 @@ async fn events_arrive_once_a_second_and_end_after_done() {
     assert!(text.contains("event: done"), "{text}");
     assert!(text.contains("event: stats"));
     assert!(text.contains("<table"), "stats come as an HTML fragment");
+    // warnings come live too (the Errors tab swaps them in)
+    assert!(text.contains("event: warnings"), "{text}");
     let points = text
         .lines()
         .filter(|l| l.starts_with("data: {") && l.contains("\"point\":{"))
