@@ -841,6 +841,13 @@ async fn baseline_run(
 }
 
 async fn serve_target(args: TargetArgs) -> anyhow::Result<i32> {
+    if !args.no_auth && args.token.trim().is_empty() {
+        eprintln!(
+            "error: --token is empty: give the demo target a token, or --no-auth to serve its \
+             API without one"
+        );
+        return Ok(EXIT_BAD_INPUT);
+    }
     let cfg = TargetConfig {
         token: (!args.no_auth).then_some(args.token),
         ..TargetConfig::default()
