@@ -79,6 +79,11 @@ impl LiveRun {
         let _ = rx.wait_for(|done| *done).await;
     }
 
+    /// Whether the final statistics are in the store (or nothing more will be written).
+    pub fn is_recorded(&self) -> bool {
+        *self.recorded.borrow()
+    }
+
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.handle.snapshots().borrow().clone()
     }

@@ -71,13 +71,16 @@ async fn follow(
         }
         tokio::select! {
             changed = snapshots.changed() => if changed.is_err() { break },
-            _ = shutdown.cancelled() => return,
+            // The server stops its runs and waits for them to be recorded before it cancels
+            // this: the page still gets the final numbers and `done` below.
+            _ = shutdown.cancelled() => break,
             _ = tx.closed() => return,
         }
     }
     tokio::select! {
+        biased;
         _ = live.recorded() => {}
-        _ = shutdown.cancelled() => return,
+        _ = shutdown.cancelled() => if !live.is_recorded() { return },
     }
     let final_snapshot = live.snapshot();
     for event in snapshot_events(&final_snapshot, &mut last_state, &mut last_t) {

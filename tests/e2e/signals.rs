@@ -354,6 +354,24 @@ async fn sigterm_on_serve_stores_the_live_run_and_exits_0() {
         .await
         .expect("json");
     let id = started["id"].as_str().expect("id").to_string();
+    // a page watching the run: it must get `done` before the server goes away
+    let events = client
+        .get(format!("{url}/api/runs/{id}/events"))
+        .send()
+        .await
+        .expect("events stream");
+    let watcher = tokio::spawn(async move {
+        use futures_util::StreamExt;
+        let mut text = String::new();
+        let mut stream = events.bytes_stream();
+        let read = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(Ok(chunk)) = stream.next().await {
+                text.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        });
+        let _ = read.await;
+        text
+    });
     tokio::time::sleep(Duration::from_millis(2500)).await;
     signal(child.id(), "TERM");
     let status = tokio::task::spawn_blocking(move || {
@@ -372,6 +390,11 @@ async fn sigterm_on_serve_stores_the_live_run_and_exits_0() {
     .await
     .expect("join");
     let said = reader.join().expect("stderr reader");
+    let seen = watcher.await.expect("watcher");
+    assert!(
+        seen.contains("event: done"),
+        "the page is told the run is done: {seen}"
+    );
     assert_eq!(status.code(), Some(0), "{said}");
     assert!(said.contains("SIGTERM: stopping"), "{said}");
     let store = hornet::store::Store::open(&db).await.expect("db opens");
