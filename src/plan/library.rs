@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{load, parse_str, Plan, PlanErrors};
+use super::{load_without_data, parse_str, Plan, PlanErrors};
 
 /// The demo plan, built in so that a server started anywhere has one plan to run.
 pub const DEMO_PLAN: &str = include_str!("../../plans/demo.toml");
@@ -48,11 +48,9 @@ impl PlanLibrary {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let source = match std::fs::read_to_string(&path) {
-                Ok(s) => s,
-                Err(_) => continue,
-            };
-            match load(&path) {
+            // Bounded and UTF-8 checked; a file that fails is listed with load's error below.
+            let source = super::read_text(&path, &key).unwrap_or_default();
+            match load_without_data(&path) {
                 Ok(plan) => lib.plans.push(PlanEntry {
                     key,
                     source,
