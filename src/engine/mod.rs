@@ -4,6 +4,8 @@
 pub(crate) mod arrival;
 pub(crate) mod context;
 pub(crate) mod feeder;
+#[cfg(test)]
+mod plan_props;
 pub mod prepare;
 pub mod run;
 pub(crate) mod setup;
