@@ -67,7 +67,7 @@ pub fn check_spawn_rate(rate: f64) -> Result<f64, String> {
         Ok(rate)
     } else {
         Err(format!(
-            "spawn rate must be a number of users per second from {MIN_RATE} to {MAX_RATE}, got {rate}"
+            "spawn rate must be a number of users per second from {MIN_RATE} to {MAX_RATE}, got {rate:?}"
         ))
     }
 }

@@ -6,6 +6,7 @@ mod cli;
 mod compare;
 mod data;
 mod engine;
+mod hardening_plan;
 mod helpers;
 mod load;
 mod outputs;
