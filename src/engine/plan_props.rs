@@ -21,12 +21,14 @@ use crate::plan::template::{prepare, Vars};
 use crate::protocols::http_client::OriginInfo;
 
 fn number() -> impl Strategy<Value = String> {
+    // Mostly valid values, so that a fair share of plans is accepted and prepared; each plan
+    // still carries an out-of-range or wrong-typed value often enough.
     prop_oneof![
-        4 => (0i64..5).prop_map(|n| n.to_string()),
-        2 => (0i64..2_000_000).prop_map(|n| n.to_string()),
+        80 => (1i64..5).prop_map(|n| n.to_string()),
+        1 => (0i64..2_000_000).prop_map(|n| n.to_string()),
         1 => (-5i64..0).prop_map(|n| n.to_string()),
         1 => (0.0f64..10.0).prop_map(|f| format!("{f:.3}")),
-        1 => prop::sample::select(vec![
+        2 => prop::sample::select(vec![
             "4000000000", "4294967295", "4294967296", "9223372036854775807", "-9223372036854775808",
             "1e300", "-1e300", "1e-300", "0.0001", "0.001", "1000", "1001", "1000000", "1000001",
             "nan", "inf", "-inf", "-0.0", "\"7\"", "true", "[1]", "{}",
@@ -40,61 +42,73 @@ fn text(re: &'static str) -> impl Strategy<Value = String> {
     proptest::string::string_regex(re).expect("a valid regex")
 }
 
-fn duration() -> impl Strategy<Value = String> {
+fn quoted(
+    good: Vec<&'static str>,
+    bad: Vec<&'static str>,
+    re: &'static str,
+) -> impl Strategy<Value = String> {
     prop_oneof![
-        3 => prop::sample::select(vec![
-            "1ms", "0s", "250ms", "1.5s", "2m", "1h30m", "720h", "721h", "43200m", "99999999999h",
-            "18446744073709551615s", "1e3s", "-1s", "1.5.5s", "", "5", "1 s", "1us",
-        ])
-        .prop_map(str::to_string),
-        1 => text("[0-9.a-z -]{0,8}"),
+        80 => prop::sample::select(good).prop_map(str::to_string),
+        1 => prop::sample::select(bad).prop_map(str::to_string),
+        1 => text(re),
     ]
     .prop_map(|s| format!("\"{s}\""))
+}
+
+fn duration() -> impl Strategy<Value = String> {
+    quoted(
+        vec!["1ms", "250ms", "1.5s", "2m", "1h30m", "720h", "1us"],
+        vec![
+            "0s",
+            "721h",
+            "43200m",
+            "99999999999h",
+            "18446744073709551615s",
+            "1e3s",
+            "-1s",
+            "1.5.5s",
+            "",
+            "5",
+            "1 s",
+        ],
+        "[0-9.a-z -]{0,8}",
+    )
 }
 
 fn path() -> impl Strategy<Value = String> {
-    prop_oneof![
-        3 => prop::sample::select(vec![
-            "/", "/health", "/tools/{{ id }}", "/{{ env('A', 'b') }}", "/{{ d.value }}", "{{",
-            "/{{ nope( }}", "http://127.0.0.1:1/x", "x", "/{{ randint(1, 9999999999999) }}",
-            "/{{ uuid() }}", "/{% for i in range(3) %}{{ i }}{% endfor %}",
-        ])
-        .prop_map(str::to_string),
-        1 => text("/[a-z{}% ()'.0-9]{0,12}"),
-    ]
-    .prop_map(|s| format!("\"{s}\""))
+    quoted(
+        vec![
+            "/",
+            "/health",
+            "/{{ env('A', 'b') }}",
+            "/{{ d.value }}",
+            "http://127.0.0.1:1/x",
+            "/{{ randint(1, 9999999999999) }}",
+            "/{{ uuid() }}",
+            "/{% for i in range(3) %}{{ i }}{% endfor %}",
+        ],
+        vec!["{{", "/{{ nope( }}", "x", "/tools/{{ id }}"],
+        "/[a-z{}% ()'.0-9]{0,12}",
+    )
 }
 
 fn size() -> impl Strategy<Value = String> {
-    prop_oneof![
-        prop::sample::select(vec![
-            "16MiB",
-            "64KiB",
-            "1GiB",
-            "2GiB",
-            "0",
-            "1",
-            "99999999999999999999GiB",
-            "1.5MiB",
-            "x",
-        ])
-        .prop_map(str::to_string),
-        text("[0-9]{0,4}[KMG]?i?B?"),
-    ]
-    .prop_map(|s| format!("\"{s}\""))
+    quoted(
+        vec!["16MiB", "64KiB", "1GiB", "1", "1000"],
+        vec!["2GiB", "0", "99999999999999999999GiB", "1.5MiB", "x"],
+        "[0-9]{0,4}[KMG]?i?B?",
+    )
 }
 
 fn wait() -> impl Strategy<Value = String> {
+    let bare = |d: String| d.trim_matches('"').to_string();
     prop_oneof![
-        (duration(), duration()).prop_map(|(a, b)| format!(
-            "between({}, {})",
-            a.trim_matches('"'),
-            b.trim_matches('"')
-        )),
-        duration().prop_map(|d| format!("constant({})", d.trim_matches('"'))),
-        duration().prop_map(|d| format!("pacing({})", d.trim_matches('"'))),
-        number().prop_map(|n| format!("throughput({}/s)", n.trim_matches('"'))),
-        text("[a-z(), 0-9/]{0,10}"),
+        4 => (duration(), duration())
+            .prop_map(move |(a, b)| format!("between({}, {})", bare(a), bare(b))),
+        4 => duration().prop_map(move |d| format!("constant({})", bare(d))),
+        4 => duration().prop_map(move |d| format!("pacing({})", bare(d))),
+        4 => number().prop_map(|n| format!("throughput({}/s)", n.trim_matches('"'))),
+        1 => text("[a-z(), 0-9/]{0,10}"),
     ]
     .prop_map(|s| format!("\"{s}\""))
 }
@@ -125,7 +139,7 @@ fn step() -> impl Strategy<Value = String> {
         .prop_map(|(p, a, b)| format!("sse = {p}{a}{b}"));
     let ws = (
         path(),
-        prop_oneof![3 => 0usize..3, 1 => Just(1001usize)],
+        prop_oneof![30 => 0usize..3, 1 => Just(1001usize)],
         opt("expect", number()),
         opt("for", duration()),
     )
@@ -178,14 +192,14 @@ fn shape() -> impl Strategy<Value = String> {
 
 fn threshold() -> impl Strategy<Value = String> {
     prop_oneof![
-        duration().prop_map(|d| format!("p95 < {}", d.trim_matches('"'))),
-        Just("'/health'.p99 < 1s".to_string()),
-        Just("'/nope'.p99 < 1s".to_string()),
-        Just("GET.avg < 1s".to_string()),
-        Just("RPC.avg < 1s".to_string()),
-        Just("SSE.p50 < 1s".to_string()),
-        number().prop_map(|n| format!("error_rate < {n}%")),
-        text("[a-z0-9.<>' %/]{0,12}"),
+        8 => duration().prop_map(|d| format!("p95 < {}", d.trim_matches('"'))),
+        2 => Just("'/health'.p99 < 1s".to_string()),
+        1 => Just("'/nope'.p99 < 1s".to_string()),
+        2 => Just("GET.avg < 1s".to_string()),
+        1 => Just("RPC.avg < 1s".to_string()),
+        1 => Just("SSE.p50 < 1s".to_string()),
+        4 => number().prop_map(|n| format!("error_rate < {n}%")),
+        1 => text("[a-z0-9.<>' %/]{0,12}"),
     ]
     .prop_map(|s| format!("\"{s}\""))
 }
@@ -196,7 +210,7 @@ prop_compose! {
         timeout in prop::option::of(duration()),
         max_body in prop::option::of(size()),
         data in prop::option::of(prop::collection::vec(number(), 0..3)),
-        classes in prop::collection::vec(class(), 0..4),
+        classes in prop::collection::vec(class(), 1..4),
         shapes in prop::collection::vec(shape(), 0..3),
     ) -> String {
         let mut t = String::new();
