@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::Application;
 use crate::config::{public_base_url, Settings};
 use crate::output::{self, RecordFile};
-use crate::plan::{self, duration::parse_duration, Plan};
+use crate::plan::{self, limits, Plan};
 use crate::report;
 use crate::runs::{Runs, StartRequest};
 use crate::signals::StopSignals;
@@ -109,13 +109,13 @@ pub struct RunArgs {
     #[arg(short = 'H', long)]
     pub host: Option<String>,
     /// Peak number of concurrent users.
-    #[arg(short = 'u', long, default_value_t = 1)]
+    #[arg(short = 'u', long, default_value_t = 1, value_parser = parse_users)]
     pub users: u32,
     /// Users started per second.
-    #[arg(short = 'r', long = "spawn-rate", default_value_t = 1.0)]
+    #[arg(short = 'r', long = "spawn-rate", default_value_t = 1.0, value_parser = parse_spawn_rate)]
     pub spawn_rate: f64,
     /// Stop after this long (e.g. 30s, 5m, 1h30m); without it, run until Ctrl-C.
-    #[arg(short = 't', long = "run-time", value_parser = parse_duration)]
+    #[arg(short = 't', long = "run-time", value_parser = limits::parse_run_duration)]
     pub run_time: Option<Duration>,
     /// Restrict to this user class, optionally re-weighted: NAME or NAME=WEIGHT (repeatable).
     #[arg(long = "class", value_name = "NAME[=WEIGHT]", value_parser = parse_class)]
@@ -130,7 +130,7 @@ pub struct RunArgs {
     #[arg(short = 'E', long = "exclude-tags", value_delimiter = ',')]
     pub exclude_tags: Vec<String>,
     /// How long stopping users may take to finish their current task.
-    #[arg(long = "stop-timeout", value_parser = parse_duration, default_value = "0s")]
+    #[arg(long = "stop-timeout", value_parser = limits::parse_run_duration, default_value = "0s")]
     pub stop_timeout: Duration,
     /// Write the final summary as JSON to FILE, or to stdout with `-`.
     #[arg(long, value_name = "FILE|-")]
@@ -190,16 +190,34 @@ fn parse_class(s: &str) -> Result<(String, Option<u32>), String> {
     match s.split_once('=') {
         None => Ok((s.to_string(), None)),
         Some((name, w)) => {
-            let w: u32 = w
-                .trim()
-                .parse()
-                .map_err(|_| format!("weight of {name} must be a whole number ≥ 1, got {w:?}"))?;
-            if w == 0 {
-                return Err(format!("weight of {name} must be at least 1"));
-            }
+            let w: i64 = w.trim().parse().map_err(|_| {
+                format!(
+                    "weight of {name} must be a whole number from 1 to {}, got {w:?}",
+                    limits::MAX_WEIGHT
+                )
+            })?;
+            let w = limits::check_weight(w).map_err(|e| format!("{name}: {e}"))?;
             Ok((name.to_string(), Some(w)))
         }
     }
+}
+
+/// `-u`, bounded like every user count (`plan::limits`).
+fn parse_users(s: &str) -> Result<u32, String> {
+    let n: u64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("users must be a whole number, got {s:?}"))?;
+    limits::check_users(n)
+}
+
+/// `-r`, bounded like every spawn rate (`plan::limits`).
+fn parse_spawn_rate(s: &str) -> Result<f64, String> {
+    let r: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("spawn rate must be a number, got {s:?}"))?;
+    limits::check_spawn_rate(r)
 }
 
 /// Validated like a plan's threshold; clap exits 2 with the message on a bad one.
@@ -246,6 +264,15 @@ async fn run_plan(args: RunArgs) -> anyhow::Result<i32> {
         Err(code) => return Ok(code),
     };
     let source = std::fs::read_to_string(&args.plan).unwrap_or_default();
+    // A threshold on a row the plan never records would pass on zero samples.
+    for text in &args.thresholds {
+        let scoped =
+            plan::parse_threshold(text).and_then(|t| plan::check_threshold_scope(&plan, &t));
+        if let Err(e) = scoped {
+            eprintln!("error: --threshold {text:?}: {e}");
+            return Ok(EXIT_BAD_INPUT);
+        }
+    }
     let mut classes = Vec::new();
     for (name, weight) in &args.classes {
         let Some(class) = plan.users.iter().find(|c| &c.name == name) else {

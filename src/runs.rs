@@ -419,6 +419,7 @@ pub fn run_thresholds(plan: &Plan, settings: &RunSettings) -> Result<Vec<Thresho
     let mut all = plan.thresholds.clone();
     for text in &settings.thresholds {
         let t = crate::plan::parse_threshold(text)
+            .and_then(|t| crate::plan::check_threshold_scope(plan, &t).map(|()| t))
             .map_err(|e| EngineError::invalid("thresholds", format!("{text:?}: {e}")))?;
         all.push(t);
     }

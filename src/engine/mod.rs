@@ -5,6 +5,8 @@ pub(crate) mod arrival;
 pub(crate) mod context;
 pub(crate) mod cpu;
 pub(crate) mod feeder;
+#[cfg(test)]
+mod plan_props;
 pub mod prepare;
 pub mod run;
 pub(crate) mod setup;

@@ -45,13 +45,9 @@ pub fn select_classes(plan: &Plan, sel: &Selection) -> Result<Vec<UserClass>, En
             };
             let mut class = class.clone();
             if let Some(w) = weight {
-                if *w == 0 {
-                    return Err(EngineError::invalid(
-                        "classes",
-                        format!("weight of {name} must be at least 1"),
-                    ));
-                }
-                class.weight = *w;
+                let w = crate::plan::limits::check_weight(i64::from(*w))
+                    .map_err(|e| EngineError::invalid("classes", format!("{name}: {e}")))?;
+                class.weight = w;
             }
             out.push(class);
         }

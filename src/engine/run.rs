@@ -111,6 +111,7 @@ impl RunHandle {
         if let Some(rate) = spawn_rate {
             check_rate(rate)?;
         }
+        check_users(users)?;
         let (reply, rx) = oneshot::channel();
         self.commands
             .send(Command::SetUsers {
@@ -159,15 +160,18 @@ impl RunCompletion {
     }
 }
 
+/// The run's numbers within `plan::limits` (every edge checks them already; the engine checks
+/// again because the time to the next user and the user table are sized by them).
 fn check_rate(rate: f64) -> Result<(), EngineError> {
-    if rate.is_finite() && rate > 0.0 {
-        Ok(())
-    } else {
-        Err(EngineError::invalid(
-            "spawn_rate",
-            format!("spawn rate must be a positive number of users per second, got {rate}"),
-        ))
-    }
+    crate::plan::limits::check_spawn_rate(rate)
+        .map(drop)
+        .map_err(|e| EngineError::invalid("spawn_rate", e))
+}
+
+fn check_users(users: u32) -> Result<(), EngineError> {
+    crate::plan::limits::check_users(u64::from(users))
+        .map(drop)
+        .map_err(|e| EngineError::invalid("users", e))
 }
 
 /// The plan's shape called `name`; an unknown name is an error naming the known ones.
@@ -242,6 +246,12 @@ fn begin(
     setup: Option<(Arc<Feeders>, SetupOutcome)>,
 ) -> Result<(RunHandle, RunCompletion), EngineError> {
     check_rate(cfg.spawn_rate)?;
+    check_users(cfg.users)?;
+    if let Some(t) = cfg.run_time {
+        crate::plan::limits::check_duration(t).map_err(|e| EngineError::invalid("run_time", e))?;
+    }
+    crate::plan::limits::check_duration(cfg.stop_timeout)
+        .map_err(|e| EngineError::invalid("stop_timeout", e))?;
     let shape = cfg
         .shape
         .as_deref()

@@ -3,6 +3,12 @@
 //! (classes sorted by name, weights normalised so the smallest is 2). The users running at any
 //! moment are always a prefix of this sequence, so the mix follows the weights while users are
 //! added and removed. Pure.
+//!
+//! Memory is one entry per fixed-count user plus one weighted period (`2 × Σw ÷ min w`): both
+//! are bounded here by `plan::limits` (weights ≤ `MAX_WEIGHT`, fixed users ≤ `MAX_USERS`) even
+//! for a plan that skipped validation — `fixed_count = 4000000000` once asked for 32 GB.
+
+use crate::plan::limits::{MAX_USERS, MAX_WEIGHT};
 
 /// One class as the dispatcher sees it.
 #[derive(Clone, Debug)]
@@ -15,24 +21,31 @@ pub struct ClassSlot<'a> {
 /// The class index (into the slice given to [`ClassSequence::new`]) of every user, in order.
 #[derive(Clone, Debug)]
 pub struct ClassSequence {
-    /// Users of fixed-count classes, spawned first.
-    fixed: Vec<usize>,
+    /// Users of fixed-count classes, spawned first (class indexes; u32 halves the memory).
+    fixed: Vec<u32>,
     /// One period of the weighted cycle; repeats forever.
-    cycle: Vec<usize>,
+    cycle: Vec<u32>,
 }
 
 impl ClassSequence {
     pub fn new(classes: &[ClassSlot<'_>]) -> ClassSequence {
         let mut order: Vec<usize> = (0..classes.len()).collect();
         order.sort_by(|&a, &b| classes[a].name.cmp(classes[b].name));
+        // Fixed users beyond the cap are dropped (validation refuses such plans first).
+        let mut room = MAX_USERS;
         let fixed: Vec<(usize, u32)> = order
             .iter()
             .filter_map(|&i| classes[i].fixed_count.map(|n| (i, n)))
+            .map(|(i, n)| {
+                let n = n.min(room);
+                room -= n;
+                (i, n)
+            })
             .collect();
         let weighted: Vec<(usize, u32)> = order
             .iter()
             .filter(|&&i| classes[i].fixed_count.is_none())
-            .map(|&i| (i, classes[i].weight))
+            .map(|&i| (i, classes[i].weight.min(MAX_WEIGHT)))
             .collect();
         ClassSequence {
             fixed: fixed_order(&fixed),
@@ -44,12 +57,12 @@ impl ClassSequence {
     /// (only fixed-count classes and all of them full).
     pub fn class_of(&self, n: usize) -> Option<usize> {
         if let Some(&c) = self.fixed.get(n) {
-            return Some(c);
+            return Some(c as usize);
         }
         if self.cycle.is_empty() {
             return None;
         }
-        Some(self.cycle[(n - self.fixed.len()) % self.cycle.len()])
+        Some(self.cycle[(n - self.fixed.len()) % self.cycle.len()] as usize)
     }
 
     /// How many users the sequence can hold (None: unbounded).
@@ -72,7 +85,7 @@ impl ClassSequence {
 
 /// Fixed-count users, interleaved by smooth round-robin over their counts, each class stopping
 /// when it has its count.
-fn fixed_order(fixed: &[(usize, u32)]) -> Vec<usize> {
+fn fixed_order(fixed: &[(usize, u32)]) -> Vec<u32> {
     let total: u32 = fixed.iter().map(|&(_, n)| n).sum();
     let cycle = smooth_cycle(fixed);
     let mut left: Vec<(usize, u32)> = fixed.to_vec();
@@ -81,7 +94,7 @@ fn fixed_order(fixed: &[(usize, u32)]) -> Vec<usize> {
     while out.len() < total as usize && !cycle.is_empty() {
         let class = cycle[i % cycle.len()];
         i += 1;
-        if let Some(slot) = left.iter_mut().find(|(c, _)| *c == class) {
+        if let Some(slot) = left.iter_mut().find(|(c, _)| *c == class as usize) {
             if slot.1 > 0 {
                 slot.1 -= 1;
                 out.push(class);
@@ -93,7 +106,7 @@ fn fixed_order(fixed: &[(usize, u32)]) -> Vec<usize> {
 
 /// One period of the smooth weighted round-robin (nginx's algorithm, as the `roundrobin`
 /// package Locust uses implements it) over weights normalised so the smallest is 2.
-fn smooth_cycle(items: &[(usize, u32)]) -> Vec<usize> {
+fn smooth_cycle(items: &[(usize, u32)]) -> Vec<u32> {
     let Some(min) = items.iter().map(|&(_, w)| w).filter(|&w| w > 0).min() else {
         return Vec::new();
     };
@@ -103,7 +116,7 @@ fn smooth_cycle(items: &[(usize, u32)]) -> Vec<usize> {
         .collect();
     let period: i64 = normalized.iter().map(|&(_, w)| w).sum();
     if normalized.len() == 1 {
-        return vec![normalized[0].0; period.max(1) as usize];
+        return vec![normalized[0].0 as u32; period.max(1) as usize];
     }
     let mut current = vec![0i64; normalized.len()];
     let mut out = Vec::with_capacity(period as usize);
@@ -117,7 +130,7 @@ fn smooth_cycle(items: &[(usize, u32)]) -> Vec<usize> {
         }
         if let Some(b) = best {
             current[b] -= period;
-            out.push(normalized[b].0);
+            out.push(normalized[b].0 as u32);
         }
     }
     out

@@ -185,7 +185,10 @@ fn write_plan(out: &mut String, plan: &Plan) -> std::fmt::Result {
                 DataOrder::Once => "once",
             };
             let rows = match &d.rows {
-                DataRows::Csv(p) => format!("csv {}", p.display()),
+                DataRows::Csv { path, table } => match table {
+                    Some(t) => format!("csv {} ({} rows)", path.display(), t.len()),
+                    None => format!("csv {}", path.display()),
+                },
                 DataRows::Inline(rows) => format!("{} inline", plural(rows.len(), "row")),
             };
             writeln!(out, "  {}: {rows} ({order})", d.name)?;

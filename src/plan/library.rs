@@ -11,7 +11,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{parse_str, Plan, PlanError, PlanErrors};
+use super::{parse_str, parse_str_without_data, Plan, PlanError, PlanErrors};
 
 /// Plans are a few KiB; a bigger file is a mistake (or a trap) and is not read.
 pub const MAX_PLAN_BYTES: u64 = 1024 * 1024;
@@ -85,10 +85,24 @@ impl PlanLibrary {
                     continue;
                 }
             };
-            // What `plan::load` does, on the text already read (reading again would reopen
-            // whatever the path points at by then).
+            // What `plan::load_without_data` does, on the text already read (reading again
+            // would reopen whatever the path points at by then). Data files are only checked
+            // to exist here: the library is read on every look, a run reads them at its start.
             let base = path.parent().unwrap_or(Path::new(""));
-            match parse_str(&source, &file, Some(base)) {
+            match parse_str_without_data(&source, &file, Some(base)) {
+                Ok(plan) if data_outside(&plan, root).is_some() => {
+                    let outside = data_outside(&plan, root).unwrap_or_default();
+                    self.invalid.push((
+                        key,
+                        PlanErrors(vec![PlanError {
+                            file: file.clone(),
+                            line: 0,
+                            col: 0,
+                            expected: "data files inside the plans folder".into(),
+                            found: format!("{outside}; refused, not read"),
+                        }]),
+                    ));
+                }
                 Ok(mut plan) => {
                     plan.path = Some(path.clone());
                     self.plans.push(PlanEntry {
@@ -122,6 +136,23 @@ impl PlanLibrary {
             })
             .or_else(|| self.plans.iter().find(|p| p.plan.name == wanted))
     }
+}
+
+/// The first CSV data file of `plan` that does not really lie inside `root` (a served plan may
+/// only read what the plans folder holds: `csv = "/etc/shadow"` or a link out is refused).
+fn data_outside(plan: &Plan, root: &Path) -> Option<String> {
+    plan.data.iter().find_map(|d| match &d.rows {
+        super::model::DataRows::Csv { path, .. } => match std::fs::canonicalize(path) {
+            Ok(real) if real.starts_with(root) => None,
+            Ok(real) => Some(format!(
+                "data.{} points outside it ({})",
+                d.name,
+                real.display()
+            )),
+            Err(e) => Some(format!("data.{}: {} ({e})", d.name, path.display())),
+        },
+        super::model::DataRows::Inline(_) => None,
+    })
 }
 
 /// The text of the plan file `path` if it really is a file inside `root` (canonical) of at most
@@ -188,6 +219,33 @@ fn read_inside(path: &Path, root: &Path, file: &str) -> Result<Option<String>, P
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_files_outside_the_folder_are_refused() {
+        let outer = tempfile::tempdir().unwrap();
+        let secret = outer.path().join("secret.csv");
+        std::fs::write(&secret, "a\n1\n").unwrap();
+        let dir = outer.path().join("plans");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("inside.csv"), "a\n1\n").unwrap();
+        let plan = |csv: &str| {
+            format!(
+                "name = \"P\"\nhost = \"http://127.0.0.1:1\"\n[data.d]\ncsv = \"{csv}\"\n\
+                 [[users]]\nname = \"U\"\ntasks = [ {{ get = \"/{{{{ d.a }}}}\" }} ]\n"
+            )
+        };
+        std::fs::write(dir.join("ok.toml"), plan("inside.csv")).unwrap();
+        std::fs::write(dir.join("out.toml"), plan("../secret.csv")).unwrap();
+        let lib = PlanLibrary::load(&dir);
+        assert!(lib.find("ok").is_some(), "{:?}", lib.invalid);
+        assert!(lib.find("out").is_none());
+        let errors = lib.find_invalid("out").unwrap().to_string();
+        assert!(
+            errors.contains("expected data files inside the plans folder")
+                && errors.contains("data.d points outside it"),
+            "{errors}"
+        );
+    }
 
     #[test]
     fn an_empty_directory_offers_the_demo_plan() {

@@ -52,6 +52,33 @@ pub struct Defaults {
     pub timeout: Duration,
     /// Default `/rpc`.
     pub rpc_path: String,
+    /// `max_body`: what checks and captures read of a body (default 16 MiB).
+    pub max_body: u64,
+}
+
+/// How much of a response body a step keeps for its checks and captures, and who set it (for
+/// the failure's hint).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodyLimit {
+    pub bytes: u64,
+    /// The step's own `max_body` (else `defaults.max_body` or the built-in default).
+    pub set_by_step: bool,
+}
+
+impl BodyLimit {
+    /// The failure of a response whose body is larger than the limit. No sizes of the response
+    /// itself: identical failures group into one row.
+    pub fn exceeded_message(&self) -> String {
+        let raise = if self.set_by_step {
+            "the step's max_body"
+        } else {
+            "defaults.max_body"
+        };
+        format!(
+            "body too large to check: more than {} (raise {raise})",
+            super::limits::format_bytes(self.bytes)
+        )
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -157,6 +184,8 @@ pub struct HttpStep {
     pub headers: Vec<(String, Template)>,
     pub query: Vec<(String, Template)>,
     pub body: Option<Body>,
+    /// Applies when checks or captures read the body.
+    pub max_body: BodyLimit,
 }
 
 #[derive(Clone, Debug)]
@@ -178,6 +207,8 @@ pub struct RpcStep {
     pub headers: Vec<(String, Template)>,
     /// JSON-RPC error codes that count as success (soft errors).
     pub allow_codes: Vec<i64>,
+    /// The reply is always read (the envelope is checked), up to this much.
+    pub max_body: BodyLimit,
 }
 
 #[derive(Clone, Debug)]
@@ -313,8 +344,14 @@ pub struct DataSource {
 
 #[derive(Clone, Debug)]
 pub enum DataRows {
-    /// `csv = "file.csv"`, resolved against the plan's directory (existence checked at validation).
-    Csv(PathBuf),
+    /// `csv = "file.csv"`, resolved against the plan's directory. `table` is the file as read
+    /// and checked by [`crate::plan::load`] (the engine reuses it); None when the plan was
+    /// validated without reading data files (the plan library lists plans on every look), and
+    /// then the engine reads the file with the same checks.
+    Csv {
+        path: PathBuf,
+        table: Option<std::sync::Arc<super::data::DataTable>>,
+    },
     /// `rows = [ {..}, .. ]` or `values = [..]` (single column `value`).
     Inline(Vec<Vec<(String, String)>>),
 }

@@ -506,6 +506,15 @@ impl Row {
         Row(cells.into_iter().collect())
     }
 
+    /// Row `index` of a CSV table, read in place: the cells are not copied, and the row costs
+    /// one small allocation when a user takes it.
+    pub fn of_table(table: &Arc<super::data::DataTable>, index: usize) -> Row {
+        Row(MjValue::from_object(TableRow {
+            table: table.clone(),
+            index,
+        }))
+    }
+
     /// The cell of `column`, if the row has one.
     pub fn get(&self, column: &str) -> Option<String> {
         self.0
@@ -513,6 +522,30 @@ impl Row {
             .ok()
             .filter(|v| !v.is_undefined())
             .map(|v| v.to_string())
+    }
+}
+
+/// A row of a [`super::data::DataTable`] as templates see it: a map of column → text.
+#[derive(Debug)]
+struct TableRow {
+    table: Arc<super::data::DataTable>,
+    index: usize,
+}
+
+impl Object for TableRow {
+    fn get_value(self: &Arc<Self>, key: &MjValue) -> Option<MjValue> {
+        let col = self.table.column_index(key.as_str()?)?;
+        Some(MjValue::from(self.table.cell(self.index, col)))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Values(
+            self.table
+                .columns()
+                .iter()
+                .map(|c| MjValue::from(c.as_str()))
+                .collect(),
+        )
     }
 }
 

@@ -9,7 +9,9 @@ use std::time::Duration;
 use sha2::Digest;
 use toml::de::{DeTable, DeValue};
 
-use super::duration::parse_duration;
+use super::data;
+use super::duration::{format_duration, parse_duration};
+use super::limits;
 use super::model::*;
 use super::parse::{self, as_f64, as_i64, describe, entries, suggest, Source, Span, Val};
 use super::template::{JsonTemplate, Template, RESERVED_NAMES};
@@ -27,7 +29,7 @@ const TOP_KEYS: &[&str] = &[
     "shapes",
     "thresholds",
 ];
-const DEFAULTS_KEYS: &[&str] = &["headers", "timeout", "rpc_path"];
+const DEFAULTS_KEYS: &[&str] = &["headers", "timeout", "rpc_path", "max_body"];
 const DATA_KEYS: &[&str] = &["csv", "rows", "values", "order"];
 const CLASS_KEYS: &[&str] = &[
     "name",
@@ -45,8 +47,8 @@ const STEP_KINDS: &[&str] = &[
     "get", "post", "put", "patch", "delete", "head", "rpc", "sse", "ws", "think",
 ];
 const COMMON_STEP_KEYS: &[&str] = &["name", "timeout", "check", "capture"];
-const HTTP_KEYS: &[&str] = &["headers", "query", "json", "body", "form"];
-const RPC_KEYS: &[&str] = &["params", "path", "headers", "allow_codes"];
+const HTTP_KEYS: &[&str] = &["headers", "query", "json", "body", "form", "max_body"];
+const RPC_KEYS: &[&str] = &["params", "path", "headers", "allow_codes", "max_body"];
 const SSE_KEYS: &[&str] = &["events", "for", "post", "headers"];
 const WS_KEYS: &[&str] = &["send", "expect", "for", "headers"];
 const CHECK_KEYS: &[&str] = &["status", "body_contains", "json", "header", "max_time"];
@@ -70,10 +72,11 @@ pub(crate) fn validate(
     text: &str,
     file: &str,
     base_dir: Option<&Path>,
+    read_data: bool,
 ) -> Result<Plan, PlanErrors> {
     let src = Source::new(text, file);
     let doc = parse::parse_document(&src).map_err(|e| PlanErrors(vec![e]))?;
-    let mut v = Validator::new(&src, base_dir);
+    let mut v = Validator::new(&src, base_dir, read_data);
     let plan = v.plan(doc.get_ref());
     v.check_uses();
     if v.errors.is_empty() {
@@ -120,17 +123,23 @@ struct Use {
 struct Validator<'s, 't> {
     src: &'s Source<'t>,
     base_dir: Option<&'s Path>,
+    /// Read and check CSV data files (else only that they exist).
+    read_data: bool,
     errors: Vec<PlanError>,
     uses: Vec<Use>,
     scope: Scope,
     names: Vec<RequestName>,
     name_ids: HashMap<RequestName, NameId>,
     rpc_path: String,
+    /// `defaults.max_body`, for steps without their own.
+    max_body: u64,
     var_names: Vec<String>,
     data_names: Vec<String>,
     setup_captures: Vec<String>,
     class_names: Vec<String>,
     class_captures: Vec<Vec<String>>,
+    /// `fixed_count` users of the classes so far.
+    fixed_total: u64,
 }
 
 fn field<'a, 'i>(t: &'a DeTable<'i>, key: &str) -> Option<(Span, &'a Val<'i>)> {
@@ -191,21 +200,24 @@ fn find_word(text: &str, name: &str) -> Option<usize> {
 }
 
 impl<'s, 't> Validator<'s, 't> {
-    fn new(src: &'s Source<'t>, base_dir: Option<&'s Path>) -> Self {
+    fn new(src: &'s Source<'t>, base_dir: Option<&'s Path>, read_data: bool) -> Self {
         Validator {
             src,
             base_dir,
+            read_data,
             errors: Vec::new(),
             uses: Vec::new(),
             scope: Scope::Global,
             names: Vec::new(),
             name_ids: HashMap::new(),
             rpc_path: "/rpc".to_string(),
+            max_body: limits::DEFAULT_MAX_BODY,
             var_names: Vec::new(),
             data_names: Vec::new(),
             setup_captures: Vec::new(),
             class_names: Vec::new(),
             class_captures: Vec::new(),
+            fixed_total: 0,
         }
     }
 
@@ -267,24 +279,35 @@ impl<'s, 't> Validator<'s, 't> {
         }
     }
 
-    fn u32(&mut self, v: &Val<'_>, what: &str, min: u32) -> Option<u32> {
-        self.int(v, what, i64::from(min), i64::from(u32::MAX))
+    /// A count in `min..=max` (every count a plan gives is bounded: see `limits`).
+    fn u32(&mut self, v: &Val<'_>, what: &str, min: u32, max: u32) -> Option<u32> {
+        self.int(v, what, i64::from(min), i64::from(max))
             .and_then(|i| u32::try_from(i).ok())
     }
 
-    fn number(&mut self, v: &Val<'_>, what: &str, min_exclusive: bool) -> Option<f64> {
-        let expected = if min_exclusive {
-            format!("{what}: a number > 0")
-        } else {
-            format!("{what}: a number ≥ 0")
-        };
+    /// A number in `min..=max` (a rate: fractions allowed).
+    fn number(&mut self, v: &Val<'_>, what: &str, min: f64, max: f64) -> Option<f64> {
+        let expected = format!("{what}: a number from {min} to {max}");
         match as_f64(v.get_ref()) {
-            Some(f) if f.is_finite() && (f > 0.0 || (!min_exclusive && f == 0.0)) => Some(f),
+            Some(f) if f.is_finite() && (min..=max).contains(&f) => Some(f),
             _ => {
                 self.wrong(v, &expected);
                 None
             }
         }
+    }
+
+    /// Reports an array longer than `max` at its start; true when it is within the bound.
+    fn at_most(&mut self, v: &Val<'_>, len: usize, max: usize, what: &str) -> bool {
+        if len <= max {
+            return true;
+        }
+        self.err(
+            v.span().start,
+            format!("at most {max} {what}"),
+            format!("{len} {what}"),
+        );
+        false
     }
 
     fn boolean(&mut self, v: &Val<'_>, what: &str) -> Option<bool> {
@@ -305,6 +328,17 @@ impl<'s, 't> Validator<'s, 't> {
         match parse_duration(s) {
             Ok(d) if positive && d.is_zero() => {
                 self.err(v.span().start, "a duration > 0", format!("{s:?}"));
+                None
+            }
+            Ok(d) if d > limits::MAX_DURATION => {
+                self.err(
+                    v.span().start,
+                    format!(
+                        "a duration of at most {}",
+                        format_duration(limits::MAX_DURATION)
+                    ),
+                    format!("{s:?}"),
+                );
                 None
             }
             Ok(d) => Some(d),
@@ -611,10 +645,27 @@ impl<'s, 't> Validator<'s, 't> {
                     );
                     return None;
                 }
-                DataRows::Csv(resolved)
+                let table = if self.read_data {
+                    match data::read_csv(&resolved, &data::DataLimits::default()) {
+                        Ok(t) => Some(std::sync::Arc::new(t)),
+                        Err(e) => {
+                            self.errors.push(e);
+                            return None;
+                        }
+                    }
+                } else {
+                    None
+                };
+                DataRows::Csv {
+                    path: resolved,
+                    table,
+                }
             }
             "rows" => {
                 let items = self.array(value, "rows: an array of tables")?;
+                if !self.at_most(value, items.len(), limits::MAX_DATA_ROWS, "rows") {
+                    return None;
+                }
                 let mut rows = Vec::new();
                 for item in items {
                     let Some(row) = self.table(item, "a row: a table of column = value") else {
@@ -636,6 +687,9 @@ impl<'s, 't> Validator<'s, 't> {
             }
             _ => {
                 let items = self.array(value, "values: an array of strings or numbers")?;
+                if !self.at_most(value, items.len(), limits::MAX_DATA_ROWS, "values") {
+                    return None;
+                }
                 let mut rows = Vec::new();
                 for item in items {
                     match scalar_string(item.get_ref()) {
@@ -661,6 +715,7 @@ impl<'s, 't> Validator<'s, 't> {
             headers: Vec::new(),
             timeout: Duration::from_secs(30),
             rpc_path: "/rpc".to_string(),
+            max_body: limits::DEFAULT_MAX_BODY,
         };
         let Some(t) = v.and_then(|v| self.table(v, "[defaults]: a table")) else {
             return out;
@@ -678,8 +733,28 @@ impl<'s, 't> Validator<'s, 't> {
                 out.rpc_path = s.to_string();
             }
         }
+        if let Some(n) = field(t, "max_body").and_then(|(_, v)| self.size(v, "max_body")) {
+            out.max_body = n;
+        }
         self.rpc_path = out.rpc_path.clone();
+        self.max_body = out.max_body;
         out
+    }
+
+    /// A byte size such as "16MiB", from 1 byte to [`limits::MAX_MAX_BODY`].
+    fn size(&mut self, v: &Val<'_>, what: &str) -> Option<u64> {
+        let expected = format!(
+            "{what}: a size like \"16MiB\" or \"64KiB\", at most {}",
+            limits::format_bytes(limits::MAX_MAX_BODY)
+        );
+        let s = self.string(v, &expected)?;
+        match limits::parse_size(s) {
+            Ok(n) if (1..=limits::MAX_MAX_BODY).contains(&n) => Some(n),
+            _ => {
+                self.err(v.span().start, expected, format!("{s:?}"));
+                None
+            }
+        }
     }
 
     /// A request path: `/...`, an absolute http(s)/ws(s) URL, or a template producing one.
@@ -803,6 +878,9 @@ impl<'s, 't> Validator<'s, 't> {
         let Some(items) = self.array(v, &expected) else {
             return Vec::new();
         };
+        if !self.at_most(v, items.len(), limits::MAX_STEPS, "steps") {
+            return Vec::new();
+        }
         let mut out = Vec::new();
         for item in items {
             if let Some(t) = self.table(item, "a step table, e.g. { get = \"/\" }") {
@@ -919,6 +997,11 @@ impl<'s, 't> Validator<'s, 't> {
         let headers = field(t, "headers")
             .map(|(_, v)| self.pairs(v, "headers", true, false))
             .unwrap_or_default();
+        let step_max_body = field(t, "max_body").and_then(|(_, v)| self.size(v, "max_body"));
+        let max_body = BodyLimit {
+            bytes: step_max_body.unwrap_or(self.max_body),
+            set_by_step: step_max_body.is_some(),
+        };
 
         let (step_kind, stats_kind, default_name) = match kind {
             "rpc" => {
@@ -962,12 +1045,14 @@ impl<'s, 't> Validator<'s, 't> {
                     path,
                     headers,
                     allow_codes,
+                    max_body,
                 };
                 (StepKind::Rpc(rpc), "POST", name)
             }
             "sse" => {
                 let path = self.path_template(kind_value, "sse")?;
-                let events = field(t, "events").and_then(|(_, e)| self.u32(e, "events", 1));
+                let events = field(t, "events")
+                    .and_then(|(_, e)| self.u32(e, "events", 1, limits::MAX_EVENTS));
                 let duration = field(t, "for").and_then(|(_, d)| self.duration(d, true));
                 let post_value = field(t, "post");
                 if field(t, "events").is_none() && field(t, "for").is_none() && post_value.is_none()
@@ -1035,7 +1120,13 @@ impl<'s, 't> Validator<'s, 't> {
                 let mut send = Vec::new();
                 if let Some((_, s)) = field(t, "send") {
                     let expected = "send: an array of strings or tables (sent as JSON)";
-                    for item in self.array(s, expected).unwrap_or_default() {
+                    let items = self.array(s, expected).unwrap_or_default();
+                    let items = if self.at_most(s, items.len(), limits::MAX_SEND, "messages") {
+                        items
+                    } else {
+                        &[]
+                    };
+                    for item in items {
                         match item.get_ref() {
                             DeValue::String(text) => {
                                 if let Some(t) = self.template_at(text, &item.span()) {
@@ -1051,7 +1142,8 @@ impl<'s, 't> Validator<'s, 't> {
                         }
                     }
                 }
-                let expect = field(t, "expect").and_then(|(_, e)| self.u32(e, "expect", 0));
+                let expect = field(t, "expect")
+                    .and_then(|(_, e)| self.u32(e, "expect", 0, limits::MAX_EVENTS));
                 let duration = field(t, "for").and_then(|(_, d)| self.duration(d, true));
                 let name = path.source().to_string();
                 let base = given_name.as_deref().unwrap_or(&name);
@@ -1107,6 +1199,7 @@ impl<'s, 't> Validator<'s, 't> {
                     headers,
                     query,
                     body,
+                    max_body,
                 };
                 (StepKind::Http(http), method.as_str(), name)
             }
@@ -1318,6 +1411,9 @@ impl<'s, 't> Validator<'s, 't> {
                 "an empty array",
             );
         }
+        if !self.at_most(v, items.len(), limits::MAX_CLASSES, "user classes") {
+            return Vec::new();
+        }
         let mut out = Vec::new();
         let mut first_seen: HashMap<String, usize> = HashMap::new();
         for (i, item) in items.iter().enumerate() {
@@ -1373,9 +1469,29 @@ impl<'s, 't> Validator<'s, 't> {
         }
         let weight = match field(t, "weight") {
             None => Some(1),
-            Some((_, w)) => self.u32(w, "a class weight", 1),
+            Some((_, w)) => self.u32(w, "a class weight", 1, limits::MAX_WEIGHT),
         };
-        let fixed_count = field(t, "fixed_count").and_then(|(_, f)| self.u32(f, "fixed_count", 0));
+        let fixed_count = field(t, "fixed_count")
+            .and_then(|(_, f)| {
+                self.u32(f, "fixed_count", 0, limits::MAX_USERS)
+                    .map(|n| (n, f))
+            })
+            .and_then(|(n, f)| {
+                // The class sequence holds one entry per fixed-count user: bound them together.
+                self.fixed_total += u64::from(n);
+                if self.fixed_total > u64::from(limits::MAX_USERS) {
+                    self.err(
+                        f.span().start,
+                        format!(
+                            "fixed_count users of all classes together at most {}",
+                            limits::MAX_USERS
+                        ),
+                        format!("{} in total with this class", self.fixed_total),
+                    );
+                    return None;
+                }
+                Some(n)
+            });
         let wait = match field(t, "wait") {
             None => Some(Wait::Constant(Duration::ZERO)),
             Some((_, w)) => {
@@ -1410,6 +1526,11 @@ impl<'s, 't> Validator<'s, 't> {
                     if items.is_empty() {
                         self.err(tv.span().start, "at least one task", "an empty array");
                     }
+                    let items = if self.at_most(tv, items.len(), limits::MAX_TASKS, "tasks") {
+                        items
+                    } else {
+                        &[]
+                    };
                     for (i, item) in items.iter().enumerate() {
                         if let Some(task) = self.task(item, i, &tags) {
                             tasks.push(task);
@@ -1455,7 +1576,7 @@ impl<'s, 't> Validator<'s, 't> {
         };
         let weight = match field(t, "weight") {
             None => Some(1),
-            Some((_, w)) => self.u32(w, "a task weight", 1),
+            Some((_, w)) => self.u32(w, "a task weight", 1, limits::MAX_WEIGHT),
         };
         let mut tags = field(t, "tags")
             .map(|(_, v)| self.strings(v, "tags"))
@@ -1533,6 +1654,9 @@ impl<'s, 't> Validator<'s, 't> {
                 if items.is_empty() {
                     self.err(sv.span().start, "at least one stage", "an empty array");
                 }
+                if !self.at_most(sv, items.len(), limits::MAX_STAGES, "stages") {
+                    return None;
+                }
                 let mut stages = Vec::new();
                 for item in items {
                     let Some(st) = self.table(item, "a stage: { duration, users, spawn_rate }")
@@ -1545,9 +1669,10 @@ impl<'s, 't> Validator<'s, 't> {
                         .and_then(|d| self.duration(d, true));
                     let users = self
                         .required(st, item, "users", "the stage's users")
-                        .and_then(|u| self.u32(u, "users", 0));
-                    let spawn_rate =
-                        field(st, "spawn_rate").map(|(_, r)| self.number(r, "spawn_rate", true));
+                        .and_then(|u| self.u32(u, "users", 0, limits::MAX_USERS));
+                    let spawn_rate = field(st, "spawn_rate").map(|(_, r)| {
+                        self.number(r, "spawn_rate", limits::MIN_RATE, limits::MAX_RATE)
+                    });
                     if let (Some(duration), Some(users), None | Some(Some(_))) =
                         (duration, users, spawn_rate)
                     {
@@ -1562,7 +1687,7 @@ impl<'s, 't> Validator<'s, 't> {
             }
             (None, Some((_, av))) => {
                 let max_users = match field(t, "max_users") {
-                    Some((_, m)) => self.u32(m, "max_users", 1),
+                    Some((_, m)) => self.u32(m, "max_users", 1, limits::MAX_USERS),
                     None => {
                         self.err(
                             v.span().start,
@@ -1580,6 +1705,9 @@ impl<'s, 't> Validator<'s, 't> {
                         "an empty array",
                     );
                 }
+                if !self.at_most(av, items.len(), limits::MAX_STAGES, "stages") {
+                    return None;
+                }
                 let mut stages = Vec::new();
                 for item in items {
                     let Some(st) = self.table(item, "an arrival stage: { duration, rate }") else {
@@ -1591,7 +1719,7 @@ impl<'s, 't> Validator<'s, 't> {
                         .and_then(|d| self.duration(d, true));
                     let rate = self
                         .required(st, item, "rate", "the rate (task starts per second)")
-                        .and_then(|r| self.number(r, "rate", false));
+                        .and_then(|r| self.number(r, "rate", 0.0, limits::MAX_RATE));
                     if let (Some(duration), Some(rate)) = (duration, rate) {
                         stages.push(ArrivalStage { duration, rate });
                     }
@@ -1659,6 +1787,16 @@ impl<'s, 't> Validator<'s, 't> {
             };
             match threshold_parts(expr) {
                 Ok(mut th) => {
+                    if let Some((e, f)) = scope_problem(&self.names, &th.scope) {
+                        let word = match &th.scope {
+                            ThresholdScope::Name(n) | ThresholdScope::Kind(n) => n.as_str(),
+                            ThresholdScope::Aggregate => "",
+                        };
+                        let index = expr.find(word).unwrap_or(0);
+                        let at = self.src.offset_in_string(&expr_val.span(), expr, index);
+                        self.err(at, e, f);
+                        continue;
+                    }
                     th.abort_on_fail = abort_on_fail;
                     th.delay = delay;
                     out.push(th);
@@ -1801,6 +1939,88 @@ fn is_singular_path(path: &str) -> bool {
 
 // ---- wait functions and thresholds (also used by the CLI) -----------------------------------
 
+/// Whether the plan can produce a row the threshold's scope names: a `'name'` scope must be
+/// one of the plan's statistics names and a `KIND.` scope one of their kinds. A scope that
+/// matches no row would be judged on zero samples and pass (k6 #1526), so it is refused. The
+/// CLI's `--threshold` and the API's `thresholds` call this after parsing; the error reads
+/// "expected ..., found ...".
+pub fn check_threshold_scope(plan: &Plan, threshold: &Threshold) -> Result<(), String> {
+    match scope_problem(&plan.names, &threshold.scope) {
+        None => Ok(()),
+        Some((e, f)) => Err(format!("expected {e}, found {f}")),
+    }
+}
+
+fn scope_problem(names: &[RequestName], scope: &ThresholdScope) -> Option<(String, String)> {
+    const SHOWN: usize = 12;
+    let shown = |items: &[&str], quote: bool| -> String {
+        let q = |s: &&str| {
+            if quote {
+                format!("'{s}'")
+            } else {
+                s.to_string()
+            }
+        };
+        let mut text: Vec<String> = items.iter().take(SHOWN).map(q).collect();
+        if items.len() > SHOWN {
+            text.push("…".to_string());
+        }
+        text.join(", ")
+    };
+    match scope {
+        ThresholdScope::Aggregate => None,
+        ThresholdScope::Name(name) => {
+            let mut known: Vec<&str> = Vec::new();
+            for n in names {
+                if !known.contains(&n.name.as_str()) {
+                    known.push(&n.name);
+                }
+            }
+            if known.contains(&name.as_str()) {
+                return None;
+            }
+            let expected = if known.is_empty() {
+                "a name this plan records (it records none)".to_string()
+            } else {
+                format!("a name this plan records ({})", shown(&known, true))
+            };
+            let hint = suggest(name, &known)
+                .or_else(|| {
+                    // Paths differ from typos: a name that only differs in case or a trailing
+                    // slash is also a likely meaning.
+                    let norm = |s: &str| s.trim_end_matches('/').to_ascii_lowercase();
+                    known.iter().copied().find(|k| norm(k) == norm(name))
+                })
+                .map(|s| format!(" (did you mean '{s}'?)"))
+                .unwrap_or_default();
+            Some((expected, format!("'{name}'{hint}")))
+        }
+        ThresholdScope::Kind(kind) => {
+            let mut known: Vec<&str> = Vec::new();
+            for n in names {
+                if !known.contains(&n.kind.as_str()) {
+                    known.push(&n.kind);
+                }
+            }
+            if known.iter().any(|k| k.eq_ignore_ascii_case(kind)) {
+                return None;
+            }
+            let hint = if kind == "RPC" {
+                " (rpc steps record under POST)"
+            } else {
+                ""
+            };
+            Some((
+                format!(
+                    "a request kind this plan records ({})",
+                    shown(&known, false)
+                ),
+                format!("{kind:?}{hint}"),
+            ))
+        }
+    }
+}
+
 fn wait_parts(s: &str) -> Result<Wait, (String, String)> {
     let t = s.trim();
     let malformed = || (WAIT_EXPECTED.to_string(), format!("{s:?}"));
@@ -1816,10 +2036,20 @@ fn wait_parts(s: &str) -> Result<Wait, (String, String)> {
         }
     };
     let dur = |a: &str, form: &str| -> Result<Duration, (String, String)> {
-        parse_duration(a).map_err(|m| {
+        let d = parse_duration(a).map_err(|m| {
             let (_, found) = split_expected(&m);
             (format!("{form} with durations like 500ms or 2s"), found)
-        })
+        })?;
+        if d > limits::MAX_DURATION {
+            return Err((
+                format!(
+                    "{form} with durations of at most {}",
+                    format_duration(limits::MAX_DURATION)
+                ),
+                format!("{a:?}"),
+            ));
+        }
+        Ok(d)
     };
     match fname {
         "constant" => {
@@ -1839,10 +2069,16 @@ fn wait_parts(s: &str) -> Result<Wait, (String, String)> {
             arity(1, "throughput(N/s), e.g. throughput(2/s)")?;
             let n = args[0].strip_suffix("/s").unwrap_or(args[0]).trim();
             match n.parse::<f64>() {
-                Ok(f) if f.is_finite() && f > 0.0 => Ok(Wait::Throughput(f)),
+                Ok(f) if f.is_finite() && (limits::MIN_RATE..=limits::MAX_RATE).contains(&f) => {
+                    Ok(Wait::Throughput(f))
+                }
                 _ => Err((
-                    "throughput(N/s) with N > 0 task runs per second, e.g. throughput(2/s)"
-                        .to_string(),
+                    format!(
+                        "throughput(N/s) with N from {} to {} task runs per second, e.g. \
+                         throughput(2/s)",
+                        limits::MIN_RATE,
+                        limits::MAX_RATE
+                    ),
                     format!("{s:?}"),
                 )),
             }
@@ -2049,7 +2285,7 @@ mod tests {
     use super::*;
 
     fn errors(text: &str) -> Vec<String> {
-        match validate(text, "x.toml", None) {
+        match validate(text, "x.toml", None, true) {
             Ok(_) => Vec::new(),
             Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
         }
@@ -2064,7 +2300,7 @@ mod tests {
     const HEAD: &str = "[[users]]\nname = \"A\"\n";
 
     fn ok(text: &str) -> Plan {
-        validate(text, "x.toml", None).unwrap_or_else(|e| panic!("{e}"))
+        validate(text, "x.toml", None, true).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
@@ -2111,7 +2347,7 @@ mod tests {
         ));
         assert_eq!(
             e,
-            "x.toml:5:1: expected one of headers, query, json, body, form, name, timeout, check, \
+            "x.toml:5:1: expected one of headers, query, json, body, form, max_body, name, timeout, check, \
              capture, weight, tags (keys of a get task), found unknown key \"hedaers\" (did you mean \"headers\"?)"
         );
     }
@@ -2142,7 +2378,7 @@ mod tests {
         ));
         assert_eq!(
             e,
-            "x.toml:3:10: expected a class weight: a whole number ≥ 1, found the string \"5\""
+            "x.toml:3:10: expected a class weight: a whole number from 1 to 1000, found the string \"5\""
         );
         let e = one_error(&format!("{HEAD}tasks = [ {{ get = 5 }} ]\n"));
         assert_eq!(
@@ -2158,14 +2394,14 @@ mod tests {
         ));
         assert_eq!(
             e,
-            "x.toml:3:10: expected a class weight: a whole number ≥ 1, found the integer 0"
+            "x.toml:3:10: expected a class weight: a whole number from 1 to 1000, found the integer 0"
         );
         let e = one_error(&format!(
             "{HEAD}tasks = [ {{ get = \"/\", weight = -2 }} ]\n"
         ));
         assert_eq!(
             e,
-            "x.toml:3:33: expected a task weight: a whole number ≥ 1, found the integer -2"
+            "x.toml:3:33: expected a task weight: a whole number from 1 to 1000, found the integer -2"
         );
     }
 
@@ -2634,6 +2870,186 @@ tasks = [
         assert_eq!(
             e,
             "x.toml:3:11: expected events = N, for = \"10s\" and/or post (when the sse step ends), found none of them"
+        );
+    }
+
+    /// Prints each error (to fill the exact expectations below by reading them).
+    fn show(text: &str) -> Vec<String> {
+        let e = errors(text);
+        for line in &e {
+            println!("{line}");
+        }
+        e
+    }
+
+    #[test]
+    fn counts_are_bounded_at_validation() {
+        let t = |body: &str| show(&format!("{HEAD}{body}"));
+        assert_eq!(
+            t("fixed_count = 4000000000\ntasks = [ { get = \"/\" } ]\n"),
+            ["x.toml:3:15: expected fixed_count: a whole number from 0 to 1000000, found the integer 4000000000"]
+        );
+        assert_eq!(
+            show(
+                "[[users]]\nname = \"A\"\nfixed_count = 600000\ntasks = [ { get = \"/\" } ]\n\
+                 [[users]]\nname = \"B\"\nfixed_count = 600000\ntasks = [ { get = \"/\" } ]\n"
+            ),
+            ["x.toml:7:15: expected fixed_count users of all classes together at most 1000000, found 1200000 in total with this class"]
+        );
+        assert_eq!(
+            t("weight = 1001\ntasks = [ { get = \"/\", weight = 4294967295 } ]\n"),
+            [
+                "x.toml:3:10: expected a class weight: a whole number from 1 to 1000, found the integer 1001",
+                "x.toml:4:33: expected a task weight: a whole number from 1 to 1000, found the integer 4294967295",
+            ]
+        );
+        assert_eq!(
+            t("tasks = [ { sse = \"/e\", events = 1000001 }, { ws = \"/w\", expect = 4000000000 } ]\n"),
+            [
+                "x.toml:3:34: expected events: a whole number from 1 to 1000000, found the integer 1000001",
+                "x.toml:3:67: expected expect: a whole number from 0 to 1000000, found the integer 4000000000",
+            ]
+        );
+        let send = vec!["\"m\""; 1001].join(",");
+        assert_eq!(
+            t(&format!("tasks = [ {{ ws = \"/w\", send = [{send}] }} ]\n")),
+            ["x.toml:3:31: expected at most 1000 messages, found 1001 messages"]
+        );
+        let tasks = vec!["{ get = \"/\" }"; 1001].join(",");
+        assert_eq!(
+            t(&format!("tasks = [{tasks}]\n")),
+            ["x.toml:3:9: expected at most 1000 tasks, found 1001 tasks"]
+        );
+        let classes = "[[users]]\nname = \"A\"\ntasks = [ { get = \"/\" } ]\n".repeat(101);
+        let e = show(&classes);
+        assert!(
+            e.contains(
+                &"x.toml:1:1: expected at most 100 user classes, found 101 user classes"
+                    .to_string()
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn shapes_rates_and_durations_are_bounded() {
+        let plan = |shape: &str| {
+            show(&format!(
+                "{HEAD}tasks = [ {{ get = \"/\" }} ]\n[shapes.s]\n{shape}\n"
+            ))
+        };
+        assert_eq!(
+            plan("stages = [ { duration = \"1m\", users = 1000001, spawn_rate = 1e-300 } ]"),
+            [
+                "x.toml:5:39: expected users: a whole number from 0 to 1000000, found the integer 1000001",
+                "x.toml:5:61: expected spawn_rate: a number from 0.001 to 1000000, found the number 1e-300",
+            ]
+        );
+        assert_eq!(
+            plan("arrival = [ { duration = \"721h\", rate = 1000001 } ]\nmax_users = 2000000"),
+            [
+                "x.toml:5:26: expected a duration of at most 720h, found \"721h\"",
+                "x.toml:5:41: expected rate: a number from 0 to 1000000, found the integer 1000001",
+                "x.toml:6:13: expected max_users: a whole number from 1 to 1000000, found the integer 2000000",
+            ]
+        );
+        assert_eq!(
+            show(&format!(
+                "{HEAD}wait = \"between(1s, 9999h)\"\ntasks = [ {{ think = \"31d\" }}, {{ get = \"/\", timeout = \"99999999h\" }} ]\n"
+            )),
+            [
+                "x.toml:3:8: expected between(A, B) with durations of at most 720h, found \"9999h\"",
+                "x.toml:4:21: expected a duration like 250ms, 1.5s, 2m or 1h30m (units h, m, s, ms, us, ns), found \"31d\" (unknown unit \"d\")",
+                "x.toml:4:53: expected a duration of at most 720h, found \"99999999h\"",
+            ]
+        );
+        assert_eq!(
+            show(&format!("{HEAD}wait = \"throughput(0.0001/s)\"\ntasks = [ {{ get = \"/\" }} ]\n")),
+            ["x.toml:3:8: expected throughput(N/s) with N from 0.001 to 1000000 task runs per second, e.g. throughput(2/s), found \"throughput(0.0001/s)\""]
+        );
+    }
+
+    #[test]
+    fn max_body_comes_from_defaults_or_the_step() {
+        let p = ok(&format!(
+            "[defaults]\nmax_body = \"64KiB\"\n{HEAD}tasks = [ {{ get = \"/a\" }}, {{ get = \"/b\", max_body = \"1MiB\" }}, {{ rpc = \"m\" }} ]\n"
+        ));
+        let limit = |i: usize| match &p.users[0].tasks[i].steps[0].kind {
+            StepKind::Http(h) => h.max_body,
+            StepKind::Rpc(r) => r.max_body,
+            _ => unreachable!(),
+        };
+        assert_eq!(
+            limit(0),
+            BodyLimit {
+                bytes: 64 << 10,
+                set_by_step: false
+            }
+        );
+        assert_eq!(
+            limit(1),
+            BodyLimit {
+                bytes: 1 << 20,
+                set_by_step: true
+            }
+        );
+        assert_eq!(
+            limit(2),
+            BodyLimit {
+                bytes: 64 << 10,
+                set_by_step: false
+            }
+        );
+        assert_eq!(
+            limit(0).exceeded_message(),
+            "body too large to check: more than 64 KiB (raise defaults.max_body)"
+        );
+        assert_eq!(
+            limit(1).exceeded_message(),
+            "body too large to check: more than 1 MiB (raise the step's max_body)"
+        );
+        let d = ok(&format!("{HEAD}tasks = [ {{ get = \"/a\" }} ]\n"));
+        assert_eq!(d.defaults.max_body, 16 << 20);
+        assert_eq!(
+            show(&format!("[defaults]\nmax_body = \"2GiB\"\n{HEAD}tasks = [ {{ get = \"/\", max_body = 5 }} ]\n")),
+            [
+                "x.toml:2:12: expected max_body: a size like \"16MiB\" or \"64KiB\", at most 1 GiB, found \"2GiB\"",
+                "x.toml:5:35: expected max_body: a size like \"16MiB\" or \"64KiB\", at most 1 GiB, found the integer 5",
+            ]
+        );
+    }
+
+    #[test]
+    fn thresholds_must_name_rows_the_plan_records() {
+        let plan = |th: &str| {
+            show(&format!(
+                "thresholds = [{th}]\n{HEAD}tasks = [ {{ get = \"/tools\" }}, {{ sse = \"/events\", for = \"1s\" }}, {{ rpc = \"tools/list\" }} ]\n"
+            ))
+        };
+        assert_eq!(
+            plan("\"'/nope'.p99 < 1s\""),
+            ["x.toml:1:17: expected a name this plan records ('/tools', '/events [connect]', '/events [first event]', '/events [event gap]', '/events', '/rpc tools/list'), found '/nope'"]
+        );
+        assert_eq!(
+            plan("\"'/tool'.p99 < 1s\""),
+            ["x.toml:1:17: expected a name this plan records ('/tools', '/events [connect]', '/events [first event]', '/events [event gap]', '/events', '/rpc tools/list'), found '/tool' (did you mean '/tools'?)"]
+        );
+        assert_eq!(
+            plan("\"WS.p95 < 1s\", \"RPC.avg < 1s\""),
+            [
+                "x.toml:1:16: expected a request kind this plan records (GET, SSE, POST), found \"WS\"",
+                "x.toml:1:31: expected a request kind this plan records (GET, SSE, POST), found \"RPC\" (rpc steps record under POST)",
+            ]
+        );
+        assert!(plan(
+            "\"'/events [first event]'.p99 < 1s\", \"'/rpc tools/list'.p95 < 1s\", \"SSE.p50 < 1s\", \"POST.max < 2s\", \"p95 < 1s\""
+        )
+        .is_empty());
+        let p = ok(&format!("{HEAD}tasks = [ {{ get = \"/tools\" }} ]\n"));
+        let th = parse_threshold("'/nope'.p99 < 1s").unwrap();
+        assert_eq!(
+            check_threshold_scope(&p, &th).unwrap_err(),
+            "expected a name this plan records ('/tools'), found '/nope'"
         );
     }
 }

@@ -10,7 +10,7 @@ use http::HeaderMap;
 
 use super::check::{verify, ResponseView};
 use super::http_client::{timeout_message, OriginInfo, Outgoing, Target, UserHttp};
-use crate::plan::model::{Body, HttpStep, NameId, Step};
+use crate::plan::model::{Body, BodyLimit, HttpStep, NameId, Step};
 use crate::plan::template::{JsonTemplate, Template, Vars};
 use crate::stats::recorder::Recorder;
 use crate::stats::sample::Sample;
@@ -31,7 +31,8 @@ pub struct PreparedHttp {
     body: PreparedBody,
     content_type: Option<HeaderValue>,
     pub timeout: Duration,
-    pub keep_body: bool,
+    /// Set when checks or captures read the body: how much of it to keep.
+    pub keep_body: Option<BodyLimit>,
 }
 
 #[derive(Debug)]
@@ -126,7 +127,7 @@ impl PreparedHttp {
             body,
             content_type,
             timeout: step.timeout.unwrap_or(default_timeout),
-            keep_body: checks_need_body,
+            keep_body: checks_need_body.then_some(http_step.max_body),
         })
     }
 
@@ -222,11 +223,21 @@ pub async fn execute(
             return false;
         }
     };
-    let result =
-        tokio::time::timeout(prepared.timeout, http.send(outgoing, prepared.keep_body)).await;
+    let keep = prepared.keep_body.map(|limit| limit.bytes);
+    let result = tokio::time::timeout(prepared.timeout, http.send(outgoing, keep)).await;
     let end = Instant::now();
     let elapsed = end.duration_since(start);
     match result {
+        Ok(Ok(resp)) if resp.over_limit => {
+            let message = prepared
+                .keep_body
+                .map(|limit| limit.exceeded_message())
+                .unwrap_or_default();
+            let failed =
+                sample(name, elapsed, lag, resp.body_len, false).with_status(resp.status.as_u16());
+            rec.record_failure(failed, message, end);
+            false
+        }
         Ok(Ok(resp)) => {
             let view = ResponseView {
                 status: resp.status.as_u16(),

@@ -235,10 +235,12 @@ fn build_tls() -> Result<tokio_rustls::TlsConnector, String> {
 pub struct Response {
     pub status: StatusCode,
     pub headers: HeaderMap,
-    /// The body, when the caller asked to keep it; empty otherwise.
+    /// The body, when the caller asked to keep it; empty otherwise (and when over the limit).
     pub body: Bytes,
     /// Body bytes received (kept or not).
     pub body_len: u64,
+    /// The body was to be kept but was larger than the limit: it was drained, not kept.
+    pub over_limit: bool,
 }
 
 /// An outgoing request: everything but the origin's connection.
@@ -307,9 +309,14 @@ impl UserHttp {
         self.mcp_session.as_deref()
     }
 
-    /// Sends the request, follows redirects, reads the whole body (keeping it when `keep_body`).
-    /// The caller applies the timeout around this future.
-    pub async fn send(&mut self, req: Outgoing, keep_body: bool) -> Result<Response, HttpError> {
+    /// Sends the request, follows redirects, reads the whole body, keeping at most `keep_body`
+    /// bytes of it when set (a larger body is drained and flagged `over_limit`). The caller
+    /// applies the timeout around this future.
+    pub async fn send(
+        &mut self,
+        req: Outgoing,
+        keep_body: Option<u64>,
+    ) -> Result<Response, HttpError> {
         let Outgoing {
             mut method,
             mut target,
@@ -360,7 +367,7 @@ impl UserHttp {
         target: &Target,
         headers: &HeaderMap,
         body: Bytes,
-        keep_body: bool,
+        keep_body: Option<u64>,
     ) -> Result<Response, HttpError> {
         let resp = self.dispatch(method, target, headers, body).await?;
         self.read_response(resp, target, keep_body).await
@@ -597,11 +604,14 @@ impl UserHttp {
         &mut self,
         resp: http::Response<hyper::body::Incoming>,
         target: &Target,
-        keep_body: bool,
+        keep_body: Option<u64>,
     ) -> Result<Response, HttpError> {
         let (parts, mut incoming) = resp.into_parts();
         let mut kept = BytesMut::new();
         let mut body_len = 0u64;
+        let mut over_limit = false;
+        // The whole body is read even past the limit (drained, not kept): the connection stays
+        // usable for the user's next request, and the bytes count as received.
         while let Some(frame) = incoming.frame().await {
             let frame = match frame {
                 Ok(f) => f,
@@ -612,8 +622,13 @@ impl UserHttp {
             };
             if let Ok(data) = frame.into_data() {
                 body_len += data.len() as u64;
-                if keep_body {
-                    kept.extend_from_slice(&data);
+                match keep_body {
+                    Some(limit) if body_len > limit && !over_limit => {
+                        over_limit = true;
+                        kept = BytesMut::new();
+                    }
+                    Some(limit) if body_len <= limit => kept.extend_from_slice(&data),
+                    _ => {}
                 }
             }
         }
@@ -625,6 +640,7 @@ impl UserHttp {
             headers: parts.headers,
             body: kept.freeze(),
             body_len,
+            over_limit,
         })
     }
 

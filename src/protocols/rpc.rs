@@ -22,7 +22,7 @@ use super::common::{
 use super::event_stream::Parser;
 use super::http::{sample, PrepareError};
 use super::http_client::{timeout_message, OriginInfo, Outgoing, UserHttp, MCP_SESSION_ID};
-use crate::plan::model::{NameId, RpcStep, Step};
+use crate::plan::model::{BodyLimit, NameId, RpcStep, Step};
 use crate::plan::template::{JsonTemplate, Template, Vars};
 use crate::stats::recorder::Recorder;
 
@@ -42,6 +42,8 @@ pub struct PreparedRpc {
     headers: PreparedHeaders,
     allow_codes: Vec<i64>,
     timeout: Duration,
+    /// The most of a plain JSON reply that is read into memory.
+    max_body: BodyLimit,
 }
 
 impl PreparedRpc {
@@ -81,6 +83,7 @@ impl PreparedRpc {
             headers: PreparedHeaders::new(default_headers, &rpc.headers, vars).map_err(err)?,
             allow_codes: rpc.allow_codes.clone(),
             timeout: step.timeout.unwrap_or(default_timeout),
+            max_body: rpc.max_body,
         })
     }
 
@@ -151,7 +154,11 @@ pub async fn execute(
             return false;
         }
     };
-    let result = tokio::time::timeout(prepared.timeout, exchange(http, outgoing, id)).await;
+    let result = tokio::time::timeout(
+        prepared.timeout,
+        exchange(http, outgoing, id, prepared.max_body),
+    )
+    .await;
     let end = Instant::now();
     let elapsed = end.duration_since(start);
     let reply = match result {
@@ -187,7 +194,12 @@ pub async fn execute(
 }
 
 /// Sends the request and reads the JSON-RPC response, from a JSON body or an event stream.
-async fn exchange(http: &mut UserHttp, req: Outgoing, id: Option<u64>) -> Result<Reply, String> {
+async fn exchange(
+    http: &mut UserHttp,
+    req: Outgoing,
+    id: Option<u64>,
+    limit: BodyLimit,
+) -> Result<Reply, String> {
     let resp = http.send_streaming(req).await.map_err(|e| e.to_string())?;
     let (parts, mut body) = resp.into_parts();
     let is_stream = parts
@@ -196,7 +208,8 @@ async fn exchange(http: &mut UserHttp, req: Outgoing, id: Option<u64>) -> Result
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
     let mut received = 0u64;
     let Some(id) = id.filter(|_| is_stream) else {
-        // A plain body (or a notification's): read it whole.
+        // A plain body (or a notification's): read it whole, keeping at most the limit; past
+        // it the rest is drained (not kept) so the connection stays usable, then it fails.
         let mut kept = BytesMut::new();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| {
@@ -205,8 +218,15 @@ async fn exchange(http: &mut UserHttp, req: Outgoing, id: Option<u64>) -> Result
             })?;
             if let Ok(data) = frame.into_data() {
                 received += data.len() as u64;
-                kept.extend_from_slice(&data);
+                if received <= limit.bytes {
+                    kept.extend_from_slice(&data);
+                } else if !kept.is_empty() {
+                    kept = BytesMut::new();
+                }
             }
+        }
+        if received > limit.bytes {
+            return Err(limit.exceeded_message());
         }
         return Ok(Reply {
             status: parts.status,

@@ -7,7 +7,8 @@
 //! id; its round trip is `<name> [<method>]`.
 //!
 //! A stream that ends, breaks or sends garbage before it is done is a failure, recorded on the
-//! row of what was awaited; the step timeout is the longest wait for the next event, so a
+//! row of what was awaited, and so is a `for` window without a single event (unless `events`
+//! was asked); the step timeout is the longest wait for the next event, so a
 //! silent stream fails instead of holding the user. Checks on the status and headers apply to
 //! the stream's response; body checks and captures to the `post` reply, or else to the first
 //! event's data.
@@ -32,6 +33,7 @@ use super::http::{sample, PrepareError};
 use super::http_client::{
     timeout_message, HttpError, OriginInfo, Outgoing, Response, Target, UserHttp,
 };
+use crate::plan::duration::format_duration;
 use crate::plan::model::{NameId, SseNames, SseStep, Step};
 use crate::plan::template::{JsonTemplate, Template, Vars};
 use crate::stats::recorder::Recorder;
@@ -311,7 +313,7 @@ pub async fn execute(
         match post_request(template, generated, &target, endpoint, headers, vars) {
             Ok((request, id)) => {
                 awaiting = Some((id, Instant::now()));
-                post_fut = Some(Box::pin(http.send(request, false)));
+                post_fut = Some(Box::pin(http.send(request, None)));
             }
             Err(message) => {
                 let s = sample(post_name, Duration::ZERO, None, 0, false);
@@ -328,6 +330,16 @@ pub async fn execute(
             biased;
             _ = until(end_at) => {
                 break match &awaiting {
+                    // A `for` window without one event is a silent stream, not a success
+                    // (with `events = N` asked, ending early is already what the step allows).
+                    None if reader.count == 0 && p.events.is_none() => {
+                        let window = p.duration.map(format_duration).unwrap_or_default();
+                        End::Fail(
+                            names.first_event,
+                            connected.elapsed(),
+                            format!("no event within {window}"),
+                        )
+                    }
                     None => End::Done,
                     Some((_, sent)) => End::Fail(post_name, sent.elapsed(),
                         "no JSON-RPC reply before `for` ended".into()),

@@ -357,18 +357,43 @@ pub(crate) async fn status(Path(code): Path<String>) -> Response {
 }
 
 const MAX_BYTES: usize = 10 * 1024 * 1024;
+/// Larger bodies are streamed from the filler, so that the target stays small while a test
+/// or `bench/reliability_plan.sh` asks for a gigabyte.
+const MAX_STREAMED_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 
 /// Shared by every `/bytes` response: slicing it is a reference count, not a copy.
 static FILLER: LazyLock<Bytes> = LazyLock::new(|| Bytes::from(vec![b'x'; MAX_BYTES]));
 
-/// `GET /bytes/{n}`: `n` bytes (at most 10 MiB) of `application/octet-stream`.
+/// `GET /bytes/{n}`: `n` bytes (at most 4 GiB; above 10 MiB streamed in 10 MiB chunks) of
+/// `application/octet-stream`, with a `Content-Length`.
 pub(crate) async fn bytes(Path(n): Path<String>) -> Response {
-    let Ok(n) = n.parse::<usize>() else {
+    let Ok(n) = n.parse::<u64>() else {
         return bad_request("n must be a whole number of bytes");
     };
-    typed_response(
+    let n = n.min(MAX_STREAMED_BYTES);
+    let Ok(small) = usize::try_from(n).map(|n| n.min(MAX_BYTES)) else {
+        return bad_request("n is too large");
+    };
+    if n <= MAX_BYTES as u64 {
+        return typed_response(
+            StatusCode::OK,
+            "application/octet-stream",
+            FILLER.slice(..small),
+        );
+    }
+    let chunk = MAX_BYTES as u64;
+    let chunks = futures_util::stream::iter((0..n.div_ceil(chunk)).map(move |i| {
+        let len = (n - i * chunk).min(chunk) as usize;
+        Ok::<_, std::convert::Infallible>(FILLER.slice(..len))
+    }));
+    let mut response = typed_response(
         StatusCode::OK,
         "application/octet-stream",
-        FILLER.slice(..n.min(MAX_BYTES)),
-    )
+        axum::body::Body::from_stream(chunks),
+    );
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_LENGTH,
+        axum::http::HeaderValue::from(n),
+    );
+    response
 }

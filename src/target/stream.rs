@@ -16,7 +16,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
-use futures_util::stream::{self, Stream};
+use futures_util::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -78,6 +78,9 @@ impl Drop for SessionGuard {
 pub(crate) struct SseQuery {
     interval_ms: Option<u64>,
     events: Option<u64>,
+    /// `silent=true`: the head, then nothing (no endpoint, events or keep-alives) until the
+    /// target shuts down — a stream that went quiet.
+    silent: Option<bool>,
 }
 
 struct SseState {
@@ -90,9 +93,9 @@ struct SseState {
     _guard: SessionGuard,
 }
 
-/// `GET /sse[?interval_ms=N][&events=N]`: `endpoint`, then a `message` `{"seq":N}` every
-/// interval; with `events`, the stream ends after that many numbered events (replies to
-/// `/message` are delivered in between and do not count).
+/// `GET /sse[?interval_ms=N][&events=N][&silent=true]`: `endpoint`, then a `message`
+/// `{"seq":N}` every interval; with `events`, the stream ends after that many numbered events
+/// (replies to `/message` are delivered in between and do not count). `silent` sends nothing.
 pub(crate) async fn sse(
     State(state): State<AppState>,
     query: Result<Query<SseQuery>, QueryRejection>,
@@ -103,6 +106,15 @@ pub(crate) async fn sse(
             "interval_ms and events must be whole numbers",
         );
     };
+    if query.silent == Some(true) {
+        let shutdown = state.shutdown.clone();
+        let quiet = stream::once(async move {
+            shutdown.cancelled().await;
+            None::<Result<Event, Infallible>>
+        })
+        .filter_map(std::future::ready);
+        return Sse::new(quiet).into_response();
+    }
     let id = uuid::Uuid::new_v4().to_string();
     let (tx, replies) = mpsc::channel(SESSION_BUFFER);
     let interval = query

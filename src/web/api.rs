@@ -15,7 +15,7 @@ use super::error::ApiError;
 use super::state::AppState;
 use crate::plan::library::{PlanEntry, PlanLibrary};
 use crate::plan::model::{Plan, ShapeKind};
-use crate::plan::{duration::parse_duration, parse_threshold};
+use crate::plan::{check_threshold_scope, duration::parse_duration, limits, parse_threshold};
 use crate::runs::{LiveRun, StartRequest};
 use crate::stats::snapshot::{RunState, Snapshot};
 use crate::store::{ClassChoice, RunFilter, RunRecord, RunSettings, RunSource};
@@ -50,7 +50,7 @@ pub struct StartInput {
 }
 
 /// Upper bound on users per run: far above what one machine drives, low enough to catch typos.
-const MAX_USERS: i64 = 1_000_000;
+const MAX_USERS: i64 = limits::MAX_USERS as i64;
 
 impl StartInput {
     /// Reads the JSON body of `POST /api/runs`; a wrong type or an unknown key names its field.
@@ -115,15 +115,8 @@ impl StartInput {
                 format!("users must be a whole number from 1 to {MAX_USERS}, got {users}"),
             ));
         }
-        let spawn_rate = self.spawn_rate.unwrap_or(1.0);
-        if !(spawn_rate.is_finite() && spawn_rate > 0.0) {
-            return Err(ApiError::invalid(
-                "spawn_rate",
-                format!(
-                    "spawn_rate must be a positive number of users per second, got {spawn_rate}"
-                ),
-            ));
-        }
+        let spawn_rate = limits::check_spawn_rate(self.spawn_rate.unwrap_or(1.0))
+            .map_err(|e| ApiError::invalid("spawn_rate", e))?;
         let run_time_s = match self.run_time.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(text) => {
@@ -135,12 +128,15 @@ impl StartInput {
                         "run_time must be more than 0s",
                     ));
                 }
+                limits::check_duration(d)
+                    .map_err(|e| ApiError::invalid("run_time", format!("run_time: {e}")))?;
                 Some(d.as_secs_f64())
             }
         };
         let stop_timeout_s = match self.stop_timeout.as_deref().map(str::trim) {
             None | Some("") => 0.0,
             Some(text) => parse_duration(text)
+                .and_then(limits::check_duration)
                 .map_err(|e| ApiError::invalid("stop_timeout", format!("stop_timeout: {e}")))?
                 .as_secs_f64(),
         };
@@ -173,19 +169,13 @@ impl StartInput {
                 ));
             };
             let weight = weight.unwrap_or(i64::from(class.weight));
-            let weight = u32::try_from(weight)
-                .ok()
-                .filter(|w| *w >= 1)
-                .ok_or_else(|| {
-                    ApiError::invalid(
-                        "classes",
-                        format!("weight of {name} must be a whole number ≥ 1, got {weight}"),
-                    )
-                })?;
+            let weight = limits::check_weight(weight)
+                .map_err(|e| ApiError::invalid("classes", format!("{name}: {e}")))?;
             chosen.push(ClassChoice { name, weight });
         }
         for text in &self.thresholds {
             parse_threshold(text)
+                .and_then(|t| check_threshold_scope(plan, &t))
                 .map_err(|e| ApiError::invalid("thresholds", format!("{text:?}: {e}")))?;
         }
         let settings = RunSettings {
@@ -623,13 +613,8 @@ fn edit_fields(map: &Map<String, Value>) -> Result<(Option<u32>, Option<f64>), A
                 users = Some(u as u32);
             }
             "spawn_rate" => {
-                let r = number(key, v)?;
-                if !(r.is_finite() && r > 0.0) {
-                    return Err(ApiError::invalid(
-                        "spawn_rate",
-                        format!("spawn_rate must be a positive number, got {r}"),
-                    ));
-                }
+                let r = limits::check_spawn_rate(number(key, v)?)
+                    .map_err(|e| ApiError::invalid("spawn_rate", e))?;
                 spawn_rate = Some(r);
             }
             other => {

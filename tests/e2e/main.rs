@@ -7,6 +7,7 @@ mod compare;
 mod data;
 mod disk;
 mod engine;
+mod hardening_plan;
 mod hardening_web;
 mod helpers;
 mod load;

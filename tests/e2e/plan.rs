@@ -92,7 +92,7 @@ const BAD: &[(&str, &[&str])] = &[
         &[
             r#"1:1: expected one of name, description, host, vars, defaults, data, setup, users, shapes, thresholds (top-level keys of a plan), found unknown key "nmae" (did you mean "name"?)"#,
             r#"5:1: expected one of name, weight, fixed_count, wait, tags, on_start, on_stop, tasks (keys of a user class), found unknown key "wieght" (did you mean "weight"?)"#,
-            r#"6:24: expected one of headers, query, json, body, form, name, timeout, check, capture, weight, tags (keys of a get task), found unknown key "hedaers" (did you mean "headers"?)"#,
+            r#"6:24: expected one of headers, query, json, body, form, max_body, name, timeout, check, capture, weight, tags (keys of a get task), found unknown key "hedaers" (did you mean "headers"?)"#,
         ],
     ),
     (
@@ -106,22 +106,22 @@ const BAD: &[(&str, &[&str])] = &[
         &[
             r#"3:8: expected a wait function: constant(D), between(A, B), throughput(N/s) or pacing(D), found unknown function "sometimes""#,
             r#"8:8: expected between(A, B) with A ≤ B, found "between(3s, 1s)""#,
-            r#"13:8: expected throughput(N/s) with N > 0 task runs per second, e.g. throughput(2/s), found "throughput(0/s)""#,
+            r#"13:8: expected throughput(N/s) with N from 0.001 to 1000000 task runs per second, e.g. throughput(2/s), found "throughput(0/s)""#,
         ],
     ),
     (
         "bad_weights.toml",
         &[
-            r#"3:10: expected a class weight: a whole number ≥ 1, found the integer 0"#,
-            r#"4:34: expected a task weight: a whole number ≥ 1, found the integer -1"#,
-            r#"4:63: expected a task weight: a whole number ≥ 1, found the number 1.5"#,
+            r#"3:10: expected a class weight: a whole number from 1 to 1000, found the integer 0"#,
+            r#"4:34: expected a task weight: a whole number from 1 to 1000, found the integer -1"#,
+            r#"4:63: expected a task weight: a whole number from 1 to 1000, found the number 1.5"#,
         ],
     ),
     (
         "bad_wrong_types.toml",
         &[
             r#"1:8: expected an http:// or https:// URL, e.g. "http://127.0.0.1:8090", found the integer 8090"#,
-            r#"5:10: expected a class weight: a whole number ≥ 1, found the string "five""#,
+            r#"5:10: expected a class weight: a whole number from 1 to 1000, found the string "five""#,
             r#"6:8: expected tags: an array of strings, found the string "api""#,
             r#"7:19: expected get: a path starting with / or an absolute URL, found the integer 5"#,
             r#"7:57: expected one body: json, body or form, found both json and body"#,
