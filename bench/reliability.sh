@@ -174,7 +174,7 @@ if want 7; then
         set +e
         taskset -c 1 "$HORNET_BIN" run "$WORK/busy.toml" -H "$TARGET" -u 2000 -r 1000 -t 12s --no-history --json "$WORK/s7.json" >/dev/null 2>"$WORK/s7.err"
         set -e
-        grep -m3 '^warning: generator' "$WORK/s7.err" | sed 's/^/  /' || echo "  no saturation warning"
+        grep '^warning: generator' "$WORK/s7.err" | sort -u | sed 's/^/  /' || echo "  no saturation warning"
         python3 -c "
 import json; s=json.load(open('$WORK/s7.json')); a=s['aggregated']
 print(f\"  {a['num_requests']} requests, p50 {a['median_ms']:.1f} ms, p99 {a['percentiles']['p99']:.1f} ms\")"
@@ -188,6 +188,6 @@ PIDS=()
 for part in web plan; do
     if want "$part" && [ -x "$ROOT/bench/reliability_$part.sh" ]; then
         echo; echo "== bench/reliability_$part.sh =="
-        HORNET_BIN="$HORNET_BIN" "$ROOT/bench/reliability_$part.sh"
+        HORNET_BIN="$HORNET_BIN" "$ROOT/bench/reliability_$part.sh" || echo "(bench/reliability_$part.sh exited $?)"
     fi
 done

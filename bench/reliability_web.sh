@@ -177,5 +177,5 @@ EOF
         echo "SIG$SIG: exited (status $RC) $(python3 -c "print(f'{$T1 - $T0:.2f}')") s after the signal"
     fi
     kill "$HOLDER" 2>/dev/null || true; wait "$HOLDER" 2>/dev/null || true
-    [ "$SIG" = INT ] && start_server
+    if [ "$SIG" = INT ]; then start_server; fi
 done
