@@ -4,7 +4,7 @@
 //!
 //! Only files inside the folder are read: a `*.toml` (or a link) whose real path is elsewhere,
 //! one that is not a regular file (a FIFO would block the reader) or one above
-//! [`MAX_PLAN_BYTES`] is listed as invalid with the reason and never opened — the API would
+//! [`super::limits::MAX_PLAN_BYTES`] is listed as invalid with the reason and never opened — the API would
 //! otherwise run, and show, whatever a link points at.
 
 use std::io::Read;
@@ -12,9 +12,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{parse_str, parse_str_without_data, Plan, PlanError, PlanErrors};
-
-/// Plans are a few KiB; a bigger file is a mistake (or a trap) and is not read.
-pub const MAX_PLAN_BYTES: u64 = 1024 * 1024;
 
 /// The demo plan, built in so that a server started anywhere has one plan to run.
 pub const DEMO_PLAN: &str = include_str!("../../plans/demo.toml");
@@ -156,7 +153,7 @@ fn data_outside(plan: &Plan, root: &Path) -> Option<String> {
 }
 
 /// The text of the plan file `path` if it really is a file inside `root` (canonical) of at most
-/// [`MAX_PLAN_BYTES`]; `None` for a directory (not a plan, not an error); else why not.
+/// [`super::limits::MAX_PLAN_BYTES`]; `None` for a directory (not a plan, not an error); else why not.
 fn read_inside(path: &Path, root: &Path, file: &str) -> Result<Option<String>, PlanError> {
     let refuse = |expected: &str, found: String| PlanError {
         file: file.to_string(),
@@ -193,11 +190,14 @@ fn read_inside(path: &Path, root: &Path, file: &str) -> Result<Option<String>, P
     }
     let too_big = |len: u64| {
         refuse(
-            "a plan of at most 1 MiB",
+            &format!(
+                "a plan of at most {}",
+                super::limits::format_bytes(super::limits::MAX_PLAN_BYTES)
+            ),
             format!("{len} bytes; refused, not read"),
         )
     };
-    if meta.len() > MAX_PLAN_BYTES {
+    if meta.len() > super::limits::MAX_PLAN_BYTES {
         return Err(too_big(meta.len()));
     }
     let opened =
@@ -205,15 +205,13 @@ fn read_inside(path: &Path, root: &Path, file: &str) -> Result<Option<String>, P
     // The file may grow between the size check and the read: never read past the limit.
     let mut bytes = Vec::new();
     opened
-        .take(MAX_PLAN_BYTES + 1)
+        .take(super::limits::MAX_PLAN_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| refuse("a readable plan file", e.to_string()))?;
-    if bytes.len() as u64 > MAX_PLAN_BYTES {
+    if bytes.len() as u64 > super::limits::MAX_PLAN_BYTES {
         return Err(too_big(bytes.len() as u64));
     }
-    String::from_utf8(bytes)
-        .map(Some)
-        .map_err(|_| refuse("UTF-8 text", "bytes that are not UTF-8".into()))
+    super::decode_text(bytes, file).map(Some)
 }
 
 #[cfg(test)]
@@ -290,7 +288,10 @@ mod tests {
         std::fs::write(dir.path().join("real.toml"), ok.replace("\"S\"", "\"R\"")).unwrap();
         std::os::unix::fs::symlink(dir.path().join("real.toml"), dir.path().join("alias.toml"))
             .unwrap();
-        let big = format!("{ok}\n# {}\n", "x".repeat(MAX_PLAN_BYTES as usize));
+        let big = format!(
+            "{ok}\n# {}\n",
+            "x".repeat(crate::plan::limits::MAX_PLAN_BYTES as usize)
+        );
         std::fs::write(dir.path().join("big.toml"), big).unwrap();
         std::fs::create_dir(dir.path().join("folder.toml")).unwrap();
 
@@ -304,7 +305,7 @@ mod tests {
             .collect();
         assert_eq!(invalid.len(), 3, "{invalid:?}");
         assert_eq!(invalid[0].0, "big.toml");
-        assert!(invalid[0].1.contains("at most 1 MiB"), "{}", invalid[0].1);
+        assert!(invalid[0].1.contains("at most 16 MiB"), "{}", invalid[0].1);
         assert_eq!(invalid[1].0, "dangling.toml");
         assert!(invalid[1].1.contains("leads nowhere"), "{}", invalid[1].1);
         assert_eq!(invalid[2].0, "x.toml");

@@ -114,6 +114,11 @@ pub fn read_text(path: &Path, file: &str) -> Result<String, PlanError> {
             "a larger file".into(),
         ));
     }
+    decode_text(bytes, file)
+}
+
+/// Plan bytes as text; a byte that is not UTF-8 is reported at its line and column.
+pub(crate) fn decode_text(bytes: Vec<u8>, file: &str) -> Result<String, PlanError> {
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let bytes = e.as_bytes();
@@ -125,12 +130,13 @@ pub fn read_text(path: &Path, file: &str) -> Result<String, PlanError> {
         let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
         // The prefix is valid UTF-8 up to `at`: count characters for the column.
         let col = std::str::from_utf8(&before[line_start..]).map_or(1, |s| s.chars().count() + 1);
-        error(
+        PlanError {
+            file: file.to_string(),
             line,
             col,
-            "UTF-8 text".into(),
-            format!("byte 0x{:02X}", bytes[at]),
-        )
+            expected: "UTF-8 text".into(),
+            found: format!("byte 0x{:02X}", bytes[at]),
+        }
     })
 }
 
