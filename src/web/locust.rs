@@ -74,18 +74,22 @@ impl SwarmForm {
             let value = value.trim();
             match key.as_ref() {
                 "user_count" => {
-                    form.user_count = Some(value.parse().map_err(|_| {
+                    let n: u64 = value.parse().map_err(|_| {
                         format!("user_count must be a whole number ≥ 0, got {value:?}")
-                    })?)
+                    })?;
+                    form.user_count = Some(
+                        crate::plan::limits::check_users(n)
+                            .map_err(|e| format!("user_count: {e}"))?,
+                    );
                 }
                 "spawn_rate" => {
+                    let rate: f64 = value
+                        .parse()
+                        .map_err(|_| format!("spawn_rate must be a number, got {value:?}"))?;
                     form.spawn_rate = Some(
-                        value
-                            .parse()
-                            .ok()
-                            .filter(|r: &f64| r.is_finite())
-                            .ok_or_else(|| format!("spawn_rate must be a number, got {value:?}"))?,
-                    )
+                        crate::plan::limits::check_spawn_rate(rate)
+                            .map_err(|e| format!("spawn_rate: {e}"))?,
+                    );
                 }
                 // Locust strips < and > against XSS; we escape on output, but keep the habit.
                 "host" => form.host = Some(value.replace(['<', '>'], "")).filter(|h| !h.is_empty()),
@@ -422,6 +426,10 @@ mod tests {
         assert!(SwarmForm::parse(b"run_time=soon")
             .unwrap_err()
             .starts_with("Valid run_time formats"));
+        let e = SwarmForm::parse(b"user_count=4000000000&spawn_rate=1").unwrap_err();
+        assert!(e.contains("users must be at most 1000000"), "{e}");
+        let e = SwarmForm::parse(b"user_count=1&spawn_rate=1e9").unwrap_err();
+        assert!(e.starts_with("spawn_rate: spawn rate must be"), "{e}");
         assert!(SwarmForm::parse(b"user_count=-1")
             .unwrap_err()
             .contains("user_count"));
