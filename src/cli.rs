@@ -499,7 +499,9 @@ async fn execute(
             }
         })
     };
-    let live_line = tokio::spawn(live_progress(handle.snapshots(), run_time));
+    // Warnings said live are not said again under the table.
+    let said = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let live_line = tokio::spawn(live_progress(handle.snapshots(), run_time, said.clone()));
     let csv_follower = match history {
         Some(out) => {
             let mut writer = report::csv::HistoryWriter::new(
@@ -525,7 +527,8 @@ async fn execute(
     if std::io::stderr().is_terminal() {
         eprintln!();
     }
-    for warning in &snapshot.warnings {
+    let said = said.lock().map(|s| s.clone()).unwrap_or_default();
+    for warning in snapshot.warnings.iter().filter(|w| !said.contains(w)) {
         eprintln!("warning: {warning}");
     }
     if let Some(problem) = live.history_problem() {
@@ -708,21 +711,23 @@ async fn write_files(
 async fn live_progress(
     mut snapshots: tokio::sync::watch::Receiver<Arc<Snapshot>>,
     run_time: Option<Duration>,
+    said: Arc<std::sync::Mutex<Vec<String>>>,
 ) {
     let tty = std::io::stderr().is_terminal();
     let mut last_plain = 0.0f64;
-    let mut warned: Vec<String> = Vec::new();
     while snapshots.changed().await.is_ok() {
         let snapshot = snapshots.borrow_and_update().clone();
         let line = report::table::live_line(&snapshot, run_time);
         let mut err = std::io::stderr().lock();
         // A warning (generator saturated, history write failed) is said when it happens, not
         // only in the summary at the end.
-        for warning in &snapshot.warnings {
-            if !warned.contains(warning) {
-                let clear = if tty { "\r\x1b[2K" } else { "" };
-                let _ = writeln!(err, "{clear}warning: {warning}");
-                warned.push(warning.clone());
+        if let Ok(mut warned) = said.lock() {
+            for warning in &snapshot.warnings {
+                if !warned.contains(warning) {
+                    let clear = if tty { "\r\x1b[2K" } else { "" };
+                    let _ = writeln!(err, "{clear}warning: {warning}");
+                    warned.push(warning.clone());
+                }
             }
         }
         if tty {
