@@ -37,6 +37,9 @@ pub const MAX_SEND: usize = 1_000;
 pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
 /// A plan file; also bounds how many names, rows and steps a plan can write out.
 pub const MAX_PLAN_BYTES: u64 = 16 * 1024 * 1024;
+/// Instructions one template render may execute (minijinja's fuel): far above any header or
+/// body template (a loop over 10 000 captured ids fits, a test checks it), far below a runaway loop.
+pub const TEMPLATE_FUEL: u64 = 100_000;
 
 /// What a check or capture reads of a response body unless `max_body` says otherwise; beyond
 /// it the request fails and the rest of the body is drained without being kept.

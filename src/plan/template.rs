@@ -44,6 +44,9 @@ static BASE: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.set_keep_trailing_newline(true);
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.set_debug(false);
+    // A template is run per request: a loop that never ends (or runs 10^10 times, growing its
+    // output until the process is killed) must fail the request instead.
+    env.set_fuel(Some(super::limits::TEMPLATE_FUEL));
     env.add_function("env", env_fn);
     env.add_function("uuid", uuid_fn);
     env.add_function("randint", randint_fn);
@@ -158,6 +161,12 @@ fn short(s: &str) -> String {
 
 /// `kind: detail` of a minijinja error, without its internal template name.
 fn error_text(e: &minijinja::Error) -> String {
+    if e.kind() == ErrorKind::OutOfFuel {
+        return format!(
+            "the template ran more than {} instructions (a runaway loop?)",
+            super::limits::TEMPLATE_FUEL
+        );
+    }
     let mut text = match e.detail() {
         Some(d) => format!("{}: {d}", e.kind()),
         None => e.kind().to_string(),
@@ -832,6 +841,24 @@ mod tests {
             v.set(k, val.clone());
         }
         v
+    }
+
+    #[test]
+    fn a_runaway_loop_fails_the_render_instead_of_the_process() {
+        let bomb = Template::parse(
+            "{% for i in range(100000) %}{% for j in range(100000) %}xxxxxxxxxx{% endfor %}\
+             {% endfor %}",
+        )
+        .unwrap();
+        let e = bomb.render(&vars(&[])).unwrap_err().to_string();
+        assert!(e.contains("ran more than 100000 instructions"), "{e}");
+        // an ordinary loop over a captured list is far below the limit
+        let ids: Vec<serde_json::Value> = (0..10_000).map(serde_json::Value::from).collect();
+        let list = Template::parse("{% for id in ids %}{{ id }},{% endfor %}").unwrap();
+        let out = list
+            .render(&vars(&[("ids", serde_json::Value::Array(ids))]))
+            .unwrap();
+        assert_eq!(out.matches(',').count(), 10_000);
     }
 
     #[test]
