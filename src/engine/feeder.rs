@@ -423,49 +423,4 @@ tasks = [
         );
         assert_eq!(feeds.tasks, vec![vec![0, 1], vec![]]);
     }
-
-    fn rss_kib() -> u64 {
-        std::fs::read_to_string("/proc/self/status")
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    }
-
-    /// Figures, not a check: RSS growth for 1 000 000 rows of two columns as one map per row
-    /// (how feeders stored rows before) and as the compact table.
-    /// `cargo test --release --lib feeder_memory -- --ignored --nocapture`
-    #[test]
-    #[ignore = "figures: prints the RSS of 1M rows both ways"]
-    fn feeder_memory_for_a_million_rows() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("rows.csv");
-        let mut text = String::from("id,name\n");
-        for i in 0..1_000_000 {
-            text.push_str(&format!("{i},user-{i}\n"));
-        }
-        std::fs::write(&path, &text).unwrap();
-        drop(text);
-        let before = rss_kib();
-        let table = crate::plan::data::read_csv(&path, &data::DataLimits::default()).unwrap();
-        let compact = rss_kib().saturating_sub(before);
-        let heap = table.heap_bytes();
-        drop(table);
-        let before = rss_kib();
-        let mut reader = csv::Reader::from_path(&path).unwrap();
-        let headers = reader.headers().unwrap().clone();
-        let maps: Vec<Row> = reader
-            .records()
-            .map(|r| Row::new(headers.iter().zip(r.unwrap().iter())))
-            .collect();
-        let as_maps = rss_kib().saturating_sub(before);
-        println!(
-            "1M rows x 2 columns: compact table +{} MiB RSS ({} MiB heap); one map per row +{} MiB RSS",
-            compact / 1024,
-            heap >> 20,
-            as_maps / 1024
-        );
-        assert_eq!(maps.len(), 1_000_000);
-    }
 }
