@@ -70,7 +70,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 pub struct RecordFile {
     file: File,
     pending: Vec<u8>,
-    path: PathBuf,
     /// Bytes on disk, all of them whole records.
     committed: u64,
 }
@@ -82,14 +81,8 @@ impl RecordFile {
         Ok(RecordFile {
             file: File::create(path)?,
             pending: Vec::with_capacity(64 * 1024),
-            path: path.to_path_buf(),
             committed: 0,
         })
-    }
-
-    /// The file's path, for messages.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Bytes written since the last flush.
