@@ -14,7 +14,7 @@ use proptest::prelude::*;
 use super::feeder::Feeders;
 use super::prepare::{prepare_class, select_classes, Selection};
 use super::shape::{self, ArrivalSchedule};
-use super::spawner::{ClassSequence, ClassSlot};
+use super::spawner::ClassSequence;
 use crate::plan::limits::*;
 use crate::plan::model::*;
 use crate::plan::template::{prepare, Vars};
@@ -360,15 +360,7 @@ fn prepare_run(plan: &Plan) {
         }
         let _ = c.wait.period();
     }
-    let slots: Vec<ClassSlot<'_>> = classes
-        .iter()
-        .map(|c| ClassSlot {
-            name: &c.name,
-            weight: c.weight,
-            fixed_count: c.fixed_count,
-        })
-        .collect();
-    let sequence = ClassSequence::new(&slots);
+    let sequence = ClassSequence::of_classes(&classes);
     let mut users = 1usize;
     for s in &plan.shapes {
         let _ = shape::duration(&s.kind);

@@ -20,7 +20,7 @@ use super::feeder::{ClassFeeds, Feeders};
 use super::prepare::{prepare_class, select_classes, PreparedClass, Selection};
 use super::setup::{run_setup, SetupOutcome};
 use super::shape::{self, ArrivalSchedule};
-use super::spawner::{ClassSequence, ClassSlot};
+use super::spawner::ClassSequence;
 use super::user::{run_user, UserControl};
 use super::EngineError;
 use crate::plan::model::{Plan, Shape, ShapeKind, Stage};
@@ -275,15 +275,7 @@ fn begin(
         .iter()
         .map(|c| prepare_class(&plan, c, &base, &vars).map(Arc::new))
         .collect::<Result<_, _>>()?;
-    let slots: Vec<ClassSlot<'_>> = classes
-        .iter()
-        .map(|c| ClassSlot {
-            name: &c.name,
-            weight: c.weight,
-            fixed_count: c.fixed_count,
-        })
-        .collect();
-    let sequence = ClassSequence::new(&slots);
+    let sequence = ClassSequence::of_classes(&classes);
     let class_names: Vec<Arc<str>> = classes.iter().map(|c| Arc::from(c.name.as_str())).collect();
 
     let (commands, command_rx) = mpsc::unbounded_channel();

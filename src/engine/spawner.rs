@@ -28,6 +28,19 @@ pub struct ClassSequence {
 }
 
 impl ClassSequence {
+    /// The sequence of a run's selected classes (their names, weights and fixed counts).
+    pub fn of_classes(classes: &[crate::plan::model::UserClass]) -> ClassSequence {
+        let slots: Vec<ClassSlot<'_>> = classes
+            .iter()
+            .map(|c| ClassSlot {
+                name: &c.name,
+                weight: c.weight,
+                fixed_count: c.fixed_count,
+            })
+            .collect();
+        ClassSequence::new(&slots)
+    }
+
     pub fn new(classes: &[ClassSlot<'_>]) -> ClassSequence {
         let mut order: Vec<usize> = (0..classes.len()).collect();
         order.sort_by(|&a, &b| classes[a].name.cmp(classes[b].name));
