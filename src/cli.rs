@@ -4,7 +4,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use crate::output::{self, RecordFile};
 use crate::plan::{self, limits, Plan};
 use crate::report;
 use crate::runs::{Runs, StartRequest};
-use crate::signals::StopSignals;
+use crate::signals::{self, StopSignals};
 use crate::stats::snapshot::{RunState, Snapshot};
 use crate::store::{ClassChoice, RunSettings, RunSource, Store};
 use crate::target::{self, TargetConfig};
@@ -449,7 +449,7 @@ async fn execute(
     }
     // From here on SIGINT and SIGTERM stop the run through the one stop path instead of killing
     // the process (a signal during setup waits for the run to exist, then stops it).
-    let mut signals = StopSignals::install().context("listening for SIGINT/SIGTERM")?;
+    let signals = StopSignals::install().context("listening for SIGINT/SIGTERM")?;
     let jtl = match &outputs.jtl {
         Some(path) => {
             let out = create_streamed(path)?;
@@ -479,25 +479,22 @@ async fn execute(
         eprintln!("run {} recorded at {link}", live.id);
     }
     let handle = live.handle.clone();
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let stopper = {
-        let handle = handle.clone();
-        let interrupted = interrupted.clone();
-        tokio::spawn(async move {
-            let Some(first) = signals.next().await else {
-                return;
-            };
-            eprintln!(
-                "\n{}: stopping, letting users finish (Ctrl-C or SIGTERM again to abort)",
-                first.name()
-            );
-            handle.stop();
-            if let Some(second) = signals.next().await {
+    let (stopper, interrupted) = {
+        let (stopping, aborting) = (handle.clone(), handle.clone());
+        signals::stop_then_abort(
+            signals,
+            move |first| {
+                eprintln!(
+                    "\n{}: stopping, letting users finish (Ctrl-C or SIGTERM again to abort)",
+                    first.name()
+                );
+                stopping.stop();
+            },
+            move |second| {
                 eprintln!("{}: aborting; the outputs are still written", second.name());
-                interrupted.store(true, Ordering::SeqCst);
-                handle.abort();
-            }
-        })
+                aborting.abort();
+            },
+        )
     };
     // Warnings said live are not said again under the table.
     let said = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -912,29 +909,25 @@ async fn serve(settings: Settings) -> anyhow::Result<i32> {
     }
     eprintln!("Ctrl-C (or SIGTERM) to stop");
     let stop = CancellationToken::new();
-    let aborted = Arc::new(AtomicBool::new(false));
-    let mut signals = StopSignals::install().context("listening for SIGINT/SIGTERM")?;
+    let signals = StopSignals::install().context("listening for SIGINT/SIGTERM")?;
     let runs = app.state().runs.clone();
-    {
-        let (stop, aborted) = (stop.clone(), aborted.clone());
-        tokio::spawn(async move {
-            let Some(first) = signals.next().await else {
-                return;
-            };
+    let stopping = stop.clone();
+    let (_, aborted) = signals::stop_then_abort(
+        signals,
+        move |first| {
             eprintln!(
                 "\n{}: stopping; live runs are stopped and recorded first (again to abort)",
                 first.name()
             );
-            stop.cancel();
-            if let Some(second) = signals.next().await {
-                eprintln!("{}: aborting live runs", second.name());
-                aborted.store(true, Ordering::SeqCst);
-                for run in runs.live() {
-                    run.handle.abort();
-                }
+            stopping.cancel();
+        },
+        move |second| {
+            eprintln!("{}: aborting live runs", second.name());
+            for run in runs.live() {
+                run.handle.abort();
             }
-        });
-    }
+        },
+    );
     app.run_until_stopped(stop).await?;
     Ok(if aborted.load(Ordering::SeqCst) {
         EXIT_ABORTED

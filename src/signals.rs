@@ -6,6 +6,8 @@
 //! a signal no longer kills the process but waits here for [`StopSignals::next`].
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Which signal arrived.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,4 +67,27 @@ impl StopSignals {
                 .map(|_| StopSignal::Interrupt)
         }
     }
+}
+
+/// The policy every command follows, in one place: the first signal calls `stop`, a second one
+/// calls `abort`. The returned flag tells whether it came to an abort (exit 3); abort the task
+/// once the command is done so later signals are no longer taken.
+pub fn stop_then_abort(
+    mut signals: StopSignals,
+    stop: impl FnOnce(StopSignal) + Send + 'static,
+    abort: impl FnOnce(StopSignal) + Send + 'static,
+) -> (tokio::task::JoinHandle<()>, Arc<AtomicBool>) {
+    let aborted = Arc::new(AtomicBool::new(false));
+    let flag = aborted.clone();
+    let task = tokio::spawn(async move {
+        let Some(first) = signals.next().await else {
+            return;
+        };
+        stop(first);
+        if let Some(second) = signals.next().await {
+            flag.store(true, Ordering::SeqCst);
+            abort(second);
+        }
+    });
+    (task, aborted)
 }
