@@ -12,11 +12,12 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::feeder::Feeders;
-use super::prepare::{prepare_class, select_classes, Selection};
+use super::prepare::prepare_class;
 use super::shape::{self, ArrivalSchedule};
 use super::spawner::ClassSequence;
 use crate::plan::limits::*;
 use crate::plan::model::*;
+use crate::plan::selection::Selection;
 use crate::plan::template::{prepare, Vars};
 use crate::protocols::http_client::OriginInfo;
 
@@ -346,7 +347,7 @@ fn prepare_run(plan: &Plan) {
     };
     let base = OriginInfo::parse("http://127.0.0.1:9").expect("a valid origin");
     let vars = Vars::new(shared);
-    let Ok(classes) = select_classes(&plan, &Selection::default()) else {
+    let Ok(classes) = Selection::default().apply(&plan) else {
         return;
     };
     for c in &classes {

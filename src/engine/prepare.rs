@@ -14,62 +14,6 @@ use crate::protocols::rpc::PreparedRpc;
 use crate::protocols::sse::PreparedSse;
 use crate::protocols::ws::PreparedWs;
 
-/// Which classes run, with what weight, and which tasks by tag.
-#[derive(Clone, Debug, Default)]
-pub struct Selection {
-    /// Restrict to these classes (empty: all), optionally re-weighted.
-    pub classes: Vec<(String, Option<u32>)>,
-    /// Keep only tasks with at least one of these tags (empty: all).
-    pub tags: Vec<String>,
-    /// Drop tasks with any of these tags.
-    pub exclude_tags: Vec<String>,
-}
-
-/// The classes a run uses, after `--class`, `--tags` and `--exclude-tags`. Classes left with
-/// no task are dropped (Locust does the same); none left is an error.
-pub fn select_classes(plan: &Plan, sel: &Selection) -> Result<Vec<UserClass>, EngineError> {
-    let mut chosen: Vec<UserClass> = if sel.classes.is_empty() {
-        plan.users.clone()
-    } else {
-        let mut out = Vec::new();
-        for (name, weight) in &sel.classes {
-            let Some(class) = plan.users.iter().find(|c| &c.name == name) else {
-                let known: Vec<&str> = plan.users.iter().map(|c| c.name.as_str()).collect();
-                return Err(EngineError::invalid(
-                    "classes",
-                    format!(
-                        "unknown user class {name:?}; the plan has {}",
-                        known.join(", ")
-                    ),
-                ));
-            };
-            let mut class = class.clone();
-            if let Some(w) = weight {
-                let w = crate::plan::limits::check_weight(i64::from(*w))
-                    .map_err(|e| EngineError::invalid("classes", format!("{name}: {e}")))?;
-                class.weight = w;
-            }
-            out.push(class);
-        }
-        out
-    };
-    for class in &mut chosen {
-        class.tasks.retain(|t| {
-            let included = sel.tags.is_empty() || t.tags.iter().any(|tag| sel.tags.contains(tag));
-            let excluded = t.tags.iter().any(|tag| sel.exclude_tags.contains(tag));
-            included && !excluded
-        });
-    }
-    chosen.retain(|c| !c.tasks.is_empty());
-    if chosen.is_empty() {
-        return Err(EngineError::invalid(
-            "classes",
-            "no user class is left to run (check --class, --tags and --exclude-tags)",
-        ));
-    }
-    Ok(chosen)
-}
-
 /// What a step does at run time.
 #[derive(Debug)]
 pub(crate) enum Action {

@@ -8,6 +8,7 @@ pub mod library;
 pub mod limits;
 pub mod model;
 mod parse;
+pub mod selection;
 pub mod template;
 mod validate;
 

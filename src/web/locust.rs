@@ -20,10 +20,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use super::api::{self, StartInput};
+use super::api;
 use super::error::ApiError;
 use super::state::AppState;
 use crate::plan::duration::parse_duration;
+use crate::runs::request::StartInput;
 use crate::runs::LiveRun;
 use crate::stats::aggregator::AGGREGATED;
 use crate::stats::snapshot::{RunState, Snapshot, StatsRow};
@@ -202,7 +203,7 @@ async fn start(
     users: u32,
     spawn_rate: f64,
 ) -> Result<LiveRun, ApiError> {
-    let lib = state.plans();
+    let lib = state.plans().await;
     let plan = match &form.plan {
         Some(p) => p.clone(),
         None => {
@@ -225,11 +226,10 @@ async fn start(
         }
     };
     let input = StartInput {
-        plan: Some(plan),
         host: form.host.clone(),
         users: Some(i64::from(users)),
         spawn_rate: Some(spawn_rate),
-        run_time: form.run_time.map(|secs| format!("{secs}s")),
+        run_time: form.run_time.map(Duration::from_secs),
         classes: (!form.user_classes.is_empty()).then(|| {
             form.user_classes
                 .iter()
@@ -238,7 +238,7 @@ async fn start(
         }),
         ..StartInput::default()
     };
-    api::start(state, input, RunSource::Api).await
+    api::start(state, Some(&plan), input, RunSource::Api).await
 }
 
 async fn stop(State(state): State<AppState>) -> Json<Value> {
@@ -270,7 +270,7 @@ async fn current_snapshot(state: &AppState) -> Result<Option<(String, Arc<Snapsh
     match newest.first() {
         Some(record) => Ok(Some((
             record.id.clone(),
-            api::run_snapshot(state, record).await?,
+            state.runs.snapshot_of(record).await?,
         ))),
         None => Ok(None),
     }

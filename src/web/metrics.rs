@@ -52,7 +52,7 @@ pub async fn get_metrics(
         .await?;
     if let Some(record) = newest.first() {
         if record.state.is_final() && !live.iter().any(|r| r.id == record.id) {
-            let snapshot = super::api::run_snapshot(&state, record).await?;
+            let snapshot = state.runs.snapshot_of(record).await?;
             snapshots.push((record.id.clone(), record.plan_name.clone(), snapshot));
         }
     }

@@ -6,18 +6,24 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::engine::{self, EngineError, RunConfig, RunHandle, Selection};
-use crate::plan::model::{Plan, Threshold, UserClass};
+pub mod lookup;
+pub mod request;
+
+use request::RunRequest;
+
+use crate::engine::clock::now_ms;
+use crate::engine::{self, EngineError, RunHandle};
+use crate::plan::model::{Threshold, UserClass};
 use crate::stats::snapshot::{RunState, Snapshot};
 use crate::stats::tap::SampleTap;
 use crate::stats::thresholds::{self, Verdict};
 use crate::store::{
-    ClassRatio, NamedHistogram, NewRun, Ratio, RunRecord, RunSettings, RunSource, RunSummary,
-    Store, StoreError, StoreWriter, TaskRatio,
+    ClassRatio, NamedHistogram, NewRun, Ratio, RunRecord, RunSummary, Store, StoreError,
+    StoreWriter, TaskRatio,
 };
 
 /// How often the live statistics table is saved (points are saved every second).
@@ -25,30 +31,12 @@ const STATS_EVERY: Duration = Duration::from_secs(2);
 /// A run whose owner has not written for this long is considered orphaned.
 pub const STALE_AFTER: Duration = Duration::from_secs(5);
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// What to run.
-#[derive(Clone, Debug)]
-pub struct StartRequest {
-    pub plan: Arc<Plan>,
-    /// The plan's key in the plans directory or the path given to `hornet run`.
-    pub plan_file: Option<String>,
-    pub plan_source: String,
-    pub settings: RunSettings,
-    pub source: RunSource,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("run {active} is still running; stop it first (one run at a time)")]
     Busy { active: String },
     #[error(transparent)]
-    Invalid(#[from] EngineError),
+    Refused(#[from] EngineError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -189,27 +177,19 @@ impl Runs {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts a run and its recording. Refused while another run of this process is live.
-    pub async fn start(&self, req: StartRequest) -> Result<LiveRun, StartError> {
-        self.start_with_tap(req, None).await
-    }
-
-    /// As [`Self::start`], with a copy of every sample batch sent to `tap` (`hornet run --jtl`).
-    pub async fn start_with_tap(
+    /// Starts a run and its recording, with a copy of every sample batch sent to `tap` if one
+    /// is given (`hornet run --jtl`). Refused while another run of this process is live.
+    pub async fn start(
         &self,
-        req: StartRequest,
+        req: RunRequest,
         tap: Option<SampleTap>,
     ) -> Result<LiveRun, StartError> {
         if let Some(active) = self.busy() {
             return Err(StartError::Busy { active });
         }
-        let thresholds = run_thresholds(&req.plan, &req.settings)?;
-        let mut cfg = run_config(&req.settings);
-        cfg.sample_tap = tap;
-        let classes = engine::prepare::select_classes(&req.plan, &cfg.selection)?;
-        let ratio = ratio(&classes);
+        let ratio = ratio(&req.classes);
         // Runs the plan's setup steps first (a failure refuses the start with their message).
-        let (handle, completion) = engine::launch(&req.plan, cfg).await?;
+        let (handle, completion) = engine::launch(&req, tap).await?;
         let id = uuid::Uuid::now_v7().to_string();
         let started_at_ms = now_ms();
         let new = NewRun {
@@ -219,7 +199,7 @@ impl Runs {
             plan_file: req.plan_file.clone(),
             plan_source: req.plan_source.clone(),
             source: req.source,
-            settings: req.settings.clone(),
+            settings: req.settings(),
             ratio,
             owner: self.inner.instance.clone(),
             started_at_ms,
@@ -254,7 +234,7 @@ impl Runs {
             target_users: Arc::new(AtomicU32::new(record.settings.users)),
             record,
             recorded,
-            thresholds: thresholds.into(),
+            thresholds: req.thresholds.clone().into(),
             verdicts: Arc::new(OnceLock::new()),
             history_problem: Arc::new(OnceLock::new()),
         };
@@ -411,41 +391,6 @@ struct Judge {
     thresholds: Arc<[Threshold]>,
     verdicts: Arc<OnceLock<Vec<Verdict>>>,
     history_problem: Arc<OnceLock<String>>,
-}
-
-/// The plan's thresholds followed by the start's (validated again here: a stored run's settings
-/// reach this point from the API, the form and the CLI alike).
-pub fn run_thresholds(plan: &Plan, settings: &RunSettings) -> Result<Vec<Threshold>, EngineError> {
-    let mut all = plan.thresholds.clone();
-    for text in &settings.thresholds {
-        let t = crate::plan::parse_threshold(text)
-            .and_then(|t| crate::plan::check_threshold_scope(plan, &t).map(|()| t))
-            .map_err(|e| EngineError::invalid("thresholds", format!("{text:?}: {e}")))?;
-        all.push(t);
-    }
-    Ok(all)
-}
-
-/// The engine's configuration for the stored settings.
-pub fn run_config(s: &RunSettings) -> RunConfig {
-    RunConfig {
-        host: (!s.host.is_empty()).then(|| s.host.clone()),
-        users: s.users,
-        spawn_rate: s.spawn_rate,
-        run_time: s.run_time_s.map(Duration::from_secs_f64),
-        stop_timeout: Duration::from_secs_f64(s.stop_timeout_s.max(0.0)),
-        selection: Selection {
-            classes: s
-                .classes
-                .iter()
-                .map(|c| (c.name.clone(), Some(c.weight)))
-                .collect(),
-            tags: s.tags.clone(),
-            exclude_tags: s.exclude_tags.clone(),
-        },
-        shape: s.shape.clone(),
-        ..RunConfig::default()
-    }
 }
 
 /// Locust's ratio: users per class by weight, task picks within a class by weight.
