@@ -13,9 +13,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{is_loopback_bind, public_base_url, ServerLimits, Settings};
+use crate::demo::{self, RunningTarget, TargetConfig};
 use crate::runs::Runs;
 use crate::store::{Store, StoreError};
-use crate::target::{self, RunningTarget, TargetConfig};
 use crate::web::{self, auth::Guard, plan_cache::PlanCache, state::AppState};
 
 /// How often a server looks for runs whose owner died (also done once at start).
@@ -92,7 +92,7 @@ impl Application {
         let demo = if settings.no_demo_target {
             None
         } else {
-            match target::spawn(&settings.demo_target, TargetConfig::default()).await {
+            match demo::spawn(&settings.demo_target, TargetConfig::default()).await {
                 Ok(t) => Some(t),
                 Err(e) => {
                     tracing::warn!(bind = %settings.demo_target, error = %e, "demo target not started");

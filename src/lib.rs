@@ -6,6 +6,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod output;
 pub mod plan;
@@ -15,6 +16,5 @@ pub mod runs;
 pub mod signals;
 pub mod stats;
 pub mod store;
-pub mod target;
 pub mod telemetry;
 pub mod web;

@@ -11,9 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::Application;
 use crate::config::Settings;
+use crate::demo::{self, TargetConfig};
 use crate::plan::{self, Plan};
 use crate::signals::{self, StopSignals};
-use crate::target::{self, TargetConfig};
 
 mod args;
 mod compare;
@@ -109,7 +109,7 @@ async fn serve_target(args: TargetArgs) -> anyhow::Result<i32> {
         token: (!args.no_auth).then_some(args.token),
         ..TargetConfig::default()
     };
-    let running = target::spawn(&args.bind, cfg)
+    let running = demo::spawn(&args.bind, cfg)
         .await
         .with_context(|| format!("binding the demo target to {}", args.bind))?;
     eprintln!(

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 pub mod lookup;
+mod recording;
 pub mod request;
 
 use request::RunRequest;
@@ -22,8 +23,7 @@ use crate::stats::snapshot::{RunState, Snapshot};
 use crate::stats::tap::SampleTap;
 use crate::stats::thresholds::{self, Verdict};
 use crate::store::{
-    ClassRatio, NamedHistogram, NewRun, Ratio, RunRecord, RunSummary, Store, StoreError,
-    StoreWriter, TaskRatio,
+    ClassRatio, NewRun, Ratio, RunRecord, RunSummary, Store, StoreError, StoreWriter, TaskRatio,
 };
 
 /// How often the live statistics table is saved (points are saved every second).
@@ -241,13 +241,16 @@ impl Runs {
         self.lock().insert(id.clone(), live.clone());
         tracing::info!(run = %id, plan = %req.plan.name, source = req.source.as_str(), "run started");
         let runs = self.clone();
-        let judge = Judge {
+        let judge = recording::Judge {
             thresholds: live.thresholds.clone(),
             verdicts: live.verdicts.clone(),
             history_problem: live.history_problem.clone(),
         };
         tokio::spawn(async move {
-            runs.record(&id, handle, completion, judge).await;
+            let recording = recording::Recording::new(&id, runs.inner.writer.clone(), judge);
+            recording
+                .follow(handle, completion, runs.inner.store.as_ref())
+                .await;
             runs.lock().remove(&id);
             let _ = recorded_tx.send(true);
             tracing::info!(run = %id, "run recorded");
@@ -263,134 +266,6 @@ impl Runs {
             None
         }
     }
-
-    /// Follows the run's snapshots into the store until it ends, then stores the final numbers.
-    /// Once a second it judges the `abort_on_fail` thresholds and stops the run when one fails.
-    async fn record(
-        &self,
-        id: &str,
-        handle: RunHandle,
-        completion: engine::run::RunCompletion,
-        judge: Judge,
-    ) {
-        let mut snapshots = handle.snapshots();
-        let mut written = 0usize;
-        let mut peak_users = 0u32;
-        let mut state = RunState::Spawning;
-        let mut last_stats = tokio::time::Instant::now();
-        let writer = self.inner.writer.clone();
-        let mut stopped_by: Option<(usize, Verdict)> = None;
-        while snapshots.changed().await.is_ok() {
-            let snapshot = snapshots.borrow_and_update().clone();
-            peak_users = peak_users.max(snapshot.users);
-            if stopped_by.is_none() {
-                if let Some(i) = thresholds::first_abort(&judge.thresholds, &snapshot) {
-                    let mut verdict = thresholds::evaluate(&judge.thresholds[i], &snapshot);
-                    verdict.stopped_run_at_s = Some(snapshot.elapsed_s);
-                    tracing::info!(run = %id, threshold = %verdict.expression,
-                        observed = %verdict.observed_text, "threshold failed: stopping the run");
-                    // the one stop path: users finish, every output is still written
-                    handle.stop();
-                    stopped_by = Some((i, verdict));
-                }
-            }
-            let Some(writer) = &writer else { continue };
-            // The run goes on measuring when the history cannot be written (disk full); it
-            // says so in its warnings, live and at the end.
-            if let Some(problem) = writer.take_problem(id) {
-                handle.warn(problem);
-            }
-            if snapshot.series.len() > written {
-                writer.points(id, snapshot.series[written..].to_vec(), now_ms());
-                written = snapshot.series.len();
-            }
-            if snapshot.state != state {
-                state = snapshot.state;
-                if !state.is_final() {
-                    writer.set_state(id, state);
-                }
-            }
-            if last_stats.elapsed() >= STATS_EVERY {
-                last_stats = tokio::time::Instant::now();
-                writer.stats(
-                    id,
-                    snapshot.rows.clone(),
-                    snapshot.total.clone(),
-                    snapshot.failures.clone(),
-                    Vec::new(),
-                    summary(&snapshot, peak_users),
-                );
-            }
-        }
-        let outcome = match completion.wait().await {
-            Ok(outcome) => outcome,
-            Err(_) => {
-                let _ = judge.verdicts.set(Vec::new());
-                // The run's actor died without a final snapshot: keep what was written.
-                if let Some(writer) = &writer {
-                    writer.finish(id, RunState::Aborted, now_ms());
-                    let _ = writer.flush().await;
-                }
-                return;
-            }
-        };
-        let mut verdicts = thresholds::evaluate_all(&judge.thresholds, &outcome.snapshot);
-        if let Some((i, verdict)) = stopped_by {
-            // the run ended on this verdict: keep the numbers that stopped it
-            verdicts[i] = verdict;
-        }
-        let _ = judge.verdicts.set(verdicts.clone());
-        let Some(writer) = &writer else { return };
-        if let Some(store) = &self.inner.store {
-            if !verdicts.is_empty() {
-                if let Err(e) = store.set_verdicts(id, &verdicts).await {
-                    tracing::warn!(run = %id, error = %e, "threshold verdicts not stored");
-                }
-            }
-        }
-        let snapshot = outcome.snapshot;
-        peak_users = peak_users.max(snapshot.users);
-        if snapshot.series.len() > written {
-            writer.points(id, snapshot.series[written..].to_vec(), now_ms());
-        }
-        let histograms = outcome
-            .histograms
-            .into_iter()
-            .map(|h| NamedHistogram {
-                method: h.method,
-                name: h.name,
-                histogram: h.histogram,
-                exact: h.exact,
-                corrected: h.corrected,
-                corrected_exact: h.corrected_exact,
-            })
-            .collect();
-        writer.stats(
-            id,
-            snapshot.rows.clone(),
-            snapshot.total.clone(),
-            snapshot.failures.clone(),
-            histograms,
-            summary(&snapshot, peak_users),
-        );
-        writer.finish(id, snapshot.state, now_ms());
-        if let Err(e) = writer.flush().await {
-            tracing::warn!(run = %id, error = %e, "final statistics not stored");
-            let problem = writer
-                .take_problem(id)
-                .unwrap_or_else(|| format!("history write failed: {e}"));
-            let _ = judge
-                .history_problem
-                .set(format!("{problem}; the final numbers are not stored"));
-        }
-    }
-}
-
-/// What the recorder needs to judge a run's thresholds.
-struct Judge {
-    thresholds: Arc<[Threshold]>,
-    verdicts: Arc<OnceLock<Vec<Verdict>>>,
-    history_problem: Arc<OnceLock<String>>,
 }
 
 /// Locust's ratio: users per class by weight, task picks within a class by weight.
