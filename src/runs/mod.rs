@@ -14,7 +14,9 @@ pub mod lookup;
 mod recording;
 pub mod request;
 
-use request::RunRequest;
+use crate::plan::library::PlanLibrary;
+use crate::store::RunSource;
+use request::{RequestError, RunRequest, StartInput};
 
 use crate::engine::clock::now_ms;
 use crate::engine::{self, EngineError, RunHandle};
@@ -35,6 +37,8 @@ pub const STALE_AFTER: Duration = Duration::from_secs(5);
 pub enum StartError {
     #[error("run {active} is still running; stop it first (one run at a time)")]
     Busy { active: String },
+    #[error(transparent)]
+    Invalid(#[from] RequestError),
     #[error(transparent)]
     Refused(#[from] EngineError),
     #[error(transparent)]
@@ -175,6 +179,20 @@ impl Runs {
             .live
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts the library's plan called `plan` with `input`: the start of the API, the start
+    /// form and Locust's `/swarm`.
+    pub async fn start_from_library(
+        &self,
+        lib: &PlanLibrary,
+        plan: Option<&str>,
+        input: StartInput,
+        source: RunSource,
+    ) -> Result<LiveRun, StartError> {
+        let choice = request::pick_plan(lib, plan)?;
+        let req = request::resolve(choice, input, source)?;
+        self.start(req, None).await
     }
 
     /// Starts a run and its recording, with a copy of every sample batch sent to `tap` if one

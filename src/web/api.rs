@@ -16,7 +16,7 @@ use super::state::AppState;
 use crate::plan::duration::parse_duration;
 use crate::plan::limits;
 use crate::plan::model::{Plan, ShapeKind};
-use crate::runs::request::{self, StartInput};
+use crate::runs::request::StartInput;
 use crate::runs::LiveRun;
 use crate::stats::snapshot::RunState;
 use crate::store::{RunFilter, RunRecord, RunSource};
@@ -242,7 +242,10 @@ async fn start_run(
 ) -> Result<Response, ApiError> {
     require_json(&headers, &body)?;
     let (plan, input) = start_from_json(&body)?;
-    let live = start(&state, plan.as_deref(), input, RunSource::Api).await?;
+    let lib = state.plans().await;
+    let live = (state.runs)
+        .start_from_library(&lib, plan.as_deref(), input, RunSource::Api)
+        .await?;
     let links = links(&live.id);
     let body = json!({ "id": live.id, "state": RunState::Spawning, "links": links });
     Ok((
@@ -251,18 +254,6 @@ async fn start_run(
         Json(body),
     )
         .into_response())
-}
-
-/// Starts the library's plan `plan` with `input` (the API, the start form and Locust's /swarm).
-pub async fn start(
-    state: &AppState,
-    plan: Option<&str>,
-    input: StartInput,
-    source: RunSource,
-) -> Result<LiveRun, ApiError> {
-    let choice = request::pick_plan(&*state.plans().await, plan)?;
-    let req = request::resolve(choice, input, source)?;
-    Ok(state.runs.start(req, None).await?)
 }
 
 fn links(id: &str) -> Value {

@@ -111,6 +111,7 @@ impl From<StartError> for ApiError {
     fn from(e: StartError) -> Self {
         match e {
             StartError::Busy { .. } => ApiError::conflict("run_active", e.to_string()),
+            StartError::Invalid(e) => e.into(),
             StartError::Refused(e) => e.into(),
             StartError::Store(e) => e.into(),
         }

@@ -20,7 +20,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use super::api;
 use super::error::ApiError;
 use super::state::AppState;
 use crate::plan::duration::parse_duration;
@@ -238,7 +237,9 @@ async fn start(
         }),
         ..StartInput::default()
     };
-    api::start(state, Some(&plan), input, RunSource::Api).await
+    Ok((state.runs)
+        .start_from_library(&lib, Some(&plan), input, RunSource::Api)
+        .await?)
 }
 
 async fn stop(State(state): State<AppState>) -> Json<Value> {

@@ -145,9 +145,13 @@ async fn start_from_form(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let started = match form_input(&body) {
-        Ok((plan, input)) => api::start(&state, plan.as_deref(), input, RunSource::Ui)
-            .await
-            .map_err(|e| (e, plan)),
+        Ok((plan, input)) => {
+            let lib = state.plans().await;
+            (state.runs)
+                .start_from_library(&lib, plan.as_deref(), input, RunSource::Ui)
+                .await
+                .map_err(|e| (ApiError::from(e), plan))
+        }
         Err(e) => Err((e, None)),
     };
     match started {
