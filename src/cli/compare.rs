@@ -2,6 +2,7 @@
 //! `--max-regression` rule.
 
 use std::io::Write;
+use std::path::Path;
 
 use super::args::CompareArgs;
 use super::{EXIT_BAD_INPUT, EXIT_OK, EXIT_REGRESSION};
@@ -12,71 +13,39 @@ use crate::store::{RunFilter, RunRecord, Store};
 /// `hornet compare`: loads both runs from the database, prints the comparison, exits 1 when a
 /// `--max-regression` rule is broken.
 pub(super) async fn compare_runs(args: CompareArgs) -> anyhow::Result<i32> {
+    match compare_or_refuse(&args).await? {
+        Ok(code) => Ok(code),
+        Err(bad_input) => {
+            eprintln!("error: {bad_input}");
+            Ok(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+/// What is said and returned when the input is bad (exit 2): Err(message).
+type Checked<T> = anyhow::Result<Result<T, String>>;
+
+async fn compare_or_refuse(args: &CompareArgs) -> Checked<i32> {
     let rules = match compare::parse_rules(args.max_regression.as_deref().unwrap_or_default()) {
         Ok(rules) => rules,
-        Err(e) => {
-            eprintln!("error: --max-regression: {e}");
-            return Ok(EXIT_BAD_INPUT);
-        }
+        Err(e) => return Ok(Err(format!("--max-regression: {e}"))),
     };
     match (&args.baseline, args.runs.len()) {
         (None, 2) | (Some(_), 1) => {}
         (None, _) => {
-            eprintln!("error: give two run ids (BASE HEAD), or one with --baseline");
-            return Ok(EXIT_BAD_INPUT);
+            return Ok(Err(
+                "give two run ids (BASE HEAD), or one with --baseline".into()
+            ))
         }
-        (Some(_), _) => {
-            eprintln!("error: with --baseline give only the head run id");
-            return Ok(EXIT_BAD_INPUT);
-        }
+        (Some(_), _) => return Ok(Err("with --baseline give only the head run id".into())),
     }
-    // Store::open would create an empty database: a typo in --db must be an error instead.
-    if !args.db.exists() {
-        eprintln!(
-            "error: no history database at {} (give the file runs were recorded into with --db)",
-            args.db.display()
-        );
-        return Ok(EXIT_BAD_INPUT);
-    }
-    let store = match Store::open(&args.db).await {
+    let store = match open_history(&args.db).await {
         Ok(store) => store,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(EXIT_BAD_INPUT);
-        }
+        Err(e) => return Ok(Err(e)),
     };
-    let head_id = &args.runs[args.runs.len() - 1];
-    let Some(head) = store.get_run(head_id).await? else {
-        eprintln!("error: no run {head_id:?} in {}", args.db.display());
-        return Ok(EXIT_BAD_INPUT);
-    };
-    let base = match &args.baseline {
-        None => {
-            let id = &args.runs[0];
-            match store.get_run(id).await? {
-                Some(run) => run,
-                None => {
-                    eprintln!("error: no run {id:?} in {}", args.db.display());
-                    return Ok(EXIT_BAD_INPUT);
-                }
-            }
-        }
-        Some(tag) => match baseline_run(&store, tag, &head).await? {
-            Some(run) => run,
-            None => {
-                let plan = if tag == "last-passing" {
-                    &head.plan_name
-                } else {
-                    tag
-                };
-                eprintln!(
-                    "error: no passing run of plan {plan:?} before run {} in {}",
-                    head.id,
-                    args.db.display()
-                );
-                return Ok(EXIT_BAD_INPUT);
-            }
-        },
+    let (base, head) = match base_and_head(&store, args).await? {
+        Ok(runs) => runs,
+        Err(e) => return Ok(Err(e)),
     };
     let mut data = Vec::with_capacity(2);
     for run in [&base, &head] {
@@ -106,11 +75,56 @@ pub(super) async fn compare_runs(args: CompareArgs) -> anyhow::Result<i32> {
         compare::render_text(&comparison, &label(&base), &label(&head))
     );
     std::io::stdout().flush()?;
-    Ok(if comparison.regressions.is_empty() {
+    Ok(Ok(if comparison.regressions.is_empty() {
         EXIT_OK
     } else {
         EXIT_REGRESSION
-    })
+    }))
+}
+
+/// The history database; it must exist (Store::open would create an empty one, and a typo in
+/// --db must be an error instead).
+async fn open_history(db: &Path) -> Result<Store, String> {
+    if !db.exists() {
+        return Err(format!(
+            "no history database at {} (give the file runs were recorded into with --db)",
+            db.display()
+        ));
+    }
+    Store::open(db).await.map_err(|e| e.to_string())
+}
+
+/// BASE and HEAD as named, or HEAD and the base `--baseline` picks.
+async fn base_and_head(store: &Store, args: &CompareArgs) -> Checked<(RunRecord, RunRecord)> {
+    let db = args.db.display();
+    let head_id = &args.runs[args.runs.len() - 1];
+    let Some(head) = store.get_run(head_id).await? else {
+        return Ok(Err(format!("no run {head_id:?} in {db}")));
+    };
+    let base = match &args.baseline {
+        None => {
+            let id = &args.runs[0];
+            match store.get_run(id).await? {
+                Some(run) => run,
+                None => return Ok(Err(format!("no run {id:?} in {db}"))),
+            }
+        }
+        Some(tag) => match baseline_run(store, tag, &head).await? {
+            Some(run) => run,
+            None => {
+                let plan = if tag == "last-passing" {
+                    &head.plan_name
+                } else {
+                    tag
+                };
+                return Ok(Err(format!(
+                    "no passing run of plan {plan:?} before run {} in {db}",
+                    head.id
+                )));
+            }
+        },
+    };
+    Ok(Ok((base, head)))
 }
 
 /// The base for `--baseline TAG`: the newest passing run, started before `head`, of head's plan

@@ -1,7 +1,7 @@
-//! The runs of this process: the one path by which the UI, the REST API and the CLI start a run.
-//! It starts the run through the engine, records it into the store while it goes (points every
-//! second, statistics every few seconds, final histograms at the end) and finds live runs again
-//! by id. It owns no statistics: it reads the engine's snapshots.
+//! The runs of this process: the one path by which the UI, the REST API, Locust's `/swarm` and
+//! the CLI start a run. Each edge builds one validated `request::RunRequest`; this module starts
+//! it through the engine, records it while it goes (`recording.rs`) and finds runs again by id,
+//! live or stored (`lookup.rs`). It owns no statistics: it reads the engine's snapshots.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -65,6 +65,17 @@ pub struct PlanChoice {
     pub source: String,
 }
 
+impl PlanChoice {
+    /// A plan that came from no file (built in code: tests, benchmarks).
+    pub fn of(plan: Plan) -> PlanChoice {
+        PlanChoice {
+            plan: Arc::new(plan),
+            file: None,
+            source: String::new(),
+        }
+    }
+}
+
 impl From<&PlanEntry> for PlanChoice {
     fn from(e: &PlanEntry) -> PlanChoice {
         PlanChoice {

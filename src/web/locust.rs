@@ -143,7 +143,7 @@ async fn swarm(State(state): State<AppState>, body: Bytes) -> Response {
             }
             (live, true)
         }
-        None => match start(&state, &form, users, spawn_rate).await {
+        None => match start_swarm(&state, &form, users, spawn_rate).await {
             Ok(live) => (live, false),
             Err(e) => {
                 let message = match &e.field {
@@ -196,7 +196,7 @@ fn form_host(state: &AppState) -> String {
         .unwrap_or_default()
 }
 
-async fn start(
+async fn start_swarm(
     state: &AppState,
     form: &SwarmForm,
     users: u32,

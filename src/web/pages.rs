@@ -1,6 +1,7 @@
 //! The HTML pages: `/` (start form), `/runs` (history), `/runs/{id}` (a run, live or as its
 //! permanent report) and the start form's POST. Handlers gather view data and render askama
-//! templates from `views.rs`; every value from a plan, a run or a target is escaped there.
+//! templates from `views`; every value from a plan, a run or a target is escaped there. A run's
+//! files (CSV, JSON, HTML) are `downloads.rs`.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
