@@ -7,6 +7,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod format;
 pub mod output;
 pub mod plan;
 pub mod protocols;

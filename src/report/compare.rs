@@ -8,7 +8,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
-use super::table::{clean, display_name, fmt_ms, Align, Table};
+use super::table::{clean, display_name, Align, Table};
+use crate::format::{fmt_ms, fmt_pct, fmt_rps, trimmed};
 use crate::stats::aggregator::{AGGREGATED, OTHER_NAME};
 use crate::stats::histogram::LatencyHistogram;
 use crate::stats::snapshot::{us_to_ms, StatsRow};
@@ -90,8 +91,8 @@ pub enum Limit {
 impl std::fmt::Display for Limit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Limit::Percent(p) => write!(f, "{}%", trim_float(*p)),
-            Limit::Points(p) => write!(f, "{}pp", trim_float(*p)),
+            Limit::Percent(p) => write!(f, "{}%", trimmed(*p, 6)),
+            Limit::Points(p) => write!(f, "{}pp", trimmed(*p, 6)),
         }
     }
 }
@@ -152,13 +153,13 @@ pub fn parse_rules(text: &str) -> Result<Vec<Rule>, CompareError> {
             Limit::Points(_) => {
                 return Err(bad(format!(
                     "{key} changes by percent, e.g. {key}={}%",
-                    trim_float(value)
+                    trimmed(value, 6)
                 )))
             }
             Limit::Percent(_) => {
                 return Err(bad(format!(
                     "{key} is a rate: give its limit in percentage points, e.g. {key}={}pp",
-                    trim_float(value)
+                    trimmed(value, 6)
                 )))
             }
         };
@@ -272,8 +273,8 @@ impl std::fmt::Display for Regression {
         };
         let (base, head, change) = match self.limit {
             Limit::Points(_) => (
-                pct_text(self.base),
-                pct_text(self.head),
+                fmt_pct(self.base),
+                fmt_pct(self.head),
                 format!("{:+.2}pp", self.worse_by),
             ),
             Limit::Percent(_) => (
@@ -455,19 +456,15 @@ fn broken(rule: &Rule, base: f64, head: f64) -> Option<f64> {
     (worse_by > limit + 1e-9).then_some(worse_by)
 }
 
-/// The cell text of one run's value: integers for counts, ms like the run table, percent for
-/// the error rate, `—` when the run lacks the row.
+/// The cell text of one run's value, as the run's own table shows it: integers for counts,
+/// `crate::format` for rates, times and the error rate.
 pub fn value_text(m: Metric, v: f64) -> String {
     match m {
         Metric::Requests => format!("{}", v as u64),
-        Metric::Rps => format!("{v:.2}"),
+        Metric::Rps => fmt_rps(v),
         Metric::P50 | Metric::P95 | Metric::P99 => fmt_ms(v),
-        Metric::ErrorRate => pct_text(v),
+        Metric::ErrorRate => fmt_pct(v),
     }
-}
-
-fn pct_text(ratio: f64) -> String {
-    format!("{:.2}%", ratio * 100.0)
 }
 
 /// The change: `+12.3%` (percent), `+0.50pp` for the error rate, `—` without a base.
@@ -480,12 +477,6 @@ pub fn delta_text(m: Metric, d: &Delta) -> String {
         None if d.delta == 0.0 => "+0.0%".to_string(),
         None => "new".to_string(),
     }
-}
-
-fn trim_float(v: f64) -> String {
-    let s = format!("{v:.6}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    s.to_string()
 }
 
 /// The comparison for the terminal: one table (base, head and change per metric; `!` marks a

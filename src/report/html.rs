@@ -7,11 +7,10 @@
 
 use askama::Template;
 
+use crate::format::{fmt_bytes, fmt_duration, fmt_ms, fmt_pct, fmt_rps, fmt_utc};
 use crate::stats::snapshot::{FailureRow, Percentiles, Point, Snapshot, StatsRow};
 use crate::store::RunRecord;
-use crate::web::views::{
-    fmt_bytes, fmt_duration, fmt_ms, fmt_pct, fmt_rps, fmt_utc, settings_rows,
-};
+use crate::web::views::settings_rows;
 
 const UPLOT_JS: &str = include_str!("../../static/vendor/uPlot.iife.min.js");
 const UPLOT_CSS: &str = include_str!("../../static/vendor/uPlot.min.css");

@@ -8,6 +8,9 @@
 use askama::Template;
 use askama_web::WebTemplate;
 
+use crate::format::{
+    fmt_bytes, fmt_duration, fmt_ms, fmt_pct, fmt_rps, fmt_share, fmt_utc, iso_utc, trimmed,
+};
 use crate::plan::describe::format_wait;
 use crate::plan::model::Plan;
 use crate::stats::snapshot::{FailureRow, Point, RunState, Snapshot, StatsRow};
@@ -22,110 +25,6 @@ pub const RUN_STATES: [RunState; 5] = [
     RunState::Stopped,
     RunState::Aborted,
 ];
-
-// ---------------------------------------------------------------------------------------------
-// Number and time formatting
-// ---------------------------------------------------------------------------------------------
-
-/// Rounds to `decimals` places and drops trailing zeros (`12.50` → `12.5`, `3.00` → `3`).
-fn trimmed(v: f64, decimals: usize) -> String {
-    if !v.is_finite() {
-        return "—".to_string();
-    }
-    let s = format!("{v:.decimals$}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    };
-    if s == "-0" {
-        "0".to_string()
-    } else {
-        s
-    }
-}
-
-/// Milliseconds like Locust's table: up to two decimals (`12.35`, `3`, `0.5`).
-pub fn fmt_ms(ms: f64) -> String {
-    trimmed(ms, 2)
-}
-
-/// Requests (or failures) per second: two decimals below 100, one above, at least one
-/// (`12.3`, `0.05`, `1234.5`, `0.0`).
-pub fn fmt_rps(rps: f64) -> String {
-    if !rps.is_finite() {
-        return "—".to_string();
-    }
-    let decimals = if rps.abs() >= 100.0 { 1 } else { 2 };
-    let s = trimmed(rps, decimals);
-    if s.contains('.') {
-        s
-    } else {
-        format!("{s}.0")
-    }
-}
-
-/// A ratio (0..=1) as a percentage with up to two decimals (`0.5%`, `33.33%`, `0%`).
-pub fn fmt_pct(ratio: f64) -> String {
-    format!("{}%", trimmed(ratio * 100.0, 2))
-}
-
-/// Bytes as a whole number (Locust's "Average size (bytes)").
-pub fn fmt_bytes(bytes: f64) -> String {
-    trimmed(bytes, 0)
-}
-
-/// A duration for people: `42s`, `1.5s`, `3m 05s`, `2h 01m`.
-pub fn fmt_duration(secs: f64) -> String {
-    if !secs.is_finite() || secs < 0.0 {
-        return "—".to_string();
-    }
-    if secs < 10.0 {
-        return format!("{}s", trimmed(secs, 1));
-    }
-    let total = secs.round() as u64;
-    let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
-    if h > 0 {
-        format!("{h}h {m:02}m")
-    } else if m > 0 {
-        format!("{m}m {s:02}s")
-    } else {
-        format!("{s}s")
-    }
-}
-
-/// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-fn utc_parts(ms: i64) -> (i64, u32, u32, i64, i64, i64) {
-    let secs = ms.div_euclid(1000);
-    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    (y, mo, d, sod / 3600, (sod % 3600) / 60, sod % 60)
-}
-
-/// `YYYY-MM-DD HH:MM:SS UTC` from milliseconds since the epoch.
-pub fn fmt_utc(ms: i64) -> String {
-    let (y, mo, d, h, mi, s) = utc_parts(ms);
-    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC")
-}
-
-/// RFC 3339 (`2024-05-01T12:00:00Z`) for `<time datetime>`.
-pub fn iso_utc(ms: i64) -> String {
-    let (y, mo, d, h, mi, s) = utc_parts(ms);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
-}
 
 /// The series as JSON safe to embed in `<script type="application/json">`: every `<` becomes
 /// `\u003c`, so no `</script>` (or `<!--`) can appear inside.
@@ -167,11 +66,11 @@ fn short_id(id: &str) -> String {
 }
 
 fn percent_of(part: u64, whole: u64) -> String {
-    if whole == 0 {
-        "0%".to_string()
+    fmt_share(if whole == 0 {
+        0.0
     } else {
-        format!("{}%", trimmed(part as f64 * 100.0 / whole as f64, 1))
-    }
+        part as f64 / whole as f64
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -405,11 +304,11 @@ fn ratio_views(r: &Ratio) -> Vec<RatioView> {
         .iter()
         .map(|c| RatioView {
             name: c.name.clone(),
-            percent: fmt_pct(c.ratio),
+            percent: fmt_share(c.ratio),
             tasks: c
                 .tasks
                 .iter()
-                .map(|t| (t.name.clone(), fmt_pct(t.ratio)))
+                .map(|t| (t.name.clone(), fmt_share(t.ratio)))
                 .collect(),
         })
         .collect()
@@ -829,39 +728,6 @@ stages = [ {{ duration = "30s", users = 20, spawn_rate = 5 }} ]
     }
 
     #[test]
-    fn formats_numbers_like_locust() {
-        assert_eq!(fmt_ms(12.345), "12.35");
-        assert_eq!(fmt_ms(3.0), "3");
-        assert_eq!(fmt_ms(0.5), "0.5");
-        assert_eq!(fmt_ms(1234.5678), "1234.57");
-        assert_eq!(fmt_ms(-0.001), "0");
-        assert_eq!(fmt_ms(f64::NAN), "—");
-        assert_eq!(fmt_rps(12.3), "12.3");
-        assert_eq!(fmt_rps(12.345), "12.35");
-        assert_eq!(fmt_rps(0.0), "0.0");
-        assert_eq!(fmt_rps(7.0), "7.0");
-        assert_eq!(fmt_rps(1234.56), "1234.6");
-        assert_eq!(fmt_pct(0.005), "0.5%");
-        assert_eq!(fmt_pct(1.0 / 3.0), "33.33%");
-        assert_eq!(fmt_pct(0.0), "0%");
-        assert_eq!(fmt_bytes(512.6), "513");
-        assert_eq!(fmt_duration(1.5), "1.5s");
-        assert_eq!(fmt_duration(42.0), "42s");
-        assert_eq!(fmt_duration(185.0), "3m 05s");
-        assert_eq!(fmt_duration(7260.0), "2h 01m");
-    }
-
-    #[test]
-    fn formats_utc_times_by_hand() {
-        assert_eq!(fmt_utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(fmt_utc(1_714_564_800_000), "2024-05-01 12:00:00 UTC");
-        assert_eq!(fmt_utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
-        assert_eq!(fmt_utc(4_102_444_799_999), "2099-12-31 23:59:59 UTC");
-        assert_eq!(fmt_utc(-1000), "1969-12-31 23:59:59 UTC");
-        assert_eq!(iso_utc(1_714_564_801_500), "2024-05-01T12:00:01Z");
-    }
-
-    #[test]
     fn series_json_cannot_close_the_script() {
         let s = series_json(&[Point {
             t_s: 3,
@@ -901,8 +767,8 @@ stages = [ {{ duration = "30s", users = 20, spawn_rate = 5 }} ]
         assert_eq!(r.started, "2024-05-01 12:00:00 UTC");
         assert_eq!(r.duration, "2m 05s");
         assert_eq!(r.requests, "1000");
-        assert_eq!(r.fail_pct, "0.5%");
-        assert_eq!(r.p95, "55.25");
+        assert_eq!(r.fail_pct, "0.50%");
+        assert_eq!(r.p95, "55.2");
         assert_eq!(r.state, "stopped");
         assert_eq!(r.short_id, "0190a1b2…4a5b");
         let mut running = record(RunState::Running);
@@ -947,7 +813,7 @@ stages = [ {{ duration = "30s", users = 20, spawn_rate = 5 }} ]
             r#"href="/runs/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b""#,
             "badge state-stopped",
             "2024-05-01 12:00:00 UTC",
-            "55.25",
+            "55.2",
         ] {
             assert!(html.contains(needle), "missing {needle:?}");
         }
@@ -973,7 +839,7 @@ stages = [ {{ duration = "30s", users = 20, spawn_rate = 5 }} ]
             r#"id="run-state" class="badge state-running">running<"#.to_string(),
             r#"<dd id="run-users">10</dd>"#.to_string(),
             r#"<dd id="run-rps">12.34</dd>"#.to_string(),
-            r#"<dd id="run-fail">1.9%</dd>"#.to_string(),
+            r#"<dd id="run-fail">1.90%</dd>"#.to_string(),
             r#"id="edit-form""#.to_string(),
             format!(r#"data-url="/api/runs/{id}""#),
             format!(r#"action="/api/runs/{id}/stop""#),
@@ -986,7 +852,7 @@ stages = [ {{ duration = "30s", users = 20, spawn_rate = 5 }} ]
             "/static/vendor/sse.js?v=".to_string(),
             "/static/vendor/uPlot.iife.min.js?v=".to_string(),
             "Reader ×3".to_string(),
-            "66.67%".to_string(),
+            "66.7%".to_string(),
         ] {
             assert!(html.contains(&needle), "missing {needle:?}");
         }
@@ -1026,7 +892,7 @@ stages = [ {{ duration = "30s", users = 20, spawn_rate = 5 }} ]
         }
         assert!(html.contains(&format!(r#"href="/api/runs/{id}""#)));
         // A report shows the whole run's rate.
-        assert!(html.contains(r#"<dd id="run-rps">10.0</dd>"#));
+        assert!(html.contains(r#"<dd id="run-rps">10.00</dd>"#));
         assert!(html.contains("2024-05-01 12:02:05 UTC"));
         assert!(html.contains("http://127.0.0.1:8090/?a=1&#38;b=2"));
         assert!(html.contains("uPlot.iife.min.js"));
@@ -1070,7 +936,7 @@ stages = [ {{ duration = "30s", users = 20, spawn_rate = 5 }} ]
         }
         let foot = &html[html.find("<tfoot>").unwrap()..];
         assert!(foot.contains("Aggregated") && foot.contains(">105<"));
-        assert!(html.contains(">12.35<") && html.contains(">55.25<") && html.contains(">512<"));
+        assert!(html.contains(">12.3<") && html.contains(">55.2<") && html.contains(">512<"));
         assert!(!html.contains("<html"), "a fragment, not a page");
         assert_escaped(&html);
 
