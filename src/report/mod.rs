@@ -9,4 +9,5 @@ pub mod html;
 pub mod json;
 pub mod jtl;
 pub mod junit;
+pub mod settings;
 pub mod table;
