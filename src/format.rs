@@ -12,6 +12,8 @@
 //!   would claim precision the histogram does not have.
 //! - **Rates** (requests or failures per second): two decimals, as Locust's console (`12.30`).
 //! - **Failure ratios**: a percentage with two decimals (`1.90%`), as Locust's console.
+//! - **Changes** between two runs: percent with a sign and one decimal (`+12.3%`), or
+//!   percentage points of a ratio with two (`+0.50pp`).
 //! - **Shares** of a class or task (weights, the ratio tab): a percentage with at most one decimal
 //!   (`66.7%`, `50%`), as `hornet check` prints them.
 //! - **Sizes**: whole bytes. **Durations**: `1.5s`, `42s`, `3m 05s`, `2h 01m`; the live line's
@@ -85,6 +87,22 @@ pub fn fmt_pct(ratio: f64) -> String {
         return DASH.to_string();
     }
     format!("{}%", fixed(ratio * 100.0, 2))
+}
+
+/// A relative change in percent, signed, one decimal (`+12.3%`, `-20.0%`, `+0.0%`).
+pub fn fmt_change_pct(pct: f64) -> String {
+    if !pct.is_finite() {
+        return DASH.to_string();
+    }
+    format!("{pct:+.1}%")
+}
+
+/// A change in percentage points (of a ratio ×100), signed, two decimals (`+1.50pp`).
+pub fn fmt_change_pp(points: f64) -> String {
+    if !points.is_finite() {
+        return DASH.to_string();
+    }
+    format!("{points:+.2}pp")
 }
 
 /// A share (0..=1) of users or picks as a percentage with at most one decimal (`66.7%`, `50%`).
@@ -191,6 +209,9 @@ mod tests {
         assert_eq!(fmt_pct(0.005), "0.50%");
         assert_eq!(fmt_pct(1.0 / 3.0), "33.33%");
         assert_eq!(fmt_pct(0.0), "0.00%");
+        assert_eq!(fmt_change_pct(100.0), "+100.0%");
+        assert_eq!(fmt_change_pct(-20.0), "-20.0%");
+        assert_eq!(fmt_change_pp(1.5), "+1.50pp");
         assert_eq!(fmt_share(2.0 / 3.0), "66.7%");
         assert_eq!(fmt_share(0.5), "50%");
         assert_eq!(fmt_bytes(512.6), "513");
