@@ -19,7 +19,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::snapshot::{Percentiles, Snapshot, StatsRow};
-use crate::format::trimmed;
+use crate::format::{fmt_duration, trimmed};
 use crate::plan::model::{CompareOp, Threshold, ThresholdMetric, ThresholdScope};
 
 /// What a check failure's message starts with (`protocols::check`).
@@ -72,7 +72,7 @@ impl Verdict {
         let mut s = format!("{mark} {} ({}", self.expression, self.observed_phrase());
         s.push(')');
         if let Some(at) = self.stopped_run_at_s {
-            s.push_str(&format!(" — stopped the run after {}s", trimmed(at, 1)));
+            s.push_str(&format!(" — stopped the run after {}", fmt_duration(at)));
         }
         s
     }
