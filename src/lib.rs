@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod engine;
+pub mod format;
 pub mod output;
 pub mod plan;
 pub mod protocols;

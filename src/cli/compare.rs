@@ -66,7 +66,7 @@ async fn compare_or_refuse(args: &CompareArgs) -> Checked<i32> {
             "{} ({}, {}, {})",
             r.id,
             r.plan_name,
-            crate::web::views::fmt_utc(r.started_at_ms),
+            crate::format::fmt_utc(r.started_at_ms),
             r.state.as_str()
         )
     };

@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, PageError};
 use super::state::AppState;
-use super::views::{fmt_utc, iso_utc, series_json};
+use super::views::series_json;
+use crate::format::{fmt_utc, iso_utc};
 use crate::report::compare::{
     self, delta_text, parse_rules, value_text, CompareRow, Comparison, Metric, RunData,
     DEFAULT_RULES,

@@ -79,15 +79,9 @@ fn compare(app: &TestApp, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// `report::table::fmt_ms`: how the CLI prints milliseconds.
+/// How the CLI (and every page) prints milliseconds.
 fn fmt_ms(ms: f64) -> String {
-    if ms < 10.0 {
-        format!("{ms:.2}")
-    } else if ms < 100.0 {
-        format!("{ms:.1}")
-    } else {
-        format!("{ms:.0}")
-    }
+    hornet::format::fmt_ms(ms)
 }
 
 /// `promtool check metrics` on `text`; skipped with a reason when promtool is missing, except
