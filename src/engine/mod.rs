@@ -13,6 +13,7 @@ pub(crate) mod setup;
 pub mod shape;
 pub mod spawner;
 pub(crate) mod user;
+pub mod vars;
 
 pub use prepare::Selection;
 pub use run::{launch, start, RunConfig, RunHandle, RunOutcome};

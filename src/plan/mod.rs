@@ -4,6 +4,7 @@
 pub mod data;
 pub mod describe;
 pub mod duration;
+pub mod fold;
 pub mod library;
 pub mod limits;
 pub mod model;
