@@ -164,65 +164,12 @@ fn scope_problem(names: &[RequestName], scope: &ThresholdScope) -> Option<(Strin
     }
 }
 
+/// What went wrong in a threshold: the byte index in the expression, expected, found.
+type Failure = (usize, String, String);
+
 /// `[SCOPE.]METRIC OP VALUE`; the error carries the byte index in `expr` where it went wrong.
-fn threshold_parts(expr: &str) -> Result<Threshold, (usize, String, String)> {
-    let skip_ws = |i: usize| {
-        expr[i..]
-            .find(|c: char| !c.is_whitespace())
-            .map_or(expr.len(), |n| i + n)
-    };
-    let mut i = skip_ws(0);
-    let scope;
-    let metric_start;
-    if let Some(q) = expr[i..].chars().next().filter(|c| *c == '\'' || *c == '"') {
-        let close = expr[i + 1..].find(q).ok_or_else(|| {
-            (
-                i,
-                format!("a name closed by {q}, e.g. '/tools/[id]'.p99 < 500ms"),
-                "an unterminated name".to_string(),
-            )
-        })?;
-        let name = &expr[i + 1..i + 1 + close];
-        i = i + 1 + close + 1;
-        if !expr[i..].starts_with('.') {
-            return Err((
-                i,
-                "'.' and a metric after the quoted name, e.g. 'name'.p95".to_string(),
-                found_text(&expr[i..]),
-            ));
-        }
-        scope = ThresholdScope::Name(name.to_string());
-        metric_start = i + 1;
-    } else {
-        let word_end = expr[i..]
-            .find(|c: char| c.is_whitespace() || "<>=!".contains(c))
-            .map_or(expr.len(), |n| i + n);
-        let word = &expr[i..word_end];
-        match word.split_once('.') {
-            Some((head, _))
-                if !head.is_empty()
-                    && head.chars().all(|c| c.is_ascii_alphabetic())
-                    && parse_metric(head).is_none() =>
-            {
-                if !KIND_SCOPES.contains(&head) {
-                    return Err((
-                        i,
-                        format!(
-                            "a request kind in upper case ({}) or a 'quoted name'",
-                            list(KIND_SCOPES)
-                        ),
-                        format!("{head:?}"),
-                    ));
-                }
-                scope = ThresholdScope::Kind(head.to_string());
-                metric_start = i + head.len() + 1;
-            }
-            _ => {
-                scope = ThresholdScope::Aggregate;
-                metric_start = i;
-            }
-        }
-    }
+fn threshold_parts(expr: &str) -> Result<Threshold, Failure> {
+    let (scope, metric_start) = threshold_scope(expr, skip_ws(expr, 0))?;
     let metric_end = expr[metric_start..]
         .find(|c: char| c.is_whitespace() || "<>=!".contains(c))
         .map_or(expr.len(), |n| metric_start + n);
@@ -234,7 +181,75 @@ fn threshold_parts(expr: &str) -> Result<Threshold, (usize, String, String)> {
             found_text(metric_text),
         )
     })?;
-    i = skip_ws(metric_end);
+    let (op, value_start) = threshold_op(expr, skip_ws(expr, metric_end))?;
+    let value = threshold_value(metric, expr[value_start..].trim_end(), value_start)?;
+    Ok(Threshold {
+        source: expr.trim().to_string(),
+        scope,
+        metric,
+        op,
+        value,
+        abort_on_fail: false,
+        delay: None,
+    })
+}
+
+/// The first non-space byte of `expr` at or after `i`.
+fn skip_ws(expr: &str, i: usize) -> usize {
+    expr[i..]
+        .find(|c: char| !c.is_whitespace())
+        .map_or(expr.len(), |n| i + n)
+}
+
+/// The scope starting at `i` (`'name'.`, `KIND.` or none) and where the metric starts.
+fn threshold_scope(expr: &str, i: usize) -> Result<(ThresholdScope, usize), Failure> {
+    if let Some(q) = expr[i..].chars().next().filter(|c| *c == '\'' || *c == '"') {
+        let close = expr[i + 1..].find(q).ok_or_else(|| {
+            (
+                i,
+                format!("a name closed by {q}, e.g. '/tools/[id]'.p99 < 500ms"),
+                "an unterminated name".to_string(),
+            )
+        })?;
+        let name = &expr[i + 1..i + 1 + close];
+        let i = i + 1 + close + 1;
+        if !expr[i..].starts_with('.') {
+            return Err((
+                i,
+                "'.' and a metric after the quoted name, e.g. 'name'.p95".to_string(),
+                found_text(&expr[i..]),
+            ));
+        }
+        return Ok((ThresholdScope::Name(name.to_string()), i + 1));
+    }
+    let word_end = expr[i..]
+        .find(|c: char| c.is_whitespace() || "<>=!".contains(c))
+        .map_or(expr.len(), |n| i + n);
+    let word = &expr[i..word_end];
+    match word.split_once('.') {
+        Some((head, _))
+            if !head.is_empty()
+                && head.chars().all(|c| c.is_ascii_alphabetic())
+                && parse_metric(head).is_none() =>
+        {
+            if !KIND_SCOPES.contains(&head) {
+                return Err((
+                    i,
+                    format!(
+                        "a request kind in upper case ({}) or a 'quoted name'",
+                        list(KIND_SCOPES)
+                    ),
+                    format!("{head:?}"),
+                ));
+            }
+            Ok((ThresholdScope::Kind(head.to_string()), i + head.len() + 1))
+        }
+        _ => Ok((ThresholdScope::Aggregate, i)),
+    }
+}
+
+/// The comparison at `i` and where the value after it starts.
+fn threshold_op(expr: &str, i: usize) -> Result<(CompareOp, usize), Failure> {
     let rest = &expr[i..];
     let (op, len) = if rest.starts_with("<=") {
         (CompareOp::Le, 2)
@@ -251,9 +266,12 @@ fn threshold_parts(expr: &str) -> Result<Threshold, (usize, String, String)> {
             found_text(rest),
         ));
     };
-    i = skip_ws(i + len);
-    let value_text = expr[i..].trim_end();
-    let value = match metric {
+    Ok((op, skip_ws(expr, i + len)))
+}
+
+/// The value `value_text` (at byte `i`) in the metric's unit: µs, a fraction or a rate.
+fn threshold_value(metric: ThresholdMetric, value_text: &str, i: usize) -> Result<f64, Failure> {
+    Ok(match metric {
         ThresholdMetric::Percentile(_)
         | ThresholdMetric::Avg
         | ThresholdMetric::Min
@@ -299,15 +317,6 @@ fn threshold_parts(expr: &str) -> Result<Threshold, (usize, String, String)> {
                 }
             }
         }
-    };
-    Ok(Threshold {
-        source: expr.trim().to_string(),
-        scope,
-        metric,
-        op,
-        value,
-        abort_on_fail: false,
-        delay: None,
     })
 }
 
