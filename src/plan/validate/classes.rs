@@ -98,27 +98,7 @@ impl Validator<'_, '_> {
             None => Some(1),
             Some((_, w)) => self.u32(w, "a class weight", 1, limits::MAX_WEIGHT),
         };
-        let fixed_count = field(t, "fixed_count")
-            .and_then(|(_, f)| {
-                self.u32(f, "fixed_count", 0, limits::MAX_USERS)
-                    .map(|n| (n, f))
-            })
-            .and_then(|(n, f)| {
-                // The class sequence holds one entry per fixed-count user: bound them together.
-                self.fixed_total += u64::from(n);
-                if self.fixed_total > u64::from(limits::MAX_USERS) {
-                    self.err(
-                        f.span().start,
-                        format!(
-                            "fixed_count users of all classes together at most {}",
-                            limits::MAX_USERS
-                        ),
-                        format!("{} in total with this class", self.fixed_total),
-                    );
-                    return None;
-                }
-                Some(n)
-            });
+        let fixed_count = self.fixed_count(t);
         let wait = match field(t, "wait") {
             None => Some(Wait::Constant(Duration::ZERO)),
             Some((_, w)) => {
@@ -140,6 +120,50 @@ impl Validator<'_, '_> {
         let on_start = field(t, "on_start")
             .map(|(_, v)| self.steps(v, "on_start"))
             .unwrap_or_default();
+        let tasks = self.class_tasks(t, span, &tags);
+        let on_stop = field(t, "on_stop")
+            .map(|(_, v)| self.steps(v, "on_stop"))
+            .unwrap_or_default();
+        self.scope = Scope::Global;
+        Some(UserClass {
+            name: name?,
+            weight: weight?,
+            fixed_count,
+            wait: wait?,
+            tags,
+            on_start,
+            on_stop,
+            tasks,
+        })
+    }
+
+    /// `fixed_count`: bounded per class and, summed over the classes so far, in total.
+    fn fixed_count(&mut self, t: &DeTable<'_>) -> Option<u32> {
+        field(t, "fixed_count")
+            .and_then(|(_, f)| {
+                self.u32(f, "fixed_count", 0, limits::MAX_USERS)
+                    .map(|n| (n, f))
+            })
+            .and_then(|(n, f)| {
+                // The class sequence holds one entry per fixed-count user: bound them together.
+                self.fixed_total += u64::from(n);
+                if self.fixed_total > u64::from(limits::MAX_USERS) {
+                    self.err(
+                        f.span().start,
+                        format!(
+                            "fixed_count users of all classes together at most {}",
+                            limits::MAX_USERS
+                        ),
+                        format!("{} in total with this class", self.fixed_total),
+                    );
+                    return None;
+                }
+                Some(n)
+            })
+    }
+
+    /// The class's `tasks` (the class tags are added to each task's own).
+    fn class_tasks(&mut self, t: &DeTable<'_>, span: &Span, tags: &[String]) -> Vec<Task> {
         let mut tasks = Vec::new();
         match field(t, "tasks") {
             None => self.err(
@@ -159,27 +183,14 @@ impl Validator<'_, '_> {
                         &[]
                     };
                     for (i, item) in items.iter().enumerate() {
-                        if let Some(task) = self.task(item, i, &tags) {
+                        if let Some(task) = self.task(item, i, tags) {
                             tasks.push(task);
                         }
                     }
                 }
             }
         }
-        let on_stop = field(t, "on_stop")
-            .map(|(_, v)| self.steps(v, "on_stop"))
-            .unwrap_or_default();
-        self.scope = Scope::Global;
-        Some(UserClass {
-            name: name?,
-            weight: weight?,
-            fixed_count,
-            wait: wait?,
-            tags,
-            on_start,
-            on_stop,
-            tasks,
-        })
+        tasks
     }
 
     pub(super) fn task(

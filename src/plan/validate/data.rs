@@ -77,84 +77,93 @@ impl Validator<'_, '_> {
             return None;
         };
         let rows = match kind {
-            "csv" => {
-                let s = self.string(value, "csv: a path to a CSV file (relative to the plan)")?;
-                let p = Path::new(s);
-                let resolved = if p.is_absolute() {
-                    p.to_path_buf()
-                } else {
-                    self.base_dir.unwrap_or(Path::new("")).join(p)
-                };
-                if !resolved.is_file() {
-                    self.err(
-                        value.span().start,
-                        "an existing CSV file (paths are relative to the plan file)",
-                        format!("no file at {}", resolved.display()),
-                    );
-                    return None;
-                }
-                let table = if self.read_data {
-                    match data::read_csv(&resolved, &data::DataLimits::default()) {
-                        Ok(t) => Some(std::sync::Arc::new(t)),
-                        Err(e) => {
-                            self.errors.push(e);
-                            return None;
-                        }
-                    }
-                } else {
-                    None
-                };
-                DataRows::Csv {
-                    path: resolved,
-                    table,
-                }
-            }
-            "rows" => {
-                let items = self.array(value, "rows: an array of tables")?;
-                if !self.at_most(value, items.len(), limits::MAX_DATA_ROWS, "rows") {
-                    return None;
-                }
-                let mut rows = Vec::new();
-                for item in items {
-                    let Some(row) = self.table(item, "a row: a table of column = value") else {
-                        continue;
-                    };
-                    let mut cells = Vec::new();
-                    for (col, _, cell) in entries(row) {
-                        match scalar_string(cell.get_ref()) {
-                            Some(s) => cells.push((col.to_string(), s)),
-                            None => self.wrong(cell, "a cell value: a string or a number"),
-                        }
-                    }
-                    rows.push(cells);
-                }
-                if rows.is_empty() {
-                    self.err(value.span().start, "at least one row", "an empty array");
-                }
-                DataRows::Inline(rows)
-            }
-            _ => {
-                let items = self.array(value, "values: an array of strings or numbers")?;
-                if !self.at_most(value, items.len(), limits::MAX_DATA_ROWS, "values") {
-                    return None;
-                }
-                let mut rows = Vec::new();
-                for item in items {
-                    match scalar_string(item.get_ref()) {
-                        Some(s) => rows.push(vec![("value".to_string(), s)]),
-                        None => self.wrong(item, "a value: a string or a number"),
-                    }
-                }
-                if rows.is_empty() {
-                    self.err(value.span().start, "at least one value", "an empty array");
-                }
-                DataRows::Inline(rows)
-            }
+            "csv" => self.csv_rows(value)?,
+            "rows" => self.inline_rows(value)?,
+            _ => self.inline_values(value)?,
         };
         Some(DataSource {
             name: name.to_string(),
             order,
             rows,
         })
+    }
+
+    /// `csv = "file.csv"`: resolved against the plan's directory; read now when asked.
+    fn csv_rows(&mut self, value: &Val<'_>) -> Option<DataRows> {
+        let s = self.string(value, "csv: a path to a CSV file (relative to the plan)")?;
+        let p = Path::new(s);
+        let resolved = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.unwrap_or(Path::new("")).join(p)
+        };
+        if !resolved.is_file() {
+            self.err(
+                value.span().start,
+                "an existing CSV file (paths are relative to the plan file)",
+                format!("no file at {}", resolved.display()),
+            );
+            return None;
+        }
+        let table = if self.read_data {
+            match data::read_csv(&resolved, &data::DataLimits::default()) {
+                Ok(t) => Some(std::sync::Arc::new(t)),
+                Err(e) => {
+                    self.errors.push(e);
+                    return None;
+                }
+            }
+        } else {
+            None
+        };
+        Some(DataRows::Csv {
+            path: resolved,
+            table,
+        })
+    }
+
+    /// `rows = [ { column = value }, .. ]`.
+    fn inline_rows(&mut self, value: &Val<'_>) -> Option<DataRows> {
+        let items = self.array(value, "rows: an array of tables")?;
+        if !self.at_most(value, items.len(), limits::MAX_DATA_ROWS, "rows") {
+            return None;
+        }
+        let mut rows = Vec::new();
+        for item in items {
+            let Some(row) = self.table(item, "a row: a table of column = value") else {
+                continue;
+            };
+            let mut cells = Vec::new();
+            for (col, _, cell) in entries(row) {
+                match scalar_string(cell.get_ref()) {
+                    Some(s) => cells.push((col.to_string(), s)),
+                    None => self.wrong(cell, "a cell value: a string or a number"),
+                }
+            }
+            rows.push(cells);
+        }
+        if rows.is_empty() {
+            self.err(value.span().start, "at least one row", "an empty array");
+        }
+        Some(DataRows::Inline(rows))
+    }
+
+    /// `values = [..]`: one column, `value`.
+    fn inline_values(&mut self, value: &Val<'_>) -> Option<DataRows> {
+        let items = self.array(value, "values: an array of strings or numbers")?;
+        if !self.at_most(value, items.len(), limits::MAX_DATA_ROWS, "values") {
+            return None;
+        }
+        let mut rows = Vec::new();
+        for item in items {
+            match scalar_string(item.get_ref()) {
+                Some(s) => rows.push(vec![("value".to_string(), s)]),
+                None => self.wrong(item, "a value: a string or a number"),
+            }
+        }
+        if rows.is_empty() {
+            self.err(value.span().start, "at least one value", "an empty array");
+        }
+        Some(DataRows::Inline(rows))
     }
 }
