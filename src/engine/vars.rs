@@ -1,6 +1,7 @@
 //! A virtual user's variables at run time: the run's shared values (the rendered plan `[vars]`
 //! and what `setup` captured), the user's own captures and feeder rows, and the JSON ↔ minijinja
-//! conversions they need. Templates read them through [`Variables`]; nothing here does I/O.
+//! conversions they need. Templates read them through [`Variables`]. Nothing here does I/O or
+//! knows a protocol or the run actor: protocols read and set these values, each user owns one.
 //!
 //! A user's variables are an `Arc` exposed to minijinja as an `Object`: rendering clones the
 //! `Arc`, never the variables.

@@ -13,7 +13,7 @@ use super::model::{Body, Plan, Step, StepKind, WsMessage};
 use super::template::{JsonTemplate, RenderError, Template, Variables};
 
 /// The plan's `[vars]`, rendered in file order (later ones may read earlier ones).
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct PlanVars {
     values: Arc<Rendered>,
 }
@@ -62,7 +62,7 @@ impl PlanVars {
             .and_then(|v| serde_json::to_value(v).ok())
     }
 
-    pub fn names(&self) -> impl Iterator<Item = &str> {
+    fn names(&self) -> impl Iterator<Item = &str> {
         self.values.0.iter().map(|(k, _)| k.as_str())
     }
 
