@@ -9,7 +9,7 @@ use rand::rngs::SmallRng;
 use tokio::sync::Notify;
 
 use super::feeder::ClassFeeds;
-use crate::plan::template::Vars;
+use super::vars::Vars;
 use crate::protocols::http_client::{HttpShared, UserHttp};
 use crate::stats::recorder::Recorder;
 

@@ -15,6 +15,7 @@ pub(crate) mod setup;
 pub mod shape;
 pub mod spawner;
 pub(crate) mod user;
+pub mod vars;
 
 pub use run::{launch, RunHandle, RunOutcome};
 

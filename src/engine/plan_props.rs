@@ -15,10 +15,10 @@ use super::feeder::Feeders;
 use super::prepare::prepare_class;
 use super::shape::{self, ArrivalSchedule};
 use super::spawner::ClassSequence;
+use super::vars::{prepare, Vars};
 use crate::plan::limits::*;
 use crate::plan::model::*;
 use crate::plan::selection::Selection;
-use crate::plan::template::{prepare, Vars};
 use crate::protocols::http_client::OriginInfo;
 
 fn number() -> impl Strategy<Value = String> {

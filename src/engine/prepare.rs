@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::vars::Vars;
 use super::EngineError;
 use crate::plan::model::{Plan, Step, StepKind, UserClass, Wait};
-use crate::plan::template::Vars;
 use crate::protocols::http::PreparedHttp;
 use crate::protocols::http_client::OriginInfo;
 use crate::protocols::rpc::PreparedRpc;

@@ -200,9 +200,9 @@ mod tests {
             cumulative_weights: vec![1, 4, 10],
         };
         let (tx, _rx) = tokio::sync::mpsc::channel(1);
-        let shared = crate::plan::template::SharedVars::empty();
+        let shared = crate::engine::vars::SharedVars::empty();
         let mut ctx = UserContext::new(
-            crate::plan::template::Vars::new(shared),
+            crate::engine::vars::Vars::new(shared),
             crate::protocols::http_client::HttpShared::new(),
             crate::stats::recorder::Recorder::new(tx),
             rand::rngs::SmallRng::seed_from_u64(7),

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use crate::engine::vars::Vars;
 use crate::plan::duration::format_duration;
 use crate::plan::model::{Capture, CaptureSource, Checks, HeaderExpect, JsonExpect};
-use crate::plan::template::Vars;
 
 /// What a step received, borrowed from the executor.
 pub struct ResponseView<'a> {
@@ -219,8 +219,8 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::vars::SharedVars;
     use crate::plan::model::{HeaderCheck, JsonCheck};
-    use crate::plan::template::SharedVars;
     use serde_json::json;
 
     fn path(p: &str) -> serde_json_path::JsonPath {

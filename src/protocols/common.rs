@@ -10,8 +10,9 @@ use http::HeaderMap;
 
 use super::http::{render_headers, PrepareError};
 use super::http_client::{OriginInfo, Target};
+use crate::engine::vars::Vars;
 use crate::plan::model::{Capture, Checks, Step};
-use crate::plan::template::{Template, Vars};
+use crate::plan::template::Template;
 
 /// Defaults merged with a step's headers (the step wins), rendered once when all are static.
 #[derive(Debug)]

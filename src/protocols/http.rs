@@ -10,8 +10,9 @@ use http::HeaderMap;
 
 use super::check::{verify, ResponseView};
 use super::http_client::{timeout_message, OriginInfo, Outgoing, Target, UserHttp};
+use crate::engine::vars::Vars;
 use crate::plan::model::{Body, BodyLimit, HttpStep, NameId, Step};
-use crate::plan::template::{JsonTemplate, Template, Vars};
+use crate::plan::template::{JsonTemplate, Template};
 use crate::stats::recorder::Recorder;
 use crate::stats::sample::Sample;
 

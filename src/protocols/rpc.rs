@@ -22,8 +22,9 @@ use super::common::{
 use super::event_stream::Parser;
 use super::http::{sample, PrepareError};
 use super::http_client::{timeout_message, OriginInfo, Outgoing, UserHttp, MCP_SESSION_ID};
+use crate::engine::vars::Vars;
 use crate::plan::model::{BodyLimit, NameId, RpcStep, Step};
-use crate::plan::template::{JsonTemplate, Template, Vars};
+use crate::plan::template::{JsonTemplate, Template};
 use crate::stats::recorder::Recorder;
 
 /// An `rpc` step with what does not change between requests built at run start.

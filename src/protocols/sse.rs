@@ -33,9 +33,10 @@ use super::http::{sample, PrepareError};
 use super::http_client::{
     timeout_message, HttpError, OriginInfo, Outgoing, Response, Target, UserHttp,
 };
+use crate::engine::vars::Vars;
 use crate::plan::duration::format_duration;
 use crate::plan::model::{NameId, SseNames, SseStep, Step};
-use crate::plan::template::{JsonTemplate, Template, Vars};
+use crate::plan::template::{JsonTemplate, Template};
 use crate::stats::recorder::Recorder;
 
 /// An `sse` step with what does not change between streams built at run start.

@@ -20,8 +20,9 @@ use super::check::{verify, ResponseView};
 use super::common::{ids_equal, prepare_error, PreparedHeaders, PreparedPath, SplitChecks};
 use super::http::{sample, PrepareError};
 use super::http_client::{timeout_message, OriginInfo, Target, UserHttp};
+use crate::engine::vars::Vars;
 use crate::plan::model::{NameId, Step, WsMessage, WsStep};
-use crate::plan::template::{JsonTemplate, Template, Vars};
+use crate::plan::template::{JsonTemplate, Template};
 use crate::stats::recorder::Recorder;
 
 /// Per connection: small buffers (many users may hold a socket each), 8 MiB messages at most.
