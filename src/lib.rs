@@ -13,6 +13,7 @@ pub mod output;
 pub mod plan;
 pub mod protocols;
 pub mod report;
+pub mod request;
 pub mod runs;
 pub mod signals;
 pub mod stats;

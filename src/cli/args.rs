@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::plan::{self, limits};
-use crate::runs::request::StartInput;
+use crate::request::StartInput;
 
 pub(super) const COMPARE_HELP: &str = "\
 Examples:

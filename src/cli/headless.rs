@@ -16,7 +16,7 @@ use super::{load_plan, EXIT_ABORTED, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK};
 use crate::config::public_base_url;
 use crate::output::{self, RecordFile};
 use crate::report;
-use crate::runs::request::{self, PlanChoice, RequestError, RunRequest};
+use crate::request::{self, PlanChoice, RequestError, RunRequest};
 use crate::runs::{LiveRun, Runs};
 use crate::signals::{self, StopSignals};
 use crate::stats::snapshot::{RunState, Snapshot};

@@ -1,5 +1,5 @@
 //! Runs plans: all spawning, scheduling and cancellation live here and nowhere else. Every start
-//! (web UI, API, CLI) arrives as one validated [`crate::runs::request::RunRequest`] through
+//! (web UI, API, CLI) arrives as one validated [`crate::request::RunRequest`] through
 //! [`run::launch`]; the outside world then holds the [`run::RunHandle`] it returns.
 
 pub(crate) mod arrival;

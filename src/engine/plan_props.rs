@@ -364,7 +364,7 @@ fn prepare_run(plan: &Plan) {
     let sequence = ClassSequence::of_classes(&classes);
     let mut users = 1usize;
     for s in &plan.shapes {
-        let _ = shape::duration(&s.kind);
+        let _ = s.kind.duration();
         match &s.kind {
             ShapeKind::Stages(stages) => {
                 for st in stages {

@@ -26,7 +26,7 @@ use super::vars::{prepare, SharedVars, Vars};
 use super::EngineError;
 use crate::plan::model::{Plan, ShapeKind, Stage};
 use crate::protocols::http_client::HttpShared;
-use crate::runs::request::RunRequest;
+use crate::request::RunRequest;
 use crate::stats::aggregator::{Aggregator, SerializedHistogram};
 use crate::stats::recorder::Recorder;
 use crate::stats::sample::Batch;

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use crate::plan::model::{ArrivalStage, ShapeKind, Stage};
+use crate::plan::model::{ArrivalStage, Stage};
 
 /// What a closed-model shape asks for at some moment.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -22,14 +22,6 @@ pub struct Target {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Arrival {
     pub rate: f64,
-}
-
-/// How long a shape runs: the sum of its stages. The run ends there.
-pub fn duration(kind: &ShapeKind) -> Duration {
-    match kind {
-        ShapeKind::Stages(stages) => stages.iter().map(|s| s.duration).sum(),
-        ShapeKind::Arrival { stages, .. } => stages.iter().map(|s| s.duration).sum(),
-    }
 }
 
 /// The stage in force at `elapsed` (Locust's `LoadTestShape.tick`): its target and the time at
@@ -202,7 +194,10 @@ mod tests {
             Some((t(0, Some(10.0)), secs(45.0)))
         );
         assert_eq!(stage_at(&stages, secs(45.0)), None);
-        assert_eq!(duration(&ShapeKind::Stages(stages.to_vec())), secs(45.0));
+        assert_eq!(
+            crate::plan::model::ShapeKind::Stages(stages.to_vec()).duration(),
+            secs(45.0)
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The runs of this process: the one path by which the UI, the REST API, Locust's `/swarm` and
-//! the CLI start a run. Each edge builds one validated `request::RunRequest`; this module starts
+//! the CLI start a run. Each edge builds one validated `crate::request::RunRequest`; this module starts
 //! it through the engine, records it while it goes (`recording.rs`) and finds runs again by id,
 //! live or stored (`lookup.rs`). It owns no statistics: it reads the engine's snapshots.
 
@@ -12,11 +12,10 @@ use tokio::sync::watch;
 
 pub mod lookup;
 mod recording;
-pub mod request;
 
 use crate::plan::library::PlanLibrary;
+use crate::request::{self, RequestError, RunRequest, StartInput};
 use crate::store::RunSource;
-use request::{RequestError, RunRequest, StartInput};
 
 use crate::engine::clock::now_ms;
 use crate::engine::{self, EngineError, RunHandle};

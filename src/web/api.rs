@@ -16,7 +16,7 @@ use super::state::AppState;
 use crate::plan::duration::parse_duration;
 use crate::plan::limits;
 use crate::plan::model::{Plan, ShapeKind};
-use crate::runs::request::StartInput;
+use crate::request::StartInput;
 use crate::runs::LiveRun;
 use crate::stats::snapshot::RunState;
 use crate::store::{RunFilter, RunRecord, RunSource};

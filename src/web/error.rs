@@ -8,7 +8,7 @@ use axum::Json;
 use serde_json::json;
 
 use crate::engine::EngineError;
-use crate::runs::request::RequestError;
+use crate::request::RequestError;
 use crate::runs::StartError;
 use crate::store::StoreError;
 

@@ -23,7 +23,7 @@ use serde_json::{json, Map, Value};
 use super::error::ApiError;
 use super::state::AppState;
 use crate::plan::duration::parse_duration;
-use crate::runs::request::StartInput;
+use crate::request::StartInput;
 use crate::runs::LiveRun;
 use crate::stats::aggregator::AGGREGATED;
 use crate::stats::snapshot::{RunState, Snapshot, StatsRow};

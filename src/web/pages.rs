@@ -14,7 +14,7 @@ use super::error::{ApiError, PageError};
 use super::state::AppState;
 use super::views::{IndexPage, PlanView, RunPage, RunRow, RunsPage, ThresholdView};
 use crate::plan::duration::parse_duration;
-use crate::runs::request::StartInput;
+use crate::request::StartInput;
 use crate::store::{RunFilter, RunSource};
 
 pub fn router() -> Router<AppState> {

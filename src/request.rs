@@ -142,10 +142,7 @@ pub struct RunRequest {
 impl RunRequest {
     /// When the run ends by itself: `run_time` or the shape's length, whichever is shorter.
     pub fn ends_after(&self) -> Option<Duration> {
-        let shape = self
-            .shape
-            .as_ref()
-            .map(|s| crate::engine::shape::duration(&s.kind));
+        let shape = self.shape.as_ref().map(|s| s.kind.duration());
         match (self.run_time, shape) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
