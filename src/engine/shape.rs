@@ -252,10 +252,11 @@ mod tests {
         assert!((t - (1.0 + (19.0f64 / 5.0).sqrt())).abs() < 1e-9, "{t}");
         assert_eq!(s.start_time(20), None);
         assert_eq!(
-            duration(&ShapeKind::Arrival {
+            crate::plan::model::ShapeKind::Arrival {
                 stages: vec![arrival(1.0, 0.0), arrival(2.0, 20.0)],
                 max_users: 1
-            }),
+            }
+            .duration(),
             secs(3.0)
         );
     }
