@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::helpers::{served, served_count, spawn_target};
+use crate::helpers::{served, served_count, spawn_target, wait_until};
 
 const AUTH: &str = "Bearer demo-token";
 const WAIT: Duration = Duration::from_secs(5);
@@ -738,7 +738,15 @@ async fn stop_ends_open_streams_and_frees_the_port() {
         .await
         .expect("handshake");
     let delay = tokio::spawn(reqwest::get(format!("{}/delay/60000", target.url())));
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The target counts a request as it arrives: the delayed one is in its hands.
+    wait_until("the delayed request reaches the target", WAIT, async || {
+        let stats = served(&target).await;
+        match served_count(&stats, "GET /delay/{ms}") {
+            1 => Ok(()),
+            _ => Err(stats),
+        }
+    })
+    .await;
 
     let started = Instant::now();
     target.stop().await;

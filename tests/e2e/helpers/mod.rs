@@ -1,0 +1,105 @@
+//! The one set of test helpers: the demo target and the app on ports chosen by the OS (each app
+//! on its own fresh database file), the `hornet` binary as a child process, plans from text or
+//! files, engine runs to their end with a hard time bound, and waits on conditions.
+
+mod app;
+mod process;
+mod run;
+mod wait;
+
+use std::path::{Path, PathBuf};
+
+use hornet::plan::Plan;
+use hornet::stats::snapshot::{Snapshot, StatsRow};
+use hornet::target::{self, RunningTarget, TargetConfig};
+
+pub(crate) use app::{spawn_app, spawn_app_in, spawn_app_with_plan, AppDir, TestApp};
+pub(crate) use process::{hornet, serve_process, Hornet, Running};
+pub(crate) use run::{
+    launch_refused, launch_to_end, only_classes, run_cfg, run_to_end, shape_cfg, start_refused,
+    start_run, wait_run_end,
+};
+pub(crate) use wait::{wait_until, wait_until_blocking, whole_lines};
+
+pub(crate) async fn spawn_target() -> RunningTarget {
+    hornet::telemetry::init_for_tests();
+    target::spawn("127.0.0.1:0", TargetConfig::default())
+        .await
+        .expect("demo target binds a loopback port")
+}
+
+pub(crate) fn plan(text: &str) -> Plan {
+    hornet::plan::parse_str(text, "test.toml", None)
+        .unwrap_or_else(|e| panic!("test plan invalid:\n{e}"))
+}
+
+pub(crate) fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+/// Writes `contents` (a plan, a CSV) to `dir/name`, creating folders on the way; returns the
+/// path.
+pub(crate) fn write_file(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("create the file's folder");
+    }
+    std::fs::write(&path, contents).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    path
+}
+
+/// The demo target's own count of requests per "METHOD /route".
+pub(crate) async fn served(target: &RunningTarget) -> serde_json::Value {
+    reqwest::get(format!("{}/__stats", target.url()))
+        .await
+        .expect("GET /__stats")
+        .json()
+        .await
+        .expect("/__stats is JSON")
+}
+
+pub(crate) fn served_count(stats: &serde_json::Value, route: &str) -> u64 {
+    stats["routes"][route].as_u64().unwrap_or(0)
+}
+
+/// Waits until the demo target has counted at least `n` requests in all (it counts a request
+/// when it arrives, before answering it).
+pub(crate) async fn wait_served(target: &RunningTarget, n: u64) -> serde_json::Value {
+    wait_until(
+        &format!("the target has counted {n} requests"),
+        std::time::Duration::from_secs(15),
+        async || {
+            let stats = served(target).await;
+            if stats["total"].as_u64() >= Some(n) {
+                Ok(stats)
+            } else {
+                Err(stats)
+            }
+        },
+    )
+    .await
+}
+
+pub(crate) fn row<'a>(snapshot: &'a Snapshot, method: &str, name: &str) -> &'a StatsRow {
+    snapshot
+        .rows
+        .iter()
+        .find(|r| r.method == method && r.name == name)
+        .unwrap_or_else(|| {
+            panic!(
+                "no row {method} {name} in {:?}",
+                snapshot
+                    .rows
+                    .iter()
+                    .map(|r| (&r.method, &r.name))
+                    .collect::<Vec<_>>()
+            )
+        })
+}
+
+/// A loopback port with nothing listening on it (when this returns: another process may take
+/// it before the caller binds it).
+pub(crate) fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
