@@ -6,7 +6,10 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{serve_process, served, spawn_app, spawn_app_in, wait_until, AppDir, TestApp};
+use crate::helpers::{
+    cookie_pair, login, no_redirects, serve_process, served, spawn_app, spawn_app_in, wait_until,
+    AppDir, TestApp,
+};
 
 /// Waits until the database at `db` holds at least `n` per-second points of run `id` and its
 /// statistics with requests (a live run saves a point every second, its statistics every two).
@@ -224,24 +227,19 @@ async fn bad_requests_name_the_field() {
 async fn cross_site_writes_and_foreign_hosts_are_refused() {
     let app = spawn_app().await;
     let body = json!({ "plan": "demo", "host": app.target.url(), "run_time": "1s" });
-    let resp = app
-        .client
-        .post(app.api("/api/runs"))
-        .header("origin", "http://evil.example")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 403);
-    let resp = app
-        .client
-        .post(app.api("/api/runs"))
-        .header("sec-fetch-site", "cross-site")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 403);
+    let start_from = async |header: &str, value: &str| {
+        let resp = app
+            .client
+            .post(app.api("/api/runs"))
+            .header(header, value)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        resp.status()
+    };
+    assert_eq!(start_from("origin", "http://evil.example").await, 403);
+    assert_eq!(start_from("sec-fetch-site", "cross-site").await, 403);
     let resp = app
         .client
         .get(app.api("/api/plans"))
@@ -433,10 +431,7 @@ async fn a_killed_server_leaves_its_run_aborted_with_its_points() {
 async fn a_token_guards_the_api_and_the_pages() {
     let app = spawn_app_in(AppDir::new(), |s| s.token = Some("s3cret".into())).await;
     let url = app.url.clone();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = no_redirects();
     let resp = client.get(format!("{url}/api/plans")).send().await.unwrap();
     assert_eq!(resp.status(), 401);
     let resp = client
@@ -456,21 +451,10 @@ async fn a_token_guards_the_api_and_the_pages() {
         .unwrap();
     assert_eq!(resp.status(), 303);
     assert_eq!(resp.headers()["location"], "/login");
-    let resp = client
-        .post(format!("{url}/login"))
-        .form(&[("token", "wrong")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 401);
-    let resp = client
-        .post(format!("{url}/login"))
-        .form(&[("token", "s3cret")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 303);
-    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert_eq!(login(&client, &url, "wrong").await, (401, None));
+    let (status, cookie) = login(&client, &url, "s3cret").await;
+    assert_eq!(status, 303);
+    let cookie = cookie.expect("a session cookie");
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
@@ -479,10 +463,9 @@ async fn a_token_guards_the_api_and_the_pages() {
         !cookie.contains("s3cret"),
         "the cookie does not carry the token"
     );
-    let pair = cookie.split(';').next().unwrap().to_string();
     let resp = client
         .get(format!("{url}/"))
-        .header("cookie", pair)
+        .header("cookie", cookie_pair(&cookie))
         .send()
         .await
         .unwrap();

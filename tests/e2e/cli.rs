@@ -2,7 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{free_port, hornet, served, spawn_target, temp_dir, wait_served, write_file};
+use crate::helpers::{
+    free_port, hornet, hornet_run, plan_file, served, spawn_target, temp_dir, wait_served,
+    write_file,
+};
 
 const HEALTH: &str = r#"
 name = "health"
@@ -15,13 +18,10 @@ tasks = [ { get = "/health" } ]
 #[tokio::test]
 async fn run_prints_the_table_writes_json_and_exits_0() {
     let target = spawn_target().await;
-    let dir = temp_dir();
-    let plan = write_file(dir.path(), "plan.toml", HEALTH);
+    let (dir, plan) = plan_file("plan.toml", HEALTH);
     let json = dir.path().join("summary.json");
-    let out = hornet()
-        .arg("run")
-        .arg(&plan)
-        .args(["-H", &target.url(), "-u", "4", "-r", "40", "-t", "2s"])
+    let out = hornet_run(&plan, &target.url())
+        .args(["-u", "4", "-r", "40", "-t", "2s"])
         .args(["--stop-timeout", "5s", "--json"])
         .arg(&json)
         .output()
@@ -52,9 +52,7 @@ async fn run_prints_the_table_writes_json_and_exits_0() {
 
 #[test]
 fn check_points_at_the_line_of_a_typo_and_exits_2() {
-    let dir = temp_dir();
-    let plan = write_file(
-        dir.path(),
+    let (_dir, plan) = plan_file(
         "plan.toml",
         "name = \"typo\"\n[[users]]\nname = \"A\"\ntasks = [ { gett = \"/health\" } ]\n",
     );
@@ -85,14 +83,11 @@ fn check_describes_a_valid_plan() {
 
 #[test]
 fn a_dead_target_is_failures_not_a_hang() {
-    let dir = temp_dir();
-    let plan = write_file(dir.path(), "plan.toml", HEALTH);
+    let (_dir, plan) = plan_file("plan.toml", HEALTH);
     let started = Instant::now();
     let dead = format!("http://127.0.0.1:{}", free_port());
-    let out = hornet()
-        .arg("run")
-        .arg(&plan)
-        .args(["-H", &dead, "-u", "2", "-r", "10", "-t", "1s"])
+    let out = hornet_run(&plan, &dead)
+        .args(["-u", "2", "-r", "10", "-t", "1s"])
         .output_blocking();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -124,18 +119,15 @@ fn bad_flags_exit_2() {
 #[tokio::test]
 async fn ctrl_c_once_stops_gracefully_with_the_table_twice_aborts() {
     let target = spawn_target().await;
-    let dir = temp_dir();
-    let plan = write_file(dir.path(), "plan.toml", HEALTH);
+    let (dir, plan) = plan_file("plan.toml", HEALTH);
     let slow = write_file(
         dir.path(),
         "slow.toml",
         "[[users]]\nname = \"Slow\"\ntasks = [ { get = \"/delay/20000\" } ]\n",
     );
     let spawn = |plan: &std::path::Path, stop_timeout: &str| {
-        hornet()
-            .arg("run")
-            .arg(plan)
-            .args(["-H", &target.url(), "-u", "2", "-r", "20", "-t", "60s"])
+        hornet_run(plan, &target.url())
+            .args(["-u", "2", "-r", "20", "-t", "60s"])
             .args(["--stop-timeout", stop_timeout])
             .spawn()
     };
@@ -175,13 +167,10 @@ async fn ctrl_c_once_stops_gracefully_with_the_table_twice_aborts() {
 #[tokio::test]
 async fn run_records_into_history_and_prints_its_link() {
     let target = spawn_target().await;
-    let dir = temp_dir();
-    let plan = write_file(dir.path(), "plan.toml", HEALTH);
+    let (dir, plan) = plan_file("plan.toml", HEALTH);
     let db = dir.path().join("history.db");
-    let out = hornet()
-        .arg("run")
-        .arg(&plan)
-        .args(["-H", &target.url(), "-u", "2", "-r", "20", "-t", "2s"])
+    let out = hornet_run(&plan, &target.url())
+        .args(["-u", "2", "-r", "20", "-t", "2s"])
         .args(["--stop-timeout", "5s", "--db"])
         .arg(&db)
         .env("HORNET_BIND", "127.0.0.1:9999")
@@ -207,10 +196,8 @@ async fn run_records_into_history_and_prints_its_link() {
     assert!(!stats.points.is_empty());
 
     // --no-history writes nothing and prints no link.
-    let out = hornet()
-        .arg("run")
-        .arg(&plan)
-        .args(["-H", &target.url(), "-t", "1s", "--no-history", "--db"])
+    let out = hornet_run(&plan, &target.url())
+        .args(["-t", "1s", "--no-history", "--db"])
         .arg(dir.path().join("unused.db"))
         .output()
         .await;

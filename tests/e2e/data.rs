@@ -7,12 +7,13 @@ use std::time::Duration;
 use hornet::engine::EngineError;
 use hornet::plan::Plan;
 use hornet::stats::snapshot::{RunState, Snapshot};
+use hornet::target::RunningTarget;
 use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{
-    hornet, launch_refused, launch_to_end, plan, row, run_cfg, served, served_count,
-    spawn_app_with_plan, spawn_target, start_refused, temp_dir, write_file,
+    authed, hornet_run, launch_refused, launch_to_end, plan, plan_file, row, run_cfg, served,
+    served_count, spawn_app_with_plan, spawn_target, start_refused, temp_dir, write_file,
 };
 
 /// A plan whose CSV sits beside it in a temporary directory.
@@ -22,19 +23,21 @@ fn plan_with_csv(dir: &tempfile::TempDir, csv: &str, text: &str) -> Plan {
         .unwrap_or_else(|e| panic!("test plan invalid:\n{e}"))
 }
 
-async fn tool_names(url: &str) -> Vec<String> {
-    let tools: serde_json::Value = reqwest::Client::new()
-        .get(format!("{url}/tools"))
-        .bearer_auth("demo-token")
+/// The target's tools (JSON), as `GET /tools` lists them.
+async fn tools(target: &RunningTarget) -> Vec<serde_json::Value> {
+    authed(target, Method::GET, "/tools")
         .send()
         .await
         .expect("GET /tools")
         .json()
         .await
-        .expect("JSON");
-    tools
-        .as_array()
-        .expect("a list")
+        .expect("a JSON list")
+}
+
+/// The names of the tools the test created (the target seeds `demo-tool-N`).
+async fn tool_names(target: &RunningTarget) -> Vec<String> {
+    tools(target)
+        .await
         .iter()
         .filter_map(|t| t["name"].as_str())
         .filter(|n| !n.starts_with("demo-tool-"))
@@ -86,7 +89,7 @@ tasks = [
         deleted.num_requests
     );
     assert!(
-        tool_names(&target.url()).await.is_empty(),
+        tool_names(&target).await.is_empty(),
         "every tool was deleted"
     );
 
@@ -209,7 +212,7 @@ on_stop = [ { get = "/health", name = "bye" } ]
         started.elapsed()
     );
     assert_eq!(snapshot.state, RunState::Stopped);
-    let mut names = tool_names(&target.url()).await;
+    let mut names = tool_names(&target).await;
     names.sort();
     assert_eq!(names, vec!["feed-alpha", "feed-beta", "feed-gamma"]);
     let stats = served(&target).await;
@@ -225,18 +228,8 @@ on_stop = [ { get = "/health", name = "bye" } ]
         "{:?}",
         snapshot.warnings
     );
-    let description: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/tools", target.url()))
-        .bearer_auth("demo-token")
-        .send()
+    assert!(tools(&target)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(description
-        .as_array()
-        .unwrap()
         .iter()
         .any(|t| t["name"] == "feed-beta" && t["description"] == "second, with a comma"));
 }
@@ -348,12 +341,9 @@ async fn the_api_answers_400_naming_setup_when_setup_fails() {
 #[tokio::test]
 async fn hornet_run_exits_2_with_the_setup_failure() {
     let target = spawn_target().await;
-    let dir = temp_dir();
-    let path = write_file(dir.path(), "setup_fails.toml", FAILING_SETUP);
-    let out = hornet()
-        .arg("run")
-        .arg(&path)
-        .args(["-H", &target.url(), "-u", "1", "-t", "5s", "--no-history"])
+    let (_dir, path) = plan_file("setup_fails.toml", FAILING_SETUP);
+    let out = hornet_run(&path, &target.url())
+        .args(["-u", "1", "-t", "5s", "--no-history"])
         .output()
         .await;
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{hornet, spawn_target, temp_dir, write_file};
+use crate::helpers::{hornet_run, spawn_target, temp_dir, write_file};
 
 const PLAN: &str = r#"
 [[users]]
@@ -81,10 +81,8 @@ async fn a_full_disk_warns_keeps_measuring_ends_on_time_and_the_next_run_works()
     // leave ~200 KiB: the database opens, then the history and the JTL run out of room
     fill(&filler, 1_850 * 1024);
     let run = async |jtl: Option<&Path>| {
-        let mut cmd = hornet()
-            .arg("run")
-            .arg(&plan)
-            .args(["-H", &target.url(), "-u", "10", "-r", "100", "-t", "5s"])
+        let mut cmd = hornet_run(&plan, &target.url())
+            .args(["-u", "10", "-r", "100", "-t", "5s"])
             .args(["--stop-timeout", "2s", "--json", "-"])
             .arg("--db")
             .arg(&db);

@@ -12,7 +12,9 @@ use hornet::config::ServerLimits;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{hornet, spawn_app, spawn_app_in, AppDir, TestApp};
+use crate::helpers::{
+    cookie_pair, hornet, login, no_redirects, spawn_app, spawn_app_in, AppDir, TestApp,
+};
 
 /// A server with `token` and `limits` on `dir` (a fresh one, or one a stopped server handed
 /// back).
@@ -24,30 +26,14 @@ async fn serve(dir: AppDir, token: Option<&str>, limits: ServerLimits) -> TestAp
     .await
 }
 
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// Logs in with `token`; returns the status and the `name=value` of the cookie set, if any.
-async fn login(client: &reqwest::Client, url: &str, token: &str) -> (u16, Option<String>) {
-    let resp = client
-        .post(format!("{url}/login"))
-        .form(&[("token", token)])
+/// `GET /api/runs` with a bearer token.
+async fn runs_with_token(client: &reqwest::Client, url: &str, token: &str) -> reqwest::Response {
+    client
+        .get(format!("{url}/api/runs"))
+        .bearer_auth(token)
         .send()
         .await
-        .unwrap();
-    let cookie = resp
-        .headers()
-        .get("set-cookie")
-        .map(|v| v.to_str().unwrap().to_string());
-    (resp.status().as_u16(), cookie)
-}
-
-fn pair(set_cookie: &str) -> String {
-    set_cookie.split(';').next().unwrap().to_string()
+        .expect("GET /api/runs")
 }
 
 async fn get_with_cookie(client: &reqwest::Client, url: &str, cookie: &str) -> u16 {
@@ -109,7 +95,7 @@ async fn each_login_is_its_own_session_and_logout_or_a_restart_ends_it() {
         assert!(first.contains(attr), "{attr} in {first}");
     }
     let (_, second) = login(&client, &url, "s3cret").await;
-    let (first, second) = (pair(&first), pair(&second.expect("a cookie")));
+    let (first, second) = (cookie_pair(&first), cookie_pair(&second.expect("a cookie")));
     assert_ne!(first, second, "each login gets its own session");
     assert!(first.len() >= "hornet_session=".len() + 32, "{first}");
     assert!(!first.contains("s3cret"));
@@ -198,37 +184,22 @@ async fn wrong_tokens_are_braked_per_client_and_the_right_one_works_after_the_wa
         let resp = client.get(format!("{url}/api/runs")).send().await.unwrap();
         assert_eq!(resp.status(), 401);
     }
-    let resp = client
-        .get(format!("{url}/api/runs"))
-        .bearer_auth("s3cret")
-        .send()
-        .await
-        .unwrap();
+    let resp = runs_with_token(&client, &url, "s3cret").await;
     assert_eq!(resp.status(), 200);
     // Nor are authorized clients braked, however fast they go.
     for _ in 0..300 {
-        let resp = client
-            .get(format!("{url}/api/runs"))
-            .bearer_auth("s3cret")
-            .send()
-            .await
-            .unwrap();
+        let resp = runs_with_token(&client, &url, "s3cret").await;
         assert_eq!(resp.status(), 200);
     }
     let (_, session) = login(&client, &url, "s3cret").await;
-    let session = pair(&session.expect("a cookie"));
+    let session = cookie_pair(&session.expect("a cookie"));
 
     // 30 wrong guesses: the burst of 10 is answered 401 (the 10th starts the block), the rest
     // are refused unread.
     let mut statuses = Vec::new();
     let mut retry_after = None;
     for i in 0..30 {
-        let resp = client
-            .get(format!("{url}/api/runs"))
-            .bearer_auth(format!("guess-{i}"))
-            .send()
-            .await
-            .unwrap();
+        let resp = runs_with_token(&client, &url, &format!("guess-{i}")).await;
         statuses.push(resp.status().as_u16());
         if resp.status() == StatusCode::TOO_MANY_REQUESTS {
             retry_after = resp.headers().get("retry-after").map(|v| {
@@ -249,12 +220,7 @@ async fn wrong_tokens_are_braked_per_client_and_the_right_one_works_after_the_wa
 
     // While blocked even the right bearer token is refused (else the block would be an oracle)
     // and so is the login form; a live session is not.
-    let resp = client
-        .get(format!("{url}/api/runs"))
-        .bearer_auth("s3cret")
-        .send()
-        .await
-        .unwrap();
+    let resp = runs_with_token(&client, &url, "s3cret").await;
     assert_eq!(resp.status(), 429);
     let resp = client
         .post(format!("{url}/login"))
@@ -269,27 +235,12 @@ async fn wrong_tokens_are_braked_per_client_and_the_right_one_works_after_the_wa
 
     // Deliberate: the block lasts the Retry-After it announced, and no probe may touch it.
     tokio::time::sleep(Duration::from_secs(wait) + Duration::from_millis(100)).await;
-    let resp = client
-        .get(format!("{url}/api/runs"))
-        .bearer_auth("s3cret")
-        .send()
-        .await
-        .unwrap();
+    let resp = runs_with_token(&client, &url, "s3cret").await;
     assert_eq!(resp.status(), 200, "the right token works after the wait");
     // One more wrong guess right after a block blocks again, twice as long.
-    let resp = client
-        .get(format!("{url}/api/runs"))
-        .bearer_auth("again")
-        .send()
-        .await
-        .unwrap();
+    let resp = runs_with_token(&client, &url, "again").await;
     assert_eq!(resp.status(), 401);
-    let resp = client
-        .get(format!("{url}/api/runs"))
-        .bearer_auth("s3cret")
-        .send()
-        .await
-        .unwrap();
+    let resp = runs_with_token(&client, &url, "s3cret").await;
     assert_eq!(resp.status(), 429);
     let wait: u64 = resp.headers()["retry-after"]
         .to_str()

@@ -8,8 +8,8 @@ use hornet::engine::{EngineError, RunConfig};
 use hornet::stats::snapshot::{RunState, Snapshot};
 
 use crate::helpers::{
-    hornet, plan, row, run_cfg, run_to_end, shape_cfg, spawn_app_with_plan, spawn_target,
-    start_refused, start_run, temp_dir, wait_run_end, write_file,
+    hornet_run, plan, plan_file, row, run_cfg, run_to_end, shape_cfg, spawn_app_with_plan,
+    spawn_target, start_refused, start_run, wait_run_end,
 };
 
 /// Stalls the whole target for `for_` after `after`, in the background.
@@ -86,9 +86,7 @@ stages = [
 #[tokio::test]
 async fn cli_shape_flag_runs_the_shape() {
     let target = spawn_target().await;
-    let dir = temp_dir();
-    let path = write_file(
-        dir.path(),
+    let (_dir, path) = plan_file(
         "plan.toml",
         r#"
 [[users]]
@@ -101,10 +99,8 @@ stages = [ { duration = "1s", users = 2 }, { duration = "1s", users = 4 } ]
 "#,
     );
     let run = |shape: &str| {
-        hornet()
-            .arg("run")
-            .arg(&path)
-            .args(["-H", &target.url(), "--shape", shape])
+        hornet_run(&path, &target.url())
+            .args(["--shape", shape])
             .args(["--no-history", "--json", "-"])
             .output()
     };

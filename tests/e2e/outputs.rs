@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{hornet, served, spawn_app, spawn_target, temp_dir, write_file};
+use crate::helpers::{hornet_run, plan_file, served, spawn_app, spawn_target};
 
 const STATS_HEADER: &str = "Type,Name,Request Count,Failure Count,Median Response Time,\
 Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,\
@@ -65,15 +65,12 @@ fn assert_self_contained(html: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_writes_locust_csvs_a_jtl_line_per_request_and_an_html_report() {
     let target = spawn_target().await;
-    let dir = temp_dir();
-    let plan = write_file(dir.path(), "plan.toml", PLAN);
+    let (dir, plan) = plan_file("plan.toml", PLAN);
     let prefix = dir.path().join("out");
     let jtl = dir.path().join("results.jtl");
     let html = dir.path().join("report.html");
-    let out = hornet()
-        .arg("run")
-        .arg(&plan)
-        .args(["-H", &target.url(), "-u", "3", "-r", "30", "-t", "2500ms"])
+    let out = hornet_run(&plan, &target.url())
+        .args(["-u", "3", "-r", "30", "-t", "2500ms"])
         // in-flight requests finish at the stop: every sample is counted and written
         .args(["--stop-timeout", "5s", "--no-history", "--csv-full-history"])
         .arg("--csv")
@@ -187,12 +184,9 @@ async fn run_writes_locust_csvs_a_jtl_line_per_request_and_an_html_report() {
 
 #[tokio::test]
 async fn a_bad_output_path_is_bad_input() {
-    let dir = temp_dir();
-    let plan = write_file(dir.path(), "plan.toml", PLAN);
-    let out = hornet()
-        .arg("run")
-        .arg(&plan)
-        .args(["-H", "http://127.0.0.1:9", "-t", "1s", "--no-history"])
+    let (dir, plan) = plan_file("plan.toml", PLAN);
+    let out = hornet_run(&plan, "http://127.0.0.1:9")
+        .args(["-t", "1s", "--no-history"])
         .arg("--jtl")
         .arg(dir.path().join("no/such/dir/x.jtl"))
         .output()

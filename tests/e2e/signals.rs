@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    hornet, serve_process, served, spawn_target, temp_dir, wait_served, wait_until, whole_lines,
-    write_file, AppDir, Hornet, Running,
+    hornet_run, plan_file, serve_process, served, spawn_target, wait_served, wait_until,
+    whole_lines, AppDir, Hornet, Running,
 };
 
 const JTL_FIELDS: usize = 17;
@@ -69,20 +69,8 @@ impl Outputs {
 }
 
 fn spawn_run(plan: &Path, url: &str, users: &str, stop_timeout: &str, out: &Outputs) -> Running {
-    let cmd = hornet()
-        .arg("run")
-        .arg(plan)
-        .args([
-            "-H",
-            url,
-            "-u",
-            users,
-            "-r",
-            "100",
-            "-t",
-            "60s",
-            "--no-history",
-        ])
+    let cmd = hornet_run(plan, url)
+        .args(["-u", users, "-r", "100", "-t", "60s", "--no-history"])
         .args(["--stop-timeout", stop_timeout]);
     out.args(cmd).spawn()
 }
@@ -136,8 +124,7 @@ fn no_part_files(dir: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_on_a_run_stops_it_and_writes_every_output() {
     let target = spawn_target().await;
-    let dir = temp_dir();
-    let plan = write_file(dir.path(), "quick.toml", QUICK);
+    let (dir, plan) = plan_file("quick.toml", QUICK);
     let out = Outputs::new(dir.path());
     let child = spawn_run(&plan, &target.url(), "3", "5s", &out);
     // what the checks below need: more than 20 requests and two seconds of history
@@ -181,8 +168,7 @@ async fn sigterm_on_a_run_stops_it_and_writes_every_output() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_sigterm_aborts_with_exit_3_counts_cut_requests_and_tears_nothing() {
     let target = spawn_target().await;
-    let dir = temp_dir();
-    let plan = write_file(dir.path(), "slow.toml", SLOW);
+    let (dir, plan) = plan_file("slow.toml", SLOW);
     let out = Outputs::new(dir.path());
     // two users each waiting 20 s for a response; a 30 s stop timeout keeps the first stop busy
     let child = spawn_run(&plan, &target.url(), "2", "30s", &out);
@@ -214,8 +200,7 @@ async fn a_second_sigterm_aborts_with_exit_3_counts_cut_requests_and_tears_nothi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_leaves_whole_lines_and_no_end_of_run_files() {
     let target = spawn_target().await;
-    let dir = temp_dir();
-    let plan = write_file(dir.path(), "quick.toml", QUICK);
+    let (dir, plan) = plan_file("quick.toml", QUICK);
     let out = Outputs::new(dir.path());
     let child = spawn_run(&plan, &target.url(), "20", "0s", &out);
     // killed while both files are being streamed
@@ -241,16 +226,12 @@ async fn kill_9_leaves_whole_lines_and_no_end_of_run_files() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_cut_off_at_stop_are_counted_as_cancelled() {
     let target = spawn_target().await;
-    let dir = temp_dir();
-    let plan = write_file(
-        dir.path(),
+    let (_dir, plan) = plan_file(
         "delay.toml",
         "[[users]]\nname = \"D\"\ntasks = [ { get = \"/delay/300\", name = \"/delay\" } ]\n",
     );
-    let output = hornet()
-        .arg("run")
-        .arg(&plan)
-        .args(["-H", &target.url(), "-u", "4", "-r", "100", "-t", "2s"])
+    let output = hornet_run(&plan, &target.url())
+        .args(["-u", "4", "-r", "100", "-t", "2s"])
         .args(["--no-history", "--stop-timeout", "0s", "--json", "-"])
         .spawn()
         .wait(Duration::from_secs(30))

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{hornet, spawn_app_with_plan, spawn_target, temp_dir, write_file, TestApp};
+use crate::helpers::{hornet_run, plan_file, spawn_app_with_plan, spawn_target, TestApp};
 
 /// Two users on `/delay/50` (named `/delay/[ms]`), about 30 requests a second between them.
 const SLOW: &str = r#"
@@ -27,11 +27,9 @@ tasks = [ { get = "/status/500" } ]
 "#;
 
 /// `hornet run PLAN -H URL -u 2 -r 20 -t TIME --no-history ARGS...`, off the async runtime.
-async fn hornet_run(plan: &std::path::Path, url: &str, time: &str, args: &[&str]) -> Output {
-    hornet()
-        .arg("run")
-        .arg(plan)
-        .args(["-H", url, "-u", "2", "-r", "20", "-t", time, "--no-history"])
+async fn run_slow(plan: &std::path::Path, url: &str, time: &str, args: &[&str]) -> Output {
+    hornet_run(plan, url)
+        .args(["-u", "2", "-r", "20", "-t", time, "--no-history"])
         .args(args)
         .output()
         .await
@@ -62,9 +60,8 @@ fn ms_after(s: &str, prefix: &str) -> f64 {
 #[tokio::test]
 async fn thresholds_that_hold_exit_0_and_are_printed() {
     let target = spawn_target().await;
-    let dir = temp_dir();
-    let plan = write_file(dir.path(), "slow.toml", SLOW);
-    let out = hornet_run(
+    let (_dir, plan) = plan_file("slow.toml", SLOW);
+    let out = run_slow(
         &plan,
         &target.url(),
         "2s",
@@ -97,12 +94,11 @@ async fn thresholds_that_hold_exit_0_and_are_printed() {
 #[tokio::test]
 async fn a_failed_threshold_exits_1_with_junit_and_json() {
     let target = spawn_target().await;
-    let dir = temp_dir();
-    let plan = write_file(dir.path(), "slow.toml", SLOW);
+    let (dir, plan) = plan_file("slow.toml", SLOW);
     let junit = dir.path().join("thresholds.xml");
     let json = dir.path().join("summary.json");
     let (junit_arg, json_arg) = (junit.display().to_string(), json.display().to_string());
-    let out = hornet_run(
+    let out = run_slow(
         &plan,
         &target.url(),
         "2s",
@@ -169,13 +165,12 @@ async fn a_failed_threshold_exits_1_with_junit_and_json() {
 #[tokio::test]
 async fn exit_code_on_error_and_bad_thresholds() {
     let target = spawn_target().await;
-    let dir = temp_dir();
-    let plan = write_file(dir.path(), "failing.toml", FAILING);
+    let (_dir, plan) = plan_file("failing.toml", FAILING);
     // failures alone do not fail a run without thresholds...
-    let out = hornet_run(&plan, &target.url(), "1s", &[]).await;
+    let out = run_slow(&plan, &target.url(), "1s", &[]).await;
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     // ...unless asked
-    let out = hornet_run(&plan, &target.url(), "1s", &["--exit-code-on-error"]).await;
+    let out = run_slow(&plan, &target.url(), "1s", &["--exit-code-on-error"]).await;
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(
@@ -183,7 +178,7 @@ async fn exit_code_on_error_and_bad_thresholds() {
         "{stderr}"
     );
     // a bad expression is bad input, named before anything runs
-    let out = hornet_run(&plan, &target.url(), "1s", &["--threshold", "p95 <"]).await;
+    let out = run_slow(&plan, &target.url(), "1s", &["--threshold", "p95 <"]).await;
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("p95 <"), "{stderr}");
@@ -191,7 +186,7 @@ async fn exit_code_on_error_and_bad_thresholds() {
         stderr.contains("expected a duration such as 300ms or 1.5s, found nothing"),
         "{stderr}"
     );
-    let out = hornet_run(&plan, &target.url(), "1s", &["--threshold", "p97 < 1s"]).await;
+    let out = run_slow(&plan, &target.url(), "1s", &["--threshold", "p97 < 1s"]).await;
     assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
 }
 

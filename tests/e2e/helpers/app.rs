@@ -178,3 +178,36 @@ impl TestApp {
         self.dir
     }
 }
+
+/// A client that shows redirects instead of following them (the login form answers 303).
+pub(crate) fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client")
+}
+
+/// Posts the login form of the app at `url` with `token`; returns the status and the
+/// `Set-Cookie` it answered with, if any.
+pub(crate) async fn login(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+) -> (u16, Option<String>) {
+    let resp = client
+        .post(format!("{url}/login"))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .expect("POST /login");
+    let cookie = resp
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().expect("an ASCII cookie").to_string());
+    (resp.status().as_u16(), cookie)
+}
+
+/// The `name=value` of a `Set-Cookie`, as a browser sends it back.
+pub(crate) fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().expect("a cookie").to_string()
+}

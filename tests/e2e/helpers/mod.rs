@@ -13,8 +13,10 @@ use hornet::plan::Plan;
 use hornet::stats::snapshot::{Snapshot, StatsRow};
 use hornet::target::{self, RunningTarget, TargetConfig};
 
-pub(crate) use app::{spawn_app, spawn_app_in, spawn_app_with_plan, AppDir, TestApp};
-pub(crate) use process::{hornet, serve_process, Hornet, Running};
+pub(crate) use app::{
+    cookie_pair, login, no_redirects, spawn_app, spawn_app_in, spawn_app_with_plan, AppDir, TestApp,
+};
+pub(crate) use process::{hornet, hornet_run, serve_process, Hornet, Running};
 pub(crate) use run::{
     launch_refused, launch_to_end, only_classes, run_cfg, run_to_end, shape_cfg, start_refused,
     start_run, wait_run_end,
@@ -46,6 +48,25 @@ pub(crate) fn write_file(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> 
     }
     std::fs::write(&path, contents).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     path
+}
+
+/// A plan (or any file) `name` with `text` in a fresh temp dir: the dir (keep it alive) and
+/// the file's path.
+pub(crate) fn plan_file(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = temp_dir();
+    let path = write_file(dir.path(), name, text);
+    (dir, path)
+}
+
+/// A request to the demo target's `path` with its bearer token.
+pub(crate) fn authed(
+    target: &RunningTarget,
+    method: reqwest::Method,
+    path: &str,
+) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .request(method, format!("{}{path}", target.url()))
+        .bearer_auth("demo-token")
 }
 
 /// The demo target's own count of requests per "METHOD /route".

@@ -37,6 +37,11 @@ pub(crate) fn hornet() -> Hornet {
     Hornet { cmd, home }
 }
 
+/// `hornet run PLAN -H HOST`, to add flags to.
+pub(crate) fn hornet_run(plan: &Path, host: &str) -> Hornet {
+    hornet().arg("run").arg(plan).args(["-H", host])
+}
+
 impl Hornet {
     pub(crate) fn arg(mut self, arg: impl AsRef<OsStr>) -> Hornet {
         self.cmd.arg(arg);
