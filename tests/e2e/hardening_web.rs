@@ -5,7 +5,6 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use hornet::config::ServerLimits;
@@ -13,7 +12,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    cookie_pair, hornet, login, no_redirects, spawn_app, spawn_app_in, AppDir, TestApp,
+    cookie_pair, hornet, login, no_redirects, spawn_app, spawn_app_in, write_file, AppDir, TestApp,
 };
 
 /// A server with `token` and `limits` on `dir` (a fresh one, or one a stopped server handed
@@ -455,12 +454,11 @@ async fn json_endpoints_refuse_other_content_types() {
 #[tokio::test]
 async fn a_plan_linking_outside_the_folder_is_listed_invalid_and_cannot_run() {
     let dir = AppDir::new();
-    let outside: PathBuf = dir.path().join("elsewhere.toml");
-    std::fs::write(
-        &outside,
+    let outside = write_file(
+        dir.path(),
+        "elsewhere.toml",
         "name = \"Elsewhere\"\n[[users]]\nname = \"U\"\ntasks = [ { get = \"/\" } ]\n",
-    )
-    .unwrap();
+    );
     std::os::unix::fs::symlink(&outside, dir.plans().join("x.toml")).unwrap();
     let app = spawn_app_in(dir, |_| {}).await;
 

@@ -4,13 +4,13 @@
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, Stream, StreamExt};
-use hornet::target::{self, RunningTarget, TargetConfig};
+use hornet::target::{RunningTarget, TargetConfig};
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::helpers::{authed, served, served_count, spawn_target, wait_until};
+use crate::helpers::{authed, served, served_count, spawn_target, spawn_target_with, wait_until};
 
 const AUTH: &str = "Bearer demo-token";
 const WAIT: Duration = Duration::from_secs(5);
@@ -161,15 +161,11 @@ async fn api_routes_need_the_bearer_token_and_probes_do_not() {
     );
 
     // Without a token configured, everything is open.
-    let open = target::spawn(
-        "127.0.0.1:0",
-        TargetConfig {
-            token: None,
-            ..TargetConfig::default()
-        },
-    )
-    .await
-    .expect("spawn");
+    let open = spawn_target_with(TargetConfig {
+        token: None,
+        ..TargetConfig::default()
+    })
+    .await;
     let tools = reqwest::get(format!("{}/tools", open.url()))
         .await
         .expect("GET");

@@ -23,9 +23,14 @@ pub(crate) use run::{
 };
 pub(crate) use wait::{wait_until, wait_until_blocking, whole_lines};
 
+/// The demo target in-process on a loopback port chosen by the OS.
 pub(crate) async fn spawn_target() -> RunningTarget {
+    spawn_target_with(TargetConfig::default()).await
+}
+
+pub(crate) async fn spawn_target_with(cfg: TargetConfig) -> RunningTarget {
     hornet::telemetry::init_for_tests();
-    target::spawn("127.0.0.1:0", TargetConfig::default())
+    target::spawn("127.0.0.1:0", cfg)
         .await
         .expect("demo target binds a loopback port")
 }
