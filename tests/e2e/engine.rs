@@ -6,8 +6,8 @@ use hornet::engine::EngineError;
 use hornet::stats::snapshot::RunState;
 
 use crate::helpers::{
-    free_port, only_classes, plan, row, run_cfg, run_to_end, served, served_count, spawn_target,
-    start_refused, start_run, wait_run_end,
+    cut_at_stop, free_port, only_classes, plan, row, run_cfg, run_to_end, served, served_count,
+    spawn_target, start_refused, start_run, wait_run_end,
 };
 
 const READS: &str = r#"
@@ -68,7 +68,7 @@ async fn median_of_a_fixed_20ms_route_is_between_20_and_30ms() {
 name = "Slow"
 tasks = [ { get = "/delay/20", name = "/delay/20" } ]
 "#;
-    let cfg = run_cfg(target.url(), 5, Duration::from_secs(3));
+    let cfg = cut_at_stop(run_cfg(target.url(), 5, Duration::from_secs(3)));
     let snapshot = run_to_end(&plan(text), cfg, Duration::from_secs(20)).await;
     let r = row(&snapshot, "GET", "/delay/20");
     assert!(r.num_requests > 100, "{} requests", r.num_requests);
@@ -93,7 +93,7 @@ name = "Checker"
 wait = "constant(10ms)"
 tasks = [ { get = "/health", check.status = 201 } ]
 "#;
-    let cfg = run_cfg(target.url(), 2, Duration::from_secs(1));
+    let cfg = cut_at_stop(run_cfg(target.url(), 2, Duration::from_secs(1)));
     let snapshot = run_to_end(&plan(text), cfg, Duration::from_secs(20)).await;
     let r = row(&snapshot, "GET", "/health");
     assert!(r.num_requests > 10);
@@ -117,7 +117,7 @@ wait = "constant(20ms)"
 tasks = [ { get = "/health" } ]
 "#;
     let dead = format!("http://127.0.0.1:{}", free_port());
-    let cfg = run_cfg(dead, 3, Duration::from_secs(1));
+    let cfg = cut_at_stop(run_cfg(dead, 3, Duration::from_secs(1)));
     let snapshot = run_to_end(&plan(text), cfg, Duration::from_secs(10)).await;
     let r = row(&snapshot, "GET", "/health");
     assert!(r.num_requests >= 10);
@@ -141,7 +141,7 @@ name = "Idle"
 wait = "constant(50ms)"
 tasks = [ { get = "/health" } ]
 "#;
-    let (handle, done) = start_run(&plan(text), run_cfg(target.url(), 2, None));
+    let (handle, done) = start_run(&plan(text), cut_at_stop(run_cfg(target.url(), 2, None)));
     let snapshots = handle.snapshots();
     let wait_for_users = |n: u32| {
         let mut rx = snapshots.clone();
@@ -196,7 +196,7 @@ timeout = "100ms"
 name = "Patient"
 tasks = [ { get = "/delay/5000", name = "/delay/5000" } ]
 "#;
-    let cfg = run_cfg(target.url(), 2, Duration::from_millis(1500));
+    let cfg = cut_at_stop(run_cfg(target.url(), 2, Duration::from_millis(1500)));
     let snapshot = run_to_end(&plan(text), cfg, Duration::from_secs(10)).await;
     let r = row(&snapshot, "GET", "/delay/5000");
     // 2 users × ~1.5 s / 100 ms each

@@ -9,8 +9,8 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{
-    hornet, plan, row, run_cfg, run_to_end, served, served_count, spawn_app, spawn_target,
-    temp_dir, write_file,
+    cut_at_stop, hornet, plan, row, run_cfg, run_to_end, served, served_count, spawn_app,
+    spawn_target, temp_dir, write_file,
 };
 
 /// `hornet ARGS...` to its end.
@@ -123,7 +123,7 @@ tasks = [
 ]
 "#,
     );
-    let cfg = run_cfg(target.url(), 2, Duration::from_millis(1500));
+    let cfg = cut_at_stop(run_cfg(target.url(), 2, Duration::from_millis(1500)));
     let snap = run_to_end(&p, cfg, Duration::from_secs(20)).await;
     let big = row(&snap, "GET", "/bytes/100000");
     assert!(big.num_requests > 3, "{}", big.num_requests);

@@ -8,8 +8,8 @@ use hornet::engine::{EngineError, RunConfig};
 use hornet::stats::snapshot::{RunState, Snapshot};
 
 use crate::helpers::{
-    hornet_run, plan, plan_file, row, run_cfg, run_to_end, shape_cfg, spawn_app_with_plan,
-    spawn_target, start_refused, start_run, wait_run_end,
+    cut_at_stop, hornet_run, plan, plan_file, row, run_cfg, run_to_end, shape_cfg,
+    spawn_app_with_plan, spawn_target, start_refused, start_run, wait_run_end,
 };
 
 /// Stalls the whole target for `for_` after `after`, in the background.
@@ -196,7 +196,7 @@ name = "Paced"
 wait = "throughput(200/s)"
 tasks = [ { get = "/health" } ]
 "#;
-    let cfg = run_cfg(target.url(), 1, Duration::from_secs(10));
+    let cfg = cut_at_stop(run_cfg(target.url(), 1, Duration::from_secs(10)));
     // Stalls start at different times in the three stall tests, so that their catch-up bursts
     // do not compete with each other when the tests run in parallel.
     let stall = stall_after(target.url(), Duration::from_millis(3500), "1s");

@@ -39,6 +39,15 @@ pub(crate) fn shape_cfg(host: impl Into<String>, shape: &str) -> RunConfig {
     }
 }
 
+/// `cfg` with a stop timeout of 0 (Locust's default): users are cut at the stop, and a request
+/// still in flight is dropped uncounted.
+pub(crate) fn cut_at_stop(cfg: RunConfig) -> RunConfig {
+    RunConfig {
+        stop_timeout: Duration::ZERO,
+        ..cfg
+    }
+}
+
 /// `cfg` restricted to these user classes (at their plan weights).
 pub(crate) fn only_classes(cfg: RunConfig, classes: &[&str]) -> RunConfig {
     let mut cfg = cfg;
