@@ -7,8 +7,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    cookie_pair, login, no_redirects, serve_process, served, spawn_app, spawn_app_in, wait_until,
-    AppDir, TestApp,
+    cookie_pair, login, no_redirects, serve_process, served, spawn_app, spawn_app_in, start_run_at,
+    wait_until, AppDir, TestApp,
 };
 
 /// Waits until the database at `db` holds at least `n` per-second points of run `id` and its
@@ -387,16 +387,7 @@ async fn a_killed_server_leaves_its_run_aborted_with_its_points() {
     let (server, url) = serve_process(&dir.db(), &dir.plans()).await;
     let client = reqwest::Client::new();
     let body = json!({ "plan": "demo", "host": target.url(), "users": 2, "spawn_rate": 10 });
-    let started: Value = client
-        .post(format!("{url}/api/runs"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = started["id"].as_str().expect("id").to_string();
+    let id = start_run_at(&client, &url, &body).await;
     wait_stored(&dir.db(), &id, 2).await;
     server.signal("KILL");
     let killed = server.wait(Duration::from_secs(10)).await;

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    hornet_run, plan_file, serve_process, served, spawn_target, wait_served, wait_until,
-    whole_lines, AppDir, Hornet, Running,
+    get_json, hornet_run, plan_file, serve_process, served, spawn_target, start_run_at,
+    wait_served, wait_until, whole_lines, AppDir, Hornet, Running,
 };
 
 const JTL_FIELDS: usize = 17;
@@ -263,16 +263,7 @@ async fn sigterm_on_serve_stores_the_live_run_and_exits_0() {
     let (child, url) = serve_process(&dir.db(), &dir.plans()).await;
     let client = reqwest::Client::new();
     let body = json!({ "plan": "demo", "host": target.url(), "users": 3, "spawn_rate": 10 });
-    let started: Value = client
-        .post(format!("{url}/api/runs"))
-        .json(&body)
-        .send()
-        .await
-        .expect("start")
-        .json()
-        .await
-        .expect("json");
-    let id = started["id"].as_str().expect("id").to_string();
+    let id = start_run_at(&client, &url, &body).await;
     // a page watching the run: it must get `done` before the server goes away
     let events = client
         .get(format!("{url}/api/runs/{id}/events"))
@@ -296,14 +287,7 @@ async fn sigterm_on_serve_stores_the_live_run_and_exits_0() {
         "the live run has requests",
         Duration::from_secs(15),
         async || {
-            let stats: Value = client
-                .get(format!("{url}/api/runs/{id}/stats"))
-                .send()
-                .await
-                .expect("stats")
-                .json()
-                .await
-                .expect("json");
+            let (_, stats) = get_json(&client, &format!("{url}/api/runs/{id}/stats")).await;
             match stats["aggregated"]["num_requests"].as_u64() {
                 Some(1..) => Ok(()),
                 _ => Err(stats),

@@ -97,9 +97,7 @@ impl TestApp {
     }
 
     pub(crate) async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
-        let resp = self.client.get(self.api(path)).send().await.expect("GET");
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+        get_json(&self.client, &self.api(path)).await
     }
 
     pub(crate) async fn send_json(
@@ -121,11 +119,7 @@ impl TestApp {
 
     /// `POST /api/runs` with `body`; asserts 201 and returns the run's id.
     pub(crate) async fn start_run(&self, body: &serde_json::Value) -> String {
-        let (status, started) = self
-            .send_json(reqwest::Method::POST, "/api/runs", body)
-            .await;
-        assert_eq!(status, 201, "{body} -> {started}");
-        started["id"].as_str().expect("id").to_string()
+        start_run_at(&self.client, &self.url, body).await
     }
 
     /// The run's live or stored statistics (`GET /api/runs/{id}/stats`, asserted 200).
@@ -177,6 +171,32 @@ impl TestApp {
             .expect("server ran");
         self.dir
     }
+}
+
+/// `GET url`: the status and the JSON body (null when it is not JSON).
+pub(crate) async fn get_json(client: &reqwest::Client, url: &str) -> (u16, serde_json::Value) {
+    let resp = client.get(url).send().await.expect("GET");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// `POST /api/runs` with `body` to the server at `url` (in-process or a `hornet serve`);
+/// asserts 201 and returns the run's id.
+pub(crate) async fn start_run_at(
+    client: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+) -> String {
+    let resp = client
+        .post(format!("{url}/api/runs"))
+        .json(body)
+        .send()
+        .await
+        .expect("POST /api/runs");
+    let status = resp.status().as_u16();
+    let started: serde_json::Value = resp.json().await.unwrap_or_default();
+    assert_eq!(status, 201, "{body} -> {started}");
+    started["id"].as_str().expect("id").to_string()
 }
 
 /// A client that shows redirects instead of following them (the login form answers 303).

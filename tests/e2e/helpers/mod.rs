@@ -14,7 +14,8 @@ use hornet::stats::snapshot::{Snapshot, StatsRow};
 use hornet::target::{self, RunningTarget, TargetConfig};
 
 pub(crate) use app::{
-    cookie_pair, login, no_redirects, spawn_app, spawn_app_in, spawn_app_with_plan, AppDir, TestApp,
+    cookie_pair, get_json, login, no_redirects, spawn_app, spawn_app_in, spawn_app_with_plan,
+    start_run_at, AppDir, TestApp,
 };
 pub(crate) use process::{hornet, hornet_run, serve_process, Hornet, Running};
 pub(crate) use run::{

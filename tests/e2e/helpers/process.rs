@@ -10,16 +10,6 @@ use std::time::Duration;
 
 use super::wait::{wait_until, wait_until_blocking};
 
-/// The `HORNET_*` settings a developer's shell may hold; none of them leaks into a test.
-const ENV: [&str; 6] = [
-    "HORNET_DB",
-    "HORNET_BIND",
-    "HORNET_PLANS",
-    "HORNET_DEMO_TARGET",
-    "HORNET_TOKEN",
-    "HORNET_TARGET_BIND",
-];
-
 /// `hornet ARGS...` with its own history database (a fresh temp file: runs are recorded by
 /// default, and each command keeps its own) and no `HORNET_*` setting from the environment.
 pub(crate) struct Hornet {
@@ -30,8 +20,11 @@ pub(crate) struct Hornet {
 pub(crate) fn hornet() -> Hornet {
     let home = tempfile::tempdir().expect("tempdir");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hornet"));
-    for var in ENV {
-        cmd.env_remove(var);
+    // No `HORNET_*` setting of the shell that runs the tests leaks into a test.
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("HORNET_") {
+            cmd.env_remove(var);
+        }
     }
     cmd.env("HORNET_DB", home.path().join("hornet.db"));
     Hornet { cmd, home }
