@@ -35,6 +35,21 @@ async fn wait_stored(db: &std::path::Path, id: &str, n: usize) {
     store.close().await;
 }
 
+/// The `key` of each object in the JSON array `list`, as text.
+fn texts<'a>(list: &'a Value, key: &str) -> Vec<&'a str> {
+    let items = list
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {list}"));
+    items
+        .iter()
+        .map(|item| {
+            item[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {key}: {item}"))
+        })
+        .collect()
+}
+
 /// Waits until the live run has `users` users and has made requests.
 async fn wait_users(app: &TestApp, id: &str, users: u64) -> Value {
     app.wait_json(
@@ -75,12 +90,7 @@ async fn start_edit_stop_and_the_database_matches_the_target() {
     assert!(busy["error"]["message"].as_str().unwrap().contains(&id));
 
     let stats = wait_users(&app, &id, 6).await;
-    let names: Vec<&str> = stats["stats"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
+    let names = texts(&stats["stats"], "name");
     assert!(
         !names.contains(&"/tools [create]"),
         "WriteAPIUser was not chosen: {names:?}"
@@ -269,9 +279,7 @@ async fn events_arrive_once_a_second_and_end_after_done() {
     use futures_util::StreamExt;
     let app = spawn_app().await;
     let body = json!({ "plan": "demo", "host": app.target.url(), "users": 3, "spawn_rate": 10, "run_time": "4s" });
-    let (status, started) = app.send_json(Method::POST, "/api/runs", &body).await;
-    assert_eq!(status, 201, "{started}");
-    let id = started["id"].as_str().unwrap().to_string();
+    let id = app.start_run(&body).await;
     let resp = app
         .client
         .get(app.api(&format!("/api/runs/{id}/events")))
@@ -347,31 +355,17 @@ async fn history_lists_newest_first_with_filters_and_a_cursor() {
     for _ in 0..3 {
         let body =
             json!({ "plan": "demo", "host": app.target.url(), "users": 1, "run_time": "1s" });
-        let (status, started) = app.send_json(Method::POST, "/api/runs", &body).await;
-        assert_eq!(status, 201, "{started}");
-        let id = started["id"].as_str().unwrap().to_string();
+        let id = app.start_run(&body).await;
         app.wait_final(&id, Duration::from_secs(20)).await;
         ids.push(id);
     }
     let (_, page1) = app.get_json("/api/runs?limit=2").await;
-    let got: Vec<&str> = page1["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(got, [ids[2].as_str(), ids[1].as_str()]);
+    assert_eq!(texts(&page1["runs"], "id"), [&ids[2], &ids[1]]);
     let cursor = page1["next_before"].as_str().unwrap();
     let (_, page2) = app
         .get_json(&format!("/api/runs?limit=2&before={cursor}"))
         .await;
-    let got: Vec<&str> = page2["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(got, [ids[0].as_str()]);
+    assert_eq!(texts(&page2["runs"], "id"), [&ids[0]]);
     assert_eq!(page2["next_before"], Value::Null);
     let (_, stopped) = app.get_json("/api/runs?state=stopped&plan=Demo").await;
     assert_eq!(stopped["runs"].as_array().unwrap().len(), 3);
