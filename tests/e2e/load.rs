@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use hornet::engine::{EngineError, RunConfig};
+use hornet::engine::EngineError;
 use hornet::stats::snapshot::{RunState, Snapshot};
 
 use crate::helpers::{
     cut_at_stop, hornet_run, plan, plan_file, row, run_cfg, run_to_end, shape_cfg,
-    spawn_app_with_plan, spawn_target, start_refused, start_run, wait_run_end,
+    spawn_app_with_plan, spawn_target, start_refused, start_run, wait_run_end, with_users,
 };
 
 /// Stalls the whole target for `for_` after `after`, in the background.
@@ -48,11 +48,8 @@ stages = [
   { duration = "1.5s", users = 2, spawn_rate = 100 },
 ]
 "#;
-    let cfg = RunConfig {
-        // ignored: the shape sets the users
-        users: 50,
-        ..shape_cfg(target.url(), "steps")
-    };
+    // 50 users asked for are ignored: the shape sets the users
+    let cfg = with_users(shape_cfg(target.url(), "steps"), 50);
     let plan = plan(text);
     let (handle, done) = start_run(&plan, cfg);
     // A shape run cannot be re-targeted by hand: its stages own the user count.

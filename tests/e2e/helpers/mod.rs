@@ -20,7 +20,7 @@ pub(crate) use app::{
 pub(crate) use process::{hornet, hornet_run, serve_process, Hornet, Running};
 pub(crate) use run::{
     cut_at_stop, launch_refused, launch_to_end, only_classes, run_cfg, run_to_end, shape_cfg,
-    start_refused, start_run, wait_run_end,
+    start_refused, start_run, wait_run_end, with_users,
 };
 pub(crate) use wait::{wait_until, wait_until_blocking, whole_lines};
 

@@ -48,6 +48,11 @@ pub(crate) fn cut_at_stop(cfg: RunConfig) -> RunConfig {
     }
 }
 
+/// `cfg` asking for `users` (a shape run ignores it: its stages set the users).
+pub(crate) fn with_users(cfg: RunConfig, users: u32) -> RunConfig {
+    RunConfig { users, ..cfg }
+}
+
 /// `cfg` restricted to these user classes (at their plan weights).
 pub(crate) fn only_classes(cfg: RunConfig, classes: &[&str]) -> RunConfig {
     let mut cfg = cfg;
