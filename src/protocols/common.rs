@@ -8,7 +8,7 @@ use std::sync::Arc;
 use http::header::{HeaderName, HeaderValue};
 use http::HeaderMap;
 
-use super::http::{render_headers, PrepareError};
+use super::http::PrepareError;
 use super::http_client::{OriginInfo, Target};
 use crate::plan::model::{Capture, Checks, Step};
 use crate::plan::template::{Template, Vars};
@@ -47,6 +47,18 @@ impl PreparedHeaders {
             None => render_headers(&self.headers, vars),
         }
     }
+}
+
+/// Renders header templates into a map (a later duplicate name replaces an earlier one).
+fn render_headers(headers: &[(HeaderName, Template)], vars: &Vars) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let rendered = value.render(vars).map_err(|e| e.to_string())?;
+        let value = HeaderValue::from_str(&rendered)
+            .map_err(|_| format!("header {name}: value is not a valid header value"))?;
+        map.insert(name.clone(), value);
+    }
+    Ok(map)
 }
 
 /// Sets `name` unless the plan's headers already did.

@@ -1,14 +1,13 @@
 //! HTTP steps: prepared once per run (static parts of URL, headers and body built ahead), then
 //! executed per request by a user — render what is dynamic, send, check, capture, record.
 
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
-use http::HeaderMap;
+use http::header::{HeaderValue, CONTENT_TYPE};
 
 use super::check::{verify, ResponseView};
+use super::common::PreparedHeaders;
 use super::http_client::{timeout_message, OriginInfo, Outgoing, Target, UserHttp};
 use crate::plan::model::{Body, BodyLimit, HttpStep, NameId, Step};
 use crate::plan::template::{JsonTemplate, Template, Vars};
@@ -24,10 +23,7 @@ pub struct PreparedHttp {
     /// Set when neither the path nor the query uses a template.
     static_target: Option<Target>,
     base: std::sync::Arc<OriginInfo>,
-    /// Defaults merged with the step's own headers (the step wins), in order.
-    headers: Vec<(HeaderName, Template)>,
-    /// Set when every header is static: then no header is rendered per request.
-    static_headers: Option<HeaderMap>,
+    headers: PreparedHeaders,
     body: PreparedBody,
     content_type: Option<HeaderValue>,
     pub timeout: Duration,
@@ -65,18 +61,8 @@ impl PreparedHttp {
             location: step.location.clone(),
             message,
         };
-        let mut headers: Vec<(HeaderName, Template)> = Vec::new();
-        for (name, value) in default_headers.iter().chain(&http_step.headers) {
-            let name = HeaderName::from_str(name)
-                .map_err(|e| err(format!("invalid header name {name:?}: {e}")))?;
-            headers.retain(|(n, _)| *n != name);
-            headers.push((name, value.clone()));
-        }
-        let static_headers = if headers.iter().all(|(_, v)| v.is_static()) {
-            Some(render_headers(&headers, vars).map_err(err)?)
-        } else {
-            None
-        };
+        let headers =
+            PreparedHeaders::new(default_headers, &http_step.headers, vars).map_err(err)?;
         let (body, content_type) = match &http_step.body {
             None => (PreparedBody::Empty, None),
             Some(Body::Json(j)) => {
@@ -123,7 +109,6 @@ impl PreparedHttp {
             static_target,
             base: base.clone(),
             headers,
-            static_headers,
             body,
             content_type,
             timeout: step.timeout.unwrap_or(default_timeout),
@@ -141,10 +126,7 @@ impl PreparedHttp {
                 Target::join(&self.base, &path).map_err(|e| e.to_string())?
             }
         };
-        let mut headers = match &self.static_headers {
-            Some(h) => h.clone(),
-            None => render_headers(&self.headers, vars)?,
-        };
+        let mut headers = self.headers.render(vars)?;
         if let Some(ct) = &self.content_type {
             if !headers.contains_key(CONTENT_TYPE) {
                 headers.insert(CONTENT_TYPE, ct.clone());
@@ -166,20 +148,6 @@ impl PreparedHttp {
             body,
         })
     }
-}
-
-pub(crate) fn render_headers(
-    headers: &[(HeaderName, Template)],
-    vars: &Vars,
-) -> Result<HeaderMap, String> {
-    let mut map = HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
-        let rendered = value.render(vars).map_err(|e| e.to_string())?;
-        let value = HeaderValue::from_str(&rendered)
-            .map_err(|_| format!("header {name}: value is not a valid header value"))?;
-        map.insert(name.clone(), value);
-    }
-    Ok(map)
 }
 
 fn with_query(path: &str, query: &[(String, Template)], vars: &Vars) -> Result<String, String> {
