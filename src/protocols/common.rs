@@ -8,7 +8,6 @@ use std::sync::Arc;
 use http::header::{HeaderName, HeaderValue};
 use http::HeaderMap;
 
-use super::http::PrepareError;
 use super::http_client::{OriginInfo, Target};
 use crate::plan::model::{Capture, Checks, Step};
 use crate::plan::template::{Template, Vars};
@@ -161,14 +160,6 @@ impl SplitChecks {
             elapsed,
         };
         super::check::verify(&self.body, &self.body_captures, &view, vars)
-    }
-}
-
-/// A prepare-time problem as the engine reports it.
-pub(crate) fn prepare_error(step: &Step, message: String) -> PrepareError {
-    PrepareError {
-        location: step.location.clone(),
-        message,
     }
 }
 

@@ -657,4 +657,3 @@ pub fn timeout_message(timeout: Duration) -> String {
         crate::plan::duration::format_duration(timeout)
     )
 }
-
