@@ -1,6 +1,6 @@
-//! Parts the JSON-RPC, SSE and WebSocket executors share: headers (defaults merged with the
-//! step's, built once when static), request targets, checks split between a response head
-//! and a body, JSON-RPC id matching and error text.
+//! Parts the step kinds share: headers (defaults merged with the step's, built once when
+//! static), request targets, checks split between a response head and a body, JSON-RPC id
+//! matching and error text. Building blocks only: no I/O, no samples recorded here.
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -1,5 +1,7 @@
 //! HTTP steps: prepared once per run (static parts of URL, headers and body built ahead), then
 //! executed per request by a user — render what is dynamic, send, check, capture, record.
+//! This is the hot path: whatever can be built once is built here at preparation, not per
+//! request; connections and cookies belong to `http_client.rs`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

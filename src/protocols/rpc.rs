@@ -5,6 +5,7 @@
 //! unless its code is in `allow_codes`. The `Mcp-Session-Id` an `initialize` returns is kept on
 //! the user and sent on its later requests (see `UserHttp`). Checks and captures see the
 //! JSON-RPC response: the HTTP status and headers, and the response object as the body.
+//! It sends through the user's `UserHttp` and never opens a connection of its own.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};

@@ -11,7 +11,7 @@
 //! was asked); the step timeout is the longest wait for the next event, so a
 //! silent stream fails instead of holding the user. Checks on the status and headers apply to
 //! the stream's response; body checks and captures to the `post` reply, or else to the first
-//! event's data.
+//! event's data. The stream's connection is closed when the step ends: nothing outlasts it.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -7,7 +7,8 @@
 //! The step timeout bounds the handshake and each wait for the next reply; a server that
 //! closes, breaks or sends garbage before the step is done fails every message still waiting
 //! for its reply. Status and header checks apply to the handshake; body checks and captures
-//! to each reply matched to a message.
+//! to each reply matched to a message. The socket opens through `UserHttp::connect_raw` and
+//! lives for the step only; nothing here outlasts the step.
 
 use std::time::{Duration, Instant};
 
