@@ -10,24 +10,17 @@ use super::EngineError;
 use crate::plan::model::{Plan, Step, StepKind, UserClass, Wait};
 use crate::protocols::http::PreparedHttp;
 use crate::protocols::http_client::OriginInfo;
+use crate::protocols::request::PreparedRequest;
 use crate::protocols::rpc::PreparedRpc;
 use crate::protocols::sse::PreparedSse;
+use crate::protocols::step::PrepareCtx;
 use crate::protocols::ws::PreparedWs;
 
 /// What a step does at run time.
 #[derive(Debug)]
-pub(crate) enum Action {
-    Http(Box<PreparedHttp>),
-    Rpc(Box<PreparedRpc>),
-    Sse(Box<PreparedSse>),
-    Ws(Box<PreparedWs>),
+pub(crate) enum PreparedStep {
+    Request(PreparedRequest),
     Think(Duration),
-}
-
-#[derive(Debug)]
-pub(crate) struct PreparedStep {
-    pub(crate) step: Step,
-    pub(crate) action: Action,
 }
 
 #[derive(Debug)]
@@ -52,11 +45,13 @@ pub(crate) fn prepare_class(
     base: &Arc<OriginInfo>,
     vars: &Vars,
 ) -> Result<PreparedClass, EngineError> {
+    let cx = PrepareCtx {
+        defaults: &plan.defaults,
+        base,
+        vars,
+    };
     let steps = |steps: &[Step]| -> Result<Vec<PreparedStep>, EngineError> {
-        steps
-            .iter()
-            .map(|s| prepare_step(plan, s, base, vars))
-            .collect()
+        steps.iter().map(|s| prepare_step(&cx, s)).collect()
     };
     let mut cumulative_weights = Vec::with_capacity(class.tasks.len());
     let mut sum = 0u32;
@@ -77,40 +72,23 @@ pub(crate) fn prepare_class(
     })
 }
 
-pub(crate) fn prepare_step(
-    plan: &Plan,
-    step: &Step,
-    base: &Arc<OriginInfo>,
-    vars: &Vars,
-) -> Result<PreparedStep, EngineError> {
-    let d = &plan.defaults;
+pub(crate) fn prepare_step(cx: &PrepareCtx<'_>, step: &Step) -> Result<PreparedStep, EngineError> {
     let invalid =
-        |e: crate::protocols::http::PrepareError| EngineError::invalid("plan", e.to_string());
-    let action = match &step.kind {
-        StepKind::Http(h) => Action::Http(Box::new(
-            PreparedHttp::new(
-                step,
-                h,
-                &plan.defaults.headers,
-                plan.defaults.timeout,
-                base,
-                vars,
-            )
-            .map_err(|e| EngineError::invalid("plan", e.to_string()))?,
-        )),
-        StepKind::Think(d) => Action::Think(*d),
-        StepKind::Rpc(r) => Action::Rpc(Box::new(
-            PreparedRpc::new(step, r, &d.headers, d.timeout, base, vars).map_err(invalid)?,
-        )),
-        StepKind::Sse(sse) => Action::Sse(Box::new(
-            PreparedSse::new(step, sse, &d.headers, d.timeout, base, vars).map_err(invalid)?,
-        )),
-        StepKind::Ws(ws) => Action::Ws(Box::new(
-            PreparedWs::new(step, ws, &d.headers, d.timeout, base, vars).map_err(invalid)?,
-        )),
+        |e: crate::protocols::step::PrepareError| EngineError::invalid("plan", e.to_string());
+    let request = match &step.kind {
+        StepKind::Think(d) => return Ok(PreparedStep::Think(*d)),
+        StepKind::Http(h) => {
+            PreparedRequest::Http(Box::new(PreparedHttp::new(step, h, cx).map_err(invalid)?))
+        }
+        StepKind::Rpc(r) => {
+            PreparedRequest::Rpc(Box::new(PreparedRpc::new(step, r, cx).map_err(invalid)?))
+        }
+        StepKind::Sse(sse) => {
+            PreparedRequest::Sse(Box::new(PreparedSse::new(step, sse, cx).map_err(invalid)?))
+        }
+        StepKind::Ws(ws) => {
+            PreparedRequest::Ws(Box::new(PreparedWs::new(step, ws, cx).map_err(invalid)?))
+        }
     };
-    Ok(PreparedStep {
-        step: step.clone(),
-        action,
-    })
+    Ok(PreparedStep::Request(request))
 }

@@ -9,9 +9,8 @@ use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
 use super::context::UserContext;
-use super::prepare::{Action, PreparedClass, PreparedStep};
+use super::prepare::{PreparedClass, PreparedStep};
 use crate::plan::model::Wait;
-use crate::protocols::{http, rpc, sse, ws};
 
 /// How a user is told to end.
 pub(crate) struct UserControl {
@@ -136,41 +135,12 @@ pub(crate) async fn run_steps(
     lag: Option<Duration>,
 ) -> bool {
     for s in steps {
-        let ok = match &s.action {
-            Action::Http(prepared) => {
-                let Some(name) = s.step.name else { continue };
+        let ok = match s {
+            PreparedStep::Request(request) => {
                 ctx.in_request = true;
-                http::execute(
-                    prepared,
-                    &s.step,
-                    name,
-                    &mut ctx.http,
-                    &mut ctx.vars,
-                    &mut ctx.rec,
-                    lag,
-                )
-                .await
+                request.execute(&mut ctx.step_ctx(lag)).await
             }
-            Action::Rpc(prepared) => {
-                let Some(name) = s.step.name else { continue };
-                ctx.in_request = true;
-                let (http, vars, rec) = (&mut ctx.http, &mut ctx.vars, &mut ctx.rec);
-                rpc::execute(prepared, &s.step, name, http, vars, rec, lag).await
-            }
-            // Streams are boxed: their futures are large and rare, and inline they would make
-            // every user's future larger for its whole life (see the HTTP note in `lifecycle`).
-            Action::Sse(prepared) => {
-                ctx.in_request = true;
-                let (http, vars, rec) = (&mut ctx.http, &mut ctx.vars, &mut ctx.rec);
-                Box::pin(sse::execute(prepared, http, vars, rec, lag)).await
-            }
-            Action::Ws(prepared) => {
-                let Some(name) = s.step.name else { continue };
-                ctx.in_request = true;
-                let (http, vars, rec) = (&mut ctx.http, &mut ctx.vars, &mut ctx.rec);
-                Box::pin(ws::execute(prepared, name, http, vars, rec, lag)).await
-            }
-            Action::Think(d) => {
+            PreparedStep::Think(d) => {
                 ctx.rec.flush();
                 tokio::time::sleep(*d).await;
                 true
