@@ -10,16 +10,20 @@ use super::EngineError;
 use crate::plan::model::{Plan, Step, StepKind, UserClass, Wait};
 use crate::protocols::http::PreparedHttp;
 use crate::protocols::http_client::OriginInfo;
-use crate::protocols::request::PreparedRequest;
 use crate::protocols::rpc::PreparedRpc;
 use crate::protocols::sse::PreparedSse;
 use crate::protocols::step::PrepareCtx;
 use crate::protocols::ws::PreparedWs;
 
-/// What a step does at run time.
+/// What a step does at run time: a request of one kind (prepared once per run, boxed: kinds
+/// differ in size, and a class's step list stays compact), or a pause. Every request kind has
+/// the same `execute(&self, &mut StepCtx) -> bool`.
 #[derive(Debug)]
 pub(crate) enum PreparedStep {
-    Request(PreparedRequest),
+    Http(Box<PreparedHttp>),
+    Rpc(Box<PreparedRpc>),
+    Sse(Box<PreparedSse>),
+    Ws(Box<PreparedWs>),
     Think(Duration),
 }
 
@@ -75,20 +79,19 @@ pub(crate) fn prepare_class(
 pub(crate) fn prepare_step(cx: &PrepareCtx<'_>, step: &Step) -> Result<PreparedStep, EngineError> {
     let invalid =
         |e: crate::protocols::step::PrepareError| EngineError::invalid("plan", e.to_string());
-    let request = match &step.kind {
-        StepKind::Think(d) => return Ok(PreparedStep::Think(*d)),
+    Ok(match &step.kind {
+        StepKind::Think(d) => PreparedStep::Think(*d),
         StepKind::Http(h) => {
-            PreparedRequest::Http(Box::new(PreparedHttp::new(step, h, cx).map_err(invalid)?))
+            PreparedStep::Http(Box::new(PreparedHttp::new(step, h, cx).map_err(invalid)?))
         }
         StepKind::Rpc(r) => {
-            PreparedRequest::Rpc(Box::new(PreparedRpc::new(step, r, cx).map_err(invalid)?))
+            PreparedStep::Rpc(Box::new(PreparedRpc::new(step, r, cx).map_err(invalid)?))
         }
         StepKind::Sse(sse) => {
-            PreparedRequest::Sse(Box::new(PreparedSse::new(step, sse, cx).map_err(invalid)?))
+            PreparedStep::Sse(Box::new(PreparedSse::new(step, sse, cx).map_err(invalid)?))
         }
         StepKind::Ws(ws) => {
-            PreparedRequest::Ws(Box::new(PreparedWs::new(step, ws, cx).map_err(invalid)?))
+            PreparedStep::Ws(Box::new(PreparedWs::new(step, ws, cx).map_err(invalid)?))
         }
-    };
-    Ok(PreparedStep::Request(request))
+    })
 }

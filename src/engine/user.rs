@@ -135,16 +135,22 @@ pub(crate) async fn run_steps(
     lag: Option<Duration>,
 ) -> bool {
     for s in steps {
+        if let PreparedStep::Think(d) = s {
+            ctx.rec.flush();
+            tokio::time::sleep(*d).await;
+            continue;
+        }
+        ctx.in_request = true;
+        let cx = &mut ctx.step_ctx(lag);
+        // One execute shape for every kind; static dispatch keeps the HTTP future inline.
         let ok = match s {
-            PreparedStep::Request(request) => {
-                ctx.in_request = true;
-                request.execute(&mut ctx.step_ctx(lag)).await
-            }
-            PreparedStep::Think(d) => {
-                ctx.rec.flush();
-                tokio::time::sleep(*d).await;
-                true
-            }
+            PreparedStep::Http(p) => p.execute(cx).await,
+            PreparedStep::Rpc(p) => p.execute(cx).await,
+            // Streams are boxed: their futures are large and rare, and inline they would make
+            // every user's future larger for its whole life.
+            PreparedStep::Sse(p) => Box::pin(p.execute(cx)).await,
+            PreparedStep::Ws(p) => Box::pin(p.execute(cx)).await,
+            PreparedStep::Think(_) => true,
         };
         ctx.in_request = false;
         if !ok {

@@ -7,7 +7,6 @@ pub(crate) mod common;
 pub mod event_stream;
 pub mod http;
 pub mod http_client;
-pub mod request;
 pub mod rpc;
 pub mod sse;
 pub mod step;
