@@ -13,10 +13,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{is_loopback_bind, public_base_url, ServerLimits, Settings};
+use crate::demo::{self, RunningTarget, TargetConfig};
 use crate::runs::Runs;
 use crate::store::{Store, StoreError};
-use crate::target::{self, RunningTarget, TargetConfig};
-use crate::web::{self, auth::Guard, state::AppState};
+use crate::web::{self, auth::Guard, plan_cache::PlanCache, state::AppState};
 
 /// How often a server looks for runs whose owner died (also done once at start).
 const ORPHAN_SWEEP: Duration = Duration::from_secs(5);
@@ -92,7 +92,7 @@ impl Application {
         let demo = if settings.no_demo_target {
             None
         } else {
-            match target::spawn(&settings.demo_target, TargetConfig::default()).await {
+            match demo::spawn(&settings.demo_target, TargetConfig::default()).await {
                 Ok(t) => Some(t),
                 Err(e) => {
                     tracing::warn!(bind = %settings.demo_target, error = %e, "demo target not started");
@@ -117,14 +117,14 @@ impl Application {
         let state = AppState {
             runs,
             store,
-            plans_dir: settings.plans.clone(),
+            plan_cache: PlanCache::new(settings.plans.clone()),
             shutdown: CancellationToken::new(),
             guard: Arc::new(guard),
             ready: Arc::new(AtomicBool::new(false)),
         };
-        // The plans directory is read on each request; reading it once here tells /ready that
-        // it is readable (a missing directory still offers the built-in demo plan).
-        let _ = state.plans();
+        // Reading the plans once here fills the cache before /ready says so (a missing directory
+        // still offers the built-in demo plan).
+        state.plans().await;
         state.ready.store(true, Ordering::SeqCst);
         let router = web::router(state.clone(), &settings.limits);
         Ok(Application {

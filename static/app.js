@@ -9,17 +9,14 @@
   var $$ = function (sel, root) { return Array.prototype.slice.call((root || doc).querySelectorAll(sel)); };
   doc.documentElement.classList.add("js");
 
-  // Same rules as views.rs: up to 2 decimals, trailing zeros dropped.
-  function trimmed(v, d) {
+  // Same rules as src/format.rs: rates with two decimals, failure ratios as a percentage with two.
+  function fixed(v, d) {
     if (typeof v !== "number" || !isFinite(v)) return "—";
     var s = v.toFixed(d);
-    if (s.indexOf(".") >= 0) s = s.replace(/0+$/, "").replace(/\.$/, "");
-    return s === "-0" ? "0" : s;
+    return /^-[0.]*$/.test(s) ? s.slice(1) : s;
   }
-  function fmtRps(v) {
-    var s = trimmed(v, Math.abs(v) >= 100 ? 1 : 2);
-    return s.indexOf(".") >= 0 || s === "—" ? s : s + ".0";
-  }
+  function fmtRps(v) { return fixed(v, 2); }
+  function fmtPct(v) { var s = fixed(v, 2); return s === "—" ? s : s + "%"; }
   function setText(id, text) { var el = doc.getElementById(id); if (el) el.textContent = text; }
   function setState(state) {
     var el = doc.getElementById("run-state");
@@ -177,7 +174,7 @@
     setState(d.state);
     if (typeof d.users === "number") setText("run-users", String(d.users));
     if (typeof d.rps === "number") setText("run-rps", fmtRps(d.rps));
-    if (typeof d.fail_pct === "number") setText("run-fail", trimmed(d.fail_pct, 2) + "%");
+    if (typeof d.fail_pct === "number") setText("run-fail", fmtPct(d.fail_pct));
     if (typeof d.dropped === "number") setText("run-dropped", String(d.dropped));
     if (typeof d.warnings === "number") {
       // a warning (generator saturated, history write failed) shows on the Errors tab at once

@@ -29,7 +29,7 @@ use super::prepare::PreparedClass;
 use super::shape::ArrivalSchedule;
 use super::spawner::ClassSequence;
 use super::user::{pick_task, run_steps, stop_deadline, UserControl};
-use crate::plan::template::{SharedVars, Vars};
+use super::vars::{SharedVars, Vars};
 use crate::protocols::http_client::HttpShared;
 use crate::stats::recorder::Recorder;
 use crate::stats::sample::Batch;

@@ -4,13 +4,15 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use tokio::sync::Notify;
 
 use super::feeder::ClassFeeds;
-use crate::plan::template::Vars;
+use super::vars::Vars;
 use crate::protocols::http_client::{HttpShared, UserHttp};
+use crate::protocols::step::StepCtx;
 use crate::stats::recorder::Recorder;
 
 pub(crate) struct UserContext {
@@ -37,6 +39,16 @@ impl UserContext {
             feeds: None,
             presence: None,
             in_request: false,
+        }
+    }
+
+    /// What a step borrows from this user while it runs.
+    pub(crate) fn step_ctx(&mut self, lag: Option<Duration>) -> StepCtx<'_> {
+        StepCtx {
+            http: &mut self.http,
+            vars: &mut self.vars,
+            rec: &mut self.rec,
+            lag,
         }
     }
 

@@ -12,9 +12,11 @@ use std::sync::Arc;
 
 use rand::Rng;
 
+use super::vars::{Row, Vars};
 use crate::plan::data::{self, DataTable};
+use crate::plan::fold::step_variables;
 use crate::plan::model::{DataOrder, DataRows, DataSource, Step, StepKind, UserClass};
-use crate::plan::template::{step_variables, Row, Template, Vars};
+use crate::plan::template::Template;
 
 /// Why a data source could not be loaded; the message names the source and the file.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -220,7 +222,7 @@ impl ClassFeeds {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::template::SharedVars;
+    use crate::engine::vars::SharedVars;
     use rand::SeedableRng;
     use serde_json::json;
     use std::io::Write;

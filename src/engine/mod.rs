@@ -1,7 +1,9 @@
-//! Runs plans: all spawning, scheduling and cancellation live here and nowhere else. The web UI
-//! and the CLI both go through [`run::start`] and the [`run::RunHandle`] it returns.
+//! Runs plans: all spawning, scheduling and cancellation live here and nowhere else. Every start
+//! (web UI, API, CLI) arrives as one validated [`crate::request::RunRequest`] through
+//! [`run::launch`]; the outside world then holds the [`run::RunHandle`] it returns.
 
 pub(crate) mod arrival;
+pub mod clock;
 pub(crate) mod context;
 pub(crate) mod cpu;
 pub(crate) mod feeder;
@@ -13,9 +15,9 @@ pub(crate) mod setup;
 pub mod shape;
 pub mod spawner;
 pub(crate) mod user;
+pub mod vars;
 
-pub use prepare::Selection;
-pub use run::{launch, start, RunConfig, RunHandle, RunOutcome};
+pub use run::{launch, RunHandle, RunOutcome};
 
 /// Why a run could not start or a command was refused. `field` names the input at fault
 /// (the REST API reports it).

@@ -12,12 +12,13 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::feeder::Feeders;
-use super::prepare::{prepare_class, select_classes, Selection};
+use super::prepare::prepare_class;
 use super::shape::{self, ArrivalSchedule};
 use super::spawner::ClassSequence;
+use super::vars::{prepare, Vars};
 use crate::plan::limits::*;
 use crate::plan::model::*;
-use crate::plan::template::{prepare, Vars};
+use crate::plan::selection::Selection;
 use crate::protocols::http_client::OriginInfo;
 
 fn number() -> impl Strategy<Value = String> {
@@ -346,7 +347,7 @@ fn prepare_run(plan: &Plan) {
     };
     let base = OriginInfo::parse("http://127.0.0.1:9").expect("a valid origin");
     let vars = Vars::new(shared);
-    let Ok(classes) = select_classes(&plan, &Selection::default()) else {
+    let Ok(classes) = Selection::default().apply(&plan) else {
         return;
     };
     for c in &classes {
@@ -363,7 +364,7 @@ fn prepare_run(plan: &Plan) {
     let sequence = ClassSequence::of_classes(&classes);
     let mut users = 1usize;
     for s in &plan.shapes {
-        let _ = shape::duration(&s.kind);
+        let _ = s.kind.duration();
         match &s.kind {
             ShapeKind::Stages(stages) => {
                 for st in stages {

@@ -5,85 +5,26 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::vars::Vars;
 use super::EngineError;
 use crate::plan::model::{Plan, Step, StepKind, UserClass, Wait};
-use crate::plan::template::Vars;
 use crate::protocols::http::PreparedHttp;
 use crate::protocols::http_client::OriginInfo;
 use crate::protocols::rpc::PreparedRpc;
 use crate::protocols::sse::PreparedSse;
+use crate::protocols::step::PrepareCtx;
 use crate::protocols::ws::PreparedWs;
 
-/// Which classes run, with what weight, and which tasks by tag.
-#[derive(Clone, Debug, Default)]
-pub struct Selection {
-    /// Restrict to these classes (empty: all), optionally re-weighted.
-    pub classes: Vec<(String, Option<u32>)>,
-    /// Keep only tasks with at least one of these tags (empty: all).
-    pub tags: Vec<String>,
-    /// Drop tasks with any of these tags.
-    pub exclude_tags: Vec<String>,
-}
-
-/// The classes a run uses, after `--class`, `--tags` and `--exclude-tags`. Classes left with
-/// no task are dropped (Locust does the same); none left is an error.
-pub fn select_classes(plan: &Plan, sel: &Selection) -> Result<Vec<UserClass>, EngineError> {
-    let mut chosen: Vec<UserClass> = if sel.classes.is_empty() {
-        plan.users.clone()
-    } else {
-        let mut out = Vec::new();
-        for (name, weight) in &sel.classes {
-            let Some(class) = plan.users.iter().find(|c| &c.name == name) else {
-                let known: Vec<&str> = plan.users.iter().map(|c| c.name.as_str()).collect();
-                return Err(EngineError::invalid(
-                    "classes",
-                    format!(
-                        "unknown user class {name:?}; the plan has {}",
-                        known.join(", ")
-                    ),
-                ));
-            };
-            let mut class = class.clone();
-            if let Some(w) = weight {
-                let w = crate::plan::limits::check_weight(i64::from(*w))
-                    .map_err(|e| EngineError::invalid("classes", format!("{name}: {e}")))?;
-                class.weight = w;
-            }
-            out.push(class);
-        }
-        out
-    };
-    for class in &mut chosen {
-        class.tasks.retain(|t| {
-            let included = sel.tags.is_empty() || t.tags.iter().any(|tag| sel.tags.contains(tag));
-            let excluded = t.tags.iter().any(|tag| sel.exclude_tags.contains(tag));
-            included && !excluded
-        });
-    }
-    chosen.retain(|c| !c.tasks.is_empty());
-    if chosen.is_empty() {
-        return Err(EngineError::invalid(
-            "classes",
-            "no user class is left to run (check --class, --tags and --exclude-tags)",
-        ));
-    }
-    Ok(chosen)
-}
-
-/// What a step does at run time.
+/// What a step does at run time: a request of one kind (prepared once per run, boxed: kinds
+/// differ in size, and a class's step list stays compact), or a pause. Every request kind has
+/// the same `execute(&self, &mut StepCtx) -> bool`.
 #[derive(Debug)]
-pub(crate) enum Action {
+pub(crate) enum PreparedStep {
     Http(Box<PreparedHttp>),
     Rpc(Box<PreparedRpc>),
     Sse(Box<PreparedSse>),
     Ws(Box<PreparedWs>),
     Think(Duration),
-}
-
-#[derive(Debug)]
-pub(crate) struct PreparedStep {
-    pub(crate) step: Step,
-    pub(crate) action: Action,
 }
 
 #[derive(Debug)]
@@ -108,11 +49,13 @@ pub(crate) fn prepare_class(
     base: &Arc<OriginInfo>,
     vars: &Vars,
 ) -> Result<PreparedClass, EngineError> {
+    let cx = PrepareCtx {
+        defaults: &plan.defaults,
+        base,
+        vars,
+    };
     let steps = |steps: &[Step]| -> Result<Vec<PreparedStep>, EngineError> {
-        steps
-            .iter()
-            .map(|s| prepare_step(plan, s, base, vars))
-            .collect()
+        steps.iter().map(|s| prepare_step(&cx, s)).collect()
     };
     let mut cumulative_weights = Vec::with_capacity(class.tasks.len());
     let mut sum = 0u32;
@@ -133,40 +76,22 @@ pub(crate) fn prepare_class(
     })
 }
 
-pub(crate) fn prepare_step(
-    plan: &Plan,
-    step: &Step,
-    base: &Arc<OriginInfo>,
-    vars: &Vars,
-) -> Result<PreparedStep, EngineError> {
-    let d = &plan.defaults;
+pub(crate) fn prepare_step(cx: &PrepareCtx<'_>, step: &Step) -> Result<PreparedStep, EngineError> {
     let invalid =
-        |e: crate::protocols::http::PrepareError| EngineError::invalid("plan", e.to_string());
-    let action = match &step.kind {
-        StepKind::Http(h) => Action::Http(Box::new(
-            PreparedHttp::new(
-                step,
-                h,
-                &plan.defaults.headers,
-                plan.defaults.timeout,
-                base,
-                vars,
-            )
-            .map_err(|e| EngineError::invalid("plan", e.to_string()))?,
-        )),
-        StepKind::Think(d) => Action::Think(*d),
-        StepKind::Rpc(r) => Action::Rpc(Box::new(
-            PreparedRpc::new(step, r, &d.headers, d.timeout, base, vars).map_err(invalid)?,
-        )),
-        StepKind::Sse(sse) => Action::Sse(Box::new(
-            PreparedSse::new(step, sse, &d.headers, d.timeout, base, vars).map_err(invalid)?,
-        )),
-        StepKind::Ws(ws) => Action::Ws(Box::new(
-            PreparedWs::new(step, ws, &d.headers, d.timeout, base, vars).map_err(invalid)?,
-        )),
-    };
-    Ok(PreparedStep {
-        step: step.clone(),
-        action,
+        |e: crate::protocols::step::PrepareError| EngineError::invalid("plan", e.to_string());
+    Ok(match &step.kind {
+        StepKind::Think(d) => PreparedStep::Think(*d),
+        StepKind::Http(h) => {
+            PreparedStep::Http(Box::new(PreparedHttp::new(step, h, cx).map_err(invalid)?))
+        }
+        StepKind::Rpc(r) => {
+            PreparedStep::Rpc(Box::new(PreparedRpc::new(step, r, cx).map_err(invalid)?))
+        }
+        StepKind::Sse(sse) => {
+            PreparedStep::Sse(Box::new(PreparedSse::new(step, sse, cx).map_err(invalid)?))
+        }
+        StepKind::Ws(ws) => {
+            PreparedStep::Ws(Box::new(PreparedWs::new(step, ws, cx).map_err(invalid)?))
+        }
     })
 }

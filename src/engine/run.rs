@@ -17,15 +17,16 @@ use tokio_util::task::TaskTracker;
 use super::arrival::{self, OpenModel};
 use super::context::{Population, UserContext};
 use super::feeder::{ClassFeeds, Feeders};
-use super::prepare::{prepare_class, select_classes, PreparedClass, Selection};
+use super::prepare::{prepare_class, PreparedClass};
 use super::setup::{run_setup, SetupOutcome};
 use super::shape::{self, ArrivalSchedule};
 use super::spawner::ClassSequence;
 use super::user::{run_user, UserControl};
+use super::vars::{prepare, SharedVars, Vars};
 use super::EngineError;
-use crate::plan::model::{Plan, Shape, ShapeKind, Stage};
-use crate::plan::template::{prepare, SharedVars, Vars};
-use crate::protocols::http_client::{HttpShared, OriginInfo};
+use crate::plan::model::{Plan, ShapeKind, Stage};
+use crate::protocols::http_client::HttpShared;
+use crate::request::RunRequest;
 use crate::stats::aggregator::{Aggregator, SerializedHistogram};
 use crate::stats::recorder::Recorder;
 use crate::stats::sample::Batch;
@@ -36,44 +37,6 @@ use crate::stats::tap::SampleTap;
 const ON_STOP_GRACE: Duration = Duration::from_secs(10);
 /// Batches in flight between users and the aggregator before users keep theirs.
 const BATCH_CHANNEL: usize = 4096;
-
-/// How to run a plan (the CLI flags and the API's fields).
-#[derive(Clone, Debug)]
-pub struct RunConfig {
-    /// Overrides the plan's `host`.
-    pub host: Option<String>,
-    pub users: u32,
-    /// Users started (or stopped) per second.
-    pub spawn_rate: f64,
-    /// None: until stopped.
-    pub run_time: Option<Duration>,
-    /// How long a stopping user may take to finish its task (Locust's --stop-timeout; 0: at once).
-    pub stop_timeout: Duration,
-    pub selection: Selection,
-    /// Distinct statistics names before the rest go to `(other)`.
-    pub name_cap: usize,
-    /// Where a copy of every sample batch goes (the JTL file), if anywhere.
-    pub sample_tap: Option<SampleTap>,
-    /// A load shape of the plan, by name: its stages set the users (or the arrival rate)
-    /// instead of `users`/`spawn_rate`, and the run ends with the shape (or `run_time`).
-    pub shape: Option<String>,
-}
-
-impl Default for RunConfig {
-    fn default() -> Self {
-        RunConfig {
-            host: None,
-            users: 1,
-            spawn_rate: 1.0,
-            run_time: None,
-            stop_timeout: Duration::ZERO,
-            selection: Selection::default(),
-            name_cap: 1000,
-            sample_tap: None,
-            shape: None,
-        }
-    }
-}
 
 /// How a run ended: its final snapshot (state `stopped` or `aborted`).
 #[derive(Clone, Debug)]
@@ -108,10 +71,13 @@ pub struct RunHandle {
 impl RunHandle {
     /// Changes the number of users (and optionally the spawn rate) while running.
     pub async fn set_users(&self, users: u32, spawn_rate: Option<f64>) -> Result<(), EngineError> {
+        // An edit is its own input (PATCH, Locust's /swarm on a live run): bounded like a start.
         if let Some(rate) = spawn_rate {
-            check_rate(rate)?;
+            crate::plan::limits::check_spawn_rate(rate)
+                .map_err(|e| EngineError::invalid("spawn_rate", e))?;
         }
-        check_users(users)?;
+        crate::plan::limits::check_users(u64::from(users))
+            .map_err(|e| EngineError::invalid("users", e))?;
         let (reply, rx) = oneshot::channel();
         self.commands
             .send(Command::SetUsers {
@@ -160,165 +126,94 @@ impl RunCompletion {
     }
 }
 
-/// The run's numbers within `plan::limits` (every edge checks them already; the engine checks
-/// again because the time to the next user and the user table are sized by them).
-fn check_rate(rate: f64) -> Result<(), EngineError> {
-    crate::plan::limits::check_spawn_rate(rate)
-        .map(drop)
-        .map_err(|e| EngineError::invalid("spawn_rate", e))
-}
-
-fn check_users(users: u32) -> Result<(), EngineError> {
-    crate::plan::limits::check_users(u64::from(users))
-        .map(drop)
-        .map_err(|e| EngineError::invalid("users", e))
-}
-
-/// The plan's shape called `name`; an unknown name is an error naming the known ones.
-fn find_shape(plan: &Plan, name: &str) -> Result<Shape, EngineError> {
-    if let Some(shape) = plan.shapes.iter().find(|s| s.name == name) {
-        return Ok(shape.clone());
-    }
-    let known: Vec<&str> = plan.shapes.iter().map(|s| s.name.as_str()).collect();
-    let known = if known.is_empty() {
-        "none".to_string()
-    } else {
-        known.join(", ")
-    };
-    Err(EngineError::invalid(
-        "shape",
-        format!("unknown shape {name:?}; the plan has {known}"),
-    ))
-}
-
-/// Validates the configuration against the plan and starts the run. Must be called inside a
-/// tokio runtime. A plan with `setup` steps needs [`launch`]: its setup is I/O that must end
-/// before users start.
-pub fn start(plan: &Plan, cfg: RunConfig) -> Result<(RunHandle, RunCompletion), EngineError> {
-    if !plan.setup.is_empty() {
-        return Err(EngineError::invalid(
-            "setup",
-            "this plan has setup steps: start it with engine::launch",
-        ));
-    }
-    begin(plan, cfg, None)
-}
-
-/// Like [`start`], after running the plan's `setup` steps once: their captures become variables
-/// every user sees. A failing setup step refuses the run (`Invalid`, field `setup`, naming the
-/// step and its failure) and nothing is started.
+/// Starts the run `req` asks for; must be called inside a tokio runtime. The plan's `setup`
+/// steps run first, once: their captures become variables every user sees. A failing setup step
+/// refuses the run (`Invalid`, field `setup`, naming the step and its failure) and nothing is
+/// started. The request was validated when it was built; nothing here checks it again.
 pub async fn launch(
-    plan: &Plan,
-    cfg: RunConfig,
+    req: &RunRequest,
+    sample_tap: Option<SampleTap>,
 ) -> Result<(RunHandle, RunCompletion), EngineError> {
-    if plan.setup.is_empty() {
-        return begin(plan, cfg, None);
+    // Fold the templates that only use plan vars and env() once; users run from that copy.
+    let (plan, shared_vars) =
+        prepare(&req.plan).map_err(|e| EngineError::invalid("plan", e.to_string()))?;
+    let feeders =
+        Feeders::load(&plan.data).map_err(|e| EngineError::invalid("data", e.to_string()))?;
+    let setup = if plan.setup.is_empty() {
+        SetupOutcome {
+            shared: shared_vars,
+            batches: Vec::new(),
+        }
+    } else {
+        run_setup(&plan, &req.origin, shared_vars, &feeders).await?
+    };
+    begin(req, plan, feeders, setup, sample_tap)
+}
+
+/// How the run sets its users: from the request, or from the first stage of its shape.
+fn initial_mode(req: &RunRequest) -> (Mode, u32, f64) {
+    let Some(shape) = req.shape.clone() else {
+        return (Mode::Users, req.users, req.spawn_rate);
+    };
+    match shape.kind {
+        ShapeKind::Stages(stages) => {
+            let (users, rate) = match shape::stage_at(&stages, Duration::ZERO) {
+                Some((t, _)) => (t.users, t.spawn_rate.unwrap_or(f64::INFINITY)),
+                None => (req.users, req.spawn_rate),
+            };
+            let mode = Mode::Stages {
+                name: shape.name,
+                stages,
+            };
+            (mode, users, rate)
+        }
+        ShapeKind::Arrival { stages, max_users } => {
+            let mode = Mode::Arrival {
+                name: shape.name,
+                schedule: Some((ArrivalSchedule::new(&stages), max_users)),
+                busy: Arc::new(AtomicU32::new(0)),
+                stop: CancellationToken::new(),
+            };
+            (mode, 0, req.spawn_rate)
+        }
     }
-    // Refuse a bad configuration before setup touches the target.
-    check_rate(cfg.spawn_rate)?;
-    let base = origin(plan, &cfg)?;
-    select_classes(plan, &cfg.selection)?;
-    let (prepared, shared) =
-        prepare(plan).map_err(|e| EngineError::invalid("plan", e.to_string()))?;
-    let feeders = load_feeders(plan)?;
-    let outcome = run_setup(&prepared, &base, shared, &feeders).await?;
-    begin(plan, cfg, Some((feeders, outcome)))
-}
-
-fn origin(plan: &Plan, cfg: &RunConfig) -> Result<Arc<OriginInfo>, EngineError> {
-    let host = cfg
-        .host
-        .clone()
-        .or_else(|| plan.host.clone())
-        .ok_or_else(|| {
-            EngineError::invalid("host", "no host: set `host` in the plan or pass -H/--host")
-        })?;
-    OriginInfo::parse(&host).map_err(|e| EngineError::invalid("host", e.to_string()))
-}
-
-fn load_feeders(plan: &Plan) -> Result<Arc<Feeders>, EngineError> {
-    Feeders::load(&plan.data).map_err(|e| EngineError::invalid("data", e.to_string()))
 }
 
 fn begin(
-    plan: &Plan,
-    cfg: RunConfig,
-    setup: Option<(Arc<Feeders>, SetupOutcome)>,
+    req: &RunRequest,
+    plan: Plan,
+    feeders: Arc<Feeders>,
+    setup: SetupOutcome,
+    sample_tap: Option<SampleTap>,
 ) -> Result<(RunHandle, RunCompletion), EngineError> {
-    check_rate(cfg.spawn_rate)?;
-    check_users(cfg.users)?;
-    if let Some(t) = cfg.run_time {
-        crate::plan::limits::check_duration(t).map_err(|e| EngineError::invalid("run_time", e))?;
-    }
-    crate::plan::limits::check_duration(cfg.stop_timeout)
-        .map_err(|e| EngineError::invalid("stop_timeout", e))?;
-    let shape = cfg
-        .shape
-        .as_deref()
-        .map(|name| find_shape(plan, name))
-        .transpose()?;
-    let base = origin(plan, &cfg)?;
-    // Fold the templates that only use plan vars and env() once, then select from that copy.
-    let (plan, shared_vars) =
-        prepare(plan).map_err(|e| EngineError::invalid("plan", e.to_string()))?;
-    let (feeders, shared_vars, setup_batches) = match setup {
-        Some((feeders, outcome)) => (feeders, outcome.shared, outcome.batches),
-        None => (load_feeders(&plan)?, shared_vars, Vec::new()),
-    };
-    let classes = select_classes(&plan, &cfg.selection)?;
+    let classes = req
+        .selection
+        .apply(&plan)
+        .map_err(|e| EngineError::invalid("classes", e))?;
     let feeds = classes
         .iter()
         .map(|c| ClassFeeds::new(&feeders, c, &plan.defaults.headers))
         .collect();
+    let shared_vars = setup.shared;
     let vars = Vars::new(shared_vars.clone());
     let prepared: Vec<Arc<PreparedClass>> = classes
         .iter()
-        .map(|c| prepare_class(&plan, c, &base, &vars).map(Arc::new))
+        .map(|c| prepare_class(&plan, c, &req.origin, &vars).map(Arc::new))
         .collect::<Result<_, _>>()?;
     let sequence = ClassSequence::of_classes(&classes);
     let class_names: Vec<Arc<str>> = classes.iter().map(|c| Arc::from(c.name.as_str())).collect();
 
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (batch_tx, batch_rx) = mpsc::channel(BATCH_CHANNEL);
-    let mut aggregator = Aggregator::new(plan.names.clone(), cfg.name_cap);
-    for batch in setup_batches {
+    let mut aggregator = Aggregator::new(plan.names.clone(), req.name_cap);
+    for batch in setup.batches {
         aggregator.ingest(batch);
     }
     let now = Instant::now();
     let first = Arc::new(aggregator.snapshot(Duration::ZERO, 0, RunState::Spawning));
     let (snapshot_tx, snapshots) = watch::channel(first);
     let (done_tx, done_rx) = oneshot::channel();
-    // The run ends with its shape, or earlier with `run_time`.
-    let run_time = match (&shape, cfg.run_time) {
-        (Some(s), Some(t)) => Some(t.min(shape::duration(&s.kind))),
-        (Some(s), None) => Some(shape::duration(&s.kind)),
-        (None, t) => t,
-    };
-    let mut mode = Mode::Users;
-    let (mut target_users, mut spawn_rate) = (cfg.users, cfg.spawn_rate);
-    if let Some(s) = shape {
-        match s.kind {
-            ShapeKind::Stages(stages) => {
-                if let Some((t, _)) = shape::stage_at(&stages, Duration::ZERO) {
-                    target_users = t.users;
-                    spawn_rate = t.spawn_rate.unwrap_or(f64::INFINITY);
-                }
-                mode = Mode::Stages {
-                    name: s.name,
-                    stages,
-                };
-            }
-            ShapeKind::Arrival { stages, max_users } => {
-                target_users = 0;
-                mode = Mode::Arrival {
-                    name: s.name,
-                    schedule: Some((ArrivalSchedule::new(&stages), max_users)),
-                    busy: Arc::new(AtomicU32::new(0)),
-                    stop: CancellationToken::new(),
-                };
-            }
-        }
-    }
+    let (mode, target_users, spawn_rate) = initial_mode(req);
     let actor = RunActor {
         classes: prepared,
         feeds,
@@ -336,11 +231,11 @@ fn begin(
             from: 0,
         },
         started: now,
-        started_unix_ms: crate::runs::now_ms(),
+        started_unix_ms: super::clock::now_ms(),
         class_names,
-        sample_tap: cfg.sample_tap,
-        run_time,
-        stop_timeout: cfg.stop_timeout,
+        sample_tap,
+        run_time: req.ends_after(),
+        stop_timeout: req.stop_timeout,
         aggregator,
         batch_tx: Some(batch_tx),
         batch_rx,

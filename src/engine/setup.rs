@@ -13,10 +13,11 @@ use super::context::UserContext;
 use super::feeder::Feeders;
 use super::prepare::prepare_step;
 use super::user::run_steps;
+use super::vars::{SharedVars, Vars};
 use super::EngineError;
 use crate::plan::model::Plan;
-use crate::plan::template::{SharedVars, Vars};
 use crate::protocols::http_client::{HttpShared, OriginInfo};
+use crate::protocols::step::PrepareCtx;
 use crate::stats::recorder::Recorder;
 use crate::stats::sample::Batch;
 
@@ -38,10 +39,15 @@ pub(crate) async fn run_setup(
 ) -> Result<SetupOutcome, EngineError> {
     let mut vars = Vars::new(shared);
     feeders.peek_first(&mut vars);
+    let cx = PrepareCtx {
+        defaults: &plan.defaults,
+        base,
+        vars: &vars,
+    };
     let steps = plan
         .setup
         .iter()
-        .map(|s| prepare_step(plan, s, base, &vars))
+        .map(|s| prepare_step(&cx, s))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| match e {
             EngineError::Invalid { message, .. } => EngineError::invalid("setup", message),

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use crate::plan::model::{ArrivalStage, ShapeKind, Stage};
+use crate::plan::model::{ArrivalStage, Stage};
 
 /// What a closed-model shape asks for at some moment.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -22,14 +22,6 @@ pub struct Target {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Arrival {
     pub rate: f64,
-}
-
-/// How long a shape runs: the sum of its stages. The run ends there.
-pub fn duration(kind: &ShapeKind) -> Duration {
-    match kind {
-        ShapeKind::Stages(stages) => stages.iter().map(|s| s.duration).sum(),
-        ShapeKind::Arrival { stages, .. } => stages.iter().map(|s| s.duration).sum(),
-    }
 }
 
 /// The stage in force at `elapsed` (Locust's `LoadTestShape.tick`): its target and the time at
@@ -202,7 +194,10 @@ mod tests {
             Some((t(0, Some(10.0)), secs(45.0)))
         );
         assert_eq!(stage_at(&stages, secs(45.0)), None);
-        assert_eq!(duration(&ShapeKind::Stages(stages.to_vec())), secs(45.0));
+        assert_eq!(
+            crate::plan::model::ShapeKind::Stages(stages.to_vec()).duration(),
+            secs(45.0)
+        );
     }
 
     #[test]
@@ -257,10 +252,11 @@ mod tests {
         assert!((t - (1.0 + (19.0f64 / 5.0).sqrt())).abs() < 1e-9, "{t}");
         assert_eq!(s.start_time(20), None);
         assert_eq!(
-            duration(&ShapeKind::Arrival {
+            crate::plan::model::ShapeKind::Arrival {
                 stages: vec![arrival(1.0, 0.0), arrival(2.0, 20.0)],
                 max_users: 1
-            }),
+            }
+            .duration(),
             secs(3.0)
         );
     }

@@ -9,9 +9,8 @@ use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
 use super::context::UserContext;
-use super::prepare::{Action, PreparedClass, PreparedStep};
+use super::prepare::{PreparedClass, PreparedStep};
 use crate::plan::model::Wait;
-use crate::protocols::{http, rpc, sse, ws};
 
 /// How a user is told to end.
 pub(crate) struct UserControl {
@@ -136,45 +135,22 @@ pub(crate) async fn run_steps(
     lag: Option<Duration>,
 ) -> bool {
     for s in steps {
-        let ok = match &s.action {
-            Action::Http(prepared) => {
-                let Some(name) = s.step.name else { continue };
-                ctx.in_request = true;
-                http::execute(
-                    prepared,
-                    &s.step,
-                    name,
-                    &mut ctx.http,
-                    &mut ctx.vars,
-                    &mut ctx.rec,
-                    lag,
-                )
-                .await
-            }
-            Action::Rpc(prepared) => {
-                let Some(name) = s.step.name else { continue };
-                ctx.in_request = true;
-                let (http, vars, rec) = (&mut ctx.http, &mut ctx.vars, &mut ctx.rec);
-                rpc::execute(prepared, &s.step, name, http, vars, rec, lag).await
-            }
+        if let PreparedStep::Think(d) = s {
+            ctx.rec.flush();
+            tokio::time::sleep(*d).await;
+            continue;
+        }
+        ctx.in_request = true;
+        let cx = &mut ctx.step_ctx(lag);
+        // One execute shape for every kind; static dispatch keeps the HTTP future inline.
+        let ok = match s {
+            PreparedStep::Http(p) => p.execute(cx).await,
+            PreparedStep::Rpc(p) => p.execute(cx).await,
             // Streams are boxed: their futures are large and rare, and inline they would make
-            // every user's future larger for its whole life (see the HTTP note in `lifecycle`).
-            Action::Sse(prepared) => {
-                ctx.in_request = true;
-                let (http, vars, rec) = (&mut ctx.http, &mut ctx.vars, &mut ctx.rec);
-                Box::pin(sse::execute(prepared, http, vars, rec, lag)).await
-            }
-            Action::Ws(prepared) => {
-                let Some(name) = s.step.name else { continue };
-                ctx.in_request = true;
-                let (http, vars, rec) = (&mut ctx.http, &mut ctx.vars, &mut ctx.rec);
-                Box::pin(ws::execute(prepared, name, http, vars, rec, lag)).await
-            }
-            Action::Think(d) => {
-                ctx.rec.flush();
-                tokio::time::sleep(*d).await;
-                true
-            }
+            // every user's future larger for its whole life.
+            PreparedStep::Sse(p) => Box::pin(p.execute(cx)).await,
+            PreparedStep::Ws(p) => Box::pin(p.execute(cx)).await,
+            PreparedStep::Think(_) => true,
         };
         ctx.in_request = false;
         if !ok {
@@ -200,9 +176,9 @@ mod tests {
             cumulative_weights: vec![1, 4, 10],
         };
         let (tx, _rx) = tokio::sync::mpsc::channel(1);
-        let shared = crate::plan::template::SharedVars::empty();
+        let shared = crate::engine::vars::SharedVars::empty();
         let mut ctx = UserContext::new(
-            crate::plan::template::Vars::new(shared),
+            crate::engine::vars::Vars::new(shared),
             crate::protocols::http_client::HttpShared::new(),
             crate::stats::recorder::Recorder::new(tx),
             rand::rngs::SmallRng::seed_from_u64(7),

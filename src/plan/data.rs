@@ -85,129 +85,31 @@ impl DataTable {
 
 /// Reads and checks a CSV data file; an error names the file and, inside it, the line.
 pub fn read_csv(path: &Path, caps: &DataLimits) -> Result<DataTable, PlanError> {
-    let file = path.display().to_string();
-    let error = |line: u64, expected: String, found: String| PlanError {
-        file: file.clone(),
-        line: usize::try_from(line).unwrap_or(usize::MAX),
-        col: 1,
-        expected,
-        found,
+    let f = CsvFile {
+        file: path.display().to_string(),
+        caps,
     };
     let handle = std::fs::File::open(path)
-        .map_err(|e| error(0, "a readable CSV file".into(), e.to_string()))?;
+        .map_err(|e| f.error(0, "a readable CSV file".into(), e.to_string()))?;
     let size = handle
         .metadata()
-        .map_err(|e| error(0, "a readable CSV file".into(), e.to_string()))?
+        .map_err(|e| f.error(0, "a readable CSV file".into(), e.to_string()))?
         .len();
-    let too_big = |found: String| {
-        error(
-            0,
-            format!(
-                "a data file of at most {} (the cap on CSV feeders)",
-                format_bytes(caps.file_bytes)
-            ),
-            found,
-        )
-    };
     if size > caps.file_bytes {
-        return Err(too_big(format_bytes(size)));
+        return Err(f.too_big(format_bytes(size)));
     }
     // Bounded again while reading: the file may have grown since its size was read.
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(handle.take(caps.file_bytes + 1));
-    let csv_error = |e: csv::Error| {
-        let line = e.position().map_or(0, csv::Position::line);
-        let message = match e.kind() {
-            csv::ErrorKind::UnequalLengths {
-                expected_len, len, ..
-            } => {
-                return error(
-                    line,
-                    format!("{expected_len} fields in every row, as in the header"),
-                    format!("{len}"),
-                )
-            }
-            csv::ErrorKind::Utf8 { .. } => {
-                return error(line, "UTF-8 text".into(), "invalid UTF-8".into())
-            }
-            _ => e.to_string(),
-        };
-        error(line, "a valid CSV file".into(), message)
-    };
-    let headers = reader.headers().map_err(csv_error)?.clone();
-    if headers.iter().all(str::is_empty) {
-        return Err(error(
-            1,
-            "a header row (the first row names the columns)".into(),
-            "none".into(),
-        ));
-    }
-    if headers.len() > caps.columns {
-        return Err(error(
-            1,
-            format!("at most {} columns", caps.columns),
-            format!("{}", headers.len()),
-        ));
-    }
-    for (i, h) in headers.iter().enumerate() {
-        if headers.iter().take(i).any(|earlier| earlier == h) {
-            return Err(error(
-                1,
-                "each column named once in the header row".into(),
-                format!("column {h:?} twice"),
-            ));
-        }
-    }
-    let columns: Vec<String> = headers.iter().map(str::to_string).collect();
     let mut table = DataTable {
-        columns,
+        columns: f.columns(&mut reader)?,
         text: String::new(),
         ends: Vec::new(),
     };
-    let mut record = csv::StringRecord::new();
-    let mut read = size;
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(csv_error(e)),
-        }
-        let line = record.position().map_or(0, csv::Position::line);
-        read = record.position().map_or(read, csv::Position::byte);
-        if read > caps.file_bytes {
-            return Err(too_big("more (the file grew while it was read)".into()));
-        }
-        if table.len() >= caps.rows {
-            return Err(error(
-                line,
-                format!(
-                    "at most {} rows below the header (the cap on CSV feeders)",
-                    caps.rows
-                ),
-                "more".into(),
-            ));
-        }
-        for (col, field) in record.iter().enumerate() {
-            if field.len() > caps.field_bytes {
-                let name = table.columns.get(col).map_or("", String::as_str);
-                return Err(error(
-                    line,
-                    format!(
-                        "fields of at most {} (the cap on CSV feeders)",
-                        format_bytes(caps.field_bytes as u64)
-                    ),
-                    format!("{} in column {name:?}", format_bytes(field.len() as u64)),
-                ));
-            }
-            table.text.push_str(field);
-            // Fits: the text is at most the file, whose size is capped far below 4 GiB.
-            let end = u32::try_from(table.text.len()).map_err(|_| too_big("more".into()))?;
-            table.ends.push(end);
-        }
-    }
+    f.read_rows(&mut reader, &mut table, size)?;
     if table.is_empty() {
-        return Err(error(
+        return Err(f.error(
             0,
             "rows below the header row (the first row names the columns)".into(),
             "none".into(),
@@ -216,6 +118,137 @@ pub fn read_csv(path: &Path, caps: &DataLimits) -> Result<DataTable, PlanError> 
     table.text.shrink_to_fit();
     table.ends.shrink_to_fit();
     Ok(table)
+}
+
+/// The file being read, for its errors, and the caps it is read with.
+struct CsvFile<'c> {
+    file: String,
+    caps: &'c DataLimits,
+}
+
+impl CsvFile<'_> {
+    fn error(&self, line: u64, expected: String, found: String) -> PlanError {
+        PlanError {
+            file: self.file.clone(),
+            line: usize::try_from(line).unwrap_or(usize::MAX),
+            col: 1,
+            expected,
+            found,
+        }
+    }
+
+    fn too_big(&self, found: String) -> PlanError {
+        self.error(
+            0,
+            format!(
+                "a data file of at most {} (the cap on CSV feeders)",
+                format_bytes(self.caps.file_bytes)
+            ),
+            found,
+        )
+    }
+
+    fn csv_error(&self, e: csv::Error) -> PlanError {
+        let line = e.position().map_or(0, csv::Position::line);
+        let message = match e.kind() {
+            csv::ErrorKind::UnequalLengths {
+                expected_len, len, ..
+            } => {
+                return self.error(
+                    line,
+                    format!("{expected_len} fields in every row, as in the header"),
+                    format!("{len}"),
+                )
+            }
+            csv::ErrorKind::Utf8 { .. } => {
+                return self.error(line, "UTF-8 text".into(), "invalid UTF-8".into())
+            }
+            _ => e.to_string(),
+        };
+        self.error(line, "a valid CSV file".into(), message)
+    }
+
+    /// The header row's column names: present, at most the cap, each once.
+    fn columns(&self, reader: &mut csv::Reader<impl Read>) -> Result<Vec<String>, PlanError> {
+        let headers = reader.headers().map_err(|e| self.csv_error(e))?.clone();
+        if headers.iter().all(str::is_empty) {
+            return Err(self.error(
+                1,
+                "a header row (the first row names the columns)".into(),
+                "none".into(),
+            ));
+        }
+        if headers.len() > self.caps.columns {
+            return Err(self.error(
+                1,
+                format!("at most {} columns", self.caps.columns),
+                format!("{}", headers.len()),
+            ));
+        }
+        for (i, h) in headers.iter().enumerate() {
+            if headers.iter().take(i).any(|earlier| earlier == h) {
+                return Err(self.error(
+                    1,
+                    "each column named once in the header row".into(),
+                    format!("column {h:?} twice"),
+                ));
+            }
+        }
+        Ok(headers.iter().map(str::to_string).collect())
+    }
+
+    /// Every row below the header into `table`, within the row, field and file caps (`size` is
+    /// the file's size when it was opened).
+    fn read_rows(
+        &self,
+        reader: &mut csv::Reader<impl Read>,
+        table: &mut DataTable,
+        size: u64,
+    ) -> Result<(), PlanError> {
+        let caps = self.caps;
+        let mut record = csv::StringRecord::new();
+        let mut read = size;
+        loop {
+            match reader.read_record(&mut record) {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(e) => return Err(self.csv_error(e)),
+            }
+            let line = record.position().map_or(0, csv::Position::line);
+            read = record.position().map_or(read, csv::Position::byte);
+            if read > caps.file_bytes {
+                return Err(self.too_big("more (the file grew while it was read)".into()));
+            }
+            if table.len() >= caps.rows {
+                return Err(self.error(
+                    line,
+                    format!(
+                        "at most {} rows below the header (the cap on CSV feeders)",
+                        caps.rows
+                    ),
+                    "more".into(),
+                ));
+            }
+            for (col, field) in record.iter().enumerate() {
+                if field.len() > caps.field_bytes {
+                    let name = table.columns.get(col).map_or("", String::as_str);
+                    return Err(self.error(
+                        line,
+                        format!(
+                            "fields of at most {} (the cap on CSV feeders)",
+                            format_bytes(caps.field_bytes as u64)
+                        ),
+                        format!("{} in column {name:?}", format_bytes(field.len() as u64)),
+                    ));
+                }
+                table.text.push_str(field);
+                // Fits: the text is at most the file, whose size is capped far below 4 GiB.
+                let end =
+                    u32::try_from(table.text.len()).map_err(|_| self.too_big("more".into()))?;
+                table.ends.push(end);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

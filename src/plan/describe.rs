@@ -46,6 +46,18 @@ pub fn describe(plan: &Plan) -> String {
 }
 
 fn write_plan(out: &mut String, plan: &Plan) -> std::fmt::Result {
+    write_header(out, plan)?;
+    write_classes(out, plan)?;
+    write_shapes(out, plan)?;
+    write_thresholds(out, plan)?;
+    write_data(out, plan)?;
+    writeln!(out)?;
+    writeln!(out, "Statistics names: {}", plan.names.len())?;
+    Ok(())
+}
+
+/// Name, description, host, the names of the vars, the setup steps.
+fn write_header(out: &mut String, plan: &Plan) -> std::fmt::Result {
     writeln!(out, "Plan: {}", plan.name)?;
     if !plan.description.is_empty() {
         writeln!(out, "  {}", plan.description)?;
@@ -60,7 +72,11 @@ fn write_plan(out: &mut String, plan: &Plan) -> std::fmt::Result {
     if !plan.setup.is_empty() {
         writeln!(out, "  setup: {}", plural(plan.setup.len(), "step"))?;
     }
+    Ok(())
+}
 
+/// Each class with its share of users, then its tasks with their share of its iterations.
+fn write_classes(out: &mut String, plan: &Plan) -> std::fmt::Result {
     let weighted: u64 = plan
         .users
         .iter()
@@ -70,51 +86,64 @@ fn write_plan(out: &mut String, plan: &Plan) -> std::fmt::Result {
     writeln!(out)?;
     writeln!(out, "User classes ({}):", plan.users.len())?;
     for class in &plan.users {
-        let share = match class.fixed_count {
-            Some(n) => format!("fixed_count {n}"),
-            None => format!(
-                "weight {} ({} of users)",
-                class.weight,
-                percent(u64::from(class.weight), weighted)
-            ),
-        };
+        write_class(out, plan, class, weighted)?;
+    }
+    Ok(())
+}
+
+fn write_class(
+    out: &mut String,
+    plan: &Plan,
+    class: &UserClass,
+    weighted: u64,
+) -> std::fmt::Result {
+    let share = match class.fixed_count {
+        Some(n) => format!("fixed_count {n}"),
+        None => format!(
+            "weight {} ({} of users)",
+            class.weight,
+            percent(u64::from(class.weight), weighted)
+        ),
+    };
+    writeln!(
+        out,
+        "  {}  {share}  wait {}",
+        class.name,
+        format_wait(&class.wait)
+    )?;
+    if !class.tags.is_empty() {
+        writeln!(out, "    tags: {}", class.tags.join(", "))?;
+    }
+    if !class.on_start.is_empty() || !class.on_stop.is_empty() {
         writeln!(
             out,
-            "  {}  {share}  wait {}",
-            class.name,
-            format_wait(&class.wait)
+            "    on_start: {}, on_stop: {}",
+            plural(class.on_start.len(), "step"),
+            plural(class.on_stop.len(), "step")
         )?;
-        if !class.tags.is_empty() {
-            writeln!(out, "    tags: {}", class.tags.join(", "))?;
-        }
-        if !class.on_start.is_empty() || !class.on_stop.is_empty() {
-            writeln!(
-                out,
-                "    on_start: {}, on_stop: {}",
-                plural(class.on_start.len(), "step"),
-                plural(class.on_stop.len(), "step")
-            )?;
-        }
-        let total: u64 = class.tasks.iter().map(|t| u64::from(t.weight)).sum();
-        for task in &class.tasks {
-            let mut line = format!(
-                "    - {}  weight {} ({})",
-                task.name,
-                task.weight,
-                percent(u64::from(task.weight), total)
-            );
-            if task.steps.len() > 1 {
-                line.push_str(&format!("  {}", plural(task.steps.len(), "step")));
-            } else if let Some(kind) = task.steps.first().and_then(|s| step_kind(plan, s)) {
-                line.push_str(&format!("  {kind}"));
-            }
-            if !task.tags.is_empty() {
-                line.push_str(&format!("  [{}]", task.tags.join(", ")));
-            }
-            writeln!(out, "{line}")?;
-        }
     }
+    let total: u64 = class.tasks.iter().map(|t| u64::from(t.weight)).sum();
+    for task in &class.tasks {
+        let mut line = format!(
+            "    - {}  weight {} ({})",
+            task.name,
+            task.weight,
+            percent(u64::from(task.weight), total)
+        );
+        if task.steps.len() > 1 {
+            line.push_str(&format!("  {}", plural(task.steps.len(), "step")));
+        } else if let Some(kind) = task.steps.first().and_then(|s| step_kind(plan, s)) {
+            line.push_str(&format!("  {kind}"));
+        }
+        if !task.tags.is_empty() {
+            line.push_str(&format!("  [{}]", task.tags.join(", ")));
+        }
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
 
+fn write_shapes(out: &mut String, plan: &Plan) -> std::fmt::Result {
     if !plan.shapes.is_empty() {
         writeln!(out)?;
         writeln!(out, "Shapes:")?;
@@ -158,7 +187,10 @@ fn write_plan(out: &mut String, plan: &Plan) -> std::fmt::Result {
             }
         }
     }
+    Ok(())
+}
 
+fn write_thresholds(out: &mut String, plan: &Plan) -> std::fmt::Result {
     if !plan.thresholds.is_empty() {
         writeln!(out)?;
         writeln!(out, "Thresholds:")?;
@@ -174,7 +206,10 @@ fn write_plan(out: &mut String, plan: &Plan) -> std::fmt::Result {
             writeln!(out, "{line}")?;
         }
     }
+    Ok(())
+}
 
+fn write_data(out: &mut String, plan: &Plan) -> std::fmt::Result {
     if !plan.data.is_empty() {
         writeln!(out)?;
         writeln!(out, "Data:")?;
@@ -194,9 +229,6 @@ fn write_plan(out: &mut String, plan: &Plan) -> std::fmt::Result {
             writeln!(out, "  {}: {rows} ({order})", d.name)?;
         }
     }
-
-    writeln!(out)?;
-    writeln!(out, "Statistics names: {}", plan.names.len())?;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
-//! The plans a server offers: every valid `*.toml` in the plans directory, read again on each
-//! look so edits show up without a restart, with the built-in demo plan when the directory has
-//! none (so `hornet` works from any directory). Invalid files are listed with their errors.
+//! The plans a server offers: every valid `*.toml` in the plans directory (the server caches the
+//! library and reads it again when the folder changes: `web/plan_cache.rs`), with the built-in
+//! demo plan when the directory has none (so `hornet` works from any directory). Invalid files
+//! are listed with their errors.
 //!
 //! Only files inside the folder are read: a `*.toml` (or a link) whose real path is elsewhere,
 //! one that is not a regular file (a FIFO would block the reader) or one above
@@ -84,7 +85,7 @@ impl PlanLibrary {
             };
             // What `plan::load_without_data` does, on the text already read (reading again
             // would reopen whatever the path points at by then). Data files are only checked
-            // to exist here: the library is read on every look, a run reads them at its start.
+            // to exist here: a run reads them at its start.
             let base = path.parent().unwrap_or(Path::new(""));
             match parse_str_without_data(&source, &file, Some(base)) {
                 Ok(plan) if data_outside(&plan, root).is_some() => {

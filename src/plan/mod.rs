@@ -1,13 +1,23 @@
-//! Test plans: TOML text → validated `model::Plan`. Pure: no sockets, no tokio; the only file
-//! access is reading the plan in [`load`] and its CSV data files (`data`).
+//! Test plans: TOML text → validated `model::Plan`, and what is derived from a plan without
+//! running it (`describe`, `fold`, the compiled `template`s). Owns reading plan files ([`load`],
+//! `library` for the plans directory) and their CSV data files (`data`); nothing else here
+//! touches files. Rendering a template reads the environment (`env()`), the clock (`now_ms()`)
+//! and randomness (`uuid()`, `randint()`, `pick()`) — that happens when the engine renders, or
+//! once per run in `fold::prepare`.
+//!
+//! Must not: import `engine`, `protocols`, `web`, `store` or `runs` (data flows plan → engine,
+//! never back); use tokio, sockets or threads; hold run-time state (a user's variables live in
+//! `engine::vars` and reach templates through `template::Variables`).
 
 pub mod data;
 pub mod describe;
 pub mod duration;
+pub mod fold;
 pub mod library;
 pub mod limits;
 pub mod model;
 mod parse;
+pub mod selection;
 pub mod template;
 mod validate;
 

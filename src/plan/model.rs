@@ -380,6 +380,16 @@ pub enum ShapeKind {
     },
 }
 
+impl ShapeKind {
+    /// How long the shape runs: the sum of its stages. The run ends there.
+    pub fn duration(&self) -> Duration {
+        match self {
+            ShapeKind::Stages(stages) => stages.iter().map(|s| s.duration).sum(),
+            ShapeKind::Arrival { stages, .. } => stages.iter().map(|s| s.duration).sum(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stage {
     pub duration: Duration,

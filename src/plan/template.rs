@@ -1,22 +1,18 @@
-//! `{{ }}` templates, compiled once at validation (minijinja), rendered per request.
+//! `{{ }}` templates, compiled once at validation (minijinja), rendered per request: the compiled
+//! types ([`Template`], [`JsonTemplate`]), the functions templates may call, and the
+//! [`Variables`] a render reads. It knows nothing of plans or runs: the plan model holds
+//! templates, `fold` folds them, and the engine's variable store implements [`Variables`].
 //!
 //! A template without `{{`, `{%` or `{#` is static: it is never compiled and renders to a borrow
-//! of its source. [`prepare`] folds every template that depends only on the plan's `[vars]` and
-//! `env()` into a static one, so per-request rendering is left to templates that use captures,
-//! feeder rows, `uuid()`, `randint()` or `now_ms()`.
-//!
-//! A user's variables are an `Arc` exposed to minijinja as an `Object`: rendering clones the
-//! `Arc`, never the variables.
+//! of its source.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
-use minijinja::value::{Object, Value as MjValue};
+use minijinja::value::Value as MjValue;
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
-
-use super::model::{Body, Plan, Step, StepKind, WsMessage};
 
 /// The name each compiled template has inside its own environment.
 const NAME: &str = "t";
@@ -120,6 +116,14 @@ fn has_markup(s: &str) -> bool {
 
 fn is_global(name: &str) -> bool {
     RESERVED_NAMES.contains(&name)
+}
+
+/// What a template reads while it renders.
+pub trait Variables {
+    /// The variables as the template's root context (an object looked up by name).
+    fn context(&self) -> MjValue;
+    /// Whether `name` is set (to name the missing variable when a render fails).
+    fn contains(&self, name: &str) -> bool;
 }
 
 /// Why rendering failed; the message names the template and, when it can, the variable.
@@ -233,7 +237,7 @@ impl Template {
         self.compiled.as_ref().is_some_and(|c| c.dynamic)
     }
 
-    pub fn render<'a>(&'a self, vars: &Vars) -> Result<Cow<'a, str>, RenderError> {
+    pub fn render<'a>(&'a self, vars: &impl Variables) -> Result<Cow<'a, str>, RenderError> {
         let Some(compiled) = &self.compiled else {
             return Ok(Cow::Borrowed(&self.source));
         };
@@ -241,13 +245,18 @@ impl Template {
             .env
             .get_template(NAME)
             .map_err(|e| RenderError(error_text(&e)))?;
-        match template.render(vars.as_context()) {
+        match template.render(vars.context()) {
             Ok(s) => Ok(Cow::Owned(s)),
             Err(e) => Err(self.render_error(compiled, &e, vars)),
         }
     }
 
-    fn render_error(&self, compiled: &Compiled, e: &minijinja::Error, vars: &Vars) -> RenderError {
+    fn render_error(
+        &self,
+        compiled: &Compiled,
+        e: &minijinja::Error,
+        vars: &impl Variables,
+    ) -> RenderError {
         if e.kind() == ErrorKind::UndefinedError {
             if let Some(missing) = compiled.variables.iter().find(|v| !vars.contains(v)) {
                 return RenderError(format!(
@@ -264,7 +273,11 @@ impl Template {
     }
 
     /// Renders now and becomes static if the template needs nothing but `names` and `env()`.
-    fn fold(&mut self, vars: &Vars, names: &HashSet<&str>) -> Result<(), RenderError> {
+    pub(super) fn fold(
+        &mut self,
+        vars: &impl Variables,
+        names: &HashSet<&str>,
+    ) -> Result<(), RenderError> {
         let foldable = match &self.compiled {
             Some(c) => !c.dynamic && c.variables.iter().all(|v| names.contains(v.as_str())),
             None => false,
@@ -335,7 +348,7 @@ impl JsonNode {
         }
     }
 
-    fn value(&self, vars: &Vars) -> Result<serde_json::Value, RenderError> {
+    fn value(&self, vars: &impl Variables) -> Result<serde_json::Value, RenderError> {
         Ok(match self {
             JsonNode::Literal(v) => v.clone(),
             JsonNode::Text(t) => serde_json::Value::String(t.render(vars)?.into_owned()),
@@ -356,7 +369,7 @@ impl JsonNode {
     }
 
     /// Serializes straight into `out`, without building the rendered value.
-    fn write(&self, out: &mut Vec<u8>, vars: &Vars) -> Result<(), RenderError> {
+    fn write(&self, out: &mut Vec<u8>, vars: &impl Variables) -> Result<(), RenderError> {
         let json_err = |e: serde_json::Error| RenderError(format!("JSON serialization: {e}"));
         match self {
             JsonNode::Literal(v) => serde_json::to_writer(&mut *out, v).map_err(json_err)?,
@@ -389,7 +402,7 @@ impl JsonNode {
         Ok(())
     }
 
-    fn fold(&mut self, vars: &Vars, names: &HashSet<&str>) -> Result<(), RenderError> {
+    fn fold(&mut self, vars: &impl Variables, names: &HashSet<&str>) -> Result<(), RenderError> {
         match self {
             JsonNode::Literal(_) => {}
             JsonNode::Text(t) => {
@@ -439,12 +452,12 @@ impl JsonTemplate {
         names
     }
 
-    pub fn render_value(&self, vars: &Vars) -> Result<serde_json::Value, RenderError> {
+    pub fn render_value(&self, vars: &impl Variables) -> Result<serde_json::Value, RenderError> {
         self.node.value(vars)
     }
 
     /// The serialized JSON; a static value is serialized once and shared.
-    pub fn render_bytes(&self, vars: &Vars) -> Result<Bytes, RenderError> {
+    pub fn render_bytes(&self, vars: &impl Variables) -> Result<Bytes, RenderError> {
         if let Some(b) = &self.static_bytes {
             return Ok(b.clone());
         }
@@ -453,7 +466,11 @@ impl JsonTemplate {
         Ok(Bytes::from(out))
     }
 
-    fn fold(&mut self, vars: &Vars, names: &HashSet<&str>) -> Result<(), RenderError> {
+    pub(super) fn fold(
+        &mut self,
+        vars: &impl Variables,
+        names: &HashSet<&str>,
+    ) -> Result<(), RenderError> {
         let mut node = self.node.clone();
         node.fold(vars, names)?;
         // A container whose parts all became literal becomes one literal.
@@ -469,378 +486,29 @@ impl JsonTemplate {
     }
 }
 
-/// Values shared by every user of a run: the rendered plan `[vars]`.
-#[derive(Debug, Default)]
-pub struct SharedVars {
-    values: Vec<(String, MjValue)>,
-}
-
-impl SharedVars {
-    pub fn empty() -> Arc<SharedVars> {
-        Arc::new(SharedVars::default())
-    }
-
-    /// Shared values from JSON (e.g. values captured by `setup` steps added to the plan vars).
-    pub fn from_values(
-        values: impl IntoIterator<Item = (String, serde_json::Value)>,
-    ) -> Arc<SharedVars> {
-        Arc::new(SharedVars {
-            values: values
-                .into_iter()
-                .map(|(k, v)| (k, json_to_mj(&v)))
-                .collect(),
-        })
-    }
-
-    pub fn get(&self, name: &str) -> Option<serde_json::Value> {
-        self.lookup(name).and_then(mj_to_json)
-    }
-
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.values.iter().map(|(k, _)| k.as_str())
-    }
-
-    fn lookup(&self, name: &str) -> Option<&MjValue> {
-        self.values.iter().find(|(k, _)| k == name).map(|(_, v)| v)
-    }
-}
-
-/// One data row (column -> text), built once when a feeder is loaded; templates read it as
-/// `{{ NAME.column }}`. Cloning is an `Arc` clone.
-#[derive(Clone, Debug)]
-pub struct Row(MjValue);
-
-impl Row {
-    pub fn new<'a>(cells: impl IntoIterator<Item = (&'a str, &'a str)>) -> Row {
-        Row(cells.into_iter().collect())
-    }
-
-    /// Row `index` of a CSV table, read in place: the cells are not copied, and the row costs
-    /// one small allocation when a user takes it.
-    pub fn of_table(table: &Arc<super::data::DataTable>, index: usize) -> Row {
-        Row(MjValue::from_object(TableRow {
-            table: table.clone(),
-            index,
-        }))
-    }
-
-    /// The cell of `column`, if the row has one.
-    pub fn get(&self, column: &str) -> Option<String> {
-        self.0
-            .get_attr(column)
-            .ok()
-            .filter(|v| !v.is_undefined())
-            .map(|v| v.to_string())
-    }
-}
-
-/// A row of a [`super::data::DataTable`] as templates see it: a map of column → text.
-#[derive(Debug)]
-struct TableRow {
-    table: Arc<super::data::DataTable>,
-    index: usize,
-}
-
-impl Object for TableRow {
-    fn get_value(self: &Arc<Self>, key: &MjValue) -> Option<MjValue> {
-        let col = self.table.column_index(key.as_str()?)?;
-        Some(MjValue::from(self.table.cell(self.index, col)))
-    }
-
-    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
-        minijinja::value::Enumerator::Values(
-            self.table
-                .columns()
-                .iter()
-                .map(|c| MjValue::from(c.as_str()))
-                .collect(),
-        )
-    }
-}
-
-/// Every top-level name the step's templates read (path, headers, query, body, params,
-/// messages), sorted and deduplicated.
-pub fn step_variables(step: &Step) -> Vec<String> {
-    let pairs = |pairs: &[(String, Template)]| -> Vec<String> {
-        pairs.iter().flat_map(|(_, t)| t.variables()).collect()
-    };
-    let mut names: Vec<String> = match &step.kind {
-        StepKind::Http(h) => {
-            let mut n = h.path.variables();
-            n.extend(pairs(&h.headers));
-            n.extend(pairs(&h.query));
-            match &h.body {
-                Some(Body::Json(j)) => n.extend(j.variables()),
-                Some(Body::Text(t)) => n.extend(t.variables()),
-                Some(Body::Form(f)) => n.extend(pairs(f)),
-                None => {}
-            }
-            n
-        }
-        StepKind::Rpc(r) => {
-            let mut n = r.path.variables();
-            n.extend(pairs(&r.headers));
-            n.extend(r.params.iter().flat_map(JsonTemplate::variables));
-            n
-        }
-        StepKind::Sse(e) => {
-            let mut n = e.path.variables();
-            n.extend(pairs(&e.headers));
-            n.extend(e.post.iter().flat_map(JsonTemplate::variables));
-            n
-        }
-        StepKind::Ws(w) => {
-            let mut n = w.path.variables();
-            n.extend(pairs(&w.headers));
-            for m in &w.send {
-                match m {
-                    WsMessage::Text(t) => n.extend(t.variables()),
-                    WsMessage::Json(j) => n.extend(j.variables()),
-                }
-            }
-            n
-        }
-        StepKind::Think(_) => Vec::new(),
-    };
-    names.sort();
-    names.dedup();
-    names
-}
-
-/// A virtual user's variables: the run's shared values + its own captures and feeder rows
-/// (its own win). Cloning is an `Arc` clone; the first `set` on a clone copies its own values.
-#[derive(Clone)]
-pub struct Vars {
-    scope: Arc<Scope>,
-}
-
-#[derive(Clone, Debug)]
-struct Scope {
-    shared: Arc<SharedVars>,
-    own: Vec<(String, MjValue)>,
-}
-
-impl Object for Scope {
-    fn get_value(self: &Arc<Self>, key: &MjValue) -> Option<MjValue> {
-        key.as_str().and_then(|k| self.lookup(k).cloned())
-    }
-
-    fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<MjValue> {
-        self.lookup(key).cloned()
-    }
-}
-
-impl Scope {
-    fn lookup(&self, name: &str) -> Option<&MjValue> {
-        self.own
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
-            .or_else(|| self.shared.lookup(name))
-    }
-}
-
-impl std::fmt::Debug for Vars {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let own: Vec<&str> = self.scope.own.iter().map(|(k, _)| k.as_str()).collect();
-        let shared: Vec<&str> = self.scope.shared.names().collect();
-        f.debug_struct("Vars")
-            .field("own", &own)
-            .field("shared", &shared)
-            .finish()
-    }
-}
-
-fn json_to_mj(v: &serde_json::Value) -> MjValue {
-    match v {
-        serde_json::Value::String(s) => MjValue::from(s.as_str()),
-        serde_json::Value::Bool(b) => MjValue::from(*b),
-        serde_json::Value::Null => MjValue::from(()),
-        serde_json::Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                MjValue::from(i)
-            } else if let Some(u) = n.as_u64() {
-                MjValue::from(u)
-            } else {
-                MjValue::from(n.as_f64().unwrap_or(f64::NAN))
-            }
-        }
-        other => MjValue::from_serialize(other),
-    }
-}
-
-fn mj_to_json(v: &MjValue) -> Option<serde_json::Value> {
-    serde_json::to_value(v).ok()
-}
-
-impl Vars {
-    pub fn new(shared: Arc<SharedVars>) -> Vars {
-        Vars {
-            scope: Arc::new(Scope {
-                shared,
-                own: Vec::new(),
-            }),
-        }
-    }
-
-    /// Sets one of the user's own variables (captures, feeder rows as JSON objects).
-    pub fn set(&mut self, name: &str, value: serde_json::Value) {
-        self.set_mj(name, json_to_mj(&value));
-    }
-
-    /// Sets a feeder row (`{{ NAME.column }}`): an `Arc` clone, no copy of the row.
-    pub fn set_row(&mut self, name: &str, row: &Row) {
-        self.set_mj(name, row.0.clone());
-    }
-
-    /// Sets a string variable without building a JSON value first.
-    pub fn set_str(&mut self, name: &str, value: &str) {
-        self.set_mj(name, MjValue::from(value));
-    }
-
-    fn set_mj(&mut self, name: &str, value: MjValue) {
-        let scope = Arc::make_mut(&mut self.scope);
-        match scope.own.iter_mut().find(|(k, _)| k == name) {
-            Some(slot) => slot.1 = value,
-            None => scope.own.push((name.to_string(), value)),
-        }
-    }
-
-    pub fn get(&self, name: &str) -> Option<serde_json::Value> {
-        self.scope.lookup(name).and_then(mj_to_json)
-    }
-
-    pub fn contains(&self, name: &str) -> bool {
-        self.scope.lookup(name).is_some()
-    }
-
-    pub fn shared(&self) -> &Arc<SharedVars> {
-        &self.scope.shared
-    }
-
-    /// The shared values plus this user's own ones, as the shared values of other users
-    /// (how values captured by `setup` reach every user).
-    pub fn to_shared(&self) -> Arc<SharedVars> {
-        let mut values = self.scope.own.clone();
-        for (k, v) in &self.scope.shared.values {
-            if !values.iter().any(|(name, _)| name == k) {
-                values.push((k.clone(), v.clone()));
-            }
-        }
-        Arc::new(SharedVars { values })
-    }
-
-    fn as_context(&self) -> MjValue {
-        MjValue::from_dyn_object(self.scope.clone())
-    }
-}
-
-/// Renders `plan.vars` once, in order (later vars may use earlier ones and `env()`), and returns
-/// a copy of the plan in which every template that uses only plan vars and `env()` is folded into
-/// a static template (so per-request rendering is free).
-pub fn prepare(plan: &Plan) -> Result<(Plan, Arc<SharedVars>), RenderError> {
-    let mut vars = Vars::new(SharedVars::empty());
-    for (name, template) in &plan.vars {
-        let value = template
-            .render(&vars)
-            .map_err(|e| RenderError(format!("vars.{name}: {e}")))?
-            .into_owned();
-        vars.set_str(name, &value);
-    }
-    let shared = vars.to_shared();
-    let vars = Vars::new(shared.clone());
-
-    // Captures and feeder rows are per user: a plan var they shadow cannot be folded.
-    let mut per_user: HashSet<String> = plan.data.iter().map(|d| d.name.clone()).collect();
-    let all_steps = plan.setup.iter().chain(plan.users.iter().flat_map(|c| {
-        c.on_start
-            .iter()
-            .chain(c.on_stop.iter())
-            .chain(c.tasks.iter().flat_map(|t| t.steps.iter()))
-    }));
-    for step in all_steps {
-        per_user.extend(step.captures.iter().map(|c| c.var.clone()));
-    }
-    let names: HashSet<&str> = shared.names().filter(|n| !per_user.contains(*n)).collect();
-
-    let mut out = plan.clone();
-    for (_, t) in out.defaults.headers.iter_mut() {
-        t.fold(&vars, &names)?;
-    }
-    let fold_steps = |steps: &mut [Step]| -> Result<(), RenderError> {
-        steps
-            .iter_mut()
-            .try_for_each(|s| fold_step(s, &vars, &names))
-    };
-    fold_steps(&mut out.setup)?;
-    for class in out.users.iter_mut() {
-        fold_steps(&mut class.on_start)?;
-        fold_steps(&mut class.on_stop)?;
-        for task in class.tasks.iter_mut() {
-            fold_steps(&mut task.steps)?;
-        }
-    }
-    Ok((out, shared))
-}
-
-fn fold_step(step: &mut Step, vars: &Vars, names: &HashSet<&str>) -> Result<(), RenderError> {
-    let pairs = |pairs: &mut Vec<(String, Template)>| -> Result<(), RenderError> {
-        pairs.iter_mut().try_for_each(|(_, t)| t.fold(vars, names))
-    };
-    let location = step.location.clone();
-    let at = |e: RenderError| RenderError(format!("{location}: {e}"));
-    match &mut step.kind {
-        StepKind::Http(h) => {
-            h.path.fold(vars, names).map_err(at)?;
-            pairs(&mut h.headers).map_err(at)?;
-            pairs(&mut h.query).map_err(at)?;
-            match &mut h.body {
-                Some(Body::Json(j)) => j.fold(vars, names).map_err(at)?,
-                Some(Body::Text(t)) => t.fold(vars, names).map_err(at)?,
-                Some(Body::Form(f)) => pairs(f).map_err(at)?,
-                None => {}
-            }
-        }
-        StepKind::Rpc(r) => {
-            r.path.fold(vars, names).map_err(at)?;
-            pairs(&mut r.headers).map_err(at)?;
-            if let Some(p) = &mut r.params {
-                p.fold(vars, names).map_err(at)?;
-            }
-        }
-        StepKind::Sse(s) => {
-            s.path.fold(vars, names).map_err(at)?;
-            pairs(&mut s.headers).map_err(at)?;
-            if let Some(p) = &mut s.post {
-                p.fold(vars, names).map_err(at)?;
-            }
-        }
-        StepKind::Ws(w) => {
-            w.path.fold(vars, names).map_err(at)?;
-            pairs(&mut w.headers).map_err(at)?;
-            for m in w.send.iter_mut() {
-                match m {
-                    WsMessage::Text(t) => t.fold(vars, names).map_err(at)?,
-                    WsMessage::Json(j) => j.fold(vars, names).map_err(at)?,
-                }
-            }
-        }
-        StepKind::Think(_) => {}
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    fn vars(pairs: &[(&str, serde_json::Value)]) -> Vars {
-        let mut v = Vars::new(SharedVars::empty());
-        for (k, val) in pairs {
-            v.set(k, val.clone());
+    /// Variables as a plain map (the engine's store is tested in `engine::vars`).
+    struct Map(serde_json::Map<String, serde_json::Value>);
+
+    impl Variables for Map {
+        fn context(&self) -> MjValue {
+            MjValue::from_serialize(&self.0)
         }
-        v
+
+        fn contains(&self, name: &str) -> bool {
+            self.0.contains_key(name)
+        }
+    }
+
+    fn vars(pairs: &[(&str, serde_json::Value)]) -> Map {
+        Map(pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect())
     }
 
     #[test]
@@ -959,33 +627,6 @@ mod tests {
     }
 
     #[test]
-    fn rows_read_by_column_and_step_variables_cover_every_part() {
-        let row = Row::new([("tz", "UTC"), ("offset", "0")]);
-        let mut v = vars(&[]);
-        v.set_row("timezones", &row);
-        let t = Template::parse("{{ timezones.tz }}{{ timezones.offset }}").unwrap();
-        assert_eq!(t.render(&v).unwrap(), "UTC0");
-        assert_eq!(row.get("tz").as_deref(), Some("UTC"));
-        assert_eq!(row.get("nope"), None);
-        let plan = crate::plan::parse_str(
-            r#"
-[data.d]
-values = ["x"]
-[[users]]
-name = "U"
-tasks = [ { post = "/a/{{ a }}", headers = { X = "{{ b }}" }, query = { q = "{{ c }}" }, json = { k = ["{{ d.value }}"] }, capture.a = "status", capture.b = "status", capture.c = "status" } ]
-"#,
-            "x.toml",
-            None,
-        )
-        .unwrap();
-        assert_eq!(
-            step_variables(&plan.users[0].tasks[0].steps[0]),
-            vec!["a", "b", "c", "d"]
-        );
-    }
-
-    #[test]
     fn env_without_default_names_the_variable() {
         let t = Template::parse("{{ env('HORNET_SURELY_UNSET_VAR') }}").unwrap();
         let e = t.render(&vars(&[])).unwrap_err();
@@ -1015,22 +656,6 @@ tasks = [ { post = "/a/{{ a }}", headers = { X = "{{ b }}" }, query = { q = "{{ 
     }
 
     #[test]
-    fn own_values_shadow_shared_ones_and_clones_are_independent() {
-        let shared = SharedVars::from_values([("a".to_string(), json!("shared"))]);
-        let base = Vars::new(shared);
-        let mut one = base.clone();
-        one.set("a", json!("mine"));
-        one.set_str("b", "x");
-        assert_eq!(one.get("a"), Some(json!("mine")));
-        assert_eq!(base.get("a"), Some(json!("shared")));
-        assert_eq!(base.get("b"), None);
-        let t = Template::parse("{{ a }}").unwrap();
-        assert_eq!(t.render(&one).unwrap(), "mine");
-        assert_eq!(t.render(&base).unwrap(), "shared");
-        assert_eq!(one.to_shared().get("b"), Some(json!("x")));
-    }
-
-    #[test]
     fn json_templates_render_strings_only() {
         let v =
             json!({"name": "tool-{{ n }}", "n": 1, "tags": ["a", "{{ n }}"], "fixed": {"x": true}});
@@ -1056,28 +681,5 @@ tasks = [ { post = "/a/{{ a }}", headers = { X = "{{ b }}" }, query = { q = "{{ 
         let two = j.render_bytes(&vars(&[])).unwrap();
         assert_eq!(one.as_ptr(), two.as_ptr());
         assert_eq!(&one[..], br#"{"a":[1,"b"]}"#);
-    }
-
-    #[test]
-    fn folding_keeps_per_user_templates() {
-        let names: HashSet<&str> = ["token"].into_iter().collect();
-        let v = Vars::new(SharedVars::from_values([(
-            "token".to_string(),
-            json!("t0k"),
-        )]));
-        let mut a = Template::parse("Bearer {{ token }}").unwrap();
-        a.fold(&v, &names).unwrap();
-        assert!(a.is_static());
-        assert_eq!(a.source(), "Bearer t0k");
-        let mut b = Template::parse("{{ token }}-{{ uuid() }}").unwrap();
-        b.fold(&v, &names).unwrap();
-        assert!(!b.is_static());
-        let mut c = Template::parse("/tools/{{ tool_id }}").unwrap();
-        c.fold(&v, &names).unwrap();
-        assert!(!c.is_static());
-        let mut j = JsonTemplate::from_value(&json!({"auth": "{{ token }}"})).unwrap();
-        j.fold(&v, &names).unwrap();
-        assert!(j.is_static());
-        assert_eq!(&j.render_bytes(&v).unwrap()[..], br#"{"auth":"t0k"}"#);
     }
 }

@@ -4,9 +4,11 @@
 
 use std::time::Duration;
 
+use crate::engine::vars::Vars;
 use crate::plan::duration::format_duration;
-use crate::plan::model::{Capture, CaptureSource, Checks, HeaderExpect, JsonExpect};
-use crate::plan::template::Vars;
+use crate::plan::model::{
+    Capture, CaptureSource, Checks, HeaderCheck, HeaderExpect, JsonCheck, JsonExpect,
+};
 
 /// What a step received, borrowed from the executor.
 pub struct ResponseView<'a> {
@@ -75,9 +77,32 @@ pub fn verify(
     resp: &ResponseView<'_>,
     vars: &mut Vars,
 ) -> Result<(), String> {
-    match &checks.status {
-        Some(allowed) if !allowed.contains(&resp.status) => {
-            let expected = match allowed.as_slice() {
+    check_status(checks.status.as_deref(), resp.status)?;
+    if let Some(max) = checks.max_time {
+        if resp.elapsed > max {
+            return Err(format!(
+                "check.max_time: expected ≤ {}, took longer",
+                format_duration(max)
+            ));
+        }
+    }
+    check_headers(&checks.header, resp.headers)?;
+    check_body_contains(&checks.body_contains, resp.body)?;
+    let mut json = LazyJson {
+        body: resp.body,
+        parsed: None,
+    };
+    check_json(&checks.json, &mut json)?;
+    for capture in captures {
+        apply_capture(capture, resp, &mut json, vars)?;
+    }
+    Ok(())
+}
+
+fn check_status(allowed: Option<&[u16]>, status: u16) -> Result<(), String> {
+    match allowed {
+        Some(allowed) if !allowed.contains(&status) => {
+            let expected = match allowed {
                 [one] => one.to_string(),
                 many => format!(
                     "one of {}",
@@ -87,25 +112,16 @@ pub fn verify(
                         .join(", ")
                 ),
             };
-            return Err(format!(
-                "check.status: expected {expected}, found {}",
-                resp.status
-            ));
+            Err(format!("check.status: expected {expected}, found {status}"))
         }
-        Some(_) => {}
-        None if resp.status >= 400 => return Err(format!("HTTP {}", resp.status)),
-        None => {}
+        None if status >= 400 => Err(format!("HTTP {status}")),
+        _ => Ok(()),
     }
-    if let Some(max) = checks.max_time {
-        if resp.elapsed > max {
-            return Err(format!(
-                "check.max_time: expected ≤ {}, took longer",
-                format_duration(max)
-            ));
-        }
-    }
-    for h in &checks.header {
-        let value = resp.headers.get(h.name.as_str());
+}
+
+fn check_headers(expected: &[HeaderCheck], headers: &http::HeaderMap) -> Result<(), String> {
+    for h in expected {
+        let value = headers.get(h.name.as_str());
         match (&h.expect, value) {
             (_, None) => {
                 let expected = match &h.expect {
@@ -130,9 +146,13 @@ pub fn verify(
             }
         }
     }
-    for needle in &checks.body_contains {
-        if !contains(resp.body, needle.as_bytes()) {
-            let where_ = if resp.body.is_empty() {
+    Ok(())
+}
+
+fn check_body_contains(needles: &[String], body: &[u8]) -> Result<(), String> {
+    for needle in needles {
+        if !contains(body, needle.as_bytes()) {
+            let where_ = if body.is_empty() {
                 "the body (empty)"
             } else {
                 "the body"
@@ -142,11 +162,11 @@ pub fn verify(
             ));
         }
     }
-    let mut json = LazyJson {
-        body: resp.body,
-        parsed: None,
-    };
-    for check in &checks.json {
+    Ok(())
+}
+
+fn check_json(checks: &[JsonCheck], json: &mut LazyJson<'_>) -> Result<(), String> {
+    for check in checks {
         let why_not = json.why_not();
         let Some(doc) = json.get() else {
             return Err(format!(
@@ -175,42 +195,49 @@ pub fn verify(
             }
         }
     }
-    for capture in captures {
-        let fail = |why: &str| format!("capture {} ({}): {why}", capture.var, capture.source_text);
-        match &capture.source {
-            CaptureSource::Status => vars.set(&capture.var, serde_json::Value::from(resp.status)),
-            CaptureSource::Header(name) => match resp.headers.get(name.as_str()) {
-                Some(v) => vars.set_str(&capture.var, &String::from_utf8_lossy(v.as_bytes())),
-                None => return Err(fail("no such header")),
-            },
-            CaptureSource::Json(path) => {
-                let why_not = json.why_not();
-                let Some(doc) = json.get() else {
-                    return Err(fail(&format!("expected a JSON body, found {why_not}")));
-                };
-                match path.query(doc).first() {
-                    Some(v) => vars.set(&capture.var, v.clone()),
-                    None => return Err(fail("nothing matched")),
-                }
+    Ok(())
+}
+
+fn apply_capture(
+    capture: &Capture,
+    resp: &ResponseView<'_>,
+    json: &mut LazyJson<'_>,
+    vars: &mut Vars,
+) -> Result<(), String> {
+    let fail = |why: &str| format!("capture {} ({}): {why}", capture.var, capture.source_text);
+    match &capture.source {
+        CaptureSource::Status => vars.set(&capture.var, serde_json::Value::from(resp.status)),
+        CaptureSource::Header(name) => match resp.headers.get(name.as_str()) {
+            Some(v) => vars.set_str(&capture.var, &String::from_utf8_lossy(v.as_bytes())),
+            None => return Err(fail("no such header")),
+        },
+        CaptureSource::Json(path) => {
+            let why_not = json.why_not();
+            let Some(doc) = json.get() else {
+                return Err(fail(&format!("expected a JSON body, found {why_not}")));
+            };
+            match path.query(doc).first() {
+                Some(v) => vars.set(&capture.var, v.clone()),
+                None => return Err(fail("nothing matched")),
             }
-            CaptureSource::JsonAll(path) => {
-                let why_not = json.why_not();
-                let Some(doc) = json.get() else {
-                    return Err(fail(&format!("expected a JSON body, found {why_not}")));
-                };
-                // A pool may be empty (a catalogue with nothing in it yet): that is a finding,
-                // not a failure; `pick()` on it fails the request that needs an element.
-                let list = path.query(doc).all().into_iter().cloned().collect();
-                vars.set(&capture.var, serde_json::Value::Array(list));
-            }
-            CaptureSource::Regex(re) => {
-                let text = String::from_utf8_lossy(resp.body);
-                let Some(caps) = re.captures(&text) else {
-                    return Err(fail("nothing matched"));
-                };
-                let m = caps.get(1).or_else(|| caps.get(0));
-                vars.set_str(&capture.var, m.map_or("", |m| m.as_str()));
-            }
+        }
+        CaptureSource::JsonAll(path) => {
+            let why_not = json.why_not();
+            let Some(doc) = json.get() else {
+                return Err(fail(&format!("expected a JSON body, found {why_not}")));
+            };
+            // A pool may be empty (a catalogue with nothing in it yet): that is a finding,
+            // not a failure; `pick()` on it fails the request that needs an element.
+            let list = path.query(doc).all().into_iter().cloned().collect();
+            vars.set(&capture.var, serde_json::Value::Array(list));
+        }
+        CaptureSource::Regex(re) => {
+            let text = String::from_utf8_lossy(resp.body);
+            let Some(caps) = re.captures(&text) else {
+                return Err(fail("nothing matched"));
+            };
+            let m = caps.get(1).or_else(|| caps.get(0));
+            vars.set_str(&capture.var, m.map_or("", |m| m.as_str()));
         }
     }
     Ok(())
@@ -219,8 +246,7 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::model::{HeaderCheck, JsonCheck};
-    use crate::plan::template::SharedVars;
+    use crate::engine::vars::SharedVars;
     use serde_json::json;
 
     fn path(p: &str) -> serde_json_path::JsonPath {

@@ -1,6 +1,6 @@
-//! Parts the JSON-RPC, SSE and WebSocket executors share: headers (defaults merged with the
-//! step's, built once when static), request targets, checks split between a response head
-//! and a body, JSON-RPC id matching and error text.
+//! Parts the step kinds share: headers (defaults merged with the step's, built once when
+//! static), request targets, checks split between a response head and a body, JSON-RPC id
+//! matching and error text. Building blocks only: no I/O, no samples recorded here.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -8,10 +8,10 @@ use std::sync::Arc;
 use http::header::{HeaderName, HeaderValue};
 use http::HeaderMap;
 
-use super::http::{render_headers, PrepareError};
 use super::http_client::{OriginInfo, Target};
+use crate::engine::vars::Vars;
 use crate::plan::model::{Capture, Checks, Step};
-use crate::plan::template::{Template, Vars};
+use crate::plan::template::Template;
 
 /// Defaults merged with a step's headers (the step wins), rendered once when all are static.
 #[derive(Debug)]
@@ -47,6 +47,18 @@ impl PreparedHeaders {
             None => render_headers(&self.headers, vars),
         }
     }
+}
+
+/// Renders header templates into a map (a later duplicate name replaces an earlier one).
+fn render_headers(headers: &[(HeaderName, Template)], vars: &Vars) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let rendered = value.render(vars).map_err(|e| e.to_string())?;
+        let value = HeaderValue::from_str(&rendered)
+            .map_err(|_| format!("header {name}: value is not a valid header value"))?;
+        map.insert(name.clone(), value);
+    }
+    Ok(map)
 }
 
 /// Sets `name` unless the plan's headers already did.
@@ -149,14 +161,6 @@ impl SplitChecks {
             elapsed,
         };
         super::check::verify(&self.body, &self.body_captures, &view, vars)
-    }
-}
-
-/// A prepare-time problem as the engine reports it.
-pub(crate) fn prepare_error(step: &Step, message: String) -> PrepareError {
-    PrepareError {
-        location: step.location.clone(),
-        message,
     }
 }
 

@@ -51,7 +51,6 @@ impl Parser {
         Parser::default()
     }
 
-    /// Appends a chunk of the body.
     /// Appends a chunk of the body. The caller takes the events out between pushes, so what is
     /// buffered is one unfinished line: once that reaches the limit, pushing more is an error.
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), EventStreamError> {

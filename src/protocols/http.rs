@@ -1,19 +1,21 @@
 //! HTTP steps: prepared once per run (static parts of URL, headers and body built ahead), then
 //! executed per request by a user — render what is dynamic, send, check, capture, record.
+//! This is the hot path: whatever can be built once is built here at preparation, not per
+//! request; connections and cookies belong to `http_client.rs`.
 
-use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
-use http::HeaderMap;
+use http::header::{HeaderValue, CONTENT_TYPE};
 
 use super::check::{verify, ResponseView};
-use super::http_client::{timeout_message, OriginInfo, Outgoing, Target, UserHttp};
-use crate::plan::model::{Body, BodyLimit, HttpStep, NameId, Step};
-use crate::plan::template::{JsonTemplate, Template, Vars};
-use crate::stats::recorder::Recorder;
-use crate::stats::sample::Sample;
+use super::common::PreparedHeaders;
+use super::http_client::{timeout_message, OriginInfo, Outgoing, Target};
+use super::step::{sample, PrepareCtx, PrepareError, StepCtx};
+use crate::engine::vars::Vars;
+use crate::plan::model::{Body, BodyLimit, Capture, Checks, HttpStep, NameId, Step};
+use crate::plan::template::{JsonTemplate, Template};
 
 /// The request parts of an HTTP step that do not change between requests, built at run start.
 #[derive(Debug)]
@@ -23,16 +25,16 @@ pub struct PreparedHttp {
     query: Vec<(String, Template)>,
     /// Set when neither the path nor the query uses a template.
     static_target: Option<Target>,
-    base: std::sync::Arc<OriginInfo>,
-    /// Defaults merged with the step's own headers (the step wins), in order.
-    headers: Vec<(HeaderName, Template)>,
-    /// Set when every header is static: then no header is rendered per request.
-    static_headers: Option<HeaderMap>,
+    base: Arc<OriginInfo>,
+    headers: PreparedHeaders,
     body: PreparedBody,
     content_type: Option<HeaderValue>,
-    pub timeout: Duration,
+    timeout: Duration,
     /// Set when checks or captures read the body: how much of it to keep.
-    pub keep_body: Option<BodyLimit>,
+    keep_body: Option<BodyLimit>,
+    name: NameId,
+    checks: Checks,
+    captures: Vec<Capture>,
 }
 
 #[derive(Debug)]
@@ -44,72 +46,22 @@ enum PreparedBody {
     Form(Vec<(String, Template)>),
 }
 
-/// A problem found while preparing a step (an invalid header name, a bad host).
-#[derive(Debug, thiserror::Error)]
-#[error("{location}: {message}")]
-pub struct PrepareError {
-    pub location: String,
-    pub message: String,
-}
-
 impl PreparedHttp {
     pub fn new(
         step: &Step,
         http_step: &HttpStep,
-        default_headers: &[(String, Template)],
-        default_timeout: Duration,
-        base: &std::sync::Arc<OriginInfo>,
-        vars: &Vars,
+        cx: &PrepareCtx<'_>,
     ) -> Result<PreparedHttp, PrepareError> {
-        let err = |message: String| PrepareError {
-            location: step.location.clone(),
-            message,
-        };
-        let mut headers: Vec<(HeaderName, Template)> = Vec::new();
-        for (name, value) in default_headers.iter().chain(&http_step.headers) {
-            let name = HeaderName::from_str(name)
-                .map_err(|e| err(format!("invalid header name {name:?}: {e}")))?;
-            headers.retain(|(n, _)| *n != name);
-            headers.push((name, value.clone()));
-        }
-        let static_headers = if headers.iter().all(|(_, v)| v.is_static()) {
-            Some(render_headers(&headers, vars).map_err(err)?)
-        } else {
-            None
-        };
-        let (body, content_type) = match &http_step.body {
-            None => (PreparedBody::Empty, None),
-            Some(Body::Json(j)) => {
-                let ct = Some(HeaderValue::from_static("application/json"));
-                if j.is_static() {
-                    let bytes = j.render_bytes(vars).map_err(|e| err(e.to_string()))?;
-                    (PreparedBody::Static(bytes), ct)
-                } else {
-                    (PreparedBody::Json(j.clone()), ct)
-                }
-            }
-            Some(Body::Text(t)) if t.is_static() => (
-                PreparedBody::Static(Bytes::from(t.source().to_string())),
-                None,
-            ),
-            Some(Body::Text(t)) => (PreparedBody::Text(t.clone()), None),
-            Some(Body::Form(fields)) => {
-                let ct = Some(HeaderValue::from_static(
-                    "application/x-www-form-urlencoded",
-                ));
-                if fields.iter().all(|(_, v)| v.is_static()) {
-                    let bytes = encode_form(fields, vars).map_err(err)?;
-                    (PreparedBody::Static(bytes), ct)
-                } else {
-                    (PreparedBody::Form(fields.clone()), ct)
-                }
-            }
-        };
+        let err = |message: String| PrepareError::at(step, message);
+        let vars = cx.vars;
+        let headers =
+            PreparedHeaders::new(&cx.defaults.headers, &http_step.headers, vars).map_err(err)?;
+        let (body, content_type) = prepare_body(http_step.body.as_ref(), vars).map_err(err)?;
         let static_target = if http_step.path.is_static()
             && http_step.query.iter().all(|(_, v)| v.is_static())
         {
             let path = with_query(http_step.path.source(), &http_step.query, vars).map_err(err)?;
-            Some(Target::join(base, &path).map_err(|e| err(e.to_string()))?)
+            Some(Target::join(cx.base, &path).map_err(|e| err(e.to_string()))?)
         } else {
             None
         };
@@ -121,14 +73,82 @@ impl PreparedHttp {
             path: http_step.path.clone(),
             query: http_step.query.clone(),
             static_target,
-            base: base.clone(),
+            base: cx.base.clone(),
             headers,
-            static_headers,
             body,
             content_type,
-            timeout: step.timeout.unwrap_or(default_timeout),
+            timeout: cx.timeout(step),
             keep_body: checks_need_body.then_some(http_step.max_body),
+            name: PrepareError::row(step)?,
+            checks: step.checks.clone(),
+            captures: step.captures.clone(),
         })
+    }
+
+    /// Sends one request for the user, checks it, captures from it and records its sample.
+    /// Returns whether the step succeeded.
+    pub async fn execute(&self, cx: &mut StepCtx<'_>) -> bool {
+        let (name, lag) = (self.name, cx.lag);
+        let start = Instant::now();
+        let outgoing = match self.outgoing(cx.vars) {
+            Ok(o) => o,
+            Err(message) => {
+                let sample = sample(name, Duration::ZERO, lag, 0, false);
+                cx.rec.record_failure(sample, message, start);
+                return false;
+            }
+        };
+        let keep = self.keep_body.map(|limit| limit.bytes);
+        let result = tokio::time::timeout(self.timeout, cx.http.send(outgoing, keep)).await;
+        let end = Instant::now();
+        let elapsed = end.duration_since(start);
+        match result {
+            Ok(Ok(resp)) if resp.over_limit => {
+                let message = self
+                    .keep_body
+                    .map(|limit| limit.exceeded_message())
+                    .unwrap_or_default();
+                let failed = sample(name, elapsed, lag, resp.body_len, false)
+                    .with_status(resp.status.as_u16());
+                cx.rec.record_failure(failed, message, end);
+                false
+            }
+            Ok(Ok(resp)) => {
+                let view = ResponseView {
+                    status: resp.status.as_u16(),
+                    headers: &resp.headers,
+                    body: &resp.body,
+                    elapsed,
+                };
+                let bytes = resp.body_len;
+                match verify(&self.checks, &self.captures, &view, cx.vars) {
+                    Ok(()) => {
+                        let ok = sample(name, elapsed, lag, bytes, true).with_status(view.status);
+                        cx.rec.record(ok, end);
+                        true
+                    }
+                    Err(message) => {
+                        let failed =
+                            sample(name, elapsed, lag, bytes, false).with_status(view.status);
+                        cx.rec.record_failure(failed, message, end);
+                        false
+                    }
+                }
+            }
+            Ok(Err(e)) => {
+                let failed = sample(name, elapsed, lag, 0, false);
+                cx.rec.record_failure(failed, e.to_string(), end);
+                false
+            }
+            Err(_) => {
+                // The connection is mid-request: it cannot be reused.
+                cx.http.reset_connection();
+                let failed = sample(name, elapsed, lag, 0, false);
+                cx.rec
+                    .record_failure(failed, timeout_message(self.timeout), end);
+                false
+            }
+        }
     }
 
     /// Builds the request for this user (rendering whatever is dynamic).
@@ -141,10 +161,7 @@ impl PreparedHttp {
                 Target::join(&self.base, &path).map_err(|e| e.to_string())?
             }
         };
-        let mut headers = match &self.static_headers {
-            Some(h) => h.clone(),
-            None => render_headers(&self.headers, vars)?,
-        };
+        let mut headers = self.headers.render(vars)?;
         if let Some(ct) = &self.content_type {
             if !headers.contains_key(CONTENT_TYPE) {
                 headers.insert(CONTENT_TYPE, ct.clone());
@@ -168,18 +185,39 @@ impl PreparedHttp {
     }
 }
 
-pub(crate) fn render_headers(
-    headers: &[(HeaderName, Template)],
+/// The body of every request of the step, and its default `Content-Type`: encoded once when
+/// static, else kept as a template.
+fn prepare_body(
+    body: Option<&Body>,
     vars: &Vars,
-) -> Result<HeaderMap, String> {
-    let mut map = HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
-        let rendered = value.render(vars).map_err(|e| e.to_string())?;
-        let value = HeaderValue::from_str(&rendered)
-            .map_err(|_| format!("header {name}: value is not a valid header value"))?;
-        map.insert(name.clone(), value);
-    }
-    Ok(map)
+) -> Result<(PreparedBody, Option<HeaderValue>), String> {
+    Ok(match body {
+        None => (PreparedBody::Empty, None),
+        Some(Body::Json(j)) => {
+            let ct = Some(HeaderValue::from_static("application/json"));
+            if j.is_static() {
+                let bytes = j.render_bytes(vars).map_err(|e| e.to_string())?;
+                (PreparedBody::Static(bytes), ct)
+            } else {
+                (PreparedBody::Json(j.clone()), ct)
+            }
+        }
+        Some(Body::Text(t)) if t.is_static() => (
+            PreparedBody::Static(Bytes::from(t.source().to_string())),
+            None,
+        ),
+        Some(Body::Text(t)) => (PreparedBody::Text(t.clone()), None),
+        Some(Body::Form(fields)) => {
+            let ct = Some(HeaderValue::from_static(
+                "application/x-www-form-urlencoded",
+            ));
+            if fields.iter().all(|(_, v)| v.is_static()) {
+                (PreparedBody::Static(encode_form(fields, vars)?), ct)
+            } else {
+                (PreparedBody::Form(fields.clone()), ct)
+            }
+        }
+    })
 }
 
 fn with_query(path: &str, query: &[(String, Template)], vars: &Vars) -> Result<String, String> {
@@ -200,103 +238,4 @@ fn encode_form(fields: &[(String, Template)], vars: &Vars) -> Result<Bytes, Stri
         ser.append_pair(k, &v.render(vars).map_err(|e| e.to_string())?);
     }
     Ok(Bytes::from(ser.finish()))
-}
-
-/// Runs one HTTP step for a user and records its sample. `lag` is how late this iteration
-/// started against its intended (paced) start, for the coordinated-omission-corrected twin;
-/// None when the user is not paced. Returns whether the step succeeded.
-pub async fn execute(
-    prepared: &PreparedHttp,
-    step: &Step,
-    name: NameId,
-    http: &mut UserHttp,
-    vars: &mut Vars,
-    rec: &mut Recorder,
-    lag: Option<Duration>,
-) -> bool {
-    let start = Instant::now();
-    let outgoing = match prepared.outgoing(vars) {
-        Ok(o) => o,
-        Err(message) => {
-            let sample = sample(name, Duration::ZERO, lag, 0, false);
-            rec.record_failure(sample, message, start);
-            return false;
-        }
-    };
-    let keep = prepared.keep_body.map(|limit| limit.bytes);
-    let result = tokio::time::timeout(prepared.timeout, http.send(outgoing, keep)).await;
-    let end = Instant::now();
-    let elapsed = end.duration_since(start);
-    match result {
-        Ok(Ok(resp)) if resp.over_limit => {
-            let message = prepared
-                .keep_body
-                .map(|limit| limit.exceeded_message())
-                .unwrap_or_default();
-            let failed =
-                sample(name, elapsed, lag, resp.body_len, false).with_status(resp.status.as_u16());
-            rec.record_failure(failed, message, end);
-            false
-        }
-        Ok(Ok(resp)) => {
-            let view = ResponseView {
-                status: resp.status.as_u16(),
-                headers: &resp.headers,
-                body: &resp.body,
-                elapsed,
-            };
-            let bytes = resp.body_len;
-            match verify(&step.checks, &step.captures, &view, vars) {
-                Ok(()) => {
-                    rec.record(
-                        sample(name, elapsed, lag, bytes, true).with_status(view.status),
-                        end,
-                    );
-                    true
-                }
-                Err(message) => {
-                    let failed = sample(name, elapsed, lag, bytes, false).with_status(view.status);
-                    rec.record_failure(failed, message, end);
-                    false
-                }
-            }
-        }
-        Ok(Err(e)) => {
-            rec.record_failure(sample(name, elapsed, lag, 0, false), e.to_string(), end);
-            false
-        }
-        Err(_) => {
-            // The connection is mid-request: it cannot be reused.
-            http.reset_connection();
-            rec.record_failure(
-                sample(name, elapsed, lag, 0, false),
-                timeout_message(prepared.timeout),
-                end,
-            );
-            false
-        }
-    }
-}
-
-pub(crate) fn sample(
-    name: NameId,
-    elapsed: Duration,
-    lag: Option<Duration>,
-    bytes: u64,
-    ok: bool,
-) -> Sample {
-    let latency_us = micros(elapsed);
-    Sample {
-        name,
-        latency_us,
-        corrected_us: lag.map_or(0, |lag| micros(elapsed + lag).max(1)),
-        bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
-        end_ms: 0,
-        status: 0,
-        ok,
-    }
-}
-
-fn micros(d: Duration) -> u32 {
-    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
 }

@@ -1,11 +1,14 @@
 //! The HTTP/1.1 client of one virtual user: its own keep-alive connection and its own cookies
 //! (Locust's HttpUser semantics), on raw hyper `http1` so that an idle user costs kilobytes and
-//! a request costs no more than hyper itself (see ../shared/HTTP-CLIENT.md: reqwest per user is
-//! ~23 KiB and ~80 k req/CPU-s, raw hyper ~14 KiB and ~135 k).
+//! a request costs no more than hyper itself. Measured on the project's 2-core machine kind with
+//! 2 000 idle users (one connection and one GET each): a lean reqwest client per user sharing one
+//! TLS config ~23 KiB/user and ~80 k requests per CPU-second; raw hyper ~17 KiB and ~132 k.
 //!
 //! Everything expensive is built once per run in [`HttpShared`] and shared: the rustls config
 //! (root store, verifier, crypto provider — built lazily on the first `https` connection) and
 //! the resolver cache. A user holds at most one connection (to the origin it last used).
+//! This file owns connections, cookies and the MCP session of a user; it knows nothing of
+//! steps, checks or samples.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -24,7 +27,7 @@ use tokio::net::TcpStream;
 use tokio_util::task::AbortOnDropHandle;
 
 /// Size of hyper's read buffer per connection: fixed instead of hyper's adaptive 8 KiB+, so
-/// that an idle user stays small (HTTP-CLIENT.md pitfall 8).
+/// that an idle user stays small (1 KiB was measured too, and not kept: bench/README.md).
 const READ_BUF_BYTES: usize = 4096;
 /// Redirects followed per request, as Locust's clients do.
 const MAX_REDIRECTS: usize = 5;
@@ -439,7 +442,8 @@ impl UserHttp {
     /// unread (a long-lived stream: the user's own connection stays free for other requests).
     pub async fn open_stream(&mut self, req: Outgoing) -> Result<StreamingResponse, HttpError> {
         let origin = &req.target.origin.origin;
-        let (mut sender, conn) = self.handshake(origin).await?;
+        let (mut sender, driver) = handshake(self.connect_raw(origin).await?).await?;
+        let conn = AbortOnDropHandle::new(driver);
         let request = self.build_request(&req.method, &req.target, &req.headers, req.body)?;
         sender.ready().await?;
         let resp = sender.send_request(request).await?;
@@ -455,10 +459,12 @@ impl UserHttp {
         })
     }
 
-    /// A TCP (and TLS) connection to `origin` that the caller takes over (a WebSocket).
+    /// A TCP (and TLS) connection to `origin`: the one way every connection of a user is
+    /// opened, whether hyper drives it or the caller takes it over (a WebSocket).
     pub async fn connect_raw(&self, origin: &Origin) -> Result<RawStream, HttpError> {
         let addr = self.shared.resolve(origin).await?;
         let tcp = TcpStream::connect(addr).await.map_err(HttpError::Connect)?;
+        // Requests are small and latency-sensitive; Nagle would add up to 40 ms.
         tcp.set_nodelay(true).map_err(HttpError::Connect)?;
         if !origin.https {
             return Ok(RawStream::Left(tcp));
@@ -471,22 +477,6 @@ impl UserHttp {
             .await
             .map_err(|e| HttpError::Tls(e.to_string()))?;
         Ok(RawStream::Right(tls))
-    }
-
-    /// A new HTTP/1.1 connection whose driver task ends when the returned handle is dropped.
-    async fn handshake(
-        &self,
-        origin: &Origin,
-    ) -> Result<(http1::SendRequest<Full<Bytes>>, AbortOnDropHandle<()>), HttpError> {
-        let io = TokioIo::new(self.connect_raw(origin).await?);
-        let mut builder = http1::Builder::new();
-        builder.read_buf_exact_size(Some(READ_BUF_BYTES));
-        let (sender, conn) = builder.handshake(io).await?;
-        let task = tokio::spawn(async move {
-            // The error, if any, reaches the reader through the body.
-            let _ = conn.await;
-        });
-        Ok((sender, AbortOnDropHandle::new(task)))
     }
 
     /// The headers every request of this user carries besides the step's: `Cookie` for the
@@ -529,35 +519,15 @@ impl UserHttp {
             .is_some_and(|c| c.origin == *origin && !c.sender.is_closed())
     }
 
-    /// Opens a new connection to `origin` as `self.conn` (dropping any other).
+    /// Opens a new connection to `origin` as `self.conn` (dropping any other). Its driver task
+    /// runs detached and ends when the connection closes or `self.conn` is dropped.
     async fn connect(&mut self, origin: &Origin) -> Result<(), HttpError> {
         self.conn = None;
-        let addr = self.shared.resolve(origin).await?;
-        let tcp = TcpStream::connect(addr).await.map_err(HttpError::Connect)?;
-        // Requests are small and latency-sensitive; Nagle would add up to 40 ms.
-        tcp.set_nodelay(true).map_err(HttpError::Connect)?;
-        let mut builder = http1::Builder::new();
-        builder.read_buf_exact_size(Some(READ_BUF_BYTES));
-        let sender = if origin.https {
-            let connector = self.shared.tls()?;
-            let name = rustls::pki_types::ServerName::try_from(origin.host.clone())
-                .map_err(|e| HttpError::Tls(e.to_string()))?;
-            let tls = connector
-                .connect(name, tcp)
-                .await
-                .map_err(|e| HttpError::Tls(e.to_string()))?;
-            let (sender, conn) = builder.handshake(TokioIo::new(tls)).await?;
-            tokio::spawn(async move {
-                // The error, if any, reaches the user through its next send.
-                let _ = conn.await;
-            });
-            sender
-        } else {
-            let (sender, conn) = builder.handshake(TokioIo::new(tcp)).await?;
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            sender
+        // Each arm hands hyper the bare stream type rather than `RawStream`: the driver task of
+        // a plain-HTTP user then holds a `TcpStream` (40 bytes), not a `RawStream` (1 112).
+        let (sender, _driver) = match self.connect_raw(origin).await? {
+            RawStream::Left(tcp) => handshake(tcp).await?,
+            RawStream::Right(tls) => handshake(tls).await?,
         };
         self.conn = Some(Connection {
             origin: origin.clone(),
@@ -660,6 +630,24 @@ impl UserHttp {
     pub fn reset_connection(&mut self) {
         self.conn = None;
     }
+}
+
+/// An HTTP/1.1 handshake on `io` with the fixed read buffer, and the spawned task that drives
+/// the connection. An error of the connection reaches its user through the next send or the
+/// body being read.
+async fn handshake<IO>(
+    io: IO,
+) -> Result<(http1::SendRequest<Full<Bytes>>, tokio::task::JoinHandle<()>), HttpError>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = http1::Builder::new();
+    builder.read_buf_exact_size(Some(READ_BUF_BYTES));
+    let (sender, conn) = builder.handshake(TokioIo::new(io)).await?;
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok((sender, driver))
 }
 
 /// A request timeout as a failure message (stable text, so failures group).

@@ -5,6 +5,7 @@
 //! unless its code is in `allow_codes`. The `Mcp-Session-Id` an `initialize` returns is kept on
 //! the user and sent on its later requests (see `UserHttp`). Checks and captures see the
 //! JSON-RPC response: the HTTP status and headers, and the response object as the body.
+//! It sends through the user's `UserHttp` and never opens a connection of its own.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -17,14 +18,14 @@ use http_body_util::BodyExt;
 
 use super::check::{verify, ResponseView};
 use super::common::{
-    default_header, is_response_to, prepare_error, rpc_error, short, PreparedHeaders, PreparedPath,
+    default_header, is_response_to, rpc_error, short, PreparedHeaders, PreparedPath,
 };
 use super::event_stream::Parser;
-use super::http::{sample, PrepareError};
-use super::http_client::{timeout_message, OriginInfo, Outgoing, UserHttp, MCP_SESSION_ID};
-use crate::plan::model::{BodyLimit, NameId, RpcStep, Step};
-use crate::plan::template::{JsonTemplate, Template, Vars};
-use crate::stats::recorder::Recorder;
+use super::http_client::{timeout_message, Outgoing, UserHttp, MCP_SESSION_ID};
+use super::step::{sample, PrepareCtx, PrepareError, StepCtx};
+use crate::engine::vars::Vars;
+use crate::plan::model::{BodyLimit, Capture, Checks, NameId, RpcStep, Step};
+use crate::plan::template::JsonTemplate;
 
 /// An `rpc` step with what does not change between requests built at run start.
 #[derive(Debug)]
@@ -44,18 +45,19 @@ pub struct PreparedRpc {
     timeout: Duration,
     /// The most of a plain JSON reply that is read into memory.
     max_body: BodyLimit,
+    name: NameId,
+    checks: Checks,
+    captures: Vec<Capture>,
 }
 
 impl PreparedRpc {
     pub fn new(
         step: &Step,
         rpc: &RpcStep,
-        default_headers: &[(String, Template)],
-        default_timeout: Duration,
-        base: &std::sync::Arc<OriginInfo>,
-        vars: &Vars,
+        cx: &PrepareCtx<'_>,
     ) -> Result<PreparedRpc, PrepareError> {
-        let err = |m: String| prepare_error(step, m);
+        let err = |m: String| PrepareError::at(step, m);
+        let vars = cx.vars;
         let method_json = serde_json::Value::from(rpc.method.as_str()).to_string();
         let tail = match &rpc.params {
             None => Some(Bytes::from(format!(
@@ -79,12 +81,70 @@ impl PreparedRpc {
             params: rpc.params.clone(),
             notification: rpc.method.starts_with("notifications/"),
             initialize: rpc.method == "initialize",
-            path: PreparedPath::new(&rpc.path, base).map_err(err)?,
-            headers: PreparedHeaders::new(default_headers, &rpc.headers, vars).map_err(err)?,
+            path: PreparedPath::new(&rpc.path, cx.base).map_err(err)?,
+            headers: PreparedHeaders::new(&cx.defaults.headers, &rpc.headers, vars).map_err(err)?,
             allow_codes: rpc.allow_codes.clone(),
-            timeout: step.timeout.unwrap_or(default_timeout),
+            timeout: cx.timeout(step),
             max_body: rpc.max_body,
+            name: PrepareError::row(step)?,
+            checks: step.checks.clone(),
+            captures: step.captures.clone(),
         })
+    }
+
+    /// Sends one JSON-RPC request for the user, judges its reply (envelope, checks,
+    /// captures), keeps an `initialize`'s MCP session and records the sample. Returns whether
+    /// the step succeeded.
+    pub async fn execute(&self, cx: &mut StepCtx<'_>) -> bool {
+        let (name, lag) = (self.name, cx.lag);
+        let start = Instant::now();
+        let id = (!self.notification).then(|| cx.http.next_rpc_id());
+        let outgoing = match self.outgoing(id, cx.vars) {
+            Ok(o) => o,
+            Err(message) => {
+                let failed = sample(name, Duration::ZERO, lag, 0, false);
+                cx.rec.record_failure(failed, message, start);
+                return false;
+            }
+        };
+        let result =
+            tokio::time::timeout(self.timeout, exchange(cx.http, outgoing, id, self.max_body))
+                .await;
+        let end = Instant::now();
+        let elapsed = end.duration_since(start);
+        let reply = match result {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(message)) => {
+                cx.rec
+                    .record_failure(sample(name, elapsed, lag, 0, false), message, end);
+                return false;
+            }
+            Err(_) => {
+                // The connection is mid-request: it cannot be reused.
+                cx.http.reset_connection();
+                let message = timeout_message(self.timeout);
+                cx.rec
+                    .record_failure(sample(name, elapsed, lag, 0, false), message, end);
+                return false;
+            }
+        };
+        let bytes = reply.received;
+        match self.judge(&reply, id, elapsed, cx.vars) {
+            Ok(()) => {
+                if self.initialize {
+                    if let Some(session) = reply.headers.get(MCP_SESSION_ID) {
+                        cx.http.set_mcp_session(session.clone());
+                    }
+                }
+                cx.rec.record(sample(name, elapsed, lag, bytes, true), end);
+                true
+            }
+            Err(message) => {
+                cx.rec
+                    .record_failure(sample(name, elapsed, lag, bytes, false), message, end);
+                false
+            }
+        }
     }
 
     /// `{"jsonrpc":"2.0","id":N,"method":..,"params":..}` (no id for a notification).
@@ -123,6 +183,58 @@ impl PreparedRpc {
             body: self.body(id, vars)?,
         })
     }
+
+    /// Applies the HTTP status, the JSON-RPC envelope rules and the step's checks and captures.
+    fn judge(
+        &self,
+        reply: &Reply,
+        id: Option<u64>,
+        elapsed: Duration,
+        vars: &mut Vars,
+    ) -> Result<(), String> {
+        let view = ResponseView {
+            status: reply.status.as_u16(),
+            headers: &reply.headers,
+            body: &reply.message,
+            elapsed,
+        };
+        let status_ok = match &self.checks.status {
+            Some(allowed) => allowed.contains(&view.status),
+            None => view.status < 400,
+        };
+        if status_ok && !self.notification {
+            let msg = serde_json::from_slice::<serde_json::Value>(&reply.message).ok();
+            let Some(msg) = msg.filter(serde_json::Value::is_object) else {
+                let found = if reply.message.is_empty() {
+                    "an empty body".to_string()
+                } else {
+                    format!(
+                        "{:?}",
+                        short(&String::from_utf8_lossy(
+                            &reply.message[..reply.message.len().min(60)]
+                        ))
+                    )
+                };
+                return Err(format!(
+                    "expected a JSON-RPC response object, found {found}"
+                ));
+            };
+            if let Some(error) = rpc_error(&msg, &self.allow_codes) {
+                return Err(error);
+            }
+            if let Some(id) = id {
+                if !is_response_to(&msg, &serde_json::Value::from(id)) {
+                    return Err(
+                        "expected the JSON-RPC response to this request, found another id".into(),
+                    );
+                }
+            }
+            if msg.get("result").is_none() && msg.get("error").is_none() {
+                return Err("expected a JSON-RPC response with `result` or `error`".into());
+            }
+        }
+        verify(&self.checks, &self.captures, &view, vars)
+    }
 }
 
 /// The JSON-RPC response as received: HTTP head plus the response object's bytes.
@@ -133,64 +245,6 @@ struct Reply {
     message: Bytes,
     /// Body bytes received.
     received: u64,
-}
-
-/// Runs one `rpc` step for a user and records its sample (see [`super::http::execute`]).
-pub async fn execute(
-    prepared: &PreparedRpc,
-    step: &Step,
-    name: NameId,
-    http: &mut UserHttp,
-    vars: &mut Vars,
-    rec: &mut Recorder,
-    lag: Option<Duration>,
-) -> bool {
-    let start = Instant::now();
-    let id = (!prepared.notification).then(|| http.next_rpc_id());
-    let outgoing = match prepared.outgoing(id, vars) {
-        Ok(o) => o,
-        Err(message) => {
-            rec.record_failure(sample(name, Duration::ZERO, lag, 0, false), message, start);
-            return false;
-        }
-    };
-    let result = tokio::time::timeout(
-        prepared.timeout,
-        exchange(http, outgoing, id, prepared.max_body),
-    )
-    .await;
-    let end = Instant::now();
-    let elapsed = end.duration_since(start);
-    let reply = match result {
-        Ok(Ok(reply)) => reply,
-        Ok(Err(message)) => {
-            rec.record_failure(sample(name, elapsed, lag, 0, false), message, end);
-            return false;
-        }
-        Err(_) => {
-            // The connection is mid-request: it cannot be reused.
-            http.reset_connection();
-            let message = timeout_message(prepared.timeout);
-            rec.record_failure(sample(name, elapsed, lag, 0, false), message, end);
-            return false;
-        }
-    };
-    let bytes = reply.received;
-    match judge(prepared, step, &reply, id, elapsed, vars) {
-        Ok(()) => {
-            if prepared.initialize {
-                if let Some(session) = reply.headers.get(MCP_SESSION_ID) {
-                    http.set_mcp_session(session.clone());
-                }
-            }
-            rec.record(sample(name, elapsed, lag, bytes, true), end);
-            true
-        }
-        Err(message) => {
-            rec.record_failure(sample(name, elapsed, lag, bytes, false), message, end);
-            false
-        }
-    }
 }
 
 /// Sends the request and reads the JSON-RPC response, from a JSON body or an event stream.
@@ -302,57 +356,4 @@ async fn read_event_reply(
         message,
         received,
     })
-}
-
-/// Applies the HTTP status, the JSON-RPC envelope rules and the step's checks and captures.
-fn judge(
-    prepared: &PreparedRpc,
-    step: &Step,
-    reply: &Reply,
-    id: Option<u64>,
-    elapsed: Duration,
-    vars: &mut Vars,
-) -> Result<(), String> {
-    let view = ResponseView {
-        status: reply.status.as_u16(),
-        headers: &reply.headers,
-        body: &reply.message,
-        elapsed,
-    };
-    let status_ok = match &step.checks.status {
-        Some(allowed) => allowed.contains(&view.status),
-        None => view.status < 400,
-    };
-    if status_ok && !prepared.notification {
-        let msg = serde_json::from_slice::<serde_json::Value>(&reply.message).ok();
-        let Some(msg) = msg.filter(serde_json::Value::is_object) else {
-            let found = if reply.message.is_empty() {
-                "an empty body".to_string()
-            } else {
-                format!(
-                    "{:?}",
-                    short(&String::from_utf8_lossy(
-                        &reply.message[..reply.message.len().min(60)]
-                    ))
-                )
-            };
-            return Err(format!(
-                "expected a JSON-RPC response object, found {found}"
-            ));
-        };
-        if let Some(error) = rpc_error(&msg, &prepared.allow_codes) {
-            return Err(error);
-        }
-        if let Some(id) = id {
-            if !is_response_to(&msg, &serde_json::Value::from(id)) {
-                return Err(
-                    "expected the JSON-RPC response to this request, found another id".into(),
-                );
-            }
-        }
-        if msg.get("result").is_none() && msg.get("error").is_none() {
-            return Err("expected a JSON-RPC response with `result` or `error`".into());
-        }
-    }
-    verify(&step.checks, &step.captures, &view, vars)
 }

@@ -11,7 +11,7 @@
 //! was asked); the step timeout is the longest wait for the next event, so a
 //! silent stream fails instead of holding the user. Checks on the status and headers apply to
 //! the stream's response; body checks and captures to the `post` reply, or else to the first
-//! event's data.
+//! event's data. The stream's connection is closed when the step ends: nothing outlasts it.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,17 +25,17 @@ use http_body_util::BodyExt;
 
 use super::check::{verify, ResponseView};
 use super::common::{
-    default_header, is_response_to, prepare_error, rpc_error, short, PreparedHeaders, PreparedPath,
-    SplitChecks,
+    default_header, is_response_to, rpc_error, short, PreparedHeaders, PreparedPath, SplitChecks,
 };
 use super::event_stream::{Event, Parser};
-use super::http::{sample, PrepareError};
 use super::http_client::{
-    timeout_message, HttpError, OriginInfo, Outgoing, Response, Target, UserHttp,
+    timeout_message, HttpError, Outgoing, Response, StreamingResponse, Target, UserHttp,
 };
+use super::step::{sample, PrepareCtx, PrepareError, StepCtx};
+use crate::engine::vars::Vars;
 use crate::plan::duration::format_duration;
 use crate::plan::model::{NameId, SseNames, SseStep, Step};
-use crate::plan::template::{JsonTemplate, Template, Vars};
+use crate::plan::template::JsonTemplate;
 use crate::stats::recorder::Recorder;
 
 /// An `sse` step with what does not change between streams built at run start.
@@ -56,16 +56,14 @@ impl PreparedSse {
     pub fn new(
         step: &Step,
         sse: &SseStep,
-        default_headers: &[(String, Template)],
-        default_timeout: Duration,
-        base: &std::sync::Arc<OriginInfo>,
-        vars: &Vars,
+        cx: &PrepareCtx<'_>,
     ) -> Result<PreparedSse, PrepareError> {
-        let err = |m: String| prepare_error(step, m);
+        let err = |m: String| PrepareError::at(step, m);
         Ok(PreparedSse {
-            path: PreparedPath::new(&sse.path, base).map_err(err)?,
-            headers: PreparedHeaders::new(default_headers, &sse.headers, vars).map_err(err)?,
-            timeout: step.timeout.unwrap_or(default_timeout),
+            path: PreparedPath::new(&sse.path, cx.base).map_err(err)?,
+            headers: PreparedHeaders::new(&cx.defaults.headers, &sse.headers, cx.vars)
+                .map_err(err)?,
+            timeout: cx.timeout(step),
             events: sse.events,
             duration: sse.duration,
             post: sse.post.clone(),
@@ -170,89 +168,186 @@ async fn until(at: Option<Instant>) {
     }
 }
 
-/// Runs one `sse` step for a user, recording its rows. Returns whether it succeeded.
-pub async fn execute(
-    p: &PreparedSse,
-    http: &mut UserHttp,
-    vars: &mut Vars,
-    rec: &mut Recorder,
-    lag: Option<Duration>,
-) -> bool {
-    let names = p.names;
-    let start = Instant::now();
-    let connect_fail = |rec: &mut Recorder, elapsed: Duration, message: String| {
-        let s = sample(names.connect, elapsed, lag, 0, false);
-        rec.record_failure(s, message, Instant::now());
-        false
-    };
-    let prepared = p
-        .path
-        .target(vars)
-        .and_then(|t| Ok((t, p.headers.render(vars)?)));
-    let (target, mut headers) = match prepared {
-        Ok(x) => x,
-        Err(message) => return connect_fail(rec, Duration::ZERO, message),
-    };
-    let post_headers = p.post.as_ref().map(|_| {
-        let mut h = headers.clone();
-        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        default_header(&mut h, ACCEPT, "application/json, text/event-stream");
-        h
-    });
-    default_header(&mut headers, ACCEPT, "text/event-stream");
-    default_header(&mut headers, CACHE_CONTROL, "no-cache");
-    let request = Outgoing {
-        method: http::Method::GET,
-        target: target.clone(),
-        headers,
-        body: Bytes::new(),
-    };
+/// A stream whose response head passed: what the rest of the step needs from the opening.
+struct Opened {
+    target: Target,
+    /// The headers of the `post` message (the step's, as JSON), when the step has one.
+    post_headers: Option<HeaderMap>,
+    stream: StreamingResponse,
+    connected: Instant,
+}
 
-    let opened = tokio::time::timeout(p.timeout, http.open_stream(request)).await;
-    let connected = Instant::now();
-    let connect_time = connected.duration_since(start);
-    let mut stream = match opened {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return connect_fail(rec, connect_time, e.to_string()),
-        Err(_) => return connect_fail(rec, connect_time, timeout_message(p.timeout)),
-    };
-    let head = ResponseView {
-        status: stream.status.as_u16(),
-        headers: &stream.headers,
-        body: &[],
-        elapsed: connect_time,
-    };
-    if let Err(message) = verify(&p.checks.head, &p.checks.head_captures, &head, vars) {
-        return connect_fail(rec, connect_time, message);
-    }
-    let content_type = stream.headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes);
-    if !content_type.is_some_and(|ct| ct.starts_with(b"text/event-stream")) {
-        let found = content_type.map_or_else(
-            || "none".to_string(),
-            |ct| format!("{:?}", String::from_utf8_lossy(ct)),
+/// The `post` message in flight: the id of its reply and when it was sent.
+type Awaiting = Option<(serde_json::Value, Instant)>;
+
+/// The events of an opened stream, read and recorded on their rows.
+struct Listening<'a> {
+    p: &'a PreparedSse,
+    reader: EventReader<'a>,
+    connected: Instant,
+    /// When the `for` window ends.
+    end_at: Option<Instant>,
+    /// Without `post`, body checks apply to the first event: true until it was checked.
+    first_unchecked: bool,
+    /// The row of the `post` message's round trip.
+    post_name: NameId,
+}
+
+impl PreparedSse {
+    /// Runs one `sse` step for the user, recording its rows. Returns whether it succeeded.
+    pub async fn execute(&self, cx: &mut StepCtx<'_>) -> bool {
+        let (http, vars, rec) = (&mut *cx.http, &mut *cx.vars, &mut *cx.rec);
+        let names = self.names;
+        let start = Instant::now();
+        let Opened {
+            target,
+            post_headers,
+            mut stream,
+            connected,
+        } = match self.open(http, vars, start).await {
+            Ok(opened) => opened,
+            Err((elapsed, message)) => {
+                let s = sample(names.connect, elapsed, cx.lag, 0, false);
+                rec.record_failure(s, message, Instant::now());
+                return false;
+            }
+        };
+        let connect_time = connected.duration_since(start);
+        rec.record(
+            sample(names.connect, connect_time, cx.lag, 0, true),
+            connected,
         );
-        let message = format!("expected Content-Type text/event-stream, found {found}");
-        return connect_fail(rec, connect_time, message);
-    }
-    rec.record(sample(names.connect, connect_time, lag, 0, true), connected);
+        let mut events = Listening {
+            p: self,
+            reader: EventReader {
+                body: &mut stream.body,
+                parser: Parser::new(),
+                count: 0,
+                start,
+                last_event: connected,
+                timeout: self.timeout,
+                names,
+            },
+            connected,
+            end_at: self.duration.map(|d| connected + d),
+            first_unchecked: self.post.is_none() && self.checks.has_body_checks(),
+            post_name: names.post.unwrap_or(names.event_gap),
+        };
 
-    let mut reader = EventReader {
-        body: &mut stream.body,
-        parser: Parser::new(),
-        count: 0,
-        start,
-        last_event: connected,
-        timeout: p.timeout,
-        names,
-    };
-    let end_at = p.duration.map(|d| connected + d);
-    // Without `post`, body checks apply to the first event.
-    let mut first_unchecked = p.post.is_none() && p.checks.has_body_checks();
-    let mut record = |rec: &mut Recorder, vars: &mut Vars, r: &Received| -> bool {
+        // The MCP SSE transport, part 1: the stream announces where to post.
+        let mut endpoint = None;
+        if self.post.is_some() {
+            match events.endpoint(rec, vars).await {
+                Ok(event) => endpoint = Some(event),
+                Err(end) => return finish(end, rec),
+            }
+        }
+
+        // Part 2: post once, then read until the reply (if posted) and until done.
+        let mut awaiting: Awaiting = None;
+        let mut post_fut: Option<PostFuture<'_>> = None;
+        if let (Some(template), Some(endpoint)) = (&self.post, &endpoint) {
+            let generated = http.next_rpc_id();
+            let headers = post_headers.unwrap_or_default();
+            match post_request(template, generated, &target, endpoint, headers, vars) {
+                Ok((request, id)) => {
+                    awaiting = Some((id, Instant::now()));
+                    post_fut = Some(Box::pin(http.send(request, None)));
+                }
+                Err(message) => {
+                    let s = sample(events.post_name, Duration::ZERO, None, 0, false);
+                    rec.record_failure(s, message, Instant::now());
+                    return false;
+                }
+            }
+        }
+        let end = events
+            .until_done(rec, vars, &mut awaiting, &mut post_fut)
+            .await;
+        // The reply often comes before the POST's own 202: let that finish (within the timeout)
+        // rather than leave the user's connection mid-request, which would cost a reconnect.
+        let timed_out = {
+            // Both dropped in this block, not at the end of scope: they borrow `http`.
+            let in_flight = post_fut.take();
+            drop(post_fut);
+            match in_flight {
+                Some(f) => tokio::time::timeout(self.timeout, f).await.is_err(),
+                None => false,
+            }
+        };
+        if timed_out {
+            http.reset_connection();
+        }
+        finish(end, rec)
+    }
+
+    /// Sends the stream's request and checks its response head (checks, `Content-Type`). Err
+    /// is how long the connect took and the failure message, for the `[connect]` row.
+    async fn open(
+        &self,
+        http: &mut UserHttp,
+        vars: &mut Vars,
+        start: Instant,
+    ) -> Result<Opened, (Duration, String)> {
+        let target = self.path.target(vars).map_err(|m| (Duration::ZERO, m))?;
+        let mut headers = self.headers.render(vars).map_err(|m| (Duration::ZERO, m))?;
+        let post_headers = self.post.as_ref().map(|_| {
+            let mut h = headers.clone();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            default_header(&mut h, ACCEPT, "application/json, text/event-stream");
+            h
+        });
+        default_header(&mut headers, ACCEPT, "text/event-stream");
+        default_header(&mut headers, CACHE_CONTROL, "no-cache");
+        let request = Outgoing {
+            method: http::Method::GET,
+            target: target.clone(),
+            headers,
+            body: Bytes::new(),
+        };
+        let opened = tokio::time::timeout(self.timeout, http.open_stream(request)).await;
+        let connected = Instant::now();
+        let connect_time = connected.duration_since(start);
+        let stream = match opened {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err((connect_time, e.to_string())),
+            Err(_) => return Err((connect_time, timeout_message(self.timeout))),
+        };
+        let head = ResponseView {
+            status: stream.status.as_u16(),
+            headers: &stream.headers,
+            body: &[],
+            elapsed: connect_time,
+        };
+        verify(&self.checks.head, &self.checks.head_captures, &head, vars)
+            .map_err(|m| (connect_time, m))?;
+        let content_type = stream.headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes);
+        if !content_type.is_some_and(|ct| ct.starts_with(b"text/event-stream")) {
+            let found = content_type.map_or_else(
+                || "none".to_string(),
+                |ct| format!("{:?}", String::from_utf8_lossy(ct)),
+            );
+            let message = format!("expected Content-Type text/event-stream, found {found}");
+            return Err((connect_time, message));
+        }
+        Ok(Opened {
+            target,
+            post_headers,
+            stream,
+            connected,
+        })
+    }
+}
+
+impl Listening<'_> {
+    /// Records an event on its row, checking the first one when body checks apply to it.
+    /// Returns whether it passed.
+    fn record(&mut self, rec: &mut Recorder, vars: &mut Vars, r: &Received) -> bool {
         let bytes = r.event.data.len() as u64;
-        let checked = if first_unchecked {
-            first_unchecked = false;
-            p.checks
+        let checked = if self.first_unchecked {
+            self.first_unchecked = false;
+            self.p
+                .checks
                 .check_message(r.event.data.as_bytes(), r.elapsed, vars)
         } else {
             Ok(())
@@ -268,162 +363,154 @@ pub async fn execute(
                 false
             }
         }
-    };
+    }
 
-    // The MCP SSE transport, part 1: the stream announces where to post.
-    let post_name = names.post.unwrap_or(names.event_gap);
-    let mut endpoint = None;
-    if p.post.is_some() {
-        let end = loop {
+    /// Reads (and records) events until `event: endpoint`; Err is how the stream failed.
+    async fn endpoint(&mut self, rec: &mut Recorder, vars: &mut Vars) -> Result<Event, End> {
+        loop {
             let received = tokio::select! {
                 biased;
-                _ = until(end_at) => {
+                _ = until(self.end_at) => {
                     let message = "no `endpoint` event before `for` ended".to_string();
-                    break End::Fail(post_name, connected.elapsed(), message);
+                    return Err(End::Fail(self.post_name, self.connected.elapsed(), message));
                 }
-                r = reader.next() => r,
+                r = self.reader.next() => r,
             };
             match received {
                 Ok(r) => {
-                    if !record(rec, vars, &r) {
-                        break End::Recorded;
+                    if !self.record(rec, vars, &r) {
+                        return Err(End::Recorded);
                     }
                     if r.event.event == "endpoint" {
-                        endpoint = Some(r.event);
-                        break End::Done;
+                        return Ok(r.event);
                     }
                 }
                 Err(message) => {
-                    let (row, waited) = reader.awaited();
-                    break End::Fail(row, waited, message);
+                    let (row, waited) = self.reader.awaited();
+                    return Err(End::Fail(row, waited, message));
                 }
             }
-        };
-        if let Some(failed) = finish(end, rec) {
-            return failed;
         }
     }
 
-    // Part 2: post once, then read until the reply (if posted) and until done.
-    let mut awaiting: Option<(serde_json::Value, Instant)> = None;
-    let mut post_fut: Option<PostFuture<'_>> = None;
-    if let (Some(template), Some(endpoint)) = (&p.post, &endpoint) {
-        let generated = http.next_rpc_id();
-        let headers = post_headers.unwrap_or_default();
-        match post_request(template, generated, &target, endpoint, headers, vars) {
-            Ok((request, id)) => {
-                awaiting = Some((id, Instant::now()));
-                post_fut = Some(Box::pin(http.send(request, None)));
+    /// Reads (and records) events until the step has what it asked for and the `post` reply,
+    /// if one is awaited, arrived; polls the `post` request meanwhile.
+    async fn until_done(
+        &mut self,
+        rec: &mut Recorder,
+        vars: &mut Vars,
+        awaiting: &mut Awaiting,
+        post_fut: &mut Option<PostFuture<'_>>,
+    ) -> End {
+        loop {
+            if awaiting.is_none() && self.p.enough(self.reader.count) {
+                return End::Done;
             }
-            Err(message) => {
-                let s = sample(post_name, Duration::ZERO, None, 0, false);
-                rec.record_failure(s, message, Instant::now());
-                return false;
+            let received = tokio::select! {
+                biased;
+                _ = until(self.end_at) => return self.window_ended(awaiting),
+                sent = OptionFuture::from(post_fut.as_mut()), if post_fut.is_some() => {
+                    *post_fut = None;
+                    let waited = awaiting.as_ref().map_or(Duration::ZERO, |(_, t)| t.elapsed());
+                    match sent {
+                        Some(Ok(resp)) if resp.status.is_success() => continue,
+                        Some(Ok(resp)) => return End::Fail(self.post_name, waited,
+                            format!("POST to the endpoint: HTTP {}", resp.status.as_u16())),
+                        Some(Err(e)) => return End::Fail(self.post_name, waited,
+                            format!("POST to the endpoint: {e}")),
+                        None => continue,
+                    }
+                }
+                r = self.reader.next() => r,
+            };
+            let r = match received {
+                Ok(r) => r,
+                Err(message) => {
+                    return match awaiting {
+                        Some((_, sent)) => End::Fail(self.post_name, sent.elapsed(), message),
+                        None => {
+                            let (row, waited) = self.reader.awaited();
+                            End::Fail(row, waited, message)
+                        }
+                    };
+                }
+            };
+            if !self.record(rec, vars, &r) {
+                return End::Recorded;
+            }
+            if let Some(end) = self.match_reply(rec, vars, &r, awaiting) {
+                return end;
             }
         }
     }
-    let end = loop {
-        if awaiting.is_none() && p.enough(reader.count) {
-            break End::Done;
+
+    /// How the `for` window's end ends the stream.
+    fn window_ended(&self, awaiting: &Awaiting) -> End {
+        match awaiting {
+            // A `for` window without one event is a silent stream, not a success (with
+            // `events = N` asked, ending early is already what the step allows).
+            None if self.reader.count == 0 && self.p.events.is_none() => {
+                let window = self.p.duration.map(format_duration).unwrap_or_default();
+                End::Fail(
+                    self.p.names.first_event,
+                    self.connected.elapsed(),
+                    format!("no event within {window}"),
+                )
+            }
+            None => End::Done,
+            Some((_, sent)) => End::Fail(
+                self.post_name,
+                sent.elapsed(),
+                "no JSON-RPC reply before `for` ended".into(),
+            ),
         }
-        let received = tokio::select! {
-            biased;
-            _ = until(end_at) => {
-                break match &awaiting {
-                    // A `for` window without one event is a silent stream, not a success
-                    // (with `events = N` asked, ending early is already what the step allows).
-                    None if reader.count == 0 && p.events.is_none() => {
-                        let window = p.duration.map(format_duration).unwrap_or_default();
-                        End::Fail(
-                            names.first_event,
-                            connected.elapsed(),
-                            format!("no event within {window}"),
-                        )
-                    }
-                    None => End::Done,
-                    Some((_, sent)) => End::Fail(post_name, sent.elapsed(),
-                        "no JSON-RPC reply before `for` ended".into()),
-                };
-            }
-            sent = OptionFuture::from(post_fut.as_mut()), if post_fut.is_some() => {
-                post_fut = None;
-                let waited = awaiting.as_ref().map_or(Duration::ZERO, |(_, t)| t.elapsed());
-                match sent {
-                    Some(Ok(resp)) if resp.status.is_success() => continue,
-                    Some(Ok(resp)) => break End::Fail(post_name, waited,
-                        format!("POST to the endpoint: HTTP {}", resp.status.as_u16())),
-                    Some(Err(e)) => break End::Fail(post_name, waited,
-                        format!("POST to the endpoint: {e}")),
-                    None => continue,
-                }
-            }
-            r = reader.next() => r,
-        };
-        let r = match received {
-            Ok(r) => r,
-            Err(message) => {
-                break match &awaiting {
-                    Some((_, sent)) => End::Fail(post_name, sent.elapsed(), message),
-                    None => {
-                        let (row, waited) = reader.awaited();
-                        End::Fail(row, waited, message)
-                    }
-                };
-            }
-        };
-        if !record(rec, vars, &r) {
-            break End::Recorded;
-        }
-        let Some((id, sent)) = &awaiting else {
-            continue;
-        };
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(&r.event.data) else {
-            continue;
-        };
+    }
+
+    /// When `r` is the awaited `post` reply: judges and records its round trip, and stops
+    /// awaiting. Some(end) when it failed.
+    fn match_reply(
+        &self,
+        rec: &mut Recorder,
+        vars: &mut Vars,
+        r: &Received,
+        awaiting: &mut Awaiting,
+    ) -> Option<End> {
+        let (id, sent) = awaiting.as_ref()?;
+        let msg = serde_json::from_str::<serde_json::Value>(&r.event.data).ok()?;
         if !is_response_to(&msg, id) {
-            continue;
+            return None;
         }
         let rtt = r.at.duration_since(*sent);
         let bytes = r.event.data.len() as u64;
         let verdict = match rpc_error(&msg, &[]) {
             Some(error) => Err(error),
-            None => p.checks.check_message(r.event.data.as_bytes(), rtt, vars),
+            None => self
+                .p
+                .checks
+                .check_message(r.event.data.as_bytes(), rtt, vars),
         };
         match verdict {
-            Ok(()) => rec.record(sample(post_name, rtt, None, bytes, true), r.at),
+            Ok(()) => rec.record(sample(self.post_name, rtt, None, bytes, true), r.at),
             Err(message) => {
-                let s = sample(post_name, rtt, None, bytes, false);
+                let s = sample(self.post_name, rtt, None, bytes, false);
                 rec.record_failure(s, message, r.at);
-                break End::Recorded;
+                return Some(End::Recorded);
             }
         }
-        awaiting = None;
-    };
-    // The reply often comes before the POST's own 202: let that finish (within the timeout)
-    // rather than leave the user's connection mid-request, which would cost a reconnect.
-    let timed_out = {
-        let in_flight = post_fut.take();
-        drop(post_fut);
-        match in_flight {
-            Some(f) => tokio::time::timeout(p.timeout, f).await.is_err(),
-            None => false,
-        }
-    };
-    if timed_out {
-        http.reset_connection();
+        *awaiting = None;
+        None
     }
-    finish(end, rec).unwrap_or(true)
 }
 
-/// Records a failure end; None when the stream ended as asked.
-fn finish(end: End, rec: &mut Recorder) -> Option<bool> {
+/// Records a failure end; whether the stream ended as asked.
+fn finish(end: End, rec: &mut Recorder) -> bool {
     match end {
-        End::Done => None,
-        End::Recorded => Some(false),
+        End::Done => true,
+        End::Recorded => false,
         End::Fail(name, elapsed, message) => {
             let s = sample(name, elapsed, None, 0, false);
             rec.record_failure(s, message, Instant::now());
-            Some(false)
+            false
         }
     }
 }

@@ -7,7 +7,8 @@
 //! The step timeout bounds the handshake and each wait for the next reply; a server that
 //! closes, breaks or sends garbage before the step is done fails every message still waiting
 //! for its reply. Status and header checks apply to the handshake; body checks and captures
-//! to each reply matched to a message.
+//! to each reply matched to a message. The socket opens through `UserHttp::connect_raw` and
+//! lives for the step only; nothing here outlasts the step.
 
 use std::time::{Duration, Instant};
 
@@ -17,11 +18,12 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::check::{verify, ResponseView};
-use super::common::{ids_equal, prepare_error, PreparedHeaders, PreparedPath, SplitChecks};
-use super::http::{sample, PrepareError};
-use super::http_client::{timeout_message, OriginInfo, Target, UserHttp};
+use super::common::{ids_equal, PreparedHeaders, PreparedPath, SplitChecks};
+use super::http_client::{timeout_message, RawStream, Target, UserHttp};
+use super::step::{sample, PrepareCtx, PrepareError, StepCtx};
+use crate::engine::vars::Vars;
 use crate::plan::model::{NameId, Step, WsMessage, WsStep};
-use crate::plan::template::{JsonTemplate, Template, Vars};
+use crate::plan::template::{JsonTemplate, Template};
 use crate::stats::recorder::Recorder;
 
 /// Per connection: small buffers (many users may hold a socket each), 8 MiB messages at most.
@@ -79,20 +81,16 @@ pub struct PreparedWs {
     messages: Vec<PreparedMessage>,
     expect: Option<u32>,
     duration: Option<Duration>,
+    /// The row of the handshake (`<name> [connect]`).
     connect_name: NameId,
+    /// The row of each message's round trip.
+    name: NameId,
     checks: SplitChecks,
 }
 
 impl PreparedWs {
-    pub fn new(
-        step: &Step,
-        ws: &WsStep,
-        default_headers: &[(String, Template)],
-        default_timeout: Duration,
-        base: &std::sync::Arc<OriginInfo>,
-        vars: &Vars,
-    ) -> Result<PreparedWs, PrepareError> {
-        let err = |m: String| prepare_error(step, m);
+    pub fn new(step: &Step, ws: &WsStep, cx: &PrepareCtx<'_>) -> Result<PreparedWs, PrepareError> {
+        let err = |m: String| PrepareError::at(step, m);
         let mut messages = Vec::with_capacity(ws.send.len());
         for m in &ws.send {
             let prepared = match m {
@@ -102,7 +100,7 @@ impl PreparedWs {
                     PreparedMessage::Fixed(text, id)
                 }
                 WsMessage::Json(j) if j.is_static() => {
-                    let value = j.render_value(vars).map_err(|e| err(e.to_string()))?;
+                    let value = j.render_value(cx.vars).map_err(|e| err(e.to_string()))?;
                     let id = value.get("id").cloned();
                     PreparedMessage::Fixed(value.to_string(), id)
                 }
@@ -112,13 +110,15 @@ impl PreparedWs {
             messages.push(prepared);
         }
         Ok(PreparedWs {
-            path: PreparedPath::new(&ws.path, base).map_err(err)?,
-            headers: PreparedHeaders::new(default_headers, &ws.headers, vars).map_err(err)?,
-            timeout: step.timeout.unwrap_or(default_timeout),
+            path: PreparedPath::new(&ws.path, cx.base).map_err(err)?,
+            headers: PreparedHeaders::new(&cx.defaults.headers, &ws.headers, cx.vars)
+                .map_err(err)?,
+            timeout: cx.timeout(step),
             messages,
             expect: ws.expect,
             duration: ws.duration,
             connect_name: ws.connect_name,
+            name: PrepareError::row(step)?,
             checks: SplitChecks::new(step),
         })
     }
@@ -139,136 +139,223 @@ struct Pending {
     sent: Instant,
 }
 
-/// Runs one `ws` step for a user, recording the handshake under `connect_name` and each
-/// round trip under `name`. Returns whether it succeeded.
-pub async fn execute(
-    p: &PreparedWs,
-    name: NameId,
-    http: &mut UserHttp,
-    vars: &mut Vars,
-    rec: &mut Recorder,
-    lag: Option<Duration>,
-) -> bool {
-    let start = Instant::now();
-    let connect_fail = |rec: &mut Recorder, elapsed: Duration, message: String| {
-        let s = sample(p.connect_name, elapsed, lag, 0, false);
-        rec.record_failure(s, message, Instant::now());
-        false
-    };
-    let request = match build_request(p, http, vars) {
-        Ok(r) => r,
-        Err(message) => return connect_fail(rec, Duration::ZERO, message),
-    };
-    let (request, target) = request;
-    let origin = target.origin.origin.clone();
-    let handshake = async {
-        let raw = http.connect_raw(&origin).await.map_err(|e| e.to_string())?;
-        tokio_tungstenite::client_async_with_config(request, raw, Some(ws_config()))
-            .await
-            .map_err(|e| match e {
-                WsError::Http(resp) => format!("HTTP {}", resp.status().as_u16()),
-                other => format!("WebSocket handshake: {other}"),
-            })
-    };
-    let opened = tokio::time::timeout(p.timeout, handshake).await;
-    let connected = Instant::now();
-    let connect_time = connected.duration_since(start);
-    let (mut socket, response) = match opened {
-        Ok(Ok(x)) => x,
-        Ok(Err(message)) => return connect_fail(rec, connect_time, message),
-        Err(_) => return connect_fail(rec, connect_time, timeout_message(p.timeout)),
-    };
-    http.remember_cookies(response.headers(), &target);
-    let head = ResponseView {
-        status: response.status().as_u16(),
-        headers: response.headers(),
-        body: &[],
-        elapsed: connect_time,
-    };
-    if let Err(message) = verify(&p.checks.head, &p.checks.head_captures, &head, vars) {
-        return connect_fail(rec, connect_time, message);
-    }
-    rec.record(
-        sample(p.connect_name, connect_time, lag, 0, true),
-        connected,
-    );
+type Socket = tokio_tungstenite::WebSocketStream<RawStream>;
 
-    let mut pending: Vec<Pending> = Vec::with_capacity(p.messages.len());
-    let mut failure: Option<String> = None;
-    for m in &p.messages {
-        let (text, id) = match m.render(vars) {
-            Ok(x) => x,
-            Err(message) => {
-                failure = Some(message);
-                break;
+/// The replies of an open socket, matched to the messages waiting for them.
+struct Exchange {
+    pending: Vec<Pending>,
+    replies: u32,
+    last_activity: Instant,
+    /// False once a matched reply failed its checks.
+    all_ok: bool,
+}
+
+impl PreparedWs {
+    /// Runs one `ws` step for the user, recording the handshake under `connect_name` and each
+    /// round trip under the step's row. Returns whether it succeeded.
+    pub async fn execute(&self, cx: &mut StepCtx<'_>) -> bool {
+        let start = Instant::now();
+        let mut socket = match self.connect(cx.http, cx.vars, start).await {
+            Ok((socket, connected)) => {
+                let connect_time = connected.duration_since(start);
+                let s = sample(self.connect_name, connect_time, cx.lag, 0, true);
+                cx.rec.record(s, connected);
+                socket
+            }
+            Err((elapsed, message)) => {
+                let s = sample(self.connect_name, elapsed, cx.lag, 0, false);
+                cx.rec.record_failure(s, message, Instant::now());
+                return false;
             }
         };
-        pending.push(Pending {
-            id,
-            sent: Instant::now(),
-        });
-        let sent = tokio::time::timeout(p.timeout, socket.send(Message::Text(text.into()))).await;
-        match sent {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                failure = Some(format!("send: {e}"));
-                break;
-            }
-            Err(_) => {
-                failure = Some(timeout_message(p.timeout));
-                break;
+        let mut exchange = Exchange {
+            pending: Vec::with_capacity(self.messages.len()),
+            replies: 0,
+            last_activity: Instant::now(),
+            all_ok: true,
+        };
+        let mut failure = self.send_all(&mut socket, cx.vars, &mut exchange).await;
+        exchange.last_activity = Instant::now();
+        if failure.is_none() {
+            failure = self
+                .receive(&mut socket, cx.vars, cx.rec, &mut exchange)
+                .await;
+        }
+        // Closing politely is best effort: the step's outcome is already known.
+        let close_within = self.timeout.min(Duration::from_secs(1));
+        let _ = tokio::time::timeout(close_within, socket.close(None)).await;
+        let Some(message) = failure else {
+            return exchange.all_ok;
+        };
+        let now = Instant::now();
+        if exchange.pending.is_empty() {
+            let waited = now.duration_since(exchange.last_activity);
+            let s = sample(self.name, waited, None, 0, false);
+            cx.rec.record_failure(s, message.clone(), now);
+        }
+        for m in exchange.pending {
+            let s = sample(self.name, now.duration_since(m.sent), None, 0, false);
+            cx.rec.record_failure(s, message.clone(), now);
+        }
+        false
+    }
+
+    /// Opens the socket and checks the handshake's response head. Ok has when it connected;
+    /// Err how long the connect took and the failure message, for the `[connect]` row.
+    async fn connect(
+        &self,
+        http: &mut UserHttp,
+        vars: &mut Vars,
+        start: Instant,
+    ) -> Result<(Socket, Instant), (Duration, String)> {
+        let (request, target) = self
+            .upgrade_request(http, vars)
+            .map_err(|m| (Duration::ZERO, m))?;
+        let origin = target.origin.origin.clone();
+        let handshake = async {
+            let raw = http.connect_raw(&origin).await.map_err(|e| e.to_string())?;
+            tokio_tungstenite::client_async_with_config(request, raw, Some(ws_config()))
+                .await
+                .map_err(|e| match e {
+                    WsError::Http(resp) => format!("HTTP {}", resp.status().as_u16()),
+                    other => format!("WebSocket handshake: {other}"),
+                })
+        };
+        let opened = tokio::time::timeout(self.timeout, handshake).await;
+        let connected = Instant::now();
+        let connect_time = connected.duration_since(start);
+        let (socket, response) = match opened {
+            Ok(Ok(x)) => x,
+            Ok(Err(message)) => return Err((connect_time, message)),
+            Err(_) => return Err((connect_time, timeout_message(self.timeout))),
+        };
+        http.remember_cookies(response.headers(), &target);
+        let head = ResponseView {
+            status: response.status().as_u16(),
+            headers: response.headers(),
+            body: &[],
+            elapsed: connect_time,
+        };
+        verify(&self.checks.head, &self.checks.head_captures, &head, vars)
+            .map_err(|m| (connect_time, m))?;
+        Ok((socket, connected))
+    }
+
+    /// The upgrade request (headers, session, cookies) and the origin to connect to.
+    fn upgrade_request(
+        &self,
+        http: &UserHttp,
+        vars: &Vars,
+    ) -> Result<(http::Request<()>, Target), String> {
+        let target = self.path.target(vars)?;
+        let url = format!(
+            "{}{}",
+            target.origin.origin.ws_base_url(),
+            target.path_and_query
+        );
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| format!("WebSocket URL {url:?}: {e}"))?;
+        let mut headers = self.headers.render(vars)?;
+        http.session_headers(&target, &mut headers);
+        for (name, value) in headers.iter() {
+            request.headers_mut().insert(name, value.clone());
+        }
+        Ok((request, target))
+    }
+
+    /// Sends the step's messages in order, each then waiting for its reply. Some(message) when
+    /// one could not be rendered or sent.
+    async fn send_all(
+        &self,
+        socket: &mut Socket,
+        vars: &Vars,
+        exchange: &mut Exchange,
+    ) -> Option<String> {
+        for m in &self.messages {
+            let (text, id) = match m.render(vars) {
+                Ok(x) => x,
+                Err(message) => return Some(message),
+            };
+            exchange.pending.push(Pending {
+                id,
+                sent: Instant::now(),
+            });
+            let sent =
+                tokio::time::timeout(self.timeout, socket.send(Message::Text(text.into()))).await;
+            match sent {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Some(format!("send: {e}")),
+                Err(_) => return Some(timeout_message(self.timeout)),
             }
         }
+        None
     }
 
-    let wanted = p.replies_wanted();
-    let end_at = p.duration.map(|d| Instant::now() + d);
-    let mut replies = 0u32;
-    let mut last_activity = Instant::now();
-    let mut all_ok = true;
-    while failure.is_none() && wanted.is_none_or(|n| replies < n) {
-        let now = Instant::now();
-        let next = tokio::select! {
-            biased;
-            _ = tokio::time::sleep_until(end_at.unwrap_or(now).into()), if end_at.is_some() => {
-                if !pending.is_empty() {
-                    failure = Some("no reply before `for` ended".into());
+    /// Reads replies until enough arrived or `for` ended, recording each matched one. Some
+    /// (message) when the socket failed first (timeout, close, error).
+    async fn receive(
+        &self,
+        socket: &mut Socket,
+        vars: &mut Vars,
+        rec: &mut Recorder,
+        exchange: &mut Exchange,
+    ) -> Option<String> {
+        let wanted = self.replies_wanted();
+        let end_at = self.duration.map(|d| Instant::now() + d);
+        while wanted.is_none_or(|n| exchange.replies < n) {
+            let now = Instant::now();
+            let deadline = exchange.last_activity + self.timeout;
+            let next = tokio::select! {
+                biased;
+                _ = tokio::time::sleep_until(end_at.unwrap_or(now).into()), if end_at.is_some() => {
+                    if !exchange.pending.is_empty() {
+                        return Some("no reply before `for` ended".into());
+                    }
+                    return None;
                 }
-                break;
-            }
-            next = tokio::time::timeout_at((last_activity + p.timeout).into(), socket.next()) => next,
-        };
-        let message = match next {
-            Err(_) => {
-                failure = Some(timeout_message(p.timeout));
-                break;
-            }
-            Ok(None) => {
-                failure = Some(format!("connection closed after {replies} replies"));
-                break;
-            }
-            Ok(Some(Err(e))) => {
-                failure = Some(format!("WebSocket: {e}"));
-                break;
-            }
-            Ok(Some(Ok(message))) => message,
-        };
-        let now = Instant::now();
-        let (text, id) = match &message {
-            Message::Text(t) => (t.as_bytes(), json_id(t.as_str())),
-            Message::Binary(b) => (&b[..], None),
-            Message::Close(frame) => {
-                let why = frame.as_ref().map_or_else(String::new, |f| {
-                    format!(" ({} {})", u16::from(f.code), f.reason.as_str())
-                });
-                failure = Some(format!("closed by the server after {replies} replies{why}"));
-                break;
-            }
-            // tungstenite answers pings itself.
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
-        };
-        replies += 1;
-        last_activity = now;
+                next = tokio::time::timeout_at(deadline.into(), socket.next()) => next,
+            };
+            let replies = exchange.replies;
+            let message = match next {
+                Err(_) => return Some(timeout_message(self.timeout)),
+                Ok(None) => return Some(format!("connection closed after {replies} replies")),
+                Ok(Some(Err(e))) => return Some(format!("WebSocket: {e}")),
+                Ok(Some(Ok(message))) => message,
+            };
+            let now = Instant::now();
+            let (text, id) = match &message {
+                Message::Text(t) => (t.as_bytes(), json_id(t.as_str())),
+                Message::Binary(b) => (&b[..], None),
+                Message::Close(frame) => {
+                    let why = frame.as_ref().map_or_else(String::new, |f| {
+                        format!(" ({} {})", u16::from(f.code), f.reason.as_str())
+                    });
+                    return Some(format!("closed by the server after {replies} replies{why}"));
+                }
+                // tungstenite answers pings itself.
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+            };
+            exchange.replies += 1;
+            exchange.last_activity = now;
+            self.match_reply(exchange, text, id, now, vars, rec);
+        }
+        None
+    }
+
+    /// Matches a reply to its message (by JSON-RPC id, else the oldest without one) and records
+    /// the round trip; a reply matching nothing is a message the server pushed on its own.
+    fn match_reply(
+        &self,
+        exchange: &mut Exchange,
+        text: &[u8],
+        id: Option<serde_json::Value>,
+        now: Instant,
+        vars: &mut Vars,
+        rec: &mut Recorder,
+    ) {
+        let pending = &mut exchange.pending;
         let matched = match &id {
             Some(id) => pending
                 .iter()
@@ -277,56 +364,17 @@ pub async fn execute(
         }
         .or_else(|| pending.iter().position(|m| m.id.is_none()));
         let Some(index) = matched else {
-            continue; // a message the server pushed on its own
+            return;
         };
         let m = pending.remove(index);
         let rtt = now.duration_since(m.sent);
         let bytes = text.len() as u64;
-        match p.checks.check_message(text, rtt, vars) {
-            Ok(()) => rec.record(sample(name, rtt, None, bytes, true), now),
+        match self.checks.check_message(text, rtt, vars) {
+            Ok(()) => rec.record(sample(self.name, rtt, None, bytes, true), now),
             Err(message) => {
-                all_ok = false;
-                rec.record_failure(sample(name, rtt, None, bytes, false), message, now);
+                exchange.all_ok = false;
+                rec.record_failure(sample(self.name, rtt, None, bytes, false), message, now);
             }
         }
     }
-    // Closing politely is best effort: the step's outcome is already known.
-    let _ = tokio::time::timeout(p.timeout.min(Duration::from_secs(1)), socket.close(None)).await;
-    let Some(message) = failure else {
-        return all_ok;
-    };
-    let now = Instant::now();
-    if pending.is_empty() {
-        let s = sample(name, now.duration_since(last_activity), None, 0, false);
-        rec.record_failure(s, message.clone(), now);
-    }
-    for m in pending {
-        let s = sample(name, now.duration_since(m.sent), None, 0, false);
-        rec.record_failure(s, message.clone(), now);
-    }
-    false
-}
-
-/// The upgrade request (headers, session, cookies) and the origin to connect to.
-fn build_request(
-    p: &PreparedWs,
-    http: &UserHttp,
-    vars: &Vars,
-) -> Result<(http::Request<()>, Target), String> {
-    let target = p.path.target(vars)?;
-    let url = format!(
-        "{}{}",
-        target.origin.origin.ws_base_url(),
-        target.path_and_query
-    );
-    let mut request = url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| format!("WebSocket URL {url:?}: {e}"))?;
-    let mut headers = p.headers.render(vars)?;
-    http.session_headers(&target, &mut headers);
-    for (name, value) in headers.iter() {
-        request.headers_mut().insert(name, value.clone());
-    }
-    Ok((request, target))
 }

@@ -201,12 +201,7 @@ impl FailureClock {
 
 /// Locust's `format_utc_timestamp`: `2026-01-02T03:04:05Z`.
 pub fn utc_timestamp(unix_s: i64) -> String {
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    time::OffsetDateTime::from_unix_timestamp(unix_s)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_default()
+    crate::format::iso_utc(unix_s.saturating_mul(1000))
 }
 
 /// `PREFIX_failures.csv`, in the snapshot's order (most occurrences first).

@@ -7,11 +7,10 @@
 
 use askama::Template;
 
+use super::settings::settings_rows;
+use crate::format::{fmt_bytes, fmt_duration, fmt_ms, fmt_pct, fmt_rps, fmt_utc};
 use crate::stats::snapshot::{FailureRow, Percentiles, Point, Snapshot, StatsRow};
 use crate::store::RunRecord;
-use crate::web::views::{
-    fmt_bytes, fmt_duration, fmt_ms, fmt_pct, fmt_rps, fmt_utc, settings_rows,
-};
 
 const UPLOT_JS: &str = include_str!("../../static/vendor/uPlot.iife.min.js");
 const UPLOT_CSS: &str = include_str!("../../static/vendor/uPlot.min.css");
@@ -141,7 +140,15 @@ impl Report {
     }
 }
 
-/// The charts' series as JSON safe inside `<script>` (every `<` escaped).
+/// `value` as JSON safe inside a `<script>` element: every `<` becomes `\u003c`, so no
+/// `</script>` (or `<!--`) can appear inside. `[]` if it cannot be serialized.
+pub fn script_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value)
+        .unwrap_or_else(|_| "[]".to_string())
+        .replace('<', "\\u003c")
+}
+
+/// The charts' series as JSON safe inside `<script>`.
 fn chart_json(points: &[Point]) -> String {
     let rows: Vec<[f64; 7]> = points
         .iter()
@@ -157,9 +164,7 @@ fn chart_json(points: &[Point]) -> String {
             ]
         })
         .collect();
-    serde_json::to_string(&rows)
-        .unwrap_or_else(|_| "[]".to_string())
-        .replace('<', "\\u003c")
+    script_json(&rows)
 }
 
 /// The report as one HTML document.
@@ -308,6 +313,14 @@ mod tests {
                 .matches("<script nonce=\"abc123\">")
                 .count(),
             2
+        );
+    }
+
+    #[test]
+    fn script_json_cannot_close_the_script() {
+        assert_eq!(
+            script_json(&["</script><!--"]),
+            r#"["\u003c/script>\u003c!--"]"#
         );
     }
 

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::format::{fmt_clock, fmt_ms, fmt_pct, fmt_rps};
 use crate::stats::snapshot::{Percentiles, Snapshot, StatsRow};
 
 /// Longer names are cut to this many characters, the last one an ellipsis.
@@ -38,7 +39,7 @@ pub fn stats_table(s: &Snapshot) -> String {
             clean(&r.method),
             display_name(&r.name),
             r.num_requests.to_string(),
-            format!("{}({:.2}%)", r.num_failures, 100.0 * r.fail_ratio()),
+            format!("{}({})", r.num_failures, fmt_pct(r.fail_ratio())),
             fmt_ms(r.avg_ms),
             fmt_ms(r.min_ms),
             fmt_ms(r.max_ms),
@@ -46,8 +47,8 @@ pub fn stats_table(s: &Snapshot) -> String {
             fmt_ms(r.percentiles.p90),
             fmt_ms(r.percentiles.p95),
             fmt_ms(r.percentiles.p99),
-            format!("{:.2}", r.total_rps),
-            format!("{:.2}", r.total_fail_per_s),
+            fmt_rps(r.total_rps),
+            fmt_rps(r.total_fail_per_s),
         ]
     };
     for r in &s.rows {
@@ -134,11 +135,11 @@ fn percentile_table<'a>(
 pub fn live_line(s: &Snapshot, run_time: Option<Duration>) -> String {
     let t = &s.total;
     let mut line = format!(
-        "users {} | {:.1} req/s | fails {} ({:.2}%) | p50 {} ms p95 {} ms | {}",
+        "users {} | {} req/s | fails {} ({}) | p50 {} ms p95 {} ms | {}",
         s.users,
-        t.current_rps,
+        fmt_rps(t.current_rps),
         t.num_failures,
-        100.0 * t.fail_ratio(),
+        fmt_pct(t.fail_ratio()),
         fmt_ms(s.current_p50_ms),
         fmt_ms(s.current_p95_ms),
         fmt_clock(s.elapsed_s),
@@ -150,32 +151,6 @@ pub fn live_line(s: &Snapshot, run_time: Option<Duration>) -> String {
         let _ = write!(line, " | dropped {}", s.dropped);
     }
     line
-}
-
-/// Milliseconds with precision that fits the size: `3.14`, `31.4`, `314`.
-pub(crate) fn fmt_ms(ms: f64) -> String {
-    if ms < 10.0 {
-        format!("{ms:.2}")
-    } else if ms < 100.0 {
-        format!("{ms:.1}")
-    } else {
-        format!("{ms:.0}")
-    }
-}
-
-/// `MM:SS`, or `H:MM:SS` from one hour on (whole seconds, rounded down).
-fn fmt_clock(secs: f64) -> String {
-    let secs = if secs.is_finite() && secs > 0.0 {
-        secs as u64
-    } else {
-        0
-    };
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    if h > 0 {
-        format!("{h}:{m:02}:{s:02}")
-    } else {
-        format!("{m:02}:{s:02}")
-    }
 }
 
 pub(crate) fn display_name(name: &str) -> String {
@@ -504,12 +479,12 @@ mod tests {
         s.elapsed_s = 12.7;
         assert_eq!(
             live_line(&s, Some(Duration::from_secs(20))),
-            "users 50 | 1234.5 req/s | fails 12 (0.75%) | p50 12.3 ms p95 150 ms | 00:12 / 00:20"
+            "users 50 | 1234.54 req/s | fails 12 (0.75%) | p50 12.3 ms p95 150 ms | 00:12 / 00:20"
         );
         s.elapsed_s = 3725.0;
         assert_eq!(
             live_line(&s, None),
-            "users 50 | 1234.5 req/s | fails 12 (0.75%) | p50 12.3 ms p95 150 ms | 1:02:05"
+            "users 50 | 1234.54 req/s | fails 12 (0.75%) | p50 12.3 ms p95 150 ms | 1:02:05"
         );
         s.dropped = 90;
         assert!(live_line(&s, None).ends_with("| 1:02:05 | dropped 90"));
@@ -517,15 +492,6 @@ mod tests {
             "|  80.00       0.60\n\nDropped task starts (every user busy; not queued): 90\n\n"
         ));
         assert!(!GOLDEN.contains("Dropped"));
-    }
-
-    #[test]
-    fn times_use_precision_that_fits_their_size() {
-        assert_eq!(fmt_ms(0.0), "0.00");
-        assert_eq!(fmt_ms(1.234), "1.23");
-        assert_eq!(fmt_ms(12.34), "12.3");
-        assert_eq!(fmt_ms(123.4), "123");
-        assert_eq!(fmt_ms(3_600_000.0), "3600000");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::sample::{Batch, Sample};
 use super::snapshot::{
     us_to_ms, FailureRow, Percentiles, Point, PointExtra, RunState, Snapshot, StatsRow,
 };
+use crate::format::fmt_ms;
 use crate::plan::model::{NameId, RequestName};
 
 /// Distinct names kept as their own rows unless the run says otherwise.
@@ -350,7 +351,7 @@ impl Aggregator {
         if let Some(p99) = self.lag_p99_us().filter(|&us| us > LAG_WARN_US) {
             warnings.push(format!(
                 "generator lag p99 = {} ms: the load generator is saturated; numbers are suspect",
-                (p99 as f64 / 1000.0).round()
+                fmt_ms(us_to_ms(p99))
             ));
         }
         if self.cancelled > 0 {
@@ -960,7 +961,7 @@ mod tests {
         let s = snap(&agg, 1);
         assert_eq!(
             s.warnings,
-            ["generator lag p99 = 34 ms: the load generator is saturated; numbers are suspect"]
+            ["generator lag p99 = 34.0 ms: the load generator is saturated; numbers are suspect"]
         );
         // 1 % over 10 ms is still fine
         let mut agg = Aggregator::new(names(), DEFAULT_NAME_CAP);

@@ -16,6 +16,15 @@ pub enum RunState {
 }
 
 impl RunState {
+    /// Every state, in lifecycle order (the history filter, the metrics' state series).
+    pub const ALL: [RunState; 5] = [
+        RunState::Spawning,
+        RunState::Running,
+        RunState::Stopping,
+        RunState::Stopped,
+        RunState::Aborted,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RunState::Spawning => "spawning",

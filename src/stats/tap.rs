@@ -28,7 +28,7 @@ pub struct TapBatch {
     pub started_unix_ms: i64,
 }
 
-/// The sending side, given to the engine in `RunConfig`; cheap to clone.
+/// The sending side, given to `engine::launch` beside the run request; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct SampleTap {
     tx: mpsc::Sender<TapBatch>,

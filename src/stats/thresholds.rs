@@ -19,6 +19,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::snapshot::{Percentiles, Snapshot, StatsRow};
+use crate::format::{fmt_duration, trimmed};
 use crate::plan::model::{CompareOp, Threshold, ThresholdMetric, ThresholdScope};
 
 /// What a check failure's message starts with (`protocols::check`).
@@ -71,7 +72,7 @@ impl Verdict {
         let mut s = format!("{mark} {} ({}", self.expression, self.observed_phrase());
         s.push(')');
         if let Some(at) = self.stopped_run_at_s {
-            s.push_str(&format!(" — stopped the run after {}s", trim(at, 1)));
+            s.push_str(&format!(" — stopped the run after {}", fmt_duration(at)));
         }
         s
     }
@@ -244,27 +245,14 @@ fn row_label(r: &StatsRow) -> String {
     }
 }
 
-/// `212.35 ms`, `0.52%`, `105.3/s`.
+/// `212.35 ms`, `0.52%`, `105.3/s`: two decimals rather than the tables' three significant
+/// digits, because the text is stored with the verdict and read against its limit (a failed
+/// `p95 < 55.3ms` must not say `observed 55.3 ms`).
 pub fn format_value(v: f64, unit: Unit) -> String {
     match unit {
-        Unit::Ms => format!("{} ms", trim(v, 2)),
-        Unit::Ratio => format!("{}%", trim(v * 100.0, 2)),
-        Unit::PerSecond => format!("{}/s", trim(v, 2)),
-    }
-}
-
-/// Rounds to `decimals` places without trailing zeros (`12.50` → `12.5`).
-fn trim(v: f64, decimals: usize) -> String {
-    let s = format!("{v:.decimals$}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    };
-    if s == "-0" {
-        "0".to_string()
-    } else {
-        s
+        Unit::Ms => format!("{} ms", trimmed(v, 2)),
+        Unit::Ratio => format!("{}%", trimmed(v * 100.0, 2)),
+        Unit::PerSecond => format!("{}/s", trimmed(v, 2)),
     }
 }
 

@@ -436,6 +436,8 @@ mod tests {
             .is_err());
     }
 
+    // One scenario in order (first save, second save, what a reader sees after each): it is
+    // long because both saves spell out every table they replace.
     #[tokio::test]
     async fn save_stats_twice_replaces() {
         let (store, _dir) = temp_store().await;

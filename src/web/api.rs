@@ -1,7 +1,7 @@
 //! `/api/...`: JSON handlers. Each extracts, calls the run registry or the store, and answers;
 //! every refusal names the field at fault (`web/error.rs`).
 
-use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -13,12 +13,13 @@ use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
 use super::state::AppState;
-use crate::plan::library::{PlanEntry, PlanLibrary};
+use crate::plan::duration::parse_duration;
+use crate::plan::limits;
 use crate::plan::model::{Plan, ShapeKind};
-use crate::plan::{check_threshold_scope, duration::parse_duration, limits, parse_threshold};
-use crate::runs::{LiveRun, StartRequest};
-use crate::stats::snapshot::{RunState, Snapshot};
-use crate::store::{ClassChoice, RunFilter, RunRecord, RunSettings, RunSource};
+use crate::request::StartInput;
+use crate::runs::LiveRun;
+use crate::stats::snapshot::RunState;
+use crate::store::{RunFilter, RunRecord, RunSource};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -33,165 +34,43 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// The fields a run can be started with, from JSON (API) or a form (UI), before validation.
-#[derive(Debug, Default)]
-pub struct StartInput {
-    pub plan: Option<String>,
-    pub host: Option<String>,
-    pub users: Option<i64>,
-    pub spawn_rate: Option<f64>,
-    pub run_time: Option<String>,
-    pub classes: Option<Vec<(String, Option<i64>)>>,
-    pub shape: Option<String>,
-    pub tags: Vec<String>,
-    pub exclude_tags: Vec<String>,
-    pub thresholds: Vec<String>,
-    pub stop_timeout: Option<String>,
-}
-
-/// Upper bound on users per run: far above what one machine drives, low enough to catch typos.
-const MAX_USERS: i64 = limits::MAX_USERS as i64;
-
-impl StartInput {
-    /// Reads the JSON body of `POST /api/runs`; a wrong type or an unknown key names its field.
-    pub fn from_json(body: &[u8]) -> Result<StartInput, ApiError> {
-        let value: Value = serde_json::from_slice(body)
-            .map_err(|e| ApiError::invalid("body", format!("the body is not valid JSON: {e}")))?;
-        let Value::Object(map) = value else {
-            return Err(ApiError::invalid("body", "the body must be a JSON object"));
-        };
-        let mut input = StartInput::default();
-        for (key, v) in map {
-            match key.as_str() {
-                "plan" => input.plan = Some(string(&key, &v)?),
-                "host" => input.host = optional(&v, |v| string(&key, v))?,
-                "users" => input.users = optional(&v, |v| integer(&key, v))?,
-                "spawn_rate" => input.spawn_rate = optional(&v, |v| number(&key, v))?,
-                "run_time" => input.run_time = optional(&v, |v| duration_text(&key, v))?,
-                "stop_timeout" => input.stop_timeout = optional(&v, |v| duration_text(&key, v))?,
-                "shape" => input.shape = optional(&v, |v| string(&key, v))?,
-                "tags" => input.tags = strings(&key, &v)?,
-                "exclude_tags" => input.exclude_tags = strings(&key, &v)?,
-                "thresholds" => input.thresholds = strings(&key, &v)?,
-                "classes" => input.classes = optional(&v, classes)?,
-                other => {
-                    return Err(ApiError::invalid(
-                        other,
-                        format!(
-                            "unknown field {other:?}; expected plan, host, users, spawn_rate, \
-                             run_time, classes, shape, tags, exclude_tags, thresholds, stop_timeout"
-                        ),
-                    ))
-                }
+/// Reads the JSON body of `POST /api/runs` into the plan it names and the start's fields; a
+/// wrong type or an unknown key names its field. Values are checked by `runs::request::resolve`.
+pub fn start_from_json(body: &[u8]) -> Result<(Option<String>, StartInput), ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid("body", format!("the body is not valid JSON: {e}")))?;
+    let Value::Object(map) = value else {
+        return Err(ApiError::invalid("body", "the body must be a JSON object"));
+    };
+    let mut plan = None;
+    let mut input = StartInput::default();
+    for (key, v) in map {
+        match key.as_str() {
+            "plan" => plan = Some(string(&key, &v)?),
+            "host" => input.host = optional(&v, |v| string(&key, v))?,
+            "users" => input.users = optional(&v, |v| integer(&key, v))?,
+            "spawn_rate" => input.spawn_rate = optional(&v, |v| number(&key, v))?,
+            "run_time" => input.run_time = optional(&v, |v| duration("run_time", v))?.flatten(),
+            "stop_timeout" => {
+                input.stop_timeout = optional(&v, |v| duration("stop_timeout", v))?.flatten()
             }
-        }
-        Ok(input)
-    }
-
-    /// Checks every field against the plan library; returns the plan and the run's settings.
-    pub fn resolve(self, lib: &PlanLibrary) -> Result<(PlanEntry, RunSettings), ApiError> {
-        let wanted = self
-            .plan
-            .filter(|p| !p.trim().is_empty())
-            .ok_or_else(|| ApiError::invalid("plan", "`plan` is required (see GET /api/plans)"))?;
-        let entry = lib.find(&wanted).cloned().ok_or_else(|| {
-            if let Some(errors) = lib.find_invalid(&wanted) {
-                return ApiError::invalid(
-                    "plan",
-                    format!("plan {wanted:?} cannot be run: {errors}"),
-                );
-            }
-            let known: Vec<&str> = lib.plans.iter().map(|p| p.key.as_str()).collect();
-            ApiError::invalid(
-                "plan",
-                format!("unknown plan {wanted:?}; available: {}", known.join(", ")),
-            )
-        })?;
-        let plan = &entry.plan;
-        let users = self.users.unwrap_or(1);
-        if !(1..=MAX_USERS).contains(&users) {
-            return Err(ApiError::invalid(
-                "users",
-                format!("users must be a whole number from 1 to {MAX_USERS}, got {users}"),
-            ));
-        }
-        let spawn_rate = limits::check_spawn_rate(self.spawn_rate.unwrap_or(1.0))
-            .map_err(|e| ApiError::invalid("spawn_rate", e))?;
-        let run_time_s = match self.run_time.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(text) => {
-                let d = parse_duration(text)
-                    .map_err(|e| ApiError::invalid("run_time", format!("run_time: {e}")))?;
-                if d.is_zero() {
-                    return Err(ApiError::invalid(
-                        "run_time",
-                        "run_time must be more than 0s",
-                    ));
-                }
-                limits::check_duration(d)
-                    .map_err(|e| ApiError::invalid("run_time", format!("run_time: {e}")))?;
-                Some(d.as_secs_f64())
-            }
-        };
-        let stop_timeout_s = match self.stop_timeout.as_deref().map(str::trim) {
-            None | Some("") => 0.0,
-            Some(text) => parse_duration(text)
-                .and_then(limits::check_duration)
-                .map_err(|e| ApiError::invalid("stop_timeout", format!("stop_timeout: {e}")))?
-                .as_secs_f64(),
-        };
-        let host = match self.host.as_deref().map(str::trim) {
-            None | Some("") => plan.host.clone().unwrap_or_default(),
-            Some(h) => h.trim_end_matches('/').to_string(),
-        };
-        if host.is_empty() {
-            return Err(ApiError::invalid(
-                "host",
-                "the plan has no host; give one (e.g. http://127.0.0.1:8090)",
-            ));
-        }
-        if !(host.starts_with("http://") || host.starts_with("https://")) {
-            return Err(ApiError::invalid(
-                "host",
-                format!("host must start with http:// or https://, got {host:?}"),
-            ));
-        }
-        let mut chosen = Vec::new();
-        for (name, weight) in self.classes.unwrap_or_default() {
-            let Some(class) = plan.users.iter().find(|c| c.name == name) else {
-                let known: Vec<&str> = plan.users.iter().map(|c| c.name.as_str()).collect();
+            "shape" => input.shape = optional(&v, |v| string(&key, v))?,
+            "tags" => input.tags = strings(&key, &v)?,
+            "exclude_tags" => input.exclude_tags = strings(&key, &v)?,
+            "thresholds" => input.thresholds = strings(&key, &v)?,
+            "classes" => input.classes = optional(&v, classes)?,
+            other => {
                 return Err(ApiError::invalid(
-                    "classes",
+                    other,
                     format!(
-                        "unknown user class {name:?}; the plan has {}",
-                        known.join(", ")
+                        "unknown field {other:?}; expected plan, host, users, spawn_rate, \
+                         run_time, classes, shape, tags, exclude_tags, thresholds, stop_timeout"
                     ),
-                ));
-            };
-            let weight = weight.unwrap_or(i64::from(class.weight));
-            let weight = limits::check_weight(weight)
-                .map_err(|e| ApiError::invalid("classes", format!("{name}: {e}")))?;
-            chosen.push(ClassChoice { name, weight });
+                ))
+            }
         }
-        for text in &self.thresholds {
-            parse_threshold(text)
-                .and_then(|t| check_threshold_scope(plan, &t))
-                .map_err(|e| ApiError::invalid("thresholds", format!("{text:?}: {e}")))?;
-        }
-        let settings = RunSettings {
-            host,
-            users: users as u32,
-            spawn_rate,
-            run_time_s,
-            classes: chosen,
-            tags: self.tags,
-            exclude_tags: self.exclude_tags,
-            shape: self.shape.filter(|s| !s.trim().is_empty()),
-            stop_timeout_s,
-            thresholds: self.thresholds,
-        };
-        Ok((entry, settings))
     }
+    Ok((plan, input))
 }
 
 fn optional<T>(
@@ -226,13 +105,16 @@ fn number(field: &str, v: &Value) -> Result<f64, ApiError> {
         .ok_or_else(|| ApiError::invalid(field, format!("{field} must be a number, got {v}")))
 }
 
-/// A duration as text (`"90s"`, `"1m30s"`) or a number of seconds.
-fn duration_text(field: &str, v: &Value) -> Result<String, ApiError> {
+/// A duration as text (`"90s"`, `"1m30s"`; empty: not given) or a number of seconds.
+fn duration(field: &'static str, v: &Value) -> Result<Option<Duration>, ApiError> {
     match v {
-        Value::String(s) => Ok(s.clone()),
+        Value::String(s) if s.trim().is_empty() => Ok(None),
+        Value::String(s) => parse_duration(s.trim())
+            .map(Some)
+            .map_err(|e| ApiError::invalid(field, format!("{field}: {e}"))),
         Value::Number(n) => match n.as_f64() {
-            Some(s) if s >= 0.0 && s.is_finite() => {
-                Ok(format!("{}ms", (s * 1000.0).round() as u64))
+            Some(s) if s >= 0.0 && s.is_finite() && s < 1e12 => {
+                Ok(Some(Duration::from_secs_f64(s)))
             }
             _ => Err(ApiError::invalid(
                 field,
@@ -281,7 +163,7 @@ fn classes(v: &Value) -> Result<Vec<(String, Option<i64>)>, ApiError> {
 }
 
 async fn list_plans(State(state): State<AppState>) -> Json<Value> {
-    let lib = state.plans();
+    let lib = state.plans().await;
     let plans: Vec<Value> = lib
         .plans
         .iter()
@@ -359,8 +241,11 @@ async fn start_run(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     require_json(&headers, &body)?;
-    let input = StartInput::from_json(&body)?;
-    let live = start(&state, input, RunSource::Api).await?;
+    let (plan, input) = start_from_json(&body)?;
+    let lib = state.plans().await;
+    let live = (state.runs)
+        .start_from_library(&lib, plan.as_deref(), input, RunSource::Api)
+        .await?;
     let links = links(&live.id);
     let body = json!({ "id": live.id, "state": RunState::Spawning, "links": links });
     Ok((
@@ -369,27 +254,6 @@ async fn start_run(
         Json(body),
     )
         .into_response())
-}
-
-/// Starts a run from validated input; shared by the API and the start form.
-pub async fn start(
-    state: &AppState,
-    input: StartInput,
-    source: RunSource,
-) -> Result<LiveRun, ApiError> {
-    let lib = state.plans();
-    let (entry, settings) = input.resolve(&lib)?;
-    let live = state
-        .runs
-        .start(StartRequest {
-            plan: entry.plan.clone(),
-            plan_file: Some(entry.key.clone()),
-            plan_source: entry.source.clone(),
-            settings,
-            source,
-        })
-        .await?;
-    Ok(live)
 }
 
 fn links(id: &str) -> Value {
@@ -495,60 +359,20 @@ fn run_json(state: &AppState, r: &RunRecord, with_plan: bool) -> Value {
     v
 }
 
-/// A run by id: the live one of this process, else the stored one; 404 naming `id` otherwise.
-pub(crate) async fn find_record(state: &AppState, id: &str) -> Result<RunRecord, ApiError> {
-    if let Some(live) = state.runs.get(id) {
-        return Ok(live.record.as_ref().clone());
-    }
-    state
-        .store
-        .get_run(id)
-        .await?
-        .ok_or_else(|| ApiError::run_not_found(id))
-}
-
 async fn get_run(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let record = find_record(&state, &id).await?;
+    let record = state.find_run(&id).await?;
     Ok(Json(run_json(&state, &record, true)))
-}
-
-/// The statistics of a run: live from the engine, or the last saved ones.
-pub async fn run_snapshot(state: &AppState, record: &RunRecord) -> Result<Arc<Snapshot>, ApiError> {
-    if let Some(live) = state.runs.get(&record.id) {
-        return Ok(live.snapshot());
-    }
-    let stored = state.store.load_stats(&record.id).await?;
-    let summary = record.summary.clone().unwrap_or_default();
-    Ok(Arc::new(Snapshot {
-        state: record.state,
-        elapsed_s: summary.duration_s,
-        users: 0,
-        rows: stored.rows,
-        total: stored
-            .total
-            .unwrap_or_else(|| crate::stats::snapshot::StatsRow {
-                name: crate::stats::aggregator::AGGREGATED.into(),
-                ..Default::default()
-            }),
-        failures: stored.failures,
-        series: stored.points,
-        current_p50_ms: 0.0,
-        current_p95_ms: 0.0,
-        warnings: summary.warnings.clone(),
-        dropped: summary.dropped,
-        cancelled: summary.cancelled,
-    }))
 }
 
 async fn get_run_stats(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let record = find_record(&state, &id).await?;
-    let s = run_snapshot(&state, &record).await?;
+    let record = state.find_run(&id).await?;
+    let s = state.runs.snapshot_of(&record).await?;
     Ok(Json(json!({
         "id": id,
         "state": s.state,
@@ -581,7 +405,7 @@ async fn edit_run(
     };
     let (users, spawn_rate) = edit_fields(&map)?;
     let Some(live) = state.runs.get(&id) else {
-        find_record(&state, &id).await?;
+        state.find_run(&id).await?;
         return Err(ApiError::conflict(
             "run_ended",
             "the run has ended; start a new one",
@@ -604,10 +428,13 @@ fn edit_fields(map: &Map<String, Value>) -> Result<(Option<u32>, Option<f64>), A
         match key.as_str() {
             "users" => {
                 let u = integer(key, v)?;
-                if !(0..=MAX_USERS).contains(&u) {
+                if !(0..=i64::from(limits::MAX_USERS)).contains(&u) {
                     return Err(ApiError::invalid(
                         "users",
-                        format!("users must be a whole number from 0 to {MAX_USERS}, got {u}"),
+                        format!(
+                            "users must be a whole number from 0 to {}, got {u}",
+                            limits::MAX_USERS
+                        ),
                     ));
                 }
                 users = Some(u as u32);
@@ -645,7 +472,7 @@ async fn stop_run(
                 .into_response())
         }
         None => {
-            let record = find_record(&state, &id).await?;
+            let record = state.find_run(&id).await?;
             Ok(
                 Json(json!({ "id": id, "state": record.state, "links": links(&id) }))
                     .into_response(),
@@ -681,52 +508,27 @@ mod tests {
         }
     }
 
-    fn lib() -> PlanLibrary {
-        PlanLibrary::load(std::path::Path::new("/nonexistent-plans-dir"))
-    }
-
     #[test]
     fn json_fields_are_typed_and_named() {
-        let e = StartInput::from_json(br#"{"plan":"demo","users":"ten"}"#).unwrap_err();
-        assert_eq!(e.field.as_deref(), Some("users"));
-        let e = StartInput::from_json(br#"{"plan":"demo","user":3}"#).unwrap_err();
-        assert_eq!(e.field.as_deref(), Some("user"));
-        let e = StartInput::from_json(b"[1]").unwrap_err();
-        assert_eq!(e.field.as_deref(), Some("body"));
-        let ok = StartInput::from_json(
-            br#"{"plan":"demo","users":5,"spawn_rate":2.5,"run_time":30,"classes":{"HealthCheckUser":2}}"#,
+        let field = |body: &[u8]| start_from_json(body).unwrap_err().field.unwrap();
+        assert_eq!(field(br#"{"plan":"demo","users":"ten"}"#), "users");
+        assert_eq!(field(br#"{"plan":"demo","user":3}"#), "user");
+        assert_eq!(field(b"[1]"), "body");
+        assert_eq!(field(br#"{"run_time":"soon"}"#), "run_time");
+        assert_eq!(field(br#"{"stop_timeout":-1}"#), "stop_timeout");
+        let (plan, ok) = start_from_json(
+            br#"{"plan":"demo","users":5,"spawn_rate":2.5,"run_time":30,"stop_timeout":"",
+                "classes":{"HealthCheckUser":2},"tags":"a, b"}"#,
         )
         .unwrap();
-        assert_eq!(ok.users, Some(5));
-        assert_eq!(ok.run_time.as_deref(), Some("30000ms"));
-    }
-
-    #[test]
-    fn resolve_checks_values_against_the_plan() {
-        let bad = |json: &str| {
-            StartInput::from_json(json.as_bytes())
-                .unwrap()
-                .resolve(&lib())
-                .unwrap_err()
-                .field
-                .unwrap()
-        };
-        assert_eq!(bad(r#"{"plan":"nope"}"#), "plan");
-        assert_eq!(bad(r#"{"plan":"demo","users":-1}"#), "users");
-        assert_eq!(bad(r#"{"plan":"demo","spawn_rate":0}"#), "spawn_rate");
-        assert_eq!(bad(r#"{"plan":"demo","run_time":"soon"}"#), "run_time");
-        assert_eq!(bad(r#"{"plan":"demo","classes":{"Ghost":1}}"#), "classes");
-        assert_eq!(bad(r#"{"plan":"demo","host":"ftp://x"}"#), "host");
+        assert_eq!(plan.as_deref(), Some("demo"));
+        assert_eq!((ok.users, ok.spawn_rate), (Some(5), Some(2.5)));
+        assert_eq!(ok.run_time, Some(Duration::from_secs(30)));
+        assert_eq!(ok.stop_timeout, None, "empty: not given");
         assert_eq!(
-            bad(r#"{"plan":"demo","thresholds":["p95 <"]}"#),
-            "thresholds"
+            ok.classes,
+            Some(vec![("HealthCheckUser".to_string(), Some(2))])
         );
-        let (entry, s) = StartInput::from_json(br#"{"plan":"demo","users":3,"run_time":"1m"}"#)
-            .unwrap()
-            .resolve(&lib())
-            .unwrap();
-        assert_eq!(entry.key, "demo.toml");
-        assert_eq!((s.users, s.run_time_s), (3, Some(60.0)));
-        assert_eq!(Some(s.host), entry.plan.host.clone());
+        assert_eq!(ok.tags, ["a", "b"]);
     }
 }

@@ -12,6 +12,7 @@
 //! looked at — the right token too: answering it would make the block an oracle.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequest, Request, State};
@@ -24,7 +25,6 @@ use sha2::{Digest, Sha256};
 use super::error::ApiError;
 use super::limiter::{Attempt, AttemptLimiter, ClientKey, Refused};
 use super::session::Sessions;
-use super::state::AppState;
 use crate::config::ServerLimits;
 
 const COOKIE: &str = "hornet_session";
@@ -265,8 +265,7 @@ fn is_open(path: &str) -> bool {
 }
 
 /// The middleware in front of every route.
-pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let guard = &state.guard;
+pub async fn guard(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
     let headers = req.headers();
     let host = headers
         .get(header::HOST)
@@ -388,8 +387,7 @@ pub struct LoginForm {
     token: String,
 }
 
-pub async fn login(State(state): State<AppState>, req: Request) -> Response {
-    let guard = &state.guard;
+pub async fn login(State(guard): State<Arc<Guard>>, req: Request) -> Response {
     if guard.token.is_none() {
         return Redirect::to("/").into_response();
     }
@@ -399,7 +397,7 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Response {
         Ok(attempt) => attempt,
         Err(r) => return refused_login(client, &r),
     };
-    let form = match Form::<LoginForm>::from_request(req, &state).await {
+    let form = match Form::<LoginForm>::from_request(req, &()).await {
         Ok(Form(form)) => form,
         Err(rejection) => {
             // Not an attempt after all: give its unit back.
@@ -443,15 +441,11 @@ fn refused_login(client: ClientKey, r: &Refused) -> Response {
 }
 
 /// `POST /logout`: ends the session of the cookie (if any) and clears the cookie.
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn logout(State(guard): State<Arc<Guard>>, headers: HeaderMap) -> Response {
     if let Some(id) = session_cookie(&headers) {
-        state.guard.sessions.remove(id);
+        guard.sessions.remove(id);
     }
-    let to = if state.guard.token.is_some() {
-        "/login"
-    } else {
-        "/"
-    };
+    let to = if guard.token.is_some() { "/login" } else { "/" };
     ([(header::SET_COOKIE, clear_cookie())], Redirect::to(to)).into_response()
 }
 

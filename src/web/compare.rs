@@ -9,10 +9,10 @@ use askama_web::WebTemplate;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 
-use super::api::run_snapshot;
 use super::error::{ApiError, PageError};
 use super::state::AppState;
-use super::views::{fmt_utc, iso_utc, series_json};
+use super::views::series_json;
+use crate::format::{fmt_utc, iso_utc};
 use crate::report::compare::{
     self, delta_text, parse_rules, value_text, CompareRow, Comparison, Metric, RunData,
     DEFAULT_RULES,
@@ -162,17 +162,6 @@ fn query_ids(query: &str) -> Result<(String, String, Option<String>), ApiError> 
     }
 }
 
-async fn record(state: &AppState, id: &str) -> Result<RunRecord, ApiError> {
-    if let Some(live) = state.runs.get(id) {
-        return Ok(live.record.as_ref().clone());
-    }
-    state
-        .store
-        .get_run(id)
-        .await?
-        .ok_or_else(|| ApiError::run_not_found(id))
-}
-
 pub async fn compare_runs(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -181,7 +170,7 @@ pub async fn compare_runs(
     let rules_text = rules.unwrap_or_else(|| DEFAULT_RULES.to_string());
     let rules =
         parse_rules(&rules_text).map_err(|e| ApiError::invalid("max_regression", e.to_string()))?;
-    let (mut base, mut head) = (record(&state, &a).await?, record(&state, &b).await?);
+    let (mut base, mut head) = (state.find_run(&a).await?, state.find_run(&b).await?);
     // From `run=A&run=B` (or a swapped link) the older run is the base.
     if (head.started_at_ms, &head.id) < (base.started_at_ms, &base.id) && query_is_picks(&query) {
         std::mem::swap(&mut base, &mut head);
@@ -193,7 +182,7 @@ pub async fn compare_runs(
         let histograms = state.store.load_histograms(&run.id).await?;
         data.push(RunData::decode(&run.id, &stats, &histograms)?);
         // a live run's series is in its snapshot, not yet all in the store
-        series.push(run_snapshot(&state, run).await?.series.clone());
+        series.push(state.runs.snapshot_of(run).await?.series.clone());
     }
     let c = compare::compare(&data[0], &data[1], &rules);
     Ok(ComparePage::new(&base, &head, rules_text, &c, &series[0], &series[1]).into_response())

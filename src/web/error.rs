@@ -8,6 +8,7 @@ use axum::Json;
 use serde_json::json;
 
 use crate::engine::EngineError;
+use crate::request::RequestError;
 use crate::runs::StartError;
 use crate::store::StoreError;
 
@@ -100,11 +101,18 @@ impl From<EngineError> for ApiError {
     }
 }
 
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> Self {
+        ApiError::invalid(e.field, e.message)
+    }
+}
+
 impl From<StartError> for ApiError {
     fn from(e: StartError) -> Self {
         match e {
             StartError::Busy { .. } => ApiError::conflict("run_active", e.to_string()),
             StartError::Invalid(e) => e.into(),
+            StartError::Refused(e) => e.into(),
             StartError::Store(e) => e.into(),
         }
     }

@@ -20,10 +20,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use super::api::{self, StartInput};
 use super::error::ApiError;
 use super::state::AppState;
 use crate::plan::duration::parse_duration;
+use crate::request::StartInput;
 use crate::runs::LiveRun;
 use crate::stats::aggregator::AGGREGATED;
 use crate::stats::snapshot::{RunState, Snapshot, StatsRow};
@@ -143,7 +143,7 @@ async fn swarm(State(state): State<AppState>, body: Bytes) -> Response {
             }
             (live, true)
         }
-        None => match start(&state, &form, users, spawn_rate).await {
+        None => match start_swarm(&state, &form, users, spawn_rate).await {
             Ok(live) => (live, false),
             Err(e) => {
                 let message = match &e.field {
@@ -196,13 +196,13 @@ fn form_host(state: &AppState) -> String {
         .unwrap_or_default()
 }
 
-async fn start(
+async fn start_swarm(
     state: &AppState,
     form: &SwarmForm,
     users: u32,
     spawn_rate: f64,
 ) -> Result<LiveRun, ApiError> {
-    let lib = state.plans();
+    let lib = state.plans().await;
     let plan = match &form.plan {
         Some(p) => p.clone(),
         None => {
@@ -225,11 +225,10 @@ async fn start(
         }
     };
     let input = StartInput {
-        plan: Some(plan),
         host: form.host.clone(),
         users: Some(i64::from(users)),
         spawn_rate: Some(spawn_rate),
-        run_time: form.run_time.map(|secs| format!("{secs}s")),
+        run_time: form.run_time.map(Duration::from_secs),
         classes: (!form.user_classes.is_empty()).then(|| {
             form.user_classes
                 .iter()
@@ -238,7 +237,9 @@ async fn start(
         }),
         ..StartInput::default()
     };
-    api::start(state, input, RunSource::Api).await
+    Ok((state.runs)
+        .start_from_library(&lib, Some(&plan), input, RunSource::Api)
+        .await?)
 }
 
 async fn stop(State(state): State<AppState>) -> Json<Value> {
@@ -270,7 +271,7 @@ async fn current_snapshot(state: &AppState) -> Result<Option<(String, Arc<Snapsh
     match newest.first() {
         Some(record) => Ok(Some((
             record.id.clone(),
-            api::run_snapshot(state, record).await?,
+            state.runs.snapshot_of(record).await?,
         ))),
         None => Ok(None),
     }

@@ -52,7 +52,7 @@ pub async fn get_metrics(
         .await?;
     if let Some(record) = newest.first() {
         if record.state.is_final() && !live.iter().any(|r| r.id == record.id) {
-            let snapshot = super::api::run_snapshot(&state, record).await?;
+            let snapshot = state.runs.snapshot_of(record).await?;
             snapshots.push((record.id.clone(), record.plan_name.clone(), snapshot));
         }
     }
@@ -70,21 +70,25 @@ pub async fn get_metrics(
 /// The exposition text for `runs`: every family once, with its HELP and TYPE, even when empty.
 pub fn render(runs: &[MetricsRun<'_>]) -> String {
     let mut out = String::new();
+    run_families(&mut out, runs);
+    name_families(&mut out, runs);
+    response_time_summary(&mut out, runs);
+    out
+}
+
+/// Per run: the state (one series per state, 1 for the current one) and the run's gauges.
+fn run_families(out: &mut String, runs: &[MetricsRun<'_>]) {
+    let state = "hornet_run_state";
     family(
-        &mut out,
-        "hornet_run_state",
+        out,
+        state,
         "gauge",
         "1 for the run's current state",
         |out| {
             for r in runs {
-                for s in STATES {
+                for s in RunState::ALL {
                     let value = if r.snapshot.state == s { 1.0 } else { 0.0 };
-                    sample(
-                        out,
-                        "hornet_run_state",
-                        &run_labels(r, &[("state", s.as_str())]),
-                        value,
-                    );
+                    sample(out, state, &run_labels(r, &[("state", s.as_str())]), value);
                 }
             }
         },
@@ -110,12 +114,16 @@ pub fn render(runs: &[MetricsRun<'_>]) -> String {
         ),
     ];
     for (name, help, value) in per_run {
-        family(&mut out, name, "gauge", help, |out| {
+        family(out, name, "gauge", help, |out| {
             for r in runs {
                 sample(out, name, &run_labels(r, &[]), value(r.snapshot));
             }
         });
     }
+}
+
+/// Per (method, name): the request and failure counters and the current RPS.
+fn name_families(out: &mut String, runs: &[MetricsRun<'_>]) {
     let per_name: [NameFamily; 3] = [
         (
             "hornet_requests_total",
@@ -137,7 +145,7 @@ pub fn render(runs: &[MetricsRun<'_>]) -> String {
         ),
     ];
     for (name, kind, help, value) in per_name {
-        family(&mut out, name, kind, help, |out| {
+        family(out, name, kind, help, |out| {
             for r in runs {
                 for row in rows(r) {
                     sample(out, name, &row_labels(r, row, None), value(row));
@@ -145,39 +153,33 @@ pub fn render(runs: &[MetricsRun<'_>]) -> String {
             }
         });
     }
+}
+
+/// Per (method, name): response-time quantiles in seconds, `_sum` and `_count`.
+fn response_time_summary(out: &mut String, runs: &[MetricsRun<'_>]) {
     let summary = "hornet_response_time_seconds";
-    family(
-        &mut out,
-        summary,
-        "summary",
-        "Response times since the start (or the last reset)",
-        |out| {
-            for r in runs {
-                for row in rows(r) {
-                    let p = &row.percentiles;
-                    for (q, ms) in [
-                        ("0.5", p.p50),
-                        ("0.9", p.p90),
-                        ("0.95", p.p95),
-                        ("0.99", p.p99),
-                    ] {
-                        sample(out, summary, &row_labels(r, row, Some(q)), ms / 1000.0);
-                    }
-                    let labels = row_labels(r, row, None);
-                    // the row keeps the exact mean, so mean × count is the exact sum
-                    let sum_s = row.avg_ms * row.num_requests as f64 / 1000.0;
-                    sample(out, &format!("{summary}_sum"), &labels, sum_s);
-                    sample(
-                        out,
-                        &format!("{summary}_count"),
-                        &labels,
-                        row.num_requests as f64,
-                    );
+    let help = "Response times since the start (or the last reset)";
+    family(out, summary, "summary", help, |out| {
+        for r in runs {
+            for row in rows(r) {
+                let p = &row.percentiles;
+                for (q, ms) in [
+                    ("0.5", p.p50),
+                    ("0.9", p.p90),
+                    ("0.95", p.p95),
+                    ("0.99", p.p99),
+                ] {
+                    sample(out, summary, &row_labels(r, row, Some(q)), ms / 1000.0);
                 }
+                let labels = row_labels(r, row, None);
+                // the row keeps the exact mean, so mean × count is the exact sum
+                let sum_s = row.avg_ms * row.num_requests as f64 / 1000.0;
+                sample(out, &format!("{summary}_sum"), &labels, sum_s);
+                let count = row.num_requests as f64;
+                sample(out, &format!("{summary}_count"), &labels, count);
             }
-        },
-    );
-    out
+        }
+    });
 }
 
 /// Name, HELP and value of a per-run gauge.
@@ -189,14 +191,6 @@ type NameFamily = (
     &'static str,
     fn(&StatsRow) -> f64,
 );
-
-const STATES: [RunState; 5] = [
-    RunState::Spawning,
-    RunState::Running,
-    RunState::Stopping,
-    RunState::Stopped,
-    RunState::Aborted,
-];
 
 fn rows<'a>(r: &'a MetricsRun<'_>) -> impl Iterator<Item = &'a StatsRow> {
     r.snapshot.rows.iter().take(MAX_NAMES)

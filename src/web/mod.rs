@@ -6,12 +6,14 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod compare;
+pub mod downloads;
 pub mod error;
 pub mod events;
 pub mod limiter;
 pub mod locust;
 pub mod metrics;
 pub mod pages;
+pub mod plan_cache;
 pub mod server;
 pub mod session;
 pub mod state;
@@ -54,7 +56,10 @@ pub fn router(state: AppState, limits: &ServerLimits) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // The default predicate leaves event streams, images and tiny bodies alone.
         .layer(CompressionLayer::new())
-        .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
+        .layer(middleware::from_fn_with_state(
+            state.guard.clone(),
+            auth::guard,
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),

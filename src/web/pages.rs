@@ -1,18 +1,20 @@
 //! The HTML pages: `/` (start form), `/runs` (history), `/runs/{id}` (a run, live or as its
 //! permanent report) and the start form's POST. Handlers gather view data and render askama
-//! templates from `views.rs`; every value from a plan, a run or a target is escaped there.
+//! templates from `views`; every value from a plan, a run or a target is escaped there. A run's
+//! files (CSV, JSON, HTML) are `downloads.rs`.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 
-use super::api::{self, StartInput};
+use super::api;
 use super::error::{ApiError, PageError};
 use super::state::AppState;
 use super::views::{IndexPage, PlanView, RunPage, RunRow, RunsPage, ThresholdView};
+use crate::plan::duration::parse_duration;
+use crate::request::StartInput;
 use crate::store::{RunFilter, RunSource};
 
 pub fn router() -> Router<AppState> {
@@ -22,12 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/runs/start", post(start_from_form))
         .route("/runs/compare", get(super::compare::compare_runs))
         .route("/runs/{id}", get(show_run))
-        .route("/runs/{id}/report.json", get(report_json))
-        .route("/runs/{id}/stats.csv", get(stats_csv))
-        .route("/runs/{id}/history.csv", get(history_csv))
-        .route("/runs/{id}/failures.csv", get(failures_csv))
-        .route("/runs/{id}/report.html", get(report_html))
-        .route("/runs/{id}/results.jtl", get(results_jtl))
+        .route("/runs/{id}/{file}", get(super::downloads::get_run_file))
 }
 
 #[derive(serde::Deserialize)]
@@ -49,7 +46,7 @@ async fn index_page(
     selected: Option<&str>,
     error: Option<String>,
 ) -> Result<IndexPage, ApiError> {
-    let lib = state.plans();
+    let lib = state.plans().await;
     let plans: Vec<PlanView> = lib
         .plans
         .iter()
@@ -78,7 +75,7 @@ async fn index_page(
 
 /// The start form (`application/x-www-form-urlencoded`): `plan`, `class` (repeated, the ticked
 /// classes), `weight.CLASS`, `users`, `spawn_rate`, `host`, `run_time`, `shape`.
-fn form_input(body: &[u8]) -> Result<StartInput, ApiError> {
+fn form_input(body: &[u8]) -> Result<(Option<String>, StartInput), ApiError> {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
     let value = |key: &str| {
         pairs
@@ -127,16 +124,21 @@ fn form_input(body: &[u8]) -> Result<StartInput, ApiError> {
         };
         classes.push((name.clone(), weight));
     }
-    Ok(StartInput {
-        plan: value("plan"),
+    let run_time = value("run_time")
+        .map(|t| {
+            parse_duration(&t).map_err(|e| ApiError::invalid("run_time", format!("run_time: {e}")))
+        })
+        .transpose()?;
+    let input = StartInput {
         host: value("host"),
         users,
         spawn_rate: number("spawn_rate")?,
-        run_time: value("run_time"),
+        run_time,
         classes: Some(classes),
         shape: value("shape"),
         ..StartInput::default()
-    })
+    };
+    Ok((value("plan"), input))
 }
 
 async fn start_from_form(
@@ -144,11 +146,12 @@ async fn start_from_form(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let started = match form_input(&body) {
-        Ok(input) => {
-            let plan = input.plan.clone();
-            api::start(&state, input, RunSource::Ui)
+        Ok((plan, input)) => {
+            let lib = state.plans().await;
+            (state.runs)
+                .start_from_library(&lib, plan.as_deref(), input, RunSource::Ui)
                 .await
-                .map_err(|e| (e, plan))
+                .map_err(|e| (ApiError::from(e), plan))
         }
         Err(e) => Err((e, None)),
     };
@@ -197,145 +200,15 @@ async fn show_run(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let record = api::find_record(&state, &id).await?;
+    let record = state.find_run(&id).await?;
     let live = state.runs.get(&id);
-    let snapshot = api::run_snapshot(&state, &record).await?;
+    let snapshot = state.runs.snapshot_of(&record).await?;
     let mut page = RunPage::new(record, &snapshot, live.is_some());
     if let Some(live) = live {
         page.target_users = live.target_users();
         page.thresholds = ThresholdView::list(&live.verdicts(), true);
     }
     Ok(page.into_response())
-}
-
-async fn report_json(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let record = api::find_record(&state, &id).await?;
-    let snapshot = api::run_snapshot(&state, &record).await?;
-    let verdicts = match state.runs.get(&id) {
-        Some(live) => live.verdicts(),
-        None => record.verdicts.clone(),
-    };
-    let mut body = crate::report::json::summary_with_verdicts(&snapshot, &verdicts);
-    body["id"] = serde_json::Value::String(id.clone());
-    body["plan"] = serde_json::Value::String(record.plan_name.clone());
-    body["settings"] = serde_json::to_value(&record.settings).unwrap_or_default();
-    let disposition = format!("attachment; filename=\"hornet-{id}.json\"");
-    Ok((
-        StatusCode::OK,
-        [(header::CONTENT_DISPOSITION, disposition)],
-        Json(body),
-    )
-        .into_response())
-}
-
-/// A file to save: its type and the name the browser offers (`hornet-<id>_<suffix>`).
-fn download(id: &str, suffix: &str, content_type: &'static str, body: Vec<u8>) -> Response {
-    // Run ids are UUIDs; anything else would have failed the lookup, but keep the header sane.
-    let safe: String = id
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .collect();
-    let disposition = format!("attachment; filename=\"hornet-{safe}_{suffix}\"");
-    (
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, content_type.to_string()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-const CSV: &str = "text/csv; charset=utf-8";
-
-/// Locust's `_stats.csv` of the run (live or stored).
-async fn stats_csv(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let record = api::find_record(&state, &id).await?;
-    let snapshot = api::run_snapshot(&state, &record).await?;
-    let body = crate::report::csv::stats_csv(&snapshot);
-    Ok(download(&id, "stats.csv", CSV, body))
-}
-
-/// Locust's `_stats_history.csv`: the Aggregated row of every second.
-async fn history_csv(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let record = api::find_record(&state, &id).await?;
-    let snapshot = api::run_snapshot(&state, &record).await?;
-    let body = crate::report::csv::history_csv(&snapshot, record.started_at_ms);
-    Ok(download(&id, "stats_history.csv", CSV, body))
-}
-
-/// Locust's `_failures.csv` (first/last seen are only known to `hornet run --csv`).
-async fn failures_csv(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let record = api::find_record(&state, &id).await?;
-    let snapshot = api::run_snapshot(&state, &record).await?;
-    let body = crate::report::csv::failures_csv(&snapshot, None);
-    Ok(download(&id, "failures.csv", CSV, body))
-}
-
-/// The self-contained HTML report, shown in the browser (and saved as one file).
-async fn report_html(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let record = api::find_record(&state, &id).await?;
-    let snapshot = api::run_snapshot(&state, &record).await?;
-    let verdicts = match state.runs.get(&id) {
-        Some(live) => live.verdicts(),
-        None => record.verdicts.clone(),
-    };
-    let lines = crate::report::html::threshold_lines(&verdicts);
-    let mut report = crate::report::html::Report::new(&record, &snapshot, Some(lines));
-    // Its scripts are inline (the file must open offline): allow exactly those by nonce.
-    let nonce = uuid::Uuid::new_v4().simple().to_string();
-    let csp = format!(
-        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; \
-         img-src data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-    );
-    report.nonce = Some(nonce);
-    let html = report.to_html();
-    let safe: String = id
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .collect();
-    Ok((
-        StatusCode::OK,
-        [
-            (header::CONTENT_SECURITY_POLICY, csp),
-            (header::CONTENT_TYPE, "text/html; charset=utf-8".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("inline; filename=\"hornet-{safe}_report.html\""),
-            ),
-        ],
-        html,
-    )
-        .into_response())
-}
-
-/// JTL is one line per sample, which history does not keep (it keeps histograms): the file
-/// exists only where a run was started with `hornet run --jtl FILE`.
-async fn results_jtl(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    api::find_record(&state, &id).await?;
-    Err(ApiError::not_found(
-        "JTL is written by `hornet run --jtl FILE`: it holds one line per sample, which run \
-         history does not keep (use stats.csv, history.csv or report.html here)",
-    ))
 }
 
 #[cfg(test)]
@@ -350,7 +223,7 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("classes"));
         let e = form_input(b"plan=demo.toml&class=A&weight.A=x").unwrap_err();
         assert_eq!(e.field.as_deref(), Some("classes"));
-        let ok = form_input(
+        let (plan, ok) = form_input(
             b"plan=demo.toml&users=100&spawn_rate=10&class=A&weight.A=3&class=B+C&weight.B+C=&run_time=",
         )
         .unwrap();
@@ -360,5 +233,6 @@ mod tests {
             vec![("A".to_string(), Some(3)), ("B C".to_string(), None)]
         );
         assert_eq!(ok.run_time, None);
+        assert_eq!(plan.as_deref(), Some("demo.toml"));
     }
 }

@@ -1,29 +1,48 @@
-//! What every handler shares: the run registry, the store, the settings. Cheap to clone.
+//! What every handler shares: the run registry, the store, the plan library, the settings.
+//! Cheap to clone.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
+use axum::extract::FromRef;
 use tokio_util::sync::CancellationToken;
 
+use super::auth::Guard;
+use super::error::ApiError;
+use super::plan_cache::PlanCache;
 use crate::plan::library::PlanLibrary;
 use crate::runs::Runs;
-use crate::store::Store;
+use crate::store::{RunRecord, Store};
 
 #[derive(Clone)]
 pub struct AppState {
     pub runs: Runs,
     pub store: Store,
-    pub plans_dir: PathBuf,
+    pub plan_cache: PlanCache,
     /// Cancelled when the server shuts down: open event streams end with it.
     pub shutdown: CancellationToken,
-    pub guard: Arc<crate::web::auth::Guard>,
+    pub guard: Arc<Guard>,
     /// True once the database is open and the plans directory was read.
     pub ready: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
-    /// The plans offered right now (read again on each call so edits show without a restart).
-    pub fn plans(&self) -> PlanLibrary {
-        PlanLibrary::load(&self.plans_dir)
+    /// The plans offered right now (read again when the folder changed).
+    pub async fn plans(&self) -> Arc<PlanLibrary> {
+        self.plan_cache.get().await
+    }
+
+    /// The run with this id, live or stored; 404 naming `id` otherwise.
+    pub async fn find_run(&self, id: &str) -> Result<RunRecord, ApiError> {
+        self.runs
+            .find(id)
+            .await?
+            .ok_or_else(|| ApiError::run_not_found(id))
+    }
+}
+
+/// Lets the auth handlers and middleware take only the guard.
+impl FromRef<AppState> for Arc<Guard> {
+    fn from_ref(state: &AppState) -> Arc<Guard> {
+        state.guard.clone()
     }
 }

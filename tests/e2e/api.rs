@@ -6,7 +6,60 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{served, spawn_app, spawn_app_on};
+use crate::helpers::{
+    cookie_pair, login, no_redirects, serve_process, served, spawn_app, spawn_app_in, start_run_at,
+    wait_until, AppDir, TestApp,
+};
+
+/// Waits until the database at `db` holds at least `n` per-second points of run `id` and its
+/// statistics with requests (a live run saves a point every second, its statistics every two).
+async fn wait_stored(db: &std::path::Path, id: &str, n: usize) {
+    let store = hornet::store::Store::open(db).await.expect("db opens");
+    wait_until(
+        &format!("{n} points and the statistics of run {id} in the database"),
+        Duration::from_secs(20),
+        async || {
+            let stored = store.load_stats(id).await.expect("stats");
+            let requests = stored.total.as_ref().map_or(0, |t| t.num_requests);
+            if stored.points.len() >= n && requests > 0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} points, {requests} requests",
+                    stored.points.len()
+                ))
+            }
+        },
+    )
+    .await;
+    store.close().await;
+}
+
+/// The `key` of each object in the JSON array `list`, as text.
+fn texts<'a>(list: &'a Value, key: &str) -> Vec<&'a str> {
+    let items = list
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {list}"));
+    items
+        .iter()
+        .map(|item| {
+            item[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {key}: {item}"))
+        })
+        .collect()
+}
+
+/// Waits until the live run has `users` users and has made requests.
+async fn wait_users(app: &TestApp, id: &str, users: u64) -> Value {
+    app.wait_json(
+        &format!("{users} users running"),
+        &format!("/api/runs/{id}/stats"),
+        Duration::from_secs(15),
+        |s| s["user_count"] == users && s["aggregated"]["num_requests"].as_u64() > Some(0),
+    )
+    .await
+}
 
 #[tokio::test]
 async fn start_edit_stop_and_the_database_matches_the_target() {
@@ -36,17 +89,8 @@ async fn start_edit_stop_and_the_database_matches_the_target() {
     assert_eq!(busy["error"]["code"], "run_active");
     assert!(busy["error"]["message"].as_str().unwrap().contains(&id));
 
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let (status, stats) = app.get_json(&format!("/api/runs/{id}/stats")).await;
-    assert_eq!(status, 200);
-    assert_eq!(stats["user_count"], 6, "{stats}");
-    assert!(stats["aggregated"]["num_requests"].as_u64().unwrap() > 0);
-    let names: Vec<&str> = stats["stats"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
+    let stats = wait_users(&app, &id, 6).await;
+    let names = texts(&stats["stats"], "name");
     assert!(
         !names.contains(&"/tools [create]"),
         "WriteAPIUser was not chosen: {names:?}"
@@ -60,9 +104,9 @@ async fn start_edit_stop_and_the_database_matches_the_target() {
         )
         .await;
     assert_eq!(status, 200, "{edited}");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (_, stats) = app.get_json(&format!("/api/runs/{id}/stats")).await;
-    assert_eq!(stats["user_count"], 10, "{stats}");
+    wait_users(&app, &id, 10).await;
+    // Points are kept once a second: the history below must have three.
+    wait_stored(&app.db, &id, 3).await;
 
     let (status, _) = app
         .send_json(Method::POST, &format!("/api/runs/{id}/stop"), &json!({}))
@@ -94,9 +138,7 @@ async fn start_edit_stop_and_the_database_matches_the_target() {
 
     let dir = app.stop().await;
     // The file itself, opened afresh, has the run, its points and its histograms.
-    let store = hornet::store::Store::open(&dir.path().join("hornet.db"))
-        .await
-        .unwrap();
+    let store = hornet::store::Store::open(&dir.db()).await.unwrap();
     let stored = store.load_stats(&id).await.unwrap();
     assert_eq!(stored.total.as_ref().unwrap().num_requests, served_total);
     assert!(stored.points.len() >= 3, "{} points", stored.points.len());
@@ -195,24 +237,19 @@ async fn bad_requests_name_the_field() {
 async fn cross_site_writes_and_foreign_hosts_are_refused() {
     let app = spawn_app().await;
     let body = json!({ "plan": "demo", "host": app.target.url(), "run_time": "1s" });
-    let resp = app
-        .client
-        .post(app.api("/api/runs"))
-        .header("origin", "http://evil.example")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 403);
-    let resp = app
-        .client
-        .post(app.api("/api/runs"))
-        .header("sec-fetch-site", "cross-site")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 403);
+    let start_from = async |header: &str, value: &str| {
+        let resp = app
+            .client
+            .post(app.api("/api/runs"))
+            .header(header, value)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        resp.status()
+    };
+    assert_eq!(start_from("origin", "http://evil.example").await, 403);
+    assert_eq!(start_from("sec-fetch-site", "cross-site").await, 403);
     let resp = app
         .client
         .get(app.api("/api/plans"))
@@ -242,9 +279,7 @@ async fn events_arrive_once_a_second_and_end_after_done() {
     use futures_util::StreamExt;
     let app = spawn_app().await;
     let body = json!({ "plan": "demo", "host": app.target.url(), "users": 3, "spawn_rate": 10, "run_time": "4s" });
-    let (status, started) = app.send_json(Method::POST, "/api/runs", &body).await;
-    assert_eq!(status, 201, "{started}");
-    let id = started["id"].as_str().unwrap().to_string();
+    let id = app.start_run(&body).await;
     let resp = app
         .client
         .get(app.api(&format!("/api/runs/{id}/events")))
@@ -264,7 +299,7 @@ async fn events_arrive_once_a_second_and_end_after_done() {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.expect("stream chunk");
             let s = String::from_utf8_lossy(&chunk).to_string();
-            for _ in s.matches("event: tick").filter(|_| true) {
+            for _ in s.matches("event: tick") {
                 tick_times.push(t0.elapsed().as_secs_f64());
             }
             text.push_str(&s);
@@ -320,31 +355,17 @@ async fn history_lists_newest_first_with_filters_and_a_cursor() {
     for _ in 0..3 {
         let body =
             json!({ "plan": "demo", "host": app.target.url(), "users": 1, "run_time": "1s" });
-        let (status, started) = app.send_json(Method::POST, "/api/runs", &body).await;
-        assert_eq!(status, 201, "{started}");
-        let id = started["id"].as_str().unwrap().to_string();
+        let id = app.start_run(&body).await;
         app.wait_final(&id, Duration::from_secs(20)).await;
         ids.push(id);
     }
     let (_, page1) = app.get_json("/api/runs?limit=2").await;
-    let got: Vec<&str> = page1["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(got, [ids[2].as_str(), ids[1].as_str()]);
+    assert_eq!(texts(&page1["runs"], "id"), [&ids[2], &ids[1]]);
     let cursor = page1["next_before"].as_str().unwrap();
     let (_, page2) = app
         .get_json(&format!("/api/runs?limit=2&before={cursor}"))
         .await;
-    let got: Vec<&str> = page2["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(got, [ids[0].as_str()]);
+    assert_eq!(texts(&page2["runs"], "id"), [&ids[0]]);
     assert_eq!(page2["next_before"], Value::Null);
     let (_, stopped) = app.get_json("/api/runs?state=stopped&plan=Demo").await;
     assert_eq!(stopped["runs"].as_array().unwrap().len(), 3);
@@ -355,67 +376,26 @@ async fn history_lists_newest_first_with_filters_and_a_cursor() {
 
 #[tokio::test]
 async fn a_killed_server_leaves_its_run_aborted_with_its_points() {
-    use std::io::{BufRead, BufReader};
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("hornet.db");
-    let plans = dir.path().join("plans");
-    std::fs::create_dir_all(&plans).unwrap();
+    let dir = AppDir::new();
     let target = crate::helpers::spawn_target().await;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hornet"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--no-demo-target"])
-        .arg("--db")
-        .arg(&db)
-        .arg("--plans")
-        .arg(&plans)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("hornet serve starts");
-    let stderr = child.stderr.take().unwrap();
-    let url = tokio::task::spawn_blocking(move || {
-        let mut lines = BufReader::new(stderr).lines();
-        let url = loop {
-            let line = lines.next().expect("a line").expect("utf-8");
-            if let Some(at) = line.find("http://") {
-                break line[at..].trim().to_string();
-            }
-        };
-        // Keep draining so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        url
-    })
-    .await
-    .unwrap();
+    let (server, url) = serve_process(&dir.db(), &dir.plans()).await;
     let client = reqwest::Client::new();
     let body = json!({ "plan": "demo", "host": target.url(), "users": 2, "spawn_rate": 10 });
-    let started: Value = client
-        .post(format!("{url}/api/runs"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = started["id"].as_str().expect("id").to_string();
-    tokio::time::sleep(Duration::from_millis(3500)).await;
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
+    let id = start_run_at(&client, &url, &body).await;
+    wait_stored(&dir.db(), &id, 2).await;
+    server.signal("KILL");
+    let killed = server.wait(Duration::from_secs(10)).await;
+    assert_eq!(killed.status.code(), None, "killed by a signal");
 
-    let app = spawn_app_on(dir, db, plans).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let run = loop {
-        let (status, run) = app.get_json(&format!("/api/runs/{id}")).await;
-        assert_eq!(status, 200, "{run}");
-        if run["state"] == "aborted" {
-            break run;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "still {}",
-            run["state"]
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let app = spawn_app_in(dir, |_| {}).await;
+    let run = app
+        .wait_json(
+            "the run is marked aborted",
+            &format!("/api/runs/{id}"),
+            Duration::from_secs(20),
+            |run| run["state"] == "aborted",
+        )
+        .await;
     assert!(run["ended_at_ms"].as_i64().is_some());
     let store = hornet::store::Store::open(&app.db).await.unwrap();
     let stored = store.load_stats(&id).await.unwrap();
@@ -434,23 +414,9 @@ async fn a_killed_server_leaves_its_run_aborted_with_its_points() {
 
 #[tokio::test]
 async fn a_token_guards_the_api_and_the_pages() {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = hornet::config::Settings {
-        bind: "127.0.0.1:0".into(),
-        db: dir.path().join("h.db"),
-        plans: dir.path().join("plans"),
-        no_demo_target: true,
-        token: Some("s3cret".into()),
-        ..hornet::config::Settings::default()
-    };
-    let app = hornet::app::Application::build(settings).await.unwrap();
-    let url = app.url();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let server = tokio::spawn(app.run_until_stopped(stop.clone()));
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let app = spawn_app_in(AppDir::new(), |s| s.token = Some("s3cret".into())).await;
+    let url = app.url.clone();
+    let client = no_redirects();
     let resp = client.get(format!("{url}/api/plans")).send().await.unwrap();
     assert_eq!(resp.status(), 401);
     let resp = client
@@ -470,21 +436,10 @@ async fn a_token_guards_the_api_and_the_pages() {
         .unwrap();
     assert_eq!(resp.status(), 303);
     assert_eq!(resp.headers()["location"], "/login");
-    let resp = client
-        .post(format!("{url}/login"))
-        .form(&[("token", "wrong")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 401);
-    let resp = client
-        .post(format!("{url}/login"))
-        .form(&[("token", "s3cret")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 303);
-    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert_eq!(login(&client, &url, "wrong").await, (401, None));
+    let (status, cookie) = login(&client, &url, "s3cret").await;
+    assert_eq!(status, 303);
+    let cookie = cookie.expect("a session cookie");
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
@@ -493,14 +448,12 @@ async fn a_token_guards_the_api_and_the_pages() {
         !cookie.contains("s3cret"),
         "the cookie does not carry the token"
     );
-    let pair = cookie.split(';').next().unwrap().to_string();
     let resp = client
         .get(format!("{url}/"))
-        .header("cookie", pair)
+        .header("cookie", cookie_pair(&cookie))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    stop.cancel();
-    server.await.unwrap().unwrap();
+    app.stop().await;
 }

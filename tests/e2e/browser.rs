@@ -7,17 +7,19 @@
 //! pass, except under `CI=true`, where a missing browser is a failure.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{
+    free_port, spawn_app, temp_dir, wait_until, wait_until_blocking, write_file, TestApp,
+};
 
 // ---------------------------------------------------------------------------------------------
 // chromedriver + Chromium
@@ -71,11 +73,6 @@ fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
     }
 }
 
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
 impl Driver {
     fn start() -> Option<Driver> {
         let (chromium, chromedriver) = browser_binaries()?;
@@ -96,24 +93,27 @@ impl Driver {
                 chromium: chromium.clone(),
             };
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                    return Some(driver);
-                }
-                if driver
-                    .child
-                    .try_wait()
-                    .expect("chromedriver status")
-                    .is_some()
-                {
-                    break; // exited (port taken?): try another port
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "chromedriver does not listen on {addr} after 10 s"
-                );
-                std::thread::sleep(Duration::from_millis(25));
+            // Listening, or exited (port taken?): then try another port.
+            let listening = wait_until_blocking(
+                &format!("chromedriver listens on {addr}"),
+                Duration::from_secs(10),
+                || {
+                    if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                        Ok(true)
+                    } else if driver
+                        .child
+                        .try_wait()
+                        .expect("chromedriver status")
+                        .is_some()
+                    {
+                        Ok(false)
+                    } else {
+                        Err("neither listening nor exited")
+                    }
+                },
+            );
+            if listening {
+                return Some(driver);
             }
         }
         panic!("chromedriver exited at start three times");
@@ -121,7 +121,7 @@ impl Driver {
 
     /// A new browser session with a fresh profile, at `base` (the app's URL).
     async fn session(&self, base: &str) -> Session {
-        let profile = tempfile::tempdir().expect("profile dir");
+        let profile = temp_dir();
         let caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -160,12 +160,14 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // Best effort, also while a failed test unwinds (a panic here would abort the suite).
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-/// `DELETE /session/{id}` with a blocking socket: works in `Drop`, even while a test unwinds.
+/// `DELETE /session/{id}` with a blocking socket: works in `Drop`, even while a test unwinds
+/// (so it is best effort: nothing here may panic).
 fn delete_session(port: u16, id: &str) {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
@@ -271,8 +273,7 @@ impl Session {
 
     /// Polls `script` until it returns something truthy; panics with `what` after `limit`.
     async fn wait_js(&self, what: &str, script: &str, args: Vec<Value>, limit: Duration) -> Value {
-        let deadline = Instant::now() + limit;
-        loop {
+        wait_until(what, limit, async || {
             let v = self.js(script, args.clone()).await;
             let truthy = match &v {
                 Value::Null | Value::Bool(false) => false,
@@ -281,14 +282,12 @@ impl Session {
                 _ => true,
             };
             if truthy {
-                return v;
+                Ok(v)
+            } else {
+                Err(v)
             }
-            assert!(
-                Instant::now() < deadline,
-                "{what}: not after {limit:?} (last: {v})"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        })
+        .await
     }
 
     /// The trimmed text of `#id` (also when it sits in a hidden tab), or None without it.
@@ -348,15 +347,11 @@ impl Session {
         limit: Duration,
         ready: impl Fn(&StatsView) -> bool,
     ) -> StatsView {
-        let deadline = Instant::now() + limit;
-        loop {
-            let view = self.stats().await;
-            if let Some(v) = view.filter(|v| ready(v)) {
-                return v;
-            }
-            assert!(Instant::now() < deadline, "{what}: not after {limit:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_until(what, limit, async || match self.stats().await {
+            Some(v) if ready(&v) => Ok(v),
+            seen => Err(format!("{seen:?}")),
+        })
+        .await
     }
 
     async fn chart_pixels(&self, chart: &str, rgb: [u8; 3]) -> Value {
@@ -366,18 +361,15 @@ impl Session {
 
     /// Waits until `chart`'s canvas holds a drawn line (≥ 2 points) in `rgb`.
     async fn wait_chart_line(&self, chart: &str, rgb: [u8; 3], limit: Duration) -> Value {
-        let deadline = Instant::now() + limit;
-        loop {
+        wait_until(&format!("#{chart} draws a line"), limit, async || {
             let v = self.chart_pixels(chart, rgb).await;
             if v["pixels"].as_u64().unwrap_or(0) >= 10 && v["span"].as_i64().unwrap_or(0) >= 5 {
-                return v;
+                Ok(v)
+            } else {
+                Err(v)
             }
-            assert!(
-                Instant::now() < deadline,
-                "#{chart} draws no line after {limit:?}: {v}"
-            );
-            tokio::time::sleep(Duration::from_millis(150)).await;
-        }
+        })
+        .await
     }
 
     async fn click(&self, css: &str) {
@@ -448,7 +440,11 @@ impl Session {
 
     async fn close(mut self) {
         if self.id.take().is_some() {
-            let _ = self.client.clone().close().await;
+            self.client
+                .clone()
+                .close()
+                .await
+                .expect("the browser session closes");
         }
     }
 }
@@ -484,9 +480,7 @@ async fn start_api_run(app: &TestApp, extra: Value) -> String {
     for (k, v) in extra.as_object().expect("object") {
         body[k] = v.clone();
     }
-    let (status, started) = app.send_json(Method::POST, "/api/runs", &body).await;
-    assert_eq!(status, 201, "{started}");
-    started["id"].as_str().expect("id").to_string()
+    app.start_run(&body).await
 }
 
 /// Clicks Stop on a live run page and waits for the stream's `done`: the badge reads
@@ -505,8 +499,7 @@ async fn stop_from_page(s: &Session) {
 }
 
 async fn aggregated_from_api(app: &TestApp, id: &str) -> u64 {
-    let (status, stats) = app.get_json(&format!("/api/runs/{id}/stats")).await;
-    assert_eq!(status, 200, "{stats}");
+    let stats = app.run_stats(id).await;
     stats["aggregated"]["num_requests"]
         .as_u64()
         .unwrap_or_else(|| panic!("no aggregated count: {stats}"))
@@ -884,9 +877,8 @@ async fn the_html_report_draws_its_charts_served_and_offline_without_errors() {
         .text()
         .await
         .expect("report body");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("report.html");
-    std::fs::write(&file, &body).expect("report saved");
+    let dir = temp_dir();
+    let file = write_file(dir.path(), "report.html", &body);
 
     let s = driver.session(&app.url).await;
     // Served: its inline scripts run under the page's CSP by nonce.

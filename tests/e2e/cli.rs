@@ -1,25 +1,11 @@
 //! The `hornet` binary: exit codes, the final table, JSON output, Ctrl-C.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{closed_port, served, spawn_target};
-
-fn hornet() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hornet"));
-    // Runs are recorded by default: keep them out of the source tree.
-    let db = std::env::temp_dir().join(format!("hornet-e2e-cli-{}.db", std::process::id()));
-    cmd.env("HORNET_DB", db);
-    cmd
-}
-
-fn write_plan(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
-    let path = dir.path().join("plan.toml");
-    let mut f = std::fs::File::create(&path).expect("create plan");
-    f.write_all(text.as_bytes()).expect("write plan");
-    path
-}
+use crate::helpers::{
+    free_port, hornet, hornet_run, plan_file, served, spawn_target, temp_dir, wait_served,
+    write_file,
+};
 
 const HEALTH: &str = r#"
 name = "health"
@@ -32,35 +18,14 @@ tasks = [ { get = "/health" } ]
 #[tokio::test]
 async fn run_prints_the_table_writes_json_and_exits_0() {
     let target = spawn_target().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let plan = write_plan(&dir, HEALTH);
+    let (dir, plan) = plan_file("plan.toml", HEALTH);
     let json = dir.path().join("summary.json");
-    let out = tokio::task::spawn_blocking({
-        let (url, plan, json) = (target.url(), plan.clone(), json.clone());
-        move || {
-            hornet()
-                .args(["run"])
-                .arg(&plan)
-                .args([
-                    "-H",
-                    &url,
-                    "-u",
-                    "4",
-                    "-r",
-                    "40",
-                    "-t",
-                    "2s",
-                    "--stop-timeout",
-                    "5s",
-                    "--json",
-                ])
-                .arg(&json)
-                .output()
-                .expect("hornet runs")
-        }
-    })
-    .await
-    .expect("join");
+    let out = hornet_run(&plan, &target.url())
+        .args(["-u", "4", "-r", "40", "-t", "2s"])
+        .args(["--stop-timeout", "5s", "--json"])
+        .arg(&json)
+        .output()
+        .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -87,16 +52,11 @@ async fn run_prints_the_table_writes_json_and_exits_0() {
 
 #[test]
 fn check_points_at_the_line_of_a_typo_and_exits_2() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let plan = write_plan(
-        &dir,
+    let (_dir, plan) = plan_file(
+        "plan.toml",
         "name = \"typo\"\n[[users]]\nname = \"A\"\ntasks = [ { gett = \"/health\" } ]\n",
     );
-    let out = hornet()
-        .arg("check")
-        .arg(&plan)
-        .output()
-        .expect("hornet runs");
+    let out = hornet().arg("check").arg(&plan).output_blocking();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -110,8 +70,7 @@ fn check_points_at_the_line_of_a_typo_and_exits_2() {
 fn check_describes_a_valid_plan() {
     let out = hornet()
         .args(["check", "plans/demo.toml"])
-        .output()
-        .expect("hornet runs");
+        .output_blocking();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -124,24 +83,12 @@ fn check_describes_a_valid_plan() {
 
 #[test]
 fn a_dead_target_is_failures_not_a_hang() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let plan = write_plan(&dir, HEALTH);
+    let (_dir, plan) = plan_file("plan.toml", HEALTH);
     let started = Instant::now();
-    let out = hornet()
-        .arg("run")
-        .arg(&plan)
-        .args([
-            "-H",
-            &format!("http://127.0.0.1:{}", closed_port()),
-            "-u",
-            "2",
-            "-r",
-            "10",
-            "-t",
-            "1s",
-        ])
-        .output()
-        .expect("hornet runs");
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let out = hornet_run(&plan, &dead)
+        .args(["-u", "2", "-r", "10", "-t", "1s"])
+        .output_blocking();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -160,63 +107,47 @@ fn a_dead_target_is_failures_not_a_hang() {
 fn bad_flags_exit_2() {
     let out = hornet()
         .args(["run", "plans/demo.toml", "-t", "ten seconds"])
-        .output()
-        .expect("hornet runs");
+        .output_blocking();
     assert_eq!(out.status.code(), Some(2));
     let missing = hornet()
         .args(["run", "no/such/plan.toml"])
-        .output()
-        .expect("hornet runs");
+        .output_blocking();
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no/such/plan.toml"));
-}
-
-fn interrupt(pid: u32) {
-    let status = Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
 }
 
 #[tokio::test]
 async fn ctrl_c_once_stops_gracefully_with_the_table_twice_aborts() {
     let target = spawn_target().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let plan = write_plan(&dir, HEALTH);
-    let slow = dir.path().join("slow.toml");
-    std::fs::write(
-        &slow,
+    let (dir, plan) = plan_file("plan.toml", HEALTH);
+    let slow = write_file(
+        dir.path(),
+        "slow.toml",
         "[[users]]\nname = \"Slow\"\ntasks = [ { get = \"/delay/20000\" } ]\n",
-    )
-    .expect("write");
-    let url = target.url();
-    let (once, twice) = tokio::task::spawn_blocking(move || {
-        let spawn = |plan: &std::path::Path, stop_timeout: &str| {
-            hornet()
-                .arg("run")
-                .arg(plan)
-                .args(["-H", &url, "-u", "2", "-r", "20", "-t", "60s"])
-                .args(["--stop-timeout", stop_timeout])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn hornet")
-        };
-        let child = spawn(&plan, "0s");
-        std::thread::sleep(Duration::from_millis(1500));
-        interrupt(child.id());
-        let once = child.wait_with_output().expect("wait");
-        // Twice: slow requests and a long stop timeout keep the graceful stop busy.
-        let child = spawn(&slow, "30s");
-        std::thread::sleep(Duration::from_millis(1500));
-        interrupt(child.id());
-        std::thread::sleep(Duration::from_millis(300));
-        interrupt(child.id());
-        (once, child.wait_with_output().expect("wait"))
-    })
-    .await
-    .expect("join");
+    );
+    let spawn = |plan: &std::path::Path, stop_timeout: &str| {
+        hornet_run(plan, &target.url())
+            .args(["-u", "2", "-r", "20", "-t", "60s"])
+            .args(["--stop-timeout", stop_timeout])
+            .spawn()
+    };
+    let limit = Duration::from_secs(30);
+    let child = spawn(&plan, "0s");
+    // Once the target has requests, the run is on and Ctrl-C is its to handle.
+    wait_served(&target, 1).await;
+    child.signal("INT");
+    let once = child.wait(limit).await;
+    // Twice: slow requests and a long stop timeout keep the graceful stop busy.
+    let before = served(&target).await["total"].as_u64().unwrap_or(0);
+    let child = spawn(&slow, "30s");
+    wait_served(&target, before + 2).await;
+    child.signal("INT");
+    // Two signals close together may arrive as one: the second goes once the first is taken.
+    child
+        .wait_for_stderr("SIGINT: stopping", Duration::from_secs(10))
+        .await;
+    child.signal("INT");
+    let twice = child.wait(limit).await;
     assert_eq!(
         once.status.code(),
         Some(0),
@@ -236,25 +167,15 @@ async fn ctrl_c_once_stops_gracefully_with_the_table_twice_aborts() {
 #[tokio::test]
 async fn run_records_into_history_and_prints_its_link() {
     let target = spawn_target().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let plan = write_plan(&dir, HEALTH);
+    let (dir, plan) = plan_file("plan.toml", HEALTH);
     let db = dir.path().join("history.db");
-    let out = tokio::task::spawn_blocking({
-        let (url, plan, db) = (target.url(), plan.clone(), db.clone());
-        move || {
-            hornet()
-                .args(["run"])
-                .arg(&plan)
-                .args(["-H", &url, "-u", "2", "-r", "20", "-t", "2s"])
-                .args(["--stop-timeout", "5s", "--db"])
-                .arg(&db)
-                .env("HORNET_BIND", "127.0.0.1:9999")
-                .output()
-                .expect("hornet runs")
-        }
-    })
-    .await
-    .expect("join");
+    let out = hornet_run(&plan, &target.url())
+        .args(["-u", "2", "-r", "20", "-t", "2s"])
+        .args(["--stop-timeout", "5s", "--db"])
+        .arg(&db)
+        .env("HORNET_BIND", "127.0.0.1:9999")
+        .output()
+        .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let at = stderr
@@ -275,13 +196,11 @@ async fn run_records_into_history_and_prints_its_link() {
     assert!(!stats.points.is_empty());
 
     // --no-history writes nothing and prints no link.
-    let out = hornet()
-        .args(["run"])
-        .arg(&plan)
-        .args(["-H", &target.url(), "-t", "1s", "--no-history", "--db"])
+    let out = hornet_run(&plan, &target.url())
+        .args(["-t", "1s", "--no-history", "--db"])
         .arg(dir.path().join("unused.db"))
         .output()
-        .expect("hornet runs");
+        .await;
     assert_eq!(out.status.code(), Some(0));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("/runs/"));
     assert!(!dir.path().join("unused.db").exists());
@@ -289,12 +208,11 @@ async fn run_records_into_history_and_prints_its_link() {
 
 #[test]
 fn serving_beyond_loopback_needs_a_token() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = temp_dir();
     let out = hornet()
         .args(["serve", "--bind", "0.0.0.0:0", "--no-demo-target", "--db"])
         .arg(dir.path().join("h.db"))
-        .output()
-        .expect("hornet runs");
+        .output_blocking();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--token"), "{stderr}");

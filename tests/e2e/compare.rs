@@ -1,13 +1,12 @@
 //! Comparing runs (`hornet compare`, `/runs/compare`), `/metrics`, and the Locust-compatible
 //! endpoints driven the way a Locust script drives them.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_on, TestApp};
+use crate::helpers::{hornet, spawn_app_with_plan, TestApp};
 
 /// One stats name, `probe`, served fast (`Fast`) or 50 ms slower (`Slow`).
 const PLAN: &str = r#"
@@ -30,12 +29,7 @@ tasks = [ { get = "/delay/50", name = "probe" } ]
 
 /// A server whose plans directory holds `cmp.toml` (listed before the built-in demo plan).
 async fn app_with_plan() -> TestApp {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let plans = dir.path().join("plans");
-    std::fs::create_dir_all(&plans).expect("plans dir");
-    std::fs::write(plans.join("cmp.toml"), PLAN).expect("write plan");
-    let db = dir.path().join("hornet.db");
-    spawn_app_on(dir, db, plans).await
+    spawn_app_with_plan("cmp.toml", PLAN).await
 }
 
 /// Runs class `class` for 2 s through the API; returns its id and final `probe` row.
@@ -48,12 +42,10 @@ async fn api_run(app: &TestApp, class: &str) -> (String, Value) {
         "run_time": "2s",
         "classes": { class: 1 },
     });
-    let (status, started) = app.send_json(Method::POST, "/api/runs", &body).await;
-    assert_eq!(status, 201, "{started}");
-    let id = started["id"].as_str().expect("id").to_string();
+    let id = app.start_run(&body).await;
     let run = app.wait_final(&id, Duration::from_secs(30)).await;
     assert_eq!(run["state"], "stopped", "{run}");
-    let (_, stats) = app.get_json(&format!("/api/runs/{id}/stats")).await;
+    let stats = app.run_stats(&id).await;
     let row = stats["stats"]
         .as_array()
         .and_then(|rows| rows.iter().find(|r| r["name"] == "probe"))
@@ -63,15 +55,14 @@ async fn api_run(app: &TestApp, class: &str) -> (String, Value) {
     (id, row)
 }
 
-fn compare(app: &TestApp, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hornet"))
+async fn compare(app: &TestApp, args: &[&str]) -> (i32, String, String) {
+    let out = hornet()
         .arg("compare")
         .args(args)
         .arg("--db")
         .arg(&app.db)
-        .env_remove("HORNET_DB")
         .output()
-        .expect("hornet compare runs");
+        .await;
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -79,15 +70,9 @@ fn compare(app: &TestApp, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// `report::table::fmt_ms`: how the CLI prints milliseconds.
+/// How the CLI (and every page) prints milliseconds.
 fn fmt_ms(ms: f64) -> String {
-    if ms < 10.0 {
-        format!("{ms:.2}")
-    } else if ms < 100.0 {
-        format!("{ms:.1}")
-    } else {
-        format!("{ms:.0}")
-    }
+    hornet::format::fmt_ms(ms)
 }
 
 /// `promtool check metrics` on `text`; skipped with a reason when promtool is missing, except
@@ -96,9 +81,9 @@ fn promtool_check(text: &str) {
     use std::io::Write;
     let child = Command::new("promtool")
         .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn();
     let mut child = match child {
         Ok(c) => c,
@@ -149,7 +134,7 @@ async fn a_slowed_run_is_a_regression_in_the_cli_the_page_and_metrics_match_the_
     assert!(p95(&slow) > 40.0 && p95(&fast) < 40.0, "{fast} {slow}");
 
     // CLI: A → B broke p95=10%, for the name and the Aggregated row; exact p95 from histograms
-    let (code, out, err) = compare(&app, &[&a, &b, "--max-regression", "p95=10%"]);
+    let (code, out, err) = compare(&app, &[&a, &b, "--max-regression", "p95=10%"]).await;
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.starts_with(&format!("base: {a} (cmp, ")), "{out}");
     assert!(out.contains(&format!("\nhead: {b} (cmp, ")), "{out}");
@@ -179,7 +164,7 @@ async fn a_slowed_run_is_a_regression_in_the_cli_the_page_and_metrics_match_the_
     );
 
     // the other way round nothing regressed on p95
-    let (code, out, _) = compare(&app, &[&b, &a, "--max-regression", "p95=10%"]);
+    let (code, out, _) = compare(&app, &[&b, &a, "--max-regression", "p95=10%"]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.ends_with("No regressions.\n"), "{out}");
 
@@ -193,10 +178,11 @@ async fn a_slowed_run_is_a_regression_in_the_cli_the_page_and_metrics_match_the_
             "--max-regression",
             "p95=10%",
         ],
-    );
+    )
+    .await;
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.starts_with(&format!("base: {a} ")), "{out}");
-    let (code, _, err) = compare(&app, &["--baseline", "last-passing", &a]);
+    let (code, _, err) = compare(&app, &["--baseline", "last-passing", &a]).await;
     assert_eq!(code, 2);
     assert!(
         err.contains("no passing run of plan \"cmp\" before run"),
@@ -204,13 +190,13 @@ async fn a_slowed_run_is_a_regression_in_the_cli_the_page_and_metrics_match_the_
     );
 
     // bad input: unknown id, bad rule, wrong count
-    let (code, _, err) = compare(&app, &[&a, "nope"]);
+    let (code, _, err) = compare(&app, &[&a, "nope"]).await;
     assert_eq!(code, 2);
     assert!(err.contains("no run \"nope\""), "{err}");
-    let (code, _, err) = compare(&app, &[&a, &b, "--max-regression", "p95=10"]);
+    let (code, _, err) = compare(&app, &[&a, &b, "--max-regression", "p95=10"]).await;
     assert_eq!(code, 2);
     assert!(err.contains("needs a unit"), "{err}");
-    let (code, _, _) = compare(&app, &[&a]);
+    let (code, _, _) = compare(&app, &[&a]).await;
     assert_eq!(code, 2);
 
     // the page: both runs, the regression highlighted; run=B&run=A makes the older (A) the base
@@ -272,16 +258,8 @@ async fn form(app: &TestApp, path: &str, body: &str) -> Value {
 
 /// Polls `/stats/requests` until `done` holds; panics after 15 s.
 async fn stats_until(app: &TestApp, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let (status, stats) = app.get_json("/stats/requests").await;
-        assert_eq!(status, 200);
-        if done(&stats) {
-            return stats;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{what}: {stats}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    app.wait_json(what, "/stats/requests", Duration::from_secs(15), done)
+        .await
 }
 
 #[tokio::test]

@@ -1,59 +1,43 @@
 //! Captures, feeders and setup against the demo target: what the target served (its own
 //! counts and its store) must be exactly what the plan's data says.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use hornet::engine::{self, EngineError, RunConfig};
+use hornet::demo::RunningTarget;
+use hornet::engine::EngineError;
 use hornet::plan::Plan;
 use hornet::stats::snapshot::{RunState, Snapshot};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{plan, row, served, served_count, spawn_app_on, spawn_target};
-
-fn cfg(host: String, users: u32, run_time: Duration) -> RunConfig {
-    RunConfig {
-        host: Some(host),
-        users,
-        spawn_rate: 100.0,
-        run_time: Some(run_time),
-        // In-flight requests finish and are counted on both sides.
-        stop_timeout: Duration::from_secs(5),
-        ..RunConfig::default()
-    }
-}
-
-/// Like `helpers::run_to_end`, through `engine::launch` (plans with setup steps).
-async fn launch_to_end(plan: &Plan, cfg: RunConfig, limit: Duration) -> std::sync::Arc<Snapshot> {
-    let (_handle, done) = engine::launch(plan, cfg).await.expect("run starts");
-    tokio::time::timeout(limit, done.wait())
-        .await
-        .expect("run ends in time")
-        .expect("run completes")
-        .snapshot
-}
+use crate::helpers::{
+    authed, hornet_run, launch_refused, plan, plan_file, row, run_cfg, run_to_end, served,
+    served_count, spawn_app_with_plan, spawn_target, temp_dir, write_file,
+};
 
 /// A plan whose CSV sits beside it in a temporary directory.
 fn plan_with_csv(dir: &tempfile::TempDir, csv: &str, text: &str) -> Plan {
-    std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
-    std::fs::write(dir.path().join("data/rows.csv"), csv).expect("write csv");
+    write_file(dir.path(), "data/rows.csv", csv);
     hornet::plan::parse_str(text, "data.toml", Some(dir.path()))
         .unwrap_or_else(|e| panic!("test plan invalid:\n{e}"))
 }
 
-async fn tool_names(url: &str) -> Vec<String> {
-    let tools: serde_json::Value = reqwest::Client::new()
-        .get(format!("{url}/tools"))
-        .bearer_auth("demo-token")
+/// The target's tools (JSON), as `GET /tools` lists them.
+async fn tools(target: &RunningTarget) -> Vec<serde_json::Value> {
+    authed(target, Method::GET, "/tools")
         .send()
         .await
         .expect("GET /tools")
         .json()
         .await
-        .expect("JSON");
-    tools
-        .as_array()
-        .expect("a list")
+        .expect("a JSON list")
+}
+
+/// The names of the tools the test created (the target seeds `demo-tool-N`).
+async fn tool_names(target: &RunningTarget) -> Vec<String> {
+    tools(target)
+        .await
         .iter()
         .filter_map(|t| t["name"].as_str())
         .filter(|n| !n.starts_with("demo-tool-"))
@@ -82,8 +66,7 @@ tasks = [
   ] },
 ]
 "#;
-    let snapshot =
-        run_to_end_checked(&plan(text), cfg(target.url(), 3, Duration::from_secs(2))).await;
+    let snapshot = run_data_plan(&plan(text), target.url(), 3, 2).await;
     let stats = served(&target).await;
     let created = row(&snapshot, "POST", "/tools [create]");
     let read = row(&snapshot, "GET", "/tools/[id]");
@@ -106,7 +89,7 @@ tasks = [
         deleted.num_requests
     );
     assert!(
-        tool_names(&target.url()).await.is_empty(),
+        tool_names(&target).await.is_empty(),
         "every tool was deleted"
     );
 
@@ -128,8 +111,10 @@ tasks = [
     assert_eq!(failure.occurrences, broken.num_requests);
 }
 
-async fn run_to_end_checked(plan: &Plan, cfg: RunConfig) -> std::sync::Arc<Snapshot> {
-    launch_to_end(plan, cfg, Duration::from_secs(20)).await
+/// Runs `plan` (setup first) with `users` for `secs` against `host`, to its end.
+async fn run_data_plan(plan: &Plan, host: String, users: u32, secs: u64) -> Arc<Snapshot> {
+    let cfg = run_cfg(host, users, Duration::from_secs(secs));
+    run_to_end(plan, cfg, Duration::from_secs(20)).await
 }
 
 /// Three routes of the target as one column: which route was served tells which row was used.
@@ -163,9 +148,9 @@ fn route_counts(stats: &serde_json::Value) -> [u64; 3] {
 #[tokio::test]
 async fn cycle_hands_rows_out_in_turn_across_all_users() {
     let target = spawn_target().await;
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = temp_dir();
     let plan = plan_with_csv(&dir, ROUTES, &routes_plan("cycle"));
-    let snapshot = run_to_end_checked(&plan, cfg(target.url(), 4, Duration::from_secs(2))).await;
+    let snapshot = run_data_plan(&plan, target.url(), 4, 2).await;
     let counts = route_counts(&served(&target).await);
     let fed = row(&snapshot, "GET", "fed");
     assert_eq!(fed.num_failures, 0);
@@ -183,9 +168,9 @@ async fn cycle_hands_rows_out_in_turn_across_all_users() {
 #[tokio::test]
 async fn random_picks_only_rows_and_reaches_each() {
     let target = spawn_target().await;
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = temp_dir();
     let plan = plan_with_csv(&dir, ROUTES, &routes_plan("random"));
-    let snapshot = run_to_end_checked(&plan, cfg(target.url(), 2, Duration::from_secs(2))).await;
+    let snapshot = run_data_plan(&plan, target.url(), 2, 2).await;
     let stats = served(&target).await;
     let counts = route_counts(&stats);
     let fed = row(&snapshot, "GET", "fed");
@@ -203,7 +188,7 @@ async fn random_picks_only_rows_and_reaches_each() {
 #[tokio::test]
 async fn once_posts_each_row_once_then_stops_the_users_and_the_run() {
     let target = spawn_target().await;
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = temp_dir();
     let text = r#"
 [defaults]
 headers = { Authorization = "Bearer demo-token" }
@@ -220,14 +205,14 @@ on_stop = [ { get = "/health", name = "bye" } ]
     let plan = plan_with_csv(&dir, csv, text);
     let started = std::time::Instant::now();
     // 30 s of run time, 4 users, 3 rows: the run must end on its own once the rows are gone
-    let snapshot = run_to_end_checked(&plan, cfg(target.url(), 4, Duration::from_secs(30))).await;
+    let snapshot = run_data_plan(&plan, target.url(), 4, 30).await;
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "the run should end when every user has stopped, took {:?}",
         started.elapsed()
     );
     assert_eq!(snapshot.state, RunState::Stopped);
-    let mut names = tool_names(&target.url()).await;
+    let mut names = tool_names(&target).await;
     names.sort();
     assert_eq!(names, vec!["feed-alpha", "feed-beta", "feed-gamma"]);
     let stats = served(&target).await;
@@ -243,18 +228,8 @@ on_stop = [ { get = "/health", name = "bye" } ]
         "{:?}",
         snapshot.warnings
     );
-    let description: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/tools", target.url()))
-        .bearer_auth("demo-token")
-        .send()
+    assert!(tools(&target)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(description
-        .as_array()
-        .unwrap()
         .iter()
         .any(|t| t["name"] == "feed-beta" && t["description"] == "second, with a comma"));
 }
@@ -278,8 +253,7 @@ tasks = [
   { get = "/tools/{{ first_tool }}", name = "/tools/[first]", check.json = { "$.name" = "demo-tool-1" } },
 ]
 "#;
-    let snapshot =
-        run_to_end_checked(&plan(text), cfg(target.url(), 3, Duration::from_secs(2))).await;
+    let snapshot = run_data_plan(&plan(text), target.url(), 3, 2).await;
     let stats = served(&target).await;
     let tools = row(&snapshot, "GET", "/tools/[id]");
     let servers = row(&snapshot, "GET", "/servers/[id]");
@@ -321,11 +295,8 @@ tasks = [ { get = "/tools/{{ pick(tool_ids) }}", name = "/tools/[id]" } ]
 async fn a_failing_setup_refuses_the_run_with_its_message() {
     let target = spawn_target().await;
     // no Authorization header: the target answers /tools with 401
-    let cfg = cfg(target.url(), 2, Duration::from_secs(2));
-    let err = match engine::launch(&plan(FAILING_SETUP), cfg.clone()).await {
-        Ok(_) => panic!("the run started"),
-        Err(e) => e,
-    };
+    let cfg = run_cfg(target.url(), 2, Duration::from_secs(2));
+    let err = launch_refused(&plan(FAILING_SETUP), cfg).await;
     let EngineError::Invalid { field, message } = &err else {
         panic!("{err:?}")
     };
@@ -338,22 +309,11 @@ async fn a_failing_setup_refuses_the_run_with_its_message() {
     assert_eq!(served_count(&stats, "GET /tools"), 1);
     assert_eq!(served_count(&stats, "GET /health"), 1);
     assert_eq!(served_count(&stats, "GET /tools/{id}"), 0, "no user ran");
-
-    // engine::start cannot run setup: it says so instead of skipping it
-    let Err(EngineError::Invalid { field, .. }) = engine::start(&plan(FAILING_SETUP), cfg) else {
-        panic!("start accepted a plan with setup");
-    };
-    assert_eq!(field, "setup");
 }
 
 #[tokio::test]
 async fn the_api_answers_400_naming_setup_when_setup_fails() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let plans = dir.path().join("plans");
-    std::fs::create_dir_all(&plans).expect("plans dir");
-    std::fs::write(plans.join("setup_fails.toml"), FAILING_SETUP).expect("write plan");
-    let db = dir.path().join("hornet.db");
-    let app = spawn_app_on(dir, db, plans).await;
+    let app = spawn_app_with_plan("setup_fails.toml", FAILING_SETUP).await;
     let body =
         json!({ "plan": "setup_fails", "host": app.target.url(), "users": 1, "spawn_rate": 1 });
     let (status, err) = app.send_json(Method::POST, "/api/runs", &body).await;
@@ -375,20 +335,11 @@ async fn the_api_answers_400_naming_setup_when_setup_fails() {
 #[tokio::test]
 async fn hornet_run_exits_2_with_the_setup_failure() {
     let target = spawn_target().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("setup_fails.toml");
-    std::fs::write(&path, FAILING_SETUP).expect("write plan");
-    let url = target.url();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_hornet"))
-            .arg("run")
-            .arg(&path)
-            .args(["-H", &url, "-u", "1", "-t", "5s", "--no-history"])
-            .output()
-            .expect("hornet runs")
-    })
-    .await
-    .expect("join");
+    let (_dir, path) = plan_file("setup_fails.toml", FAILING_SETUP);
+    let out = hornet_run(&path, &target.url())
+        .args(["-u", "1", "-t", "5s", "--no-history"])
+        .output()
+        .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(

@@ -5,10 +5,10 @@
 //! Mounting needs root (CI here runs as root); elsewhere the test says why it is skipped.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::helpers::spawn_target;
+use crate::helpers::{hornet_run, spawn_target, temp_dir, write_file};
 
 const PLAN: &str = r#"
 [[users]]
@@ -24,7 +24,7 @@ struct SmallDisk {
 
 impl SmallDisk {
     fn mount(size: &str) -> Result<SmallDisk, String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let dir = temp_dir();
         let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(dir.path())
@@ -43,7 +43,15 @@ impl SmallDisk {
 
 impl Drop for SmallDisk {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
+        let umounted = Command::new("umount").arg(self.dir.path()).status();
+        // Not while a failed test unwinds: a second panic would abort the whole suite.
+        if !std::thread::panicking() {
+            assert!(
+                umounted.as_ref().is_ok_and(|s| s.success()),
+                "umount {}: {umounted:?}",
+                self.dir.path().display()
+            );
+        }
     }
 }
 
@@ -65,36 +73,27 @@ async fn a_full_disk_warns_keeps_measuring_ends_on_time_and_the_next_run_works()
         }
     };
     let target = spawn_target().await;
-    let work = tempfile::tempdir().expect("tempdir");
-    let plan = work.path().join("quick.toml");
-    std::fs::write(&plan, PLAN).expect("plan");
+    let work = temp_dir();
+    let plan = write_file(work.path(), "quick.toml", PLAN);
     let db = disk.path("hornet.db");
     let jtl = disk.path("results.jtl");
     let filler = disk.path("filler");
     // leave ~200 KiB: the database opens, then the history and the JTL run out of room
     fill(&filler, 1_850 * 1024);
-    let run = |plan: PathBuf, url: String, db: PathBuf, jtl: Option<PathBuf>| {
-        tokio::task::spawn_blocking(move || {
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_hornet"));
-            cmd.arg("run")
-                .arg(&plan)
-                .args(["-H", &url, "-u", "10", "-r", "100", "-t", "5s"])
-                .args(["--stop-timeout", "2s", "--json", "-"])
-                .arg("--db")
-                .arg(&db)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            if let Some(jtl) = jtl {
-                cmd.arg("--jtl").arg(jtl);
-            }
-            let started = Instant::now();
-            let out = cmd.output().expect("hornet runs");
-            (out, started.elapsed())
-        })
+    let run = async |jtl: Option<&Path>| {
+        let mut cmd = hornet_run(&plan, &target.url())
+            .args(["-u", "10", "-r", "100", "-t", "5s"])
+            .args(["--stop-timeout", "2s", "--json", "-"])
+            .arg("--db")
+            .arg(&db);
+        if let Some(jtl) = jtl {
+            cmd = cmd.arg("--jtl").arg(jtl);
+        }
+        let started = Instant::now();
+        let out = cmd.output().await;
+        (out, started.elapsed())
     };
-    let (out, took) = run(plan.clone(), target.url(), db.clone(), Some(jtl.clone()))
-        .await
-        .expect("join");
+    let (out, took) = run(Some(&jtl)).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("history write failed: no space left on device"),
@@ -122,9 +121,7 @@ async fn a_full_disk_warns_keeps_measuring_ends_on_time_and_the_next_run_works()
 
     // space is back: the next run records normally
     std::fs::remove_file(&filler).expect("filler removed");
-    let (out, _) = run(plan, target.url(), db.clone(), None)
-        .await
-        .expect("join");
+    let (out, _) = run(None).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("history write failed"), "{stderr}");

@@ -2,10 +2,12 @@
 
 use std::time::Duration;
 
-use hornet::engine::{self, RunConfig};
 use hornet::stats::snapshot::RunState;
 
-use crate::helpers::{closed_port, plan, row, run_to_end, served, served_count, spawn_target};
+use crate::helpers::{
+    cut_at_stop, free_port, only_classes, plan, row, run_cfg, run_to_end, served, served_count,
+    spawn_target, start_refused, start_run, wait_run_end,
+};
 
 const READS: &str = r#"
 name = "reads"
@@ -28,16 +30,7 @@ tasks = [
 #[tokio::test]
 async fn reported_counts_equal_what_the_target_served() {
     let target = spawn_target().await;
-    let cfg = RunConfig {
-        host: Some(target.url()),
-        users: 10,
-        spawn_rate: 100.0,
-        run_time: Some(Duration::from_secs(2)),
-        // In-flight requests finish and are recorded; with 0 they are dropped uncounted while
-        // the target has already counted them (Locust's semantics).
-        stop_timeout: Duration::from_secs(5),
-        ..RunConfig::default()
-    };
+    let cfg = run_cfg(target.url(), 10, Duration::from_secs(2));
     let snapshot = run_to_end(&plan(READS), cfg, Duration::from_secs(20)).await;
     let stats = served(&target).await;
 
@@ -74,13 +67,7 @@ async fn median_of_a_fixed_20ms_route_is_between_20_and_30ms() {
 name = "Slow"
 tasks = [ { get = "/delay/20", name = "/delay/20" } ]
 "#;
-    let cfg = RunConfig {
-        host: Some(target.url()),
-        users: 5,
-        spawn_rate: 50.0,
-        run_time: Some(Duration::from_secs(3)),
-        ..RunConfig::default()
-    };
+    let cfg = cut_at_stop(run_cfg(target.url(), 5, Duration::from_secs(3)));
     let snapshot = run_to_end(&plan(text), cfg, Duration::from_secs(20)).await;
     let r = row(&snapshot, "GET", "/delay/20");
     assert!(r.num_requests > 100, "{} requests", r.num_requests);
@@ -105,13 +92,7 @@ name = "Checker"
 wait = "constant(10ms)"
 tasks = [ { get = "/health", check.status = 201 } ]
 "#;
-    let cfg = RunConfig {
-        host: Some(target.url()),
-        users: 2,
-        spawn_rate: 10.0,
-        run_time: Some(Duration::from_secs(1)),
-        ..RunConfig::default()
-    };
+    let cfg = cut_at_stop(run_cfg(target.url(), 2, Duration::from_secs(1)));
     let snapshot = run_to_end(&plan(text), cfg, Duration::from_secs(20)).await;
     let r = row(&snapshot, "GET", "/health");
     assert!(r.num_requests > 10);
@@ -134,13 +115,8 @@ name = "Probe"
 wait = "constant(20ms)"
 tasks = [ { get = "/health" } ]
 "#;
-    let cfg = RunConfig {
-        host: Some(format!("http://127.0.0.1:{}", closed_port())),
-        users: 3,
-        spawn_rate: 30.0,
-        run_time: Some(Duration::from_secs(1)),
-        ..RunConfig::default()
-    };
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let cfg = cut_at_stop(run_cfg(dead, 3, Duration::from_secs(1)));
     let snapshot = run_to_end(&plan(text), cfg, Duration::from_secs(10)).await;
     let r = row(&snapshot, "GET", "/health");
     assert!(r.num_requests >= 10);
@@ -164,14 +140,8 @@ name = "Idle"
 wait = "constant(50ms)"
 tasks = [ { get = "/health" } ]
 "#;
-    let cfg = RunConfig {
-        host: Some(target.url()),
-        users: 2,
-        spawn_rate: 100.0,
-        ..RunConfig::default()
-    };
-    let (handle, done) = engine::start(&plan(text), cfg).expect("starts");
-    let mut snapshots = handle.snapshots();
+    let (handle, done) = start_run(&plan(text), cut_at_stop(run_cfg(target.url(), 2, None))).await;
+    let snapshots = handle.snapshots();
     let wait_for_users = |n: u32| {
         let mut rx = snapshots.clone();
         async move {
@@ -190,33 +160,25 @@ tasks = [ { get = "/health" } ]
     handle.set_users(1, None).await.expect("set users");
     wait_for_users(1).await.expect("1 user");
     handle.stop();
-    let outcome = tokio::time::timeout(Duration::from_secs(10), done.wait())
-        .await
-        .expect("stops in time")
-        .expect("outcome");
+    let outcome = wait_run_end(done, Duration::from_secs(10)).await;
     assert_eq!(outcome.snapshot.state, RunState::Stopped);
     assert!(outcome.snapshot.total.num_requests > 0);
-    let _ = snapshots.borrow_and_update();
+    // the live view's last word is the final snapshot
+    let last = snapshots.borrow();
+    assert_eq!(last.state, RunState::Stopped);
+    assert_eq!(last.total.num_requests, outcome.snapshot.total.num_requests);
 }
 
 #[tokio::test]
 async fn an_unknown_class_is_refused_naming_the_field() {
-    let mut cfg = RunConfig {
-        host: Some("http://127.0.0.1:1".into()),
-        ..RunConfig::default()
-    };
-    cfg.selection.classes = vec![("Nobody".into(), None)];
-    let err = engine::start(&plan(READS), cfg).err().expect("refused");
-    match err {
-        engine::EngineError::Invalid { field, message } => {
-            assert_eq!(field, "classes");
-            assert!(
-                message.contains("Nobody") && message.contains("Reader"),
-                "{message}"
-            );
-        }
-        other => panic!("unexpected {other:?}"),
-    }
+    let cfg = only_classes(run_cfg("http://127.0.0.1:1", 1, None), &["Nobody"]);
+    let refused = start_refused(&plan(READS), cfg);
+    assert_eq!(refused.field, "classes");
+    let message = refused.message;
+    assert!(
+        message.contains("Nobody") && message.contains("Reader"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -230,13 +192,7 @@ timeout = "100ms"
 name = "Patient"
 tasks = [ { get = "/delay/5000", name = "/delay/5000" } ]
 "#;
-    let cfg = RunConfig {
-        host: Some(target.url()),
-        users: 2,
-        spawn_rate: 20.0,
-        run_time: Some(Duration::from_millis(1500)),
-        ..RunConfig::default()
-    };
+    let cfg = cut_at_stop(run_cfg(target.url(), 2, Duration::from_millis(1500)));
     let snapshot = run_to_end(&plan(text), cfg, Duration::from_secs(10)).await;
     let r = row(&snapshot, "GET", "/delay/5000");
     // 2 users × ~1.5 s / 100 ms each

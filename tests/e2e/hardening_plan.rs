@@ -2,30 +2,25 @@
 //! line:col, never an abort), thresholds on rows the plan records, bounded bodies for checks,
 //! capped CSV feeders, silent SSE streams.
 
-use std::io::Write;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
-use hornet::engine::RunConfig;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{plan, row, run_to_end, served, served_count, spawn_app, spawn_target};
+use crate::helpers::{
+    cut_at_stop, hornet, plan, row, run_cfg, run_to_end, served, served_count, spawn_app,
+    spawn_target, temp_dir, write_file,
+};
 
-fn hornet(args: &[&str]) -> Output {
-    let db = std::env::temp_dir().join(format!("hornet-e2e-hard-{}.db", std::process::id()));
-    Command::new(env!("CARGO_BIN_EXE_hornet"))
-        .env("HORNET_DB", db)
-        .args(args)
-        .output()
-        .expect("hornet runs")
+/// `hornet ARGS...` to its end.
+async fn hornet_with(args: &[&str]) -> Output {
+    hornet().args(args).output().await
 }
 
+/// Writes `dir/name`; returns its path as text (for argument lists and expected messages).
 fn write(dir: &tempfile::TempDir, name: &str, text: &[u8]) -> String {
-    let path = dir.path().join(name);
-    let mut f = std::fs::File::create(&path).expect("create");
-    f.write_all(text).expect("write");
-    path.display().to_string()
+    write_file(dir.path(), name, text).display().to_string()
 }
 
 const HUGE_FIXED: &str = r#"host = "http://127.0.0.1:9"
@@ -37,19 +32,13 @@ tasks = [ { get = "/" } ]
 
 #[tokio::test]
 async fn a_huge_fixed_count_is_refused_by_check_and_run_with_line_col() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = temp_dir();
     let plan = write(&dir, "huge.toml", HUGE_FIXED.as_bytes());
     let expected = format!(
         "{plan}:4:15: expected fixed_count: a whole number from 0 to 1000000, found the integer 4000000000"
     );
-    let (check, run) = tokio::task::spawn_blocking(move || {
-        (
-            hornet(&["check", &plan]),
-            hornet(&["run", &plan, "-t", "1s", "--no-history"]),
-        )
-    })
-    .await
-    .expect("join");
+    let check = hornet_with(&["check", &plan]).await;
+    let run = hornet_with(&["run", &plan, "-t", "1s", "--no-history"]).await;
     for out in [check, run] {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -59,37 +48,33 @@ async fn a_huge_fixed_count_is_refused_by_check_and_run_with_line_col() {
 
 #[tokio::test]
 async fn run_level_numbers_are_bounded_on_the_command_line() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = temp_dir();
     let plan = write(
         &dir,
         "ok.toml",
         b"host = \"http://127.0.0.1:9\"\n[[users]]\nname = \"A\"\ntasks = [ { get = \"/tools\" } ]\n",
     );
-    let outs = tokio::task::spawn_blocking(move || {
-        [
-            hornet(&["run", &plan, "-u", "4000000000", "--no-history"]),
-            hornet(&["run", &plan, "-r", "1e-300", "--no-history"]),
-            hornet(&["run", &plan, "--class", "A=5000", "--no-history"]),
-            hornet(&["run", &plan, "-t", "9999h", "--no-history"]),
-            hornet(&[
-                "run",
-                &plan,
-                "--threshold",
-                "'/nope'.p99 < 1s",
-                "--no-history",
-            ]),
-        ]
-    })
-    .await
-    .expect("join");
-    let wanted = [
-        "users must be at most 1000000, got 4000000000",
-        "spawn rate must be a number of users per second from 0.001 to 1000000, got 1e-300",
-        "A: a weight must be a whole number from 1 to 1000, got 5000",
-        "a duration must be at most 720h, got 9999h",
-        "error: --threshold \"'/nope'.p99 < 1s\": expected a name this plan records ('/tools'), found '/nope'",
+    let cases = [
+        (
+            ["-u", "4000000000"],
+            "users must be at most 1000000, got 4000000000",
+        ),
+        (
+            ["-r", "1e-300"],
+            "spawn rate must be a number of users per second from 0.001 to 1000000, got 1e-300",
+        ),
+        (
+            ["--class", "A=5000"],
+            "A: a weight must be a whole number from 1 to 1000, got 5000",
+        ),
+        (["-t", "9999h"], "a duration must be at most 720h, got 9999h"),
+        (
+            ["--threshold", "'/nope'.p99 < 1s"],
+            "error: --threshold \"'/nope'.p99 < 1s\": expected a name this plan records ('/tools'), found '/nope'",
+        ),
     ];
-    for (out, wanted) in outs.iter().zip(wanted) {
+    for (flag, wanted) in cases {
+        let out = hornet_with(&["run", &plan, flag[0], flag[1], "--no-history"]).await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(stderr.contains(wanted), "{wanted:?} not in {stderr}");
@@ -138,13 +123,7 @@ tasks = [
 ]
 "#,
     );
-    let cfg = RunConfig {
-        host: Some(target.url()),
-        users: 2,
-        spawn_rate: 100.0,
-        run_time: Some(Duration::from_millis(1500)),
-        ..RunConfig::default()
-    };
+    let cfg = cut_at_stop(run_cfg(target.url(), 2, Duration::from_millis(1500)));
     let snap = run_to_end(&p, cfg, Duration::from_secs(20)).await;
     let big = row(&snap, "GET", "/bytes/100000");
     assert!(big.num_requests > 3, "{}", big.num_requests);
@@ -170,7 +149,7 @@ tasks = [
 
 #[tokio::test]
 async fn a_feeder_over_the_row_cap_is_refused_by_check_with_the_line() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = temp_dir();
     // 1 000 001 rows of one short column: just over the cap, about 2 MB.
     let mut csv = String::with_capacity(2_000_010);
     csv.push_str("v\n");
@@ -183,9 +162,7 @@ async fn a_feeder_over_the_row_cap_is_refused_by_check_with_the_line() {
         "feed.toml",
         b"host = \"http://127.0.0.1:9\"\n[data.d]\ncsv = \"rows.csv\"\n[[users]]\nname = \"A\"\ntasks = [ { get = \"/{{ d.v }}\" } ]\n",
     );
-    let out = tokio::task::spawn_blocking(move || hornet(&["check", &plan]))
-        .await
-        .expect("join");
+    let out = hornet_with(&["check", &plan]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(
@@ -198,7 +175,7 @@ async fn a_feeder_over_the_row_cap_is_refused_by_check_with_the_line() {
 
 #[tokio::test]
 async fn check_reads_the_data_files_it_references() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = temp_dir();
     let data = write(&dir, "bad.csv", b"a,b\n1,2\n3\n");
     let plan = write(
         &dir,
@@ -206,11 +183,8 @@ async fn check_reads_the_data_files_it_references() {
         b"[data.d]\ncsv = \"bad.csv\"\n[[users]]\nname = \"A\"\ntasks = [ { get = \"/{{ d.a }}\" } ]\n",
     );
     let non_utf8 = write(&dir, "latin1.toml", b"name = \"caf\xe9\"\n");
-    let (bad, latin1) = tokio::task::spawn_blocking(move || {
-        (hornet(&["check", &plan]), hornet(&["check", &non_utf8]))
-    })
-    .await
-    .expect("join");
+    let bad = hornet_with(&["check", &plan]).await;
+    let latin1 = hornet_with(&["check", &non_utf8]).await;
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(bad.status.code(), Some(2), "{stderr}");
     assert_eq!(
@@ -239,14 +213,7 @@ name = "Listener"
 tasks = [ { sse = "/sse?silent=true", for = "300ms", name = "quiet" } ]
 "#,
     );
-    let cfg = RunConfig {
-        host: Some(target.url()),
-        users: 1,
-        spawn_rate: 10.0,
-        run_time: Some(Duration::from_millis(1400)),
-        stop_timeout: Duration::from_secs(2),
-        ..RunConfig::default()
-    };
+    let cfg = run_cfg(target.url(), 1, Duration::from_millis(1400));
     let snap = run_to_end(&p, cfg, Duration::from_secs(20)).await;
     let connect = row(&snap, "SSE", "quiet [connect]");
     let first = row(&snap, "SSE", "quiet [first event]");

@@ -5,88 +5,34 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use hornet::config::{ServerLimits, Settings};
+use hornet::config::ServerLimits;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{spawn_app, spawn_app_on};
+use crate::helpers::{
+    cookie_pair, hornet, login, no_redirects, spawn_app, spawn_app_in, write_file, AppDir, TestApp,
+};
 
-/// A server with `token` and `limits` on a fresh database in `dir`.
-struct Server {
-    url: String,
-    addr: std::net::SocketAddr,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+/// A server with `token` and `limits` on `dir` (a fresh one, or one a stopped server handed
+/// back).
+async fn serve(dir: AppDir, token: Option<&str>, limits: ServerLimits) -> TestApp {
+    spawn_app_in(dir, |s| {
+        s.token = token.map(str::to_string);
+        s.limits = limits;
+    })
+    .await
 }
 
-async fn serve(dir: &std::path::Path, token: Option<&str>, limits: ServerLimits) -> Server {
-    hornet::telemetry::init_for_tests();
-    let settings = Settings {
-        bind: "127.0.0.1:0".into(),
-        db: dir.join("h.db"),
-        plans: dir.join("plans"),
-        no_demo_target: true,
-        token: token.map(str::to_string),
-        limits,
-        ..Settings::default()
-    };
-    let app = hornet::app::Application::build(settings)
-        .await
-        .expect("application builds");
-    let url = app.url();
-    let addr = app.addr();
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(app.run_until_stopped(stop.clone()));
-    Server {
-        url,
-        addr,
-        stop,
-        task,
-    }
-}
-
-impl Server {
-    async fn stop(self) -> Duration {
-        let started = Instant::now();
-        self.stop.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .expect("server stops in time")
-            .expect("server task")
-            .expect("server ran");
-        started.elapsed()
-    }
-}
-
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// Logs in with `token`; returns the status and the `name=value` of the cookie set, if any.
-async fn login(client: &reqwest::Client, url: &str, token: &str) -> (u16, Option<String>) {
-    let resp = client
-        .post(format!("{url}/login"))
-        .form(&[("token", token)])
+/// `GET /api/runs` with a bearer token.
+async fn runs_with_token(client: &reqwest::Client, url: &str, token: &str) -> reqwest::Response {
+    client
+        .get(format!("{url}/api/runs"))
+        .bearer_auth(token)
         .send()
         .await
-        .unwrap();
-    let cookie = resp
-        .headers()
-        .get("set-cookie")
-        .map(|v| v.to_str().unwrap().to_string());
-    (resp.status().as_u16(), cookie)
-}
-
-fn pair(set_cookie: &str) -> String {
-    set_cookie.split(';').next().unwrap().to_string()
+        .expect("GET /api/runs")
 }
 
 async fn get_with_cookie(client: &reqwest::Client, url: &str, cookie: &str) -> u16 {
@@ -102,10 +48,9 @@ async fn get_with_cookie(client: &reqwest::Client, url: &str, cookie: &str) -> u
 
 #[test]
 fn an_empty_or_blank_token_is_refused_with_exit_2() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("h.db");
-    let flag = Command::new(env!("CARGO_BIN_EXE_hornet"))
-        .env_remove("HORNET_TOKEN")
+    let dir = AppDir::new();
+    let db = dir.db();
+    let flag = hornet()
         .args([
             "serve",
             "--bind",
@@ -116,15 +61,13 @@ fn an_empty_or_blank_token_is_refused_with_exit_2() {
         ])
         .arg("--db")
         .arg(&db)
-        .output()
-        .expect("hornet runs");
-    let env = Command::new(env!("CARGO_BIN_EXE_hornet"))
+        .output_blocking();
+    let env = hornet()
         .env("HORNET_TOKEN", " \t ")
         .args(["serve", "--bind", "0.0.0.0:0", "--no-demo-target"])
         .arg("--db")
         .arg(&db)
-        .output()
-        .expect("hornet runs");
+        .output_blocking();
     for out in [flag, env] {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -140,8 +83,7 @@ fn an_empty_or_blank_token_is_refused_with_exit_2() {
 
 #[tokio::test]
 async fn each_login_is_its_own_session_and_logout_or_a_restart_ends_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = serve(dir.path(), Some("s3cret"), ServerLimits::default()).await;
+    let server = serve(AppDir::new(), Some("s3cret"), ServerLimits::default()).await;
     let url = server.url.clone();
     let client = no_redirects();
 
@@ -152,7 +94,7 @@ async fn each_login_is_its_own_session_and_logout_or_a_restart_ends_it() {
         assert!(first.contains(attr), "{attr} in {first}");
     }
     let (_, second) = login(&client, &url, "s3cret").await;
-    let (first, second) = (pair(&first), pair(&second.expect("a cookie")));
+    let (first, second) = (cookie_pair(&first), cookie_pair(&second.expect("a cookie")));
     assert_ne!(first, second, "each login gets its own session");
     assert!(first.len() >= "hornet_session=".len() + 32, "{first}");
     assert!(!first.contains("s3cret"));
@@ -215,8 +157,8 @@ async fn each_login_is_its_own_session_and_logout_or_a_restart_ends_it() {
         .contains("Max-Age=0"));
 
     // A restart (same database, same token) forgets every session.
-    server.stop().await;
-    let server = serve(dir.path(), Some("s3cret"), ServerLimits::default()).await;
+    let dir = server.stop().await;
+    let server = serve(dir, Some("s3cret"), ServerLimits::default()).await;
     assert_eq!(
         get_with_cookie(&client, &server.url, &second).await,
         401,
@@ -227,13 +169,12 @@ async fn each_login_is_its_own_session_and_logout_or_a_restart_ends_it() {
 
 #[tokio::test]
 async fn wrong_tokens_are_braked_per_client_and_the_right_one_works_after_the_wait() {
-    let dir = tempfile::tempdir().unwrap();
     let limits = ServerLimits {
         // Long enough that 30 loopback requests surely fall inside the first block.
         auth_base_block: Duration::from_secs(2),
         ..ServerLimits::default()
     };
-    let server = serve(dir.path(), Some("s3cret"), limits).await;
+    let server = serve(AppDir::new(), Some("s3cret"), limits).await;
     let url = server.url.clone();
     let client = no_redirects();
 
@@ -242,37 +183,22 @@ async fn wrong_tokens_are_braked_per_client_and_the_right_one_works_after_the_wa
         let resp = client.get(format!("{url}/api/runs")).send().await.unwrap();
         assert_eq!(resp.status(), 401);
     }
-    let resp = client
-        .get(format!("{url}/api/runs"))
-        .bearer_auth("s3cret")
-        .send()
-        .await
-        .unwrap();
+    let resp = runs_with_token(&client, &url, "s3cret").await;
     assert_eq!(resp.status(), 200);
     // Nor are authorized clients braked, however fast they go.
     for _ in 0..300 {
-        let resp = client
-            .get(format!("{url}/api/runs"))
-            .bearer_auth("s3cret")
-            .send()
-            .await
-            .unwrap();
+        let resp = runs_with_token(&client, &url, "s3cret").await;
         assert_eq!(resp.status(), 200);
     }
     let (_, session) = login(&client, &url, "s3cret").await;
-    let session = pair(&session.expect("a cookie"));
+    let session = cookie_pair(&session.expect("a cookie"));
 
     // 30 wrong guesses: the burst of 10 is answered 401 (the 10th starts the block), the rest
     // are refused unread.
     let mut statuses = Vec::new();
     let mut retry_after = None;
     for i in 0..30 {
-        let resp = client
-            .get(format!("{url}/api/runs"))
-            .bearer_auth(format!("guess-{i}"))
-            .send()
-            .await
-            .unwrap();
+        let resp = runs_with_token(&client, &url, &format!("guess-{i}")).await;
         statuses.push(resp.status().as_u16());
         if resp.status() == StatusCode::TOO_MANY_REQUESTS {
             retry_after = resp.headers().get("retry-after").map(|v| {
@@ -293,12 +219,7 @@ async fn wrong_tokens_are_braked_per_client_and_the_right_one_works_after_the_wa
 
     // While blocked even the right bearer token is refused (else the block would be an oracle)
     // and so is the login form; a live session is not.
-    let resp = client
-        .get(format!("{url}/api/runs"))
-        .bearer_auth("s3cret")
-        .send()
-        .await
-        .unwrap();
+    let resp = runs_with_token(&client, &url, "s3cret").await;
     assert_eq!(resp.status(), 429);
     let resp = client
         .post(format!("{url}/login"))
@@ -311,28 +232,14 @@ async fn wrong_tokens_are_braked_per_client_and_the_right_one_works_after_the_wa
     assert!(resp.text().await.unwrap().contains("try again in"));
     assert_eq!(get_with_cookie(&client, &url, &session).await, 200);
 
+    // Deliberate: the block lasts the Retry-After it announced, and no probe may touch it.
     tokio::time::sleep(Duration::from_secs(wait) + Duration::from_millis(100)).await;
-    let resp = client
-        .get(format!("{url}/api/runs"))
-        .bearer_auth("s3cret")
-        .send()
-        .await
-        .unwrap();
+    let resp = runs_with_token(&client, &url, "s3cret").await;
     assert_eq!(resp.status(), 200, "the right token works after the wait");
     // One more wrong guess right after a block blocks again, twice as long.
-    let resp = client
-        .get(format!("{url}/api/runs"))
-        .bearer_auth("again")
-        .send()
-        .await
-        .unwrap();
+    let resp = runs_with_token(&client, &url, "again").await;
     assert_eq!(resp.status(), 401);
-    let resp = client
-        .get(format!("{url}/api/runs"))
-        .bearer_auth("s3cret")
-        .send()
-        .await
-        .unwrap();
+    let resp = runs_with_token(&client, &url, "s3cret").await;
     assert_eq!(resp.status(), 429);
     let wait: u64 = resp.headers()["retry-after"]
         .to_str()
@@ -380,13 +287,12 @@ fn read_to_close(mut s: TcpStream) -> (String, Duration) {
 
 #[tokio::test]
 async fn slow_headers_and_slow_bodies_are_cut_off_and_oversize_bodies_refused_at_once() {
-    let dir = tempfile::tempdir().unwrap();
     let limits = ServerLimits {
         header_read_timeout: Duration::from_secs(1),
         body_read_timeout: Duration::from_secs(1),
         ..ServerLimits::default()
     };
-    let server = serve(dir.path(), None, limits).await;
+    let server = serve(AppDir::new(), None, limits).await;
     let addr = server.addr;
     let host = format!("Host: {addr}\r\n");
 
@@ -449,8 +355,7 @@ async fn slow_headers_and_slow_bodies_are_cut_off_and_oversize_bodies_refused_at
 
 #[tokio::test]
 async fn the_65th_connection_from_one_ip_is_closed() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = serve(dir.path(), None, ServerLimits::default()).await;
+    let server = serve(AppDir::new(), None, ServerLimits::default()).await;
     let addr = server.addr;
     let checks = tokio::task::spawn_blocking(move || {
         let open: Vec<TcpStream> = (0..64).map(|_| connect(addr)).collect();
@@ -485,22 +390,26 @@ async fn the_65th_connection_from_one_ip_is_closed() {
 
 #[tokio::test]
 async fn shutdown_does_not_wait_for_a_half_sent_request_beyond_the_deadline() {
-    let dir = tempfile::tempdir().unwrap();
     let limits = ServerLimits {
         // Far longer than the deadline: the deadline, not the header timeout, ends it.
         header_read_timeout: Duration::from_secs(60),
         shutdown_deadline: Duration::from_secs(1),
         ..ServerLimits::default()
     };
-    let server = serve(dir.path(), None, limits).await;
+    let server = serve(AppDir::new(), None, limits).await;
     let addr = server.addr;
     let mut half = connect(addr);
     half.write_all(b"POST /api/runs HTTP/1.1\r\nHost: 127")
         .unwrap();
     let idle = connect(addr);
-    // Let the server accept both before it is told to stop.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let took = server.stop().await;
+    // The server accepts in order: once a later connection is answered, it has accepted both.
+    let health = reqwest::get(format!("{}/health", server.url))
+        .await
+        .expect("GET /health");
+    assert_eq!(health.status(), 200);
+    let started = Instant::now();
+    server.stop().await;
+    let took = started.elapsed();
     assert!(took < Duration::from_secs(4), "shutdown took {took:?}");
     // Both were closed by the server (read_to_close panics on a connection still open).
     tokio::task::spawn_blocking(move || {
@@ -544,18 +453,14 @@ async fn json_endpoints_refuse_other_content_types() {
 
 #[tokio::test]
 async fn a_plan_linking_outside_the_folder_is_listed_invalid_and_cannot_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let plans = dir.path().join("plans");
-    std::fs::create_dir_all(&plans).unwrap();
-    let outside: PathBuf = dir.path().join("elsewhere.toml");
-    std::fs::write(
-        &outside,
+    let dir = AppDir::new();
+    let outside = write_file(
+        dir.path(),
+        "elsewhere.toml",
         "name = \"Elsewhere\"\n[[users]]\nname = \"U\"\ntasks = [ { get = \"/\" } ]\n",
-    )
-    .unwrap();
-    std::os::unix::fs::symlink(&outside, plans.join("x.toml")).unwrap();
-    let db = dir.path().join("hornet.db");
-    let app = spawn_app_on(dir, db, plans).await;
+    );
+    std::os::unix::fs::symlink(&outside, dir.plans().join("x.toml")).unwrap();
+    let app = spawn_app_in(dir, |_| {}).await;
 
     let (status, listed) = app.get_json("/api/plans").await;
     assert_eq!(status, 200);

@@ -4,15 +4,18 @@
 
 use std::time::Duration;
 
-use hornet::engine::{self, RunConfig};
 use hornet::stats::snapshot::{RunState, Snapshot};
 
-use crate::helpers::{plan, row, run_to_end, spawn_target};
+use crate::helpers::{
+    cut_at_stop, hornet_run, plan, plan_file, row, run_cfg, run_to_end, shape_cfg,
+    spawn_app_with_plan, spawn_target, start_refused, start_run, wait_run_end, with_users,
+};
 
 /// Stalls the whole target for `for_` after `after`, in the background.
 fn stall_after(url: String, after: Duration, for_: &str) -> tokio::task::JoinHandle<()> {
     let for_ = for_.to_string();
     tokio::spawn(async move {
+        // Deliberate: the stall falls at a chosen moment of the run's timeline.
         tokio::time::sleep(after).await;
         let resp = reqwest::Client::new()
             .post(format!("{url}/__stall?for={for_}"))
@@ -44,23 +47,14 @@ stages = [
   { duration = "1.5s", users = 2, spawn_rate = 100 },
 ]
 "#;
-    let cfg = RunConfig {
-        host: Some(target.url()),
-        // ignored: the shape sets the users
-        users: 50,
-        shape: Some("steps".into()),
-        ..RunConfig::default()
-    };
+    // 50 users asked for are ignored: the shape sets the users
+    let cfg = with_users(shape_cfg(target.url(), "steps"), 50);
     let plan = plan(text);
-    let (handle, done) = engine::start(&plan, cfg).expect("run starts");
+    let (handle, done) = start_run(&plan, cfg).await;
     // A shape run cannot be re-targeted by hand: its stages own the user count.
     let err = handle.set_users(20, None).await.expect_err("refused");
     assert!(err.to_string().contains("\"steps\""), "{err}");
-    let s = tokio::time::timeout(Duration::from_secs(20), done.wait())
-        .await
-        .expect("the run ends with its shape")
-        .expect("run completes")
-        .snapshot;
+    let s = wait_run_end(done, Duration::from_secs(20)).await.snapshot;
     assert_eq!(s.state, RunState::Stopped);
     assert!(
         (4.9..5.8).contains(&s.elapsed_s),
@@ -76,28 +70,19 @@ stages = [
     assert!(row(&s, "GET", "/health").num_requests > 50);
 
     // An unknown shape is refused by name.
-    let cfg = RunConfig {
-        host: Some(target.url()),
-        shape: Some("nope".into()),
-        ..RunConfig::default()
-    };
-    match engine::start(&plan, cfg) {
-        Err(engine::EngineError::Invalid { field, message }) => {
-            assert_eq!(field, "shape");
-            assert_eq!(message, "unknown shape \"nope\"; the plan has steps");
-        }
-        Err(e) => panic!("unexpected error {e}"),
-        Ok(_) => panic!("an unknown shape must not start"),
-    }
+    let refused = start_refused(&plan, shape_cfg(target.url(), "nope"));
+    assert_eq!(refused.field, "shape");
+    assert_eq!(
+        refused.message,
+        "unknown shape \"nope\"; the plan has steps"
+    );
 }
 
 #[tokio::test]
 async fn cli_shape_flag_runs_the_shape() {
     let target = spawn_target().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("plan.toml");
-    std::fs::write(
-        &path,
+    let (_dir, path) = plan_file(
+        "plan.toml",
         r#"
 [[users]]
 name = "Probe"
@@ -107,20 +92,14 @@ tasks = [ { get = "/health" } ]
 [shapes.short]
 stages = [ { duration = "1s", users = 2 }, { duration = "1s", users = 4 } ]
 "#,
-    )
-    .expect("write plan");
-    let run = |shape: &'static str| {
-        let (url, path) = (target.url(), path.clone());
-        tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_hornet"))
-                .arg("run")
-                .arg(&path)
-                .args(["-H", &url, "--shape", shape, "--no-history", "--json", "-"])
-                .output()
-                .expect("hornet runs")
-        })
+    );
+    let run = |shape: &str| {
+        hornet_run(&path, &target.url())
+            .args(["--shape", shape])
+            .args(["--no-history", "--json", "-"])
+            .output()
     };
-    let out = run("short").await.expect("join");
+    let out = run("short").await;
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -133,7 +112,7 @@ stages = [ { duration = "1s", users = 2 }, { duration = "1s", users = 4 } ]
     assert_eq!(summary["dropped"], 0);
     assert!(summary["aggregated"]["num_requests"].as_u64().unwrap_or(0) > 20);
 
-    let out = run("nope").await.expect("join");
+    let out = run("nope").await;
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -154,11 +133,7 @@ tasks = [ { get = "/health" } ]
 arrival = [ { duration = "10s", rate = 200 } ]
 max_users = 200
 "#;
-    let cfg = RunConfig {
-        host: Some(target.url()),
-        shape: Some("open".into()),
-        ..RunConfig::default()
-    };
+    let cfg = shape_cfg(target.url(), "open");
     let s = run_to_end(&plan(text), cfg, Duration::from_secs(30)).await;
     // The schedule holds exactly 2000 starts in 10 s (the last may still be in flight at the
     // end): within 5 %, whatever the responses took.
@@ -216,13 +191,7 @@ name = "Paced"
 wait = "throughput(200/s)"
 tasks = [ { get = "/health" } ]
 "#;
-    let cfg = RunConfig {
-        host: Some(target.url()),
-        users: 1,
-        spawn_rate: 1.0,
-        run_time: Some(Duration::from_secs(10)),
-        ..RunConfig::default()
-    };
+    let cfg = cut_at_stop(run_cfg(target.url(), 1, Duration::from_secs(10)));
     // Stalls start at different times in the three stall tests, so that their catch-up bursts
     // do not compete with each other when the tests run in parallel.
     let stall = stall_after(target.url(), Duration::from_millis(3500), "1s");
@@ -284,11 +253,7 @@ max_users = MAX
 #[tokio::test]
 async fn the_open_model_through_a_stall_needs_no_correction() {
     let target = spawn_target().await;
-    let cfg = RunConfig {
-        host: Some(target.url()),
-        shape: Some("open".into()),
-        ..RunConfig::default()
-    };
+    let cfg = shape_cfg(target.url(), "open");
     let stall = stall_after(target.url(), Duration::from_millis(4500), "1s");
     let s = run_to_end(
         &plan(&OPEN_100.replace("MAX", "200")),
@@ -329,11 +294,7 @@ async fn the_open_model_through_a_stall_needs_no_correction() {
 #[tokio::test]
 async fn the_open_model_drops_starts_when_every_user_is_busy() {
     let target = spawn_target().await;
-    let cfg = RunConfig {
-        host: Some(target.url()),
-        shape: Some("open".into()),
-        ..RunConfig::default()
-    };
+    let cfg = shape_cfg(target.url(), "open");
     let stall = stall_after(target.url(), Duration::from_millis(6000), "1s");
     let s = run_to_end(
         &plan(&OPEN_100.replace("MAX", "10")),
@@ -367,12 +328,8 @@ async fn the_open_model_drops_starts_when_every_user_is_busy() {
 /// during a stall with one user, and keeps the dropped count after it ended (stats and page).
 #[tokio::test]
 async fn an_api_shape_run_reports_dropped_starts_live_and_afterwards() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("hornet.db");
-    let plans = dir.path().join("plans");
-    std::fs::create_dir_all(&plans).expect("plans dir");
-    std::fs::write(
-        plans.join("open.toml"),
+    let app = spawn_app_with_plan(
+        "open.toml",
         r#"
 name = "open"
 [[users]]
@@ -384,14 +341,9 @@ arrival = [ { duration = "3s", rate = 50 } ]
 max_users = 1
 "#,
     )
-    .expect("write plan");
-    let app = crate::helpers::spawn_app_on(dir, db, plans).await;
+    .await;
     let body = serde_json::json!({ "plan": "open", "host": app.target.url(), "shape": "open" });
-    let (status, started) = app
-        .send_json(reqwest::Method::POST, "/api/runs", &body)
-        .await;
-    assert_eq!(status, 201, "{started}");
-    let id = started["id"].as_str().expect("id").to_string();
+    let id = app.start_run(&body).await;
     let (status, err) = app
         .send_json(
             reqwest::Method::PATCH,
@@ -406,8 +358,7 @@ max_users = 1
         .await
         .expect("stall sent");
     app.wait_final(&id, Duration::from_secs(20)).await;
-    let (status, stats) = app.get_json(&format!("/api/runs/{id}/stats")).await;
-    assert_eq!(status, 200);
+    let stats = app.run_stats(&id).await;
     let dropped = stats["dropped"].as_u64().unwrap_or(0);
     assert!((40..=55).contains(&dropped), "{dropped} dropped: {stats}");
     let requests = stats["aggregated"]["num_requests"].as_u64().unwrap_or(0);

@@ -1,14 +1,11 @@
 //! Result files: `hornet run --csv --csv-full-history --jtl --html` (Locust's and JMeter's exact
 //! headers, row counts equal to request counts) and the downloads of a stored run.
 
-use std::io::Write;
-use std::process::Command;
 use std::time::Duration;
 
-use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{served, spawn_app, spawn_target};
+use crate::helpers::{hornet_run, plan_file, served, spawn_app, spawn_target};
 
 const STATS_HEADER: &str = "Type,Name,Request Count,Failure Count,Median Response Time,\
 Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,\
@@ -68,41 +65,22 @@ fn assert_self_contained(html: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_writes_locust_csvs_a_jtl_line_per_request_and_an_html_report() {
     let target = spawn_target().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let plan = dir.path().join("plan.toml");
-    std::fs::File::create(&plan)
-        .and_then(|mut f| f.write_all(PLAN.as_bytes()))
-        .expect("plan written");
+    let (dir, plan) = plan_file("plan.toml", PLAN);
     let prefix = dir.path().join("out");
     let jtl = dir.path().join("results.jtl");
     let html = dir.path().join("report.html");
-    let out = tokio::task::spawn_blocking({
-        let (url, plan, prefix, jtl, html) = (
-            target.url(),
-            plan.clone(),
-            prefix.clone(),
-            jtl.clone(),
-            html.clone(),
-        );
-        move || {
-            Command::new(env!("CARGO_BIN_EXE_hornet"))
-                .arg("run")
-                .arg(&plan)
-                .args(["-H", &url, "-u", "3", "-r", "30", "-t", "2500ms"])
-                // in-flight requests finish at the stop: every sample is counted and written
-                .args(["--stop-timeout", "5s", "--no-history", "--csv-full-history"])
-                .arg("--csv")
-                .arg(&prefix)
-                .arg("--jtl")
-                .arg(&jtl)
-                .arg("--html")
-                .arg(&html)
-                .output()
-                .expect("hornet runs")
-        }
-    })
-    .await
-    .expect("join");
+    let out = hornet_run(&plan, &target.url())
+        .args(["-u", "3", "-r", "30", "-t", "2500ms"])
+        // in-flight requests finish at the stop: every sample is counted and written
+        .args(["--stop-timeout", "5s", "--no-history", "--csv-full-history"])
+        .arg("--csv")
+        .arg(&prefix)
+        .arg("--jtl")
+        .arg(&jtl)
+        .arg("--html")
+        .arg(&html)
+        .output()
+        .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
     assert!(!stderr.contains("lost"), "{stderr}");
@@ -206,17 +184,13 @@ async fn run_writes_locust_csvs_a_jtl_line_per_request_and_an_html_report() {
 
 #[tokio::test]
 async fn a_bad_output_path_is_bad_input() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let plan = dir.path().join("plan.toml");
-    std::fs::write(&plan, PLAN).expect("plan written");
-    let out = Command::new(env!("CARGO_BIN_EXE_hornet"))
-        .arg("run")
-        .arg(&plan)
-        .args(["-H", "http://127.0.0.1:9", "-t", "1s", "--no-history"])
+    let (dir, plan) = plan_file("plan.toml", PLAN);
+    let out = hornet_run(&plan, "http://127.0.0.1:9")
+        .args(["-t", "1s", "--no-history"])
         .arg("--jtl")
         .arg(dir.path().join("no/such/dir/x.jtl"))
         .output()
-        .expect("hornet runs");
+        .await;
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("x.jtl"));
 }
@@ -233,11 +207,9 @@ async fn a_stored_run_downloads_its_csvs_and_report_and_explains_the_jtl() {
         "stop_timeout": "5s",
         "classes": { "HealthCheckUser": 1 },
     });
-    let (status, started) = app.send_json(Method::POST, "/api/runs", &body).await;
-    assert_eq!(status, 201, "{started}");
-    let id = started["id"].as_str().expect("id").to_string();
+    let id = app.start_run(&body).await;
     app.wait_final(&id, Duration::from_secs(20)).await;
-    let (_, stats) = app.get_json(&format!("/api/runs/{id}/stats")).await;
+    let stats = app.run_stats(&id).await;
     let requests = stats["aggregated"]["num_requests"].as_u64().expect("count");
     assert!(requests > 0);
 

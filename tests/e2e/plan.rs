@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use hornet::plan::{self, template, Body, StepKind};
+use hornet::plan::{self, fold, Body, StepKind};
 
 const FIXTURES: &str = "tests/fixtures/plans";
 
@@ -187,7 +187,7 @@ fn the_demo_plan_validates() {
 fn preparing_the_demo_plan_folds_what_is_fixed_per_run() {
     let plan = plan::load(Path::new("plans/demo.toml")).unwrap_or_else(|e| panic!("{e}"));
     assert!(!plan.defaults.headers.iter().all(|(_, t)| t.is_static()));
-    let (prepared, shared) = template::prepare(&plan).expect("prepare");
+    let (prepared, shared) = fold::prepare(&plan).expect("prepare");
     let token = std::env::var("DEMO_TOKEN").unwrap_or_else(|_| "demo-token".to_string());
     assert_eq!(
         shared.get("token"),

@@ -5,10 +5,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use hornet::engine::{self, RunConfig, Selection};
 use hornet::plan::{Plan, ShapeKind, Wait};
 
-use crate::helpers::spawn_target;
+use crate::helpers::{only_classes, run_cfg, run_to_end, spawn_target};
 
 fn plans_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans")
@@ -173,24 +172,11 @@ fn mcp_gateway_has_the_guides_classes_weights_waits_and_names() {
 /// returns (requests, failures).
 async fn short_run(plan: &Plan, classes: &[&str], users: u32) -> (u64, u64, String) {
     let target = spawn_target().await;
-    let cfg = RunConfig {
-        host: Some(target.url()),
-        users,
-        spawn_rate: 100.0,
-        run_time: Some(Duration::from_secs(2)),
-        stop_timeout: Duration::from_secs(5),
-        selection: Selection {
-            classes: classes.iter().map(|c| (c.to_string(), None)).collect(),
-            ..Selection::default()
-        },
-        ..RunConfig::default()
-    };
-    let (_handle, done) = engine::launch(plan, cfg).await.expect("run starts");
-    let outcome = tokio::time::timeout(Duration::from_secs(30), done.wait())
-        .await
-        .expect("run ends in time")
-        .expect("run completes");
-    let s = outcome.snapshot;
+    let cfg = only_classes(
+        run_cfg(target.url(), users, Duration::from_secs(2)),
+        classes,
+    );
+    let s = run_to_end(plan, cfg, Duration::from_secs(30)).await;
     (
         s.total.num_requests,
         s.total.num_failures,

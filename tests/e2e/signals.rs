@@ -3,35 +3,17 @@
 //! no end-of-run file at all, and requests cut off at the stop are counted.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{served, spawn_target};
+use crate::helpers::{
+    get_json, hornet_run, plan_file, serve_process, served, spawn_target, start_run_at,
+    wait_served, wait_until, whole_lines, AppDir, Hornet, Running,
+};
 
 const JTL_FIELDS: usize = 17;
 const HISTORY_FIELDS: usize = 24;
-
-fn hornet() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hornet"));
-    cmd.env_remove("HORNET_DB").env_remove("HORNET_BIND");
-    cmd
-}
-
-fn signal(pid: u32, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success(), "kill -{name} {pid}");
-}
-
-fn write_plan(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("plan written");
-    path
-}
 
 const QUICK: &str = r#"
 [[users]]
@@ -66,7 +48,7 @@ impl Outputs {
         }
     }
 
-    fn args(&self, cmd: &mut Command) {
+    fn args(&self, cmd: Hornet) -> Hornet {
         cmd.arg("--csv")
             .arg(&self.prefix)
             .arg("--csv-full-history")
@@ -78,7 +60,7 @@ impl Outputs {
             .arg(&self.html)
             .arg("--junit")
             .arg(&self.junit)
-            .args(["--threshold", "error_rate < 100%"]);
+            .args(["--threshold", "error_rate < 100%"])
     }
 
     fn csv(&self, suffix: &str) -> PathBuf {
@@ -86,42 +68,30 @@ impl Outputs {
     }
 }
 
-fn spawn_run(plan: &Path, url: &str, users: &str, stop_timeout: &str, out: &Outputs) -> Child {
-    let mut cmd = hornet();
-    cmd.arg("run")
-        .arg(plan)
-        .args([
-            "-H",
-            url,
-            "-u",
-            users,
-            "-r",
-            "100",
-            "-t",
-            "60s",
-            "--no-history",
-        ])
-        .args(["--stop-timeout", stop_timeout])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    out.args(&mut cmd);
-    cmd.spawn().expect("hornet run starts")
+fn spawn_run(plan: &Path, url: &str, users: &str, stop_timeout: &str, out: &Outputs) -> Running {
+    let cmd = hornet_run(plan, url)
+        .args(["-u", users, "-r", "100", "-t", "60s", "--no-history"])
+        .args(["--stop-timeout", stop_timeout]);
+    out.args(cmd).spawn()
 }
 
-/// Waits for a child with a hard bound (a hung stop path fails the test instead of CI).
-fn wait_bounded(child: Child, limit: Duration) -> Output {
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(out) => out.expect("wait"),
-        Err(_) => {
-            signal(pid, "KILL");
-            panic!("hornet {pid} did not exit within {limit:?}");
-        }
-    }
+/// Waits until the streamed JTL has `requests` lines below its header and the streamed history
+/// has `seconds` lines below its header (one a second).
+async fn wait_streamed(out: &Outputs, requests: usize, seconds: usize) {
+    let history = out.csv("_stats_history.csv");
+    wait_until(
+        &format!("{requests} JTL lines and {seconds} history lines"),
+        Duration::from_secs(20),
+        async || {
+            let lines = (whole_lines(&out.jtl), whole_lines(&history));
+            if lines.0 > requests && lines.1 > seconds {
+                Ok(())
+            } else {
+                Err(format!("{lines:?}"))
+            }
+        },
+    )
+    .await
 }
 
 /// Each line of a streamed CSV has `fields` fields; the file ends with a line end.
@@ -154,16 +124,14 @@ fn no_part_files(dir: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_on_a_run_stops_it_and_writes_every_output() {
     let target = spawn_target().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let plan = write_plan(dir.path(), "quick.toml", QUICK);
+    let (dir, plan) = plan_file("quick.toml", QUICK);
     let out = Outputs::new(dir.path());
     let child = spawn_run(&plan, &target.url(), "3", "5s", &out);
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    // what the checks below need: more than 20 requests and two seconds of history
+    wait_streamed(&out, 21, 2).await;
     let started = Instant::now();
-    signal(child.id(), "TERM");
-    let output = tokio::task::spawn_blocking(move || wait_bounded(child, Duration::from_secs(30)))
-        .await
-        .expect("join");
+    child.signal("TERM");
+    let output = child.wait(Duration::from_secs(30)).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("SIGTERM: stopping"), "{stderr}");
@@ -200,18 +168,18 @@ async fn sigterm_on_a_run_stops_it_and_writes_every_output() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_sigterm_aborts_with_exit_3_counts_cut_requests_and_tears_nothing() {
     let target = spawn_target().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let plan = write_plan(dir.path(), "slow.toml", SLOW);
+    let (dir, plan) = plan_file("slow.toml", SLOW);
     let out = Outputs::new(dir.path());
     // two users each waiting 20 s for a response; a 30 s stop timeout keeps the first stop busy
     let child = spawn_run(&plan, &target.url(), "2", "30s", &out);
-    tokio::time::sleep(Duration::from_millis(2000)).await;
-    signal(child.id(), "TERM");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    signal(child.id(), "TERM");
-    let output = tokio::task::spawn_blocking(move || wait_bounded(child, Duration::from_secs(20)))
-        .await
-        .expect("join");
+    wait_served(&target, 2).await;
+    child.signal("TERM");
+    // Two signals close together may arrive as one: the second goes once the first is taken.
+    child
+        .wait_for_stderr("SIGTERM: stopping", Duration::from_secs(10))
+        .await;
+    child.signal("TERM");
+    let output = child.wait(Duration::from_secs(20)).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("SIGTERM: aborting"), "{stderr}");
@@ -232,16 +200,17 @@ async fn a_second_sigterm_aborts_with_exit_3_counts_cut_requests_and_tears_nothi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_leaves_whole_lines_and_no_end_of_run_files() {
     let target = spawn_target().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let plan = write_plan(dir.path(), "quick.toml", QUICK);
+    let (dir, plan) = plan_file("quick.toml", QUICK);
     let out = Outputs::new(dir.path());
     let child = spawn_run(&plan, &target.url(), "20", "0s", &out);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    signal(child.id(), "KILL");
-    let _ = tokio::task::spawn_blocking(move || wait_bounded(child, Duration::from_secs(10))).await;
+    // killed while both files are being streamed
+    wait_streamed(&out, 1, 1).await;
+    child.signal("KILL");
+    let killed = child.wait(Duration::from_secs(10)).await;
+    assert_eq!(killed.status.code(), None, "killed by a signal");
     let lines = assert_whole_lines(&out.jtl, JTL_FIELDS);
     assert!(lines > 1, "the JTL was streamed: {lines} lines");
-    assert!(assert_whole_lines(&out.csv("_stats_history.csv"), HISTORY_FIELDS) >= 1);
+    assert!(assert_whole_lines(&out.csv("_stats_history.csv"), HISTORY_FIELDS) >= 2);
     for end_of_run in [
         out.json.clone(),
         out.html.clone(),
@@ -257,37 +226,16 @@ async fn kill_9_leaves_whole_lines_and_no_end_of_run_files() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_cut_off_at_stop_are_counted_as_cancelled() {
     let target = spawn_target().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let plan = write_plan(
-        dir.path(),
+    let (_dir, plan) = plan_file(
         "delay.toml",
         "[[users]]\nname = \"D\"\ntasks = [ { get = \"/delay/300\", name = \"/delay\" } ]\n",
     );
-    let url = target.url();
-    let output = tokio::task::spawn_blocking(move || {
-        let child = hornet()
-            .arg("run")
-            .arg(&plan)
-            .args([
-                "-H",
-                &url,
-                "-u",
-                "4",
-                "-r",
-                "100",
-                "-t",
-                "2s",
-                "--no-history",
-            ])
-            .args(["--stop-timeout", "0s", "--json", "-"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("hornet run starts");
-        wait_bounded(child, Duration::from_secs(30))
-    })
-    .await
-    .expect("join");
+    let output = hornet_run(&plan, &target.url())
+        .args(["-u", "4", "-r", "100", "-t", "2s"])
+        .args(["--no-history", "--stop-timeout", "0s", "--json", "-"])
+        .spawn()
+        .wait(Duration::from_secs(30))
+        .await;
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -310,50 +258,12 @@ async fn requests_cut_off_at_stop_are_counted_as_cancelled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_on_serve_stores_the_live_run_and_exits_0() {
-    use std::io::{BufRead, BufReader};
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("hornet.db");
-    let plans = dir.path().join("plans");
-    std::fs::create_dir_all(&plans).expect("plans dir");
+    let dir = AppDir::new();
     let target = spawn_target().await;
-    let mut child = hornet()
-        .args(["serve", "--bind", "127.0.0.1:0", "--no-demo-target"])
-        .arg("--db")
-        .arg(&db)
-        .arg("--plans")
-        .arg(&plans)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("hornet serve starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let (url_tx, url_rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(at) = line.find("http://") {
-                let _ = url_tx.send(line[at..].trim().to_string());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    let url = tokio::task::spawn_blocking(move || url_rx.recv_timeout(Duration::from_secs(30)))
-        .await
-        .expect("join")
-        .expect("serve prints its URL");
+    let (child, url) = serve_process(&dir.db(), &dir.plans()).await;
     let client = reqwest::Client::new();
     let body = json!({ "plan": "demo", "host": target.url(), "users": 3, "spawn_rate": 10 });
-    let started: Value = client
-        .post(format!("{url}/api/runs"))
-        .json(&body)
-        .send()
-        .await
-        .expect("start")
-        .json()
-        .await
-        .expect("json");
-    let id = started["id"].as_str().expect("id").to_string();
+    let id = start_run_at(&client, &url, &body).await;
     // a page watching the run: it must get `done` before the server goes away
     let events = client
         .get(format!("{url}/api/runs/{id}/events"))
@@ -369,27 +279,25 @@ async fn sigterm_on_serve_stores_the_live_run_and_exits_0() {
                 text.push_str(&String::from_utf8_lossy(&chunk));
             }
         });
-        let _ = read.await;
+        read.await.expect("the stream ends within 30 s");
         text
     });
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    signal(child.id(), "TERM");
-    let status = tokio::task::spawn_blocking(move || {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                return status;
+    // the run is live and has requests to store
+    wait_until(
+        "the live run has requests",
+        Duration::from_secs(15),
+        async || {
+            let (_, stats) = get_json(&client, &format!("{url}/api/runs/{id}/stats")).await;
+            match stats["aggregated"]["num_requests"].as_u64() {
+                Some(1..) => Ok(()),
+                _ => Err(stats),
             }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("hornet serve did not exit after SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    })
-    .await
-    .expect("join");
-    let said = reader.join().expect("stderr reader");
+        },
+    )
+    .await;
+    child.signal("TERM");
+    let exited = child.wait(Duration::from_secs(30)).await;
+    let (status, said) = (exited.status, String::from_utf8_lossy(&exited.stderr));
     let seen = watcher.await.expect("watcher");
     assert!(
         seen.contains("event: done"),
@@ -397,7 +305,9 @@ async fn sigterm_on_serve_stores_the_live_run_and_exits_0() {
     );
     assert_eq!(status.code(), Some(0), "{said}");
     assert!(said.contains("SIGTERM: stopping"), "{said}");
-    let store = hornet::store::Store::open(&db).await.expect("db opens");
+    let store = hornet::store::Store::open(&dir.db())
+        .await
+        .expect("db opens");
     let run = store.get_run(&id).await.expect("read").expect("the run");
     assert_eq!(
         run.state,

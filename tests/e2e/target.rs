@@ -4,12 +4,13 @@
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, Stream, StreamExt};
-use hornet::target::{self, RunningTarget, TargetConfig};
+use hornet::demo::{RunningTarget, TargetConfig};
+use reqwest::Method;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::helpers::{served, served_count, spawn_target};
+use crate::helpers::{authed, served, served_count, spawn_target, spawn_target_with, wait_until};
 
 const AUTH: &str = "Bearer demo-token";
 const WAIT: Duration = Duration::from_secs(5);
@@ -19,9 +20,7 @@ fn client() -> reqwest::Client {
 }
 
 async fn rpc(target: &RunningTarget, body: Value) -> reqwest::Response {
-    client()
-        .post(format!("{}/rpc", target.url()))
-        .header("authorization", AUTH)
+    authed(target, Method::POST, "/rpc")
         .json(&body)
         .send()
         .await
@@ -80,9 +79,7 @@ async fn open_sse(
     target: &RunningTarget,
     query: &str,
 ) -> SseReader<impl Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin> {
-    let response = client()
-        .get(format!("{}/sse{query}", target.url()))
-        .header("authorization", AUTH)
+    let response = authed(target, Method::GET, &format!("/sse{query}"))
         .send()
         .await
         .expect("GET /sse");
@@ -120,9 +117,7 @@ async fn api_routes_need_the_bearer_token_and_probes_do_not() {
             .await
             .expect("GET");
         assert_eq!(wrong.status(), 401, "{path} with a wrong token");
-        let ok = http
-            .get(format!("{url}{path}?events=0"))
-            .header("authorization", AUTH)
+        let ok = authed(&target, Method::GET, &format!("{path}?events=0"))
             .send()
             .await
             .expect("GET");
@@ -154,9 +149,7 @@ async fn api_routes_need_the_bearer_token_and_probes_do_not() {
         .expect("JSON");
     assert_eq!(health, json!({"status": "healthy"}));
 
-    let admin = http
-        .get(format!("{url}/admin/"))
-        .header("authorization", AUTH)
+    let admin = authed(&target, Method::GET, "/admin/")
         .send()
         .await
         .expect("GET /admin/");
@@ -168,15 +161,11 @@ async fn api_routes_need_the_bearer_token_and_probes_do_not() {
     );
 
     // Without a token configured, everything is open.
-    let open = target::spawn(
-        "127.0.0.1:0",
-        TargetConfig {
-            token: None,
-            ..TargetConfig::default()
-        },
-    )
-    .await
-    .expect("spawn");
+    let open = spawn_target_with(TargetConfig {
+        token: None,
+        ..TargetConfig::default()
+    })
+    .await;
     let tools = reqwest::get(format!("{}/tools", open.url()))
         .await
         .expect("GET");
@@ -187,11 +176,7 @@ async fn api_routes_need_the_bearer_token_and_probes_do_not() {
 #[tokio::test]
 async fn tools_can_be_created_read_and_deleted() {
     let target = spawn_target().await;
-    let url = target.url();
-    let http = client();
-    let tools: Vec<Value> = http
-        .get(format!("{url}/tools"))
-        .header("authorization", AUTH)
+    let tools: Vec<Value> = authed(&target, Method::GET, "/tools")
         .send()
         .await
         .expect("GET")
@@ -203,12 +188,7 @@ async fn tools_can_be_created_read_and_deleted() {
     assert_eq!(tools[0]["integration_type"], "MCP");
     assert_eq!(tools[0]["id"].as_str().map(str::len), Some(32));
 
-    let create = |body: Value| {
-        http.post(format!("{url}/tools"))
-            .header("authorization", AUTH)
-            .json(&body)
-            .send()
-    };
+    let create = |body: Value| authed(&target, Method::POST, "/tools").json(&body).send();
     // The gateway's wrapped body, and the flat one upstream's locustfile sends.
     let wrapped = create(json!({"tool": {"name": "t-wrapped", "description": "d"}}))
         .await
@@ -230,52 +210,44 @@ async fn tools_can_be_created_read_and_deleted() {
     assert_eq!(nameless.status(), 422);
     assert!(nameless.json::<Value>().await.expect("JSON")["detail"].is_array());
 
-    let read = http
-        .get(format!("{url}/tools/{id}"))
-        .header("authorization", AUTH)
+    let read = authed(&target, Method::GET, &format!("/tools/{id}"))
         .send()
         .await
         .expect("GET");
     assert_eq!(read.status(), 200);
     assert_eq!(read.json::<Value>().await.expect("JSON")["name"], "t-flat");
-    let state = http
-        .post(format!("{url}/tools/{id}/state?activate=false"))
-        .header("authorization", AUTH)
-        .send()
-        .await
-        .expect("POST state");
+    let state = authed(
+        &target,
+        Method::POST,
+        &format!("/tools/{id}/state?activate=false"),
+    )
+    .send()
+    .await
+    .expect("POST state");
     assert_eq!(state.status(), 200);
     assert_eq!(
         state.json::<Value>().await.expect("JSON")["tool"]["enabled"],
         false
     );
-    let deleted = http
-        .delete(format!("{url}/tools/{id}"))
-        .header("authorization", AUTH)
+    let deleted = authed(&target, Method::DELETE, &format!("/tools/{id}"))
         .send()
         .await
         .expect("DELETE");
     assert_eq!(deleted.status(), 204);
     for _ in 0..2 {
-        let gone = http
-            .get(format!("{url}/tools/{id}"))
-            .header("authorization", AUTH)
+        let gone = authed(&target, Method::GET, &format!("/tools/{id}"))
             .send()
             .await
             .expect("GET");
         assert_eq!(gone.status(), 404);
         assert!(gone.json::<Value>().await.expect("JSON")["detail"].is_string());
     }
-    let deleted_again = http
-        .delete(format!("{url}/tools/{id}"))
-        .header("authorization", AUTH)
+    let deleted_again = authed(&target, Method::DELETE, &format!("/tools/{id}"))
         .send()
         .await
         .expect("DELETE");
     assert_eq!(deleted_again.status(), 404);
-    let count = http
-        .get(format!("{url}/tools"))
-        .header("authorization", AUTH)
+    let count = authed(&target, Method::GET, "/tools")
         .send()
         .await
         .expect("GET")
@@ -390,9 +362,7 @@ async fn json_rpc_answers_like_the_gateway() {
     assert_eq!(notification.status(), 202);
     assert!(notification.bytes().await.expect("body").is_empty());
 
-    let malformed = client()
-        .post(format!("{}/rpc", target.url()))
-        .header("authorization", AUTH)
+    let malformed = authed(&target, Method::POST, "/rpc")
         .header("content-type", "application/json")
         .body("{not json")
         .send()
@@ -403,9 +373,7 @@ async fn json_rpc_answers_like_the_gateway() {
     assert_eq!(malformed["error"]["code"], -32700);
     assert_eq!(malformed["id"], Value::Null);
 
-    let streamed = client()
-        .post(format!("{}/rpc", target.url()))
-        .header("authorization", AUTH)
+    let streamed = authed(&target, Method::POST, "/rpc")
         .header("accept", "text/event-stream")
         .json(&json!({"jsonrpc": "2.0", "id": 12, "method": "ping"}))
         .send()
@@ -417,9 +385,7 @@ async fn json_rpc_answers_like_the_gateway() {
         "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":12,\"result\":{}}\n\n"
     );
 
-    let protocol_init: Value = client()
-        .post(format!("{}/protocol/initialize", target.url()))
-        .header("authorization", AUTH)
+    let protocol_init: Value = authed(&target, Method::POST, "/protocol/initialize")
         .json(&json!({"protocolVersion": "2024-11-05", "capabilities": {}}))
         .send()
         .await
@@ -468,9 +434,7 @@ async fn stats_count_exactly_the_requests_made_then_reset_zeroes_them() {
         get("/no/such/route", true).await.expect("GET").status(),
         404
     );
-    let put = http
-        .put(format!("{url}/tools"))
-        .header("authorization", AUTH)
+    let put = authed(&target, Method::PUT, "/tools")
         .send()
         .await
         .expect("PUT");
@@ -532,9 +496,7 @@ async fn every_listed_route_is_counted_under_its_own_pattern() {
     let target = spawn_target().await;
     let url = target.url();
     let http = client();
-    let doc: Value = http
-        .get(format!("{url}/openapi.json"))
-        .header("authorization", AUTH)
+    let doc: Value = authed(&target, Method::GET, "/openapi.json")
         .send()
         .await
         .expect("GET")
@@ -613,9 +575,7 @@ async fn sse_message_endpoint_replies_on_the_stream_with_the_same_id() {
     let mut sse = open_sse(&target, "?interval_ms=60000").await;
     let (event, endpoint) = sse.next_event().await.expect("endpoint event");
     assert_eq!(event, "endpoint");
-    let posted = client()
-        .post(format!("{}{endpoint}", target.url()))
-        .header("authorization", AUTH)
+    let posted = authed(&target, Method::POST, &endpoint)
         .json(&json!({"jsonrpc": "2.0", "id": "req-42", "method": "tools/list"}))
         .send()
         .await
@@ -631,9 +591,7 @@ async fn sse_message_endpoint_replies_on_the_stream_with_the_same_id() {
     assert_eq!(reply["id"], "req-42");
     assert!(reply["result"]["tools"].is_array());
 
-    let stale = client()
-        .post(format!("{}/message?session_id=nope", target.url()))
-        .header("authorization", AUTH)
+    let stale = authed(&target, Method::POST, "/message?session_id=nope")
         .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
         .send()
         .await
@@ -738,7 +696,15 @@ async fn stop_ends_open_streams_and_frees_the_port() {
         .await
         .expect("handshake");
     let delay = tokio::spawn(reqwest::get(format!("{}/delay/60000", target.url())));
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The target counts a request as it arrives: the delayed one is in its hands.
+    wait_until("the delayed request reaches the target", WAIT, async || {
+        let stats = served(&target).await;
+        match served_count(&stats, "GET /delay/{ms}") {
+            1 => Ok(()),
+            _ => Err(stats),
+        }
+    })
+    .await;
 
     let started = Instant::now();
     target.stop().await;

@@ -13,8 +13,8 @@ use axum::Json;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use super::store::Kind;
-use super::{typed_response, AppState, JSON};
+use super::catalog::Kind;
+use super::{typed_response, TargetState, JSON};
 
 const FAST_TIME_TOOLS: [&str; 2] = ["fast-time-get-system-time", "fast-time-convert-time"];
 const PROTOCOL_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
@@ -42,7 +42,7 @@ enum RpcResult {
 type RpcError = (i64, String);
 
 /// Handles one message given as bytes (a parse error is a reply with id null).
-pub(crate) fn handle_bytes(state: &AppState, body: &[u8]) -> Outcome {
+pub(crate) fn handle_bytes(state: &TargetState, body: &[u8]) -> Outcome {
     match serde_json::from_slice::<Value>(body) {
         Ok(message) => handle(state, &message),
         Err(_) => Outcome::Reply {
@@ -53,7 +53,7 @@ pub(crate) fn handle_bytes(state: &AppState, body: &[u8]) -> Outcome {
 }
 
 /// Handles one parsed message: a request gets a reply with its id, a notification none.
-pub(crate) fn handle(state: &AppState, message: &Value) -> Outcome {
+pub(crate) fn handle(state: &TargetState, message: &Value) -> Outcome {
     let Some(request) = message.as_object() else {
         return invalid_request(&Value::Null);
     };
@@ -98,7 +98,7 @@ fn str_param<'a>(params: &'a Value, key: &str) -> Option<&'a str> {
     params.get(key).and_then(Value::as_str)
 }
 
-fn answer(state: &AppState, method: &str, params: &Value) -> Result<RpcResult, RpcError> {
+fn answer(state: &TargetState, method: &str, params: &Value) -> Result<RpcResult, RpcError> {
     let catalog = &state.catalog;
     let result = match method {
         "initialize" => initialize_result(params),
@@ -218,7 +218,7 @@ fn fast_time_tools() -> [Value; 2] {
     ]
 }
 
-fn call_tool(state: &AppState, params: &Value) -> Result<Value, RpcError> {
+fn call_tool(state: &TargetState, params: &Value) -> Result<Value, RpcError> {
     let name = str_param(params, "name")
         .ok_or_else(|| (INVALID_PARAMS, "Invalid params: name is required".into()))?;
     let args = params.get("arguments").unwrap_or(&Value::Null);
@@ -281,7 +281,7 @@ fn format_utc(secs: u64) -> String {
 /// `POST /rpc` (also `/mcp`, `/servers/{id}/mcp`): one JSON-RPC message per request. The reply
 /// is JSON, or one SSE `message` event when the client accepts only `text/event-stream`.
 pub(crate) async fn rpc(
-    State(state): State<AppState>,
+    State(state): State<TargetState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -326,7 +326,7 @@ pub(crate) async fn protocol_initialize(body: Bytes) -> Response {
 }
 
 /// `POST /protocol/ping`: a JSON-RPC ping envelope, answered with an empty result.
-pub(crate) async fn protocol_ping(State(state): State<AppState>, body: Bytes) -> Response {
+pub(crate) async fn protocol_ping(State(state): State<TargetState>, body: Bytes) -> Response {
     match handle_bytes(&state, &body) {
         Outcome::Reply { json, .. } => typed_response(StatusCode::OK, JSON, json),
         Outcome::Notification => StatusCode::ACCEPTED.into_response(),

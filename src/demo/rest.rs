@@ -16,90 +16,98 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::store::{self, Item, Kind, WriteError};
-use super::{json_error, stats, typed_response, AppState, JSON};
+use super::catalog::{self, Item, Kind, WriteError};
+use super::{json_error, stats, typed_response, TargetState, JSON};
 
-pub(crate) fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<TargetState> {
     use Kind::*;
     Router::new()
         .route(
             "/tools",
-            get(|s: State<AppState>| list_items(s, Tool))
-                .post(|s: State<AppState>, b: Bytes| create_item(s, b, Tool)),
+            get(|s: State<TargetState>| list_items(s, Tool))
+                .post(|s: State<TargetState>, b: Bytes| create_item(s, b, Tool)),
         )
         .route(
             "/tools/{id}",
-            get(|s: State<AppState>, p: Path<String>| get_item(s, p, Tool))
-                .delete(|s: State<AppState>, p: Path<String>| delete_item(s, p, Tool)),
+            get(|s: State<TargetState>, p: Path<String>| get_item(s, p, Tool))
+                .delete(|s: State<TargetState>, p: Path<String>| delete_item(s, p, Tool)),
         )
         .route(
             "/tools/{id}/state",
-            post(|s: State<AppState>, p: Path<String>, q: StateParam| set_state(s, p, q, Tool)),
+            post(|s: State<TargetState>, p: Path<String>, q: StateParam| set_state(s, p, q, Tool)),
         )
         .route(
             "/servers",
-            get(|s: State<AppState>| list_items(s, Server))
-                .post(|s: State<AppState>, b: Bytes| create_item(s, b, Server)),
+            get(|s: State<TargetState>| list_items(s, Server))
+                .post(|s: State<TargetState>, b: Bytes| create_item(s, b, Server)),
         )
         .route(
             "/servers/{id}",
-            get(|s: State<AppState>, p: Path<String>| get_item(s, p, Server))
-                .delete(|s: State<AppState>, p: Path<String>| delete_item(s, p, Server)),
+            get(|s: State<TargetState>, p: Path<String>| get_item(s, p, Server))
+                .delete(|s: State<TargetState>, p: Path<String>| delete_item(s, p, Server)),
         )
         .route(
             "/servers/{id}/state",
-            post(|s: State<AppState>, p: Path<String>, q: StateParam| set_state(s, p, q, Server)),
+            post(|s: State<TargetState>, p: Path<String>, q: StateParam| {
+                set_state(s, p, q, Server)
+            }),
         )
         .route("/servers/{id}/tools", get(list_server_tools))
         .route(
             "/servers/{id}/resources",
-            get(|s: State<AppState>, p: Path<String>| list_of_server(s, p, Resource)),
+            get(|s: State<TargetState>, p: Path<String>| list_of_server(s, p, Resource)),
         )
         .route(
             "/servers/{id}/prompts",
-            get(|s: State<AppState>, p: Path<String>| list_of_server(s, p, Prompt)),
+            get(|s: State<TargetState>, p: Path<String>| list_of_server(s, p, Prompt)),
         )
         .route(
             "/gateways",
-            get(|s: State<AppState>| list_items(s, Gateway)),
+            get(|s: State<TargetState>| list_items(s, Gateway)),
         )
         .route(
             "/gateways/{id}",
-            get(|s: State<AppState>, p: Path<String>| get_item(s, p, Gateway)),
+            get(|s: State<TargetState>, p: Path<String>| get_item(s, p, Gateway)),
         )
         .route(
             "/gateways/{id}/state",
-            post(|s: State<AppState>, p: Path<String>, q: StateParam| set_state(s, p, q, Gateway)),
+            post(|s: State<TargetState>, p: Path<String>, q: StateParam| {
+                set_state(s, p, q, Gateway)
+            }),
         )
         .route(
             "/resources",
-            get(|s: State<AppState>| list_items(s, Resource)),
+            get(|s: State<TargetState>| list_items(s, Resource)),
         )
         .route(
             "/resources/{id}",
-            get(|s: State<AppState>, p: Path<String>| get_item(s, p, Resource)),
+            get(|s: State<TargetState>, p: Path<String>| get_item(s, p, Resource)),
         )
         .route(
             "/resources/{id}/state",
-            post(|s: State<AppState>, p: Path<String>, q: StateParam| set_state(s, p, q, Resource)),
+            post(|s: State<TargetState>, p: Path<String>, q: StateParam| {
+                set_state(s, p, q, Resource)
+            }),
         )
         .route(
             "/prompts",
-            get(|s: State<AppState>| list_items(s, Prompt))
-                .post(|s: State<AppState>, b: Bytes| create_item(s, b, Prompt)),
+            get(|s: State<TargetState>| list_items(s, Prompt))
+                .post(|s: State<TargetState>, b: Bytes| create_item(s, b, Prompt)),
         )
         .route(
             "/prompts/{id}",
-            get(|s: State<AppState>, p: Path<String>| get_item(s, p, Prompt))
-                .delete(|s: State<AppState>, p: Path<String>| delete_item(s, p, Prompt)),
+            get(|s: State<TargetState>, p: Path<String>| get_item(s, p, Prompt))
+                .delete(|s: State<TargetState>, p: Path<String>| delete_item(s, p, Prompt)),
         )
         .route(
             "/prompts/{id}/state",
-            post(|s: State<AppState>, p: Path<String>, q: StateParam| set_state(s, p, q, Prompt)),
+            post(|s: State<TargetState>, p: Path<String>, q: StateParam| {
+                set_state(s, p, q, Prompt)
+            }),
         )
-        .route("/tags", get(|s: State<AppState>| list_items(s, Tag)))
-        .route("/roots", get(|s: State<AppState>| list_items(s, Root)))
-        .route("/a2a", get(|s: State<AppState>| list_items(s, Agent)))
+        .route("/tags", get(|s: State<TargetState>| list_items(s, Tag)))
+        .route("/roots", get(|s: State<TargetState>| list_items(s, Root)))
+        .route("/a2a", get(|s: State<TargetState>| list_items(s, Agent)))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
 }
@@ -118,12 +126,16 @@ fn unprocessable(kind: &str, loc: &[&str], msg: &str) -> Response {
         .into_response()
 }
 
-async fn list_items(State(state): State<AppState>, kind: Kind) -> Response {
+async fn list_items(State(state): State<TargetState>, kind: Kind) -> Response {
     let body = state.catalog.store(kind).snapshot().list_body();
     typed_response(StatusCode::OK, JSON, body)
 }
 
-async fn get_item(State(state): State<AppState>, Path(id): Path<String>, kind: Kind) -> Response {
+async fn get_item(
+    State(state): State<TargetState>,
+    Path(id): Path<String>,
+    kind: Kind,
+) -> Response {
     match state.catalog.store(kind).snapshot().get(&id) {
         Some(item) => Json(&item.json).into_response(),
         None => not_found(kind),
@@ -131,7 +143,7 @@ async fn get_item(State(state): State<AppState>, Path(id): Path<String>, kind: K
 }
 
 /// Accepts the flat body `{name, ...}` and the gateway's wrapped `{"tool": {name, ...}}`.
-async fn create_item(State(state): State<AppState>, body: Bytes, kind: Kind) -> Response {
+async fn create_item(State(state): State<TargetState>, body: Bytes, kind: Kind) -> Response {
     let Ok(Value::Object(mut value)) = serde_json::from_slice::<Value>(&body) else {
         return unprocessable("json_invalid", &["body"], "the body must be a JSON object");
     };
@@ -163,10 +175,10 @@ async fn create_item(State(state): State<AppState>, body: Bytes, kind: Kind) -> 
 
 fn new_item(kind: Kind, name: String, body: &Map<String, Value>) -> Item {
     let text = |key: &str| body.get(key).and_then(Value::as_str).unwrap_or_default();
-    let id = store::new_id();
+    let id = catalog::new_id();
     match kind {
         Kind::Tool => {
-            let mut tool = store::tool(id, name, text("description").to_string());
+            let mut tool = catalog::tool(id, name, text("description").to_string());
             let schema = body.get("input_schema").or_else(|| body.get("inputSchema"));
             if let (Some(Value::Object(schema)), Some(fields)) = (schema, tool.json.as_object_mut())
             {
@@ -175,7 +187,7 @@ fn new_item(kind: Kind, name: String, body: &Map<String, Value>) -> Item {
             tool
         }
         Kind::Prompt => {
-            let mut prompt = store::prompt(id, &name, text("template"));
+            let mut prompt = catalog::prompt(id, &name, text("template"));
             if let (Some(args @ Value::Array(_)), Some(fields)) =
                 (body.get("arguments"), prompt.json.as_object_mut())
             {
@@ -201,7 +213,7 @@ fn new_item(kind: Kind, name: String, body: &Map<String, Value>) -> Item {
 }
 
 async fn delete_item(
-    State(state): State<AppState>,
+    State(state): State<TargetState>,
     Path(id): Path<String>,
     kind: Kind,
 ) -> Response {
@@ -221,7 +233,7 @@ struct StateQuery {
 
 /// `POST /<kind>/{id}/state[?activate=false]`: the gateway's enable/disable switch.
 async fn set_state(
-    State(state): State<AppState>,
+    State(state): State<TargetState>,
     Path(id): Path<String>,
     query: StateParam,
     kind: Kind,
@@ -245,7 +257,7 @@ async fn set_state(
     }
 }
 
-async fn list_server_tools(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+async fn list_server_tools(State(state): State<TargetState>, Path(id): Path<String>) -> Response {
     let servers = state.catalog.store(Kind::Server).snapshot();
     let Some(server) = servers.get(&id) else {
         return not_found(Kind::Server);
@@ -262,7 +274,7 @@ async fn list_server_tools(State(state): State<AppState>, Path(id): Path<String>
 }
 
 async fn list_of_server(
-    State(state): State<AppState>,
+    State(state): State<TargetState>,
     Path(id): Path<String>,
     kind: Kind,
 ) -> Response {
@@ -278,7 +290,7 @@ async fn list_of_server(
     list_items(State(state), kind).await
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+async fn metrics(State(state): State<TargetState>) -> Response {
     let requests = state.counters.total();
     let tools = state.catalog.store(Kind::Tool).snapshot().items.len();
     let sessions = state.sessions.len();
@@ -325,7 +337,7 @@ fn bad_request(detail: &str) -> Response {
 }
 
 /// `GET /delay/{ms}`: answers after `ms` (at most 60 s), or 503 at once if the target stops.
-pub(crate) async fn delay(State(state): State<AppState>, Path(ms): Path<String>) -> Response {
+pub(crate) async fn delay(State(state): State<TargetState>, Path(ms): Path<String>) -> Response {
     let Ok(ms) = ms.parse::<u64>() else {
         return bad_request("ms must be a whole number of milliseconds");
     };

@@ -216,75 +216,12 @@ impl Catalog {
             .collect();
         let first_tools: Vec<Value> = tools.iter().take(3).map(|t| json!(t.id)).collect();
         Catalog {
-            servers: Store::new(
-                (1..=3)
-                    .map(|i| {
-                        item(
-                            stable_id(0x5e01, i),
-                            format!("demo-server-{i}"),
-                            json!({"description": format!("Demo virtual server {i}"),
-                                   "associatedTools": first_tools, "enabled": true}),
-                        )
-                    })
-                    .collect(),
-            ),
+            servers: Store::new(seed_servers(&first_tools)),
             tools: Store::new(tools),
-            gateways: Store::new(
-                ["fast-time", "demo-gateway-2", "demo-gateway-3"]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, name)| {
-                        item(
-                            stable_id(0x6a01, i + 1),
-                            name.to_string(),
-                            json!({"url": format!("http://127.0.0.1:9{i:03}/sse"),
-                                   "transport": "SSE", "enabled": true, "reachable": true}),
-                        )
-                    })
-                    .collect(),
-            ),
-            resources: Store::new(
-                [
-                    ("time://current/UTC", "current-time", "The current time in UTC"),
-                    ("demo://readme", "readme", "About the demo target"),
-                    ("demo://config", "config", "The demo target's settings"),
-                ]
-                .iter()
-                .enumerate()
-                .map(|(i, (uri, name, description))| {
-                    item(
-                        stable_id(0x4e01, i + 1),
-                        name.to_string(),
-                        json!({"uri": uri, "description": description,
-                               "mimeType": "text/plain", "enabled": true}),
-                    )
-                })
-                .collect(),
-            ),
-            prompts: Store::new(
-                [
-                    ("greeting", "Hello, {{input}}!"),
-                    ("summarize", "Summarize this: {{input}}"),
-                    ("demo-prompt-3", "Demo prompt about {{input}}"),
-                ]
-                .iter()
-                .enumerate()
-                .map(|(i, (name, template))| prompt(stable_id(0x9001, i + 1), name, template))
-                .collect(),
-            ),
-            tags: Store::new(
-                ["demo", "time", "readonly"]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, name)| {
-                        item(
-                            stable_id(0x7a01, i + 1),
-                            name.to_string(),
-                            json!({"stats": {"tools": 1, "resources": 0, "prompts": 0, "servers": 0, "total": 1}}),
-                        )
-                    })
-                    .collect(),
-            ),
+            gateways: Store::new(seed_gateways()),
+            resources: Store::new(seed_resources()),
+            prompts: Store::new(seed_prompts()),
+            tags: Store::new(seed_tags()),
             roots: Store::new(vec![
                 item(
                     stable_id(0x2001, 1),
@@ -297,18 +234,7 @@ impl Catalog {
                     json!({"uri": "file:///srv/data"}),
                 ),
             ]),
-            agents: Store::new(
-                (1..=2)
-                    .map(|i| {
-                        item(
-                            stable_id(0xa2a0, i),
-                            format!("demo-agent-{i}"),
-                            json!({"endpoint_url": format!("http://127.0.0.1:9100/agents/{i}"),
-                                   "agent_type": "generic", "enabled": true}),
-                        )
-                    })
-                    .collect(),
-            ),
+            agents: Store::new(seed_agents()),
         }
     }
 
@@ -324,6 +250,96 @@ impl Catalog {
             Kind::Agent => &self.agents,
         }
     }
+}
+
+fn seed_servers(first_tools: &[Value]) -> Vec<Item> {
+    (1..=3)
+        .map(|i| {
+            item(
+                stable_id(0x5e01, i),
+                format!("demo-server-{i}"),
+                json!({"description": format!("Demo virtual server {i}"),
+                                   "associatedTools": first_tools, "enabled": true}),
+            )
+        })
+        .collect()
+}
+
+fn seed_gateways() -> Vec<Item> {
+    ["fast-time", "demo-gateway-2", "demo-gateway-3"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            item(
+                stable_id(0x6a01, i + 1),
+                name.to_string(),
+                json!({"url": format!("http://127.0.0.1:9{i:03}/sse"),
+                                   "transport": "SSE", "enabled": true, "reachable": true}),
+            )
+        })
+        .collect()
+}
+
+fn seed_resources() -> Vec<Item> {
+    [
+        (
+            "time://current/UTC",
+            "current-time",
+            "The current time in UTC",
+        ),
+        ("demo://readme", "readme", "About the demo target"),
+        ("demo://config", "config", "The demo target's settings"),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (uri, name, description))| {
+        item(
+            stable_id(0x4e01, i + 1),
+            name.to_string(),
+            json!({"uri": uri, "description": description,
+                               "mimeType": "text/plain", "enabled": true}),
+        )
+    })
+    .collect()
+}
+
+fn seed_prompts() -> Vec<Item> {
+    [
+        ("greeting", "Hello, {{input}}!"),
+        ("summarize", "Summarize this: {{input}}"),
+        ("demo-prompt-3", "Demo prompt about {{input}}"),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (name, template))| prompt(stable_id(0x9001, i + 1), name, template))
+    .collect()
+}
+
+fn seed_tags() -> Vec<Item> {
+    ["demo", "time", "readonly"]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| {
+                        item(
+                            stable_id(0x7a01, i + 1),
+                            name.to_string(),
+                            json!({"stats": {"tools": 1, "resources": 0, "prompts": 0, "servers": 0, "total": 1}}),
+                        )
+                    })
+                    .collect()
+}
+
+fn seed_agents() -> Vec<Item> {
+    (1..=2)
+        .map(|i| {
+            item(
+                stable_id(0xa2a0, i),
+                format!("demo-agent-{i}"),
+                json!({"endpoint_url": format!("http://127.0.0.1:9100/agents/{i}"),
+                                   "agent_type": "generic", "enabled": true}),
+            )
+        })
+        .collect()
 }
 
 /// A 32-hex-digit id (like the gateway's uuid hex), stable across runs: `kind` then `n`.

@@ -5,21 +5,23 @@
 //!
 //! This file owns the public API (config, `router`, `serve`, `spawn`), the shared state and the
 //! bearer-token check. It must stay fast enough to be load-tested in-process: no lock on the
-//! request path except the catalogues' copy-on-write swap on writes (see `store.rs`), counters
+//! request path except the catalogues' copy-on-write swap on writes (see `catalog.rs`), counters
 //! are pre-built atomics (see `stats.rs`), and every open stream ends on shutdown.
 
 mod admin;
+mod catalog;
 mod control;
 mod rest;
 mod rpc;
 mod stats;
-mod store;
 mod stream;
 
 use std::net::SocketAddr;
 use std::ops::Deref;
+
 use std::sync::Arc;
 use std::time::Duration;
+use subtle::ConstantTimeEq;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -55,13 +57,13 @@ impl Default for TargetConfig {
 
 /// Shared by every handler; cloning is one `Arc` clone.
 #[derive(Clone)]
-pub(crate) struct AppState(Arc<Inner>);
+pub(crate) struct TargetState(Arc<Inner>);
 
 pub(crate) struct Inner {
     pub(crate) cfg: TargetConfig,
     /// `Bearer <token>` as bytes, compared with the Authorization header as is.
     expected_auth: Option<Box<[u8]>>,
-    pub(crate) catalog: store::Catalog,
+    pub(crate) catalog: catalog::Catalog,
     pub(crate) counters: stats::Counters,
     pub(crate) sessions: stream::Sessions,
     pub(crate) stall: control::Stall,
@@ -69,7 +71,7 @@ pub(crate) struct Inner {
     pub(crate) shutdown: CancellationToken,
 }
 
-impl Deref for AppState {
+impl Deref for TargetState {
     type Target = Inner;
 
     fn deref(&self) -> &Inner {
@@ -85,12 +87,12 @@ pub fn router(cfg: TargetConfig) -> Router {
 }
 
 fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
-    let state = AppState(Arc::new(Inner {
+    let state = TargetState(Arc::new(Inner {
         expected_auth: cfg
             .token
             .as_ref()
             .map(|t| format!("Bearer {t}").into_bytes().into_boxed_slice()),
-        catalog: store::Catalog::seeded(cfg.seed_tools),
+        catalog: catalog::Catalog::seeded(cfg.seed_tools),
         counters: stats::Counters::new(),
         sessions: stream::Sessions::default(),
         stall: control::Stall::new(),
@@ -148,10 +150,12 @@ fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
 }
 
 /// Lets the request through only with `Authorization: Bearer <token>` (when a token is set).
-async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
+async fn require_token(State(state): State<TargetState>, req: Request, next: Next) -> Response {
     if let Some(expected) = &state.expected_auth {
         let given = req.headers().get(header::AUTHORIZATION);
-        if given.map(HeaderValue::as_bytes) != Some(&expected[..]) {
+        // subtle's compare: a demo still should not teach a timing leak (length is not secret).
+        let matches = given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(&expected[..])));
+        if !matches {
             return unauthorized();
         }
     }

@@ -3,19 +3,21 @@
 //! regressions a `--max-regression` rule set (`p95=10%,error_rate=0.5pp`) finds. Percentiles
 //! come from the stored HDR histograms (exact to their 3 significant digits, never above the
 //! exact max); counts and rates from the stored statistics rows. Pure: the caller loads the
-//! run's data from the store; nothing here does I/O.
+//! run's data from the store; nothing here does I/O. The rules' parser is `rules.rs`, the
+//! texts (web cells, terminal table, regression lines) `text.rs`.
+
+mod rules;
+mod text;
 
 use std::collections::{BTreeSet, HashMap};
-use std::fmt::Write as _;
 
-use super::table::{clean, display_name, fmt_ms, Align, Table};
 use crate::stats::aggregator::{AGGREGATED, OTHER_NAME};
 use crate::stats::histogram::LatencyHistogram;
 use crate::stats::snapshot::{us_to_ms, StatsRow};
 use crate::store::{decode_histogram, NamedHistogram, StoreError, StoredStats};
 
-/// What the web page highlights when the URL names no rules.
-pub const DEFAULT_RULES: &str = "p50=10%,p95=10%,p99=10%,rps=10%,error_rate=0.5pp";
+pub use rules::{parse_rules, CompareError, Limit, Rule, DEFAULT_RULES};
+pub use text::{delta_text, render_text, value_text};
 
 /// A compared number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -76,95 +78,6 @@ impl Metric {
     fn is_rate(self) -> bool {
         self == Metric::ErrorRate
     }
-}
-
-/// How much worse a metric may get.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Limit {
-    /// Relative to the base, e.g. `10%`.
-    Percent(f64),
-    /// Absolute, in percentage points of a rate, e.g. `0.5pp`.
-    Points(f64),
-}
-
-impl std::fmt::Display for Limit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Limit::Percent(p) => write!(f, "{}%", trim_float(*p)),
-            Limit::Points(p) => write!(f, "{}pp", trim_float(*p)),
-        }
-    }
-}
-
-/// One `--max-regression` rule.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Rule {
-    pub metric: Metric,
-    pub limit: Limit,
-}
-
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum CompareError {
-    #[error("bad regression rule {rule:?}: {message}")]
-    Rule { rule: String, message: String },
-}
-
-/// Parses `p95=10%,error_rate=0.5pp`: comma-separated `METRIC=LIMIT`, percent (`%`) for
-/// requests, rps and p50/p95/p99, percentage points (`pp`) for error_rate. Empty text: no rules.
-pub fn parse_rules(text: &str) -> Result<Vec<Rule>, CompareError> {
-    let mut rules = Vec::new();
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let bad = |message: String| CompareError::Rule {
-            rule: part.to_string(),
-            message,
-        };
-        let (key, limit) = part
-            .split_once('=')
-            .ok_or_else(|| bad("expected METRIC=LIMIT, e.g. p95=10%".into()))?;
-        let key = key.trim();
-        let metric = Metric::parse(key).ok_or_else(|| {
-            let known: Vec<&str> = Metric::ALL.iter().map(|m| m.key()).collect();
-            bad(format!(
-                "unknown metric {key:?}; expected one of {}",
-                known.join(", ")
-            ))
-        })?;
-        let limit = limit.trim();
-        let (number, limit) = if let Some(n) = limit.strip_suffix("pp") {
-            (n, Limit::Points(0.0))
-        } else if let Some(n) = limit.strip_suffix('%') {
-            (n, Limit::Percent(0.0))
-        } else {
-            return Err(bad(format!(
-                "the limit {limit:?} needs a unit: % (e.g. {key}=10%) or pp for rates \
-                 (e.g. error_rate=0.5pp)"
-            )));
-        };
-        let value: f64 = number
-            .trim()
-            .parse()
-            .ok()
-            .filter(|v: &f64| v.is_finite() && *v >= 0.0)
-            .ok_or_else(|| bad(format!("the limit must be a number ≥ 0, got {number:?}")))?;
-        let limit = match limit {
-            Limit::Points(_) if metric.is_rate() => Limit::Points(value),
-            Limit::Percent(_) if !metric.is_rate() => Limit::Percent(value),
-            Limit::Points(_) => {
-                return Err(bad(format!(
-                    "{key} changes by percent, e.g. {key}={}%",
-                    trim_float(value)
-                )))
-            }
-            Limit::Percent(_) => {
-                return Err(bad(format!(
-                    "{key} is a rate: give its limit in percentage points, e.g. {key}={}pp",
-                    trim_float(value)
-                )))
-            }
-        };
-        rules.push(Rule { metric, limit });
-    }
-    Ok(rules)
 }
 
 /// One run's numbers for one row.
@@ -261,42 +174,6 @@ pub struct Regression {
     /// How much worse, in the unit of `limit` (percent, or percentage points).
     pub worse_by: f64,
     pub limit: Limit,
-}
-
-impl std::fmt::Display for Regression {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let what = if self.method.is_empty() {
-            clean(&self.name)
-        } else {
-            format!("{} {}", clean(&self.method), clean(&self.name))
-        };
-        let (base, head, change) = match self.limit {
-            Limit::Points(_) => (
-                pct_text(self.base),
-                pct_text(self.head),
-                format!("{:+.2}pp", self.worse_by),
-            ),
-            Limit::Percent(_) => (
-                value_text(self.metric, self.base),
-                value_text(self.metric, self.head),
-                format!(
-                    "{} {:.1}%",
-                    if self.metric.higher_is_worse() {
-                        "up"
-                    } else {
-                        "down"
-                    },
-                    self.worse_by
-                ),
-            ),
-        };
-        write!(
-            f,
-            "{what}: {} {base} → {head} ({change}, limit {})",
-            self.metric.key(),
-            self.limit
-        )
-    }
 }
 
 /// The comparison: rows sorted by (name, method), `(other)` then Aggregated last.
@@ -455,101 +332,13 @@ fn broken(rule: &Rule, base: f64, head: f64) -> Option<f64> {
     (worse_by > limit + 1e-9).then_some(worse_by)
 }
 
-/// The cell text of one run's value: integers for counts, ms like the run table, percent for
-/// the error rate, `—` when the run lacks the row.
-pub fn value_text(m: Metric, v: f64) -> String {
-    match m {
-        Metric::Requests => format!("{}", v as u64),
-        Metric::Rps => format!("{v:.2}"),
-        Metric::P50 | Metric::P95 | Metric::P99 => fmt_ms(v),
-        Metric::ErrorRate => pct_text(v),
-    }
-}
-
-fn pct_text(ratio: f64) -> String {
-    format!("{:.2}%", ratio * 100.0)
-}
-
-/// The change: `+12.3%` (percent), `+0.50pp` for the error rate, `—` without a base.
-pub fn delta_text(m: Metric, d: &Delta) -> String {
-    if m.is_rate() {
-        return format!("{:+.2}pp", d.delta * 100.0);
-    }
-    match d.pct {
-        Some(p) => format!("{p:+.1}%"),
-        None if d.delta == 0.0 => "+0.0%".to_string(),
-        None => "new".to_string(),
-    }
-}
-
-fn trim_float(v: f64) -> String {
-    let s = format!("{v:.6}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    s.to_string()
-}
-
-/// The comparison for the terminal: one table (base, head and change per metric; `!` marks a
-/// broken rule), then the regressions, one per line.
-pub fn render_text(c: &Comparison, base_label: &str, head_label: &str) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "base: {}", clean(base_label));
-    let _ = writeln!(out, "head: {}", clean(head_label));
-    out.push('\n');
-    let mut columns: Vec<(String, Align, bool)> = vec![
-        ("Type".into(), Align::Left, false),
-        ("Name".into(), Align::Left, false),
-    ];
-    for m in Metric::ALL {
-        columns.push((format!("{} base", m.label()), Align::Right, true));
-        columns.push(("head".into(), Align::Right, false));
-        columns.push(("change".into(), Align::Right, false));
-    }
-    let heads: Vec<(&str, Align, bool)> = columns
-        .iter()
-        .map(|(h, a, g)| (h.as_str(), *a, *g))
-        .collect();
-    let mut table = Table::new(&heads);
-    let cells = |r: &CompareRow| {
-        let mut cells = vec![clean(&r.method), display_name(&r.name)];
-        for m in Metric::ALL {
-            let side =
-                |s: Option<Measures>| s.map_or("—".to_string(), |s| value_text(m, s.get(m)));
-            cells.push(side(r.base));
-            cells.push(side(r.head));
-            let change = r.delta(m).map_or("—".to_string(), |d| delta_text(m, &d));
-            cells.push(if r.is_regressed(m) {
-                format!("{change} !")
-            } else {
-                change
-            });
-        }
-        cells
-    };
-    for r in c.rows.iter().filter(|r| !r.is_total()) {
-        table.row(cells(r));
-    }
-    if let Some(total) = c.rows.iter().find(|r| r.is_total()) {
-        table.footer(cells(total));
-    }
-    table.render(&mut out);
-    if c.regressions.is_empty() {
-        out.push_str("No regressions.\n");
-    } else {
-        let _ = writeln!(out, "Regressions ({}):", c.regressions.len());
-        for r in &c.regressions {
-            let _ = writeln!(out, "  {r}");
-        }
-    }
-    out
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::stats::histogram::LatencyHistogram;
     use crate::stats::snapshot::Percentiles;
 
-    fn hist(values_us: impl IntoIterator<Item = u64>) -> LatencyHistogram {
+    pub(super) fn hist(values_us: impl IntoIterator<Item = u64>) -> LatencyHistogram {
         let mut h = LatencyHistogram::new();
         for v in values_us {
             h.record(v);
@@ -577,7 +366,12 @@ mod tests {
 
     /// A run whose `/a` took `a_ms` ms × 1..=100 µs scale and `/b` a constant, stored and read
     /// back through the V2 + deflate bytes exactly as the store keeps them.
-    fn run(a: &LatencyHistogram, b: &LatencyHistogram, fails_a: u64, rps: f64) -> RunData {
+    pub(super) fn run(
+        a: &LatencyHistogram,
+        b: &LatencyHistogram,
+        fails_a: u64,
+        rps: f64,
+    ) -> RunData {
         let mut total = a.clone();
         total.add(b);
         let named = |method: &str, name: &str, h: &LatencyHistogram| NamedHistogram {
@@ -775,60 +569,5 @@ mod tests {
         };
         let err = RunData::decode("run-9", &StoredStats::default(), &[bad]).unwrap_err();
         assert!(err.to_string().contains("run-9"), "{err}");
-    }
-
-    #[test]
-    fn rules_parse_and_name_their_mistakes() {
-        assert_eq!(
-            parse_rules("p95=10%,error_rate=0.5pp").unwrap(),
-            [
-                Rule {
-                    metric: Metric::P95,
-                    limit: Limit::Percent(10.0)
-                },
-                Rule {
-                    metric: Metric::ErrorRate,
-                    limit: Limit::Points(0.5)
-                },
-            ]
-        );
-        assert_eq!(parse_rules(" ").unwrap(), []);
-        let msg = |t: &str| parse_rules(t).unwrap_err().to_string();
-        assert!(
-            msg("p97=10%").contains("unknown metric \"p97\""),
-            "{}",
-            msg("p97=10%")
-        );
-        assert!(msg("p95=10").contains("needs a unit"));
-        assert!(msg("p95").contains("METRIC=LIMIT"));
-        assert!(
-            msg("error_rate=1%").contains("error_rate=1pp"),
-            "{}",
-            msg("error_rate=1%")
-        );
-        assert!(msg("p95=2pp").contains("p95=2%"));
-        assert!(msg("p95=-1%").contains("≥ 0"));
-        assert!(msg("p95=abc%").contains("\"abc\""));
-        assert_eq!(Limit::Percent(12.5).to_string(), "12.5%");
-        assert_eq!(Limit::Points(0.5).to_string(), "0.5pp");
-    }
-
-    #[test]
-    fn text_marks_regressions_and_lists_them() {
-        let base = run(&hist([10_000]), &hist([1000]), 0, 10.0);
-        let head = run(&hist([50_000]), &hist([1000]), 0, 10.0);
-        let c = compare(&base, &head, &parse_rules("p95=10%").unwrap());
-        let text = render_text(&c, "run A", "run B");
-        assert!(text.starts_with("base: run A\nhead: run B\n\n"), "{text}");
-        let a = text.lines().find(|l| l.starts_with("GET  /a")).unwrap();
-        assert!(a.contains("+400.0% !"), "{a}");
-        assert!(
-            text.contains("Regressions (2):\n  GET /a: p95 10.0 → 50.0 (up 400.0%, limit 10%)\n"),
-            "{text}"
-        );
-        assert!(text.contains("  Aggregated: p95"), "{text}");
-        let same = render_text(&compare(&base, &base, &[]), "a", "a");
-        assert!(same.ends_with("No regressions.\n"), "{same}");
-        assert!(!same.contains(" !"));
     }
 }

@@ -11,24 +11,24 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::store::{Item, Kind};
-use super::{typed_response, AppState, HTML};
+use super::catalog::{Item, Kind};
+use super::{typed_response, TargetState, HTML};
 
-pub(crate) fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<TargetState> {
     Router::new()
         .route("/admin/", get(dashboard))
         .route("/admin/tools", get(admin_tools))
         .route(
             "/admin/tools/partial",
-            get(|s: State<AppState>| partial(s, Kind::Tool)),
+            get(|s: State<TargetState>| partial(s, Kind::Tool)),
         )
         .route(
             "/admin/resources/partial",
-            get(|s: State<AppState>| partial(s, Kind::Resource)),
+            get(|s: State<TargetState>| partial(s, Kind::Resource)),
         )
         .route(
             "/admin/prompts/partial",
-            get(|s: State<AppState>| partial(s, Kind::Prompt)),
+            get(|s: State<TargetState>| partial(s, Kind::Prompt)),
         )
         .route("/admin/users/partial", get(users))
         .route("/admin/metrics/partial", get(metrics))
@@ -54,7 +54,7 @@ const SECTIONS: [(Kind, &str); 5] = [
     (Kind::Prompt, "Prompts"),
 ];
 
-async fn dashboard(State(state): State<AppState>) -> Response {
+async fn dashboard(State(state): State<TargetState>) -> Response {
     let mut page = String::with_capacity(8 * 1024);
     page.push_str("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">");
     let _ = write!(
@@ -116,7 +116,7 @@ fn table(out: &mut String, kind: Kind, items: &[std::sync::Arc<Item>]) {
 }
 
 /// `GET /admin/tools`: the tools fragment for a browser, the paginated JSON otherwise.
-async fn admin_tools(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn admin_tools(State(state): State<TargetState>, headers: HeaderMap) -> Response {
     let wants_html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -136,7 +136,7 @@ async fn admin_tools(State(state): State<AppState>, headers: HeaderMap) -> Respo
     .into_response()
 }
 
-async fn partial(State(state): State<AppState>, kind: Kind) -> Response {
+async fn partial(State(state): State<TargetState>, kind: Kind) -> Response {
     let snapshot = state.catalog.store(kind).snapshot();
     let mut html = String::with_capacity(2048);
     table(&mut html, kind, &snapshot.items);
@@ -168,7 +168,7 @@ async fn events() -> Response {
 }
 
 /// `GET /admin/performance/stats`: the htmx performance panel.
-async fn performance(State(state): State<AppState>) -> Response {
+async fn performance(State(state): State<TargetState>) -> Response {
     typed_response(
         StatusCode::OK,
         HTML,
@@ -181,7 +181,7 @@ async fn performance(State(state): State<AppState>) -> Response {
     )
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+async fn metrics(State(state): State<TargetState>) -> Response {
     let mut html = String::from("<dl id=\"metrics\">");
     for (kind, title) in SECTIONS {
         let n = state.catalog.store(kind).snapshot().items.len();

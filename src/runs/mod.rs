@@ -1,23 +1,30 @@
-//! The runs of this process: the one path by which the UI, the REST API and the CLI start a run.
-//! It starts the run through the engine, records it into the store while it goes (points every
-//! second, statistics every few seconds, final histograms at the end) and finds live runs again
-//! by id. It owns no statistics: it reads the engine's snapshots.
+//! The runs of this process: the one path by which the UI, the REST API, Locust's `/swarm` and
+//! the CLI start a run. Each edge builds one validated `crate::request::RunRequest`; this module starts
+//! it through the engine, records it while it goes (`recording.rs`) and finds runs again by id,
+//! live or stored (`lookup.rs`). It owns no statistics: it reads the engine's snapshots.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::engine::{self, EngineError, RunConfig, RunHandle, Selection};
-use crate::plan::model::{Plan, Threshold, UserClass};
+pub mod lookup;
+mod recording;
+
+use crate::plan::library::PlanLibrary;
+use crate::request::{self, RequestError, RunRequest, StartInput};
+use crate::store::RunSource;
+
+use crate::engine::clock::now_ms;
+use crate::engine::{self, EngineError, RunHandle};
+use crate::plan::model::{Threshold, UserClass};
 use crate::stats::snapshot::{RunState, Snapshot};
 use crate::stats::tap::SampleTap;
 use crate::stats::thresholds::{self, Verdict};
 use crate::store::{
-    ClassRatio, NamedHistogram, NewRun, Ratio, RunRecord, RunSettings, RunSource, RunSummary,
-    Store, StoreError, StoreWriter, TaskRatio,
+    ClassRatio, NewRun, Ratio, RunRecord, RunSummary, Store, StoreError, StoreWriter, TaskRatio,
 };
 
 /// How often the live statistics table is saved (points are saved every second).
@@ -25,30 +32,14 @@ const STATS_EVERY: Duration = Duration::from_secs(2);
 /// A run whose owner has not written for this long is considered orphaned.
 pub const STALE_AFTER: Duration = Duration::from_secs(5);
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// What to run.
-#[derive(Clone, Debug)]
-pub struct StartRequest {
-    pub plan: Arc<Plan>,
-    /// The plan's key in the plans directory or the path given to `hornet run`.
-    pub plan_file: Option<String>,
-    pub plan_source: String,
-    pub settings: RunSettings,
-    pub source: RunSource,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("run {active} is still running; stop it first (one run at a time)")]
     Busy { active: String },
     #[error(transparent)]
-    Invalid(#[from] EngineError),
+    Invalid(#[from] RequestError),
+    #[error(transparent)]
+    Refused(#[from] EngineError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -189,27 +180,33 @@ impl Runs {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts a run and its recording. Refused while another run of this process is live.
-    pub async fn start(&self, req: StartRequest) -> Result<LiveRun, StartError> {
-        self.start_with_tap(req, None).await
+    /// Starts the library's plan called `plan` with `input`: the start of the API, the start
+    /// form and Locust's `/swarm`.
+    pub async fn start_from_library(
+        &self,
+        lib: &PlanLibrary,
+        plan: Option<&str>,
+        input: StartInput,
+        source: RunSource,
+    ) -> Result<LiveRun, StartError> {
+        let choice = request::pick_plan(lib, plan)?;
+        let req = request::resolve(choice, input, source)?;
+        self.start(req, None).await
     }
 
-    /// As [`Self::start`], with a copy of every sample batch sent to `tap` (`hornet run --jtl`).
-    pub async fn start_with_tap(
+    /// Starts a run and its recording, with a copy of every sample batch sent to `tap` if one
+    /// is given (`hornet run --jtl`). Refused while another run of this process is live.
+    pub async fn start(
         &self,
-        req: StartRequest,
+        req: RunRequest,
         tap: Option<SampleTap>,
     ) -> Result<LiveRun, StartError> {
         if let Some(active) = self.busy() {
             return Err(StartError::Busy { active });
         }
-        let thresholds = run_thresholds(&req.plan, &req.settings)?;
-        let mut cfg = run_config(&req.settings);
-        cfg.sample_tap = tap;
-        let classes = engine::prepare::select_classes(&req.plan, &cfg.selection)?;
-        let ratio = ratio(&classes);
+        let ratio = ratio(&req.classes);
         // Runs the plan's setup steps first (a failure refuses the start with their message).
-        let (handle, completion) = engine::launch(&req.plan, cfg).await?;
+        let (handle, completion) = engine::launch(&req, tap).await?;
         let id = uuid::Uuid::now_v7().to_string();
         let started_at_ms = now_ms();
         let new = NewRun {
@@ -219,7 +216,7 @@ impl Runs {
             plan_file: req.plan_file.clone(),
             plan_source: req.plan_source.clone(),
             source: req.source,
-            settings: req.settings.clone(),
+            settings: req.settings(),
             ratio,
             owner: self.inner.instance.clone(),
             started_at_ms,
@@ -254,20 +251,23 @@ impl Runs {
             target_users: Arc::new(AtomicU32::new(record.settings.users)),
             record,
             recorded,
-            thresholds: thresholds.into(),
+            thresholds: req.thresholds.clone().into(),
             verdicts: Arc::new(OnceLock::new()),
             history_problem: Arc::new(OnceLock::new()),
         };
         self.lock().insert(id.clone(), live.clone());
         tracing::info!(run = %id, plan = %req.plan.name, source = req.source.as_str(), "run started");
         let runs = self.clone();
-        let judge = Judge {
+        let judge = recording::Judge {
             thresholds: live.thresholds.clone(),
             verdicts: live.verdicts.clone(),
             history_problem: live.history_problem.clone(),
         };
         tokio::spawn(async move {
-            runs.record(&id, handle, completion, judge).await;
+            let recording = recording::Recording::new(&id, runs.inner.writer.clone(), judge);
+            recording
+                .follow(handle, completion, runs.inner.store.as_ref())
+                .await;
             runs.lock().remove(&id);
             let _ = recorded_tx.send(true);
             tracing::info!(run = %id, "run recorded");
@@ -282,169 +282,6 @@ impl Runs {
         } else {
             None
         }
-    }
-
-    /// Follows the run's snapshots into the store until it ends, then stores the final numbers.
-    /// Once a second it judges the `abort_on_fail` thresholds and stops the run when one fails.
-    async fn record(
-        &self,
-        id: &str,
-        handle: RunHandle,
-        completion: engine::run::RunCompletion,
-        judge: Judge,
-    ) {
-        let mut snapshots = handle.snapshots();
-        let mut written = 0usize;
-        let mut peak_users = 0u32;
-        let mut state = RunState::Spawning;
-        let mut last_stats = tokio::time::Instant::now();
-        let writer = self.inner.writer.clone();
-        let mut stopped_by: Option<(usize, Verdict)> = None;
-        while snapshots.changed().await.is_ok() {
-            let snapshot = snapshots.borrow_and_update().clone();
-            peak_users = peak_users.max(snapshot.users);
-            if stopped_by.is_none() {
-                if let Some(i) = thresholds::first_abort(&judge.thresholds, &snapshot) {
-                    let mut verdict = thresholds::evaluate(&judge.thresholds[i], &snapshot);
-                    verdict.stopped_run_at_s = Some(snapshot.elapsed_s);
-                    tracing::info!(run = %id, threshold = %verdict.expression,
-                        observed = %verdict.observed_text, "threshold failed: stopping the run");
-                    // the one stop path: users finish, every output is still written
-                    handle.stop();
-                    stopped_by = Some((i, verdict));
-                }
-            }
-            let Some(writer) = &writer else { continue };
-            // The run goes on measuring when the history cannot be written (disk full); it
-            // says so in its warnings, live and at the end.
-            if let Some(problem) = writer.take_problem(id) {
-                handle.warn(problem);
-            }
-            if snapshot.series.len() > written {
-                writer.points(id, snapshot.series[written..].to_vec(), now_ms());
-                written = snapshot.series.len();
-            }
-            if snapshot.state != state {
-                state = snapshot.state;
-                if !state.is_final() {
-                    writer.set_state(id, state);
-                }
-            }
-            if last_stats.elapsed() >= STATS_EVERY {
-                last_stats = tokio::time::Instant::now();
-                writer.stats(
-                    id,
-                    snapshot.rows.clone(),
-                    snapshot.total.clone(),
-                    snapshot.failures.clone(),
-                    Vec::new(),
-                    summary(&snapshot, peak_users),
-                );
-            }
-        }
-        let outcome = match completion.wait().await {
-            Ok(outcome) => outcome,
-            Err(_) => {
-                let _ = judge.verdicts.set(Vec::new());
-                // The run's actor died without a final snapshot: keep what was written.
-                if let Some(writer) = &writer {
-                    writer.finish(id, RunState::Aborted, now_ms());
-                    let _ = writer.flush().await;
-                }
-                return;
-            }
-        };
-        let mut verdicts = thresholds::evaluate_all(&judge.thresholds, &outcome.snapshot);
-        if let Some((i, verdict)) = stopped_by {
-            // the run ended on this verdict: keep the numbers that stopped it
-            verdicts[i] = verdict;
-        }
-        let _ = judge.verdicts.set(verdicts.clone());
-        let Some(writer) = &writer else { return };
-        if let Some(store) = &self.inner.store {
-            if !verdicts.is_empty() {
-                if let Err(e) = store.set_verdicts(id, &verdicts).await {
-                    tracing::warn!(run = %id, error = %e, "threshold verdicts not stored");
-                }
-            }
-        }
-        let snapshot = outcome.snapshot;
-        peak_users = peak_users.max(snapshot.users);
-        if snapshot.series.len() > written {
-            writer.points(id, snapshot.series[written..].to_vec(), now_ms());
-        }
-        let histograms = outcome
-            .histograms
-            .into_iter()
-            .map(|h| NamedHistogram {
-                method: h.method,
-                name: h.name,
-                histogram: h.histogram,
-                exact: h.exact,
-                corrected: h.corrected,
-                corrected_exact: h.corrected_exact,
-            })
-            .collect();
-        writer.stats(
-            id,
-            snapshot.rows.clone(),
-            snapshot.total.clone(),
-            snapshot.failures.clone(),
-            histograms,
-            summary(&snapshot, peak_users),
-        );
-        writer.finish(id, snapshot.state, now_ms());
-        if let Err(e) = writer.flush().await {
-            tracing::warn!(run = %id, error = %e, "final statistics not stored");
-            let problem = writer
-                .take_problem(id)
-                .unwrap_or_else(|| format!("history write failed: {e}"));
-            let _ = judge
-                .history_problem
-                .set(format!("{problem}; the final numbers are not stored"));
-        }
-    }
-}
-
-/// What the recorder needs to judge a run's thresholds.
-struct Judge {
-    thresholds: Arc<[Threshold]>,
-    verdicts: Arc<OnceLock<Vec<Verdict>>>,
-    history_problem: Arc<OnceLock<String>>,
-}
-
-/// The plan's thresholds followed by the start's (validated again here: a stored run's settings
-/// reach this point from the API, the form and the CLI alike).
-pub fn run_thresholds(plan: &Plan, settings: &RunSettings) -> Result<Vec<Threshold>, EngineError> {
-    let mut all = plan.thresholds.clone();
-    for text in &settings.thresholds {
-        let t = crate::plan::parse_threshold(text)
-            .and_then(|t| crate::plan::check_threshold_scope(plan, &t).map(|()| t))
-            .map_err(|e| EngineError::invalid("thresholds", format!("{text:?}: {e}")))?;
-        all.push(t);
-    }
-    Ok(all)
-}
-
-/// The engine's configuration for the stored settings.
-pub fn run_config(s: &RunSettings) -> RunConfig {
-    RunConfig {
-        host: (!s.host.is_empty()).then(|| s.host.clone()),
-        users: s.users,
-        spawn_rate: s.spawn_rate,
-        run_time: s.run_time_s.map(Duration::from_secs_f64),
-        stop_timeout: Duration::from_secs_f64(s.stop_timeout_s.max(0.0)),
-        selection: Selection {
-            classes: s
-                .classes
-                .iter()
-                .map(|c| (c.name.clone(), Some(c.weight)))
-                .collect(),
-            tags: s.tags.clone(),
-            exclude_tags: s.exclude_tags.clone(),
-        },
-        shape: s.shape.clone(),
-        ..RunConfig::default()
     }
 }
 

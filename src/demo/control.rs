@@ -16,7 +16,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{json_error, AppState};
+use super::{json_error, TargetState};
 
 /// The longest stall one request can ask for.
 const MAX_STALL: Duration = Duration::from_secs(60);
@@ -66,7 +66,7 @@ pub(crate) struct StallQuery {
 
 /// `POST /__stall?for=2s`: every request arriving in the next 2 s waits until they are over.
 pub(crate) async fn stall(
-    State(state): State<AppState>,
+    State(state): State<TargetState>,
     query: Result<Query<StallQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let text = query.ok().and_then(|Query(q)| q.duration);
@@ -86,7 +86,7 @@ pub(crate) async fn stall(
 
 /// Holds every request (except `/__*` controls) while a stall is under way.
 pub(crate) async fn hold_while_stalled(
-    State(state): State<AppState>,
+    State(state): State<TargetState>,
     req: Request,
     next: Next,
 ) -> Response {

@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::rpc::{self, Outcome};
-use super::{json_error, AppState};
+use super::{json_error, TargetState};
 
 /// Replies a stream can hold before further ones are dropped (a client that stopped reading).
 const SESSION_BUFFER: usize = 256;
@@ -97,7 +97,7 @@ struct SseState {
 /// `{"seq":N}` every interval; with `events`, the stream ends after that many numbered events
 /// (replies to `/message` are delivered in between and do not count). `silent` sends nothing.
 pub(crate) async fn sse(
-    State(state): State<AppState>,
+    State(state): State<TargetState>,
     query: Result<Query<SseQuery>, QueryRejection>,
 ) -> Response {
     let Ok(Query(query)) = query else {
@@ -176,7 +176,7 @@ pub(crate) struct MessageQuery {
 /// `POST /message?session_id=..`: 202 at once; the JSON-RPC reply goes out on that session's
 /// stream as a `message` event.
 pub(crate) async fn message(
-    State(state): State<AppState>,
+    State(state): State<TargetState>,
     query: Result<Query<MessageQuery>, QueryRejection>,
     body: Bytes,
 ) -> Response {
@@ -197,11 +197,11 @@ pub(crate) async fn message(
 }
 
 /// `GET /ws`: the bearer token was checked on the upgrade request (see `require_token`).
-pub(crate) async fn ws(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+pub(crate) async fn ws(State(state): State<TargetState>, upgrade: WebSocketUpgrade) -> Response {
     upgrade.on_upgrade(move |socket| relay(state, socket))
 }
 
-async fn relay(state: AppState, mut socket: WebSocket) {
+async fn relay(state: TargetState, mut socket: WebSocket) {
     loop {
         let incoming = tokio::select! {
             _ = state.shutdown.cancelled() => {

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
-use super::{json_error, AppState};
+use super::{json_error, TargetState};
 
 /// Every (method, route) the target serves except `/__stats*`; must match the routers. `HEAD`
 /// twins of the `GET` routes are added at start (axum answers HEAD with the GET handler).
@@ -159,7 +159,7 @@ impl Counters {
 
 /// Counts every request that reached a route (whatever its status), except `/__*`.
 pub(crate) async fn count_requests(
-    State(state): State<AppState>,
+    State(state): State<TargetState>,
     req: Request,
     next: Next,
 ) -> Response {
@@ -172,24 +172,27 @@ pub(crate) async fn count_requests(
     next.run(req).await
 }
 
-pub(crate) async fn not_found(State(state): State<AppState>, method: Method) -> Response {
+pub(crate) async fn not_found(State(state): State<TargetState>, method: Method) -> Response {
     state.counters.count_unmatched(&method);
     json_error(StatusCode::NOT_FOUND, "Not Found")
 }
 
-pub(crate) async fn method_not_allowed(State(state): State<AppState>, method: Method) -> Response {
+pub(crate) async fn method_not_allowed(
+    State(state): State<TargetState>,
+    method: Method,
+) -> Response {
     state.counters.count_unmatched(&method);
     json_error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
 }
 
-pub(crate) async fn get_stats(State(state): State<AppState>) -> Json<Value> {
+pub(crate) async fn get_stats(State(state): State<TargetState>) -> Json<Value> {
     let mut stats = state.counters.to_json();
     stats["mcp"] = state.mcp.to_json();
     stats["sse_open"] = json!(state.sessions.len());
     Json(stats)
 }
 
-pub(crate) async fn reset_stats(State(state): State<AppState>) -> impl IntoResponse {
+pub(crate) async fn reset_stats(State(state): State<TargetState>) -> impl IntoResponse {
     state.counters.reset();
     state.mcp.reset();
     StatusCode::NO_CONTENT

@@ -1,0 +1,154 @@
+//! `hornet compare A B` / `--baseline TAG`: two stored runs side by side, exit 1 on a broken
+//! `--max-regression` rule.
+
+use std::io::Write;
+use std::path::Path;
+
+use super::args::CompareArgs;
+use super::{EXIT_BAD_INPUT, EXIT_OK, EXIT_REGRESSION};
+use crate::report::compare;
+use crate::stats::snapshot::RunState;
+use crate::store::{RunFilter, RunRecord, Store};
+
+/// `hornet compare`: loads both runs from the database, prints the comparison, exits 1 when a
+/// `--max-regression` rule is broken.
+pub(super) async fn compare_runs(args: CompareArgs) -> anyhow::Result<i32> {
+    match compare_or_refuse(&args).await? {
+        Ok(code) => Ok(code),
+        Err(bad_input) => {
+            eprintln!("error: {bad_input}");
+            Ok(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+/// What is said and returned when the input is bad (exit 2): Err(message).
+type Checked<T> = anyhow::Result<Result<T, String>>;
+
+async fn compare_or_refuse(args: &CompareArgs) -> Checked<i32> {
+    let rules = match compare::parse_rules(args.max_regression.as_deref().unwrap_or_default()) {
+        Ok(rules) => rules,
+        Err(e) => return Ok(Err(format!("--max-regression: {e}"))),
+    };
+    match (&args.baseline, args.runs.len()) {
+        (None, 2) | (Some(_), 1) => {}
+        (None, _) => {
+            return Ok(Err(
+                "give two run ids (BASE HEAD), or one with --baseline".into()
+            ))
+        }
+        (Some(_), _) => return Ok(Err("with --baseline give only the head run id".into())),
+    }
+    let store = match open_history(&args.db).await {
+        Ok(store) => store,
+        Err(e) => return Ok(Err(e)),
+    };
+    let (base, head) = match base_and_head(&store, args).await? {
+        Ok(runs) => runs,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut data = Vec::with_capacity(2);
+    for run in [&base, &head] {
+        if !run.state.is_final() {
+            eprintln!(
+                "warning: run {} is {}; comparing the numbers saved so far",
+                run.id,
+                run.state.as_str()
+            );
+        }
+        let stats = store.load_stats(&run.id).await?;
+        let histograms = store.load_histograms(&run.id).await?;
+        data.push(compare::RunData::decode(&run.id, &stats, &histograms)?);
+    }
+    let comparison = compare::compare(&data[0], &data[1], &rules);
+    let label = |r: &RunRecord| {
+        format!(
+            "{} ({}, {}, {})",
+            r.id,
+            r.plan_name,
+            crate::format::fmt_utc(r.started_at_ms),
+            r.state.as_str()
+        )
+    };
+    print!(
+        "{}",
+        compare::render_text(&comparison, &label(&base), &label(&head))
+    );
+    std::io::stdout().flush()?;
+    Ok(Ok(if comparison.regressions.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_REGRESSION
+    }))
+}
+
+/// The history database; it must exist (Store::open would create an empty one, and a typo in
+/// --db must be an error instead).
+async fn open_history(db: &Path) -> Result<Store, String> {
+    if !db.exists() {
+        return Err(format!(
+            "no history database at {} (give the file runs were recorded into with --db)",
+            db.display()
+        ));
+    }
+    Store::open(db).await.map_err(|e| e.to_string())
+}
+
+/// BASE and HEAD as named, or HEAD and the base `--baseline` picks.
+async fn base_and_head(store: &Store, args: &CompareArgs) -> Checked<(RunRecord, RunRecord)> {
+    let db = args.db.display();
+    let head_id = &args.runs[args.runs.len() - 1];
+    let Some(head) = store.get_run(head_id).await? else {
+        return Ok(Err(format!("no run {head_id:?} in {db}")));
+    };
+    let base = match &args.baseline {
+        None => {
+            let id = &args.runs[0];
+            match store.get_run(id).await? {
+                Some(run) => run,
+                None => return Ok(Err(format!("no run {id:?} in {db}"))),
+            }
+        }
+        Some(tag) => match baseline_run(store, tag, &head).await? {
+            Some(run) => run,
+            None => {
+                let plan = if tag == "last-passing" {
+                    &head.plan_name
+                } else {
+                    tag
+                };
+                return Ok(Err(format!(
+                    "no passing run of plan {plan:?} before run {} in {db}",
+                    head.id
+                )));
+            }
+        },
+    };
+    Ok(Ok((base, head)))
+}
+
+/// The base for `--baseline TAG`: the newest passing run, started before `head`, of head's plan
+/// (`last-passing`) or of the plan named TAG.
+async fn baseline_run(
+    store: &Store,
+    tag: &str,
+    head: &RunRecord,
+) -> anyhow::Result<Option<RunRecord>> {
+    let plan = if tag == "last-passing" {
+        head.plan_name.clone()
+    } else {
+        tag.to_string()
+    };
+    let candidates = store
+        .list_runs(&RunFilter {
+            plan: Some(plan),
+            state: Some(RunState::Stopped),
+            limit: 500,
+            before: Some(head.id.clone()),
+        })
+        .await?;
+    // Passing = ended stopped (not aborted) with every threshold verdict held.
+    Ok(candidates
+        .into_iter()
+        .find(|r| r.state == RunState::Stopped && r.verdicts.iter().all(|v| v.passed)))
+}

@@ -1,0 +1,65 @@
+//! Finding a run again by id — the live one of this process, else the stored one — with its
+//! statistics and verdicts (live from the engine, or as last saved). Pages, the API, Locust's
+//! endpoints and compare all look runs up here; none has its own copy.
+
+use std::sync::Arc;
+
+use super::Runs;
+use crate::stats::aggregator::AGGREGATED;
+use crate::stats::snapshot::{Snapshot, StatsRow};
+use crate::stats::thresholds::Verdict;
+use crate::store::{RunRecord, StoreError};
+
+impl Runs {
+    /// The run with this id, live or stored; None when there is none.
+    pub async fn find(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        if let Some(live) = self.get(id) {
+            return Ok(Some(live.record.as_ref().clone()));
+        }
+        match self.store() {
+            Some(store) => store.get_run(id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The statistics of a run: live from the engine, or the last saved ones.
+    pub async fn snapshot_of(&self, record: &RunRecord) -> Result<Arc<Snapshot>, StoreError> {
+        if let Some(live) = self.get(&record.id) {
+            return Ok(live.snapshot());
+        }
+        let Some(store) = self.store() else {
+            return Ok(Arc::new(stored_snapshot(record, Default::default())));
+        };
+        let stored = store.load_stats(&record.id).await?;
+        Ok(Arc::new(stored_snapshot(record, stored)))
+    }
+
+    /// The run's threshold verdicts: judged so far while it is live, else as stored.
+    pub fn verdicts_of(&self, record: &RunRecord) -> Vec<Verdict> {
+        match self.get(&record.id) {
+            Some(live) => live.verdicts(),
+            None => record.verdicts.clone(),
+        }
+    }
+}
+
+fn stored_snapshot(record: &RunRecord, stored: crate::store::StoredStats) -> Snapshot {
+    let summary = record.summary.clone().unwrap_or_default();
+    Snapshot {
+        state: record.state,
+        elapsed_s: summary.duration_s,
+        users: 0,
+        rows: stored.rows,
+        total: stored.total.unwrap_or_else(|| StatsRow {
+            name: AGGREGATED.into(),
+            ..Default::default()
+        }),
+        failures: stored.failures,
+        series: stored.points,
+        current_p50_ms: 0.0,
+        current_p95_ms: 0.0,
+        warnings: summary.warnings,
+        dropped: summary.dropped,
+        cancelled: summary.cancelled,
+    }
+}

@@ -1,0 +1,179 @@
+//! Recording one run into the store while it goes: points every second, the statistics table
+//! every few seconds, the state as it changes, and at the end the final numbers, histograms and
+//! threshold verdicts. Once a second it also judges the `abort_on_fail` thresholds and stops
+//! the run through the one stop path when one fails.
+
+use std::sync::{Arc, OnceLock};
+
+use tokio::time::Instant;
+
+use super::{summary, STATS_EVERY};
+use crate::engine::clock::now_ms;
+use crate::engine::run::{RunCompletion, RunOutcome};
+use crate::engine::RunHandle;
+use crate::plan::model::Threshold;
+use crate::stats::snapshot::{RunState, Snapshot};
+use crate::stats::thresholds::{self, Verdict};
+use crate::store::{NamedHistogram, Store, StoreWriter};
+
+/// What the recording judges with, and where it leaves the verdicts for the live run.
+pub(super) struct Judge {
+    pub(super) thresholds: Arc<[Threshold]>,
+    pub(super) verdicts: Arc<OnceLock<Vec<Verdict>>>,
+    pub(super) history_problem: Arc<OnceLock<String>>,
+}
+
+pub(super) struct Recording<'a> {
+    id: &'a str,
+    /// None: the run is not recorded (`--no-history`); thresholds are still judged.
+    writer: Option<StoreWriter>,
+    judge: Judge,
+    /// Points of the series already written.
+    written: usize,
+    peak_users: u32,
+    state: RunState,
+    last_stats: Instant,
+    /// The `abort_on_fail` threshold that stopped the run (its index), with its numbers then.
+    stopped_by: Option<(usize, Verdict)>,
+}
+
+impl<'a> Recording<'a> {
+    pub(super) fn new(id: &'a str, writer: Option<StoreWriter>, judge: Judge) -> Self {
+        Recording {
+            id,
+            writer,
+            judge,
+            written: 0,
+            peak_users: 0,
+            state: RunState::Spawning,
+            last_stats: Instant::now(),
+            stopped_by: None,
+        }
+    }
+
+    /// Follows the run's snapshots until it ends, then stores the final numbers.
+    pub(super) async fn follow(
+        mut self,
+        handle: RunHandle,
+        completion: RunCompletion,
+        store: Option<&Store>,
+    ) {
+        let mut snapshots = handle.snapshots();
+        while snapshots.changed().await.is_ok() {
+            let snapshot = snapshots.borrow_and_update().clone();
+            self.observe(&handle, &snapshot);
+        }
+        match completion.wait().await {
+            Ok(outcome) => self.finish(outcome, store).await,
+            Err(_) => {
+                let _ = self.judge.verdicts.set(Vec::new());
+                // The run's actor died without a final snapshot: keep what was written.
+                if let Some(writer) = &self.writer {
+                    writer.finish(self.id, RunState::Aborted, now_ms());
+                    let _ = writer.flush().await;
+                }
+            }
+        }
+    }
+
+    fn observe(&mut self, handle: &RunHandle, snapshot: &Snapshot) {
+        self.peak_users = self.peak_users.max(snapshot.users);
+        self.judge_abort(handle, snapshot);
+        let Some(writer) = &self.writer else { return };
+        let id = self.id;
+        // The run goes on measuring when the history cannot be written (disk full); it says so
+        // in its warnings, live and at the end.
+        if let Some(problem) = writer.take_problem(id) {
+            handle.warn(problem);
+        }
+        if snapshot.series.len() > self.written {
+            writer.points(id, snapshot.series[self.written..].to_vec(), now_ms());
+            self.written = snapshot.series.len();
+        }
+        if snapshot.state != self.state {
+            self.state = snapshot.state;
+            if !self.state.is_final() {
+                writer.set_state(id, self.state);
+            }
+        }
+        if self.last_stats.elapsed() >= STATS_EVERY {
+            self.last_stats = Instant::now();
+            writer.stats(
+                id,
+                snapshot.rows.clone(),
+                snapshot.total.clone(),
+                snapshot.failures.clone(),
+                Vec::new(),
+                summary(snapshot, self.peak_users),
+            );
+        }
+    }
+
+    fn judge_abort(&mut self, handle: &RunHandle, snapshot: &Snapshot) {
+        if self.stopped_by.is_some() {
+            return;
+        }
+        let thresholds = &self.judge.thresholds;
+        if let Some(i) = thresholds::first_abort(thresholds, snapshot) {
+            let mut verdict = thresholds::evaluate(&thresholds[i], snapshot);
+            verdict.stopped_run_at_s = Some(snapshot.elapsed_s);
+            tracing::info!(run = %self.id, threshold = %verdict.expression,
+                observed = %verdict.observed_text, "threshold failed: stopping the run");
+            // the one stop path: users finish, every output is still written
+            handle.stop();
+            self.stopped_by = Some((i, verdict));
+        }
+    }
+
+    async fn finish(mut self, outcome: RunOutcome, store: Option<&Store>) {
+        let mut verdicts = thresholds::evaluate_all(&self.judge.thresholds, &outcome.snapshot);
+        if let Some((i, verdict)) = self.stopped_by.take() {
+            // the run ended on this verdict: keep the numbers that stopped it
+            verdicts[i] = verdict;
+        }
+        let _ = self.judge.verdicts.set(verdicts.clone());
+        let Some(writer) = &self.writer else { return };
+        let id = self.id;
+        if let Some(store) = store.filter(|_| !verdicts.is_empty()) {
+            if let Err(e) = store.set_verdicts(id, &verdicts).await {
+                tracing::warn!(run = %id, error = %e, "threshold verdicts not stored");
+            }
+        }
+        let snapshot = outcome.snapshot;
+        let peak_users = self.peak_users.max(snapshot.users);
+        if snapshot.series.len() > self.written {
+            writer.points(id, snapshot.series[self.written..].to_vec(), now_ms());
+        }
+        let histograms = outcome
+            .histograms
+            .into_iter()
+            .map(|h| NamedHistogram {
+                method: h.method,
+                name: h.name,
+                histogram: h.histogram,
+                exact: h.exact,
+                corrected: h.corrected,
+                corrected_exact: h.corrected_exact,
+            })
+            .collect();
+        writer.stats(
+            id,
+            snapshot.rows.clone(),
+            snapshot.total.clone(),
+            snapshot.failures.clone(),
+            histograms,
+            summary(&snapshot, peak_users),
+        );
+        writer.finish(id, snapshot.state, now_ms());
+        if let Err(e) = writer.flush().await {
+            tracing::warn!(run = %id, error = %e, "final statistics not stored");
+            let problem = writer
+                .take_problem(id)
+                .unwrap_or_else(|| format!("history write failed: {e}"));
+            let _ = self
+                .judge
+                .history_problem
+                .set(format!("{problem}; the final numbers are not stored"));
+        }
+    }
+}

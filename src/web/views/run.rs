@@ -1,0 +1,273 @@
+//! `/runs/{id}`: the run page, live while the run runs and its permanent report afterwards —
+//! header numbers, threshold verdicts, the current ratio, configuration and the charts' series.
+//! The statistics and failures tables it includes are `tables.rs`'s. View models and the page
+//! template only; no handler logic.
+
+use askama::Template;
+use askama_web::WebTemplate;
+
+use super::tables::StatsView;
+use crate::format::{fmt_duration, fmt_pct, fmt_rps, fmt_share, fmt_utc, iso_utc};
+use crate::report::html::script_json;
+use crate::report::settings::settings_rows;
+use crate::stats::snapshot::{FailureRow, Point, Snapshot};
+use crate::stats::thresholds::Verdict;
+use crate::store::model::{Ratio, RunRecord};
+
+/// One threshold verdict, formatted for the run page's Thresholds section.
+#[derive(Clone, Debug, Default)]
+pub struct ThresholdView {
+    pub expression: String,
+    pub passed: bool,
+    /// `observed 212 ms`, `no samples`, `observed 412 ms on GET /slow`.
+    pub observed: String,
+    /// `held`, `failed`, or while the run goes `holding` / `failing` (judged so far).
+    pub status: &'static str,
+    /// `stopped the run after 3s` for the threshold that ended it.
+    pub note: String,
+}
+
+impl ThresholdView {
+    /// `live`: the verdicts are the thresholds judged on the latest snapshot, not final.
+    pub fn list(verdicts: &[Verdict], live: bool) -> Vec<ThresholdView> {
+        verdicts
+            .iter()
+            .map(|v| ThresholdView {
+                expression: v.expression.clone(),
+                passed: v.passed,
+                observed: v.observed_phrase(),
+                status: match (live, v.passed) {
+                    (false, true) => "held",
+                    (false, false) => "failed",
+                    (true, true) => "holding",
+                    (true, false) => "failing",
+                },
+                note: v
+                    .stopped_run_at_s
+                    .map(|at| format!("stopped the run after {}", fmt_duration(at)))
+                    .unwrap_or_default(),
+            })
+            .collect()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RatioView {
+    pub name: String,
+    pub percent: String,
+    pub tasks: Vec<(String, String)>,
+}
+
+fn ratio_views(r: &Ratio) -> Vec<RatioView> {
+    r.classes
+        .iter()
+        .map(|c| RatioView {
+            name: c.name.clone(),
+            percent: fmt_share(c.ratio),
+            tasks: c
+                .tasks
+                .iter()
+                .map(|t| (t.name.clone(), fmt_share(t.ratio)))
+                .collect(),
+        })
+        .collect()
+}
+
+/// The series as JSON safe to embed in `<script type="application/json">`: every `<` becomes
+/// `\u003c`, so no `</script>` (or `<!--`) can appear inside.
+pub fn series_json(points: &[Point]) -> String {
+    // The charts' six numbers only: a point's extras (history CSV columns) would triple the
+    // page of a long run.
+    #[derive(serde::Serialize)]
+    struct ChartPoint {
+        t_s: u64,
+        users: u32,
+        rps: f64,
+        fail_per_s: f64,
+        p50_ms: f64,
+        p95_ms: f64,
+    }
+    let points: Vec<ChartPoint> = points
+        .iter()
+        .map(|p| ChartPoint {
+            t_s: p.t_s,
+            users: p.users,
+            rps: p.rps,
+            fail_per_s: p.fail_per_s,
+            p50_ms: p.p50_ms,
+            p95_ms: p.p95_ms,
+        })
+        .collect();
+    script_json(&points)
+}
+
+/// `/runs/{id}`: live while the run runs, its permanent report afterwards.
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/run.html")]
+pub struct RunPage {
+    pub run: RunRecord,
+    pub live: bool,
+    /// The user count last asked for (the Edit form's value): the start's, or the last edit's.
+    pub target_users: u32,
+    pub state: String,
+    pub started_iso: String,
+    pub started: String,
+    pub users: String,
+    pub rps: String,
+    pub fail_pct: String,
+    /// Open-model starts dropped (every user busy); shown for shape runs and whenever non-zero.
+    pub dropped: u64,
+    /// Same field name as [`StatsTable`]: `partials/stats_table.html` is included as is.
+    pub stats: StatsView,
+    /// Same field name as [`FailuresTable`].
+    pub failures: Vec<FailureRow>,
+    pub warnings: Vec<String>,
+    pub ratio: Vec<RatioView>,
+    pub settings: Vec<(&'static str, String)>,
+    /// The run's threshold verdicts (a live run's are judged so far; `pages.rs` sets them).
+    pub thresholds: Vec<ThresholdView>,
+    /// `series_json(&snapshot.series)`: the only `|safe` value.
+    pub series_json: String,
+}
+
+impl RunPage {
+    /// `snapshot` is the live one or the one rebuilt from the store (same shape); `live` says
+    /// whether the page connects to the event stream and shows the controls.
+    pub fn new(run: RunRecord, snapshot: &Snapshot, live: bool) -> RunPage {
+        let t = &snapshot.total;
+        // Live: the rolling 10 s rate, as Locust shows; a report: the whole run's rate.
+        let rps = if live { t.current_rps } else { t.total_rps };
+        RunPage {
+            live,
+            target_users: run.settings.users,
+            state: snapshot.state.as_str().to_string(),
+            started_iso: iso_utc(run.started_at_ms),
+            started: fmt_utc(run.started_at_ms),
+            users: snapshot.users.to_string(),
+            rps: fmt_rps(rps),
+            fail_pct: fmt_pct(t.fail_ratio()),
+            dropped: snapshot.dropped,
+            stats: StatsView::from_snapshot(snapshot),
+            failures: snapshot.failures.clone(),
+            warnings: snapshot.warnings.clone(),
+            ratio: ratio_views(&run.ratio),
+            settings: settings_rows(&run),
+            thresholds: ThresholdView::list(&run.verdicts, false),
+            series_json: series_json(&snapshot.series),
+            run,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::snapshot::RunState;
+    use crate::web::views::fixtures::{assert_escaped, record, snapshot, XSS_ESCAPED};
+
+    #[test]
+    fn series_json_keeps_the_charts_numbers_only() {
+        let s = series_json(&[Point {
+            t_s: 3,
+            users: 1,
+            rps: 1.5,
+            fail_per_s: 0.0,
+            p50_ms: 1.0,
+            p95_ms: 2.0,
+            ..Default::default()
+        }]);
+        assert!(s.starts_with("[{\"t_s\":3,"));
+        assert_eq!(series_json(&[]), "[]");
+    }
+
+    #[test]
+    fn live_run_page_connects_sse_and_shows_controls() {
+        let html = RunPage::new(
+            record(RunState::Running),
+            &snapshot(RunState::Running),
+            true,
+        )
+        .render()
+        .unwrap();
+        let id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+        for needle in [
+            r#"hx-ext="sse""#.to_string(),
+            format!(r#"sse-connect="/api/runs/{id}/events""#),
+            r#"sse-close="done""#.to_string(),
+            r#"<div id="stats" sse-swap="stats">"#.to_string(),
+            r#"<div id="failures" sse-swap="failures">"#.to_string(),
+            r#"id="run-state" class="badge state-running">running<"#.to_string(),
+            r#"<dd id="run-users">10</dd>"#.to_string(),
+            r#"<dd id="run-rps">12.34</dd>"#.to_string(),
+            r#"<dd id="run-fail">1.90%</dd>"#.to_string(),
+            r#"id="edit-form""#.to_string(),
+            format!(r#"data-url="/api/runs/{id}""#),
+            format!(r#"action="/api/runs/{id}/stop""#),
+            r#"id="stop""#.to_string(),
+            r#"id="chart-rps""#.to_string(),
+            r#"id="chart-latency""#.to_string(),
+            r#"id="chart-users""#.to_string(),
+            r#"<script type="application/json" id="series-data">[{"t_s":1,"#.to_string(),
+            "/static/vendor/htmx.min.js?v=".to_string(),
+            "/static/vendor/sse.js?v=".to_string(),
+            "/static/vendor/uPlot.iife.min.js?v=".to_string(),
+            "Reader ×3".to_string(),
+            "66.7%".to_string(),
+        ] {
+            assert!(html.contains(&needle), "missing {needle:?}");
+        }
+        assert_escaped(&html);
+        // htmx must not load before the body it processes exists in the page.
+        assert!(html.find("series-data").unwrap() < html.find("htmx.min.js").unwrap());
+    }
+
+    #[test]
+    fn finished_run_page_is_a_static_report() {
+        let html = RunPage::new(
+            record(RunState::Stopped),
+            &snapshot(RunState::Stopped),
+            false,
+        )
+        .render()
+        .unwrap();
+        for absent in [
+            "sse-connect",
+            "sse-swap",
+            "edit-form",
+            r#"id="stop""#,
+            "htmx.min.js",
+        ] {
+            assert!(!html.contains(absent), "unexpected {absent:?}");
+        }
+        let id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+        for file in [
+            "stats.csv",
+            "history.csv",
+            "failures.csv",
+            "results.jtl",
+            "report.html",
+            "report.json",
+        ] {
+            assert!(html.contains(&format!("/runs/{id}/{file}")), "{file}");
+        }
+        assert!(html.contains(&format!(r#"href="/api/runs/{id}""#)));
+        // A report shows the whole run's rate.
+        assert!(html.contains(r#"<dd id="run-rps">10.00</dd>"#));
+        assert!(html.contains("2024-05-01 12:02:05 UTC"));
+        assert!(html.contains("http://127.0.0.1:8090/?a=1&#38;b=2"));
+        assert!(html.contains("uPlot.iife.min.js"));
+        // the verdicts, first thing on the Statistics tab
+        let thresholds = html.find(r#"id="thresholds""#).expect("thresholds section");
+        assert!(thresholds < html.find(r#"id="stats""#).expect("stats"));
+        assert!(html.contains(&format!(
+            "<code>&#39;{XSS_ESCAPED}&#39;.p95 &#60; 300ms</code> <span class=\"badge\">failed</span> \
+             <span class=\"muted\">observed 412 ms</span> <strong>stopped the run after 3s</strong>"
+        )));
+        assert!(html.contains(
+            "<code>error_rate &#60; 1%</code> <span class=\"badge\">held</span> \
+             <span class=\"muted\">observed 0.5%</span></li>"
+        ));
+        assert!(!html.contains("judged so far"));
+        assert_escaped(&html);
+    }
+}

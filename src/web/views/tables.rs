@@ -1,0 +1,172 @@
+//! The run's statistics, failures and warnings as the run page shows them and as its SSE events
+//! swap them in (`partials/*.html`, rendered alone for the `stats`, `failures` and `warnings`
+//! events). View models and fragment templates only; the event stream is `web::events`.
+
+use askama::Template;
+
+use crate::format::{fmt_bytes, fmt_ms, fmt_rps, DASH};
+use crate::stats::snapshot::{FailureRow, Snapshot, StatsRow};
+
+/// One statistics row, formatted.
+#[derive(Clone, Debug, Default)]
+pub struct RowView {
+    pub method: String,
+    pub name: String,
+    pub requests: String,
+    pub fails: String,
+    pub has_fails: bool,
+    pub median: String,
+    pub p90: String,
+    pub p95: String,
+    pub p99: String,
+    pub avg: String,
+    pub min: String,
+    pub max: String,
+    pub avg_bytes: String,
+    pub rps: String,
+    pub fail_per_s: String,
+}
+
+impl RowView {
+    pub fn from_row(r: &StatsRow) -> RowView {
+        let none = r.num_requests == 0;
+        let ms = |v: f64| if none { DASH.to_string() } else { fmt_ms(v) };
+        RowView {
+            method: r.method.clone(),
+            name: r.name.clone(),
+            requests: r.num_requests.to_string(),
+            fails: r.num_failures.to_string(),
+            has_fails: r.num_failures > 0,
+            median: ms(r.median_ms),
+            p90: ms(r.percentiles.p90),
+            p95: ms(r.percentiles.p95),
+            p99: ms(r.percentiles.p99),
+            avg: ms(r.avg_ms),
+            min: ms(r.min_ms),
+            max: ms(r.max_ms),
+            avg_bytes: fmt_bytes(r.avg_bytes),
+            rps: fmt_rps(r.current_rps),
+            fail_per_s: fmt_rps(r.current_fail_per_s),
+        }
+    }
+}
+
+/// The statistics table's content: per-name rows and the Aggregated row.
+#[derive(Clone, Debug, Default)]
+pub struct StatsView {
+    pub rows: Vec<RowView>,
+    pub total: RowView,
+}
+
+impl StatsView {
+    pub fn from_snapshot(s: &Snapshot) -> StatsView {
+        StatsView {
+            rows: s.rows.iter().map(RowView::from_row).collect(),
+            total: RowView::from_row(&s.total),
+        }
+    }
+}
+
+/// The `stats` SSE event's data: `partials/stats_table.html` alone.
+#[derive(Template)]
+#[template(path = "partials/stats_table.html")]
+pub struct StatsTable {
+    pub stats: StatsView,
+}
+
+impl StatsTable {
+    pub fn new(snapshot: &Snapshot) -> StatsTable {
+        StatsTable {
+            stats: StatsView::from_snapshot(snapshot),
+        }
+    }
+}
+
+/// The `failures` SSE event's data: `partials/failures_table.html` alone.
+#[derive(Template)]
+#[template(path = "partials/failures_table.html")]
+pub struct FailuresTable {
+    pub failures: Vec<FailureRow>,
+}
+
+impl FailuresTable {
+    pub fn new(snapshot: &Snapshot) -> FailuresTable {
+        FailuresTable {
+            failures: snapshot.failures.clone(),
+        }
+    }
+}
+
+/// The `warnings` SSE event's data: `partials/warnings.html` alone (the generator saturated,
+/// the history could not be written, requests cancelled at stop...).
+#[derive(Template)]
+#[template(path = "partials/warnings.html")]
+pub struct WarningsList {
+    pub warnings: Vec<String>,
+}
+
+impl WarningsList {
+    pub fn new(snapshot: &Snapshot) -> WarningsList {
+        WarningsList {
+            warnings: snapshot.warnings.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::snapshot::RunState;
+    use crate::web::views::fixtures::{assert_escaped, snapshot};
+
+    #[test]
+    fn stats_fragment_has_every_column_and_the_aggregated_footer() {
+        let html = StatsTable::new(&snapshot(RunState::Running))
+            .render()
+            .unwrap();
+        for col in [
+            "Type",
+            "Name",
+            "# Requests",
+            "# Fails",
+            "Median (ms)",
+            "90%ile (ms)",
+            "95%ile (ms)",
+            "99%ile (ms)",
+            "Average (ms)",
+            "Min (ms)",
+            "Max (ms)",
+            "Average size (bytes)",
+            "Current RPS",
+            "Current Failures/s",
+        ] {
+            assert!(html.contains(&format!(">{col}</th>")), "column {col}");
+        }
+        let foot = &html[html.find("<tfoot>").unwrap()..];
+        assert!(foot.contains("Aggregated") && foot.contains(">105<"));
+        assert!(html.contains(">12.3<") && html.contains(">55.2<") && html.contains(">512<"));
+        assert!(!html.contains("<html"), "a fragment, not a page");
+        assert_escaped(&html);
+
+        let mut empty = snapshot(RunState::Spawning);
+        empty.rows.clear();
+        empty.total = StatsRow::default();
+        let html = StatsTable::new(&empty).render().unwrap();
+        assert!(html.contains("No requests yet."));
+    }
+
+    #[test]
+    fn failures_fragment_escapes_errors() {
+        let html = FailuresTable::new(&snapshot(RunState::Running))
+            .render()
+            .unwrap();
+        assert!(html.contains(">2<") && html.contains("/tools"));
+        assert_escaped(&html);
+        let mut none = snapshot(RunState::Running);
+        none.failures.clear();
+        assert!(FailuresTable::new(&none)
+            .render()
+            .unwrap()
+            .contains("No failures."));
+    }
+}
