@@ -15,6 +15,7 @@ pub mod protocols;
 pub mod report;
 pub mod request;
 pub mod runs;
+pub mod share;
 pub mod signals;
 pub mod stats;
 pub mod store;

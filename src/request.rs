@@ -13,6 +13,7 @@ use crate::plan::model::{Plan, Shape, Threshold, UserClass};
 use crate::plan::selection::Selection;
 use crate::plan::{check_threshold_scope, limits, parse_threshold};
 use crate::protocols::http_client::OriginInfo;
+use crate::share::Share;
 use crate::store::{ClassChoice, RunSettings, RunSource};
 
 /// Distinct statistics names before the rest go to `(other)`.
@@ -36,6 +37,8 @@ pub struct StartInput {
     pub thresholds: Vec<String>,
     /// None: [`DEFAULT_NAME_CAP`].
     pub name_cap: Option<usize>,
+    /// This process's part of a run over several agents; None: the whole run.
+    pub share: Option<Share>,
 }
 
 /// Why a start was refused: the input field at fault (the API's `field`) and what is wrong.
@@ -137,6 +140,8 @@ pub struct RunRequest {
     /// How many of [`RunRequest::thresholds`] the start added (the last ones).
     pub extra_thresholds: usize,
     pub name_cap: usize,
+    /// This process's part of the run (`engine::share`): which users and starts it runs.
+    pub share: Share,
 }
 
 impl RunRequest {
@@ -240,6 +245,7 @@ pub fn resolve(
         extra_thresholds: input.thresholds.len(),
         thresholds,
         name_cap: input.name_cap.unwrap_or(DEFAULT_NAME_CAP),
+        share: input.share.unwrap_or_default(),
         plan: choice.plan,
     })
 }

@@ -189,6 +189,7 @@ impl RunArgs {
             exclude_tags: self.exclude_tags.clone(),
             thresholds: self.thresholds.clone(),
             name_cap: None,
+            share: None,
         }
     }
 }

@@ -12,7 +12,8 @@
 //! generator's own lag.
 //!
 //! Counts go through the same sample batches as everything else: no channel send per request.
-//! The driver does not know about workers: a share of a larger run is a scaled schedule.
+//! A share of a run over several agents makes start k of the whole schedule when it owns k, at
+//! the same instant (`crate::share`); its `max_users` is its part of the whole's.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use super::spawner::ClassSequence;
 use super::user::{pick_task, run_steps, stop_deadline, UserControl};
 use super::vars::{SharedVars, Vars};
 use crate::protocols::http_client::HttpShared;
+use crate::share::Share;
 use crate::stats::recorder::Recorder;
 use crate::stats::sample::Batch;
 
@@ -61,6 +63,8 @@ pub(crate) struct OpenModel {
     pub(crate) stop_timeout: Duration,
     /// Users in the middle of an iteration (what the run reports as its users).
     pub(crate) busy: Arc<AtomicU32>,
+    /// Which starts of the whole schedule this process makes (start k when the share owns k).
+    pub(crate) share: Share,
     pub(crate) tracker: TaskTracker,
 }
 
@@ -76,6 +80,9 @@ pub(crate) async fn drive(model: OpenModel) {
     let mut flushed = Instant::now();
     while let Some(offset) = model.schedule.start_time(k) {
         k += 1;
+        if !model.share.owns(k - 1) {
+            continue;
+        }
         let intended = model.started + offset;
         let now = Instant::now();
         if rec.has_pending()

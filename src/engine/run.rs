@@ -27,6 +27,7 @@ use super::EngineError;
 use crate::plan::model::{Plan, ShapeKind, Stage};
 use crate::protocols::http_client::HttpShared;
 use crate::request::RunRequest;
+use crate::share::Share;
 use crate::stats::aggregator::{Aggregator, SerializedHistogram};
 use crate::stats::recorder::Recorder;
 use crate::stats::sample::Batch;
@@ -223,6 +224,8 @@ fn begin(
         shared_vars,
         http: HttpShared::new(),
         users: Vec::new(),
+        owned: 0,
+        share: req.share,
         target_users,
         spawn_rate,
         mode,
@@ -258,8 +261,9 @@ fn begin(
     ))
 }
 
+/// A user of the whole run's sequence: this process runs it (`Some`), or another agent does.
 struct UserSlot {
-    stop: CancellationToken,
+    stop: Option<CancellationToken>,
 }
 
 /// Users move from `from` toward the target at the spawn rate, starting at `start`.
@@ -296,8 +300,12 @@ struct RunActor {
     sequence: ClassSequence,
     shared_vars: Arc<SharedVars>,
     http: Arc<HttpShared>,
-    /// Running users in spawn order: always a prefix of `sequence`.
+    /// Running users in spawn order: always a prefix of `sequence` (of the whole run: the users
+    /// of other agents hold an empty slot, so the ramp and the class mix follow the whole run).
     users: Vec<UserSlot>,
+    /// The slots of `users` this process runs.
+    owned: usize,
+    share: Share,
     target_users: u32,
     /// Users per second; infinite for a shape stage without a spawn rate (all at once).
     spawn_rate: f64,
@@ -427,7 +435,8 @@ impl RunActor {
         };
         let model = OpenModel {
             schedule,
-            max_users,
+            max_users: self.share.part_of(u64::from(max_users)) as u32,
+            share: self.share,
             classes: self.classes.clone(),
             feeds: self.feeds.clone(),
             sequence: self.sequence.clone(),
@@ -472,9 +481,7 @@ impl RunActor {
     fn user_count(&self) -> u32 {
         match &self.mode {
             Mode::Arrival { busy, .. } => busy.load(Ordering::Relaxed),
-            Mode::Users | Mode::Stages { .. } => {
-                self.users.len().min(self.population.present()) as u32
-            }
+            Mode::Users | Mode::Stages { .. } => self.owned.min(self.population.present()) as u32,
         }
     }
 
@@ -482,7 +489,7 @@ impl RunActor {
     /// out): nothing is left to run, so the run ends as if stopped.
     fn all_users_left(&self) -> bool {
         self.population.present() == 0
-            && !self.users.is_empty()
+            && self.owned > 0
             && self.users.len() == self.effective_target()
     }
 
@@ -559,8 +566,9 @@ impl RunActor {
         } else {
             let goal = self.ramp.from.saturating_sub(due).max(target);
             while self.users.len() > goal {
-                if let Some(user) = self.users.pop() {
-                    user.stop.cancel();
+                if let Some(UserSlot { stop: Some(stop) }) = self.users.pop() {
+                    stop.cancel();
+                    self.owned -= 1;
                 }
             }
         }
@@ -573,11 +581,16 @@ impl RunActor {
         let Some(batch_tx) = &self.batch_tx else {
             return false;
         };
-        let stop = CancellationToken::new();
+        // Each user's seed follows its place in the whole run, whichever agent runs it.
         self.next_seed = self
             .next_seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
+        if !self.share.owns(self.users.len() as u64) {
+            self.users.push(UserSlot { stop: None });
+            return true;
+        }
+        let stop = CancellationToken::new();
         let mut ctx = UserContext::new(
             Vars::new(self.shared_vars.clone()),
             self.http.clone(),
@@ -594,7 +607,8 @@ impl RunActor {
         };
         self.tracker
             .spawn(run_user(self.classes[class].clone(), ctx, ctl));
-        self.users.push(UserSlot { stop });
+        self.users.push(UserSlot { stop: Some(stop) });
+        self.owned += 1;
         true
     }
 
@@ -611,8 +625,9 @@ impl RunActor {
             self.kill.cancel();
         }
         self.publish(RunState::Stopping);
-        for user in self.users.drain(..) {
-            user.stop.cancel();
+        self.owned = 0;
+        for stop in self.users.drain(..).filter_map(|user| user.stop) {
+            stop.cancel();
         }
         if let Mode::Arrival { stop, .. } = &self.mode {
             stop.cancel();

@@ -14,6 +14,7 @@ mod load;
 mod outputs;
 mod plan;
 mod protocols;
+mod share;
 mod shipped;
 mod signals;
 mod target;
