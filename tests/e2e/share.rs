@@ -104,3 +104,46 @@ max_users = 30
     }
     assert!((297..=300).contains(&total), "{total} starts in all");
 }
+
+#[tokio::test]
+async fn a_live_edit_is_dealt_the_same_way() {
+    let target = spawn_target().await;
+    let plan = plan(CLASSES);
+    let mut runs = Vec::new();
+    for i in 0..3 {
+        let mut cfg = run_cfg(target.url(), 2, None);
+        cfg.share = Some(Share::new(i, 3).expect("a share"));
+        runs.push(start_run(&plan, cfg).await);
+    }
+    // Every agent is told the whole run's new count; each runs its part of it.
+    for (handle, _) in &runs {
+        handle.set_users(11, Some(100.0)).await.expect("edit");
+    }
+    let users = |runs: &Vec<(hornet::engine::RunHandle, _)>| -> Vec<u32> {
+        runs.iter()
+            .map(|(h, _)| h.snapshots().borrow().users)
+            .collect()
+    };
+    let grown = wait_until("11 users dealt 4 + 4 + 3", Duration::from_secs(10), || {
+        let now = users(&runs);
+        async move {
+            (now == [4, 4, 3])
+                .then_some(now.clone())
+                .ok_or(format!("{now:?}"))
+        }
+    })
+    .await;
+    assert_eq!(grown.iter().sum::<u32>(), 11);
+    for (handle, _) in &runs {
+        handle.set_users(4, None).await.expect("edit");
+    }
+    wait_until("4 users dealt 2 + 1 + 1", Duration::from_secs(10), || {
+        let now = users(&runs);
+        async move { (now == [2, 1, 1]).then_some(()).ok_or(format!("{now:?}")) }
+    })
+    .await;
+    for (handle, done) in runs {
+        handle.stop();
+        wait_run_end(done, Duration::from_secs(30)).await;
+    }
+}
