@@ -10,7 +10,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use super::histogram::{ExactStats, LatencyHistogram};
+use super::histogram::{ExactStats, HistogramError, LatencyHistogram};
+use super::interval::{Interval, Latencies};
 use super::sample::{Batch, Sample};
 use super::snapshot::{
     us_to_ms, FailureRow, Percentiles, Point, PointExtra, RunState, Snapshot, StatsRow,
@@ -91,6 +92,32 @@ impl Row {
             self.failures += 1;
             self.open_fails += 1;
         }
+    }
+
+    /// Adds another generator's second of this row: the same numbers as recording its samples.
+    fn absorb(
+        &mut self,
+        latencies: &LatencyHistogram,
+        corrected: Option<&LatencyHistogram>,
+        failures: u64,
+        bytes: u64,
+    ) {
+        match (&mut self.corrected, corrected) {
+            (Some(twin), Some(c)) => twin.add(c),
+            (Some(twin), None) => twin.add(latencies),
+            (None, Some(c)) => {
+                // Earlier samples had no intended start: their corrected latency is their latency.
+                let mut twin = self.hist.clone();
+                twin.add(c);
+                self.corrected = Some(twin);
+            }
+            (None, None) => {}
+        }
+        self.hist.add(latencies);
+        self.bytes += bytes;
+        self.open_reqs += latencies.count();
+        self.failures += failures;
+        self.open_fails += failures;
     }
 
     fn close_interval(&mut self, slot: usize) {
@@ -214,13 +241,42 @@ impl Aggregator {
             self.row_mut(s.name).record(s);
         }
         for f in batch.failures {
-            self.add_failure(f.name, f.error);
+            self.add_failures(f.name, f.error, 1);
         }
         for &us in &batch.lags_us {
             self.lag.record(u64::from(us));
         }
         self.dropped += batch.dropped;
         self.cancelled += batch.cancelled;
+    }
+
+    /// Adds one second of another generator (an agent's [`Interval`]): afterwards every number
+    /// is what [`Self::ingest`] of that generator's samples would have made, bit for bit.
+    pub fn absorb(&mut self, part: &Interval) -> Result<(), HistogramError> {
+        for r in &part.rows {
+            let latencies = r.latencies.histogram()?;
+            let corrected = r.corrected.as_ref().map(Latencies::histogram).transpose()?;
+            self.interval.add(&latencies);
+            self.interval_reqs += latencies.count();
+            self.interval_fails += r.failures;
+            self.total
+                .absorb(&latencies, corrected.as_ref(), r.failures, r.bytes);
+            self.row_mut(NameId(r.name)).absorb(
+                &latencies,
+                corrected.as_ref(),
+                r.failures,
+                r.bytes,
+            );
+            for (error, n) in &r.errors {
+                self.add_failures(NameId(r.name), error.clone(), *n);
+            }
+        }
+        if let Some(lag) = &part.lag {
+            self.lag.add(&lag.histogram()?);
+        }
+        self.dropped += part.dropped;
+        self.cancelled += part.cancelled;
+        Ok(())
     }
 
     /// The generator lag's p99 in microseconds, once there are enough lag samples to tell.
@@ -483,7 +539,8 @@ impl Aggregator {
         self.other.get_or_insert_with(|| Box::new(Row::new()))
     }
 
-    fn add_failure(&mut self, name: NameId, mut error: String) {
+    /// Counts `n` occurrences of `error` under `name`'s row.
+    fn add_failures(&mut self, name: NameId, mut error: String, n: u64) {
         if error.len() > MAX_ERROR_BYTES {
             let mut cut = MAX_ERROR_BYTES;
             while !error.is_char_boundary(cut) {
@@ -494,18 +551,13 @@ impl Aggregator {
         }
         let full = self.failure_groups >= FAILURE_GROUP_CAP;
         let errors = &mut self.row_mut(name).errors;
-        if let Some(n) = errors.get_mut(error.as_str()) {
-            *n += 1;
+        if let Some(count) = errors.get_mut(error.as_str()) {
+            *count += n;
         } else if !full {
-            errors.insert(error, 1);
+            errors.insert(error, n);
             self.failure_groups += 1;
         } else {
-            match errors.get_mut(OTHER_ERRORS) {
-                Some(n) => *n += 1,
-                None => {
-                    errors.insert(OTHER_ERRORS.to_string(), 1);
-                }
-            }
+            *errors.entry(OTHER_ERRORS.to_string()).or_insert(0) += n;
             if !self.warned_errors {
                 self.warned_errors = true;
                 self.warnings.push(format!(

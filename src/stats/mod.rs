@@ -3,6 +3,7 @@
 
 pub mod aggregator;
 pub mod histogram;
+pub mod interval;
 pub mod recorder;
 pub mod sample;
 pub mod snapshot;
