@@ -3,6 +3,7 @@
 //! Data flows one way: `plan` (validated) → `engine` (users run steps through `protocols`) →
 //! `stats` (samples → aggregator → Snapshot) → `report` / `cli` (read Snapshots).
 
+pub mod agent;
 pub mod app;
 pub mod cli;
 pub mod config;
