@@ -92,11 +92,7 @@ impl PreparedHttp {
         let start = Instant::now();
         let outgoing = match self.outgoing(cx.vars) {
             Ok(o) => o,
-            Err(message) => {
-                let sample = sample(name, Duration::ZERO, lag, 0, false);
-                cx.rec.record_failure(sample, message, start);
-                return false;
-            }
+            Err(message) => return cx.fail(name, Duration::ZERO, message, start),
         };
         let keep = self.keep_body.map(|limit| limit.bytes);
         let result = tokio::time::timeout(self.timeout, cx.http.send(outgoing, keep)).await;
@@ -135,18 +131,11 @@ impl PreparedHttp {
                     }
                 }
             }
-            Ok(Err(e)) => {
-                let failed = sample(name, elapsed, lag, 0, false);
-                cx.rec.record_failure(failed, e.to_string(), end);
-                false
-            }
+            Ok(Err(e)) => cx.fail(name, elapsed, e.to_string(), end),
             Err(_) => {
                 // The connection is mid-request: it cannot be reused.
                 cx.http.reset_connection();
-                let failed = sample(name, elapsed, lag, 0, false);
-                cx.rec
-                    .record_failure(failed, timeout_message(self.timeout), end);
-                false
+                cx.fail(name, elapsed, timeout_message(self.timeout), end)
             }
         }
     }

@@ -101,11 +101,7 @@ impl PreparedRpc {
         let id = (!self.notification).then(|| cx.http.next_rpc_id());
         let outgoing = match self.outgoing(id, cx.vars) {
             Ok(o) => o,
-            Err(message) => {
-                let failed = sample(name, Duration::ZERO, lag, 0, false);
-                cx.rec.record_failure(failed, message, start);
-                return false;
-            }
+            Err(message) => return cx.fail(name, Duration::ZERO, message, start),
         };
         let result =
             tokio::time::timeout(self.timeout, exchange(cx.http, outgoing, id, self.max_body))
@@ -114,18 +110,11 @@ impl PreparedRpc {
         let elapsed = end.duration_since(start);
         let reply = match result {
             Ok(Ok(reply)) => reply,
-            Ok(Err(message)) => {
-                cx.rec
-                    .record_failure(sample(name, elapsed, lag, 0, false), message, end);
-                return false;
-            }
+            Ok(Err(message)) => return cx.fail(name, elapsed, message, end),
             Err(_) => {
                 // The connection is mid-request: it cannot be reused.
                 cx.http.reset_connection();
-                let message = timeout_message(self.timeout);
-                cx.rec
-                    .record_failure(sample(name, elapsed, lag, 0, false), message, end);
-                return false;
+                return cx.fail(name, elapsed, timeout_message(self.timeout), end);
             }
         };
         let bytes = reply.received;

@@ -4,7 +4,7 @@
 //! step kinds import this file, never the other way round.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::http_client::{OriginInfo, UserHttp};
 use crate::engine::vars::Vars;
@@ -64,6 +64,16 @@ pub struct StepCtx<'a> {
     /// How late this iteration started against its intended (paced) start, for the
     /// coordinated-omission-corrected twin; None when the user is not paced.
     pub lag: Option<Duration>,
+}
+
+impl StepCtx<'_> {
+    /// Records that request `name` failed after `elapsed` without a usable response (no bytes,
+    /// no status) with `message`, at `at`; returns the step's result, false.
+    pub fn fail(&mut self, name: NameId, elapsed: Duration, message: String, at: Instant) -> bool {
+        let failed = sample(name, elapsed, self.lag, 0, false);
+        self.rec.record_failure(failed, message, at);
+        false
+    }
 }
 
 /// One sample of a step. `lag` (see [`StepCtx::lag`]) makes the corrected latency; the rows

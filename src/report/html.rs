@@ -176,36 +176,21 @@ pub fn render(run: &RunRecord, s: &Snapshot, thresholds: Option<Vec<ThresholdLin
 mod tests {
     use super::*;
     use crate::stats::snapshot::RunState;
-    use crate::store::{Ratio, RunSettings, RunSource};
+    use crate::store::RunSettings;
 
     fn record() -> RunRecord {
         RunRecord {
-            id: "run-<1>".into(),
             plan_name: "Plan <script>alert(1)</script>".into(),
-            plan_hash: "h".into(),
-            plan_file: None,
-            plan_source: String::new(),
-            source: RunSource::Cli,
-            state: RunState::Stopped,
             settings: RunSettings {
                 host: "http://127.0.0.1:1/?a=<b>".into(),
                 users: 2,
                 spawn_rate: 1.0,
                 run_time_s: Some(3.0),
-                classes: Vec::new(),
-                tags: Vec::new(),
-                exclude_tags: Vec::new(),
-                shape: None,
-                stop_timeout_s: 0.0,
-                thresholds: Vec::new(),
+                ..RunSettings::default()
             },
-            ratio: Ratio::default(),
-            owner: String::new(),
             started_at_ms: 1_700_000_000_000,
             ended_at_ms: Some(1_700_000_003_000),
-            heartbeat_ms: 0,
-            summary: None,
-            verdicts: Vec::new(),
+            ..RunRecord::example("run-<1>")
         }
     }
 

@@ -57,19 +57,11 @@ pub fn settings_rows(run: &RunRecord) -> Vec<(&'static str, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::snapshot::RunState;
-    use crate::store::{ClassChoice, Ratio, RunSettings, RunSource};
+    use crate::store::{ClassChoice, RunSettings};
 
     #[test]
     fn every_setting_is_one_labelled_row() {
         let run = RunRecord {
-            id: "run-1".into(),
-            plan_name: "Demo".into(),
-            plan_hash: "h".into(),
-            plan_file: None,
-            plan_source: String::new(),
-            source: RunSource::Cli,
-            state: RunState::Stopped,
             settings: RunSettings {
                 host: "http://x".into(),
                 users: 4,
@@ -85,13 +77,8 @@ mod tests {
                 stop_timeout_s: 90.0,
                 thresholds: Vec::new(),
             },
-            ratio: Ratio::default(),
-            owner: String::new(),
             started_at_ms: 1_714_564_800_000,
-            ended_at_ms: None,
-            heartbeat_ms: 0,
-            summary: None,
-            verdicts: Vec::new(),
+            ..RunRecord::example("run-1")
         };
         let rows = settings_rows(&run);
         let get = |label: &str| {

@@ -163,6 +163,31 @@ pub struct RunRecord {
     pub verdicts: Vec<Verdict>,
 }
 
+#[cfg(test)]
+impl RunRecord {
+    /// A stopped CLI run of plan "Demo" with default settings, for tests to adjust with struct
+    /// update syntax (one fixture instead of a full literal in every test module).
+    pub(crate) fn example(id: &str) -> RunRecord {
+        RunRecord {
+            id: id.into(),
+            plan_name: "Demo".into(),
+            plan_hash: "h".into(),
+            plan_file: None,
+            plan_source: String::new(),
+            source: RunSource::Cli,
+            state: crate::stats::snapshot::RunState::Stopped,
+            settings: RunSettings::default(),
+            ratio: Ratio::default(),
+            owner: String::new(),
+            started_at_ms: 0,
+            ended_at_ms: None,
+            heartbeat_ms: 0,
+            summary: None,
+            verdicts: Vec::new(),
+        }
+    }
+}
+
 /// Filters for the history list: newest first.
 #[derive(Clone, Debug, Default)]
 pub struct RunFilter {

@@ -198,8 +198,8 @@ fn query_is_picks(query: &Option<String>) -> bool {
 mod tests {
     use super::*;
     use crate::report::compare::{compare, parse_rules, RunData};
-    use crate::stats::snapshot::{RunState, StatsRow};
-    use crate::store::{RunSettings, RunSource};
+    use crate::stats::snapshot::StatsRow;
+    use crate::store::RunSource;
 
     #[test]
     fn the_query_takes_base_head_or_two_picks() {
@@ -221,21 +221,10 @@ mod tests {
 
     fn record(id: &str) -> RunRecord {
         RunRecord {
-            id: id.into(),
             plan_name: "P<lan>".into(),
             plan_hash: String::new(),
-            plan_file: None,
-            plan_source: String::new(),
             source: RunSource::Api,
-            state: RunState::Stopped,
-            settings: RunSettings::default(),
-            ratio: Default::default(),
-            owner: String::new(),
-            started_at_ms: 0,
-            ended_at_ms: None,
-            heartbeat_ms: 0,
-            summary: None,
-            verdicts: Vec::new(),
+            ..RunRecord::example(id)
         }
     }
 

@@ -403,9 +403,9 @@ pub(super) mod tests {
         RunData::decode("run", &stats, &hists).unwrap()
     }
 
-    #[test]
-    fn deltas_come_from_the_histograms() {
-        // base /a: 1..=1000 ms; head /a: 2..=2000 ms (every value doubled); /b 5 ms in both
+    /// Base /a: 1..=1000 ms; head /a: every value doubled, more failures, lower RPS; /b 5 ms in
+    /// both.
+    fn doubled() -> (RunData, RunData) {
         let base = run(
             &hist((1..=1000).map(|ms| ms * 1000)),
             &hist(std::iter::repeat_n(5000, 100)),
@@ -418,6 +418,13 @@ pub(super) mod tests {
             25,
             40.0,
         );
+        (base, head)
+    }
+
+    #[test]
+    fn deltas_come_from_the_histograms() {
+        // base /a: 1..=1000 ms; head /a: 2..=2000 ms (every value doubled); /b 5 ms in both
+        let (base, head) = doubled();
         let c = compare(&base, &head, &[]);
         let names: Vec<(&str, &str)> = c
             .rows
@@ -464,18 +471,7 @@ pub(super) mod tests {
 
     #[test]
     fn rules_find_regressions_per_name_and_in_total() {
-        let base = run(
-            &hist((1..=1000).map(|ms| ms * 1000)),
-            &hist(std::iter::repeat_n(5000, 100)),
-            10,
-            50.0,
-        );
-        let head = run(
-            &hist((1..=1000).map(|ms| ms * 2000)),
-            &hist(std::iter::repeat_n(5000, 100)),
-            25,
-            40.0,
-        );
+        let (base, head) = doubled();
         let rules = parse_rules("p95=10%, error_rate=0.5pp, rps=25%").unwrap();
         let c = compare(&base, &head, &rules);
         let found: Vec<(&str, Metric)> = c
