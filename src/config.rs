@@ -38,6 +38,68 @@ pub struct Settings {
     /// know of, and tests shorten them to keep slow-client checks to a second or two.
     #[arg(skip)]
     pub limits: ServerLimits,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+/// The agents a coordinator (`serve`, `run --agents`) accepts and starts.
+#[derive(Args, Clone, Debug)]
+pub struct FleetArgs {
+    /// Token agents must present (constant-time compared); generated when every agent is local.
+    #[arg(
+        long = "agent-token",
+        env = "HORNET_AGENT_TOKEN",
+        hide_env_values = true
+    )]
+    pub agent_token: Option<String>,
+    /// Start N agent processes on this machine (like Locust's --processes).
+    #[arg(long = "local-agents", value_name = "N", value_parser = parse_agents)]
+    pub local_agents: Option<u32>,
+    /// How long a start waits for its agents to connect before it fails naming the missing.
+    #[arg(long = "agent-wait", value_name = "DURATION", default_value = "60s", value_parser = crate::plan::limits::parse_run_duration)]
+    pub agent_wait: Duration,
+}
+
+impl Default for FleetArgs {
+    fn default() -> FleetArgs {
+        FleetArgs {
+            agent_token: None,
+            local_agents: None,
+            agent_wait: Duration::from_secs(60),
+        }
+    }
+}
+
+impl FleetArgs {
+    /// The agents' token: the one given, or a fresh one when every agent will be local (their
+    /// command lines carry it).
+    pub fn token(&self) -> Option<String> {
+        self.agent_token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .or_else(|| {
+                self.local_agents
+                    .map(|_| uuid::Uuid::new_v4().simple().to_string())
+            })
+    }
+}
+
+/// `--agents`, `--local-agents`: 1 to `share::MAX_AGENTS`.
+pub fn parse_agents(s: &str) -> Result<u32, String> {
+    let n: u32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("agents must be a whole number, got {s:?}"))?;
+    if (1..=crate::share::MAX_AGENTS).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "agents must be from 1 to {}, got {n}",
+            crate::share::MAX_AGENTS
+        ))
+    }
 }
 
 /// What one client (or all of them) may hold of the server: time, connections, guesses.
@@ -99,6 +161,7 @@ impl Default for Settings {
             token: None,
             allow_anonymous: false,
             limits: ServerLimits::default(),
+            fleet: FleetArgs::default(),
         }
     }
 }

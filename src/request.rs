@@ -13,7 +13,7 @@ use crate::plan::model::{Plan, Shape, Threshold, UserClass};
 use crate::plan::selection::Selection;
 use crate::plan::{check_threshold_scope, limits, parse_threshold};
 use crate::protocols::http_client::OriginInfo;
-use crate::share::Share;
+use crate::share::{Share, MAX_AGENTS};
 use crate::store::{ClassChoice, RunSettings, RunSource};
 
 /// Distinct statistics names before the rest go to `(other)`.
@@ -39,6 +39,8 @@ pub struct StartInput {
     pub name_cap: Option<usize>,
     /// This process's part of a run over several agents; None: the whole run.
     pub share: Option<Share>,
+    /// Agents (`hornet agent` processes) to run the load on; None or 0: this process runs it.
+    pub agents: Option<i64>,
 }
 
 /// Why a start was refused: the input field at fault (the API's `field`) and what is wrong.
@@ -142,6 +144,8 @@ pub struct RunRequest {
     pub name_cap: usize,
     /// This process's part of the run (`engine::share`): which users and starts it runs.
     pub share: Share,
+    /// The agents the load runs on; 0: this process runs it.
+    pub agents: u32,
 }
 
 impl RunRequest {
@@ -181,6 +185,7 @@ impl RunRequest {
                 .iter()
                 .map(|t| t.source.clone())
                 .collect(),
+            agents: self.agents,
         }
     }
 }
@@ -222,6 +227,7 @@ pub fn resolve(
         .filter(|s| !s.is_empty())
         .map(|name| find_shape(plan, name))
         .transpose()?;
+    let agents = agents(input.agents, input.share)?;
     let mut thresholds = plan.thresholds.clone();
     for text in &input.thresholds {
         let t = parse_threshold(text)
@@ -246,8 +252,29 @@ pub fn resolve(
         thresholds,
         name_cap: input.name_cap.unwrap_or(DEFAULT_NAME_CAP),
         share: input.share.unwrap_or_default(),
+        agents,
         plan: choice.plan,
     })
+}
+
+fn agents(agents: Option<i64>, share: Option<Share>) -> Result<u32, RequestError> {
+    let agents = agents.unwrap_or(0);
+    let n = u32::try_from(agents)
+        .ok()
+        .filter(|&n| n <= MAX_AGENTS)
+        .ok_or_else(|| {
+            RequestError::new(
+                "agents",
+                format!("agents must be from 0 (this process) to {MAX_AGENTS}, got {agents}"),
+            )
+        })?;
+    if n > 0 && share.is_some() {
+        return Err(RequestError::new(
+            "agents",
+            "an agent's part of a run cannot itself be spread over agents",
+        ));
+    }
+    Ok(n)
 }
 
 fn users(users: Option<i64>) -> Result<u32, RequestError> {

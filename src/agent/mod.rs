@@ -6,4 +6,8 @@
 //! So far: the messages both sides exchange and the checks of an agent's hello
 //! ([`protocol`]). The transport (a WebSocket at `/api/agents`) and the commands come next.
 
+pub mod coordinate;
+pub mod hub;
+pub mod local;
 pub mod protocol;
+pub mod worker;

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::run::AgentSecond;
 use crate::request::StartInput;
 use crate::share::Share;
 use crate::stats::histogram::{HIGHEST_US, LOWEST_US, SIGNIFICANT_DIGITS};
-use crate::stats::interval::Interval;
 use crate::store::RunSettings;
 
 /// Bumped whenever a message changes shape.
@@ -70,15 +70,9 @@ impl Hello {
 pub enum AgentMessage {
     Hello(Hello),
     /// One closed second of the agent's share.
-    Interval {
-        /// Seconds since t0 at the end of this interval.
-        t_s: u64,
-        interval: Interval,
-        users: u32,
-        cpu_percent: f64,
-        rss_bytes: u64,
-    },
-    /// The agent's share ended (state and why).
+    Second(AgentSecond),
+    /// The agent's share ended (after its last second); `reason` says why when it did not
+    /// start or ended early.
     Ended {
         aborted: bool,
         reason: String,
@@ -123,6 +117,19 @@ pub struct StartOrder {
 
 /// Checks an agent's hello against this build and the run; Ok: the agent's share.
 pub fn check_hello(hello: &Hello, agents: u32) -> Result<Share, String> {
+    check_build(hello)?;
+    if hello.count != agents {
+        return Err(format!(
+            "agent {} was started as one of {} agents; this run has {agents}",
+            hello.index, hello.count
+        ));
+    }
+    Share::new(hello.index, hello.count).map_err(|e| format!("agent hello: {e}"))
+}
+
+/// Checks that an agent runs this build (version, protocol, histogram configuration) and that
+/// its index fits its count.
+pub fn check_build(hello: &Hello) -> Result<(), String> {
     let ours = env!("CARGO_PKG_VERSION");
     if hello.version != ours || hello.protocol != PROTOCOL_VERSION {
         return Err(format!(
@@ -139,13 +146,9 @@ pub fn check_hello(hello: &Hello, agents: u32) -> Result<Share, String> {
             HistogramConfig::ours()
         ));
     }
-    if hello.count != agents {
-        return Err(format!(
-            "agent {} was started as one of {} agents; this run has {agents}",
-            hello.index, hello.count
-        ));
-    }
-    Share::new(hello.index, hello.count).map_err(|e| format!("agent hello: {e}"))
+    Share::new(hello.index, hello.count)
+        .map(|_| ())
+        .map_err(|e| format!("agent hello: {e}"))
 }
 
 /// The agent's edge: the run's stored settings (as the coordinator resolved them) back into a
@@ -170,6 +173,7 @@ pub fn start_input(settings: &RunSettings, share: Share) -> StartInput {
         thresholds: settings.thresholds.clone(),
         name_cap: None,
         share: Some(share),
+        agents: None,
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::config::FleetArgs;
 use crate::plan::{self, limits};
 use crate::request::StartInput;
 
@@ -115,6 +116,19 @@ pub struct RunArgs {
         hide = true
     )]
     pub ui: String,
+    /// Run the load on N agents (`hornet agent` processes that dial this one); the statistics
+    /// are theirs merged. With --local-agents alone, N is that count.
+    #[arg(long, value_name = "N", value_parser = crate::config::parse_agents)]
+    pub agents: Option<u32>,
+    /// Where agents dial this coordinator (a WebSocket at /api/agents): default 0.0.0.0:8089,
+    /// or a free loopback port when every agent is local.
+    #[arg(long = "agent-bind", value_name = "ADDR")]
+    pub agent_bind: Option<String>,
+    /// Exit 1 when an agent was lost during the run (its load is missing from then on).
+    #[arg(long = "fail-on-degraded")]
+    pub fail_on_degraded: bool,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 #[derive(Args, Debug)]
@@ -190,6 +204,10 @@ impl RunArgs {
             thresholds: self.thresholds.clone(),
             name_cap: None,
             share: None,
+            agents: match (self.agents, self.fleet.local_agents) {
+                (Some(n), _) | (None, Some(n)) => Some(i64::from(n)),
+                (None, None) => None,
+            },
         }
     }
 }

@@ -13,6 +13,8 @@ use anyhow::Context;
 
 use super::args::RunArgs;
 use super::{load_plan, EXIT_ABORTED, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK};
+use crate::agent::hub::AgentHub;
+use crate::agent::local::LocalAgents;
 use crate::config::public_base_url;
 use crate::output::{self, RecordFile};
 use crate::report;
@@ -52,7 +54,19 @@ pub(super) async fn run_plan(args: RunArgs) -> anyhow::Result<i32> {
             }
         }
     };
-    let runs = Runs::new(store);
+    let token = args.fleet.token();
+    let runs = Runs::with_agents(store, AgentHub::new(token.clone()), args.fleet.agent_wait);
+    let agents = if req.agents > 0 {
+        match AgentsEdge::open(&args, &runs, req.agents, token).await {
+            Ok(edge) => Some(edge),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return Ok(EXIT_BAD_INPUT);
+            }
+        }
+    } else {
+        None
+    };
     // A run left `running` by a process that died (killed, disk full) is marked aborted here
     // too, not only by the next `hornet serve`.
     match runs.abort_orphans().await {
@@ -69,6 +83,7 @@ pub(super) async fn run_plan(args: RunArgs) -> anyhow::Result<i32> {
     let gate = Gate {
         junit: args.junit,
         exit_code_on_error: args.exit_code_on_error,
+        fail_on_degraded: args.fail_on_degraded,
     };
     let outputs = Outputs {
         json: args.json,
@@ -77,7 +92,88 @@ pub(super) async fn run_plan(args: RunArgs) -> anyhow::Result<i32> {
         jtl: args.jtl,
         html: args.html,
     };
-    execute(&runs, req, outputs, link, &gate).await
+    let code = execute(&runs, req, outputs, link, &gate).await;
+    if let Some(agents) = agents {
+        agents.close(&runs).await;
+    }
+    code
+}
+
+/// `hornet run --agents N`: the socket agents dial, and the agents started here.
+struct AgentsEdge {
+    server: tokio::task::JoinHandle<()>,
+    local: Option<LocalAgents>,
+}
+
+impl AgentsEdge {
+    async fn open(
+        args: &RunArgs,
+        runs: &Runs,
+        n: u32,
+        token: Option<String>,
+    ) -> anyhow::Result<AgentsEdge> {
+        let local = args.fleet.local_agents.unwrap_or(0);
+        if local > n {
+            anyhow::bail!("--local-agents {local} is more than --agents {n}");
+        }
+        let given = args
+            .fleet
+            .agent_token
+            .as_deref()
+            .is_some_and(|t| !t.trim().is_empty());
+        let token = match token {
+            Some(token) if given || local == n => token,
+            _ => anyhow::bail!(
+                "--agents {n} with {} of them elsewhere needs --agent-token (or \
+                 HORNET_AGENT_TOKEN): the remote agents must present it",
+                n - local
+            ),
+        };
+        let bind = args.agent_bind.clone().unwrap_or_else(|| {
+            if local == n {
+                "127.0.0.1:0"
+            } else {
+                "0.0.0.0:8089"
+            }
+            .to_string()
+        });
+        let listener = tokio::net::TcpListener::bind(&bind)
+            .await
+            .with_context(|| format!("agents' socket: cannot listen on {bind}"))?;
+        let addr = listener.local_addr()?;
+        if local < n {
+            eprintln!(
+                "waiting for {} agent(s) at ws://{addr}/api/agents (up to {} s)",
+                n - local,
+                args.fleet.agent_wait.as_secs()
+            );
+        }
+        let router = crate::web::agents::agents_router(runs.agent_hub());
+        let server = tokio::spawn(async move {
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            if let Err(e) = axum::serve(listener, service).await {
+                tracing::warn!(error = %e, "agents' socket stopped");
+            }
+        });
+        let local = if local > 0 {
+            Some(LocalAgents::spawn(local, addr, &token).context("starting local agents")?)
+        } else {
+            None
+        };
+        Ok(AgentsEdge { server, local })
+    }
+
+    /// Closes the agents' connections (they exit) and waits a little for the local ones.
+    async fn close(self, runs: &Runs) {
+        // Their sockets send a close frame once the hub lets go of them; give that a moment.
+        runs.agent_hub().close_all();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.server.abort();
+        let _ = self.server.await;
+        if let Some(local) = self.local {
+            local.finish(Duration::from_secs(5)).await;
+        }
+    }
 }
 
 /// A refused start as the command line says it: by its flag where the message needs one.
@@ -92,6 +188,8 @@ fn flag_message(e: &RequestError) -> String {
 struct Gate {
     junit: Option<PathBuf>,
     exit_code_on_error: bool,
+    /// `--fail-on-degraded`: an agent lost during the run fails it.
+    fail_on_degraded: bool,
 }
 
 /// The files a headless run writes; all of them go through the one end-of-run path in
@@ -358,6 +456,16 @@ fn exit_code(
         EXIT_ABORTED
     } else if failed > 0 {
         eprintln!("{failed} of {} thresholds failed", verdicts.len());
+        EXIT_FAILED
+    } else if gate.fail_on_degraded && snapshot.lost_agents().next().is_some() {
+        let lost: Vec<String> = snapshot
+            .lost_agents()
+            .map(|a| a.index.to_string())
+            .collect();
+        eprintln!(
+            "the run was degraded: agent(s) {} lost (--fail-on-degraded)",
+            lost.join(", ")
+        );
         EXIT_FAILED
     } else if gate.exit_code_on_error && snapshot.total.num_failures > 0 {
         eprintln!(

@@ -15,6 +15,7 @@ use crate::demo::{self, TargetConfig};
 use crate::plan::{self, Plan};
 use crate::signals::{self, StopSignals};
 
+mod agent;
 mod args;
 mod compare;
 mod headless;
@@ -48,7 +49,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve the web UI and REST API (the default command).
-    Serve(Settings),
+    Serve(Box<Settings>),
     /// Run a plan headless and print Locust-style statistics.
     Run(Box<RunArgs>),
     /// Validate a plan; print its classes, tasks, shapes and thresholds.
@@ -62,6 +63,9 @@ pub enum Command {
     Compare(CompareArgs),
     /// Serve the built-in demo target alone.
     Target(TargetArgs),
+    /// Run a share of a coordinator's runs (`serve`/`run --agents N` elsewhere): dial it, run
+    /// this agent's part of each run, send its statistics every second.
+    Agent(agent::AgentArgs),
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -71,7 +75,8 @@ pub async fn run(cli: Cli) -> i32 {
         Some(Command::Check { plan }) => check_plan(&plan),
         Some(Command::Compare(args)) => compare::compare_runs(args).await,
         Some(Command::Target(args)) => serve_target(args).await,
-        Some(Command::Serve(settings)) => serve(settings).await,
+        Some(Command::Agent(args)) => agent::run(args).await,
+        Some(Command::Serve(settings)) => serve(*settings).await,
         None => serve(cli.serve).await,
     };
     result.unwrap_or_else(|e| {

@@ -16,6 +16,8 @@ const TICKS_PER_SECOND: f64 = 100.0;
 
 pub(crate) struct CpuMeter {
     last: Option<(Instant, u64)>,
+    /// The share measured at the last reading.
+    last_share: Option<f64>,
     cores: f64,
     saturated_for: u32,
     warned: bool,
@@ -26,6 +28,7 @@ impl CpuMeter {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         CpuMeter {
             last: None,
+            last_share: None,
             cores: cores as f64,
             saturated_for: 0,
             warned: false,
@@ -37,7 +40,13 @@ impl CpuMeter {
     pub(crate) fn sample(&mut self, now: Instant) -> Option<String> {
         let ticks = process_ticks()?;
         let share = self.share(now, ticks)?;
+        self.last_share = Some(share);
         self.judge(share)
+    }
+
+    /// The share of the cores used over the last second measured (0..1), if one was.
+    pub(crate) fn last_share(&self) -> Option<f64> {
+        self.last_share
     }
 
     /// The share of the cores used since the previous reading.
@@ -72,6 +81,16 @@ impl CpuMeter {
     }
 }
 
+/// This process's resident memory (`/proc/self/statm`'s resident pages), if it can be read.
+pub(crate) fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * PAGE_BYTES)
+}
+
+/// The page size of every platform Hornet's agents run on (x86-64 and arm64 Linux defaults).
+const PAGE_BYTES: u64 = 4096;
+
 /// utime + stime of this process, in ticks.
 fn process_ticks() -> Option<u64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
@@ -104,6 +123,7 @@ mod tests {
     fn warns_once_after_three_saturated_seconds() {
         let mut m = CpuMeter {
             last: None,
+            last_share: None,
             cores: 2.0,
             saturated_for: 0,
             warned: false,
@@ -126,7 +146,8 @@ mod tests {
     }
 
     #[test]
-    fn this_process_has_cpu_ticks() {
+    fn this_process_has_cpu_ticks_and_memory() {
         assert!(process_ticks().is_some());
+        assert!(resident_bytes().is_some_and(|b| b > 1 << 20));
     }
 }

@@ -17,6 +17,7 @@ use crate::plan::data::{self, DataTable};
 use crate::plan::fold::step_variables;
 use crate::plan::model::{DataOrder, DataRows, DataSource, Step, StepKind, UserClass};
 use crate::plan::template::Template;
+use crate::share::Share;
 
 /// Why a data source could not be loaded; the message names the source and the file.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -40,6 +41,10 @@ struct Feeder {
     rows: Rows,
     /// The next row for `cycle` (modulo the length) and `once`; unused by `random`.
     cursor: AtomicUsize,
+    /// `once` rows this process may hand out: `first`, `first + every`, ... (one agent's part
+    /// of a distributed run: every row goes to one agent only). 0 and 1 in a local run.
+    first: usize,
+    every: usize,
 }
 
 /// A CSV file's compact table (shared with the plan that read it), or inline rows.
@@ -75,15 +80,30 @@ impl Feeder {
                 .rows
                 .get(self.cursor.fetch_add(1, Ordering::Relaxed) % n),
             DataOrder::Random => self.rows.get(rng.random_range(0..n)),
-            DataOrder::Once => self.rows.get(self.cursor.fetch_add(1, Ordering::Relaxed)),
+            DataOrder::Once => {
+                let k = self.cursor.fetch_add(1, Ordering::Relaxed);
+                self.rows
+                    .get(k.checked_mul(self.every)?.checked_add(self.first)?)
+            }
         }
+    }
+
+    /// Whether a `once` feeder has handed out every row of its part.
+    fn is_exhausted(&self) -> bool {
+        self.order == DataOrder::Once
+            && self
+                .cursor
+                .load(Ordering::Relaxed)
+                .saturating_mul(self.every)
+                .saturating_add(self.first)
+                >= self.rows.len()
     }
 }
 
 impl Feeders {
     /// Reads every source (CSV files from disk, once per run). An unreadable or malformed file, or
     /// a source without rows, is an error.
-    pub(crate) fn load(sources: &[DataSource]) -> Result<Arc<Feeders>, FeederError> {
+    pub(crate) fn load(sources: &[DataSource]) -> Result<Feeders, FeederError> {
         let mut feeders = Vec::with_capacity(sources.len());
         for source in sources {
             let err = |message: String| FeederError {
@@ -96,7 +116,9 @@ impl Feeders {
                     table: Some(table), ..
                 } => Rows::Table(table.clone()),
                 // A plan from the library: read now, with the same caps and checks.
-                DataRows::Csv { path, table: None } => Rows::Table(Arc::new(
+                DataRows::Csv {
+                    path, table: None, ..
+                } => Rows::Table(Arc::new(
                     data::read_csv(path, &data::DataLimits::default())
                         .map_err(|e| err(e.to_string()))?,
                 )),
@@ -114,9 +136,22 @@ impl Feeders {
                 order: source.order,
                 rows,
                 cursor: AtomicUsize::new(0),
+                first: 0,
+                every: 1,
             });
         }
-        Ok(Arc::new(Feeders { feeders }))
+        Ok(Feeders { feeders })
+    }
+
+    /// One agent's part of the feeders of a distributed run: the rows of `once` feeders are
+    /// dealt like users (row r to agent r mod N), so no row is used twice across agents;
+    /// `cycle` and `random` feeders read every row in each agent. Call before any row is taken.
+    pub(crate) fn dealt(mut self, share: Share) -> Feeders {
+        for f in &mut self.feeders {
+            f.first = share.index() as usize;
+            f.every = share.count() as usize;
+        }
+        self
     }
 
     fn index(&self, name: &str) -> Option<usize> {
@@ -150,9 +185,7 @@ impl Feeders {
     pub(crate) fn exhausted(&self) -> Vec<&str> {
         self.feeders
             .iter()
-            .filter(|f| {
-                f.order == DataOrder::Once && f.cursor.load(Ordering::Relaxed) >= f.rows.len()
-            })
+            .filter(|f| f.is_exhausted())
             .map(|f| f.name.as_str())
             .collect()
     }
@@ -270,6 +303,29 @@ mod tests {
     }
 
     #[test]
+    fn once_rows_are_dealt_over_agents_and_each_is_used_once() {
+        let rows = ["a", "b", "c", "d", "e", "f", "g"];
+        let mut all = Vec::new();
+        for index in 0..3 {
+            let share = Share::new(index, 3).unwrap();
+            let f = Feeders::load(&[source(DataOrder::Once, &rows)])
+                .unwrap()
+                .dealt(share);
+            let got: Vec<String> = takes(&f, 5).into_iter().flatten().collect();
+            assert_eq!(got.len() as u64, share.part_of(7), "agent {index}: {got:?}");
+            assert_eq!(f.exhausted(), vec!["d"]);
+            all.extend(got);
+        }
+        all.sort();
+        assert_eq!(all, rows);
+        // cycle and random read every row in each agent.
+        let f = Feeders::load(&[source(DataOrder::Cycle, &["a", "b"])])
+            .unwrap()
+            .dealt(Share::new(1, 3).unwrap());
+        assert_eq!(takes(&f, 3), some(&["a", "b", "a"]));
+    }
+
+    #[test]
     fn random_stays_within_the_rows_and_reaches_each() {
         let f = Feeders::load(&[source(DataOrder::Random, &["a", "b", "c"])]).unwrap();
         let got = takes(&f, 3000);
@@ -292,16 +348,18 @@ mod tests {
 
     #[test]
     fn one_cursor_is_shared_by_every_user_across_threads() {
-        let f = Feeders::load(&[source(
-            DataOrder::Once,
-            &(0..1000)
-                .map(|i| i.to_string())
-                .collect::<Vec<_>>()
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-        )])
-        .unwrap();
+        let f = Arc::new(
+            Feeders::load(&[source(
+                DataOrder::Once,
+                &(0..1000)
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+            )])
+            .unwrap(),
+        );
         let threads: Vec<_> = (0..4)
             .map(|t| {
                 let f = f.clone();
@@ -339,6 +397,7 @@ mod tests {
             order: DataOrder::Cycle,
             rows: DataRows::Csv {
                 path: path.clone(),
+                as_written: "tz.csv".into(),
                 table: None,
             },
         };
@@ -365,7 +424,11 @@ mod tests {
             let source = DataSource {
                 name: "d".into(),
                 order: DataOrder::Cycle,
-                rows: DataRows::Csv { path, table: None },
+                rows: DataRows::Csv {
+                    path,
+                    as_written: name.into(),
+                    table: None,
+                },
             };
             Feeders::load(&[source]).unwrap_err().to_string()
         };
@@ -417,7 +480,7 @@ tasks = [
             None,
         )
         .unwrap();
-        let feeders = Feeders::load(&plan.data).unwrap();
+        let feeders = Arc::new(Feeders::load(&plan.data).unwrap());
         let feeds = ClassFeeds::new(&feeders, &plan.users[0], &plan.defaults.headers).unwrap();
         assert!(
             feeds.on_start.is_empty(),

@@ -10,6 +10,7 @@ pub(crate) mod feeder;
 #[cfg(test)]
 mod plan_props;
 pub mod prepare;
+pub mod remote;
 pub mod run;
 pub(crate) mod setup;
 pub mod shape;

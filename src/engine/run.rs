@@ -29,15 +29,51 @@ use crate::protocols::http_client::HttpShared;
 use crate::request::RunRequest;
 use crate::share::Share;
 use crate::stats::aggregator::{Aggregator, SerializedHistogram};
+use crate::stats::interval::{Interval, IntervalBuilder};
 use crate::stats::recorder::Recorder;
 use crate::stats::sample::Batch;
 use crate::stats::snapshot::{RunState, Snapshot};
 use crate::stats::tap::SampleTap;
 
 /// Time allowed for `on_stop` steps after the stop timeout, before users are killed.
-const ON_STOP_GRACE: Duration = Duration::from_secs(10);
+pub(super) const ON_STOP_GRACE: Duration = Duration::from_secs(10);
 /// Batches in flight between users and the aggregator before users keep theirs.
 const BATCH_CHANNEL: usize = 4096;
+
+/// This process's part in a distributed run, as one of its agents (`hornet agent`): it starts
+/// at the coordinator's barrier, takes the coordinator's `setup` captures instead of running
+/// setup itself, and sends each closed second to the coordinator instead of counting it.
+pub struct AgentPart {
+    /// The one start instant of every agent, on this process's clock.
+    pub start_at: Instant,
+    /// What the coordinator's setup left (plan vars and captures), for every user.
+    pub setup_vars: Vec<(String, serde_json::Value)>,
+    /// Each closed second, and the last part-second when the share ends.
+    pub seconds: mpsc::UnboundedSender<AgentSecond>,
+}
+
+/// One closed second of an agent's share.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AgentSecond {
+    /// Seconds since the start at the end of this interval (the last one may be shorter).
+    pub t_s: u64,
+    pub interval: Interval,
+    /// Users of this agent running at the end of the second.
+    pub users: u32,
+    /// This process's CPU use over the second, as a share of its cores (0..1), when known.
+    pub cpu: Option<f64>,
+    pub rss_bytes: Option<u64>,
+    /// Warnings raised since the previous second.
+    pub warnings: Vec<String>,
+}
+
+/// An agent part while it runs.
+struct PartState {
+    builder: IntervalBuilder,
+    seconds: mpsc::UnboundedSender<AgentSecond>,
+    /// Warnings already sent.
+    warned: usize,
+}
 
 /// How a run ended: its final snapshot (state `stopped` or `aborted`).
 #[derive(Clone, Debug)]
@@ -47,7 +83,7 @@ pub struct RunOutcome {
     pub histograms: Vec<SerializedHistogram>,
 }
 
-enum Command {
+pub(super) enum Command {
     SetUsers {
         users: u32,
         spawn_rate: Option<f64>,
@@ -65,8 +101,8 @@ enum Command {
 /// Controls a running run; cheap to clone.
 #[derive(Clone)]
 pub struct RunHandle {
-    commands: mpsc::UnboundedSender<Command>,
-    snapshots: watch::Receiver<Arc<Snapshot>>,
+    pub(super) commands: mpsc::UnboundedSender<Command>,
+    pub(super) snapshots: watch::Receiver<Arc<Snapshot>>,
 }
 
 impl RunHandle {
@@ -119,7 +155,7 @@ impl RunHandle {
 }
 
 /// The end of a run, to await.
-pub struct RunCompletion(oneshot::Receiver<RunOutcome>);
+pub struct RunCompletion(pub(super) oneshot::Receiver<RunOutcome>);
 
 impl RunCompletion {
     pub async fn wait(self) -> Result<RunOutcome, EngineError> {
@@ -138,8 +174,7 @@ pub async fn launch(
     // Fold the templates that only use plan vars and env() once; users run from that copy.
     let (plan, shared_vars) =
         prepare(&req.plan).map_err(|e| EngineError::invalid("plan", e.to_string()))?;
-    let feeders =
-        Feeders::load(&plan.data).map_err(|e| EngineError::invalid("data", e.to_string()))?;
+    let feeders = load_feeders(&plan, req)?;
     let setup = if plan.setup.is_empty() {
         SetupOutcome {
             shared: shared_vars,
@@ -148,7 +183,36 @@ pub async fn launch(
     } else {
         run_setup(&plan, &req.origin, shared_vars, &feeders).await?
     };
-    begin(req, plan, feeders, setup, sample_tap)
+    begin(req, plan, feeders, setup, sample_tap, None)
+}
+
+/// Starts this agent's share of a distributed run (`req.share`) at `part.start_at`. Setup ran
+/// on the coordinator: its values come with `part`.
+pub async fn launch_part(
+    req: &RunRequest,
+    part: AgentPart,
+    sample_tap: Option<SampleTap>,
+) -> Result<(RunHandle, RunCompletion), EngineError> {
+    let (plan, shared_vars) =
+        prepare(&req.plan).map_err(|e| EngineError::invalid("plan", e.to_string()))?;
+    let feeders = load_feeders(&plan, req)?;
+    let shared = if part.setup_vars.is_empty() {
+        shared_vars
+    } else {
+        SharedVars::from_values(part.setup_vars.clone())
+    };
+    let setup = SetupOutcome {
+        shared,
+        batches: Vec::new(),
+    };
+    begin(req, plan, feeders, setup, sample_tap, Some(part))
+}
+
+/// The plan's feeders, with the `once` rows of this share only.
+fn load_feeders(plan: &Plan, req: &RunRequest) -> Result<Arc<Feeders>, EngineError> {
+    let feeders =
+        Feeders::load(&plan.data).map_err(|e| EngineError::invalid("data", e.to_string()))?;
+    Ok(Arc::new(feeders.dealt(req.share)))
 }
 
 /// How the run sets its users: from the request, or from the first stage of its shape.
@@ -186,6 +250,7 @@ fn begin(
     feeders: Arc<Feeders>,
     setup: SetupOutcome,
     sample_tap: Option<SampleTap>,
+    part: Option<AgentPart>,
 ) -> Result<(RunHandle, RunCompletion), EngineError> {
     let classes = req
         .selection
@@ -210,7 +275,15 @@ fn begin(
     for batch in setup.batches {
         aggregator.ingest(batch);
     }
-    let now = Instant::now();
+    // An agent starts at the coordinator's barrier (later than now); a local run now.
+    let now = Instant::now().max(part.as_ref().map_or(Instant::now(), |p| p.start_at));
+    let started_unix_ms =
+        super::clock::now_ms() + now.saturating_duration_since(Instant::now()).as_millis() as i64;
+    let part = part.map(|p| PartState {
+        builder: IntervalBuilder::new(),
+        seconds: p.seconds,
+        warned: 0,
+    });
     let first = Arc::new(aggregator.snapshot(Duration::ZERO, 0, RunState::Spawning));
     let (snapshot_tx, snapshots) = watch::channel(first);
     let (done_tx, done_rx) = oneshot::channel();
@@ -234,7 +307,9 @@ fn begin(
             from: 0,
         },
         started: now,
-        started_unix_ms: super::clock::now_ms(),
+        started_unix_ms,
+        part,
+        cpu: None,
         class_names,
         sample_tap,
         run_time: req.ends_after(),
@@ -316,6 +391,11 @@ struct RunActor {
     /// Class names by index in `classes`, for the sample tap's thread names.
     class_names: Vec<Arc<str>>,
     sample_tap: Option<SampleTap>,
+    /// Set in an agent: its seconds go to the coordinator instead of into `aggregator` (which
+    /// then only keeps the warnings).
+    part: Option<PartState>,
+    /// The last second's CPU share, for the agent's seconds.
+    cpu: Option<f64>,
     run_time: Option<Duration>,
     stop_timeout: Duration,
     aggregator: Aggregator,
@@ -335,6 +415,18 @@ enum Ending {
 
 impl RunActor {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) -> RunOutcome {
+        if let Some(ending) = self.await_start(&mut commands).await {
+            let state = match ending {
+                Ending::Graceful => RunState::Stopped,
+                Ending::Abort => RunState::Aborted,
+            };
+            self.send_second();
+            let snapshot = self.publish(state);
+            return RunOutcome {
+                snapshot,
+                histograms: Vec::new(),
+            };
+        }
         let mut ticker = tokio::time::interval_at(
             self.started + Duration::from_secs(1),
             Duration::from_secs(1),
@@ -353,6 +445,8 @@ impl RunActor {
                         tracing::warn!("{warning}");
                         self.aggregator.add_warning(warning);
                     }
+                    self.cpu = cpu.last_share();
+                    self.send_second();
                     self.aggregator.tick(self.started.elapsed(), self.user_count());
                     self.publish(self.state());
                 }
@@ -367,18 +461,7 @@ impl RunActor {
                 _ = sleep_until_opt(deadline), if deadline.is_some() => break Ending::Graceful,
                 command = commands.recv() => match command {
                     Some(Command::SetUsers { users, spawn_rate, reply }) => {
-                        let result = match &self.mode {
-                            Mode::Users => {
-                                self.retarget(users, spawn_rate);
-                                Ok(())
-                            }
-                            Mode::Stages { name, .. } | Mode::Arrival { name, .. } => {
-                                Err(EngineError::invalid(
-                                    "users",
-                                    format!("this run follows the load shape {name:?}: its stages set the users"),
-                                ))
-                            }
-                        };
+                        let result = self.edit(users, spawn_rate);
                         // The caller may have gone away; the change stands.
                         let _ = reply.send(result);
                     }
@@ -390,6 +473,7 @@ impl RunActor {
             }
         };
         let aborted = self.shutdown(ending, &mut commands, &mut ticker).await;
+        self.send_second();
         let state = if aborted {
             RunState::Aborted
         } else {
@@ -415,7 +499,72 @@ impl RunActor {
                 None => tap.offer(&batch, &Arc::from("user"), users, self.started_unix_ms),
             }
         }
-        self.aggregator.ingest(batch);
+        match &mut self.part {
+            Some(part) => part.builder.ingest(&batch),
+            None => self.aggregator.ingest(batch),
+        }
+    }
+
+    /// Before an agent's start instant: waits for it, taking commands (a stop before the start
+    /// ends the run with nothing done). Some: the run ended before it started.
+    async fn await_start(
+        &mut self,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
+    ) -> Option<Ending> {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(self.started) => break,
+                command = commands.recv() => match command {
+                    Some(Command::SetUsers { users, spawn_rate, reply }) => {
+                        let result = self.edit(users, spawn_rate);
+                        let _ = reply.send(result);
+                    }
+                    Some(Command::Stop) | None => return Some(Ending::Graceful),
+                    Some(Command::Abort) => return Some(Ending::Abort),
+                    Some(Command::ResetStats) => self.aggregator.reset(),
+                    Some(Command::Warn(warning)) => self.aggregator.add_warning(warning),
+                },
+            }
+        }
+        self.ramp.start = self.started;
+        None
+    }
+
+    /// An agent's: hands the second just closed (or the last, partial one) to the coordinator.
+    fn send_second(&mut self) {
+        let elapsed = self.started.elapsed();
+        let users = self.user_count();
+        let warnings = self.aggregator.warnings();
+        let Some(part) = &mut self.part else {
+            return;
+        };
+        // The last, partial second joins the one it is nearest to.
+        let t_s = elapsed.as_secs_f64().round() as u64;
+        let second = AgentSecond {
+            t_s,
+            interval: part.builder.take(),
+            users,
+            cpu: self.cpu,
+            rss_bytes: super::cpu::resident_bytes(),
+            warnings: warnings.get(part.warned..).unwrap_or_default().to_vec(),
+        };
+        part.warned = warnings.len();
+        // Err: the agent's connection is gone; its own watchdog ends the run.
+        let _ = part.seconds.send(second);
+    }
+
+    /// A live edit of the users (refused for a shape, whose stages set them).
+    fn edit(&mut self, users: u32, spawn_rate: Option<f64>) -> Result<(), EngineError> {
+        match &self.mode {
+            Mode::Users => {
+                self.retarget(users, spawn_rate);
+                Ok(())
+            }
+            Mode::Stages { name, .. } | Mode::Arrival { name, .. } => Err(EngineError::invalid(
+                "users",
+                format!("this run follows the load shape {name:?}: its stages set the users"),
+            )),
+        }
     }
 
     /// Starts the open model's driver, for an arrival shape.

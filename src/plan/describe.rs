@@ -220,7 +220,7 @@ fn write_data(out: &mut String, plan: &Plan) -> std::fmt::Result {
                 DataOrder::Once => "once",
             };
             let rows = match &d.rows {
-                DataRows::Csv { path, table } => match table {
+                DataRows::Csv { path, table, .. } => match table {
                     Some(t) => format!("csv {} ({} rows)", path.display(), t.len()),
                     None => format!("csv {}", path.display()),
                 },

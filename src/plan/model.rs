@@ -349,7 +349,10 @@ pub enum DataRows {
     /// validated without reading data files (the plan library lists plans on every look), and
     /// then the engine reads the file with the same checks.
     Csv {
+        /// Resolved against the plan's directory.
         path: PathBuf,
+        /// As the plan wrote it (what an agent's copy of the plan resolves again).
+        as_written: String,
         table: Option<std::sync::Arc<super::data::DataTable>>,
     },
     /// `rows = [ {..}, .. ]` or `values = [..]` (single column `value`).

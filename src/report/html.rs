@@ -234,6 +234,7 @@ mod tests {
             warnings: vec!["careful <now>".into()],
             dropped: 0,
             cancelled: 0,
+            agents: Vec::new(),
         }
     }
 

@@ -9,7 +9,7 @@ use crate::stats::snapshot::Snapshot;
 use crate::stats::thresholds::Verdict;
 
 pub fn summary(s: &Snapshot) -> Value {
-    json!({
+    let mut v = json!({
         "state": s.state,
         "elapsed_s": s.elapsed_s,
         "users": s.users,
@@ -19,7 +19,11 @@ pub fn summary(s: &Snapshot) -> Value {
         "warnings": s.warnings,
         "dropped": s.dropped,
         "cancelled": s.cancelled,
-    })
+    });
+    if !s.agents.is_empty() {
+        v["agents"] = serde_json::to_value(&s.agents).unwrap_or_else(|_| json!([]));
+    }
+    v
 }
 
 /// [`summary`] with the threshold verdicts as `thresholds`.
@@ -75,6 +79,7 @@ mod tests {
             warnings: vec!["careful".into()],
             dropped: 5,
             cancelled: 0,
+            agents: Vec::new(),
         };
         let v = summary(&s);
         assert_eq!(v["state"], "stopped");

@@ -76,6 +76,7 @@ mod tests {
                 shape: None,
                 stop_timeout_s: 90.0,
                 thresholds: Vec::new(),
+                agents: 0,
             },
             started_at_ms: 1_714_564_800_000,
             ..RunRecord::example("run-1")

@@ -389,6 +389,7 @@ mod tests {
             warnings: Vec::new(),
             dropped: 0,
             cancelled: 0,
+            agents: Vec::new(),
         }
     }
 
@@ -465,6 +466,7 @@ mod tests {
             warnings: Vec::new(),
             dropped: 0,
             cancelled: 0,
+            agents: Vec::new(),
         };
         let t = stats_table(&s);
         assert!(t

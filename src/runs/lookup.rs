@@ -61,5 +61,6 @@ fn stored_snapshot(record: &RunRecord, stored: crate::store::StoredStats) -> Sna
         warnings: summary.warnings,
         dropped: summary.dropped,
         cancelled: summary.cancelled,
+        agents: summary.agents,
     }
 }

@@ -13,6 +13,8 @@ use tokio::sync::watch;
 pub mod lookup;
 mod recording;
 
+use crate::agent::coordinate;
+use crate::agent::hub::AgentHub;
 use crate::plan::library::PlanLibrary;
 use crate::request::{self, RequestError, RunRequest, StartInput};
 use crate::store::RunSource;
@@ -119,11 +121,20 @@ struct Inner {
     /// A std mutex: held only to insert, look up or remove, never across an await.
     live: Mutex<HashMap<String, LiveRun>>,
     max_live: usize,
+    /// Agents that dialled in, for runs on agents; and how long a start waits for them.
+    agents: Arc<AgentHub>,
+    agent_wait: Duration,
 }
 
 impl Runs {
     /// Runs recorded into `store` (None: not recorded, `--no-history`).
     pub fn new(store: Option<Store>) -> Runs {
+        Runs::with_agents(store, AgentHub::new(None), Duration::ZERO)
+    }
+
+    /// Runs that may also run on agents joining `agents`; a start waits up to `agent_wait`
+    /// for its agents.
+    pub fn with_agents(store: Option<Store>, agents: AgentHub, agent_wait: Duration) -> Runs {
         let writer = store.clone().map(crate::store::spawn_writer);
         Runs {
             inner: Arc::new(Inner {
@@ -132,8 +143,15 @@ impl Runs {
                 instance: uuid::Uuid::now_v7().to_string(),
                 live: Mutex::new(HashMap::new()),
                 max_live: 1,
+                agents: Arc::new(agents),
+                agent_wait,
             }),
         }
+    }
+
+    /// The agents connected to this process.
+    pub fn agent_hub(&self) -> Arc<AgentHub> {
+        self.inner.agents.clone()
     }
 
     pub fn store(&self) -> Option<&Store> {
@@ -206,7 +224,18 @@ impl Runs {
         }
         let ratio = ratio(&req.classes);
         // Runs the plan's setup steps first (a failure refuses the start with their message).
-        let (handle, completion) = engine::launch(&req, tap).await?;
+        let (handle, completion) = if req.agents > 0 {
+            if tap.is_some() {
+                return Err(EngineError::invalid(
+                    "jtl",
+                    "a run on agents keeps each sample on its agent: no JTL file with --agents",
+                )
+                .into());
+            }
+            coordinate::start_on_agents(&self.inner.agents, &req, self.inner.agent_wait).await?
+        } else {
+            engine::launch(&req, tap).await?
+        };
         let id = uuid::Uuid::now_v7().to_string();
         let started_at_ms = now_ms();
         let new = NewRun {
@@ -334,6 +363,7 @@ pub fn summary(s: &Snapshot, peak_users: u32) -> RunSummary {
         dropped: s.dropped,
         cancelled: s.cancelled,
         warnings: s.warnings.clone(),
+        agents: s.agents.clone(),
     }
 }
 

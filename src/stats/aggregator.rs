@@ -229,6 +229,11 @@ impl Aggregator {
         }
     }
 
+    /// The warnings so far, oldest first.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
     /// Counts a batch: every sample into its row, the aggregate and the open second.
     pub fn ingest(&mut self, batch: Batch) {
         for s in &batch.samples {
@@ -430,6 +435,7 @@ impl Aggregator {
             warnings,
             dropped: self.dropped,
             cancelled: self.cancelled,
+            agents: Vec::new(),
         }
     }
 

@@ -16,6 +16,9 @@ use super::sample::Batch;
 pub struct Latencies {
     pub hdr: Vec<u8>,
     pub exact: ExactStats,
+    /// Samples in `hdr` (to read without decoding it).
+    #[serde(default)]
+    pub count: u64,
 }
 
 impl Latencies {
@@ -23,6 +26,7 @@ impl Latencies {
         Latencies {
             hdr: h.serialize_v2_deflate(),
             exact: h.exact(),
+            count: h.count(),
         }
     }
 

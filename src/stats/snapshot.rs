@@ -222,6 +222,66 @@ pub struct Snapshot {
     /// Requests in flight when their users were stopped, cut off without a response.
     #[serde(default)]
     pub cancelled: u64,
+    /// A distributed run's agents, by index (empty for a run of one process).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agents: Vec<AgentStatus>,
+}
+
+impl Snapshot {
+    /// The agents lost while the run went on: the run is degraded (its load was partly missing).
+    pub fn lost_agents(&self) -> impl Iterator<Item = &AgentStatus> {
+        self.agents.iter().filter(|a| a.state == AgentState::Lost)
+    }
+}
+
+/// Where an agent of a distributed run stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentState {
+    /// Its seconds arrive on time.
+    Connected,
+    /// Its last second is overdue (more than 1.5 s), but the connection is up.
+    Late,
+    /// Its connection broke or it fell silent: its load is missing from then on.
+    Lost,
+    /// Its share of the run ended and it said so.
+    Ended,
+}
+
+impl AgentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentState::Connected => "connected",
+            AgentState::Late => "late",
+            AgentState::Lost => "lost",
+            AgentState::Ended => "ended",
+        }
+    }
+}
+
+/// One agent of a distributed run, as of its last second.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentStatus {
+    pub index: u32,
+    /// Where it connected from (its peer address).
+    pub host: String,
+    pub state: AgentState,
+    pub users: u32,
+    /// Its requests in all, and per second over its last second.
+    pub requests: u64,
+    pub rps: f64,
+    /// Its process's CPU use (0..100 % of its cores) and resident memory, when it measured them.
+    pub cpu_percent: Option<f64>,
+    pub rss_bytes: Option<u64>,
+    /// Its own lag p99 over its last second (how late its timers woke), when it had paced starts.
+    pub lag_p99_ms: Option<f64>,
+    /// Seconds since the start when its last message arrived.
+    pub last_seen_s: f64,
+    /// When it was lost (seconds since the start), and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_at_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_why: Option<String>,
 }
 
 pub(crate) fn us_to_ms(us: u64) -> f64 {

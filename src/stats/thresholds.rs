@@ -335,6 +335,7 @@ mod tests {
             warnings: Vec::new(),
             dropped: 0,
             cancelled: 0,
+            agents: Vec::new(),
         }
     }
 

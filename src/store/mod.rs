@@ -262,6 +262,7 @@ pub(crate) mod test_support {
                 shape: None,
                 stop_timeout_s: 5.0,
                 thresholds: vec![],
+                agents: 0,
             },
             ratio: Ratio {
                 classes: vec![ClassRatio {

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::stats::histogram::ExactStats;
-use crate::stats::snapshot::{FailureRow, Point, RunState, StatsRow};
+use crate::stats::snapshot::{AgentStatus, FailureRow, Point, RunState, StatsRow};
 use crate::stats::thresholds::Verdict;
 
 /// Who started a run.
@@ -59,6 +59,13 @@ pub struct RunSettings {
     pub stop_timeout_s: f64,
     /// Extra thresholds given at start (beside the plan's), as written.
     pub thresholds: Vec<String>,
+    /// The agents the load ran on; 0: one process.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub agents: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Locust's "current ratio": the share of users per class and of task picks within a class.
@@ -106,6 +113,9 @@ pub struct RunSummary {
     /// stored report says it too.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// A distributed run's agents as they ended (or were lost).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agents: Vec<AgentStatus>,
 }
 
 impl RunSummary {

@@ -2,6 +2,7 @@
 //! registry or the store, render. Every route passes the guard (`auth.rs`); `server.rs` is the
 //! connection loop in front of it all (timeouts, connection caps, shutdown deadline).
 
+pub mod agents;
 pub mod api;
 pub mod assets;
 pub mod auth;
@@ -49,6 +50,7 @@ pub fn router(state: AppState, limits: &ServerLimits) -> Router {
         .merge(assets::router())
         .merge(locust::router())
         .route("/metrics", get(metrics::get_metrics))
+        .route("/api/agents", get(agents::agents_socket))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/login", get(auth::login_form).post(auth::login))

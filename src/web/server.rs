@@ -113,7 +113,10 @@ async fn serve_connection(
             router.call(req).await
         }
     });
-    let conn = http.serve_connection(TokioIo::new(stream), service);
+    // Upgrades: agents hold a WebSocket at /api/agents.
+    let conn = http
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
     tokio::pin!(conn);
     let outcome = tokio::select! {
         r = conn.as_mut() => r,

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::auth::Guard;
 use super::error::ApiError;
 use super::plan_cache::PlanCache;
+use crate::agent::hub::AgentHub;
 use crate::plan::library::PlanLibrary;
 use crate::runs::Runs;
 use crate::store::{RunRecord, Store};
@@ -37,6 +38,13 @@ impl AppState {
             .find(id)
             .await?
             .ok_or_else(|| ApiError::run_not_found(id))
+    }
+}
+
+/// Lets the agents' socket take only the hub.
+impl FromRef<AppState> for Arc<AgentHub> {
+    fn from_ref(state: &AppState) -> Arc<AgentHub> {
+        state.runs.agent_hub()
     }
 }
 

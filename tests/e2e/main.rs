@@ -1,5 +1,6 @@
 //! One integration-test binary: real servers on loopback ports chosen by the OS.
 
+mod agents;
 mod api;
 mod browser;
 mod cli;

@@ -118,6 +118,7 @@ impl Validator<'_, '_> {
         };
         Some(DataRows::Csv {
             path: resolved,
+            as_written: s.to_string(),
             table,
         })
     }

@@ -63,6 +63,7 @@ pub(super) fn snapshot(state: RunState) -> Snapshot {
         warnings: vec![format!("generator lag {XSS}")],
         dropped: 0,
         cancelled: 0,
+        agents: Vec::new(),
     }
 }
 
@@ -89,6 +90,7 @@ pub(super) fn record(state: RunState) -> RunRecord {
             shape: None,
             stop_timeout_s: 0.0,
             thresholds: vec![],
+            agents: 0,
         },
         ratio: Ratio {
             classes: vec![ClassRatio {

@@ -122,6 +122,10 @@ impl Running {
         assert!(status.success(), "kill -{name} {pid}");
     }
 
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What it has written to stderr so far.
     pub(crate) fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.stderr.lock().expect("stderr")).into_owned()
