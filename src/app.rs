@@ -12,6 +12,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::agent::hub::AgentHub;
+use crate::agent::local::LocalAgents;
 use crate::config::{is_loopback_bind, public_base_url, ServerLimits, Settings};
 use crate::demo::{self, RunningTarget, TargetConfig};
 use crate::runs::Runs;
@@ -51,6 +53,8 @@ pub struct Application {
     state: AppState,
     demo: Option<RunningTarget>,
     limits: ServerLimits,
+    /// `--local-agents N`: agent processes of this binary dialling this server.
+    local_agents: Option<LocalAgents>,
 }
 
 impl Application {
@@ -73,7 +77,12 @@ impl Application {
             });
         }
         let store = Store::open(&settings.db).await?;
-        let runs = Runs::new(Some(store.clone()));
+        let agent_token = settings.fleet.token();
+        let runs = Runs::with_agents(
+            Some(store.clone()),
+            AgentHub::new(agent_token.clone()),
+            settings.fleet.agent_wait,
+        );
         let aborted = runs.abort_orphans().await?;
         if !aborted.is_empty() {
             tracing::warn!(runs = ?aborted, "marked runs of a stopped process as aborted");
@@ -127,6 +136,15 @@ impl Application {
         state.plans().await;
         state.ready.store(true, Ordering::SeqCst);
         let router = web::router(state.clone(), &settings.limits);
+        let local_agents = match (settings.fleet.local_agents, agent_token) {
+            (Some(n), Some(token)) => Some(LocalAgents::spawn(n, addr, &token).map_err(
+                |source| AppError::Bind {
+                    bind: "local agents".into(),
+                    source,
+                },
+            )?),
+            _ => None,
+        };
         Ok(Application {
             listener,
             addr,
@@ -134,6 +152,7 @@ impl Application {
             state,
             demo,
             limits: settings.limits,
+            local_agents,
         })
     }
 
@@ -164,6 +183,7 @@ impl Application {
             state,
             demo,
             limits,
+            local_agents,
             ..
         } = self;
         let sweeper = tokio::spawn(sweep_orphans(state.runs.clone(), stop.clone()));
@@ -186,7 +206,12 @@ impl Application {
             }
             shutdown.cancel();
         };
+        let hub = state.runs.agent_hub();
         web::server::serve(listener, router, &limits, graceful).await;
+        hub.close_all();
+        if let Some(agents) = local_agents {
+            agents.finish(Duration::from_secs(5)).await;
+        }
         sweeper.abort();
         if let Some(demo) = demo {
             demo.stop().await;

@@ -138,6 +138,19 @@ impl AgentHub {
             .collect()
     }
 
+    /// The largest N for which agents 0..N (each one of N) are all waiting: a run on N agents
+    /// would start at once. 0 when there is none.
+    pub fn ready_count(&self) -> u32 {
+        let state = self.lock();
+        let mut counts: Vec<u32> = state.idle.keys().map(|(count, _)| *count).collect();
+        counts.dedup();
+        counts
+            .into_iter()
+            .rev()
+            .find(|&n| (0..n).all(|i| state.idle.contains_key(&(n, i))))
+            .unwrap_or(0)
+    }
+
     /// Takes agents 0..n (each started as one of `n`) for a run, waiting up to `wait` for them
     /// all; Err names the missing ones.
     pub async fn gather(&self, n: u32, wait: Duration) -> Result<Vec<AgentConn>, String> {

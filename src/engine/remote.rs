@@ -121,7 +121,9 @@ pub fn launch_remote(
         .enumerate()
         .map(|(i, host)| AgentView::new(i as u32, host.clone()))
         .collect();
-    let first = Arc::new(aggregator.snapshot(Duration::ZERO, 0, RunState::Spawning));
+    let mut first = aggregator.snapshot(Duration::ZERO, 0, RunState::Spawning);
+    first.agents = agents.iter().map(|a| a.status.clone()).collect();
+    let first = Arc::new(first);
     let (snapshot_tx, snapshots) = watch::channel(first);
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = oneshot::channel();

@@ -59,12 +59,14 @@ pub fn start_from_json(body: &[u8]) -> Result<(Option<String>, StartInput), ApiE
             "exclude_tags" => input.exclude_tags = strings(&key, &v)?,
             "thresholds" => input.thresholds = strings(&key, &v)?,
             "classes" => input.classes = optional(&v, classes)?,
+            "agents" => input.agents = optional(&v, |v| integer(&key, v))?,
             other => {
                 return Err(ApiError::invalid(
                     other,
                     format!(
                         "unknown field {other:?}; expected plan, host, users, spawn_rate, \
-                         run_time, classes, shape, tags, exclude_tags, thresholds, stop_timeout"
+                         run_time, classes, shape, tags, exclude_tags, thresholds, stop_timeout, \
+                         agents"
                     ),
                 ))
             }
@@ -388,6 +390,8 @@ async fn get_run_stats(
         "warnings": s.warnings,
         "dropped": s.dropped,
         "cancelled": s.cancelled,
+        "agents": s.agents,
+        "degraded": s.lost_agents().next().is_some(),
     })))
 }
 

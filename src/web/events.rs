@@ -18,7 +18,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::error::ApiError;
 use super::state::AppState;
-use super::views::{FailuresTable, StatsTable, WarningsList};
+use super::views::{AgentsTable, FailuresTable, StatsTable, WarningsList};
 use crate::runs::LiveRun;
 use crate::stats::snapshot::Snapshot;
 
@@ -111,6 +111,12 @@ fn snapshot_events(
     match askama::Template::render(&WarningsList::new(s)) {
         Ok(html) => events.push(Event::default().event("warnings").data(html)),
         Err(e) => tracing::warn!(error = %e, "warnings fragment not rendered"),
+    }
+    if !s.agents.is_empty() {
+        match askama::Template::render(&AgentsTable::new(s)) {
+            Ok(html) => events.push(Event::default().event("agents").data(html)),
+            Err(e) => tracing::warn!(error = %e, "agents fragment not rendered"),
+        }
     }
     let point = s.series.last().filter(|p| Some(p.t_s) != *last_t);
     if let Some(p) = point {

@@ -70,6 +70,10 @@ async fn index_page(
         }
     }
     page.error = error;
+    let hub = state.runs.agent_hub();
+    if hub.accepts_agents() {
+        page.agents_waiting = Some(hub.ready_count());
+    }
     Ok(page)
 }
 
@@ -136,6 +140,15 @@ fn form_input(body: &[u8]) -> Result<(Option<String>, StartInput), ApiError> {
         run_time,
         classes: Some(classes),
         shape: value("shape"),
+        agents: match number("agents")? {
+            Some(n) if n.fract() != 0.0 => {
+                return Err(ApiError::invalid(
+                    "agents",
+                    format!("agents must be a whole number, got {n}"),
+                ))
+            }
+            n => n.map(|n| n as i64),
+        },
         ..StartInput::default()
     };
     Ok((value("plan"), input))

@@ -13,7 +13,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{
-    free_port, hornet, hornet_run, plan_file, served, spawn_target, wait_served, wait_until,
+    free_port, get_json, hornet, hornet_run, plan_file, served, spawn_target, start_run_at,
+    temp_dir, wait_served, wait_until, write_file,
 };
 
 /// Parses `--json -` output (the last JSON document on stdout).
@@ -63,6 +64,8 @@ tasks = [ { get = "/delay/1", weight = 2 }, { get = "/delay/4" }, { get = "/heal
     let log = dir.path().join("samples");
     let out = hornet_run(&plan, &target.url())
         .args(["-u", "6", "-r", "100", "-t", "3s", "--local-agents", "3"])
+        // In-flight requests finish at the end: every request the target saw is a sample.
+        .args(["--stop-timeout", "2s"])
         .args(["--json", "-", "--no-history"])
         .env("HORNET_SAMPLE_LOG", &log)
         .output()
@@ -81,8 +84,7 @@ tasks = [ { get = "/delay/1", weight = 2 }, { get = "/delay/4" }, { get = "/heal
             union.record(us);
         }
     }
-    // Every request the target saw was counted once, and only once (those cut off in flight
-    // by the end of the run are counted as cancelled).
+    // Every request the target saw was counted once, and only once.
     let requests = s["aggregated"]["num_requests"].as_u64().expect("requests");
     let per_agent: Vec<usize> = logs.iter().map(Vec::len).collect();
     assert_eq!(
@@ -95,7 +97,9 @@ tasks = [ { get = "/delay/1", weight = 2 }, { get = "/delay/4" }, { get = "/heal
     let cancelled = s["cancelled"].as_u64().expect("cancelled");
     assert_eq!(
         served(&target).await["total"].as_u64(),
-        Some(requests + cancelled)
+        Some(requests + cancelled),
+        "{requests} requests + {cancelled} cancelled; {}",
+        stderr(&out)
     );
     // The merged percentiles are the HDR histogram of the union of the agents' samples.
     let p = union.percentiles(&[0.5, 0.99, 0.999]);
@@ -420,4 +424,124 @@ async fn wrong_tokens_other_versions_and_missing_agents_are_refused_by_name() {
     // The lone agent is let go when the coordinator exits.
     let agent = one.wait(Duration::from_secs(15)).await;
     assert_eq!(agent.status.code(), Some(0), "{}", stderr(&agent));
+}
+
+#[tokio::test]
+async fn serve_runs_on_its_local_agents_and_a_stop_reaches_them_within_a_second() {
+    let target = spawn_target().await;
+    let dir = temp_dir();
+    write_file(&dir.path().join("plans"), "steady.toml", STEADY);
+    let server = hornet()
+        .args(["serve", "--bind", "127.0.0.1:0", "--no-demo-target"])
+        .args(["--local-agents", "2"])
+        .arg("--db")
+        .arg(dir.path().join("hornet.db"))
+        .arg("--plans")
+        .arg(dir.path().join("plans"))
+        .spawn();
+    let url = server.url().await;
+    let client = reqwest::Client::new();
+    // The start form offers the agents once both are waiting.
+    wait_until("two agents waiting", Duration::from_secs(20), async || {
+        let page = client
+            .get(format!("{url}/"))
+            .send()
+            .await
+            .expect("GET /")
+            .text()
+            .await
+            .expect("a page");
+        if page.contains("2 waiting") {
+            Ok(())
+        } else {
+            Err("not yet")
+        }
+    })
+    .await;
+    let body = serde_json::json!({
+        "plan": "steady.toml", "host": target.url(), "users": 4, "spawn_rate": 100, "agents": 2
+    });
+    let id = start_run_at(&client, &url, &body).await;
+    let stats = wait_until("merged seconds", Duration::from_secs(20), async || {
+        let (_, stats) = get_json(&client, &format!("{url}/api/runs/{id}/stats")).await;
+        if stats["aggregated"]["num_requests"].as_u64() > Some(0) {
+            Ok(stats)
+        } else {
+            Err(stats)
+        }
+    })
+    .await;
+    let agents = stats["agents"].as_array().expect("agents");
+    assert_eq!(agents.len(), 2, "{stats}");
+    assert!(agents.iter().all(|a| a["users"] == 2), "{stats}");
+    let resp = client
+        .post(format!("{url}/api/runs/{id}/stop"))
+        .send()
+        .await
+        .expect("stop");
+    assert!(resp.status().is_success(), "{}", resp.status());
+    // Within a second every agent has stopped sending.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after_stop = served(&target).await["total"].as_u64();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(served(&target).await["total"].as_u64(), after_stop);
+    let run = wait_until("the run is recorded", Duration::from_secs(20), async || {
+        let (_, run) = get_json(&client, &format!("{url}/api/runs/{id}")).await;
+        if run["state"] == "stopped" && run["live"] == false {
+            Ok(run)
+        } else {
+            Err(run)
+        }
+    })
+    .await;
+    assert_eq!(run["settings"]["agents"], 2, "{run}");
+    assert_eq!(
+        run["summary"]["agents"].as_array().map(Vec::len),
+        Some(2),
+        "{run}"
+    );
+    let page = client
+        .get(format!("{url}/runs/{id}"))
+        .send()
+        .await
+        .expect("GET run page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("id=\"tab-agents\"") && page.contains("agent-ended"),
+        "{page}"
+    );
+    // A second run on the same agents: they came back after the first.
+    let again = start_run_at(
+        &client,
+        &url,
+        &serde_json::json!({
+            "plan": "steady.toml", "host": target.url(), "users": 2, "run_time": "2s", "agents": 2
+        }),
+    )
+    .await;
+    let (_, bad) = {
+        let resp = client
+            .post(format!("{url}/api/runs"))
+            .json(&serde_json::json!({ "plan": "steady.toml", "agents": -1 }))
+            .send()
+            .await
+            .expect("POST");
+        (
+            resp.status().as_u16(),
+            resp.json::<serde_json::Value>().await.unwrap_or_default(),
+        )
+    };
+    assert!(bad.to_string().contains("agents"), "{bad}");
+    wait_until("the second run ends", Duration::from_secs(30), async || {
+        let (_, run) = get_json(&client, &format!("{url}/api/runs/{again}")).await;
+        if run["state"] == "stopped" && run["live"] == false {
+            Ok(())
+        } else {
+            Err(run)
+        }
+    })
+    .await;
+    drop(server);
 }

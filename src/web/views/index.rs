@@ -96,6 +96,8 @@ pub struct IndexPage {
     pub active_run: Option<String>,
     /// A message to show above the form (e.g. why the last start was refused).
     pub error: Option<String>,
+    /// When agents may join: how many are waiting (the Agents field's default).
+    pub agents_waiting: Option<u32>,
 }
 
 impl IndexPage {
@@ -106,6 +108,7 @@ impl IndexPage {
             recent,
             active_run,
             error: None,
+            agents_waiting: None,
         }
     }
 

@@ -6,7 +6,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 
-use super::tables::StatsView;
+use super::tables::{AgentView, AgentsTable, StatsView};
 use crate::format::{fmt_duration, fmt_pct, fmt_rps, fmt_share, fmt_utc, iso_utc};
 use crate::report::html::script_json;
 use crate::report::settings::settings_rows;
@@ -128,6 +128,9 @@ pub struct RunPage {
     pub thresholds: Vec<ThresholdView>,
     /// `series_json(&snapshot.series)`: the only `|safe` value.
     pub series_json: String,
+    /// A run on agents: the Agents view (same field names as [`AgentsTable`]).
+    pub agents: Vec<AgentView>,
+    pub lost: String,
 }
 
 impl RunPage {
@@ -137,6 +140,7 @@ impl RunPage {
         let t = &snapshot.total;
         // Live: the rolling 10 s rate, as Locust shows; a report: the whole run's rate.
         let rps = if live { t.current_rps } else { t.total_rps };
+        let agents = AgentsTable::new(snapshot);
         RunPage {
             live,
             target_users: run.settings.users,
@@ -154,6 +158,8 @@ impl RunPage {
             settings: settings_rows(&run),
             thresholds: ThresholdView::list(&run.verdicts, false),
             series_json: series_json(&snapshot.series),
+            agents: agents.agents,
+            lost: agents.lost,
             run,
         }
     }

@@ -5,7 +5,7 @@
 use askama::Template;
 
 use crate::format::{fmt_bytes, fmt_ms, fmt_rps, DASH};
-use crate::stats::snapshot::{FailureRow, Snapshot, StatsRow};
+use crate::stats::snapshot::{AgentState, AgentStatus, FailureRow, Snapshot, StatsRow};
 
 /// One statistics row, formatted.
 #[derive(Clone, Debug, Default)]
@@ -111,6 +111,83 @@ impl WarningsList {
             warnings: snapshot.warnings.clone(),
         }
     }
+}
+
+/// The `agents` SSE event's data: `partials/agents_table.html` alone (a run on agents).
+#[derive(Template)]
+#[template(path = "partials/agents_table.html")]
+pub struct AgentsTable {
+    pub agents: Vec<AgentView>,
+    /// Who was lost and when, for the degraded banner; empty when none was.
+    pub lost: String,
+}
+
+/// One agent's row, formatted.
+pub struct AgentView {
+    pub index: u32,
+    pub host: String,
+    pub state: &'static str,
+    /// Why it was lost, when it was.
+    pub note: String,
+    pub users: u32,
+    pub requests: u64,
+    pub rps: String,
+    pub cpu: String,
+    pub memory: String,
+    pub lag: String,
+    pub last_seen: String,
+}
+
+impl AgentsTable {
+    pub fn new(snapshot: &Snapshot) -> AgentsTable {
+        AgentsTable::of(&snapshot.agents)
+    }
+
+    pub fn of(agents: &[AgentStatus]) -> AgentsTable {
+        let lost: Vec<String> = agents
+            .iter()
+            .filter(|a| a.state == AgentState::Lost)
+            .map(|a| {
+                format!(
+                    "agent {} ({}) was lost at {} s; its share of the load is missing from then \
+                     to the end",
+                    a.index,
+                    a.host,
+                    fmt_seconds(a.lost_at_s.unwrap_or_default())
+                )
+            })
+            .collect();
+        AgentsTable {
+            agents: agents.iter().map(AgentView::of).collect(),
+            lost: lost.join("; "),
+        }
+    }
+}
+
+impl AgentView {
+    fn of(a: &AgentStatus) -> AgentView {
+        let or_dash = |v: Option<String>| v.unwrap_or_else(|| DASH.to_string());
+        AgentView {
+            index: a.index,
+            host: a.host.clone(),
+            state: a.state.as_str(),
+            note: a.lost_why.clone().unwrap_or_default(),
+            users: a.users,
+            requests: a.requests,
+            rps: fmt_rps(a.rps),
+            cpu: or_dash(a.cpu_percent.map(|c| format!("{c:.0}"))),
+            memory: or_dash(
+                a.rss_bytes
+                    .map(|b| format!("{:.0} MiB", b as f64 / 1048576.0)),
+            ),
+            lag: or_dash(a.lag_p99_ms.map(fmt_ms)),
+            last_seen: fmt_seconds(a.last_seen_s),
+        }
+    }
+}
+
+fn fmt_seconds(s: f64) -> String {
+    format!("{s:.1}")
 }
 
 #[cfg(test)]
