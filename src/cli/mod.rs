@@ -1,4 +1,4 @@
-//! The command line: `hornet [serve] | run | check | compare | target`. Exit codes live here:
+//! The command line: `hornet [serve] | run | check | compare | target | k8s`. Exit codes live here:
 //! 0 done and every threshold held, 1 a threshold failed (or a request, with
 //! `--exit-code-on-error`; or a regression, for `compare`), 2 bad input, 3 aborted.
 
@@ -19,9 +19,11 @@ mod agent;
 mod args;
 mod compare;
 mod headless;
+mod k8s;
 
 use args::COMPARE_HELP;
 pub use args::{CompareArgs, RunArgs, TargetArgs};
+pub use k8s::{K8sArgs, K8sCommand, ManifestArgs};
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILED: i32 = 1;
@@ -66,6 +68,8 @@ pub enum Command {
     /// Run a share of a coordinator's runs (`serve`/`run --agents N` elsewhere): dial it, run
     /// this agent's part of each run, send its statistics every second.
     Agent(agent::AgentArgs),
+    /// Run on Kubernetes: `hornet k8s manifest` prints the objects of a distributed test.
+    K8s(K8sArgs),
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -76,6 +80,7 @@ pub async fn run(cli: Cli) -> i32 {
         Some(Command::Compare(args)) => compare::compare_runs(args).await,
         Some(Command::Target(args)) => serve_target(args).await,
         Some(Command::Agent(args)) => agent::run(args).await,
+        Some(Command::K8s(args)) => k8s::run(args),
         Some(Command::Serve(settings)) => serve(*settings).await,
         None => serve(cli.serve).await,
     };

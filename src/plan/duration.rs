@@ -95,9 +95,9 @@ pub fn format_duration(d: Duration) -> String {
     }
     if nanos != 0 {
         if secs == 0 {
-            return if nanos % 1_000_000 == 0 {
+            return if nanos.is_multiple_of(1_000_000) {
                 format!("{}ms", nanos / 1_000_000)
-            } else if nanos % 1_000 == 0 {
+            } else if nanos.is_multiple_of(1_000) {
                 format!("{}us", nanos / 1_000)
             } else {
                 format!("{nanos}ns")
