@@ -55,6 +55,12 @@ impl Share {
         p % u64::from(self.count) == u64::from(self.index)
     }
 
+    /// The place in the whole run of this share's `j`-th user (0-based): users are dealt
+    /// index, index + count, ...
+    pub fn nth_owned(self, j: u64) -> u64 {
+        j * u64::from(self.count) + u64::from(self.index)
+    }
+
     /// How many of the first `total` users (or starts) are this share's.
     pub fn part_of(self, total: u64) -> u64 {
         let count = u64::from(self.count);
@@ -99,6 +105,10 @@ mod tests {
             for s in &shares {
                 let counted = (0..total.min(2_000)).filter(|q| s.owns(*q)).count() as u64;
                 prop_assert_eq!(counted, s.part_of(total.min(2_000)));
+                // Its j-th user is one it owns, and they come in order.
+                let j = p % 1_000;
+                prop_assert!(s.owns(s.nth_owned(j)));
+                prop_assert!(s.nth_owned(j) < s.nth_owned(j + 1));
             }
         }
     }

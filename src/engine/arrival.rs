@@ -118,7 +118,12 @@ pub(crate) async fn drive(model: OpenModel) {
             continue;
         }
         let class = (ports.len() < model.max_users as usize)
-            .then(|| model.sequence.class_of(ports.len()))
+            // Its class is that of its place in the whole run's users (dealt like the closed
+            // model's), so the agents' users together have the class mix of one process.
+            .then(|| {
+                let place = model.share.nth_owned(ports.len() as u64);
+                model.sequence.class_of(usize::try_from(place).ok()?)
+            })
             .flatten();
         let Some(class) = class else {
             rec.record_dropped(now);

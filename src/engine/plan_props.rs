@@ -386,8 +386,34 @@ fn prepare_run(plan: &Plan) {
     }
     // counts() walks every user: a prefix keeps the case fast; class_of covers the far end.
     let _ = sequence.counts(users.min(5_000), classes.len());
+    shares_add_up(&sequence, users.min(2_000), classes.len());
     let _ = sequence.class_of(users.saturating_sub(1));
     let _ = sequence.class_of(MAX_USERS as usize);
+}
+
+/// The run dealt over N = 1..7 agents: each share's users (user p to agent p mod N, the open
+/// model's j-th user of a share at its place in the whole run) have, together, exactly the
+/// users and the class mix of one process.
+fn shares_add_up(sequence: &ClassSequence, users: usize, classes: usize) {
+    let whole = sequence.counts(users, classes);
+    for count in 1..=7u32 {
+        let mut parts = vec![0u32; classes];
+        let mut places = 0u64;
+        for index in 0..count {
+            let share = crate::share::Share::new(index, count).expect("a share");
+            let owned = share.part_of(users as u64);
+            places += owned;
+            for j in 0..owned {
+                let place = share.nth_owned(j);
+                assert!(share.owns(place) && place < users as u64);
+                if let Some(c) = sequence.class_of(place as usize) {
+                    parts[c] += 1;
+                }
+            }
+        }
+        assert_eq!(places, users as u64, "N = {count}");
+        assert_eq!(parts, whole, "N = {count}: the class mix of the shares");
+    }
 }
 
 fn check_one(text: &str) {
