@@ -1,10 +1,10 @@
-//! Scale-out: `hornet agent` processes that dial a coordinator, run a share of its run
-//! (`crate::share`) and send one interval record a second (`crate::stats::interval`). This folder
-//! owns the agent's side of that conversation; it must not schedule users itself (the engine
-//! does, following the share) nor merge statistics (the coordinator's `Aggregator::absorb` does).
-//!
-//! So far: the messages both sides exchange and the checks of an agent's hello
-//! ([`protocol`]). The transport (a WebSocket at `/api/agents`) and the commands come next.
+//! Scale-out: one run on many `hornet agent` processes. The coordinator side is
+//! [`hub`] (the agents connected and waiting, taken by a run) and [`coordinate`] (a run started
+//! on them: setup here, the start order, their messages as the engine's remote-run events);
+//! the agent side is [`worker`] (dial, hello, run each share, send its seconds, stop when the
+//! coordinator is gone) and [`local`] (`--local-agents N`). [`protocol`] is what they say to each
+//! other. Nothing here schedules users (the engine follows each agent's `crate::share`) or merges
+//! statistics (`engine::remote` and `Aggregator::absorb` do); the socket is `web::agents`.
 
 pub mod coordinate;
 pub mod hub;

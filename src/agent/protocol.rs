@@ -15,7 +15,7 @@ use crate::stats::histogram::{HIGHEST_US, LOWEST_US, SIGNIFICANT_DIGITS};
 use crate::store::RunSettings;
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The HDR histograms' configuration: merged histograms must have the same one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

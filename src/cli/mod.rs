@@ -1,4 +1,4 @@
-//! The command line: `hornet [serve] | run | check | compare | target | k8s`. Exit codes live here:
+//! The command line: `hornet [serve] | run | check | compare | target | agent | k8s`. Exit codes live here:
 //! 0 done and every threshold held, 1 a threshold failed (or a request, with
 //! `--exit-code-on-error`; or a regression, for `compare`), 2 bad input, 3 aborted.
 

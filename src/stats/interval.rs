@@ -14,6 +14,8 @@ use super::sample::Batch;
 /// Latencies as they travel: HDR V2 + deflate, and the exact numbers the format has no room for.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Latencies {
+    /// Base64 in JSON (a number per byte would be four times the size and slow to read).
+    #[serde(with = "base64_bytes")]
     pub hdr: Vec<u8>,
     pub exact: ExactStats,
     /// Samples in `hdr` (to read without decoding it).
@@ -33,6 +35,21 @@ impl Latencies {
     /// The histogram again, exact numbers included.
     pub fn histogram(&self) -> Result<LatencyHistogram, HistogramError> {
         Ok(LatencyHistogram::deserialize(&self.hdr)?.with_exact(self.exact))
+    }
+}
+
+mod base64_bytes {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use serde::{de, Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        STANDARD.decode(text.as_bytes()).map_err(de::Error::custom)
     }
 }
 
@@ -292,9 +309,14 @@ mod tests {
         assert_eq!(part.rows.len(), 1);
         assert_eq!((part.rows[0].failures, part.rows[0].bytes), (1, 15));
         assert_eq!(part.rows[0].errors, [("HTTP 501".to_string(), 1)]);
-        let again: Interval =
-            serde_json::from_str(&serde_json::to_string(&part).expect("json")).expect("back");
+        let text = serde_json::to_string(&part).expect("json");
+        assert!(
+            text.contains(r#""hdr":""#),
+            "histograms travel as base64: {text}"
+        );
+        let again: Interval = serde_json::from_str(&text).expect("back");
         assert_eq!(again, part);
+        assert_eq!(again.rows[0].latencies.count, 2);
         let h = again.rows[0].latencies.histogram().expect("histogram");
         assert_eq!((h.count(), h.min_us(), h.max_us()), (2, 900, 1500));
         assert_eq!(

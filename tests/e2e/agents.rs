@@ -545,3 +545,48 @@ async fn serve_runs_on_its_local_agents_and_a_stop_reaches_them_within_a_second(
     .await;
     drop(server);
 }
+
+#[tokio::test]
+async fn setup_runs_once_on_the_coordinator_and_every_agent_uses_its_captures() {
+    let target = spawn_target().await;
+    let (_dir, plan) = plan_file(
+        "setup.toml",
+        r#"
+name = "setup"
+host = "http://127.0.0.1:1"
+setup = [ { get = "/__stats", name = "setup", check.status = 200, capture.setup_ms = "json:$.total" } ]
+[[users]]
+name = "U"
+wait = "constant(20ms)"
+tasks = [ { get = "/delay/{{ setup_ms }}", name = "/delay" } ]
+"#,
+    );
+    // `setup_ms` exists only as setup's capture (the target's count then: 0): without it on
+    // the agents every request would fail to render.
+    let out = hornet_run(&plan, &target.url())
+        .args(["-u", "3", "-r", "30", "-t", "2s", "--local-agents", "3"])
+        .args(["--json", "-", "--no-history", "--stop-timeout", "2s"])
+        .output()
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = summary(&out);
+    let rows = s["requests"].as_array().expect("rows");
+    let count = |name: &str| {
+        rows.iter()
+            .find(|r| r["name"] == name)
+            .and_then(|r| r["num_requests"].as_u64())
+    };
+    assert_eq!(
+        count("setup"),
+        Some(1),
+        "setup ran once, on the coordinator: {rows:?}"
+    );
+    assert!(count("/delay") > Some(30), "{rows:?}");
+    assert_eq!(s["aggregated"]["num_failures"], 0, "{}", s["failures"]);
+    let stats = served(&target).await;
+    assert_eq!(
+        stats["routes"]["GET /delay/{ms}"].as_u64(),
+        count("/delay"),
+        "{stats}"
+    );
+}
