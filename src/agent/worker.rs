@@ -363,6 +363,12 @@ async fn start_share(
     let req = resolve(choice, input, RunSource::Api).map_err(|e| e.to_string())?;
     // The coordinator's instant on this clock.
     let ahead_ms = order.t0_unix_ms - offset_ms - now_ms();
+    eprintln!(
+        "agent {} of {}: the run starts at {} (Unix ms, the coordinator's clock), in {ahead_ms} ms",
+        settings.share.index(),
+        settings.share.count(),
+        order.t0_unix_ms
+    );
     let start_at = if ahead_ms > 0 {
         Instant::now() + Duration::from_millis(ahead_ms as u64)
     } else {
