@@ -29,6 +29,16 @@ use crate::stats::snapshot::RunState;
 use crate::stats::tap::{SampleTap, TapBatch, TAP_CHANNEL};
 use crate::store::RunSource;
 
+/// One line on stderr, written at once (local agents share the coordinator's stderr: lines of
+/// several processes must not interleave), prefixed with the agent's process id.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let line = format!("[agent pid {}] {}\n", std::process::id(), format!($($arg)*));
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }};
+}
+
 /// The coordinator was lost in the middle of a run (its load was stopped).
 pub const EXIT_COORDINATOR_LOST: i32 = 3;
 /// Refused by the coordinator, or bad settings.
@@ -58,18 +68,18 @@ pub async fn run_agent(settings: AgentSettings) -> i32 {
     let mut socket = match dial(&settings).await {
         Ok(socket) => socket,
         Err(message) => {
-            eprintln!("error: {message}");
+            say!("error: {message}");
             return EXIT_REFUSED;
         }
     };
     let offset_ms = match greet(&mut socket, settings.share).await {
         Ok(offset) => offset,
         Err(message) => {
-            eprintln!("error: {message}");
+            say!("error: {message}");
             return EXIT_REFUSED;
         }
     };
-    eprintln!(
+    say!(
         "agent {} of {}: connected to {} (clock offset {offset_ms} ms)",
         settings.share.index(),
         settings.share.count(),
@@ -79,11 +89,11 @@ pub async fn run_agent(settings: AgentSettings) -> i32 {
         let message = match next_message(&mut socket).await {
             Heard::Message(m) => m,
             Heard::Closed => {
-                eprintln!("the coordinator closed the connection; done");
+                say!("the coordinator closed the connection; done");
                 return 0;
             }
             Heard::Lost(why) => {
-                eprintln!("error: lost the coordinator ({why})");
+                say!("error: lost the coordinator ({why})");
                 return EXIT_COORDINATOR_LOST;
             }
         };
@@ -100,7 +110,7 @@ pub async fn run_agent(settings: AgentSettings) -> i32 {
             | CoordinatorMessage::Abort
             | CoordinatorMessage::Welcome { .. } => {}
             CoordinatorMessage::Refused { reason } => {
-                eprintln!("error: refused by the coordinator: {reason}");
+                say!("error: refused by the coordinator: {reason}");
                 return EXIT_REFUSED;
             }
         }
@@ -255,7 +265,7 @@ async fn run_share(
     let started = match start_share(settings, &order, offset_ms).await {
         Ok(started) => started,
         Err(reason) => {
-            eprintln!("error: cannot start the share: {reason}");
+            say!("error: cannot start the share: {reason}");
             let ended = AgentMessage::Ended {
                 aborted: true,
                 reason,
@@ -327,7 +337,7 @@ async fn run_share(
 }
 
 fn stop_now(handle: &RunHandle, why: &str) {
-    eprintln!("error: lost the coordinator ({why}): stopping all load now");
+    say!("error: lost the coordinator ({why}): stopping all load now");
     handle.abort();
 }
 
@@ -363,7 +373,7 @@ async fn start_share(
     let req = resolve(choice, input, RunSource::Api).map_err(|e| e.to_string())?;
     // The coordinator's instant on this clock.
     let ahead_ms = order.t0_unix_ms - offset_ms - now_ms();
-    eprintln!(
+    say!(
         "agent {} of {}: the run starts at {} (Unix ms, the coordinator's clock), in {ahead_ms} ms",
         settings.share.index(),
         settings.share.count(),
@@ -432,7 +442,7 @@ async fn write_sample_log(path: PathBuf, mut rx: mpsc::Receiver<TapBatch>) {
         .open(&path)
         .await
     else {
-        eprintln!("warning: cannot open the sample log {}", path.display());
+        say!("warning: cannot open the sample log {}", path.display());
         return;
     };
     let mut out = tokio::io::BufWriter::new(file);

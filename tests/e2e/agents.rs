@@ -480,7 +480,38 @@ async fn serve_runs_on_its_local_agents_and_a_stop_reaches_them_within_a_second(
     .await;
     let agents = stats["agents"].as_array().expect("agents");
     assert_eq!(agents.len(), 2, "{stats}");
-    assert!(agents.iter().all(|a| a["users"] == 2), "{stats}");
+    // A live edit is split like the start: 4 users are 2 + 2, 7 are 4 + 3.
+    wait_until("2 + 2 users", Duration::from_secs(10), async || {
+        let (_, s) = get_json(&client, &format!("{url}/api/runs/{id}/stats")).await;
+        let users: Vec<u64> = s["agents"].as_array().map_or(Vec::new(), |a| {
+            a.iter().filter_map(|a| a["users"].as_u64()).collect()
+        });
+        if users == [2, 2] {
+            Ok(())
+        } else {
+            Err(format!("{users:?}"))
+        }
+    })
+    .await;
+    let edit = client
+        .patch(format!("{url}/api/runs/{id}"))
+        .json(&serde_json::json!({ "users": 7, "spawn_rate": 100 }))
+        .send()
+        .await
+        .expect("PATCH");
+    assert!(edit.status().is_success(), "{}", edit.status());
+    wait_until("4 + 3 users", Duration::from_secs(10), async || {
+        let (_, s) = get_json(&client, &format!("{url}/api/runs/{id}/stats")).await;
+        let users: Vec<u64> = s["agents"].as_array().map_or(Vec::new(), |a| {
+            a.iter().filter_map(|a| a["users"].as_u64()).collect()
+        });
+        if users == [4, 3] && s["user_count"] == 7 {
+            Ok(())
+        } else {
+            Err(s)
+        }
+    })
+    .await;
     let resp = client
         .post(format!("{url}/api/runs/{id}/stop"))
         .send()
