@@ -172,6 +172,7 @@ impl AgentView {
                 host,
                 state: AgentState::Connected,
                 users: 0,
+                peak_users: 0,
                 requests: 0,
                 rps: 0.0,
                 cpu_percent: None,
@@ -311,6 +312,7 @@ impl RemoteRun {
                 view.status.requests += requests;
                 view.status.rps = requests as f64;
                 view.status.users = second.users;
+                view.status.peak_users = view.status.peak_users.max(second.users);
                 view.status.cpu_percent = second.cpu.map(|c| c * 100.0);
                 view.status.rss_bytes = second.rss_bytes;
                 view.status.lag_p99_ms = second
@@ -340,7 +342,12 @@ impl RemoteRun {
                         view.status.state = AgentState::Ended;
                         view.status.last_seen_s = elapsed;
                         view.status.users = 0;
-                        view.status.rps = 0.0;
+                        // From now on: its share's average.
+                        view.status.rps = if elapsed > 0.0 {
+                            view.status.requests as f64 / elapsed
+                        } else {
+                            0.0
+                        };
                     }
                 }
                 if aborted && !self.aborted {

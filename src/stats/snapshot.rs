@@ -267,7 +267,11 @@ pub struct AgentStatus {
     pub host: String,
     pub state: AgentState,
     pub users: u32,
-    /// Its requests in all, and per second over its last second.
+    /// The most users it ran at once.
+    #[serde(default)]
+    pub peak_users: u32,
+    /// Its requests in all, and per second over its last second (over its whole share once
+    /// it ended).
     pub requests: u64,
     pub rps: f64,
     /// Its process's CPU use (0..100 % of its cores) and resident memory, when it measured them.

@@ -130,6 +130,7 @@ pub struct AgentView {
     /// Why it was lost, when it was.
     pub note: String,
     pub users: u32,
+    pub peak_users: u32,
     pub requests: u64,
     pub rps: String,
     pub cpu: String,
@@ -173,6 +174,7 @@ impl AgentView {
             state: a.state.as_str(),
             note: a.lost_why.clone().unwrap_or_default(),
             users: a.users,
+            peak_users: a.peak_users,
             requests: a.requests,
             rps: fmt_rps(a.rps),
             cpu: or_dash(a.cpu_percent.map(|c| format!("{c:.0}"))),
@@ -245,5 +247,40 @@ mod tests {
             .render()
             .unwrap()
             .contains("No failures."));
+    }
+
+    #[test]
+    fn the_agents_fragment_names_a_lost_agent_and_escapes_hosts() {
+        use crate::stats::snapshot::{AgentState, AgentStatus};
+        use crate::web::views::fixtures::XSS;
+        let agent = |index, state| AgentStatus {
+            index,
+            host: XSS.to_string(),
+            state,
+            users: 2,
+            peak_users: 3,
+            requests: 120,
+            rps: 40.0,
+            cpu_percent: Some(12.4),
+            rss_bytes: Some(24 << 20),
+            lag_p99_ms: None,
+            last_seen_s: 3.0,
+            lost_at_s: (state == AgentState::Lost).then_some(2.5),
+            lost_why: (state == AgentState::Lost).then(|| "its connection closed".into()),
+        };
+        let table = AgentsTable::of(&[agent(0, AgentState::Connected), agent(1, AgentState::Lost)]);
+        let html = table.render().unwrap();
+        assert_escaped(&html);
+        assert!(html.contains("Degraded:"), "{html}");
+        assert!(html.contains("was lost at 2.5 s"), "{html}");
+        assert!(html.contains("its connection closed"), "{html}");
+        assert!(
+            html.contains("2 (3)") && html.contains("24 MiB") && html.contains(">12<"),
+            "{html}"
+        );
+        let none = AgentsTable::of(&[agent(0, AgentState::Ended)])
+            .render()
+            .unwrap();
+        assert!(!none.contains("Degraded"), "{none}");
     }
 }
