@@ -150,6 +150,19 @@ pub struct SerializedHistogram {
     pub corrected_exact: Option<ExactStats>,
 }
 
+/// An error text as failure groups keep it: at most [`MAX_ERROR_BYTES`] (then `…`).
+pub(crate) fn clip_error(mut error: String) -> String {
+    if error.len() > MAX_ERROR_BYTES {
+        let mut cut = MAX_ERROR_BYTES;
+        while !error.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        error.truncate(cut);
+        error.push('…');
+    }
+    error
+}
+
 pub struct Aggregator {
     names: Vec<RequestName>,
     name_cap: usize,
@@ -546,15 +559,8 @@ impl Aggregator {
     }
 
     /// Counts `n` occurrences of `error` under `name`'s row.
-    fn add_failures(&mut self, name: NameId, mut error: String, n: u64) {
-        if error.len() > MAX_ERROR_BYTES {
-            let mut cut = MAX_ERROR_BYTES;
-            while !error.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            error.truncate(cut);
-            error.push('…');
-        }
+    fn add_failures(&mut self, name: NameId, error: String, n: u64) {
+        let error = clip_error(error);
         let full = self.failure_groups >= FAILURE_GROUP_CAP;
         let errors = &mut self.row_mut(name).errors;
         if let Some(count) = errors.get_mut(error.as_str()) {

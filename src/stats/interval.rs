@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::aggregator::{clip_error, FAILURE_GROUP_CAP, OTHER_ERRORS};
 use super::histogram::{ExactStats, HistogramError, LatencyHistogram};
 use super::sample::Batch;
 
@@ -102,6 +103,8 @@ pub struct IntervalBuilder {
     lag: LatencyHistogram,
     dropped: u64,
     cancelled: u64,
+    /// Distinct error texts this second, over every row.
+    groups: usize,
 }
 
 impl IntervalBuilder {
@@ -136,10 +139,21 @@ impl IntervalBuilder {
             }
         }
         for f in &batch.failures {
+            // Clipped and capped as the aggregator's failure groups are: a second of unique
+            // error texts stays bounded on the wire.
+            let full = self.groups >= FAILURE_GROUP_CAP;
+            let error = clip_error(f.error.clone());
             let errors = &mut self.row(f.name.0).errors;
-            match errors.iter_mut().find(|(e, _)| *e == f.error) {
+            match errors.iter_mut().find(|(e, _)| *e == error) {
                 Some((_, n)) => *n += 1,
-                None => errors.push((f.error.clone(), 1)),
+                None if full => match errors.iter_mut().find(|(e, _)| e == OTHER_ERRORS) {
+                    Some((_, n)) => *n += 1,
+                    None => errors.push((OTHER_ERRORS.to_string(), 1)),
+                },
+                None => {
+                    errors.push((error, 1));
+                    self.groups += 1;
+                }
             }
         }
         for &us in &batch.lags_us {
@@ -194,6 +208,8 @@ impl IntervalBuilder {
         }
         let lag = (!self.lag.is_empty()).then(|| Latencies::of(&self.lag));
         self.lag.clear();
+        // Each second's error texts count afresh.
+        self.groups = 0;
         Interval {
             rows,
             lag,
@@ -324,5 +340,23 @@ mod tests {
             Interval::default(),
             "the next second starts empty"
         );
+    }
+
+    #[test]
+    fn a_second_of_unique_errors_is_capped_and_clipped() {
+        let mut builder = IntervalBuilder::new();
+        let samples: Vec<Spec> = (0..FAILURE_GROUP_CAP as u32 + 5)
+            .map(|_| (0, 100, 0, false, 0, 0))
+            .collect();
+        let mut b = batch(&samples);
+        for (i, f) in b.failures.iter_mut().enumerate() {
+            f.error = format!("error {i} {}", "x".repeat(if i == 0 { 5_000 } else { 0 }));
+        }
+        builder.ingest(&b);
+        let part = builder.take();
+        let errors = &part.rows[0].errors;
+        assert_eq!(errors.len(), FAILURE_GROUP_CAP + 1);
+        assert_eq!(errors.last(), Some(&(OTHER_ERRORS.to_string(), 5)));
+        assert!(errors[0].0.len() < 1_100 && errors[0].0.ends_with('…'));
     }
 }
