@@ -123,7 +123,7 @@ const BAD: &[(&str, &[&str])] = &[
             r#"1:8: expected an http:// or https:// URL, e.g. "http://127.0.0.1:8090", found the integer 8090"#,
             r#"5:10: expected a class weight: a whole number from 1 to 1000, found the string "five""#,
             r#"6:8: expected tags: an array of strings, found the string "api""#,
-            r#"7:19: expected get: a path starting with / or an absolute URL, found the integer 5"#,
+            r#"7:19: expected get: a path starting with / or an absolute http:// or https:// URL, found the integer 5"#,
             r#"7:57: expected one body: json, body or form, found both json and body"#,
         ],
     ),

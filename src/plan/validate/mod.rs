@@ -313,7 +313,7 @@ impl<'s, 't> Validator<'s, 't> {
             out.timeout = d;
         }
         if let Some((_, p)) = field(t, "rpc_path") {
-            if let Some(s) = self.path_string(p, "rpc_path") {
+            if let Some(s) = self.path_string(p, "rpc_path", steps::HTTP_SCHEMES) {
                 out.rpc_path = s.to_string();
             }
         }

@@ -14,6 +14,10 @@ const STEP_KINDS: &[&str] = &[
 ];
 const COMMON_STEP_KEYS: &[&str] = &["name", "timeout", "check", "capture"];
 const HTTP_KEYS: &[&str] = &["headers", "query", "json", "body", "form", "max_body"];
+/// The schemes of absolute URLs a step may name: WebSocket steps and the others.
+pub(super) const HTTP_SCHEMES: &[&str] = &["http", "https"];
+pub(super) const WS_SCHEMES: &[&str] = &["ws", "wss"];
+
 const RPC_KEYS: &[&str] = &["params", "path", "headers", "allow_codes", "max_body"];
 const SSE_KEYS: &[&str] = &["events", "for", "post", "headers"];
 const WS_KEYS: &[&str] = &["send", "expect", "for", "headers"];
@@ -207,7 +211,7 @@ impl Validator<'_, '_> {
             }
         });
         let path = match field(t, "path") {
-            Some((_, p)) => self.path_template(p, "path")?,
+            Some((_, p)) => self.path_template(p, "path", HTTP_SCHEMES)?,
             None => Template::literal(self.rpc_path.clone()),
         };
         let allow_codes = match field(t, "allow_codes") {
@@ -242,7 +246,7 @@ impl Validator<'_, '_> {
         headers: Vec<(String, Template)>,
         given: Option<&str>,
     ) -> Option<(StepKind, &'static str, String)> {
-        let path = self.path_template(kind_value, "sse")?;
+        let path = self.path_template(kind_value, "sse", HTTP_SCHEMES)?;
         let events =
             field(t, "events").and_then(|(_, e)| self.u32(e, "events", 1, limits::MAX_EVENTS));
         let duration = field(t, "for").and_then(|(_, d)| self.duration(d, true));
@@ -315,7 +319,7 @@ impl Validator<'_, '_> {
         headers: Vec<(String, Template)>,
         given: Option<&str>,
     ) -> Option<(StepKind, &'static str, String)> {
-        let path = self.path_template(kind_value, "ws")?;
+        let path = self.path_template(kind_value, "ws", WS_SCHEMES)?;
         let mut send = Vec::new();
         if let Some((_, s)) = field(t, "send") {
             let expected = "send: an array of strings or tables (sent as JSON)";
@@ -376,7 +380,7 @@ impl Validator<'_, '_> {
             "delete" => Method::Delete,
             _ => Method::Head,
         };
-        let path = self.path_template(kind_value, kind)?;
+        let path = self.path_template(kind_value, kind, HTTP_SCHEMES)?;
         let query = field(t, "query")
             .map(|(_, q)| self.pairs(q, "query", false, true))
             .unwrap_or_default();

@@ -26,14 +26,23 @@ impl Validator<'_, '_> {
     }
 
     /// A request path: `/...`, an absolute http(s)/ws(s) URL, or a template producing one.
-    pub(super) fn path_string<'v>(&mut self, v: &'v Val<'_>, what: &str) -> Option<&'v str> {
-        let expected = format!("{what}: a path starting with / or an absolute URL");
+    /// A path joined to the host, or an absolute URL of one of `schemes` (a WebSocket step's
+    /// are ws/wss, every other step's http/https), or a template that renders one at run time.
+    pub(super) fn path_string<'v>(
+        &mut self,
+        v: &'v Val<'_>,
+        what: &str,
+        schemes: &[&str],
+    ) -> Option<&'v str> {
+        let urls: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
+        let expected = format!(
+            "{what}: a path starting with / or an absolute {} URL",
+            urls.join(" or ")
+        );
         let s = self.string(v, &expected)?;
         let ok = s.starts_with('/')
             || s.starts_with("{{")
-            || ["http://", "https://", "ws://", "wss://"]
-                .iter()
-                .any(|p| s.starts_with(p));
+            || urls.iter().any(|p| s.starts_with(p.as_str()));
         if ok {
             Some(s)
         } else {
@@ -42,8 +51,13 @@ impl Validator<'_, '_> {
         }
     }
 
-    pub(super) fn path_template(&mut self, v: &Val<'_>, what: &str) -> Option<Template> {
-        let s = self.path_string(v, what)?;
+    pub(super) fn path_template(
+        &mut self,
+        v: &Val<'_>,
+        what: &str,
+        schemes: &[&str],
+    ) -> Option<Template> {
+        let s = self.path_string(v, what, schemes)?;
         self.template_at(s, &v.span())
     }
 

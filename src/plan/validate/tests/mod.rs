@@ -81,8 +81,43 @@ fn wrong_types_say_what_was_found() {
     let e = one_error(&format!("{HEAD}tasks = [ {{ get = 5 }} ]\n"));
     assert_eq!(
         e,
-        "x.toml:3:19: expected get: a path starting with / or an absolute URL, found the integer 5"
+        "x.toml:3:19: expected get: a path starting with / or an absolute http:// or https:// URL, found the integer 5"
     );
+}
+
+#[test]
+fn absolute_urls_must_use_their_step_kinds_scheme() {
+    let e = one_error(&format!(
+        "{HEAD}tasks = [ {{ get = \"ftp://files/x\" }} ]\n"
+    ));
+    assert_eq!(
+        e,
+        "x.toml:3:19: expected get: a path starting with / or an absolute http:// or https:// URL, found \"ftp://files/x\""
+    );
+    let e = one_error(&format!(
+        "{HEAD}tasks = [ {{ ws = \"http://127.0.0.1:9/\" }} ]\n"
+    ));
+    assert_eq!(
+        e,
+        "x.toml:3:18: expected ws: a path starting with / or an absolute ws:// or wss:// URL, found \"http://127.0.0.1:9/\""
+    );
+    let e = one_error(&format!(
+        "{HEAD}tasks = [ {{ sse = \"wss://h/events\", events = 1 }} ]\n"
+    ));
+    assert!(e.starts_with("x.toml:3:19: expected sse: a path starting with / or an absolute http:// or https:// URL"), "{e}");
+    for ok in [
+        "{ get = \"https://example.com/a?b=1\" }",
+        "{ ws = \"ws://127.0.0.1:9/echo\" }",
+        "{ ws = \"wss://example.com/ws\" }",
+        "{ sse = \"http://127.0.0.1:9/sse\", events = 1 }",
+        "{ rpc = \"ping\", path = \"http://127.0.0.1:9/mcp\" }",
+    ] {
+        let text = format!("{HEAD}tasks = [ {ok} ]\n");
+        assert!(
+            crate::plan::parse_str(&text, "x.toml", None).is_ok(),
+            "{ok}"
+        );
+    }
 }
 
 #[test]
