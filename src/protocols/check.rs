@@ -69,9 +69,38 @@ fn json_equal(a: &serde_json::Value, b: &serde_json::Value) -> bool {
 }
 
 /// Runs the step's checks, then its captures into `vars`. Err is the failure message, saying
-/// which check failed and what was found. Without `check.status`, a status ≥ 400 fails with
-/// `HTTP <status>` (Locust's rule).
+/// which check failed and what was found, then the start of the body (which often says why:
+/// `422 "Cannot manually create MCP tools..."`). Without `check.status`, a status ≥ 400 fails
+/// with `HTTP <status>` (Locust's rule).
 pub fn verify(
+    checks: &Checks,
+    captures: &[Capture],
+    resp: &ResponseView<'_>,
+    vars: &mut Vars,
+) -> Result<(), String> {
+    verify_only(checks, captures, resp, vars).map_err(|message| with_body(message, resp.body))
+}
+
+/// Bytes of the body a failure message quotes.
+const BODY_SNIPPET: usize = 200;
+
+/// `message`, then up to [`BODY_SNIPPET`] bytes of the body, escaped (`\n`, `\"`, invalid
+/// UTF-8 as U+FFFD) and cut at a character boundary with `…` when longer.
+fn with_body(message: String, body: &[u8]) -> String {
+    if body.is_empty() {
+        return message;
+    }
+    let head = &body[..body.len().min(BODY_SNIPPET + 4)];
+    let text = String::from_utf8_lossy(head);
+    let mut cut = text.len().min(BODY_SNIPPET);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let more = if body.len() > cut { "…" } else { "" };
+    format!("{message}; body: {:?}{more}", &text[..cut])
+}
+
+fn verify_only(
     checks: &Checks,
     captures: &[Capture],
     resp: &ResponseView<'_>,
@@ -246,6 +275,44 @@ fn apply_capture(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failure_quotes_the_start_of_the_body() {
+        let headers = http::HeaderMap::new();
+        let resp = |status: u16, body: &'static [u8]| ResponseView {
+            status,
+            headers: &headers,
+            body,
+            elapsed: std::time::Duration::ZERO,
+        };
+        let checks = Checks {
+            status: Some(vec![200, 201]),
+            ..Checks::default()
+        };
+        let mut vars = Vars::new(crate::engine::vars::SharedVars::empty());
+        let body = br#"{"detail":"Cannot manually create MCP tools. Add MCP servers via the Gateways interface"}"#;
+        assert_eq!(
+            verify(&checks, &[], &resp(422, body), &mut vars).unwrap_err(),
+            r#"check.status: expected one of 200, 201, found 422; body: "{\"detail\":\"Cannot manually create MCP tools. Add MCP servers via the Gateways interface\"}""#
+        );
+        // Long bodies are cut at 200 bytes (on a character boundary), lines escaped.
+        let long: &'static [u8] = Box::leak(
+            format!("é{}\nend", "x".repeat(300))
+                .into_bytes()
+                .into_boxed_slice(),
+        );
+        let e = verify(&checks, &[], &resp(500, long), &mut vars).unwrap_err();
+        assert!(
+            e.starts_with("check.status: expected one of 200, 201, found 500; body: \"éxxx"),
+            "{e}"
+        );
+        assert!(e.ends_with("xxx\"…") && e.len() < 300, "{e}");
+        // No body: the message alone.
+        assert_eq!(
+            verify(&Checks::default(), &[], &resp(503, b""), &mut vars).unwrap_err(),
+            "HTTP 503"
+        );
+    }
     use crate::engine::vars::SharedVars;
     use serde_json::json;
 
@@ -307,7 +374,7 @@ mod tests {
             body: &r.body,
             elapsed: r.elapsed,
         };
-        (verify(checks, captures, &view, &mut vars), vars)
+        (verify_only(checks, captures, &view, &mut vars), vars)
     }
 
     fn err(checks: &Checks, r: &Resp) -> String {

@@ -104,9 +104,13 @@ tasks = [
         .iter()
         .find(|f| f.name == "/servers [broken]")
         .expect("a failure row");
-    assert_eq!(
-        failure.error,
-        "capture missing (json:$[0].no_such_field): nothing matched"
+    // The message, then the start of the body that did not have it.
+    assert!(
+        failure
+            .error
+            .starts_with("capture missing (json:$[0].no_such_field): nothing matched; body: \"[{"),
+        "{}",
+        failure.error
     );
     assert_eq!(failure.occurrences, broken.num_requests);
 }
@@ -303,7 +307,7 @@ async fn a_failing_setup_refuses_the_run_with_its_message() {
     assert_eq!(*field, "setup");
     assert_eq!(
         message,
-        "setup step test.toml:5:3 (GET /tools [setup]) failed: HTTP 401; the run was not started"
+        "setup step test.toml:5:3 (GET /tools [setup]) failed: HTTP 401; body: \"{\\\"detail\\\":\\\"Not authenticated\\\"}\"; the run was not started"
     );
     let stats = served(&target).await;
     assert_eq!(served_count(&stats, "GET /tools"), 1);
@@ -323,7 +327,7 @@ async fn the_api_answers_400_naming_setup_when_setup_fails() {
     assert!(
         message.starts_with("setup step ")
             && message.ends_with(
-                "setup_fails.toml:5:3 (GET /tools [setup]) failed: HTTP 401; the run was not started"
+                "setup_fails.toml:5:3 (GET /tools [setup]) failed: HTTP 401; body: \"{\\\"detail\\\":\\\"Not authenticated\\\"}\"; the run was not started"
             ),
         "{message}"
     );
@@ -344,7 +348,7 @@ async fn hornet_run_exits_2_with_the_setup_failure() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains(
-            "setup_fails.toml:5:3 (GET /tools [setup]) failed: HTTP 401; the run was not started"
+            "setup_fails.toml:5:3 (GET /tools [setup]) failed: HTTP 401; body: \"{\\\"detail\\\":\\\"Not authenticated\\\"}\"; the run was not started"
         ),
         "{stderr}"
     );
