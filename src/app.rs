@@ -130,6 +130,7 @@ impl Application {
             shutdown: CancellationToken::new(),
             guard: Arc::new(guard),
             ready: Arc::new(AtomicBool::new(false)),
+            demo_url: demo.as_ref().map(RunningTarget::url),
         };
         // Reading the plans once here fills the cache before /ready says so (a missing directory
         // still offers the built-in demo plan).

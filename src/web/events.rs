@@ -1,6 +1,6 @@
 //! `GET /api/runs/{id}/events`: one SSE stream per page. Once a second (each new snapshot) it
 //! sends the statistics, failures and warnings as HTML fragments (`stats`, `failures`,
-//! `warnings`, swapped in
+//! `warnings`, `thresholds` and, for a run on agents, `agents`, swapped in
 //! by htmx's `sse-swap`), the header numbers and the newest chart point as JSON (`tick`), the
 //! state when it changes (`state`), and `done` once the run's final numbers are stored; then it
 //! ends. It also ends when the server shuts down, or graceful shutdown would wait for it.
@@ -18,7 +18,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::error::ApiError;
 use super::state::AppState;
-use super::views::{AgentsTable, FailuresTable, StatsTable, WarningsList};
+use super::views::{AgentsTable, FailuresTable, StatsTable, ThresholdsList, WarningsList};
 use crate::runs::LiveRun;
 use crate::stats::snapshot::Snapshot;
 
@@ -61,7 +61,9 @@ async fn follow(
     let mut last_t = None;
     loop {
         let snapshot = snapshots.borrow_and_update().clone();
-        for event in snapshot_events(&snapshot, &mut last_state, &mut last_t) {
+        let mut events = snapshot_events(&snapshot, &mut last_state, &mut last_t);
+        events.extend(thresholds_event(&live, true));
+        for event in events {
             if tx.send(event).await.is_err() {
                 return;
             }
@@ -83,7 +85,10 @@ async fn follow(
         _ = shutdown.cancelled() => if !live.is_recorded() { return },
     }
     let final_snapshot = live.snapshot();
-    for event in snapshot_events(&final_snapshot, &mut last_state, &mut last_t) {
+    let mut events = snapshot_events(&final_snapshot, &mut last_state, &mut last_t);
+    // Recorded: the verdicts are the final ones.
+    events.extend(thresholds_event(&live, false));
+    for event in events {
         if tx.send(event).await.is_err() {
             return;
         }
@@ -92,6 +97,21 @@ async fn follow(
         .event("done")
         .data(json!({ "state": final_snapshot.state }).to_string());
     let _ = tx.send(done).await;
+}
+
+/// The thresholds as judged now (`judged_so_far`) or finally; none when the run has none.
+fn thresholds_event(live: &LiveRun, judged_so_far: bool) -> Option<Event> {
+    let verdicts = live.verdicts();
+    if verdicts.is_empty() {
+        return None;
+    }
+    match askama::Template::render(&ThresholdsList::new(&verdicts, judged_so_far)) {
+        Ok(html) => Some(Event::default().event("thresholds").data(html)),
+        Err(e) => {
+            tracing::warn!(error = %e, "thresholds fragment not rendered");
+            None
+        }
+    }
 }
 
 fn snapshot_events(

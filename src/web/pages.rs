@@ -14,6 +14,7 @@ use super::error::{ApiError, PageError};
 use super::state::AppState;
 use super::views::{IndexPage, PlanView, RunPage, RunRow, RunsPage, ThresholdView};
 use crate::plan::duration::parse_duration;
+use crate::plan::library::DEMO_KEY;
 use crate::request::StartInput;
 use crate::store::{RunFilter, RunSource};
 
@@ -52,21 +53,29 @@ async fn index_page(
         .iter()
         .map(|e| PlanView::from_plan(&e.key, &e.plan))
         .collect();
-    let recent = state
+    let records = state
         .store
         .list_runs(&RunFilter {
             limit: 10,
             ..RunFilter::default()
         })
-        .await?
-        .iter()
-        .map(RunRow::from_record)
-        .collect();
+        .await?;
+    let recent = records.iter().map(RunRow::from_record).collect();
     let active = state.runs.live().first().map(|r| r.id.clone());
     let mut page = IndexPage::new(plans, recent, active);
-    if let Some(wanted) = selected {
-        if let Some(i) = lib.plans.iter().position(|e| e.key == wanted) {
-            page.selected = i;
+    let position = |key: &str| lib.plans.iter().position(|e| e.key == key);
+    // The plan asked for; else the Demo plan while the demo target runs (what the README and
+    // a first run are about); else the plan of the newest run; else the first.
+    let last_used = records.first().and_then(|r| r.plan_file.as_deref());
+    page.selected = selected
+        .and_then(position)
+        .or_else(|| state.demo_url.as_ref().and_then(|_| position(DEMO_KEY)))
+        .or_else(|| last_used.and_then(position))
+        .unwrap_or(0);
+    // The demo plan aims at the demo target wherever --demo-target put it.
+    if let Some(url) = &state.demo_url {
+        for p in page.plans.iter_mut().filter(|p| p.key == DEMO_KEY) {
+            p.host = url.clone();
         }
     }
     page.error = error;

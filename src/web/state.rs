@@ -24,6 +24,8 @@ pub struct AppState {
     pub guard: Arc<Guard>,
     /// True once the database is open and the plans directory was read.
     pub ready: Arc<std::sync::atomic::AtomicBool>,
+    /// The built-in demo target's URL while it runs beside the UI.
+    pub demo_url: Option<String>,
 }
 
 impl AppState {

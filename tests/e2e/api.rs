@@ -312,6 +312,24 @@ async fn events_arrive_once_a_second_and_end_after_done() {
     assert!(text.contains("<table"), "stats come as an HTML fragment");
     // warnings come live too (the Errors tab swaps them in)
     assert!(text.contains("event: warnings"), "{text}");
+    // The thresholds are judged each second, and the last word is the final verdict (no
+    // reload needed to stop saying "holding").
+    let verdicts: Vec<&str> = text
+        .split("event: thresholds")
+        .skip(1)
+        .map(|e| e.split("\n\n").next().unwrap_or(""))
+        .collect();
+    assert!(verdicts.len() >= 3, "{text}");
+    assert!(
+        verdicts[0].contains("judged so far") && verdicts[0].contains(">holding<"),
+        "{}",
+        verdicts[0]
+    );
+    let last = verdicts.last().expect("a final verdict");
+    assert!(
+        !last.contains("judged so far") && last.contains(">held<") && !last.contains("holding"),
+        "{last}"
+    );
     let points = text
         .lines()
         .filter(|l| l.starts_with("data: {") && l.contains("\"point\":{"))
@@ -455,5 +473,70 @@ async fn a_token_guards_the_api_and_the_pages() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+    app.stop().await;
+}
+
+/// The option of `plan` in the start form, if it is the selected one.
+fn selected_option(page: &str) -> Option<&str> {
+    page.split("<option ").find(|o| {
+        o.split('>')
+            .next()
+            .is_some_and(|head| head.contains(" selected"))
+    })
+}
+
+#[tokio::test]
+async fn the_start_page_offers_the_demo_plan_with_the_demo_target_else_the_last_plan_used() {
+    let dir = AppDir::new()
+        .with_plan("admin_ui.toml", include_str!("../../plans/admin_ui.toml"))
+        .with_plan("demo.toml", include_str!("../../plans/demo.toml"));
+    // With the demo target (on a port of its own, not 8090): the Demo plan, aimed at it.
+    let app = spawn_app_in(dir, |s| {
+        s.no_demo_target = false;
+        s.demo_target = "127.0.0.1:0".into();
+    })
+    .await;
+    let page = app
+        .client
+        .get(app.api("/"))
+        .send()
+        .await
+        .expect("GET /")
+        .text()
+        .await
+        .expect("html");
+    let option = selected_option(&page).unwrap_or_else(|| panic!("nothing selected: {page}"));
+    assert!(option.starts_with(r#"value="demo.toml""#), "{option}");
+    let host = option
+        .split("data-host=\"")
+        .nth(1)
+        .and_then(|h| h.split('"').next())
+        .expect("host");
+    assert!(
+        host.starts_with("http://127.0.0.1:") && !host.ends_with(":8090"),
+        "{host}"
+    );
+    assert!(
+        page.contains(&format!(r#"id="host" value="{host}""#)),
+        "the Host field follows it"
+    );
+    let dir = app.stop().await;
+    // Without it: the plan of the newest run.
+    let app = spawn_app_in(dir, |_| {}).await;
+    let body =
+        json!({ "plan": "demo.toml", "host": app.target.url(), "users": 1, "run_time": "1s" });
+    let id = app.start_run(&body).await;
+    app.wait_final(&id, Duration::from_secs(20)).await;
+    let page = app
+        .client
+        .get(app.api("/"))
+        .send()
+        .await
+        .expect("GET /")
+        .text()
+        .await
+        .expect("html");
+    let option = selected_option(&page).unwrap_or_else(|| panic!("nothing selected: {page}"));
+    assert!(option.starts_with(r#"value="demo.toml""#), "{option}");
     app.stop().await;
 }

@@ -14,6 +14,24 @@ use crate::stats::snapshot::{FailureRow, Point, Snapshot};
 use crate::stats::thresholds::Verdict;
 use crate::store::model::{Ratio, RunRecord};
 
+/// The `thresholds` SSE event's data: `partials/thresholds.html` alone, each second while the
+/// run goes and once more with the final verdicts.
+#[derive(Template)]
+#[template(path = "partials/thresholds.html")]
+pub struct ThresholdsList {
+    pub thresholds: Vec<ThresholdView>,
+    pub judged_so_far: bool,
+}
+
+impl ThresholdsList {
+    pub fn new(verdicts: &[Verdict], judged_so_far: bool) -> ThresholdsList {
+        ThresholdsList {
+            thresholds: ThresholdView::list(verdicts, judged_so_far),
+            judged_so_far,
+        }
+    }
+}
+
 /// One threshold verdict, formatted for the run page's Thresholds section.
 #[derive(Clone, Debug, Default)]
 pub struct ThresholdView {
@@ -126,6 +144,8 @@ pub struct RunPage {
     pub settings: Vec<(&'static str, String)>,
     /// The run's threshold verdicts (a live run's are judged so far; `pages.rs` sets them).
     pub thresholds: Vec<ThresholdView>,
+    /// Same field names as [`ThresholdsList`]: the verdicts are not final yet.
+    pub judged_so_far: bool,
     /// `series_json(&snapshot.series)`: the only `|safe` value.
     pub series_json: String,
     /// A run on agents: the Agents view (same field names as [`AgentsTable`]).
@@ -157,6 +177,7 @@ impl RunPage {
             ratio: ratio_views(&run.ratio),
             settings: settings_rows(&run),
             thresholds: ThresholdView::list(&run.verdicts, false),
+            judged_so_far: live,
             series_json: series_json(&snapshot.series),
             agents: agents.agents,
             lost: agents.lost,
