@@ -14,6 +14,8 @@ use crate::request::StartInput;
 pub(super) const COMPARE_HELP: &str = "\
 Examples:
   hornet compare 0190a1b2-... 0190a1c9-...
+  hornet compare last~1 last --plan Demo
+  hornet compare 0190a1b2 0190a1c9
   hornet compare A B --max-regression p95=10%,error_rate=0.5pp
   hornet compare --baseline last-passing B --max-regression p95=10%
 
@@ -31,9 +33,13 @@ Exit codes: 0 no rule broken, 1 a rule broken (the regressions are listed), 2 ba
 
 #[derive(Args, Debug)]
 pub struct CompareArgs {
-    /// Run ids: BASE HEAD, or only HEAD with --baseline.
+    /// Runs: BASE HEAD, or only HEAD with --baseline. Each is an id, a unique prefix of one
+    /// (4 characters or more), `last` (the newest run) or `last~N` (N runs before it).
     #[arg(value_name = "RUN", num_args = 1..=2, required = true)]
     pub runs: Vec<String>,
+    /// `last` and prefixes count only runs of this plan (its name).
+    #[arg(long, value_name = "NAME")]
+    pub plan: Option<String>,
     /// Pick the base run: `last-passing` (the newest passing run of the head's plan before it)
     /// or a plan name (the newest passing run of that plan before the head).
     #[arg(long, value_name = "last-passing|PLAN")]

@@ -8,7 +8,7 @@ use super::args::CompareArgs;
 use super::{EXIT_BAD_INPUT, EXIT_OK, EXIT_REGRESSION};
 use crate::report::compare;
 use crate::stats::snapshot::RunState;
-use crate::store::{RunFilter, RunRecord, Store};
+use crate::store::{RunFilter, RunLookup, RunRecord, Store};
 
 /// `hornet compare`: loads both runs from the database, prints the comparison, exits 1 when a
 /// `--max-regression` rule is broken.
@@ -97,18 +97,16 @@ async fn open_history(db: &Path) -> Result<Store, String> {
 /// BASE and HEAD as named, or HEAD and the base `--baseline` picks.
 async fn base_and_head(store: &Store, args: &CompareArgs) -> Checked<(RunRecord, RunRecord)> {
     let db = args.db.display();
-    let head_id = &args.runs[args.runs.len() - 1];
-    let Some(head) = store.get_run(head_id).await? else {
-        return Ok(Err(format!("no run {head_id:?} in {db}")));
+    let plan = args.plan.as_deref();
+    let head = match named_run(store, &args.runs[args.runs.len() - 1], plan, &db).await? {
+        Ok(run) => run,
+        Err(message) => return Ok(Err(message)),
     };
     let base = match &args.baseline {
-        None => {
-            let id = &args.runs[0];
-            match store.get_run(id).await? {
-                Some(run) => run,
-                None => return Ok(Err(format!("no run {id:?} in {db}"))),
-            }
-        }
+        None => match named_run(store, &args.runs[0], plan, &db).await? {
+            Ok(run) => run,
+            Err(message) => return Ok(Err(message)),
+        },
         Some(tag) => match baseline_run(store, tag, &head).await? {
             Some(run) => run,
             None => {
@@ -125,6 +123,24 @@ async fn base_and_head(store: &Store, args: &CompareArgs) -> Checked<(RunRecord,
         },
     };
     Ok(Ok((base, head)))
+}
+
+/// The run `reference` names (id, unique prefix, `last`, `last~N`), or why none is.
+async fn named_run(
+    store: &Store,
+    reference: &str,
+    plan: Option<&str>,
+    db: &impl std::fmt::Display,
+) -> Checked<RunRecord> {
+    let of_plan = plan.map(|p| format!(" of plan {p:?}")).unwrap_or_default();
+    Ok(match store.lookup_run(reference, plan).await? {
+        RunLookup::Found(run) => Ok(*run),
+        RunLookup::Missing => Err(format!("no run {reference:?}{of_plan} in {db}")),
+        RunLookup::Ambiguous(ids) => Err(format!(
+            "{reference:?} is the start of several run ids{of_plan} ({}): give more of it",
+            ids.join(", ")
+        )),
+    })
 }
 
 /// The base for `--baseline TAG`: the newest passing run, started before `head`, of head's plan

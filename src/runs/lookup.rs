@@ -8,18 +8,27 @@ use super::Runs;
 use crate::stats::aggregator::AGGREGATED;
 use crate::stats::snapshot::{Snapshot, StatsRow};
 use crate::stats::thresholds::Verdict;
-use crate::store::{RunRecord, StoreError};
+use crate::store::{RunLookup, RunRecord, StoreError};
 
 impl Runs {
-    /// The run with this id, live or stored; None when there is none.
-    pub async fn find(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
-        if let Some(live) = self.get(id) {
-            return Ok(Some(live.record.as_ref().clone()));
+    /// The run named `reference` (its id, a unique prefix of it, `last` or `last~N`: see
+    /// `Store::lookup_run`), live or stored.
+    pub async fn find(&self, reference: &str) -> Result<RunLookup, StoreError> {
+        if let Some(live) = self.get(reference) {
+            return Ok(RunLookup::Found(Box::new(live.record.as_ref().clone())));
         }
-        match self.store() {
-            Some(store) => store.get_run(id).await,
-            None => Ok(None),
-        }
+        let found = match self.store() {
+            Some(store) => store.lookup_run(reference, None).await?,
+            None => RunLookup::Missing,
+        };
+        // The stored record of a live run lags behind: take the live one.
+        Ok(match found {
+            RunLookup::Found(r) => match self.get(&r.id) {
+                Some(live) => RunLookup::Found(Box::new(live.record.as_ref().clone())),
+                None => RunLookup::Found(r),
+            },
+            other => other,
+        })
     }
 
     /// The statistics of a run: live from the engine, or the last saved ones.

@@ -22,6 +22,7 @@ use sqlx::sqlite::{
 };
 
 pub use model::*;
+pub use runs::{RunLookup, MIN_PREFIX};
 pub use series::decode_histogram;
 pub use writer::{spawn_writer, StoreWriter};
 

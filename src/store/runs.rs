@@ -79,6 +79,27 @@ fn parse_state(s: &str) -> Option<RunState> {
     }
 }
 
+/// Characters a run id prefix must have (fewer would match too much to be meant).
+pub const MIN_PREFIX: usize = 4;
+
+/// What a run reference ([`Store::lookup_run`]) names.
+#[derive(Debug)]
+pub enum RunLookup {
+    Found(Box<RunRecord>),
+    Missing,
+    /// A prefix of several runs' ids (up to five of them).
+    Ambiguous(Vec<String>),
+}
+
+/// `last` -> Some(Some(0)), `last~3` -> Some(Some(3)), `last~x` -> Some(None); None otherwise.
+fn last_offset(reference: &str) -> Option<Option<u32>> {
+    let rest = reference.strip_prefix("last")?;
+    if rest.is_empty() {
+        return Some(Some(0));
+    }
+    Some(rest.strip_prefix('~').and_then(|n| n.parse().ok()))
+}
+
 impl Store {
     /// Records a run as it starts: state `spawning`, heartbeat = start.
     pub async fn insert_run(&self, run: &NewRun) -> Result<(), StoreError> {
@@ -146,6 +167,57 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.into_iter().map(RunRow::into_record).collect()
+    }
+
+    /// A run named the way people name runs: its id; a unique prefix of it (4 characters or
+    /// more); `last`, or `last~N` for the N-th run before the newest — of the plan named `plan`
+    /// when given (otherwise of any plan).
+    pub async fn lookup_run(
+        &self,
+        reference: &str,
+        plan: Option<&str>,
+    ) -> Result<RunLookup, StoreError> {
+        let reference = reference.trim();
+        if let Some(back) = last_offset(reference) {
+            let Some(back) = back else {
+                return Ok(RunLookup::Missing);
+            };
+            let filter = RunFilter {
+                plan: plan.map(str::to_string),
+                limit: back.saturating_add(1),
+                ..RunFilter::default()
+            };
+            let mut runs = self.list_runs(&filter).await?;
+            return Ok(match runs.len() > back as usize {
+                true => RunLookup::Found(Box::new(runs.swap_remove(back as usize))),
+                false => RunLookup::Missing,
+            });
+        }
+        if let Some(run) = self.get_run(reference).await? {
+            return Ok(RunLookup::Found(Box::new(run)));
+        }
+        let is_prefix = reference.len() >= MIN_PREFIX
+            && reference
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b'-');
+        if !is_prefix {
+            return Ok(RunLookup::Missing);
+        }
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM runs WHERE substr(id, 1, length(?1)) = lower(?1)              AND (?2 IS NULL OR plan_name = ?2) ORDER BY id LIMIT 5",
+        )
+        .bind(reference)
+        .bind(plan)
+        .fetch_all(self.pool())
+        .await?;
+        match ids.as_slice() {
+            [] => Ok(RunLookup::Missing),
+            [one] => Ok(self
+                .get_run(one)
+                .await?
+                .map_or(RunLookup::Missing, |r| RunLookup::Found(Box::new(r)))),
+            many => Ok(RunLookup::Ambiguous(many.to_vec())),
+        }
     }
 
     /// Every plan name in the history, sorted (for the history filter).
@@ -262,6 +334,65 @@ mod tests {
             assert_eq!(parse_state(state.as_str()), Some(state));
         }
         assert_eq!(parse_state("Running"), None);
+    }
+
+    #[tokio::test]
+    async fn runs_are_found_by_prefix_and_by_last() {
+        let (store, _dir) = temp_store().await;
+        for (id, plan, at) in [
+            ("0190a0b0-0000-7000-8000-00000000000a", "shop", 10),
+            ("0190a0b0-0000-7000-8000-00000000000b", "shop", 20),
+            ("0190a0c0-0000-7000-8000-00000000000c", "blog", 30),
+        ] {
+            store
+                .insert_run(&new_run(id, plan, at))
+                .await
+                .expect("insert");
+        }
+        let id = |l: RunLookup| match l {
+            RunLookup::Found(r) => r.id,
+            other => format!("{other:?}"),
+        };
+        let find = |r: &'static str, plan: Option<&'static str>| {
+            let store = store.clone();
+            async move { id(store.lookup_run(r, plan).await.expect("lookup")) }
+        };
+        assert_eq!(
+            find("0190a0c", None).await,
+            "0190a0c0-0000-7000-8000-00000000000c"
+        );
+        assert_eq!(
+            find("0190A0C0", None).await,
+            "0190a0c0-0000-7000-8000-00000000000c"
+        );
+        assert_eq!(
+            find("0190a0b", None).await,
+            "Ambiguous([\"0190a0b0-0000-7000-8000-00000000000a\", \"0190a0b0-0000-7000-8000-00000000000b\"])"
+        );
+        assert_eq!(find("019", None).await, "Missing", "too short to mean one");
+        assert_eq!(find("0190%", None).await, "Missing", "no wildcards");
+        assert_eq!(
+            find("last", None).await,
+            "0190a0c0-0000-7000-8000-00000000000c"
+        );
+        assert_eq!(
+            find("last~1", None).await,
+            "0190a0b0-0000-7000-8000-00000000000b"
+        );
+        assert_eq!(
+            find("last", Some("shop")).await,
+            "0190a0b0-0000-7000-8000-00000000000b"
+        );
+        assert_eq!(
+            find("last~1", Some("shop")).await,
+            "0190a0b0-0000-7000-8000-00000000000a"
+        );
+        assert_eq!(find("last~2", Some("shop")).await, "Missing");
+        assert_eq!(find("last~x", None).await, "Missing");
+        assert_eq!(
+            find("0190a0b0-0000-7000-8000-00000000000a", None).await,
+            "0190a0b0-0000-7000-8000-00000000000a"
+        );
     }
 
     #[tokio::test]

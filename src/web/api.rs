@@ -376,7 +376,7 @@ async fn get_run_stats(
     let record = state.find_run(&id).await?;
     let s = state.runs.snapshot_of(&record).await?;
     Ok(Json(json!({
-        "id": id,
+        "id": record.id,
         "state": s.state,
         "user_count": s.users,
         "elapsed_s": s.elapsed_s,
@@ -408,8 +408,8 @@ async fn edit_run(
         return Err(ApiError::invalid("body", "the body must be a JSON object"));
     };
     let (users, spawn_rate) = edit_fields(&map)?;
+    let id = state.find_run(&id).await?.id;
     let Some(live) = state.runs.get(&id) else {
-        state.find_run(&id).await?;
         return Err(ApiError::conflict(
             "run_ended",
             "the run has ended; start a new one",
@@ -466,6 +466,9 @@ async fn stop_run(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    // A prefix or `last` names the run too; from here on it is its id.
+    let record = state.find_run(&id).await?;
+    let id = record.id.clone();
     match state.runs.get(&id) {
         Some(live) => {
             live.handle.stop();
@@ -475,13 +478,9 @@ async fn stop_run(
             )
                 .into_response())
         }
-        None => {
-            let record = state.find_run(&id).await?;
-            Ok(
-                Json(json!({ "id": id, "state": record.state, "links": links(&id) }))
-                    .into_response(),
-            )
-        }
+        None => Ok(
+            Json(json!({ "id": id, "state": record.state, "links": links(&id) })).into_response(),
+        ),
     }
 }
 

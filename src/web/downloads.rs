@@ -50,7 +50,7 @@ pub async fn get_run_file(
     })?;
     let record = state.find_run(&id).await?;
     let snapshot = state.runs.snapshot_of(&record).await?;
-    let safe = safe_id(&id);
+    let safe = safe_id(&record.id);
     Ok(match kind {
         RunFile::ReportJson => {
             let verdicts = state.runs.verdicts_of(&record);

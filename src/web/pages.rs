@@ -223,7 +223,7 @@ async fn show_run(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let record = state.find_run(&id).await?;
-    let live = state.runs.get(&id);
+    let live = state.runs.get(&record.id);
     let snapshot = state.runs.snapshot_of(&record).await?;
     let mut page = RunPage::new(record, &snapshot, live.is_some());
     if let Some(live) = live {

@@ -12,7 +12,7 @@ use super::plan_cache::PlanCache;
 use crate::agent::hub::AgentHub;
 use crate::plan::library::PlanLibrary;
 use crate::runs::Runs;
-use crate::store::{RunRecord, Store};
+use crate::store::{RunLookup, RunRecord, Store};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -35,11 +35,20 @@ impl AppState {
     }
 
     /// The run with this id, live or stored; 404 naming `id` otherwise.
+    /// Also by a unique id prefix, `last` or `last~N`; an ambiguous prefix is 400 naming the
+    /// runs it matches.
     pub async fn find_run(&self, id: &str) -> Result<RunRecord, ApiError> {
-        self.runs
-            .find(id)
-            .await?
-            .ok_or_else(|| ApiError::run_not_found(id))
+        match self.runs.find(id).await? {
+            RunLookup::Found(run) => Ok(*run),
+            RunLookup::Missing => Err(ApiError::run_not_found(id)),
+            RunLookup::Ambiguous(ids) => Err(ApiError::invalid(
+                "id",
+                format!(
+                    "{id:?} is the start of several run ids ({}): give more of it",
+                    ids.join(", ")
+                ),
+            )),
+        }
     }
 }
 

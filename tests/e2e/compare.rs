@@ -163,6 +163,41 @@ async fn a_slowed_run_is_a_regression_in_the_cli_the_page_and_metrics_match_the_
         "{line}"
     );
 
+    // The same by `last~1 last` (of the plan) and by id prefixes.
+    let (code, out, err) = compare(
+        &app,
+        &[
+            "last~1",
+            "last",
+            "--plan",
+            "cmp",
+            "--max-regression",
+            "p95=10%",
+        ],
+    )
+    .await;
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.starts_with(&format!("base: {a} (cmp, ")), "{out}");
+    let (code, out, err) = compare(&app, &[&a[..13], &b[..], "--max-regression", "p95=10%"]).await;
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.starts_with(&format!("base: {a} ")), "{out}");
+    let (code, _, err) = compare(&app, &["last~5", "last"]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("no run \"last~5\""), "{err}");
+    // The API takes them too.
+    let (status, run) = app.get_json("/api/runs/last").await;
+    assert_eq!(
+        (status, run["id"].as_str()),
+        (200, Some(b.as_str())),
+        "{run}"
+    );
+    let (status, run) = app.get_json(&format!("/api/runs/{}", &a[..13])).await;
+    assert_eq!(
+        (status, run["id"].as_str()),
+        (200, Some(a.as_str())),
+        "{run}"
+    );
+
     // the other way round nothing regressed on p95
     let (code, out, _) = compare(&app, &[&b, &a, "--max-regression", "p95=10%"]).await;
     assert_eq!(code, 0, "{out}");
