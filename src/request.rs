@@ -15,6 +15,7 @@ use crate::plan::{check_threshold_scope, limits, parse_threshold};
 use crate::protocols::http_client::OriginInfo;
 use crate::share::{Share, MAX_AGENTS};
 use crate::store::{ClassChoice, RunSettings, RunSource};
+use std::collections::BTreeMap;
 
 /// Distinct statistics names before the rest go to `(other)`.
 pub const DEFAULT_NAME_CAP: usize = 1000;
@@ -41,6 +42,8 @@ pub struct StartInput {
     pub share: Option<Share>,
     /// Agents (`hornet agent` processes) to run the load on; None or 0: this process runs it.
     pub agents: Option<i64>,
+    /// Labels for the history (`branch=main`), as given.
+    pub labels: Vec<(String, String)>,
 }
 
 /// Why a start was refused: the input field at fault (the API's `field`) and what is wrong.
@@ -146,6 +149,7 @@ pub struct RunRequest {
     pub share: Share,
     /// The agents the load runs on; 0: this process runs it.
     pub agents: u32,
+    pub labels: BTreeMap<String, String>,
 }
 
 impl RunRequest {
@@ -186,6 +190,7 @@ impl RunRequest {
                 .map(|t| t.source.clone())
                 .collect(),
             agents: self.agents,
+            labels: self.labels.clone(),
         }
     }
 }
@@ -228,6 +233,7 @@ pub fn resolve(
         .map(|name| find_shape(plan, name))
         .transpose()?;
     let agents = agents(input.agents, input.share)?;
+    let labels = labels(input.labels)?;
     let mut thresholds = plan.thresholds.clone();
     for text in &input.thresholds {
         let t = parse_threshold(text)
@@ -253,8 +259,53 @@ pub fn resolve(
         name_cap: input.name_cap.unwrap_or(DEFAULT_NAME_CAP),
         share: input.share.unwrap_or_default(),
         agents,
+        labels,
         plan: choice.plan,
     })
+}
+
+/// Labels a run may carry.
+pub const MAX_LABELS: usize = 20;
+
+/// `key=value` (the CLI's `--label`, the history's `label` filter): a key of letters, digits,
+/// `_ . / -` (at most 64), a value of at most 256 characters.
+pub fn parse_label(text: &str) -> Result<(String, String), String> {
+    let Some((key, value)) = text.split_once('=') else {
+        return Err(format!("a label is key=value, got {text:?}"));
+    };
+    let (key, value) = (key.trim(), value.trim());
+    let key_ok = !key.is_empty()
+        && key.len() <= 64
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_./-".contains(&b));
+    if !key_ok {
+        return Err(format!(
+            "label key {key:?}: 1 to 64 letters, digits or _ . / -"
+        ));
+    }
+    if value.chars().count() > 256 || value.chars().any(char::is_control) {
+        return Err(format!(
+            "label {key}: the value must be at most 256 characters without control characters"
+        ));
+    }
+    Ok((key.to_string(), value.to_string()))
+}
+
+fn labels(given: Vec<(String, String)>) -> Result<BTreeMap<String, String>, RequestError> {
+    if given.len() > MAX_LABELS {
+        return Err(RequestError::new(
+            "labels",
+            format!("at most {MAX_LABELS} labels, got {}", given.len()),
+        ));
+    }
+    let mut labels = BTreeMap::new();
+    for (key, value) in given {
+        let (key, value) =
+            parse_label(&format!("{key}={value}")).map_err(|e| RequestError::new("labels", e))?;
+        labels.insert(key, value);
+    }
+    Ok(labels)
 }
 
 fn agents(agents: Option<i64>, share: Option<Share>) -> Result<u32, RequestError> {

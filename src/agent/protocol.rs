@@ -174,6 +174,8 @@ pub fn start_input(settings: &RunSettings, share: Share) -> StartInput {
         name_cap: None,
         share: Some(share),
         agents: None,
+        // The history is the coordinator's: an agent's part needs no labels.
+        labels: Vec::new(),
     }
 }
 

@@ -15,6 +15,7 @@ pub(super) const COMPARE_HELP: &str = "\
 Examples:
   hornet compare 0190a1b2-... 0190a1c9-...
   hornet compare last~1 last --plan Demo
+  hornet compare --baseline last-passing --label branch=main last
   hornet compare 0190a1b2 0190a1c9
   hornet compare A B --max-regression p95=10%,error_rate=0.5pp
   hornet compare --baseline last-passing B --max-regression p95=10%
@@ -40,6 +41,9 @@ pub struct CompareArgs {
     /// `last` and prefixes count only runs of this plan (its name).
     #[arg(long, value_name = "NAME")]
     pub plan: Option<String>,
+    /// `last` and --baseline count only runs with this label, e.g. --label branch=main.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = crate::request::parse_label)]
+    pub label: Option<(String, String)>,
     /// Pick the base run: `last-passing` (the newest passing run of the head's plan before it)
     /// or a plan name (the newest passing run of that plan before the head).
     #[arg(long, value_name = "last-passing|PLAN")]
@@ -133,6 +137,9 @@ pub struct RunArgs {
     /// Exit 1 when an agent was lost during the run (its load is missing from then on).
     #[arg(long = "fail-on-degraded")]
     pub fail_on_degraded: bool,
+    /// Label the run in the history, e.g. --label branch=main --label sha=$GIT_SHA.
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = crate::request::parse_label)]
+    pub labels: Vec<(String, String)>,
     #[command(flatten)]
     pub fleet: FleetArgs,
 }
@@ -214,6 +221,7 @@ impl RunArgs {
                 (Some(n), _) | (None, Some(n)) => Some(i64::from(n)),
                 (None, None) => None,
             },
+            labels: self.labels.clone(),
         }
     }
 }

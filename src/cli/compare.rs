@@ -98,16 +98,17 @@ async fn open_history(db: &Path) -> Result<Store, String> {
 async fn base_and_head(store: &Store, args: &CompareArgs) -> Checked<(RunRecord, RunRecord)> {
     let db = args.db.display();
     let plan = args.plan.as_deref();
-    let head = match named_run(store, &args.runs[args.runs.len() - 1], plan, &db).await? {
+    let label = args.label.as_ref();
+    let head = match named_run(store, &args.runs[args.runs.len() - 1], plan, label, &db).await? {
         Ok(run) => run,
         Err(message) => return Ok(Err(message)),
     };
     let base = match &args.baseline {
-        None => match named_run(store, &args.runs[0], plan, &db).await? {
+        None => match named_run(store, &args.runs[0], plan, label, &db).await? {
             Ok(run) => run,
             Err(message) => return Ok(Err(message)),
         },
-        Some(tag) => match baseline_run(store, tag, &head).await? {
+        Some(tag) => match baseline_run(store, tag, &head, label).await? {
             Some(run) => run,
             None => {
                 let plan = if tag == "last-passing" {
@@ -115,8 +116,11 @@ async fn base_and_head(store: &Store, args: &CompareArgs) -> Checked<(RunRecord,
                 } else {
                     tag
                 };
+                let labelled = label
+                    .map(|(k, v)| format!(" labelled {k}={v}"))
+                    .unwrap_or_default();
                 return Ok(Err(format!(
-                    "no passing run of plan {plan:?} before run {} in {db}",
+                    "no passing run of plan {plan:?}{labelled} before run {} in {db}",
                     head.id
                 )));
             }
@@ -130,10 +134,14 @@ async fn named_run(
     store: &Store,
     reference: &str,
     plan: Option<&str>,
+    label: Option<&(String, String)>,
     db: &impl std::fmt::Display,
 ) -> Checked<RunRecord> {
-    let of_plan = plan.map(|p| format!(" of plan {p:?}")).unwrap_or_default();
-    Ok(match store.lookup_run(reference, plan).await? {
+    let mut of_plan = plan.map(|p| format!(" of plan {p:?}")).unwrap_or_default();
+    if let Some((k, v)) = label {
+        of_plan.push_str(&format!(" labelled {k}={v}"));
+    }
+    Ok(match store.lookup_run(reference, plan, label).await? {
         RunLookup::Found(run) => Ok(*run),
         RunLookup::Missing => Err(format!("no run {reference:?}{of_plan} in {db}")),
         RunLookup::Ambiguous(ids) => Err(format!(
@@ -149,6 +157,7 @@ async fn baseline_run(
     store: &Store,
     tag: &str,
     head: &RunRecord,
+    label: Option<&(String, String)>,
 ) -> anyhow::Result<Option<RunRecord>> {
     let plan = if tag == "last-passing" {
         head.plan_name.clone()
@@ -161,6 +170,7 @@ async fn baseline_run(
             state: Some(RunState::Stopped),
             limit: 500,
             before: Some(head.id.clone()),
+            label: label.cloned(),
         })
         .await?;
     // Passing = ended stopped (not aborted) with every threshold verdict held.

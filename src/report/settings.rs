@@ -44,6 +44,22 @@ pub fn settings_rows(run: &RunRecord) -> Vec<(&'static str, String)> {
         ("Excluded tags", list(&s.exclude_tags)),
         ("Shape", s.shape.clone().unwrap_or_else(|| DASH.into())),
         ("Stop timeout", fmt_duration(s.stop_timeout_s)),
+        (
+            "Agents",
+            match s.agents {
+                0 => "none (one process)".to_string(),
+                n => n.to_string(),
+            },
+        ),
+        (
+            "Labels",
+            list(
+                &s.labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>(),
+            ),
+        ),
         ("Source", run.source.as_str().to_string()),
         ("Started", fmt_utc(run.started_at_ms)),
         (
@@ -77,6 +93,7 @@ mod tests {
                 stop_timeout_s: 90.0,
                 thresholds: Vec::new(),
                 agents: 0,
+                labels: Default::default(),
             },
             started_at_ms: 1_714_564_800_000,
             ..RunRecord::example("run-1")

@@ -18,7 +18,7 @@ impl Runs {
             return Ok(RunLookup::Found(Box::new(live.record.as_ref().clone())));
         }
         let found = match self.store() {
-            Some(store) => store.lookup_run(reference, None).await?,
+            Some(store) => store.lookup_run(reference, None, None).await?,
             None => RunLookup::Missing,
         };
         // The stored record of a live run lags behind: take the live one.

@@ -264,6 +264,7 @@ pub(crate) mod test_support {
                 stop_timeout_s: 5.0,
                 thresholds: vec![],
                 agents: 0,
+                labels: Default::default(),
             },
             ratio: Ratio {
                 classes: vec![ClassRatio {

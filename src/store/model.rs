@@ -1,6 +1,8 @@
 //! What the store keeps and returns: domain types, never rows. Shared by the web pages, the API,
 //! the CLI and the run registry.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::stats::histogram::ExactStats;
@@ -62,6 +64,9 @@ pub struct RunSettings {
     /// The agents the load ran on; 0: one process.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub agents: u32,
+    /// What the run was labelled with (`--label branch=main`: CI's commit, branch, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -207,6 +212,8 @@ pub struct RunFilter {
     pub limit: u32,
     /// Only runs older than this run id (the `before` cursor).
     pub before: Option<String>,
+    /// Only runs with this label (key, value).
+    pub label: Option<(String, String)>,
 }
 
 /// One (method, name) HDR histogram, serialized as V2 + deflate.

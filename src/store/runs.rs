@@ -157,6 +157,8 @@ impl Store {
                AND (?2 IS NULL OR state = ?2) \
                AND (?3 IS NULL OR (started_at_ms, id) < \
                     (SELECT c.started_at_ms, c.id FROM runs AS c WHERE c.id = ?3)) \
+               AND (?5 IS NULL OR EXISTS (SELECT 1 FROM json_each(runs.settings_json, '$.labels') \
+                    AS l WHERE l.key = ?5 AND l.value = ?6)) \
              ORDER BY started_at_ms DESC, id DESC \
              LIMIT ?4",
         )
@@ -164,6 +166,8 @@ impl Store {
         .bind(filter.state.map(RunState::as_str))
         .bind(filter.before.as_deref())
         .bind(i64::from(limit))
+        .bind(filter.label.as_ref().map(|(k, _)| k.as_str()))
+        .bind(filter.label.as_ref().map(|(_, v)| v.as_str()))
         .fetch_all(self.pool())
         .await?;
         rows.into_iter().map(RunRow::into_record).collect()
@@ -171,11 +175,12 @@ impl Store {
 
     /// A run named the way people name runs: its id; a unique prefix of it (4 characters or
     /// more); `last`, or `last~N` for the N-th run before the newest — of the plan named `plan`
-    /// when given (otherwise of any plan).
+    /// when given (otherwise of any plan), and with `label` when given (for `last`).
     pub async fn lookup_run(
         &self,
         reference: &str,
         plan: Option<&str>,
+        label: Option<&(String, String)>,
     ) -> Result<RunLookup, StoreError> {
         let reference = reference.trim();
         if let Some(back) = last_offset(reference) {
@@ -184,6 +189,7 @@ impl Store {
             };
             let filter = RunFilter {
                 plan: plan.map(str::to_string),
+                label: label.cloned(),
                 limit: back.saturating_add(1),
                 ..RunFilter::default()
             };
@@ -355,7 +361,7 @@ mod tests {
         };
         let find = |r: &'static str, plan: Option<&'static str>| {
             let store = store.clone();
-            async move { id(store.lookup_run(r, plan).await.expect("lookup")) }
+            async move { id(store.lookup_run(r, plan, None).await.expect("lookup")) }
         };
         assert_eq!(
             find("0190a0c", None).await,
@@ -393,6 +399,42 @@ mod tests {
             find("0190a0b0-0000-7000-8000-00000000000a", None).await,
             "0190a0b0-0000-7000-8000-00000000000a"
         );
+    }
+
+    #[tokio::test]
+    async fn the_history_filters_by_label() {
+        let (store, _dir) = temp_store().await;
+        for (id, branch, at) in [("a", "main", 10), ("b", "dev", 20), ("c", "main", 30)] {
+            let mut run = new_run(id, "shop", at);
+            run.settings.labels.insert("branch".into(), branch.into());
+            run.settings
+                .labels
+                .insert("sha".into(), format!("{id}{id}"));
+            store.insert_run(&run).await.expect("insert");
+        }
+        let ids = |label: Option<(&str, &str)>| {
+            let store = store.clone();
+            let label = label.map(|(k, v)| (k.to_string(), v.to_string()));
+            async move {
+                let filter = RunFilter {
+                    label,
+                    ..RunFilter::default()
+                };
+                let runs = store.list_runs(&filter).await.expect("list");
+                runs.into_iter().map(|r| r.id).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(ids(Some(("branch", "main"))).await, ["c", "a"]);
+        assert_eq!(ids(Some(("sha", "bb"))).await, ["b"]);
+        assert_eq!(ids(Some(("branch", "nope"))).await, Vec::<String>::new());
+        assert_eq!(ids(None).await, ["c", "b", "a"]);
+        let got = store.get_run("a").await.expect("get").expect("a");
+        assert_eq!(got.settings.labels["branch"], "main");
+        let last_main = store
+            .lookup_run("last~1", None, Some(&("branch".into(), "main".into())))
+            .await
+            .expect("lookup");
+        assert!(matches!(last_main, RunLookup::Found(r) if r.id == "a"));
     }
 
     #[tokio::test]

@@ -60,19 +60,39 @@ pub fn start_from_json(body: &[u8]) -> Result<(Option<String>, StartInput), ApiE
             "thresholds" => input.thresholds = strings(&key, &v)?,
             "classes" => input.classes = optional(&v, classes)?,
             "agents" => input.agents = optional(&v, |v| integer(&key, v))?,
+            "labels" => input.labels = optional(&v, labels)?.unwrap_or_default(),
             other => {
                 return Err(ApiError::invalid(
                     other,
                     format!(
                         "unknown field {other:?}; expected plan, host, users, spawn_rate, \
                          run_time, classes, shape, tags, exclude_tags, thresholds, stop_timeout, \
-                         agents"
+                         agents, labels"
                     ),
                 ))
             }
         }
     }
     Ok((plan, input))
+}
+
+/// `{"branch": "main", "sha": "abc123"}`.
+fn labels(v: &Value) -> Result<Vec<(String, String)>, ApiError> {
+    let Value::Object(map) = v else {
+        return Err(ApiError::invalid(
+            "labels",
+            format!("labels must be an object of \"key\": \"value\", got {v}"),
+        ));
+    };
+    map.iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => Ok((k.clone(), s.clone())),
+            other => Err(ApiError::invalid(
+                "labels",
+                format!("label {k} must be a string, got {other}"),
+            )),
+        })
+        .collect()
 }
 
 fn optional<T>(
@@ -269,15 +289,31 @@ fn links(id: &str) -> Value {
 }
 
 #[derive(serde::Deserialize)]
-struct ListQuery {
+pub struct HistoryQuery {
     plan: Option<String>,
     state: Option<String>,
     limit: Option<String>,
     before: Option<String>,
+    /// `key=value`.
+    label: Option<String>,
 }
 
-/// Reads the history filters shared by `GET /api/runs` and the `/runs` page.
-pub fn run_filter(
+impl HistoryQuery {
+    /// The history filters shared by `GET /api/runs` and the `/runs` page.
+    pub fn filter(self) -> Result<RunFilter, ApiError> {
+        let label = self
+            .label
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| crate::request::parse_label(&l).map_err(|e| ApiError::invalid("label", e)))
+            .transpose()?;
+        Ok(RunFilter {
+            label,
+            ..run_filter(self.plan, self.state, self.limit, self.before)?
+        })
+    }
+}
+
+fn run_filter(
     plan: Option<String>,
     state: Option<String>,
     limit: Option<String>,
@@ -309,6 +345,7 @@ pub fn run_filter(
         state,
         limit,
         before: before.filter(|b| !b.is_empty()),
+        label: None,
     })
 }
 
@@ -318,9 +355,9 @@ fn parse_state(s: &str) -> Option<RunState> {
 
 async fn list_runs(
     State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<HistoryQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let filter = run_filter(q.plan, q.state, q.limit, q.before)?;
+    let filter = q.filter()?;
     let runs = state.store.list_runs(&filter).await?;
     let next_before = (runs.len() as u32 == filter.limit)
         .then(|| runs.last().map(|r| r.id.clone()))

@@ -158,6 +158,18 @@ fn form_input(body: &[u8]) -> Result<(Option<String>, StartInput), ApiError> {
             }
             n => n.map(|n| n as i64),
         },
+        // `branch=main, sha=abc123`
+        labels: value("labels")
+            .map(|text| {
+                text.split(',')
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| {
+                        crate::request::parse_label(l).map_err(|e| ApiError::invalid("labels", e))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default(),
         ..StartInput::default()
     };
     Ok((value("plan"), input))
@@ -191,19 +203,11 @@ async fn start_from_form(
     }
 }
 
-#[derive(serde::Deserialize)]
-struct RunsQuery {
-    plan: Option<String>,
-    state: Option<String>,
-    limit: Option<String>,
-    before: Option<String>,
-}
-
 async fn list_runs(
     State(state): State<AppState>,
-    Query(q): Query<RunsQuery>,
+    Query(q): Query<api::HistoryQuery>,
 ) -> Result<Response, PageError> {
-    let filter = api::run_filter(q.plan, q.state, q.limit, q.before)?;
+    let filter = q.filter()?;
     let runs = state.store.list_runs(&filter).await?;
     let next_before = (runs.len() as u32 == filter.limit)
         .then(|| runs.last().map(|r| r.id.clone()))
@@ -213,6 +217,10 @@ async fn list_runs(
         plans: state.store.plan_names().await?,
         plan_filter: filter.plan,
         state_filter: filter.state.map(|s| s.as_str().to_string()),
+        label_filter: filter
+            .label
+            .map(|(k, v)| format!("{k}={v}"))
+            .unwrap_or_default(),
         next_before,
     };
     Ok(page.into_response())

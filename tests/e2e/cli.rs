@@ -221,3 +221,79 @@ fn serving_beyond_loopback_needs_a_token() {
         "refused before opening anything"
     );
 }
+
+#[tokio::test]
+async fn labelled_runs_are_found_again_by_label() {
+    let target = spawn_target().await;
+    let (dir, plan) = plan_file("plan.toml", HEALTH);
+    let db = dir.path().join("labels.db");
+    let mut ids = Vec::new();
+    for branch in ["main", "dev", "main"] {
+        let out = hornet_run(&plan, &target.url())
+            .args([
+                "-u",
+                "1",
+                "-t",
+                "1s",
+                "--label",
+                &format!("branch={branch}"),
+            ])
+            .args(["--label", "ci=yes", "--db"])
+            .arg(&db)
+            .output()
+            .await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let id = stderr
+            .split("run ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .expect("the run id")
+            .to_string();
+        ids.push(id);
+    }
+    // The newest passing run of branch main before the newest main run: the first one.
+    let out = hornet()
+        .args([
+            "compare",
+            "--baseline",
+            "last-passing",
+            "--label",
+            "branch=main",
+            "last",
+        ])
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with(&format!("base: {} ", ids[0])),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("\nhead: {} ", ids[2])), "{stdout}");
+    // last~1 among branch=dev runs does not exist; a bad label is bad input.
+    let out = hornet()
+        .args(["compare", "last~1", "last", "--label", "branch=dev", "--db"])
+        .arg(&db)
+        .output()
+        .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no run \"last~1\" labelled branch=dev"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = hornet_run(&plan, &target.url())
+        .args(["-t", "1s", "--label", "no spaces=x", "--no-history"])
+        .output()
+        .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("label key \"no spaces\""));
+}

@@ -91,6 +91,7 @@ pub(super) fn record(state: RunState) -> RunRecord {
             stop_timeout_s: 0.0,
             thresholds: vec![],
             agents: 0,
+            labels: Default::default(),
         },
         ratio: Ratio {
             classes: vec![ClassRatio {

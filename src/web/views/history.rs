@@ -77,6 +77,8 @@ pub struct RunsPage {
     pub plans: Vec<String>,
     pub plan_filter: Option<String>,
     pub state_filter: Option<String>,
+    /// `key=value`, or empty.
+    pub label_filter: String,
     /// The `before` cursor of the next (older) page, if there is one.
     pub next_before: Option<String>,
 }
@@ -91,6 +93,9 @@ impl RunsPage {
         }
         if let Some(s) = self.state_filter.as_deref().filter(|s| !s.is_empty()) {
             q.append_pair("state", s);
+        }
+        if !self.label_filter.is_empty() {
+            q.append_pair("label", &self.label_filter);
         }
         q.append_pair("before", before);
         Some(format!("/runs?{}", q.finish()))
@@ -138,6 +143,7 @@ mod tests {
             plans: vec!["Demo".into(), "A&B plan".into(), XSS.into()],
             plan_filter: Some("A&B plan".into()),
             state_filter: Some("stopped".into()),
+            label_filter: "branch=main".into(),
             next_before: Some("0190a1b2".into()),
         };
         let html = page.render().unwrap();
@@ -150,7 +156,8 @@ mod tests {
             r#"action="/runs/compare""#,
             r#"id="compare""#,
             r#"name="run" value="0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b" form="compare-form""#,
-            r#"href="/runs?plan=A%26B+plan&#38;state=stopped&#38;before=0190a1b2" id="older""#,
+            r#"href="/runs?plan=A%26B+plan&#38;state=stopped&#38;label=branch%3Dmain&#38;before=0190a1b2" id="older""#,
+            r#"name="label" value="branch=main""#,
         ] {
             assert!(html.contains(needle), "missing {needle:?}\n{html}");
         }
