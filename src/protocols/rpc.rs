@@ -2,12 +2,15 @@
 //! around the step's params with a per-user increasing id and POSTed on the user's own HTTP
 //! connection. A reply sent as `text/event-stream` is read until the event carrying the
 //! response with that id. An `error` member is a failure ("JSON-RPC error CODE: message")
-//! unless its code is in `allow_codes`. The `Mcp-Session-Id` an `initialize` returns is kept on
-//! the user and sent on its later requests (see `UserHttp`). Checks and captures see the
-//! JSON-RPC response: the HTTP status and headers, and the response object as the body.
+//! unless its code is in `allow_codes`; an HTTP error names the JSON-RPC error of its body. A
+//! `notifications/...` method is sent without an id and any status < 400 (MCP's 202, no body)
+//! is a success. The `Mcp-Session-Id` an `initialize` returns is kept on the user and sent on
+//! its later requests to that origin, http steps included (see `UserHttp::set_mcp_session`).
+//! Checks and captures see the JSON-RPC response: the HTTP status and headers, and the response object as the body.
 //! It sends through the user's `UserHttp` and never opens a connection of its own.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -103,6 +106,8 @@ impl PreparedRpc {
             Ok(o) => o,
             Err(message) => return cx.fail(name, Duration::ZERO, message, start),
         };
+        // The session belongs to the server that answered (an Arc clone, `initialize` only).
+        let origin = self.initialize.then(|| Arc::clone(&outgoing.target.origin));
         let result =
             tokio::time::timeout(self.timeout, exchange(cx.http, outgoing, id, self.max_body))
                 .await;
@@ -120,10 +125,8 @@ impl PreparedRpc {
         let bytes = reply.received;
         match self.judge(&reply, id, elapsed, cx.vars) {
             Ok(()) => {
-                if self.initialize {
-                    if let Some(session) = reply.headers.get(MCP_SESSION_ID) {
-                        cx.http.set_mcp_session(session.clone());
-                    }
+                if let (Some(origin), Some(session)) = (origin, reply.headers.get(MCP_SESSION_ID)) {
+                    cx.http.set_mcp_session(&origin.origin, session.clone());
                 }
                 cx.rec.record(sample(name, elapsed, lag, bytes, true), end);
                 true
@@ -222,7 +225,20 @@ impl PreparedRpc {
                 return Err("expected a JSON-RPC response with `result` or `error`".into());
             }
         }
-        verify(&self.checks, &self.captures, &view, vars)
+        verify(&self.checks, &self.captures, &view, vars).map_err(|failed| {
+            if status_ok {
+                return failed;
+            }
+            // An HTTP error with a JSON-RPC error body says why (an MCP server without the
+            // session: "HTTP 400: JSON-RPC error -32600: Bad Request: Missing session ID").
+            match serde_json::from_slice::<serde_json::Value>(&reply.message)
+                .ok()
+                .and_then(|msg| rpc_error(&msg, &[]))
+            {
+                Some(error) => format!("{failed}: {error}"),
+                None => failed,
+            }
+        })
     }
 }
 
