@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use futures_util::FutureExt;
 use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
@@ -29,6 +28,10 @@ use super::step::{sample, PrepareCtx, PrepareError, StepCtx};
 use crate::engine::vars::Vars;
 use crate::plan::model::{BodyLimit, Capture, Checks, NameId, RpcStep, Step};
 use crate::plan::template::JsonTemplate;
+
+/// How long an event-stream reply may take to end after its response event before the
+/// connection is given up (it is kept when the stream ends in time).
+const STREAM_END_WAIT: Duration = Duration::from_millis(25);
 
 /// An `rpc` step with what does not change between requests built at run start.
 #[derive(Debug)]
@@ -111,10 +114,15 @@ impl PreparedRpc {
         let result =
             tokio::time::timeout(self.timeout, exchange(cx.http, outgoing, id, self.max_body))
                 .await;
-        let end = Instant::now();
-        let elapsed = end.duration_since(start);
+        let mut end = Instant::now();
+        let mut elapsed = end.duration_since(start);
         let reply = match result {
-            Ok(Ok(reply)) => reply,
+            Ok(Ok(reply)) => {
+                // Not the time spent waiting for an event stream's end after the response.
+                end = reply.answered_at;
+                elapsed = end.duration_since(start);
+                reply
+            }
             Ok(Err(message)) => return cx.fail(name, elapsed, message, end),
             Err(_) => {
                 // The connection is mid-request: it cannot be reused.
@@ -250,6 +258,8 @@ struct Reply {
     message: Bytes,
     /// Body bytes received.
     received: u64,
+    /// When the response was complete (an event stream's response event, not its end).
+    answered_at: Instant,
 }
 
 /// Sends the request and reads the JSON-RPC response, from a JSON body or an event stream.
@@ -292,6 +302,7 @@ async fn exchange(
             headers: parts.headers,
             message: kept.freeze(),
             received,
+            answered_at: Instant::now(),
         });
     };
     // Boxed: the event-stream reader is the rare path; inline it would make every user's
@@ -348,11 +359,18 @@ async fn read_event_reply(
             break message;
         }
     };
-    // Servers usually end the stream right after the response; one that keeps it open leaves
-    // the connection unusable for the next request.
-    if !hyper::body::Body::is_end_stream(&body)
-        && !matches!(body.frame().now_or_never(), Some(None))
-    {
+    let answered_at = Instant::now();
+    // Servers end the stream right after the response (MCP says SHOULD), often in a write of
+    // their own that arrives a little later: without waiting for it, the MCP Python SDK's
+    // connection was dropped after every reply (a new TCP connection per request, measured:
+    // 235 connections for 235 requests). A stream still open after the wait, or carrying more,
+    // leaves the connection unusable for the next request.
+    let ended = hyper::body::Body::is_end_stream(&body)
+        || matches!(
+            tokio::time::timeout(STREAM_END_WAIT, body.frame()).await,
+            Ok(None)
+        );
+    if !ended {
         http.reset_connection();
     }
     Ok(Reply {
@@ -360,5 +378,6 @@ async fn read_event_reply(
         headers: parts.headers,
         message,
         received,
+        answered_at,
     })
 }

@@ -177,6 +177,12 @@ async fn the_shipped_mcp_server_plan_runs_clean_on_the_sdk_server_and_ends_every
         eprintln!("{mode}: server counted {stats}");
         assert_eq!(stats["deletes"].as_u64(), Some(USERS), "{mode}: {stats}");
         assert_eq!(stats["live_sessions"].as_u64(), Some(0), "{mode}: {stats}");
+        // Kept-alive connections, SSE replies included (the stream's end is awaited): not one
+        // connection per request.
+        assert!(
+            stats["connections"].as_u64() <= Some(2 * USERS),
+            "{mode}: {stats}"
+        );
         assert_eq!(
             stats["posts"].as_u64(),
             Some(summary["aggregated"]["num_requests"].as_u64().unwrap_or(0) - USERS),
@@ -221,7 +227,9 @@ async fn a_tool_that_sleeps_20_ms_has_a_median_between_20_and_30_ms() {
         assert!(n >= 50, "{mode}: {n} calls");
         assert_eq!(row["num_failures"].as_u64(), Some(0), "{mode}: {summary}");
         assert!((20.0..=30.0).contains(&p50), "{mode}: p50 {p50} ms");
-        assert_eq!(server.stats().await["live_sessions"].as_u64(), Some(0));
+        let stats = server.stats().await;
+        assert_eq!(stats["live_sessions"].as_u64(), Some(0), "{mode}: {stats}");
+        assert!(stats["connections"].as_u64() <= Some(4), "{mode}: {stats}");
     }
 }
 
