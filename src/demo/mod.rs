@@ -104,7 +104,7 @@ fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
         .merge(rest::router())
         .merge(admin::router())
         .route("/rpc", post(rpc::rpc))
-        .route("/mcp", post(rpc::rpc))
+        .route("/mcp", post(rpc::rpc).delete(rpc::delete_session))
         .route("/servers/{id}/mcp", post(rpc::rpc))
         .route("/protocol/initialize", post(rpc::protocol_initialize))
         .route("/protocol/ping", post(rpc::protocol_ping))

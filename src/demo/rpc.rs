@@ -235,6 +235,9 @@ fn call_tool(state: &TargetState, params: &Value) -> Result<Value, RpcError> {
             "time_difference": "+0.0h",
         })
         .to_string()
+    } else if name == "echo" {
+        // The MCP SDK's example tool (plans/mcp_server.toml calls it by default).
+        arg("text", "")
     } else if state
         .catalog
         .store(Kind::Tool)
@@ -316,6 +319,22 @@ pub(crate) async fn rpc(
         }
     }
     response
+}
+
+/// `DELETE /mcp`: MCP Streamable HTTP's end of a session. Without a session id 400 (as the MCP
+/// SDK answers), with one this target never issued 404, else 200 (ids are stateless here: a
+/// deleted id stays valid).
+pub(crate) async fn delete_session(
+    State(state): State<TargetState>,
+    headers: HeaderMap,
+) -> Response {
+    match headers.get("mcp-session-id") {
+        None => super::json_error(StatusCode::BAD_REQUEST, "Bad Request: Missing session ID"),
+        Some(session) if !state.mcp.check(session.as_bytes()) => {
+            super::json_error(StatusCode::NOT_FOUND, "Session not found")
+        }
+        Some(_) => StatusCode::OK.into_response(),
+    }
 }
 
 /// `POST /protocol/initialize`: the body is the bare initialize params, the answer the bare

@@ -63,6 +63,7 @@ pub(crate) const ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin/performance/stats"),
     ("POST", "/rpc"),
     ("POST", "/mcp"),
+    ("DELETE", "/mcp"),
     ("POST", "/protocol/initialize"),
     ("POST", "/protocol/ping"),
     ("GET", "/sse"),

@@ -273,15 +273,22 @@ pub struct StreamingResponse {
     _conn: AbortOnDropHandle<()>,
 }
 
+/// An MCP Streamable HTTP session: the server that gave it and its `Mcp-Session-Id`.
+#[derive(Debug)]
+struct McpSession {
+    origin: Origin,
+    id: HeaderValue,
+}
+
 /// One virtual user's HTTP client.
 pub struct UserHttp {
     shared: Arc<HttpShared>,
     conn: Option<Connection>,
     /// Allocated on the first `Set-Cookie`: most users of most plans never need one.
     cookies: Option<Box<cookie_store::CookieStore>>,
-    /// The `Mcp-Session-Id` an `initialize` returned; sent on every later request of the user.
-    /// Boxed: 8 bytes for the users that never speak MCP.
-    mcp_session: Option<Box<HeaderValue>>,
+    /// The `Mcp-Session-Id` an `initialize` returned; sent on every later request of the user
+    /// to the same origin. Boxed: 8 bytes for the users that never speak MCP.
+    mcp_session: Option<Box<McpSession>>,
     /// The last JSON-RPC id this user sent (ids increase per user).
     rpc_id: u64,
 }
@@ -303,13 +310,29 @@ impl UserHttp {
         self.rpc_id
     }
 
-    /// Remembers the MCP session; later requests of this user (all kinds) carry it.
-    pub fn set_mcp_session(&mut self, value: HeaderValue) {
-        self.mcp_session = Some(Box::new(value));
+    /// Remembers the MCP session `origin` gave. Every later request of this user to that origin
+    /// carries it, whatever its kind: rpc, sse and ws steps, and plain http steps, so that
+    /// `{ delete = "/mcp" }` in `on_stop` ends the session without the plan naming the header
+    /// (MCP Streamable HTTP: the client sends it on every request of the session). Requests to
+    /// other origins never carry it: a session id is a credential of that server.
+    pub fn set_mcp_session(&mut self, origin: &Origin, value: HeaderValue) {
+        self.mcp_session = Some(Box::new(McpSession {
+            origin: origin.clone(),
+            id: value,
+        }));
     }
 
+    /// The MCP session id this user holds, whatever its origin.
     pub fn mcp_session(&self) -> Option<&HeaderValue> {
-        self.mcp_session.as_deref()
+        self.mcp_session.as_deref().map(|s| &s.id)
+    }
+
+    /// The MCP session id to send to `origin`.
+    fn mcp_session_for(&self, origin: &Origin) -> Option<&HeaderValue> {
+        self.mcp_session
+            .as_deref()
+            .filter(|s| s.origin == *origin)
+            .map(|s| &s.id)
     }
 
     /// Sends the request, follows redirects, reads the whole body, keeping at most `keep_body`
@@ -482,9 +505,9 @@ impl UserHttp {
     /// The headers every request of this user carries besides the step's: `Cookie` for the
     /// target and `Mcp-Session-Id` (for requests not built by hyper, e.g. a WebSocket upgrade).
     pub fn session_headers(&self, target: &Target, headers: &mut HeaderMap) {
-        if let Some(session) = &self.mcp_session {
+        if let Some(session) = self.mcp_session_for(&target.origin.origin) {
             if !headers.contains_key(MCP_SESSION_ID) {
-                headers.insert(MCP_SESSION_ID, (**session).clone());
+                headers.insert(MCP_SESSION_ID, session.clone());
             }
         }
         if let Some(cookie) = self.cookie_header(target) {
@@ -556,9 +579,9 @@ impl UserHttp {
             if !body.is_empty() || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
                 h.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
             }
-            if let Some(session) = &self.mcp_session {
+            if let Some(session) = self.mcp_session_for(&target.origin.origin) {
                 if !h.contains_key(MCP_SESSION_ID) {
-                    h.insert(MCP_SESSION_ID, (**session).clone());
+                    h.insert(MCP_SESSION_ID, session.clone());
                 }
             }
             if self.cookies.is_some() {
@@ -656,4 +679,54 @@ pub fn timeout_message(timeout: Duration) -> String {
         "timeout after {}",
         crate::plan::duration::format_duration(timeout)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(base: &str, path: &str) -> Target {
+        Target {
+            origin: OriginInfo::parse(base).expect("a valid base URL"),
+            path_and_query: path.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_mcp_session_goes_only_to_the_origin_that_gave_it() {
+        let mut http = UserHttp::new(HttpShared::new());
+        let mcp = target("http://127.0.0.1:8000", "/mcp");
+        let send = |http: &UserHttp, t: &Target| {
+            let req = http
+                .build_request(&Method::DELETE, t, &HeaderMap::new(), Bytes::new())
+                .expect("a request");
+            req.headers().get(MCP_SESSION_ID).cloned()
+        };
+        assert_eq!(send(&http, &mcp), None);
+        http.set_mcp_session(&mcp.origin.origin, HeaderValue::from_static("s-1"));
+        assert_eq!(http.mcp_session(), Some(&HeaderValue::from_static("s-1")));
+        // Any request to that origin (a plain DELETE included) carries it...
+        assert_eq!(
+            send(&http, &target("http://127.0.0.1:8000", "/other")),
+            Some(HeaderValue::from_static("s-1"))
+        );
+        // ...another port, host or scheme never does.
+        for other in [
+            "http://127.0.0.1:8001",
+            "http://localhost:8000",
+            "https://127.0.0.1:8000",
+        ] {
+            assert_eq!(send(&http, &target(other, "/mcp")), None, "{other}");
+            let mut headers = HeaderMap::new();
+            http.session_headers(&target(other, "/mcp"), &mut headers);
+            assert!(!headers.contains_key(MCP_SESSION_ID), "{other}");
+        }
+        // A header the step wrote wins.
+        let mut own = HeaderMap::new();
+        own.insert(MCP_SESSION_ID, HeaderValue::from_static("mine"));
+        let req = http
+            .build_request(&Method::POST, &mcp, &own, Bytes::new())
+            .expect("a request");
+        assert_eq!(req.headers()[MCP_SESSION_ID], "mine");
+    }
 }

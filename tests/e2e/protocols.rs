@@ -486,3 +486,114 @@ async fn the_stall_trigger_holds_every_request_until_it_ends() {
     assert_eq!(stats["total"], 1, "the controls are not counted: {stats}");
     assert_eq!(served_count(&stats, "GET /health"), 1);
 }
+
+/// A JSON-RPC server that answers each POST with a chunked event stream carrying the response
+/// and then either ends the stream (`/end`, 10 ms later, in a write of its own) or keeps it
+/// open (`/open`). Returns its URL and the count of TCP connections it accepted.
+async fn spawn_event_stream_rpc_server() -> (String, Arc<std::sync::atomic::AtomicU64>) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let connections = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&connections);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::Relaxed);
+            let _ = socket.set_nodelay(true);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    // one request: head, then Content-Length bytes of body
+                    let (head_len, body_len) = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buf[..i]).to_lowercase();
+                            let len = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                                .unwrap_or(0);
+                            break (i + 4, len);
+                        }
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    while buf.len() < head_len + body_len {
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let request: Vec<u8> = buf.drain(..head_len + body_len).collect();
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    let keep_open = text.starts_with("POST /open");
+                    let body: serde_json::Value =
+                        serde_json::from_str(&text[head_len..]).unwrap_or_default();
+                    let event = format!(
+                        "event: message\ndata: {}\n\n",
+                        serde_json::json!({"jsonrpc": "2.0", "id": body["id"], "result": {}})
+                    );
+                    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\
+                                Transfer-Encoding: chunked\r\n\r\n";
+                    let reply = format!("{head}{:x}\r\n{event}\r\n", event.len());
+                    if socket.write_all(reply.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    if keep_open {
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    if socket.write_all(b"0\r\n\r\n").await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), connections)
+}
+
+#[tokio::test]
+async fn an_event_stream_reply_keeps_its_connection_when_the_stream_ends_after_the_response() {
+    use std::sync::atomic::Ordering;
+    for (path, reused) in [("/end", true), ("/open", false)] {
+        let (host, connections) = spawn_event_stream_rpc_server().await;
+        let text = format!(
+            "[[users]]\nname = \"Mcp\"\nwait = \"constant(10ms)\"\n\
+             tasks = [ {{ rpc = \"ping\", path = \"{path}\", timeout = \"2s\" }} ]\n"
+        );
+        let snapshot = run_plan(&text, host, 1, 1.0).await;
+        let r = row(&snapshot, "POST", &format!("{path} ping"));
+        no_failures(r, &snapshot);
+        let accepted = connections.load(Ordering::Relaxed);
+        eprintln!(
+            "{path}: {} requests, {accepted} connections, p50 {} ms",
+            r.num_requests, r.percentiles.p50
+        );
+        assert!(r.num_requests >= 10, "{path}: {} requests", r.num_requests);
+        if reused {
+            // the end of the stream, 10 ms behind the response, is awaited: the connection is
+            // reused (a loaded machine may miss the 25 ms wait now and then: not by the dozen)
+            assert!(
+                accepted * 4 <= r.num_requests,
+                "{path}: {accepted} connections for {} requests",
+                r.num_requests
+            );
+        } else {
+            // a stream left open is given up after the wait: a connection per request
+            assert_eq!(accepted, r.num_requests, "{path}");
+        }
+        // Latency ends at the response event, not at the stream's end (or the wait for it).
+        assert!(
+            r.percentiles.p50 < 8.0,
+            "{path}: p50 {} ms",
+            r.percentiles.p50
+        );
+    }
+}

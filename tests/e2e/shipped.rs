@@ -7,7 +7,11 @@ use std::time::Duration;
 
 use hornet::plan::{Plan, ShapeKind, Wait};
 
-use crate::helpers::{only_classes, run_cfg, run_to_end, spawn_target};
+use hornet::demo::TargetConfig;
+
+use crate::helpers::{
+    only_classes, row, run_cfg, run_to_end, served, served_count, spawn_target, spawn_target_with,
+};
 
 fn plans_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans")
@@ -41,6 +45,7 @@ fn every_shipped_plan_validates() {
         "demo.toml",
         "mcp_gateway.toml",
         "mcp_gateway_highthroughput.toml",
+        "mcp_server.toml",
     ]);
     expected.sort();
     assert_eq!(files, expected);
@@ -209,4 +214,59 @@ async fn every_shipped_plan_runs_against_the_demo_target_without_failures() {
         assert!(requests >= 20, "{file}: {requests} requests");
         assert_eq!(failures, 0, "{file}: {why}");
     }
+}
+
+/// `mcp_server.toml` against the demo target without auth (the plan sends a bearer token only
+/// from MCP_TOKEN): no failure, every task recorded, and each user's session opened with
+/// `initialize` + `notifications/initialized` and ended by one DELETE carrying its session id.
+#[tokio::test]
+async fn mcp_server_plan_opens_uses_and_deletes_a_session_per_user_on_the_demo_target() {
+    let target = spawn_target_with(TargetConfig {
+        token: None,
+        ..TargetConfig::default()
+    })
+    .await;
+    let plan = load("mcp_server.toml");
+    let users = 5;
+    let s = run_to_end(
+        &plan,
+        run_cfg(target.url(), users, Duration::from_secs(3)),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(s.total.num_failures, 0, "{:?}", s.failures);
+    for name in ["initialize", "notifications/initialized"] {
+        assert_eq!(
+            row(&s, "POST", name).num_requests,
+            u64::from(users),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        row(&s, "DELETE", "session [delete]").num_requests,
+        u64::from(users)
+    );
+    for task in [
+        "tools/list",
+        "tools/call",
+        "resources/list",
+        "prompts/list",
+        "ping",
+    ] {
+        assert!(row(&s, "POST", task).num_requests > 0, "{task}");
+    }
+    let stats = served(&target).await;
+    assert_eq!(
+        served_count(&stats, "DELETE /mcp"),
+        u64::from(users),
+        "{stats}"
+    );
+    // Every request after the users' initialize carried a session id the target issued.
+    assert_eq!(stats["mcp"]["sessions_issued"], u64::from(users), "{stats}");
+    assert_eq!(stats["mcp"]["unknown_session"], 0, "{stats}");
+    assert_eq!(
+        stats["mcp"]["requests_with_session"].as_u64(),
+        Some(s.total.num_requests - u64::from(users)),
+        "{stats}"
+    );
 }
