@@ -78,7 +78,7 @@ pub fn verify(
     resp: &ResponseView<'_>,
     vars: &mut Vars,
 ) -> Result<(), String> {
-    verify_only(checks, captures, resp, vars).map_err(|message| with_body(message, resp.body))
+    verify_checks(checks, captures, resp, vars).map_err(|message| with_body(message, resp.body))
 }
 
 /// Bytes of the body a failure message quotes.
@@ -86,7 +86,7 @@ const BODY_SNIPPET: usize = 200;
 
 /// `message`, then up to [`BODY_SNIPPET`] bytes of the body, escaped (`\n`, `\"`, invalid
 /// UTF-8 as U+FFFD) and cut at a character boundary with `…` when longer.
-fn with_body(message: String, body: &[u8]) -> String {
+pub fn with_body(message: String, body: &[u8]) -> String {
     if body.is_empty() {
         return message;
     }
@@ -100,7 +100,9 @@ fn with_body(message: String, body: &[u8]) -> String {
     format!("{message}; body: {:?}{more}", &text[..cut])
 }
 
-fn verify_only(
+/// [`verify`] without the body quote (for a caller that says why better, e.g. an rpc step's
+/// JSON-RPC error).
+pub fn verify_checks(
     checks: &Checks,
     captures: &[Capture],
     resp: &ResponseView<'_>,
@@ -374,7 +376,7 @@ mod tests {
             body: &r.body,
             elapsed: r.elapsed,
         };
-        (verify_only(checks, captures, &view, &mut vars), vars)
+        (verify_checks(checks, captures, &view, &mut vars), vars)
     }
 
     fn err(checks: &Checks, r: &Resp) -> String {

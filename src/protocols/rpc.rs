@@ -18,7 +18,7 @@ use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
 
-use super::check::{verify, ResponseView};
+use super::check::{verify_checks, with_body, ResponseView};
 use super::common::{
     default_header, is_response_to, rpc_error, short, PreparedHeaders, PreparedPath,
 };
@@ -233,18 +233,17 @@ impl PreparedRpc {
                 return Err("expected a JSON-RPC response with `result` or `error`".into());
             }
         }
-        verify(&self.checks, &self.captures, &view, vars).map_err(|failed| {
-            if status_ok {
-                return failed;
-            }
+        verify_checks(&self.checks, &self.captures, &view, vars).map_err(|failed| {
             // An HTTP error with a JSON-RPC error body says why (an MCP server without the
-            // session: "HTTP 400: JSON-RPC error -32600: Bad Request: Missing session ID").
-            match serde_json::from_slice::<serde_json::Value>(&reply.message)
-                .ok()
-                .and_then(|msg| rpc_error(&msg, &[]))
-            {
+            // session: "HTTP 400: JSON-RPC error -32600: Bad Request: Missing session ID");
+            // otherwise the start of the body does.
+            let error = (!status_ok)
+                .then(|| serde_json::from_slice::<serde_json::Value>(&reply.message).ok())
+                .flatten()
+                .and_then(|msg| rpc_error(&msg, &[]));
+            match error {
                 Some(error) => format!("{failed}: {error}"),
-                None => failed,
+                None => with_body(failed, &reply.message),
             }
         })
     }
