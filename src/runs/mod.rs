@@ -4,7 +4,7 @@
 //! live or stored (`lookup.rs`). It owns no statistics: it reads the engine's snapshots.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -38,6 +38,11 @@ pub const STALE_AFTER: Duration = Duration::from_secs(5);
 pub enum StartError {
     #[error("run {active} is still running; stop it first (one run at a time)")]
     Busy { active: String },
+    #[error(
+        "another run is being started (its setup runs, or it waits for its agents); one run at \
+         a time"
+    )]
+    Starting,
     #[error(transparent)]
     Invalid(#[from] RequestError),
     #[error(transparent)]
@@ -124,6 +129,23 @@ struct Inner {
     /// Agents that dialled in, for runs on agents; and how long a start waits for them.
     agents: Arc<AgentHub>,
     agent_wait: Duration,
+    /// A start is under way (between its checks and its run being live).
+    starting: AtomicBool,
+}
+
+/// Holds [`Inner::starting`] while a start is under way; lets go when dropped.
+struct Starting<'a>(&'a AtomicBool);
+
+impl<'a> Starting<'a> {
+    fn claim(flag: &'a AtomicBool) -> Option<Starting<'a>> {
+        (!flag.swap(true, Ordering::AcqRel)).then_some(Starting(flag))
+    }
+}
+
+impl Drop for Starting<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl Runs {
@@ -145,6 +167,7 @@ impl Runs {
                 max_live: 1,
                 agents: Arc::new(agents),
                 agent_wait,
+                starting: AtomicBool::new(false),
             }),
         }
     }
@@ -222,6 +245,11 @@ impl Runs {
         if let Some(active) = self.busy() {
             return Err(StartError::Busy { active });
         }
+        // One start at a time too: setup and waiting for agents take a while before the run is
+        // live, and a second start meanwhile would make two runs.
+        let Some(_starting) = Starting::claim(&self.inner.starting) else {
+            return Err(StartError::Starting);
+        };
         let ratio = ratio(&req.classes);
         // Runs the plan's setup steps first (a failure refuses the start with their message).
         let (handle, completion) = if req.agents > 0 {

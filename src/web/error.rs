@@ -110,7 +110,9 @@ impl From<RequestError> for ApiError {
 impl From<StartError> for ApiError {
     fn from(e: StartError) -> Self {
         match e {
-            StartError::Busy { .. } => ApiError::conflict("run_active", e.to_string()),
+            StartError::Busy { .. } | StartError::Starting => {
+                ApiError::conflict("run_active", e.to_string())
+            }
             StartError::Invalid(e) => e.into(),
             StartError::Refused(e) => e.into(),
             StartError::Store(e) => e.into(),
