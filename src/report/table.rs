@@ -71,6 +71,29 @@ pub fn stats_table(s: &Snapshot) -> String {
         );
     }
 
+    if s.rows.iter().any(|r| r.ws.is_some()) {
+        out.push_str("WebSocket delivery (lost: no reply within the timeout, or cut off)\n");
+        let mut ws = Table::new(&[
+            ("Name", Align::Left, true),
+            ("# sent", Align::Right, false),
+            ("# received", Align::Right, false),
+            ("# lost", Align::Right, false),
+            ("loss", Align::Right, false),
+        ]);
+        for r in &s.rows {
+            if let Some(d) = r.ws {
+                ws.row(vec![
+                    display_name(&r.name),
+                    d.sent.to_string(),
+                    d.received.to_string(),
+                    d.lost.to_string(),
+                    fmt_pct(d.loss()),
+                ]);
+            }
+        }
+        ws.render(&mut out);
+    }
+
     out.push_str("Response time percentiles (approximated)\n");
     percentile_table(
         s.rows.iter().map(|r| (r, &r.percentiles)),

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::sample::{Batch, Failure, Sample};
+use super::sample::{Batch, Failure, Sample, WsDelivery};
+use crate::plan::model::NameId;
 
 /// Flush after this many samples...
 const MAX_SAMPLES: usize = 512;
@@ -79,6 +80,18 @@ impl Recorder {
         self.after_push(now);
     }
 
+    /// Adds WebSocket delivery counts to `name`'s row.
+    pub fn record_ws(&mut self, name: NameId, counts: WsDelivery, now: Instant) {
+        if counts.is_zero() {
+            return;
+        }
+        match self.batch.ws.last_mut() {
+            Some((last, c)) if *last == name => c.add(counts),
+            _ => self.batch.ws.push((name, counts)),
+        }
+        self.after_push(now);
+    }
+
     /// Counts an open-model start that found every user busy.
     pub fn record_dropped(&mut self, now: Instant) {
         self.batch.dropped += 1;
@@ -135,7 +148,6 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::model::NameId;
 
     fn sample(ok: bool) -> Sample {
         Sample {
