@@ -678,11 +678,17 @@ mod tests {
         let base = OriginInfo::parse("http://example.test:8090").expect("base");
         let t = Target::join(&base, "ws://127.0.0.1:4321/echo?x=1").expect("ws");
         let o = &t.origin.origin;
-        assert_eq!((o.https, o.host.as_str(), o.port), (false, "127.0.0.1", 4321));
+        assert_eq!(
+            (o.https, o.host.as_str(), o.port),
+            (false, "127.0.0.1", 4321)
+        );
         assert_eq!(t.path_and_query, "/echo?x=1");
         let t = Target::join(&base, "wss://secure.test/ws").expect("wss");
         let o = &t.origin.origin;
-        assert_eq!((o.https, o.host.as_str(), o.port), (true, "secure.test", 443));
+        assert_eq!(
+            (o.https, o.host.as_str(), o.port),
+            (true, "secure.test", 443)
+        );
         assert_eq!(t.origin.origin.ws_base_url(), "wss://secure.test");
         let t = Target::join(&base, "/ws").expect("relative");
         let o = &t.origin.origin;

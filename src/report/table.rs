@@ -373,6 +373,7 @@ mod tests {
             current_fail_per_s: fails as f64 / 10.0,
             total_rps: n as f64 / 20.0,
             total_fail_per_s: fails as f64 / 20.0,
+            ws: None,
         }
     }
 

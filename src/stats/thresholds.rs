@@ -187,9 +187,7 @@ fn unit_of(metric: ThresholdMetric) -> Unit {
         | ThresholdMetric::Avg
         | ThresholdMetric::Min
         | ThresholdMetric::Max => Unit::Ms,
-        ThresholdMetric::ErrorRate | ThresholdMetric::Checks | ThresholdMetric::Loss => {
-            Unit::Ratio
-        }
+        ThresholdMetric::ErrorRate | ThresholdMetric::Checks | ThresholdMetric::Loss => Unit::Ratio,
         ThresholdMetric::Rps => Unit::PerSecond,
     }
 }

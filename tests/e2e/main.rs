@@ -16,6 +16,7 @@ mod load;
 mod outputs;
 mod plan;
 mod protocols;
+mod real_ws;
 mod share;
 mod shipped;
 mod signals;

@@ -358,7 +358,7 @@ impl Validator<'_, '_> {
                     "rate without for",
                 );
             }
-            if send.is_empty() && field(t, "send").is_some_and(|(_, s)| s.get_ref().is_array()) {
+            if send.is_empty() && field(t, "send").is_none_or(|(_, s)| s.get_ref().is_array()) {
                 self.err(
                     at,
                     "send: at least one message to repeat at the rate",
@@ -422,12 +422,7 @@ impl Validator<'_, '_> {
             limits::MAX_WS_RATE
         );
         let parsed = match v.get_ref() {
-            DeValue::String(s) => s
-                .strip_suffix("/s")
-                .unwrap_or(s)
-                .trim()
-                .parse::<f64>()
-                .ok(),
+            DeValue::String(s) => s.strip_suffix("/s").unwrap_or(s).trim().parse::<f64>().ok(),
             other => as_f64(other),
         };
         match parsed {
