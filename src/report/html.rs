@@ -266,6 +266,31 @@ mod tests {
     }
 
     #[test]
+    fn websocket_rows_get_a_delivery_section() {
+        let html = render(&record(), &snapshot(), None);
+        assert!(!html.contains("WebSocket delivery"), "only with ws rows");
+        let mut s = snapshot();
+        s.rows.push(StatsRow {
+            method: "WS".into(),
+            name: "/ws".into(),
+            num_requests: 990,
+            ws: Some(crate::stats::snapshot::WsDelivery {
+                sent: 1000,
+                received: 990,
+                lost: 10,
+            }),
+            ..StatsRow::default()
+        });
+        let html = render(&record(), &s, None);
+        assert!(html.contains("<h2>WebSocket delivery</h2>"), "{html}");
+        assert!(
+            html.contains(r#"<td class="num">1000</td>"#)
+                && html.contains(r#"<td class="num">10</td>"#),
+            "{html}"
+        );
+    }
+
+    #[test]
     fn one_self_contained_file_with_every_section_and_nothing_unescaped() {
         let html = render(&record(), &snapshot(), None);
         for needle in [

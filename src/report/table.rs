@@ -459,6 +459,27 @@ mod tests {
     }
 
     #[test]
+    fn websocket_rows_get_a_delivery_table() {
+        let mut s = snapshot();
+        assert!(!stats_table(&s).contains("WebSocket delivery"));
+        let mut ws = row("WS", "/ws", 990, 10, 5.0);
+        ws.ws = Some(crate::stats::snapshot::WsDelivery {
+            sent: 1000,
+            received: 990,
+            lost: 10,
+        });
+        s.rows.push(ws);
+        let text = stats_table(&s);
+        let at = text.find("WebSocket delivery").expect("a delivery table");
+        let line = text[at..]
+            .lines()
+            .find(|l| l.contains("/ws"))
+            .expect("the /ws line");
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cells, ["/ws", "1000", "990", "10", "1.00%"], "{text}");
+    }
+
+    #[test]
     fn no_failure_section_and_no_corrected_section_when_absent() {
         let mut s = snapshot();
         s.failures.clear();

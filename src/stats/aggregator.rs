@@ -681,6 +681,32 @@ mod tests {
     }
 
     #[test]
+    fn websocket_delivery_counts_add_up_per_row_and_in_the_total() {
+        let mut agg = Aggregator::new(names(), DEFAULT_NAME_CAP);
+        let counts = |sent, received, lost| WsDelivery {
+            sent,
+            received,
+            lost,
+        };
+        let mut b = batch(vec![sample(1, 5_000, true), sample(2, 1_000, true)]);
+        b.ws.push((NameId(1), counts(10, 9, 1)));
+        agg.ingest(b);
+        let mut b = batch(vec![sample(1, 5_000, true)]);
+        b.ws.push((NameId(1), counts(5, 5, 0)));
+        agg.ingest(b);
+        let s = snap(&agg, 2);
+        let post = s.rows.iter().find(|r| r.method == "POST").expect("POST /a");
+        assert_eq!(post.ws, Some(counts(15, 14, 1)));
+        let get = s.rows.iter().find(|r| r.method == "GET").expect("GET /a");
+        assert_eq!(get.ws, None, "no counts on rows without messages");
+        assert_eq!(s.total.ws, Some(counts(15, 14, 1)));
+        let json = serde_json::to_value(post).expect("json");
+        assert_eq!(json["ws"]["lost"], 1);
+        agg.reset();
+        assert_eq!(snap(&agg, 3).total.ws, None);
+    }
+
+    #[test]
     fn counts_per_name_and_aggregated_sorted_like_locust() {
         let mut agg = Aggregator::new(names(), DEFAULT_NAME_CAP);
         agg.ingest(batch((1..=1000).map(|us| sample(0, us, true)).collect()));

@@ -197,6 +197,25 @@ mod tests {
     }
 
     #[test]
+    fn ws_counts_of_a_row_add_into_one_entry() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let mut rec = Recorder::new(tx);
+        let t0 = Instant::now();
+        let c = |sent, received, lost| WsDelivery {
+            sent,
+            received,
+            lost,
+        };
+        rec.record_ws(NameId(3), c(5, 4, 1), t0);
+        rec.record_ws(NameId(3), c(2, 2, 0), t0);
+        rec.record_ws(NameId(1), c(1, 1, 0), t0);
+        rec.record_ws(NameId(1), WsDelivery::default(), t0);
+        rec.flush();
+        let batch = rx.try_recv().expect("a batch");
+        assert_eq!(batch.ws, [(NameId(3), c(7, 6, 1)), (NameId(1), c(1, 1, 0))]);
+    }
+
+    #[test]
     fn keeps_the_batch_when_the_channel_is_full() {
         let (tx, mut rx) = mpsc::channel(1);
         let mut rec = Recorder::new(tx);
