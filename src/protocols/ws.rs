@@ -418,6 +418,7 @@ impl PreparedWs {
         rec: &mut Recorder,
         exchange: &mut Exchange,
     ) -> Option<String> {
+        let mut timed_out = false;
         for m in &self.messages {
             if let Some(failure) = self.send_one(socket, m, vars, exchange, None).await {
                 return Some(failure);
@@ -430,6 +431,7 @@ impl PreparedWs {
                     Read::Reply(message, at) => self.take_reply(exchange, &message, at, vars, rec),
                     Read::Timeout => {
                         self.expire(exchange, deadline, rec);
+                        timed_out = true;
                         break;
                     }
                     Read::Failed(why) => return Some(why),
@@ -437,8 +439,9 @@ impl PreparedWs {
             }
             exchange.report_due(self.name, rec, Instant::now());
         }
-        if self.expect.is_none() && self.duration.is_none() {
-            // One reply per message was the goal, and each had its wait.
+        if timed_out || (self.expect.is_none() && self.duration.is_none()) {
+            // One reply per message was the goal, and each had its wait; after a lost message
+            // (already a failure) waiting for more replies would only fail the step twice.
             return None;
         }
         exchange.last_activity = Instant::now();
