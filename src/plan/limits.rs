@@ -32,6 +32,9 @@ pub const MAX_STAGES: usize = 1_000;
 pub const MAX_EVENTS: u32 = 1_000_000;
 /// Messages in a WebSocket step's `send` (each is kept pending until its reply).
 pub const MAX_SEND: usize = 1_000;
+/// Messages a second on one WebSocket (`rate = "N/s"` of a ws step): each may wait for its
+/// reply for the step's timeout, so this bounds what one connection holds pending.
+pub const MAX_WS_RATE: f64 = 10_000.0;
 /// Any duration in a plan (timeouts, think times, waits, stages, `for`, delays) and a run's
 /// `run_time`: `Instant + d` can then never overflow.
 pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);

@@ -242,9 +242,25 @@ pub struct WsStep {
     pub headers: Vec<(String, Template)>,
     pub send: Vec<WsMessage>,
     pub expect: Option<u32>,
+    /// `for`: with `rate`, how long the stream lasts; without, how long to read replies.
     pub duration: Option<Duration>,
+    /// `mode`: how the `send` list goes out (ignored by a `rate` stream, which has its own grid).
+    pub mode: WsMode,
+    /// `rate = "20/s"`: messages per second on the one connection, due at start + k/rate, the
+    /// `send` list repeated in order for `duration` (then always Some).
+    pub rate: Option<f64>,
     /// `<name> [connect]` (kind `WS`): the handshake. Round trips go to the step's own name.
     pub connect_name: NameId,
+}
+
+/// `mode` of a WebSocket step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WsMode {
+    /// Send one message, wait for its reply (or the timeout), then the next.
+    #[default]
+    Sequential,
+    /// Send every message, then collect the replies.
+    Pipelined,
 }
 
 #[derive(Clone, Debug)]
@@ -447,6 +463,8 @@ pub enum ThresholdMetric {
     ErrorRate,
     Rps,
     Checks,
+    /// WebSocket messages lost / sent (`'/ws'.loss < 0.1%`): 0 for rows without messages.
+    Loss,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

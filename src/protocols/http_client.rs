@@ -137,8 +137,19 @@ impl OriginInfo {
 }
 
 impl Target {
-    /// Joins a plan path to the run's base origin; an absolute `http(s)://` path overrides it.
+    /// Joins a plan path to the run's base origin; an absolute `http(s)://` path overrides it,
+    /// and so does a `ws(s)://` one (a WebSocket's origin is the http(s) one it upgrades from).
     pub fn join(base: &Arc<OriginInfo>, path: &str) -> Result<Target, HttpError> {
+        let upgraded;
+        let path = if let Some(rest) = path.strip_prefix("ws://") {
+            upgraded = format!("http://{rest}");
+            upgraded.as_str()
+        } else if let Some(rest) = path.strip_prefix("wss://") {
+            upgraded = format!("https://{rest}");
+            upgraded.as_str()
+        } else {
+            path
+        };
         if path.starts_with("http://") || path.starts_with("https://") {
             let url = url::Url::parse(path)
                 .map_err(|e| HttpError::Url(path.to_string(), e.to_string()))?;
@@ -728,5 +739,28 @@ mod tests {
             .build_request(&Method::POST, &mcp, &own, Bytes::new())
             .expect("a request");
         assert_eq!(req.headers()[MCP_SESSION_ID], "mine");
+    }
+
+    #[test]
+    fn join_takes_absolute_ws_urls_to_their_own_origin() {
+        let base = OriginInfo::parse("http://example.test:8090").expect("base");
+        let t = Target::join(&base, "ws://127.0.0.1:4321/echo?x=1").expect("ws");
+        let o = &t.origin.origin;
+        assert_eq!(
+            (o.https, o.host.as_str(), o.port),
+            (false, "127.0.0.1", 4321)
+        );
+        assert_eq!(t.path_and_query, "/echo?x=1");
+        let t = Target::join(&base, "wss://secure.test/ws").expect("wss");
+        let o = &t.origin.origin;
+        assert_eq!(
+            (o.https, o.host.as_str(), o.port),
+            (true, "secure.test", 443)
+        );
+        assert_eq!(t.origin.origin.ws_base_url(), "wss://secure.test");
+        let t = Target::join(&base, "/ws").expect("relative");
+        let o = &t.origin.origin;
+        assert_eq!((o.host.as_str(), o.port), ("example.test", 8090));
+        assert_eq!(t.path_and_query, "/ws");
     }
 }

@@ -1,12 +1,21 @@
-//! WebSocket steps (`ws = "/path"`) over tokio-tungstenite: the handshake (with the plan's
-//! headers, Bearer included, and the user's MCP session and cookies) is `<name> [connect]`;
-//! then each `send` message goes out and its reply's round trip is recorded under `<name>`,
-//! matched by JSON-RPC `id` when the message has one, else in order. The step ends when
-//! `expect` replies arrived (default: one per message) or `for` elapsed, whichever first.
+//! WebSocket steps (`ws = "/path"` or an absolute `ws(s)://` URL) over tokio-tungstenite: the
+//! handshake (with the plan's headers, Bearer included, and the user's MCP session and cookies)
+//! is `<name> [connect]`; then the `send` messages go out and each reply's round trip is
+//! recorded under `<name>`, matched by JSON-RPC `id` when the message has one, else in order.
 //!
-//! The step timeout bounds the handshake and each wait for the next reply; a server that
-//! closes, breaks or sends garbage before the step is done fails every message still waiting
-//! for its reply. Status and header checks apply to the handshake; body checks and captures
+//! Three ways to send: `mode = "sequential"` (the default) sends one message and waits for its
+//! reply (or the timeout: the message is lost, the next one goes) before the next;
+//! `mode = "pipelined"` sends them all, then reads. Either ends when `expect` replies arrived
+//! (default: one per message) or `for` elapsed, whichever first. `rate = "20/s"` with
+//! `for = "10m"` is a stream: message k is due at start + k/rate (a grid from absolute instants,
+//! never chained sleeps), the `send` list repeated in order, each reply awaited for the timeout
+//! while the grid goes on; the step ends when `for` is over and every message has its reply or
+//! its timeout.
+//!
+//! Delivery counts (sent, received, lost) go to the step's row about once a second and at the
+//! end. The step timeout bounds the handshake and each message's wait for its reply; a server
+//! that closes, breaks or sends garbage before the step is done fails (and loses) every message
+//! still waiting for its reply. Status and header checks apply to the handshake; body checks and captures
 //! to each reply matched to a message. The socket opens through `UserHttp::connect_raw` and
 //! lives for the step only; nothing here outlasts the step.
 
@@ -15,16 +24,17 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use super::check::{verify, ResponseView};
 use super::common::{ids_equal, PreparedHeaders, PreparedPath, SplitChecks};
 use super::http_client::{timeout_message, RawStream, Target, UserHttp};
 use super::step::{sample, PrepareCtx, PrepareError, StepCtx};
 use crate::engine::vars::Vars;
-use crate::plan::model::{NameId, Step, WsMessage, WsStep};
+use crate::plan::model::{NameId, Step, WsMessage, WsMode, WsStep};
 use crate::plan::template::{JsonTemplate, Template};
 use crate::stats::recorder::Recorder;
+use crate::stats::sample::WsDelivery;
 
 /// Per connection: small buffers (many users may hold a socket each), 8 MiB messages at most.
 fn ws_config() -> WebSocketConfig {
@@ -37,25 +47,25 @@ fn ws_config() -> WebSocketConfig {
 
 #[derive(Debug)]
 enum PreparedMessage {
-    /// Rendered once: the text and its JSON-RPC id, if any.
-    Fixed(String, Option<serde_json::Value>),
+    /// Rendered once: the text (shared, cloned without copying) and its JSON-RPC id, if any.
+    Fixed(Utf8Bytes, Option<serde_json::Value>),
     Text(Template),
     Json(JsonTemplate),
 }
 
 impl PreparedMessage {
-    fn render(&self, vars: &Vars) -> Result<(String, Option<serde_json::Value>), String> {
+    fn render(&self, vars: &Vars) -> Result<(Utf8Bytes, Option<serde_json::Value>), String> {
         match self {
             PreparedMessage::Fixed(text, id) => Ok((text.clone(), id.clone())),
             PreparedMessage::Text(t) => {
                 let text = t.render(vars).map_err(|e| e.to_string())?.into_owned();
                 let id = json_id(&text);
-                Ok((text, id))
+                Ok((text.into(), id))
             }
             PreparedMessage::Json(j) => {
                 let value = j.render_value(vars).map_err(|e| e.to_string())?;
                 let id = value.get("id").cloned();
-                Ok((value.to_string(), id))
+                Ok((value.to_string().into(), id))
             }
         }
     }
@@ -81,6 +91,9 @@ pub struct PreparedWs {
     messages: Vec<PreparedMessage>,
     expect: Option<u32>,
     duration: Option<Duration>,
+    mode: WsMode,
+    /// Messages a second of a stream (then `duration` is its length).
+    rate: Option<f64>,
     /// The row of the handshake (`<name> [connect]`).
     connect_name: NameId,
     /// The row of each message's round trip.
@@ -97,12 +110,12 @@ impl PreparedWs {
                 WsMessage::Text(t) if t.is_static() => {
                     let text = t.source().to_string();
                     let id = json_id(&text);
-                    PreparedMessage::Fixed(text, id)
+                    PreparedMessage::Fixed(text.into(), id)
                 }
                 WsMessage::Json(j) if j.is_static() => {
                     let value = j.render_value(cx.vars).map_err(|e| err(e.to_string()))?;
                     let id = value.get("id").cloned();
-                    PreparedMessage::Fixed(value.to_string(), id)
+                    PreparedMessage::Fixed(value.to_string().into(), id)
                 }
                 WsMessage::Text(t) => PreparedMessage::Text(t.clone()),
                 WsMessage::Json(j) => PreparedMessage::Json(j.clone()),
@@ -117,6 +130,8 @@ impl PreparedWs {
             messages,
             expect: ws.expect,
             duration: ws.duration,
+            mode: ws.mode,
+            rate: ws.rate,
             connect_name: ws.connect_name,
             name: PrepareError::row(step)?,
             checks: SplitChecks::new(step),
@@ -137,17 +152,99 @@ impl PreparedWs {
 struct Pending {
     id: Option<serde_json::Value>,
     sent: Instant,
+    /// How late it went out against its due instant on a stream's grid (the corrected twin).
+    lag: Option<Duration>,
 }
 
 type Socket = tokio_tungstenite::WebSocketStream<RawStream>;
 
+/// How often a long step hands its delivery counts to the recorder.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+
 /// The replies of an open socket, matched to the messages waiting for them.
 struct Exchange {
+    /// In send order: the first is the oldest.
     pending: Vec<Pending>,
     replies: u32,
     last_activity: Instant,
-    /// False once a matched reply failed its checks.
+    /// False once a matched reply failed its checks or a message was lost.
     all_ok: bool,
+    /// Counts not yet handed to the recorder.
+    counts: WsDelivery,
+    reported: Instant,
+}
+
+impl Exchange {
+    fn new(capacity: usize) -> Exchange {
+        let now = Instant::now();
+        Exchange {
+            pending: Vec::with_capacity(capacity),
+            replies: 0,
+            last_activity: now,
+            all_ok: true,
+            counts: WsDelivery::default(),
+            reported: now,
+        }
+    }
+
+    fn push(&mut self, id: Option<serde_json::Value>, lag: Option<Duration>) {
+        self.pending.push(Pending {
+            id,
+            sent: Instant::now(),
+            lag,
+        });
+        self.counts.sent += 1;
+    }
+
+    /// Hands the counts to the recorder once a second (a stream's numbers stay live).
+    fn report_due(&mut self, name: NameId, rec: &mut Recorder, now: Instant) {
+        if now.duration_since(self.reported) >= REPORT_EVERY {
+            rec.record_ws(name, std::mem::take(&mut self.counts), now);
+            self.reported = now;
+        }
+    }
+}
+
+/// What one read of the socket gave.
+enum Read {
+    Reply(Message, Instant),
+    /// The deadline passed first.
+    Timeout,
+    /// Closed, broken or garbage: the message says which.
+    Failed(String),
+}
+
+/// The next data message before `deadline`; pings and pongs are answered and skipped.
+async fn read_until(socket: &mut Socket, deadline: Instant, replies: u32) -> Read {
+    loop {
+        let next = tokio::time::timeout_at(deadline.into(), socket.next()).await;
+        let message = match next {
+            Err(_) => return Read::Timeout,
+            Ok(None) => return Read::Failed(format!("connection closed after {replies} replies")),
+            Ok(Some(Err(e))) => return Read::Failed(format!("WebSocket: {e}")),
+            Ok(Some(Ok(message))) => message,
+        };
+        match reply_of(message, replies) {
+            Ok(Some(m)) => return Read::Reply(m, Instant::now()),
+            Ok(None) => continue,
+            Err(why) => return Read::Failed(why),
+        }
+    }
+}
+
+/// A text or binary message as a reply; None for control frames (tungstenite answers pings
+/// itself); Err for the server's close.
+fn reply_of(message: Message, replies: u32) -> Result<Option<Message>, String> {
+    match message {
+        Message::Text(_) | Message::Binary(_) => Ok(Some(message)),
+        Message::Close(frame) => {
+            let why = frame.as_ref().map_or_else(String::new, |f| {
+                format!(" ({} {})", u16::from(f.code), f.reason.as_str())
+            });
+            Err(format!("closed by the server after {replies} replies{why}"))
+        }
+        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(None),
+    }
 }
 
 impl PreparedWs {
@@ -168,36 +265,43 @@ impl PreparedWs {
                 return false;
             }
         };
-        let mut exchange = Exchange {
-            pending: Vec::with_capacity(self.messages.len()),
-            replies: 0,
-            last_activity: Instant::now(),
-            all_ok: true,
+        let mut exchange = Exchange::new(self.messages.len());
+        let failure = match (self.rate, self.duration) {
+            (Some(rate), Some(length)) => {
+                self.stream(&mut socket, rate, length, cx.vars, cx.rec, &mut exchange)
+                    .await
+            }
+            _ => match self.mode {
+                WsMode::Sequential => {
+                    self.sequential(&mut socket, cx.vars, cx.rec, &mut exchange)
+                        .await
+                }
+                WsMode::Pipelined => {
+                    self.pipelined(&mut socket, cx.vars, cx.rec, &mut exchange)
+                        .await
+                }
+            },
         };
-        let mut failure = self.send_all(&mut socket, cx.vars, &mut exchange).await;
-        exchange.last_activity = Instant::now();
-        if failure.is_none() {
-            failure = self
-                .receive(&mut socket, cx.vars, cx.rec, &mut exchange)
-                .await;
-        }
         // Closing politely is best effort: the step's outcome is already known.
         let close_within = self.timeout.min(Duration::from_secs(1));
         let _ = tokio::time::timeout(close_within, socket.close(None)).await;
-        let Some(message) = failure else {
-            return exchange.all_ok;
-        };
         let now = Instant::now();
-        if exchange.pending.is_empty() {
-            let waited = now.duration_since(exchange.last_activity);
-            let s = sample(self.name, waited, None, 0, false);
-            cx.rec.record_failure(s, message.clone(), now);
+        let mut ok = exchange.all_ok;
+        if let Some(message) = failure {
+            ok = false;
+            if exchange.pending.is_empty() {
+                let waited = now.duration_since(exchange.last_activity);
+                let s = sample(self.name, waited, None, 0, false);
+                cx.rec.record_failure(s, message.clone(), now);
+            }
+            exchange.counts.lost += exchange.pending.len() as u64;
+            for m in exchange.pending.drain(..) {
+                let s = sample(self.name, now.duration_since(m.sent), m.lag, 0, false);
+                cx.rec.record_failure(s, message.clone(), now);
+            }
         }
-        for m in exchange.pending {
-            let s = sample(self.name, now.duration_since(m.sent), None, 0, false);
-            cx.rec.record_failure(s, message.clone(), now);
-        }
-        false
+        cx.rec.record_ws(self.name, exchange.counts, now);
+        ok
     }
 
     /// Opens the socket and checks the handshake's response head. Ok has when it connected;
@@ -265,32 +369,166 @@ impl PreparedWs {
         Ok((request, target))
     }
 
-    /// Sends the step's messages in order, each then waiting for its reply. Some(message) when
-    /// one could not be rendered or sent.
-    async fn send_all(
+    /// Renders message `m` and sends it, waiting for it; Some(message) when it could not be
+    /// rendered or sent.
+    async fn send_one(
         &self,
         socket: &mut Socket,
+        m: &PreparedMessage,
         vars: &Vars,
+        exchange: &mut Exchange,
+        lag: Option<Duration>,
+    ) -> Option<String> {
+        let (text, id) = match m.render(vars) {
+            Ok(x) => x,
+            Err(message) => return Some(message),
+        };
+        exchange.push(id, lag);
+        let sent = tokio::time::timeout(self.timeout, socket.send(Message::Text(text))).await;
+        match sent {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!("send: {e}")),
+            Err(_) => Some(timeout_message(self.timeout)),
+        }
+    }
+
+    /// `mode = "pipelined"`: every message, then the replies.
+    async fn pipelined(
+        &self,
+        socket: &mut Socket,
+        vars: &mut Vars,
+        rec: &mut Recorder,
         exchange: &mut Exchange,
     ) -> Option<String> {
         for m in &self.messages {
-            let (text, id) = match m.render(vars) {
-                Ok(x) => x,
-                Err(message) => return Some(message),
-            };
-            exchange.pending.push(Pending {
-                id,
-                sent: Instant::now(),
-            });
-            let sent =
-                tokio::time::timeout(self.timeout, socket.send(Message::Text(text.into()))).await;
-            match sent {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Some(format!("send: {e}")),
-                Err(_) => return Some(timeout_message(self.timeout)),
+            if let Some(failure) = self.send_one(socket, m, vars, exchange, None).await {
+                return Some(failure);
             }
         }
-        None
+        exchange.last_activity = Instant::now();
+        self.receive(socket, vars, rec, exchange).await
+    }
+
+    /// `mode = "sequential"`: each message waits for its reply (or the timeout: then it is lost
+    /// and the next goes) before the next; then `expect`/`for` as in pipelined mode.
+    async fn sequential(
+        &self,
+        socket: &mut Socket,
+        vars: &mut Vars,
+        rec: &mut Recorder,
+        exchange: &mut Exchange,
+    ) -> Option<String> {
+        let mut timed_out = false;
+        for m in &self.messages {
+            if let Some(failure) = self.send_one(socket, m, vars, exchange, None).await {
+                return Some(failure);
+            }
+            let Some(deadline) = exchange.pending.last().map(|p| p.sent + self.timeout) else {
+                continue;
+            };
+            while !exchange.pending.is_empty() {
+                match read_until(socket, deadline, exchange.replies).await {
+                    Read::Reply(message, at) => self.take_reply(exchange, &message, at, vars, rec),
+                    Read::Timeout => {
+                        self.expire(exchange, deadline, rec);
+                        timed_out = true;
+                        break;
+                    }
+                    Read::Failed(why) => return Some(why),
+                }
+            }
+            exchange.report_due(self.name, rec, Instant::now());
+        }
+        if timed_out || (self.expect.is_none() && self.duration.is_none()) {
+            // One reply per message was the goal, and each had its wait; after a lost message
+            // (already a failure) waiting for more replies would only fail the step twice.
+            return None;
+        }
+        exchange.last_activity = Instant::now();
+        self.receive(socket, vars, rec, exchange).await
+    }
+
+    /// `rate` + `for`: message k due at start + k/rate until `for` is over, replies read (and
+    /// overdue messages lost) in between; then the last replies, each within its timeout.
+    async fn stream(
+        &self,
+        socket: &mut Socket,
+        rate: f64,
+        length: Duration,
+        vars: &mut Vars,
+        rec: &mut Recorder,
+        exchange: &mut Exchange,
+    ) -> Option<String> {
+        if self.messages.is_empty() {
+            return None;
+        }
+        let start = Instant::now();
+        let end = start + length;
+        let mut k: u64 = 0;
+        loop {
+            let due = start + Duration::from_secs_f64(k as f64 / rate);
+            let sending = due < end;
+            let expiry = exchange.pending.first().map(|p| p.sent + self.timeout);
+            if !sending && expiry.is_none() {
+                return None;
+            }
+            let now = Instant::now();
+            tokio::select! {
+                biased;
+                _ = tokio::time::sleep_until(expiry.unwrap_or(now).into()), if expiry.is_some() => {
+                    self.expire(exchange, Instant::now(), rec);
+                }
+                _ = tokio::time::sleep_until(due.into()), if sending => {
+                    let woke = Instant::now();
+                    let lag = woke.saturating_duration_since(due);
+                    rec.record_lag(lag, woke);
+                    // k < rate × `for` ≤ MAX_WS_RATE × MAX_DURATION: fits a usize.
+                    let m = &self.messages[(k % self.messages.len() as u64) as usize];
+                    if let Some(failure) = self.send_one(socket, m, vars, exchange, Some(lag)).await {
+                        return Some(failure);
+                    }
+                    k += 1;
+                }
+                next = socket.next() => {
+                    let at = Instant::now();
+                    let message = match next {
+                        None => {
+                            return Some(format!(
+                                "connection closed after {} replies",
+                                exchange.replies
+                            ))
+                        }
+                        Some(Err(e)) => return Some(format!("WebSocket: {e}")),
+                        Some(Ok(message)) => message,
+                    };
+                    match reply_of(message, exchange.replies) {
+                        Ok(Some(message)) => self.take_reply(exchange, &message, at, vars, rec),
+                        Ok(None) => {}
+                        Err(why) => return Some(why),
+                    }
+                }
+            }
+            exchange.report_due(self.name, rec, Instant::now());
+        }
+    }
+
+    /// Loses every pending message whose timeout is over at `now`: a failed sample each.
+    fn expire(&self, exchange: &mut Exchange, now: Instant, rec: &mut Recorder) {
+        let overdue = exchange
+            .pending
+            .iter()
+            .take_while(|p| p.sent + self.timeout <= now)
+            .count();
+        if overdue == 0 {
+            return;
+        }
+        exchange.all_ok = false;
+        exchange.counts.lost += overdue as u64;
+        let message = timeout_message(self.timeout);
+        for p in exchange.pending.drain(..overdue) {
+            let s = sample(self.name, now.duration_since(p.sent), p.lag, 0, false);
+            rec.record_failure(s, message.clone(), now);
+        }
     }
 
     /// Reads replies until enough arrived or `for` ended, recording each matched one. Some
@@ -307,7 +545,7 @@ impl PreparedWs {
         while wanted.is_none_or(|n| exchange.replies < n) {
             let now = Instant::now();
             let deadline = exchange.last_activity + self.timeout;
-            let next = tokio::select! {
+            let read = tokio::select! {
                 biased;
                 _ = tokio::time::sleep_until(end_at.unwrap_or(now).into()), if end_at.is_some() => {
                     if !exchange.pending.is_empty() {
@@ -315,33 +553,35 @@ impl PreparedWs {
                     }
                     return None;
                 }
-                next = tokio::time::timeout_at(deadline.into(), socket.next()) => next,
+                read = read_until(socket, deadline, exchange.replies) => read,
             };
-            let replies = exchange.replies;
-            let message = match next {
-                Err(_) => return Some(timeout_message(self.timeout)),
-                Ok(None) => return Some(format!("connection closed after {replies} replies")),
-                Ok(Some(Err(e))) => return Some(format!("WebSocket: {e}")),
-                Ok(Some(Ok(message))) => message,
-            };
-            let now = Instant::now();
-            let (text, id) = match &message {
-                Message::Text(t) => (t.as_bytes(), json_id(t.as_str())),
-                Message::Binary(b) => (&b[..], None),
-                Message::Close(frame) => {
-                    let why = frame.as_ref().map_or_else(String::new, |f| {
-                        format!(" ({} {})", u16::from(f.code), f.reason.as_str())
-                    });
-                    return Some(format!("closed by the server after {replies} replies{why}"));
-                }
-                // tungstenite answers pings itself.
-                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
-            };
-            exchange.replies += 1;
-            exchange.last_activity = now;
-            self.match_reply(exchange, text, id, now, vars, rec);
+            match read {
+                Read::Reply(message, at) => self.take_reply(exchange, &message, at, vars, rec),
+                Read::Timeout => return Some(timeout_message(self.timeout)),
+                Read::Failed(why) => return Some(why),
+            }
+            exchange.report_due(self.name, rec, Instant::now());
         }
         None
+    }
+
+    /// Counts a data message and matches it to the message it answers.
+    fn take_reply(
+        &self,
+        exchange: &mut Exchange,
+        message: &Message,
+        now: Instant,
+        vars: &mut Vars,
+        rec: &mut Recorder,
+    ) {
+        let (text, id) = match message {
+            Message::Text(t) => (t.as_bytes(), json_id(t.as_str())),
+            Message::Binary(b) => (&b[..], None),
+            _ => return,
+        };
+        exchange.replies += 1;
+        exchange.last_activity = now;
+        self.match_reply(exchange, text, id, now, vars, rec);
     }
 
     /// Matches a reply to its message (by JSON-RPC id, else the oldest without one) and records
@@ -367,13 +607,14 @@ impl PreparedWs {
             return;
         };
         let m = pending.remove(index);
+        exchange.counts.received += 1;
         let rtt = now.duration_since(m.sent);
         let bytes = text.len() as u64;
         match self.checks.check_message(text, rtt, vars) {
-            Ok(()) => rec.record(sample(self.name, rtt, None, bytes, true), now),
+            Ok(()) => rec.record(sample(self.name, rtt, m.lag, bytes, true), now),
             Err(message) => {
                 exchange.all_ok = false;
-                rec.record_failure(sample(self.name, rtt, None, bytes, false), message, now);
+                rec.record_failure(sample(self.name, rtt, m.lag, bytes, false), message, now);
             }
         }
     }

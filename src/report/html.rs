@@ -76,6 +76,16 @@ impl RowLine {
     }
 }
 
+/// A WebSocket row's delivery: messages sent, replies received, lost, loss.
+pub struct WsLine {
+    pub method: String,
+    pub name: String,
+    pub sent: u64,
+    pub received: u64,
+    pub lost: u64,
+    pub loss: String,
+}
+
 #[derive(Template)]
 #[template(path = "report.html")]
 pub struct Report {
@@ -87,6 +97,8 @@ pub struct Report {
     pub users: u32,
     pub summary: RowLine,
     pub rows: Vec<RowLine>,
+    /// Rows with WebSocket delivery counts (the section is left out when empty).
+    pub ws_rows: Vec<WsLine>,
     pub labels: [&'static str; 11],
     /// None: no threshold was evaluated for this run (the section says so).
     pub thresholds: Option<Vec<ThresholdLine>>,
@@ -119,6 +131,21 @@ impl Report {
             users: peak,
             summary: RowLine::new(&s.total),
             rows: s.rows.iter().map(RowLine::new).collect(),
+            ws_rows: s
+                .rows
+                .iter()
+                .filter_map(|r| {
+                    let d = r.ws?;
+                    Some(WsLine {
+                        method: r.method.clone(),
+                        name: r.name.clone(),
+                        sent: d.sent,
+                        received: d.received,
+                        lost: d.lost,
+                        loss: fmt_pct(d.loss()),
+                    })
+                })
+                .collect(),
             labels: Percentiles::LABELS,
             thresholds,
             failures: s.failures.clone(),
@@ -236,6 +263,31 @@ mod tests {
             cancelled: 0,
             agents: Vec::new(),
         }
+    }
+
+    #[test]
+    fn websocket_rows_get_a_delivery_section() {
+        let html = render(&record(), &snapshot(), None);
+        assert!(!html.contains("WebSocket delivery"), "only with ws rows");
+        let mut s = snapshot();
+        s.rows.push(StatsRow {
+            method: "WS".into(),
+            name: "/ws".into(),
+            num_requests: 990,
+            ws: Some(crate::stats::snapshot::WsDelivery {
+                sent: 1000,
+                received: 990,
+                lost: 10,
+            }),
+            ..StatsRow::default()
+        });
+        let html = render(&record(), &s, None);
+        assert!(html.contains("<h2>WebSocket delivery</h2>"), "{html}");
+        assert!(
+            html.contains(r#"<td class="num">1000</td>"#)
+                && html.contains(r#"<td class="num">10</td>"#),
+            "{html}"
+        );
     }
 
     #[test]

@@ -71,6 +71,29 @@ pub fn stats_table(s: &Snapshot) -> String {
         );
     }
 
+    if s.rows.iter().any(|r| r.ws.is_some()) {
+        out.push_str("WebSocket delivery (lost: no reply within the timeout, or cut off)\n");
+        let mut ws = Table::new(&[
+            ("Name", Align::Left, true),
+            ("# sent", Align::Right, false),
+            ("# received", Align::Right, false),
+            ("# lost", Align::Right, false),
+            ("loss", Align::Right, false),
+        ]);
+        for r in &s.rows {
+            if let Some(d) = r.ws {
+                ws.row(vec![
+                    display_name(&r.name),
+                    d.sent.to_string(),
+                    d.received.to_string(),
+                    d.lost.to_string(),
+                    fmt_pct(d.loss()),
+                ]);
+            }
+        }
+        ws.render(&mut out);
+    }
+
     out.push_str("Response time percentiles (approximated)\n");
     percentile_table(
         s.rows.iter().map(|r| (r, &r.percentiles)),
@@ -350,6 +373,7 @@ mod tests {
             current_fail_per_s: fails as f64 / 10.0,
             total_rps: n as f64 / 20.0,
             total_fail_per_s: fails as f64 / 20.0,
+            ws: None,
         }
     }
 
@@ -432,6 +456,27 @@ mod tests {
         let got = stats_table(&snapshot());
         let want = GOLDEN;
         assert_eq!(got, want, "\n--- got ---\n{got}");
+    }
+
+    #[test]
+    fn websocket_rows_get_a_delivery_table() {
+        let mut s = snapshot();
+        assert!(!stats_table(&s).contains("WebSocket delivery"));
+        let mut ws = row("WS", "/ws", 990, 10, 5.0);
+        ws.ws = Some(crate::stats::snapshot::WsDelivery {
+            sent: 1000,
+            received: 990,
+            lost: 10,
+        });
+        s.rows.push(ws);
+        let text = stats_table(&s);
+        let at = text.find("WebSocket delivery").expect("a delivery table");
+        let line = text[at..]
+            .lines()
+            .find(|l| l.contains("/ws"))
+            .expect("the /ws line");
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cells, ["/ws", "1000", "990", "10", "1.00%"], "{text}");
     }
 
     #[test]

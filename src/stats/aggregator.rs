@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::histogram::{ExactStats, HistogramError, LatencyHistogram};
 use super::interval::{Interval, Latencies};
-use super::sample::{Batch, Sample};
+use super::sample::{Batch, Sample, WsDelivery};
 use super::snapshot::{
     us_to_ms, FailureRow, Percentiles, Point, PointExtra, RunState, Snapshot, StatsRow,
 };
@@ -54,6 +54,8 @@ struct Row {
     window_fails: [u64; WINDOW],
     /// Failure occurrences by error text.
     errors: HashMap<String, u64>,
+    /// WebSocket delivery counts (a ws step's row; the total sums every row's).
+    ws: WsDelivery,
 }
 
 impl Row {
@@ -68,6 +70,7 @@ impl Row {
             window_reqs: [0; WINDOW],
             window_fails: [0; WINDOW],
             errors: HashMap::new(),
+            ws: WsDelivery::default(),
         }
     }
 
@@ -135,6 +138,7 @@ impl Row {
         self.window_reqs = [0; WINDOW];
         self.window_fails = [0; WINDOW];
         self.errors.clear();
+        self.ws = WsDelivery::default();
     }
 }
 
@@ -264,8 +268,16 @@ impl Aggregator {
         for &us in &batch.lags_us {
             self.lag.record(u64::from(us));
         }
+        for &(name, counts) in &batch.ws {
+            self.add_ws(name, counts);
+        }
         self.dropped += batch.dropped;
         self.cancelled += batch.cancelled;
+    }
+
+    fn add_ws(&mut self, name: NameId, counts: WsDelivery) {
+        self.total.ws.add(counts);
+        self.row_mut(name).ws.add(counts);
     }
 
     /// Adds one second of another generator (an agent's [`Interval`]): afterwards every number
@@ -287,6 +299,9 @@ impl Aggregator {
             );
             for (error, n) in &r.errors {
                 self.add_failures(NameId(r.name), error.clone(), *n);
+            }
+            if !r.ws.is_zero() {
+                self.add_ws(NameId(r.name), r.ws);
             }
         }
         if let Some(lag) = &part.lag {
@@ -605,6 +620,7 @@ impl Aggregator {
             current_fail_per_s: per_s(row.window_fails.iter().sum(), window_secs),
             total_rps: per_s(n, run_secs),
             total_fail_per_s: per_s(row.failures, run_secs),
+            ws: (!row.ws.is_zero()).then_some(row.ws),
         }
     }
 }
@@ -662,6 +678,32 @@ mod tests {
 
     fn snap(agg: &Aggregator, elapsed: u64) -> Snapshot {
         agg.snapshot(secs(elapsed), 7, RunState::Running)
+    }
+
+    #[test]
+    fn websocket_delivery_counts_add_up_per_row_and_in_the_total() {
+        let mut agg = Aggregator::new(names(), DEFAULT_NAME_CAP);
+        let counts = |sent, received, lost| WsDelivery {
+            sent,
+            received,
+            lost,
+        };
+        let mut b = batch(vec![sample(1, 5_000, true), sample(2, 1_000, true)]);
+        b.ws.push((NameId(1), counts(10, 9, 1)));
+        agg.ingest(b);
+        let mut b = batch(vec![sample(1, 5_000, true)]);
+        b.ws.push((NameId(1), counts(5, 5, 0)));
+        agg.ingest(b);
+        let s = snap(&agg, 2);
+        let post = s.rows.iter().find(|r| r.method == "POST").expect("POST /a");
+        assert_eq!(post.ws, Some(counts(15, 14, 1)));
+        let get = s.rows.iter().find(|r| r.method == "GET").expect("GET /a");
+        assert_eq!(get.ws, None, "no counts on rows without messages");
+        assert_eq!(s.total.ws, Some(counts(15, 14, 1)));
+        let json = serde_json::to_value(post).expect("json");
+        assert_eq!(json["ws"]["lost"], 1);
+        agg.reset();
+        assert_eq!(snap(&agg, 3).total.ws, None);
     }
 
     #[test]

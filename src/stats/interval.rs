@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::aggregator::{clip_error, FAILURE_GROUP_CAP, OTHER_ERRORS};
 use super::histogram::{ExactStats, HistogramError, LatencyHistogram};
-use super::sample::Batch;
+use super::sample::{Batch, WsDelivery};
 
 /// Latencies as they travel: HDR V2 + deflate, and the exact numbers the format has no room for.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -67,6 +67,9 @@ pub struct IntervalRow {
     pub bytes: u64,
     /// Failure occurrences by error text.
     pub errors: Vec<(String, u64)>,
+    /// WebSocket delivery counts of the second (zero for other rows).
+    #[serde(default, skip_serializing_if = "WsDelivery::is_zero")]
+    pub ws: WsDelivery,
 }
 
 /// One second of one generator.
@@ -90,6 +93,7 @@ struct DeltaRow {
     failures: u64,
     bytes: u64,
     errors: Vec<(String, u64)>,
+    ws: WsDelivery,
     used: bool,
 }
 
@@ -156,6 +160,9 @@ impl IntervalBuilder {
                 }
             }
         }
+        for &(name, counts) in &batch.ws {
+            self.row(name.0).ws.add(counts);
+        }
         for &us in &batch.lags_us {
             self.lag.record(u64::from(us));
         }
@@ -176,6 +183,7 @@ impl IntervalBuilder {
                 failures: 0,
                 bytes: 0,
                 errors: Vec::new(),
+                ws: WsDelivery::default(),
                 used: false,
             })
         });
@@ -200,6 +208,7 @@ impl IntervalBuilder {
                 failures: std::mem::take(&mut row.failures),
                 bytes: std::mem::take(&mut row.bytes),
                 errors: std::mem::take(&mut row.errors),
+                ws: std::mem::take(&mut row.ws),
             });
             row.latencies.clear();
             // The twin goes on existing (run-long), empty for the next second.
@@ -257,6 +266,18 @@ mod tests {
         }
         // a start dropped beside every sample with a multiple of 7 bytes: counts add up by sample
         b.dropped = specs.iter().filter(|s| s.5 % 7 == 0).count() as u64;
+        // name 3 is a WebSocket row: each sample a message sent, received when ok, else lost
+        for &(name, _, _, ok, _, bytes) in specs.iter().filter(|s| s.0 == 3) {
+            let counts = WsDelivery {
+                sent: 1 + u64::from(bytes % 3),
+                received: u64::from(ok),
+                lost: u64::from(!ok),
+            };
+            match b.ws.last_mut() {
+                Some((n, c)) if n.0 == name => c.add(counts),
+                _ => b.ws.push((NameId(name), counts)),
+            }
+        }
         b
     }
 

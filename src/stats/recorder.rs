@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::sample::{Batch, Failure, Sample};
+use super::sample::{Batch, Failure, Sample, WsDelivery};
+use crate::plan::model::NameId;
 
 /// Flush after this many samples...
 const MAX_SAMPLES: usize = 512;
@@ -79,6 +80,18 @@ impl Recorder {
         self.after_push(now);
     }
 
+    /// Adds WebSocket delivery counts to `name`'s row.
+    pub fn record_ws(&mut self, name: NameId, counts: WsDelivery, now: Instant) {
+        if counts.is_zero() {
+            return;
+        }
+        match self.batch.ws.last_mut() {
+            Some((last, c)) if *last == name => c.add(counts),
+            _ => self.batch.ws.push((name, counts)),
+        }
+        self.after_push(now);
+    }
+
     /// Counts an open-model start that found every user busy.
     pub fn record_dropped(&mut self, now: Instant) {
         self.batch.dropped += 1;
@@ -135,7 +148,6 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::model::NameId;
 
     fn sample(ok: bool) -> Sample {
         Sample {
@@ -182,6 +194,25 @@ mod tests {
         rec.record(sample(true), t0);
         rec.flush();
         assert_eq!(rx.try_recv().map(|b| b.user).ok(), Some(7));
+    }
+
+    #[test]
+    fn ws_counts_of_a_row_add_into_one_entry() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let mut rec = Recorder::new(tx);
+        let t0 = Instant::now();
+        let c = |sent, received, lost| WsDelivery {
+            sent,
+            received,
+            lost,
+        };
+        rec.record_ws(NameId(3), c(5, 4, 1), t0);
+        rec.record_ws(NameId(3), c(2, 2, 0), t0);
+        rec.record_ws(NameId(1), c(1, 1, 0), t0);
+        rec.record_ws(NameId(1), WsDelivery::default(), t0);
+        rec.flush();
+        let batch = rx.try_recv().expect("a batch");
+        assert_eq!(batch.ws, [(NameId(3), c(7, 6, 1)), (NameId(1), c(1, 1, 0))]);
     }
 
     #[test]

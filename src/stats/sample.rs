@@ -1,5 +1,7 @@
 //! What a virtual user records per request: small `Copy` values, no strings on the success path.
 
+use serde::{Deserialize, Serialize};
+
 use crate::plan::model::NameId;
 
 /// One finished request (or stream phase).
@@ -35,6 +37,40 @@ pub struct Failure {
     pub error: String,
 }
 
+/// WebSocket delivery counts of one statistics row (a ws step's messages): pushed once a second
+/// or so per stream and once at its end, never per message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WsDelivery {
+    /// Messages sent.
+    pub sent: u64,
+    /// Replies matched to a message sent.
+    pub received: u64,
+    /// Messages whose reply did not come within the step's timeout, or were outstanding when
+    /// the connection closed or failed.
+    pub lost: u64,
+}
+
+impl WsDelivery {
+    pub fn add(&mut self, other: WsDelivery) {
+        self.sent += other.sent;
+        self.received += other.received;
+        self.lost += other.lost;
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == WsDelivery::default()
+    }
+
+    /// lost / sent, 0 when nothing was sent.
+    pub fn loss(&self) -> f64 {
+        if self.sent == 0 {
+            0.0
+        } else {
+            self.lost as f64 / self.sent as f64
+        }
+    }
+}
+
 /// What a user's recorder hands to the aggregator at once.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -51,6 +87,9 @@ pub struct Batch {
     /// Requests in flight when the user was stopped (stop timeout over, or an abort): cut off
     /// without a response, so not in the statistics, but counted here.
     pub cancelled: u64,
+    /// WebSocket delivery counts by row, in the order they came (consecutive counts of one
+    /// row are added into one entry).
+    pub ws: Vec<(NameId, WsDelivery)>,
 }
 
 impl Batch {
@@ -60,6 +99,7 @@ impl Batch {
             && self.lags_us.is_empty()
             && self.dropped == 0
             && self.cancelled == 0
+            && self.ws.is_empty()
     }
 }
 

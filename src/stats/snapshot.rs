@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::histogram::LatencyHistogram;
+pub use super::sample::WsDelivery;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -118,6 +119,10 @@ pub struct StatsRow {
     /// Over the whole run (since the last reset).
     pub total_rps: f64,
     pub total_fail_per_s: f64,
+    /// WebSocket delivery (messages sent, replies received, lost) of a ws step's row and of
+    /// the aggregate when the run has any; absent elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ws: Option<WsDelivery>,
 }
 
 impl StatsRow {

@@ -15,6 +15,8 @@
 //! - `checks` is the share of requests that no `check.*` failed (a failed check makes its
 //!   request a failure whose message starts with `check.`); transport errors and the implicit
 //!   "HTTP status ≥ 400" rule count in `error_rate`, not here.
+//! - `loss` is a WebSocket row's lost / sent messages (`'/ws'.loss < 0.1%`); rows without
+//!   messages read 0.
 
 use serde::{Deserialize, Serialize};
 
@@ -185,7 +187,7 @@ fn unit_of(metric: ThresholdMetric) -> Unit {
         | ThresholdMetric::Avg
         | ThresholdMetric::Min
         | ThresholdMetric::Max => Unit::Ms,
-        ThresholdMetric::ErrorRate | ThresholdMetric::Checks => Unit::Ratio,
+        ThresholdMetric::ErrorRate | ThresholdMetric::Checks | ThresholdMetric::Loss => Unit::Ratio,
         ThresholdMetric::Rps => Unit::PerSecond,
     }
 }
@@ -198,6 +200,7 @@ fn value(metric: ThresholdMetric, row: &StatsRow, s: &Snapshot) -> f64 {
         ThresholdMetric::Max => row.max_ms,
         ThresholdMetric::ErrorRate => row.fail_ratio(),
         ThresholdMetric::Rps => row.total_rps,
+        ThresholdMetric::Loss => row.ws.map_or(0.0, |ws| ws.loss()),
         ThresholdMetric::Checks => {
             let is_total = std::ptr::eq(row, &s.total);
             let failed: u64 = s
@@ -262,7 +265,7 @@ mod tests {
 
     use super::*;
     use crate::plan::parse_threshold;
-    use crate::stats::snapshot::{FailureRow, RunState};
+    use crate::stats::snapshot::{FailureRow, RunState, WsDelivery};
 
     fn th(expr: &str) -> Threshold {
         parse_threshold(expr).unwrap()
@@ -491,5 +494,29 @@ mod tests {
         );
         assert!(!all_passed(&[check("p95 < 1s"), back]));
         assert!(all_passed(&[]));
+    }
+
+    #[test]
+    fn loss_is_lost_over_sent_of_a_websocket_row() {
+        let mut s = snapshot();
+        let mut ws = row("WS", "/ws", 1000, 12, 20.0);
+        ws.ws = Some(WsDelivery {
+            sent: 1000,
+            received: 988,
+            lost: 12,
+        });
+        s.rows.push(ws);
+        let v = check_on("'/ws'.loss < 1%", &s);
+        assert!(!v.passed, "{v:?}");
+        assert_eq!((v.observed, v.unit), (0.012, Unit::Ratio));
+        assert_eq!(v.line(), "✗ '/ws'.loss < 1% (observed 1.2%)");
+        assert!(check_on("'/ws'.loss < 2%", &s).passed);
+        // a row without messages loses nothing
+        let v = check_on("'/fast'.loss < 0.1%", &s);
+        assert!(v.passed && v.observed == 0.0);
+    }
+
+    fn check_on(expr: &str, s: &Snapshot) -> Verdict {
+        evaluate(&th(expr), s)
     }
 }

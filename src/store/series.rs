@@ -389,6 +389,7 @@ mod tests {
             current_fail_per_s: 0.5,
             total_rps: 3.25,
             total_fail_per_s: 0.25,
+            ws: None,
         }
     }
 

@@ -17,6 +17,7 @@ mod outputs;
 mod plan;
 mod protocols;
 mod real_mcp;
+mod real_ws;
 mod share;
 mod shipped;
 mod signals;

@@ -413,7 +413,8 @@ tasks = [ { ws = "/ws-refused", send = ["hi"] } ]
 name = "WsGarbage"
 fixed_count = 1
 wait = "constant(20ms)"
-tasks = [ { ws = "/ws-garbage", send = ["hi", "there"] } ]
+# pipelined: both messages are out when the garbage comes (sequential would send only "hi")
+tasks = [ { ws = "/ws-garbage", send = ["hi", "there"], mode = "pipelined" } ]
 "#;
     let snapshot = run_plan(text, host, 5, 0.5).await;
     let all_failed = |kind: &str, name: &str| -> Vec<(String, u64)> {
@@ -447,7 +448,11 @@ tasks = [ { ws = "/ws-garbage", send = ["hi", "there"] } ]
         garbage.iter().all(|(e, _)| e.starts_with("WebSocket: ")),
         "{garbage:?}"
     );
-    // both messages of each connection fail: the count stays one per message
+    // both messages of each connection fail (and are lost): the count stays one per message
+    let lost = row(&snapshot, "WS", "/ws-garbage")
+        .ws
+        .expect("delivery counts");
+    assert_eq!(lost.lost, lost.sent);
     let connects = row(&snapshot, "WS", "/ws-garbage [connect]").num_requests;
     assert_eq!(
         row(&snapshot, "WS", "/ws-garbage").num_requests,

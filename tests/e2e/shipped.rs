@@ -62,7 +62,10 @@ fn the_jmeter_suite_has_the_five_profiles_the_scale_and_the_guides_thresholds() 
         ("rest_api.toml", vec!["p95 < 200ms", "error_rate < 1%"]),
         ("mcp_jsonrpc.toml", vec!["p95 < 300ms", "error_rate < 1%"]),
         ("sse_streaming.toml", vec!["error_rate < 1%"]),
-        ("websocket.toml", vec!["error_rate < 0.1%"]),
+        (
+            "websocket.toml",
+            vec!["error_rate < 0.1%", "'/ws'.loss < 0.1%"],
+        ),
         ("admin_ui.toml", vec!["p95 < 500ms", "error_rate < 1%"]),
         ("mixed.toml", vec!["p95 < 300ms", "error_rate < 1%"]),
     ];

@@ -6,7 +6,7 @@ use toml::de::{DeTable, DeValue};
 use super::{field, list, Validator};
 use crate::plan::limits;
 use crate::plan::model::*;
-use crate::plan::parse::{entries, suggest, Span, Val};
+use crate::plan::parse::{as_f64, entries, suggest, Span, Val};
 use crate::plan::template::Template;
 
 const STEP_KINDS: &[&str] = &[
@@ -20,7 +20,7 @@ pub(super) const WS_SCHEMES: &[&str] = &["ws", "wss"];
 
 const RPC_KEYS: &[&str] = &["params", "path", "headers", "allow_codes", "max_body"];
 const SSE_KEYS: &[&str] = &["events", "for", "post", "headers"];
-const WS_KEYS: &[&str] = &["send", "expect", "for", "headers"];
+const WS_KEYS: &[&str] = &["send", "expect", "for", "headers", "mode", "rate"];
 
 impl Validator<'_, '_> {
     pub(super) fn steps(&mut self, v: &Val<'_>, what: &str) -> Vec<Step> {
@@ -348,6 +348,42 @@ impl Validator<'_, '_> {
         let expect =
             field(t, "expect").and_then(|(_, e)| self.u32(e, "expect", 0, limits::MAX_EVENTS));
         let duration = field(t, "for").and_then(|(_, d)| self.duration(d, true));
+        let mode = match field(t, "mode") {
+            None => WsMode::default(),
+            Some((_, m)) => self.ws_mode(m),
+        };
+        let rate = field(t, "rate").and_then(|(_, r)| self.ws_rate(r));
+        if let Some((_, r)) = field(t, "rate") {
+            let at = r.span().start;
+            if field(t, "for").is_none() {
+                self.err(
+                    at,
+                    "for = \"10m\" beside rate (how long the stream lasts)",
+                    "rate without for",
+                );
+            }
+            if send.is_empty() && field(t, "send").is_none_or(|(_, s)| s.get_ref().is_array()) {
+                self.err(
+                    at,
+                    "send: at least one message to repeat at the rate",
+                    "rate with an empty send",
+                );
+            }
+            if let Some((_, e)) = field(t, "expect") {
+                self.err(
+                    e.span().start,
+                    "no expect with rate (each message sent waits for its own reply)",
+                    "expect beside rate",
+                );
+            }
+            if let Some((_, m)) = field(t, "mode") {
+                self.err(
+                    m.span().start,
+                    "no mode with rate (a rate stream sends on its own grid, replies or not)",
+                    "mode beside rate",
+                );
+            }
+        }
         let name = path.source().to_string();
         let base = given.unwrap_or(&name);
         let connect_name = self.intern("WS", &format!("{base} [connect]"));
@@ -357,9 +393,51 @@ impl Validator<'_, '_> {
             send,
             expect,
             duration,
+            mode,
+            rate,
             connect_name,
         };
         Some((StepKind::Ws(ws), "WS", name))
+    }
+
+    /// `mode = "sequential" | "pipelined"` of a ws step.
+    fn ws_mode(&mut self, v: &Val<'_>) -> WsMode {
+        const EXPECTED: &str = "mode: \"sequential\" (one message, its reply, the next) or \
+                                \"pipelined\" (every message, then the replies)";
+        match v.get_ref() {
+            DeValue::String(s) if s.as_ref() == "sequential" => WsMode::Sequential,
+            DeValue::String(s) if s.as_ref() == "pipelined" => WsMode::Pipelined,
+            DeValue::String(s) => {
+                self.err(v.span().start, EXPECTED, format!("{:?}", s.as_ref()));
+                WsMode::default()
+            }
+            _ => {
+                self.wrong(v, EXPECTED);
+                WsMode::default()
+            }
+        }
+    }
+
+    /// `rate = "20/s"` (or a bare number) of a ws step: messages a second on the connection.
+    fn ws_rate(&mut self, v: &Val<'_>) -> Option<f64> {
+        let expected = format!(
+            "rate: messages per second from {} to {}, e.g. \"20/s\"",
+            limits::MIN_RATE,
+            limits::MAX_WS_RATE
+        );
+        let parsed = match v.get_ref() {
+            DeValue::String(s) => s.strip_suffix("/s").unwrap_or(s).trim().parse::<f64>().ok(),
+            other => as_f64(other),
+        };
+        match parsed {
+            Some(r) if r.is_finite() && (limits::MIN_RATE..=limits::MAX_WS_RATE).contains(&r) => {
+                Some(r)
+            }
+            _ => {
+                self.wrong(v, &expected);
+                None
+            }
+        }
     }
 
     /// `get`/`post`/`put`/`patch`/`delete`/`head` = "/path", with a query and at most one body.

@@ -265,3 +265,81 @@ fn max_body_comes_from_defaults_or_the_step() {
         ]
     );
 }
+
+#[test]
+fn ws_mode_rate_and_for() {
+    let step = |text: &str| {
+        let plan = ok(&format!("{HEAD}tasks = [ {text} ]\n"));
+        match &plan.users[0].tasks[0].steps[0].kind {
+            StepKind::Ws(ws) => (ws.mode, ws.rate, ws.duration),
+            other => panic!("not a ws step: {other:?}"),
+        }
+    };
+    assert_eq!(
+        step("{ ws = \"/w\", send = [\"a\"] }"),
+        (WsMode::Sequential, None, None)
+    );
+    assert_eq!(
+        step("{ ws = \"/w\", send = [\"a\"], mode = \"pipelined\" }"),
+        (WsMode::Pipelined, None, None)
+    );
+    assert_eq!(
+        step("{ ws = \"ws://127.0.0.1:9/w\", send = [\"a\"], rate = \"20/s\", for = \"10m\" }"),
+        (
+            WsMode::Sequential,
+            Some(20.0),
+            Some(std::time::Duration::from_secs(600))
+        )
+    );
+    assert_eq!(
+        step("{ ws = \"/w\", send = [\"a\"], rate = 0.5, for = \"1s\" }").1,
+        Some(0.5)
+    );
+    let e = |text: &str| errors(&format!("{HEAD}tasks = [ {text} ]\n"));
+    assert_eq!(
+        e("{ ws = \"/w\", send = [\"a\"], mode = \"burst\" }"),
+        [
+            "x.toml:3:45: expected mode: \"sequential\" (one message, its reply, the next) or \
+          \"pipelined\" (every message, then the replies), found \"burst\""
+        ]
+    );
+    assert_eq!(
+        e("{ ws = \"/w\", send = [\"a\"], rate = \"20/s\" }"),
+        ["x.toml:3:45: expected for = \"10m\" beside rate (how long the stream lasts), found rate \
+          without for"]
+    );
+    assert_eq!(
+        e("{ ws = \"/w\", send = [\"a\"], rate = \"0/s\", for = \"1s\" }"),
+        [
+            "x.toml:3:45: expected rate: messages per second from 0.001 to 10000, e.g. \"20/s\", \
+          found the string \"0/s\""
+        ]
+    );
+    assert_eq!(
+        e("{ ws = \"/w\", send = [\"a\"], rate = \"20000/s\", for = \"1s\" }").len(),
+        1
+    );
+    let long = e("{ ws = \"/w\", send = [\"a\"], rate = \"20/s\", for = \"800h\" }");
+    assert!(
+        long.len() == 1
+            && long[0].starts_with("x.toml:3:59: expected a duration of at most ")
+            && long[0].ends_with("found \"800h\""),
+        "{long:?}"
+    );
+    assert_eq!(
+        e("{ ws = \"/w\", send = [\"a\"], rate = \"20/s\", for = \"1s\", expect = 3, mode = \"pipelined\" }"),
+        [
+            "x.toml:3:74: expected no expect with rate (each message sent waits for its own \
+             reply), found expect beside rate",
+            "x.toml:3:84: expected no mode with rate (a rate stream sends on its own grid, \
+             replies or not), found mode beside rate",
+        ]
+    );
+    assert_eq!(
+        e("{ ws = \"/w\", send = [], rate = \"20/s\", for = \"1s\" }"),
+        [
+            "x.toml:3:42: expected send: at least one message to repeat at the rate, found rate \
+          with an empty send"
+        ]
+    );
+}

@@ -41,6 +41,9 @@ fn thresholds_parse() {
         (t.metric, t.op, t.value),
         (ThresholdMetric::Rps, CompareOp::Ge, 100.0)
     );
+    let t = parse_threshold("'/ws'.loss < 0.1%").unwrap();
+    assert_eq!(t.scope, ThresholdScope::Name("/ws".into()));
+    assert_eq!((t.metric, t.value), (ThresholdMetric::Loss, 0.001));
     let t = parse_threshold("checks > 0.99").unwrap();
     assert_eq!((t.metric, t.value), (ThresholdMetric::Checks, 0.99));
     let t = parse_threshold("SSE.avg < 250us").unwrap();
