@@ -10,6 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use super::failures::{clip_error, FAILURE_GROUP_CAP, OTHER_ERRORS};
 use super::histogram::{ExactStats, HistogramError, LatencyHistogram};
 use super::interval::{Interval, Latencies};
 use super::sample::{Batch, Sample, WsDelivery};
@@ -21,19 +22,13 @@ use crate::plan::model::{NameId, RequestName};
 
 /// Distinct names kept as their own rows unless the run says otherwise.
 pub const DEFAULT_NAME_CAP: usize = 1000;
-/// Distinct (name, error) groups kept; later new errors are counted under [`OTHER_ERRORS`].
-pub const FAILURE_GROUP_CAP: usize = 1000;
 /// The row that takes every name at or beyond the name cap.
 pub const OTHER_NAME: &str = "(other)";
-/// The error text that takes new errors once [`FAILURE_GROUP_CAP`] groups exist.
-pub const OTHER_ERRORS: &str = "(other errors)";
 /// Name of the total row.
 pub const AGGREGATED: &str = "Aggregated";
 
 /// Closed one-second intervals behind the "current" numbers.
 const WINDOW: usize = 10;
-/// Longer error texts (a whole response body, say) are cut: they are group keys held all run.
-const MAX_ERROR_BYTES: usize = 1024;
 /// Generator lag p99 above this makes the numbers suspect (the load generator is saturated).
 pub const LAG_WARN_US: u64 = 10_000;
 /// Lag samples needed before the p99 means anything (below 100 it is just the maximum).
@@ -152,19 +147,6 @@ pub struct SerializedHistogram {
     pub exact: ExactStats,
     pub corrected: Option<Vec<u8>>,
     pub corrected_exact: Option<ExactStats>,
-}
-
-/// An error text as failure groups keep it: at most [`MAX_ERROR_BYTES`] (then `…`).
-pub(crate) fn clip_error(mut error: String) -> String {
-    if error.len() > MAX_ERROR_BYTES {
-        let mut cut = MAX_ERROR_BYTES;
-        while !error.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        error.truncate(cut);
-        error.push('…');
-    }
-    error
 }
 
 pub struct Aggregator {
@@ -812,7 +794,10 @@ mod tests {
         let mut agg = Aggregator::new(names(), DEFAULT_NAME_CAP);
         agg.ingest(failing(1, &"é".repeat(1000), 1));
         let s = snap(&agg, 1);
-        assert_eq!(s.failures[0].error.len(), MAX_ERROR_BYTES + '…'.len_utf8());
+        assert_eq!(
+            s.failures[0].error.len(),
+            crate::stats::failures::MAX_ERROR_BYTES + '…'.len_utf8()
+        );
         assert!(s.failures[0].error.ends_with('…'));
     }
 

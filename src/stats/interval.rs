@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::aggregator::{clip_error, FAILURE_GROUP_CAP, OTHER_ERRORS};
+use super::failures::{clip_error, FAILURE_GROUP_CAP, OTHER_ERRORS};
 use super::histogram::{ExactStats, HistogramError, LatencyHistogram};
 use super::sample::{Batch, WsDelivery};
 

@@ -2,6 +2,7 @@
 //! snapshots and a per-second series. Deterministic and clock-free: time comes in as arguments.
 
 pub mod aggregator;
+pub mod failures;
 pub mod histogram;
 pub mod interval;
 pub mod recorder;
