@@ -40,4 +40,12 @@ impl EngineError {
             message: message.into(),
         }
     }
+
+    /// A user edit refused: the run follows the load shape `name`, whose stages set the users.
+    pub fn shape_sets_users(name: &str) -> EngineError {
+        EngineError::invalid(
+            "users",
+            format!("this run follows the load shape {name:?}: its stages set the users"),
+        )
+    }
 }

@@ -478,10 +478,7 @@ impl RemoteRun {
             return Err(EngineError::Ended);
         }
         if let Some(name) = &self.shape {
-            return Err(EngineError::invalid(
-                "users",
-                format!("this run follows the load shape {name:?}: its stages set the users"),
-            ));
+            return Err(EngineError::shape_sets_users(name));
         }
         self.target_users = users;
         self.orders

@@ -560,10 +560,9 @@ impl RunActor {
                 self.retarget(users, spawn_rate);
                 Ok(())
             }
-            Mode::Stages { name, .. } | Mode::Arrival { name, .. } => Err(EngineError::invalid(
-                "users",
-                format!("this run follows the load shape {name:?}: its stages set the users"),
-            )),
+            Mode::Stages { name, .. } | Mode::Arrival { name, .. } => {
+                Err(EngineError::shape_sets_users(name))
+            }
         }
     }
 
