@@ -82,6 +82,7 @@ impl Application {
             Some(store.clone()),
             AgentHub::new(agent_token.clone()),
             settings.fleet.agent_wait,
+            settings.samples.archive(&settings.db),
         );
         let aborted = runs.abort_orphans().await?;
         if !aborted.is_empty() {

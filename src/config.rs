@@ -40,6 +40,68 @@ pub struct Settings {
     pub limits: ServerLimits,
     #[command(flatten)]
     pub fleet: FleetArgs,
+    #[command(flatten)]
+    pub samples: SampleArgs,
+}
+
+/// Whether runs keep their samples beside the database, and how much of them (`serve`, `run`).
+#[derive(Args, Clone, Debug)]
+pub struct SampleArgs {
+    /// Do not keep each run's samples beside the database (a stored run then has no
+    /// results.jtl; `hornet run --jtl FILE` still writes one).
+    #[arg(long = "no-samples")]
+    pub no_samples: bool,
+    /// The most disk one run's kept samples may take, compressed (about 4 bytes a sample), e.g.
+    /// 256MiB or 2GiB; later samples are counted, not kept, and the run says so.
+    #[arg(long = "samples-cap", value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    pub samples_cap: u64,
+}
+
+impl Default for SampleArgs {
+    fn default() -> SampleArgs {
+        SampleArgs {
+            no_samples: false,
+            samples_cap: crate::store::samples::DEFAULT_CAP_BYTES,
+        }
+    }
+}
+
+impl SampleArgs {
+    /// Where the runs recorded into `db` keep their samples; None with `--no-samples`.
+    pub fn archive(&self, db: &std::path::Path) -> Option<crate::store::samples::SampleArchive> {
+        (!self.no_samples)
+            .then(|| crate::store::samples::SampleArchive::beside(db, self.samples_cap))
+    }
+}
+
+/// A size in bytes: a whole number with an optional unit (B, KB/KiB, MB/MiB, GB/GiB; KB and
+/// friends are taken as binary units too, as disk tools do), at least 1 MiB.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("a size is a whole number with a unit such as 256MiB, got {s:?}"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {s:?} (use B, KiB, MiB, GiB or TiB)"
+            ))
+        }
+    };
+    let bytes = n
+        .checked_mul(scale)
+        .ok_or_else(|| format!("{s:?} is too large"))?;
+    if bytes < 1 << 20 {
+        return Err(format!("{s:?} is below the smallest cap, 1MiB"));
+    }
+    Ok(bytes)
 }
 
 /// The agents a coordinator (`serve`, `run --agents`) accepts and starts.
@@ -162,6 +224,7 @@ impl Default for Settings {
             allow_anonymous: false,
             limits: ServerLimits::default(),
             fleet: FleetArgs::default(),
+            samples: SampleArgs::default(),
         }
     }
 }
@@ -189,6 +252,18 @@ pub fn public_base_url(bind: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_take_binary_units_and_refuse_nonsense() {
+        assert_eq!(parse_size("256MiB"), Ok(256 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size(" 1 gb "), Ok(1 << 30));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        for bad in ["", "MiB", "1.5GiB", "12 parsecs", "1KiB", "99999999999TiB"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_size("12 parsecs").unwrap_err().contains("parsecs"));
+    }
 
     #[test]
     fn loopback_binds() {

@@ -118,6 +118,8 @@ pub struct RunArgs {
     /// Do not record the run.
     #[arg(long = "no-history")]
     pub no_history: bool,
+    #[command(flatten)]
+    pub samples: crate::config::SampleArgs,
     /// The UI's address, for the run's link (as `hornet serve --bind`).
     #[arg(
         long = "ui",

@@ -55,7 +55,13 @@ pub(super) async fn run_plan(args: RunArgs) -> anyhow::Result<i32> {
         }
     };
     let token = args.fleet.token();
-    let runs = Runs::with_agents(store, AgentHub::new(token.clone()), args.fleet.agent_wait);
+    let samples = store.as_ref().and_then(|_| args.samples.archive(&args.db));
+    let runs = Runs::with_agents(
+        store,
+        AgentHub::new(token.clone()),
+        args.fleet.agent_wait,
+        samples,
+    );
     let agents = if req.agents > 0 {
         match AgentsEdge::open(&args, &runs, req.agents, token).await {
             Ok(edge) => Some(edge),

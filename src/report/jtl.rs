@@ -20,7 +20,8 @@ use crate::stats::tap::{SampleTap, TapBatch, TapLoss, TAP_CHANNEL};
 pub const HEADER: &str = "timeStamp,elapsed,label,responseCode,responseMessage,threadName,\
 dataType,success,failureMessage,bytes,sentBytes,grpThreads,allThreads,URL,Latency,IdleTime,Connect";
 
-fn writer<W: Write>(w: W) -> csv::Writer<W> {
+/// A CSV writer as JMeter writes JTL (`\n` line ends).
+pub fn csv_writer<W: Write>(w: W) -> csv::Writer<W> {
     csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(w)
@@ -143,7 +144,7 @@ fn write_all<W: Write>(
     names: Vec<RequestName>,
     mut rx: mpsc::Receiver<TapBatch>,
 ) -> Written {
-    let mut w = writer(out);
+    let mut w = csv_writer(out);
     let mut done = Written {
         lines: 0,
         unwritten: 0,
@@ -243,7 +244,7 @@ mod tests {
 
     #[test]
     fn header_is_jmeters_default_byte_for_byte() {
-        let mut w = writer(Vec::new());
+        let mut w = csv_writer(Vec::new());
         write_header(&mut w).unwrap();
         assert_eq!(
             String::from_utf8(w.into_inner().unwrap()).unwrap(),
@@ -276,7 +277,7 @@ mod tests {
             users: 10,
             started_unix_ms: 1_700_000_000_000,
         };
-        let mut w = writer(Vec::new());
+        let mut w = csv_writer(Vec::new());
         assert_eq!(write_batch(&mut w, &b, &names()).unwrap(), 4);
         let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
         let lines: Vec<&str> = text.lines().collect();

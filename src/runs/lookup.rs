@@ -8,6 +8,7 @@ use super::Runs;
 use crate::stats::aggregator::AGGREGATED;
 use crate::stats::snapshot::{Snapshot, StatsRow};
 use crate::stats::thresholds::Verdict;
+use crate::store::samples::{ArchiveStatus, SampleArchive};
 use crate::store::{RunLookup, RunRecord, StoreError};
 
 impl Runs {
@@ -43,6 +44,45 @@ impl Runs {
         Ok(Arc::new(stored_snapshot(record, stored)))
     }
 
+    /// Whether run `record` can give its JTL, and what to say about it.
+    pub fn samples_of(&self, record: &RunRecord) -> KeptSamples {
+        if record.settings.agents > 0 {
+            return KeptSamples::None(
+                "A run on agents keeps no samples here: each agent holds its own (run `hornet \
+                 agent` with a JTL of its own if you need every sample)."
+                    .into(),
+            );
+        }
+        let Some(archive) = &self.inner.samples else {
+            return KeptSamples::None(
+                "This server keeps no samples (it was started with --no-samples): use `hornet \
+                 run --jtl FILE` for a JTL file."
+                    .into(),
+            );
+        };
+        match archive.status(&record.id) {
+            ArchiveStatus::Missing => KeptSamples::None(
+                "This run kept no samples (it ran with --no-samples, without history, or \
+                 before Hornet kept them), so it has no JTL file."
+                    .into(),
+            ),
+            ArchiveStatus::Complete(summary) => KeptSamples::Kept {
+                archive: archive.clone(),
+                note: summary
+                    .shortfall()
+                    .map(|s| format!("Not every sample is in it: {s}.")),
+            },
+            ArchiveStatus::Unfinished { .. } => KeptSamples::Kept {
+                archive: archive.clone(),
+                note: (self.get(&record.id).is_none()).then(|| {
+                    "Its process stopped before the run ended: the file holds the samples up \
+                     to its last second."
+                        .to_string()
+                }),
+            },
+        }
+    }
+
     /// The run's threshold verdicts: judged so far while it is live, else as stored.
     pub fn verdicts_of(&self, record: &RunRecord) -> Vec<Verdict> {
         match self.get(&record.id) {
@@ -50,6 +90,17 @@ impl Runs {
             None => record.verdicts.clone(),
         }
     }
+}
+
+/// A run's samples for its JTL file.
+pub enum KeptSamples {
+    /// In `archive`, with a sentence when not every sample is there.
+    Kept {
+        archive: SampleArchive,
+        note: Option<String>,
+    },
+    /// None kept: the sentence says why.
+    None(String),
 }
 
 fn stored_snapshot(record: &RunRecord, stored: crate::store::StoredStats) -> Snapshot {

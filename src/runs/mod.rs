@@ -25,6 +25,7 @@ use crate::plan::model::{Threshold, UserClass};
 use crate::stats::snapshot::{RunState, Snapshot};
 use crate::stats::tap::SampleTap;
 use crate::stats::thresholds::{self, Verdict};
+use crate::store::samples::{ArchiveWriter, SampleArchive};
 use crate::store::{
     ClassRatio, NewRun, Ratio, RunRecord, RunSummary, Store, StoreError, StoreWriter, TaskRatio,
 };
@@ -131,6 +132,8 @@ struct Inner {
     agent_wait: Duration,
     /// A start is under way (between its checks and its run being live).
     starting: AtomicBool,
+    /// Where recorded runs keep every sample (for their JTL); None: they keep none.
+    samples: Option<SampleArchive>,
 }
 
 /// Holds [`Inner::starting`] while a start is under way; lets go when dropped.
@@ -151,13 +154,19 @@ impl Drop for Starting<'_> {
 impl Runs {
     /// Runs recorded into `store` (None: not recorded, `--no-history`).
     pub fn new(store: Option<Store>) -> Runs {
-        Runs::with_agents(store, AgentHub::new(None), Duration::ZERO)
+        Runs::with_agents(store, AgentHub::new(None), Duration::ZERO, None)
     }
 
     /// Runs that may also run on agents joining `agents`; a start waits up to `agent_wait`
-    /// for its agents.
-    pub fn with_agents(store: Option<Store>, agents: AgentHub, agent_wait: Duration) -> Runs {
+    /// for its agents. Recorded runs keep their samples in `samples` when given.
+    pub fn with_agents(
+        store: Option<Store>,
+        agents: AgentHub,
+        agent_wait: Duration,
+        samples: Option<SampleArchive>,
+    ) -> Runs {
         let writer = store.clone().map(crate::store::spawn_writer);
+        let samples = samples.filter(|_| store.is_some());
         Runs {
             inner: Arc::new(Inner {
                 store,
@@ -168,6 +177,7 @@ impl Runs {
                 agents: Arc::new(agents),
                 agent_wait,
                 starting: AtomicBool::new(false),
+                samples,
             }),
         }
     }
@@ -251,8 +261,14 @@ impl Runs {
             return Err(StartError::Starting);
         };
         let ratio = ratio(&req.classes);
+        let id = uuid::Uuid::now_v7().to_string();
+        // A run on agents keeps each sample on its agent.
+        let (tap, kept) = match self.inner.samples.as_ref().filter(|_| req.agents == 0) {
+            Some(archive) => keep_samples(archive, &id, &req, tap),
+            None => (tap, None),
+        };
         // Runs the plan's setup steps first (a failure refuses the start with their message).
-        let (handle, completion) = if req.agents > 0 {
+        let launched = if req.agents > 0 {
             if tap.is_some() {
                 return Err(EngineError::invalid(
                     "jtl",
@@ -260,11 +276,21 @@ impl Runs {
                 )
                 .into());
             }
-            coordinate::start_on_agents(&self.inner.agents, &req, self.inner.agent_wait).await?
+            coordinate::start_on_agents(&self.inner.agents, &req, self.inner.agent_wait)
+                .await
+                .map_err(StartError::from)
         } else {
-            engine::launch(&req, tap).await?
+            engine::launch(&req, tap).await.map_err(StartError::from)
         };
-        let id = uuid::Uuid::now_v7().to_string();
+        let (handle, completion) = match launched {
+            Ok(run) => run,
+            Err(e) => {
+                if let Some(writer) = kept {
+                    writer.discard().await;
+                }
+                return Err(e);
+            }
+        };
         let started_at_ms = now_ms();
         let new = NewRun {
             id: id.clone(),
@@ -281,6 +307,9 @@ impl Runs {
         if let Some(store) = &self.inner.store {
             if let Err(e) = store.insert_run(&new).await {
                 handle.abort();
+                if let Some(writer) = kept {
+                    writer.discard().await;
+                }
                 return Err(e.into());
             }
         }
@@ -325,6 +354,16 @@ impl Runs {
             recording
                 .follow(handle, completion, runs.inner.store.as_ref())
                 .await;
+            if let Some(writer) = kept {
+                match writer.finish().await {
+                    Ok(kept) => {
+                        if let Some(shortfall) = kept.shortfall() {
+                            tracing::warn!(run = %id, "not every sample kept: {shortfall}");
+                        }
+                    }
+                    Err(e) => tracing::warn!(run = %id, error = %e, "the run's samples not kept"),
+                }
+            }
             runs.lock().remove(&id);
             let _ = recorded_tx.send(true);
             tracing::info!(run = %id, "run recorded");
@@ -338,6 +377,32 @@ impl Runs {
             live.keys().min().cloned()
         } else {
             None
+        }
+    }
+}
+
+/// Starts keeping run `id`'s samples in `archive`, beside `tap` (the `--jtl` file) if there is
+/// one. A file that cannot be made costs the run nothing but its stored JTL: it says so in the
+/// log and goes on.
+fn keep_samples(
+    archive: &SampleArchive,
+    id: &str,
+    req: &RunRequest,
+    tap: Option<SampleTap>,
+) -> (Option<SampleTap>, Option<ArchiveWriter>) {
+    let names = req.plan.names.iter().map(|n| n.name.clone()).collect();
+    match archive.record(id, names) {
+        Ok((kept, writer)) => {
+            let tap = match tap {
+                Some(tap) => tap.joined(kept),
+                None => kept,
+            };
+            (Some(tap), Some(writer))
+        }
+        Err(e) => {
+            tracing::warn!(run = %id, dir = %archive.dir().display(), error = %e,
+                "cannot keep the run's samples: its results.jtl will be missing");
+            (tap, None)
         }
     }
 }

@@ -28,9 +28,15 @@ pub struct TapBatch {
     pub started_unix_ms: i64,
 }
 
-/// The sending side, given to `engine::launch` beside the run request; cheap to clone.
+/// The sending side, given to `engine::launch` beside the run request; cheap to clone. One tap
+/// may feed several consumers ([`SampleTap::joined`]), each with its own channel and loss count.
 #[derive(Clone, Debug)]
 pub struct SampleTap {
+    outs: Vec<TapOut>,
+}
+
+#[derive(Clone, Debug)]
+struct TapOut {
     tx: mpsc::Sender<TapBatch>,
     lost: Arc<AtomicU64>,
 }
@@ -51,30 +57,40 @@ impl SampleTap {
         let lost = Arc::new(AtomicU64::new(0));
         (
             SampleTap {
-                tx,
-                lost: lost.clone(),
+                outs: vec![TapOut {
+                    tx,
+                    lost: lost.clone(),
+                }],
             },
             TapLoss(lost),
             rx,
         )
     }
 
-    /// Copies `batch` to the consumer if there is room; counts its samples as lost otherwise.
+    /// One tap that copies every batch to the consumers of both.
+    pub fn joined(mut self, other: SampleTap) -> SampleTap {
+        self.outs.extend(other.outs);
+        self
+    }
+
+    /// Copies `batch` to each consumer that has room; counts its samples as lost for the others.
     pub fn offer(&self, batch: &Batch, class: &Arc<str>, users: u32, started_unix_ms: i64) {
         if batch.samples.is_empty() {
             return;
         }
-        let copy = TapBatch {
-            samples: batch.samples.clone(),
-            failures: batch.failures.clone(),
-            class: class.clone(),
-            user: batch.user,
-            users,
-            started_unix_ms,
-        };
-        if self.tx.try_send(copy).is_err() {
-            self.lost
-                .fetch_add(batch.samples.len() as u64, Ordering::Relaxed);
+        for out in &self.outs {
+            let copy = TapBatch {
+                samples: batch.samples.clone(),
+                failures: batch.failures.clone(),
+                class: class.clone(),
+                user: batch.user,
+                users,
+                started_unix_ms,
+            };
+            if out.tx.try_send(copy).is_err() {
+                out.lost
+                    .fetch_add(batch.samples.len() as u64, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -115,5 +131,20 @@ mod tests {
             (5, 3, 2, "Reader")
         );
         assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_joined_tap_feeds_both_consumers_and_counts_each_ones_loss() {
+        let (a, loss_a, mut rx_a) = SampleTap::channel(2);
+        let (b, loss_b, mut rx_b) = SampleTap::channel(1);
+        let tap = a.joined(b);
+        let class: Arc<str> = Arc::from("Reader");
+        tap.offer(&batch(5), &class, 1, 0);
+        tap.offer(&batch(3), &class, 1, 0);
+        assert_eq!((loss_a.samples(), loss_b.samples()), (0, 3));
+        assert_eq!(rx_a.try_recv().map(|b| b.samples.len()).ok(), Some(5));
+        assert_eq!(rx_a.try_recv().map(|b| b.samples.len()).ok(), Some(3));
+        assert_eq!(rx_b.try_recv().map(|b| b.samples.len()).ok(), Some(5));
+        assert!(rx_b.try_recv().is_err());
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod model;
 pub mod runs;
+pub mod samples;
 pub mod series;
 pub mod writer;
 

@@ -6,9 +6,17 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use axum::body::Body;
+use axum::http::HeaderValue;
+use bytes::Bytes;
+
 use super::error::ApiError;
 use super::state::AppState;
+use crate::plan::model::RequestName;
 use crate::report;
+use crate::runs::lookup::KeptSamples;
+use crate::store::samples::SampleReader;
+use crate::store::RunRecord;
 
 /// The files a run offers, by the name in its URL.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -101,14 +109,102 @@ pub async fn get_run_file(
             )
                 .into_response()
         }
-        // JTL is one line per sample, which history does not keep (it keeps histograms).
-        RunFile::ResultsJtl => {
+        RunFile::ResultsJtl => results_jtl(&state, &record, &safe)?,
+    })
+}
+
+/// The run's kept samples as JMeter CSV, converted while it streams (a long run's file is far
+/// bigger than its compressed samples). A note on what is missing goes in `X-Hornet-Samples`.
+fn results_jtl(state: &AppState, record: &RunRecord, safe: &str) -> Result<Response, ApiError> {
+    let (archive, note) = match state.runs.samples_of(record) {
+        KeptSamples::Kept { archive, note } => (archive, note),
+        KeptSamples::None(why) => return Err(ApiError::not_found(why)),
+    };
+    let reader = match archive.open(&record.id) {
+        Ok(Some(reader)) => reader,
+        Ok(None) => {
             return Err(ApiError::not_found(
-                "JTL is written by `hornet run --jtl FILE`: it holds one line per sample, which \
-                 run history does not keep (use stats.csv, history.csv or report.html here)",
+                "this run kept no samples, so it has no JTL file",
             ))
         }
-    })
+        Err(e) => {
+            return Err(ApiError::internal(&format!(
+                "its samples cannot be read: {e}"
+            )))
+        }
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    let id = record.id.clone();
+    tokio::task::spawn_blocking(move || stream_jtl(reader, &tx, &id));
+    let mut response = (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, CSV.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"hornet-{safe}_results.jtl\""),
+            ),
+        ],
+        Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)),
+    )
+        .into_response();
+    if let Some(value) = note.and_then(|n| HeaderValue::from_str(&n).ok()) {
+        response.headers_mut().insert("x-hornet-samples", value);
+    }
+    Ok(response)
+}
+
+/// Lines in one chunk of the download, about 100 KiB.
+const JTL_CHUNK: usize = 96 * 1024;
+
+/// Converts `reader`'s batches to JTL lines into `tx`, a chunk at a time; stops when the client
+/// has gone. A corrupt frame ends the file there (the log says so).
+fn stream_jtl(
+    mut reader: SampleReader,
+    tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+    id: &str,
+) {
+    let names: Vec<RequestName> = reader
+        .names()
+        .iter()
+        .map(|n| RequestName {
+            kind: String::new(),
+            name: n.clone(),
+        })
+        .collect();
+    let fresh = || report::jtl::csv_writer(Vec::with_capacity(JTL_CHUNK + 4096));
+    let mut w = fresh();
+    if report::jtl::write_header(&mut w).is_err() {
+        return;
+    }
+    loop {
+        let batch = match reader.next_batch() {
+            Ok(Some(batch)) => batch,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(run = %id, error = %e, "a run's samples end early");
+                break;
+            }
+        };
+        if report::jtl::write_batch(&mut w, &batch, &names).is_err() {
+            return;
+        }
+        if w.get_ref().len() >= JTL_CHUNK && !send_chunk(std::mem::replace(&mut w, fresh()), tx) {
+            return;
+        }
+    }
+    send_chunk(w, tx);
+}
+
+/// Sends what `w` holds; false when the client has gone.
+fn send_chunk(
+    w: csv::Writer<Vec<u8>>,
+    tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+) -> bool {
+    match w.into_inner() {
+        Ok(chunk) => chunk.is_empty() || tx.blocking_send(Ok(Bytes::from(chunk))).is_ok(),
+        Err(_) => false,
+    }
 }
 
 /// Run ids are UUIDs; anything else would have failed the lookup, but keep the header sane.

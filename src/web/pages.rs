@@ -16,6 +16,7 @@ use super::views::{IndexPage, PlanView, RunPage, RunRow, RunsPage, ThresholdView
 use crate::plan::duration::parse_duration;
 use crate::plan::library::DEMO_KEY;
 use crate::request::StartInput;
+use crate::runs::lookup::KeptSamples;
 use crate::store::{RunFilter, RunSource};
 
 pub fn router() -> Router<AppState> {
@@ -233,7 +234,12 @@ async fn show_run(
     let record = state.find_run(&id).await?;
     let live = state.runs.get(&record.id);
     let snapshot = state.runs.snapshot_of(&record).await?;
+    let kept = state.runs.samples_of(&record);
     let mut page = RunPage::new(record, &snapshot, live.is_some());
+    (page.jtl_offered, page.jtl_note) = match kept {
+        KeptSamples::Kept { note, .. } => (true, note),
+        KeptSamples::None(why) => (false, Some(why)),
+    };
     if let Some(live) = live {
         page.target_users = live.target_users();
         page.thresholds = ThresholdView::list(&live.verdicts(), true);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{hornet_run, plan_file, served, spawn_app, spawn_target};
+use crate::helpers::{hornet_run, plan_file, served, spawn_app, spawn_app_in, spawn_target};
 
 const STATS_HEADER: &str = "Type,Name,Request Count,Failure Count,Median Response Time,\
 Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,\
@@ -196,7 +196,7 @@ async fn a_bad_output_path_is_bad_input() {
 }
 
 #[tokio::test]
-async fn a_stored_run_downloads_its_csvs_and_report_and_explains_the_jtl() {
+async fn a_stored_run_downloads_its_csvs_report_and_jtl_also_after_a_restart() {
     let app = spawn_app().await;
     let body = json!({
         "plan": "demo",
@@ -264,17 +264,73 @@ async fn a_stored_run_downloads_its_csvs_and_report_and_explains_the_jtl() {
     assert!(page.contains("id=\"statistics\""));
     assert_self_contained(&page);
 
+    // the JTL of a stored run: one line per request, from its kept samples
+    let jtl_lines = |text: &str| {
+        assert!(
+            text.starts_with(JTL_HEADER),
+            "{}",
+            &text[..200.min(text.len())]
+        );
+        let lines = records(text);
+        assert!(lines
+            .iter()
+            .all(|l| &l[2] == "/health" && &l[3] == "200" && &l[7] == "true"));
+        assert!(lines.iter().all(|l| l[5].starts_with("HealthCheckUser 1-")));
+        lines.len() as u64
+    };
     let resp = get(format!("/runs/{id}/results.jtl")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["content-disposition"],
+        format!("attachment; filename=\"hornet-{id}_results.jtl\"").as_str()
+    );
+    assert!(resp.headers().get("x-hornet-samples").is_none());
+    assert_eq!(jtl_lines(&resp.text().await.expect("body")), requests);
+    let resp = get("/runs/no-such-run/stats.csv".to_string()).await;
+    assert_eq!(resp.status(), 404);
+    let page = get(format!("/runs/{id}")).await.text().await.expect("page");
+    assert!(page.contains(&format!("href=\"/runs/{id}/results.jtl\"")));
+
+    // after a restart, from the files beside the database
+    let dir = app.stop().await;
+    let app = spawn_app_in(dir, |_| {}).await;
+    let resp = app
+        .client
+        .get(app.api(&format!("/runs/{}/results.jtl", &id[..8])))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(jtl_lines(&resp.text().await.expect("body")), requests);
+
+    // a server that keeps no samples says why instead of offering the file
+    let dir = app.stop().await;
+    let app = spawn_app_in(dir, |s| s.samples.no_samples = true).await;
+    let resp = app
+        .client
+        .get(app.api(&format!("/runs/{id}/results.jtl")))
+        .send()
+        .await
+        .expect("GET");
     assert_eq!(resp.status(), 404);
     let err: serde_json::Value = resp.json().await.expect("json error");
     assert_eq!(err["error"]["code"], "not_found");
     assert!(
         err["error"]["message"]
             .as_str()
-            .is_some_and(|m| m.contains("hornet run --jtl")),
+            .is_some_and(|m| m.contains("--no-samples") && m.contains("hornet run --jtl")),
         "{err}"
     );
-    let resp = get("/runs/no-such-run/stats.csv".to_string()).await;
-    assert_eq!(resp.status(), 404);
+    let page = app
+        .client
+        .get(app.api(&format!("/runs/{id}")))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("page");
+    assert!(!page.contains(&format!("href=\"/runs/{id}/results.jtl\"")));
+    assert!(page.contains("started with --no-samples"), "{page}");
     app.stop().await;
 }

@@ -151,6 +151,10 @@ pub struct RunPage {
     /// A run on agents: the Agents view (same field names as [`AgentsTable`]).
     pub agents: Vec<AgentView>,
     pub lost: String,
+    /// The JTL download: offered (with a sentence when not every sample is in it), or a sentence
+    /// why not (`pages.rs` sets them from `Runs::samples_of`).
+    pub jtl_offered: bool,
+    pub jtl_note: Option<String>,
 }
 
 impl RunPage {
@@ -181,6 +185,8 @@ impl RunPage {
             series_json: series_json(&snapshot.series),
             agents: agents.agents,
             lost: agents.lost,
+            jtl_offered: true,
+            jtl_note: None,
             run,
         }
     }
