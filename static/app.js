@@ -176,6 +176,11 @@
     if (typeof d.rps === "number") setText("run-rps", fmtRps(d.rps));
     if (typeof d.fail_pct === "number") setText("run-fail", fmtPct(d.fail_pct));
     if (typeof d.dropped === "number") setText("run-dropped", String(d.dropped));
+    if (typeof d.lag === "string") {
+      setText("run-lag", d.lag);
+      var lag = doc.getElementById("run-lag-stat");
+      if (lag) lag.hidden = false;
+    }
     if (typeof d.warnings === "number") {
       // a warning (generator saturated, history write failed) shows on the Errors tab at once
       setText("warnings-count", String(d.warnings));

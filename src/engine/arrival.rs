@@ -96,7 +96,7 @@ pub(crate) async fn drive(model: OpenModel) {
             tokio::select! {
                 biased;
                 _ = model.stop.cancelled() => break,
-                _ = tokio::time::sleep_until(intended.into()) => {}
+                _ = super::timer::sleep_until(intended) => {}
             }
         } else if model.stop.is_cancelled() {
             break;

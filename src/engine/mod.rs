@@ -15,6 +15,7 @@ pub mod run;
 pub(crate) mod setup;
 pub mod shape;
 pub mod spawner;
+pub(crate) mod timer;
 pub(crate) mod user;
 pub mod vars;
 

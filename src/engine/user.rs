@@ -91,10 +91,20 @@ async fn lifecycle(class: &PreparedClass, ctx: &mut UserContext, ctl: &UserContr
             Some(at) if at > Instant::now() => {
                 // About to sleep: hand over what was recorded so the live numbers stay current.
                 ctx.rec.flush();
-                tokio::select! {
-                    biased;
-                    _ = ctl.stop.cancelled() => break,
-                    _ = tokio::time::sleep_until(at.into()) => {}
+                // Paced starts wait precisely (their lateness is in every corrected sample);
+                // think times on tokio's 1 ms timer, which costs less.
+                if period.is_some() {
+                    tokio::select! {
+                        biased;
+                        _ = ctl.stop.cancelled() => break,
+                        _ = super::timer::sleep_until(at) => {}
+                    }
+                } else {
+                    tokio::select! {
+                        biased;
+                        _ = ctl.stop.cancelled() => break,
+                        _ = tokio::time::sleep_until(at.into()) => {}
+                    }
                 }
                 if period.is_some() {
                     // How late the timer woke us: the generator's own error, not the target's.

@@ -262,6 +262,7 @@ mod tests {
             dropped: 0,
             cancelled: 0,
             agents: Vec::new(),
+            lag: None,
         }
     }
 

@@ -20,6 +20,9 @@ pub fn summary(s: &Snapshot) -> Value {
         "dropped": s.dropped,
         "cancelled": s.cancelled,
     });
+    if let Some(lag) = &s.lag {
+        v["lag"] = json!(lag);
+    }
     if !s.agents.is_empty() {
         v["agents"] = serde_json::to_value(&s.agents).unwrap_or_else(|_| json!([]));
     }
@@ -80,6 +83,7 @@ mod tests {
             dropped: 5,
             cancelled: 0,
             agents: Vec::new(),
+            lag: None,
         };
         let v = summary(&s);
         assert_eq!(v["state"], "stopped");

@@ -70,6 +70,17 @@ pub fn stats_table(s: &Snapshot) -> String {
             s.cancelled
         );
     }
+    if let Some(lag) = &s.lag {
+        let _ = writeln!(
+            out,
+            "Generator lag (paced and open-model starts after their intended instant): p50 {} ms, \
+             p99 {} ms, max {} ms over {} starts\n",
+            fmt_ms(lag.p50_ms),
+            fmt_ms(lag.p99_ms),
+            fmt_ms(lag.max_ms),
+            lag.starts
+        );
+    }
 
     if s.rows.iter().any(|r| r.ws.is_some()) {
         out.push_str("WebSocket delivery (lost: no reply within the timeout, or cut off)\n");
@@ -414,6 +425,7 @@ mod tests {
             dropped: 0,
             cancelled: 0,
             agents: Vec::new(),
+            lag: None,
         }
     }
 
@@ -512,6 +524,7 @@ mod tests {
             dropped: 0,
             cancelled: 0,
             agents: Vec::new(),
+            lag: None,
         };
         let t = stats_table(&s);
         assert!(t

@@ -122,5 +122,6 @@ fn stored_snapshot(record: &RunRecord, stored: crate::store::StoredStats) -> Sna
         dropped: summary.dropped,
         cancelled: summary.cancelled,
         agents: summary.agents,
+        lag: summary.lag,
     }
 }

@@ -457,6 +457,7 @@ pub fn summary(s: &Snapshot, peak_users: u32) -> RunSummary {
         cancelled: s.cancelled,
         warnings: s.warnings.clone(),
         agents: s.agents.clone(),
+        lag: s.lag,
     }
 }
 

@@ -15,7 +15,7 @@ use super::histogram::{ExactStats, HistogramError, LatencyHistogram};
 use super::interval::{Interval, Latencies};
 use super::sample::{Batch, Sample, WsDelivery};
 use super::snapshot::{
-    us_to_ms, FailureRow, Percentiles, Point, PointExtra, RunState, Snapshot, StatsRow,
+    us_to_ms, FailureRow, GeneratorLag, Percentiles, Point, PointExtra, RunState, Snapshot, StatsRow,
 };
 use crate::format::fmt_ms;
 use crate::plan::model::{NameId, RequestName};
@@ -299,6 +299,20 @@ impl Aggregator {
         (self.lag.count() >= LAG_MIN_SAMPLES).then(|| self.lag.percentiles(&[0.99])[0])
     }
 
+    /// The generator lag over the run so far; None before any paced or open-model start.
+    pub fn lag(&self) -> Option<GeneratorLag> {
+        let starts = self.lag.count();
+        (starts > 0).then(|| {
+            let p = self.lag.percentiles(&[0.5, 0.99]);
+            GeneratorLag {
+                starts,
+                p50_ms: us_to_ms(p[0]),
+                p99_ms: us_to_ms(p[1]),
+                max_ms: us_to_ms(self.lag.max_us()),
+            }
+        })
+    }
+
     /// Closes the current one-second interval at `elapsed` since the start: appends its point
     /// to the series and rolls the 10-second windows.
     pub fn tick(&mut self, elapsed: Duration, users: u32) {
@@ -446,6 +460,7 @@ impl Aggregator {
             dropped: self.dropped,
             cancelled: self.cancelled,
             agents: Vec::new(),
+            lag: self.lag(),
         }
     }
 
@@ -1060,8 +1075,15 @@ mod tests {
         agg.ingest(lags(50_000, 10));
         assert!(agg.lag_p99_us().is_some_and(|us| us < 1_100));
         assert!(snap(&agg, 1).warnings.is_empty());
+        // the figures the page, the API and the table show
+        let lag = snap(&agg, 1).lag.expect("lag figures");
+        assert_eq!(lag.starts, 1_000);
+        assert!((lag.p50_ms - 1.0).abs() < 0.01, "{lag:?}");
+        assert!(lag.p99_ms < 1.1 && (lag.max_ms - 50.0).abs() < 0.1, "{lag:?}");
+        assert_eq!(lag.text(), "1.00 / 1.00 ms");
         agg.reset();
         assert_eq!((snap(&agg, 1).dropped, agg.lag_p99_us()), (0, None));
+        assert_eq!(snap(&agg, 1).lag, None);
     }
 
     #[test]

@@ -230,6 +230,32 @@ pub struct Snapshot {
     /// A distributed run's agents, by index (empty for a run of one process).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub agents: Vec<AgentStatus>,
+    /// How late the generator woke its paced and open-model starts; None without such starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag: Option<GeneratorLag>,
+}
+
+/// The generator's own lateness: how long after their intended instant paced users and
+/// open-model starts actually began. It is in every corrected sample, so it says how far the
+/// corrected percentiles can be trusted (a saturated generator shows here first).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorLag {
+    /// Starts measured.
+    pub starts: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl GeneratorLag {
+    /// `p50 / p99 ms`, as the run page shows it.
+    pub fn text(&self) -> String {
+        format!(
+            "{} / {} ms",
+            crate::format::fmt_ms(self.p50_ms),
+            crate::format::fmt_ms(self.p99_ms)
+        )
+    }
 }
 
 impl Snapshot {

@@ -339,6 +339,7 @@ mod tests {
             dropped: 0,
             cancelled: 0,
             agents: Vec::new(),
+            lag: None,
         }
     }
 

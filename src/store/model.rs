@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::stats::histogram::ExactStats;
-use crate::stats::snapshot::{AgentStatus, FailureRow, Point, RunState, StatsRow};
+use crate::stats::snapshot::{AgentStatus, FailureRow, GeneratorLag, Point, RunState, StatsRow};
 use crate::stats::thresholds::Verdict;
 
 /// Who started a run.
@@ -121,6 +121,9 @@ pub struct RunSummary {
     /// A distributed run's agents as they ended (or were lost).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub agents: Vec<AgentStatus>,
+    /// The generator's lag over the run (paced and open-model starts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag: Option<GeneratorLag>,
 }
 
 impl RunSummary {

@@ -153,6 +153,7 @@ fn snapshot_events(
         "p50_ms": s.current_p50_ms,
         "p95_ms": s.current_p95_ms,
         "dropped": s.dropped,
+        "lag": s.lag.map(|l| l.text()),
         "warnings": s.warnings.len(),
     });
     events.push(Event::default().event("tick").data(tick.to_string()));

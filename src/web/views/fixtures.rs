@@ -64,6 +64,7 @@ pub(super) fn snapshot(state: RunState) -> Snapshot {
         dropped: 0,
         cancelled: 0,
         agents: Vec::new(),
+        lag: None,
     }
 }
 

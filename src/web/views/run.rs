@@ -135,6 +135,8 @@ pub struct RunPage {
     pub fail_pct: String,
     /// Open-model starts dropped (every user busy); shown for shape runs and whenever non-zero.
     pub dropped: u64,
+    /// The generator's lag, p50 / p99 (paced and open-model runs).
+    pub lag: Option<String>,
     /// Same field name as [`StatsTable`]: `partials/stats_table.html` is included as is.
     pub stats: StatsView,
     /// Same field name as [`FailuresTable`].
@@ -175,6 +177,7 @@ impl RunPage {
             rps: fmt_rps(rps),
             fail_pct: fmt_pct(t.fail_ratio()),
             dropped: snapshot.dropped,
+            lag: snapshot.lag.map(|l| l.text()),
             stats: StatsView::from_snapshot(snapshot),
             failures: snapshot.failures.clone(),
             warnings: snapshot.warnings.clone(),
