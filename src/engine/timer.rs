@@ -24,7 +24,7 @@ const COARSE_MARGIN: Duration = Duration::from_micros(2_000);
 const SPIN: Duration = Duration::from_micros(40);
 
 /// Sleeps until `at`, waking within tens of microseconds of it on a quiet machine.
-pub async fn sleep_until(at: Instant) {
+pub(crate) async fn sleep_until(at: Instant) {
     let now = Instant::now();
     if at <= now {
         return;
