@@ -13,9 +13,9 @@ use std::time::Duration;
 use super::failures::{clip_error, FAILURE_GROUP_CAP, OTHER_ERRORS};
 use super::histogram::{ExactStats, HistogramError, LatencyHistogram};
 use super::interval::{Interval, Latencies};
-use super::sample::{Batch, Sample, WsDelivery};
+use super::sample::{Batch, Sample, SseDelivery, WsDelivery};
 use super::snapshot::{
-    us_to_ms, FailureRow, Percentiles, Point, PointExtra, RunState, Snapshot, StatsRow,
+    us_to_ms, FailureRow, Percentiles, Point, PointExtra, RunState, Snapshot, SseStreams, StatsRow,
 };
 use crate::format::fmt_ms;
 use crate::plan::model::{NameId, RequestName};
@@ -51,6 +51,8 @@ struct Row {
     errors: HashMap<String, u64>,
     /// WebSocket delivery counts (a ws step's row; the total sums every row's).
     ws: WsDelivery,
+    /// SSE stream counts (an sse step's own row; the total sums every row's).
+    sse: SseDelivery,
 }
 
 impl Row {
@@ -66,6 +68,7 @@ impl Row {
             window_fails: [0; WINDOW],
             errors: HashMap::new(),
             ws: WsDelivery::default(),
+            sse: SseDelivery::default(),
         }
     }
 
@@ -134,6 +137,7 @@ impl Row {
         self.window_fails = [0; WINDOW];
         self.errors.clear();
         self.ws = WsDelivery::default();
+        self.sse = SseDelivery::default();
     }
 }
 
@@ -253,6 +257,9 @@ impl Aggregator {
         for &(name, counts) in &batch.ws {
             self.add_ws(name, counts);
         }
+        for &(name, counts) in &batch.sse {
+            self.add_sse(name, counts);
+        }
         self.dropped += batch.dropped;
         self.cancelled += batch.cancelled;
     }
@@ -260,6 +267,11 @@ impl Aggregator {
     fn add_ws(&mut self, name: NameId, counts: WsDelivery) {
         self.total.ws.add(counts);
         self.row_mut(name).ws.add(counts);
+    }
+
+    fn add_sse(&mut self, name: NameId, counts: SseDelivery) {
+        self.total.sse.add(counts);
+        self.row_mut(name).sse.add(counts);
     }
 
     /// Adds one second of another generator (an agent's [`Interval`]): afterwards every number
@@ -284,6 +296,9 @@ impl Aggregator {
             }
             if !r.ws.is_zero() {
                 self.add_ws(NameId(r.name), r.ws);
+            }
+            if !r.sse.is_zero() {
+                self.add_sse(NameId(r.name), r.sse);
             }
         }
         if let Some(lag) = &part.lag {
@@ -603,6 +618,7 @@ impl Aggregator {
             total_rps: per_s(n, run_secs),
             total_fail_per_s: per_s(row.failures, run_secs),
             ws: (!row.ws.is_zero()).then_some(row.ws),
+            sse: (!row.sse.is_zero()).then(|| SseStreams::new(row.sse, run_secs)),
         }
     }
 }

@@ -71,6 +71,43 @@ impl WsDelivery {
     }
 }
 
+/// SSE stream counts of one statistics row (an sse step's own name): added as they happen
+/// (an event is a `+1`, merged into the batch's last entry), never a sample each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SseDelivery {
+    /// Connections whose response head passed (the first one and every reconnection).
+    pub opened: u64,
+    /// Streams the server ended or broke before the step had its `events`/`for`.
+    pub drops: u64,
+    /// Connections opened again after a drop (`reconnect = true`).
+    pub reconnects: u64,
+    /// Events received (every dispatched event, on every connection).
+    pub events: u64,
+}
+
+impl SseDelivery {
+    pub fn add(&mut self, other: SseDelivery) {
+        self.opened += other.opened;
+        self.drops += other.drops;
+        self.reconnects += other.reconnects;
+        self.events += other.events;
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == SseDelivery::default()
+    }
+
+    /// drops / connections opened (reconnections included: each connection is one trial that
+    /// can drop, so the figure stays within 0..=1), 0 when none was opened.
+    pub fn drop_ratio(&self) -> f64 {
+        if self.opened == 0 {
+            0.0
+        } else {
+            self.drops as f64 / self.opened as f64
+        }
+    }
+}
+
 /// What a user's recorder hands to the aggregator at once.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -90,6 +127,8 @@ pub struct Batch {
     /// WebSocket delivery counts by row, in the order they came (consecutive counts of one
     /// row are added into one entry).
     pub ws: Vec<(NameId, WsDelivery)>,
+    /// SSE stream counts by row, likewise.
+    pub sse: Vec<(NameId, SseDelivery)>,
 }
 
 impl Batch {
@@ -100,6 +139,7 @@ impl Batch {
             && self.dropped == 0
             && self.cancelled == 0
             && self.ws.is_empty()
+            && self.sse.is_empty()
     }
 }
 
