@@ -2,12 +2,13 @@
 //! sample buffer and its random numbers. Owned by the user's task alone: nothing here is shared
 //! except through the read-only feeders and the run's count of present users.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use super::feeder::ClassFeeds;
 use super::vars::Vars;
@@ -27,7 +28,17 @@ pub(crate) struct UserContext {
     /// True while a request step (http, rpc, sse, ws) is under way: if the user is stopped
     /// then, the request is counted as cancelled instead of vanishing.
     pub(crate) in_request: bool,
+    /// The user's stop, as stream steps (sse, ws) watch it to end early and keep their figures;
+    /// a token never cancelled while `on_stop` or a setup step runs.
+    pub(crate) stop: CancellationToken,
+    /// True while a stream step runs: a stop then waits [`STREAM_WRAP_UP`] more before it cuts
+    /// the step off (shared with the user's stop deadline, which races the running steps).
+    pub(crate) streaming: Arc<AtomicBool>,
 }
+
+/// How long a stopped stream step has to wrap up (its replies in flight, the socket's close,
+/// its figures) before its user cuts it off: the step itself ends within ~100 ms of the stop.
+pub(crate) const STREAM_WRAP_UP: Duration = Duration::from_millis(250);
 
 impl UserContext {
     pub(crate) fn new(vars: Vars, http: Arc<HttpShared>, rec: Recorder, rng: SmallRng) -> Self {
@@ -39,6 +50,8 @@ impl UserContext {
             feeds: None,
             presence: None,
             in_request: false,
+            stop: CancellationToken::new(),
+            streaming: Arc::default(),
         }
     }
 
@@ -49,6 +62,7 @@ impl UserContext {
             vars: &mut self.vars,
             rec: &mut self.rec,
             lag,
+            stop: &self.stop,
         }
     }
 

@@ -2,13 +2,14 @@
 //! the class's `wait`, repeat; `on_stop` when the user is stopped. Stopping is cooperative
 //! (`stop` token: finish the task within the stop timeout) or immediate (`kill` token).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
-use super::context::UserContext;
+use super::context::{UserContext, STREAM_WRAP_UP};
 use super::prepare::{PreparedClass, PreparedStep};
 use crate::plan::model::Wait;
 
@@ -23,6 +24,7 @@ pub(crate) struct UserControl {
 
 pub(crate) async fn run_user(class: Arc<PreparedClass>, mut ctx: UserContext, ctl: UserControl) {
     let kill = ctl.kill.clone();
+    ctx.stop = ctl.stop.clone();
     tokio::select! {
         biased;
         _ = kill.cancelled() => {}
@@ -37,10 +39,11 @@ async fn lifecycle(class: &PreparedClass, ctx: &mut UserContext, ctl: &UserContr
     if !ctx.feed_on_start() {
         return;
     }
+    let streaming = ctx.streaming.clone();
     if !class.on_start.is_empty() {
         let finished = tokio::select! {
             biased;
-            _ = stop_deadline(ctl) => false,
+            _ = stop_deadline(ctl, &streaming) => false,
             _ = run_steps(&class.on_start, ctx, None) => true,
         };
         if !finished {
@@ -61,7 +64,7 @@ async fn lifecycle(class: &PreparedClass, ctx: &mut UserContext, ctl: &UserContr
         }
         let completed = tokio::select! {
             biased;
-            _ = stop_deadline(ctl) => false,
+            _ = stop_deadline(ctl, &streaming) => false,
             // Not boxed: boxing the ~3.4 KiB request future saves ~2.4 KiB per idle user but
             // cost ~20% of requests per CPU-second (bench/peers.sh, 79 k -> 60-66 k).
             _ = run_steps(&class.tasks[task].steps, ctx, lag) => true,
@@ -105,17 +108,27 @@ async fn lifecycle(class: &PreparedClass, ctx: &mut UserContext, ctl: &UserContr
             _ => tokio::task::consume_budget().await,
         }
     }
+    run_on_stop(class, ctx).await;
+}
+
+/// `on_stop`, whose stream steps do not see the stop that led to it.
+pub(crate) async fn run_on_stop(class: &PreparedClass, ctx: &mut UserContext) {
     if !class.on_stop.is_empty() {
         ctx.rec.flush();
+        ctx.stop = CancellationToken::new();
         run_steps(&class.on_stop, ctx, None).await;
     }
 }
 
-/// Resolves once the user was asked to stop and its stop timeout has passed.
-pub(crate) async fn stop_deadline(ctl: &UserControl) {
+/// Resolves once the user was asked to stop and its stop timeout has passed; a stream step
+/// running then (`streaming`) has [`STREAM_WRAP_UP`] more to end on its own.
+pub(crate) async fn stop_deadline(ctl: &UserControl, streaming: &AtomicBool) {
     ctl.stop.cancelled().await;
     if !ctl.stop_timeout.is_zero() {
         tokio::time::sleep(ctl.stop_timeout).await;
+    }
+    if streaming.load(Ordering::Acquire) {
+        tokio::time::sleep(STREAM_WRAP_UP).await;
     }
 }
 
@@ -141,6 +154,10 @@ pub(crate) async fn run_steps(
             continue;
         }
         ctx.in_request = true;
+        let stream = matches!(s, PreparedStep::Sse(_) | PreparedStep::Ws(_));
+        if stream {
+            ctx.streaming.store(true, Ordering::Release);
+        }
         let cx = &mut ctx.step_ctx(lag);
         // One execute shape for every kind; static dispatch keeps the HTTP future inline.
         let ok = match s {
@@ -153,6 +170,9 @@ pub(crate) async fn run_steps(
             PreparedStep::Think(_) => true,
         };
         ctx.in_request = false;
+        if stream {
+            ctx.streaming.store(false, Ordering::Release);
+        }
         if !ok {
             return false;
         }

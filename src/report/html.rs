@@ -307,6 +307,7 @@ mod tests {
                 sent: 1000,
                 received: 990,
                 lost: 10,
+                cut: 0,
             }),
             ..StatsRow::default()
         });

@@ -495,6 +495,7 @@ mod tests {
             sent: 1000,
             received: 990,
             lost: 10,
+            cut: 0,
         });
         s.rows.push(ws);
         let text = stats_table(&s);

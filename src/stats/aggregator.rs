@@ -685,6 +685,7 @@ mod tests {
             sent,
             received,
             lost,
+            cut: 0,
         };
         let mut b = batch(vec![sample(1, 5_000, true), sample(2, 1_000, true)]);
         b.ws.push((NameId(1), counts(10, 9, 1)));

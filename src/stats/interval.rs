@@ -281,10 +281,22 @@ mod tests {
                 sent: 1 + u64::from(bytes % 3),
                 received: u64::from(ok),
                 lost: u64::from(!ok),
+                cut: u64::from(bytes % 5 == 0),
             };
             match b.ws.last_mut() {
                 Some((n, c)) if n.0 == name => c.add(counts),
                 _ => b.ws.push((NameId(name), counts)),
+            }
+            // and an SSE stream's counts, carried the same way
+            let streams = SseDelivery {
+                opened: 1,
+                drops: u64::from(!ok),
+                reconnects: u64::from(!ok && bytes % 2 == 0),
+                events: u64::from(bytes % 11),
+            };
+            match b.sse.last_mut() {
+                Some((n, c)) if n.0 == name => c.add(streams),
+                _ => b.sse.push((NameId(name), streams)),
             }
         }
         b

@@ -217,6 +217,7 @@ mod tests {
             sent,
             received,
             lost,
+            cut: 0,
         };
         rec.record_ws(NameId(3), c(5, 4, 1), t0);
         rec.record_ws(NameId(3), c(2, 2, 0), t0);

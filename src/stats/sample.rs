@@ -48,6 +48,14 @@ pub struct WsDelivery {
     /// Messages whose reply did not come within the step's timeout, or were outstanding when
     /// the connection closed or failed.
     pub lost: u64,
+    /// Messages still awaiting their reply, within their timeout, when the run stopped the
+    /// stream: neither received nor lost, and left out of the loss.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub cut: u64,
+}
+
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
 }
 
 impl WsDelivery {
@@ -55,18 +63,20 @@ impl WsDelivery {
         self.sent += other.sent;
         self.received += other.received;
         self.lost += other.lost;
+        self.cut += other.cut;
     }
 
     pub fn is_zero(&self) -> bool {
         *self == WsDelivery::default()
     }
 
-    /// lost / sent, 0 when nothing was sent.
+    /// lost / messages judged (sent, less those cut by a stop), 0 when none was.
     pub fn loss(&self) -> f64 {
-        if self.sent == 0 {
+        let judged = self.sent.saturating_sub(self.cut);
+        if judged == 0 {
             0.0
         } else {
-            self.lost as f64 / self.sent as f64
+            self.lost as f64 / judged as f64
         }
     }
 }

@@ -516,6 +516,7 @@ mod tests {
             sent: 1000,
             received: 988,
             lost: 12,
+            cut: 0,
         });
         s.rows.push(ws);
         let v = check_on("'/ws'.loss < 1%", &s);
