@@ -189,7 +189,6 @@ impl Drop for Busy<'_> {
 impl OpenUser {
     async fn run(mut self, mut ctx: UserContext, first: Instant) {
         let kill = self.ctl.kill.clone();
-        ctx.stop = self.ctl.stop.clone();
         tokio::select! {
             biased;
             _ = kill.cancelled() => {}
@@ -201,7 +200,7 @@ impl OpenUser {
 
     async fn lifecycle(&mut self, ctx: &mut UserContext, first: Instant) {
         let class = self.class.clone();
-        let streaming = ctx.streaming.clone();
+        let wind_down = ctx.wind_down.clone();
         let mut intended = first;
         let mut started = false;
         loop {
@@ -215,7 +214,7 @@ impl OpenUser {
                 if !class.on_start.is_empty() {
                     let finished = tokio::select! {
                         biased;
-                        _ = stop_deadline(&self.ctl, &streaming) => false,
+                        _ = stop_deadline(&self.ctl, &wind_down) => false,
                         _ = run_steps(&class.on_start, ctx, None) => true,
                     };
                     if !finished {
@@ -232,7 +231,7 @@ impl OpenUser {
             }
             let completed = tokio::select! {
                 biased;
-                _ = stop_deadline(&self.ctl, &streaming) => false,
+                _ = stop_deadline(&self.ctl, &wind_down) => false,
                 _ = run_steps(&class.tasks[task].steps, ctx, Some(lag)) => true,
             };
             drop(busy);

@@ -28,11 +28,18 @@ pub(crate) struct UserContext {
     /// True while a request step (http, rpc, sse, ws) is under way: if the user is stopped
     /// then, the request is counted as cancelled instead of vanishing.
     pub(crate) in_request: bool,
-    /// The user's stop, as stream steps (sse, ws) watch it to end early and keep their figures;
-    /// a token never cancelled while `on_stop` or a setup step runs.
-    pub(crate) stop: CancellationToken,
-    /// True while a stream step runs: a stop then waits [`STREAM_WRAP_UP`] more before it cuts
-    /// the step off (shared with the user's stop deadline, which races the running steps).
+    /// What the stream steps watch to end before their user cuts them off.
+    pub(crate) wind_down: WindDown,
+}
+
+/// The stop as stream steps (sse, ws) see it: `token` is cancelled when their user's stop
+/// deadline comes (the stop plus its stop timeout: a step that can finish in that time does),
+/// and a stream step running then has [`STREAM_WRAP_UP`] more to end on its own, keeping its
+/// figures, before it is cut off. Shared with the user's stop deadline, which races the steps.
+#[derive(Clone, Default)]
+pub(crate) struct WindDown {
+    pub(crate) token: CancellationToken,
+    /// True while a stream step runs.
     pub(crate) streaming: Arc<AtomicBool>,
 }
 
@@ -50,8 +57,7 @@ impl UserContext {
             feeds: None,
             presence: None,
             in_request: false,
-            stop: CancellationToken::new(),
-            streaming: Arc::default(),
+            wind_down: WindDown::default(),
         }
     }
 
@@ -62,7 +68,7 @@ impl UserContext {
             vars: &mut self.vars,
             rec: &mut self.rec,
             lag,
-            stop: &self.stop,
+            stop: &self.wind_down.token,
         }
     }
 

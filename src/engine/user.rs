@@ -2,14 +2,14 @@
 //! the class's `wait`, repeat; `on_stop` when the user is stopped. Stopping is cooperative
 //! (`stop` token: finish the task within the stop timeout) or immediate (`kill` token).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
-use super::context::{UserContext, STREAM_WRAP_UP};
+use super::context::{UserContext, WindDown, STREAM_WRAP_UP};
 use super::prepare::{PreparedClass, PreparedStep};
 use crate::plan::model::Wait;
 
@@ -24,7 +24,6 @@ pub(crate) struct UserControl {
 
 pub(crate) async fn run_user(class: Arc<PreparedClass>, mut ctx: UserContext, ctl: UserControl) {
     let kill = ctl.kill.clone();
-    ctx.stop = ctl.stop.clone();
     tokio::select! {
         biased;
         _ = kill.cancelled() => {}
@@ -39,11 +38,11 @@ async fn lifecycle(class: &PreparedClass, ctx: &mut UserContext, ctl: &UserContr
     if !ctx.feed_on_start() {
         return;
     }
-    let streaming = ctx.streaming.clone();
+    let wind_down = ctx.wind_down.clone();
     if !class.on_start.is_empty() {
         let finished = tokio::select! {
             biased;
-            _ = stop_deadline(ctl, &streaming) => false,
+            _ = stop_deadline(ctl, &wind_down) => false,
             _ = run_steps(&class.on_start, ctx, None) => true,
         };
         if !finished {
@@ -64,7 +63,7 @@ async fn lifecycle(class: &PreparedClass, ctx: &mut UserContext, ctl: &UserContr
         }
         let completed = tokio::select! {
             biased;
-            _ = stop_deadline(ctl, &streaming) => false,
+            _ = stop_deadline(ctl, &wind_down) => false,
             // Not boxed: boxing the ~3.4 KiB request future saves ~2.4 KiB per idle user but
             // cost ~20% of requests per CPU-second (bench/peers.sh, 79 k -> 60-66 k).
             _ = run_steps(&class.tasks[task].steps, ctx, lag) => true,
@@ -115,19 +114,20 @@ async fn lifecycle(class: &PreparedClass, ctx: &mut UserContext, ctl: &UserContr
 pub(crate) async fn run_on_stop(class: &PreparedClass, ctx: &mut UserContext) {
     if !class.on_stop.is_empty() {
         ctx.rec.flush();
-        ctx.stop = CancellationToken::new();
+        ctx.wind_down.token = CancellationToken::new();
         run_steps(&class.on_stop, ctx, None).await;
     }
 }
 
-/// Resolves once the user was asked to stop and its stop timeout has passed; a stream step
-/// running then (`streaming`) has [`STREAM_WRAP_UP`] more to end on its own.
-pub(crate) async fn stop_deadline(ctl: &UserControl, streaming: &AtomicBool) {
+/// Resolves once the user was asked to stop and its stop timeout has passed. Then it tells the
+/// stream steps (`wind_down`); one running has [`STREAM_WRAP_UP`] more to end on its own.
+pub(crate) async fn stop_deadline(ctl: &UserControl, wind_down: &WindDown) {
     ctl.stop.cancelled().await;
     if !ctl.stop_timeout.is_zero() {
         tokio::time::sleep(ctl.stop_timeout).await;
     }
-    if streaming.load(Ordering::Acquire) {
+    wind_down.token.cancel();
+    if wind_down.streaming.load(Ordering::Acquire) {
         tokio::time::sleep(STREAM_WRAP_UP).await;
     }
 }
@@ -156,7 +156,7 @@ pub(crate) async fn run_steps(
         ctx.in_request = true;
         let stream = matches!(s, PreparedStep::Sse(_) | PreparedStep::Ws(_));
         if stream {
-            ctx.streaming.store(true, Ordering::Release);
+            ctx.wind_down.streaming.store(true, Ordering::Release);
         }
         let cx = &mut ctx.step_ctx(lag);
         // One execute shape for every kind; static dispatch keeps the HTTP future inline.
@@ -171,7 +171,7 @@ pub(crate) async fn run_steps(
         };
         ctx.in_request = false;
         if stream {
-            ctx.streaming.store(false, Ordering::Release);
+            ctx.wind_down.streaming.store(false, Ordering::Release);
         }
         if !ok {
             return false;

@@ -66,8 +66,9 @@ pub struct StepCtx<'a> {
     /// How late this iteration started against its intended (paced) start, for the
     /// coordinated-omission-corrected twin; None when the user is not paced.
     pub lag: Option<Duration>,
-    /// The user's stop (the run ends, ramp-down): a long stream step (sse, a ws stream) ends
-    /// soon after it, keeping its figures; request steps ignore it.
+    /// The user's stop deadline (its stop, the run's end or a ramp-down, plus the stop
+    /// timeout): a long stream step (sse, a ws stream) ends soon after it, keeping its
+    /// figures; request steps ignore it (they are cut off).
     pub stop: &'a CancellationToken,
 }
 
