@@ -18,8 +18,8 @@
 //!
 //! `for` alone needs one event in the window (`min_events = N` asks for more, or 0: silence is
 //! then no failure and the idle timeout does not apply, as for a server's notification stream
-//! that may have nothing to say). The user's stop (the run ends, ramp-down) ends the step at
-//! once, as a success, its figures kept.
+//! that may have nothing to say). The user's stop deadline (see `StepCtx::stop`) ends the
+//! step at once, as a success, its figures kept.
 //!
 //! Stream counts go to the step's own row (`SSE <name>`), as they happen: connections opened
 //! (reconnections included), drops, reconnects and events; its drop figure is drops / opened.

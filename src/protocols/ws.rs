@@ -13,7 +13,7 @@
 //! its timeout.
 //!
 //! Delivery counts (sent, received, lost) go to the step's row about once a second and at the
-//! end. When the user's stop comes (the run ends, ramp-down), a stream sends no more, gives the
+//! end. When the user's stop deadline comes (see `StepCtx::stop`), a stream sends no more, gives the
 //! replies in flight [`STOP_WRAP_UP`] to come, and ends: the messages still within their timeout
 //! then are `cut` (neither received nor lost; the loss leaves them out); a `for` read ends at
 //! once. The figures up to the stop are kept. The step timeout bounds the handshake and each message's wait for its reply; a server

@@ -706,6 +706,35 @@ mod tests {
     }
 
     #[test]
+    fn sse_stream_counts_add_up_per_row_with_events_per_second() {
+        let mut agg = Aggregator::new(names(), DEFAULT_NAME_CAP);
+        let counts = |opened, drops, reconnects, events| SseDelivery {
+            opened,
+            drops,
+            reconnects,
+            events,
+        };
+        let mut b = batch(vec![sample(1, 5_000, true)]);
+        b.sse.push((NameId(2), counts(1, 1, 0, 10)));
+        b.sse.push((NameId(2), counts(2, 1, 2, 20)));
+        agg.ingest(b);
+        let s = snap(&agg, 10);
+        let get = s.rows.iter().find(|r| r.method == "GET").expect("GET /a");
+        let sse = get.sse.expect("stream counts on the row");
+        assert_eq!(
+            (sse.opened, sse.drops, sse.reconnects, sse.events),
+            (3, 2, 2, 30)
+        );
+        assert!((sse.drop - 2.0 / 3.0).abs() < 1e-12);
+        assert!((sse.events_per_s - 3.0).abs() < 1e-9, "{sse:?}");
+        assert_eq!(s.total.sse.map(|t| t.events), Some(30));
+        let post = s.rows.iter().find(|r| r.method == "POST").expect("POST /a");
+        assert_eq!(post.sse, None, "no counts on rows without streams");
+        agg.reset();
+        assert_eq!(snap(&agg, 11).total.sse, None);
+    }
+
+    #[test]
     fn counts_per_name_and_aggregated_sorted_like_locust() {
         let mut agg = Aggregator::new(names(), DEFAULT_NAME_CAP);
         agg.ingest(batch((1..=1000).map(|us| sample(0, us, true)).collect()));

@@ -40,7 +40,7 @@ async fn a_dropped_stream_reconnects_and_resumes_after_the_last_event_id() {
     // Every iteration: 3 connections (the first and 2 reconnections), 2 drops, 30 events.
     let connect = row(&snapshot, "SSE", "/events [connect]");
     assert!(
-        connect.num_requests >= 3 && connect.num_requests % 3 == 0,
+        connect.num_requests >= 3 && connect.num_requests.is_multiple_of(3),
         "{connect:?}"
     );
     let k = connect.num_requests / 3;
