@@ -66,6 +66,7 @@ pub(crate) struct Inner {
     pub(crate) catalog: catalog::Catalog,
     pub(crate) counters: stats::Counters,
     pub(crate) sessions: stream::Sessions,
+    pub(crate) event_stream: stream::EventStreamCounts,
     pub(crate) stall: control::Stall,
     pub(crate) mcp: control::McpSessions,
     pub(crate) shutdown: CancellationToken,
@@ -95,6 +96,7 @@ fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
         catalog: catalog::Catalog::seeded(cfg.seed_tools),
         counters: stats::Counters::new(),
         sessions: stream::Sessions::default(),
+        event_stream: stream::EventStreamCounts::default(),
         stall: control::Stall::new(),
         mcp: control::McpSessions::new(),
         shutdown,
@@ -109,6 +111,7 @@ fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
         .route("/protocol/initialize", post(rpc::protocol_initialize))
         .route("/protocol/ping", post(rpc::protocol_ping))
         .route("/sse", get(stream::sse))
+        .route("/events", get(stream::events_stream))
         .route("/message", post(stream::message))
         .route("/ws", get(stream::ws))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));

@@ -67,6 +67,7 @@ pub(crate) const ROUTES: &[(&str, &str)] = &[
     ("POST", "/protocol/initialize"),
     ("POST", "/protocol/ping"),
     ("GET", "/sse"),
+    ("GET", "/events"),
     ("POST", "/message"),
     ("GET", "/ws"),
     ("GET", "/delay/{ms}"),
@@ -190,12 +191,14 @@ pub(crate) async fn get_stats(State(state): State<TargetState>) -> Json<Value> {
     let mut stats = state.counters.to_json();
     stats["mcp"] = state.mcp.to_json();
     stats["sse_open"] = json!(state.sessions.len());
+    stats["event_stream"] = state.event_stream.to_json();
     Json(stats)
 }
 
 pub(crate) async fn reset_stats(State(state): State<TargetState>) -> impl IntoResponse {
     state.counters.reset();
     state.mcp.reset();
+    state.event_stream.reset();
     StatusCode::NO_CONTENT
 }
 

@@ -1,17 +1,19 @@
 //! The demo target's streams: `/sse` (the MCP SSE transport: announces a `/message` endpoint,
-//! sends numbered `message` events, and carries the replies to POSTs on that endpoint) and
-//! `/ws` (JSON-RPC over WebSocket; other text is echoed). Every stream ends when the target
+//! sends numbered `message` events, and carries the replies to POSTs on that endpoint),
+//! `/events` (a plain numbered event stream with ids that can drop and resume from
+//! `Last-Event-ID`) and `/ws` (JSON-RPC over WebSocket; other text is echoed). Every stream ends when the target
 //! shuts down, or graceful shutdown would wait for it forever.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -166,6 +168,111 @@ fn events(initial: SseState) -> impl Stream<Item = Result<Event, Infallible>> {
         };
         Some((Ok(event), st))
     })
+}
+
+/// What `/events` served since the start (or the last `/__stats/reset`), for `/__stats`.
+#[derive(Default)]
+pub(crate) struct EventStreamCounts {
+    connections: AtomicU64,
+    /// Connections that came with a numeric `Last-Event-ID`.
+    resumed: AtomicU64,
+    /// Events sent, on every connection.
+    sent: AtomicU64,
+    /// The highest id sent.
+    last_id: AtomicU64,
+}
+
+impl EventStreamCounts {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        json!({
+            "connections": n(&self.connections),
+            "resumed": n(&self.resumed),
+            "sent": n(&self.sent),
+            "last_id": n(&self.last_id),
+        })
+    }
+
+    pub(crate) fn reset(&self) {
+        for a in [&self.connections, &self.resumed, &self.sent, &self.last_id] {
+            a.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct EventsQuery {
+    interval_ms: Option<u64>,
+    events: Option<u64>,
+    drop_every: Option<u64>,
+    retry_ms: Option<u64>,
+}
+
+/// `GET /events[?interval_ms=N][&events=N][&drop_every=N][&retry_ms=N]`: `id: N` and
+/// `data: {"seq":N}` every interval (ids 1, 2, 3...), starting after a numeric `Last-Event-ID`;
+/// it ends after id `events` and, with `drop_every`, after that many events on one connection
+/// (a drop the client may resume from). `retry_ms` is sent first as `retry:`.
+pub(crate) async fn events_stream(
+    State(state): State<TargetState>,
+    headers: HeaderMap,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Response {
+    let Ok(Query(query)) = query else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "interval_ms, events, drop_every and retry_ms must be whole numbers",
+        );
+    };
+    let resumed_after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let counts = &state.event_stream;
+    counts.connections.fetch_add(1, Ordering::Relaxed);
+    if resumed_after.is_some() {
+        counts.resumed.fetch_add(1, Ordering::Relaxed);
+    }
+    let interval = query
+        .interval_ms
+        .map(Duration::from_millis)
+        .unwrap_or(state.cfg.sse_interval)
+        .max(Duration::from_millis(1));
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let first = query
+        .retry_ms
+        .map(|ms| Event::default().retry(Duration::from_millis(ms)));
+    let initial = (state, ticker, resumed_after.unwrap_or(0), 0u64, first);
+    let (limit, drop_every) = (query.events, query.drop_every);
+    let stream = stream::unfold(
+        initial,
+        move |(state, mut ticker, seq, on_this, first)| async move {
+            if let Some(retry) = first {
+                return Some((Ok(retry), (state, ticker, seq, on_this, None)));
+            }
+            let ended = limit.is_some_and(|l| seq >= l) || drop_every.is_some_and(|d| on_this >= d);
+            if ended {
+                return None;
+            }
+            tokio::select! {
+                biased;
+                _ = state.shutdown.cancelled() => return None,
+                _ = ticker.tick() => {}
+            }
+            let seq = seq + 1;
+            let counts = &state.event_stream;
+            counts.sent.fetch_add(1, Ordering::Relaxed);
+            counts.last_id.fetch_max(seq, Ordering::Relaxed);
+            let event = Event::default()
+                .id(seq.to_string())
+                .data(format!("{{\"seq\":{seq}}}"));
+            Some((
+                Ok::<_, Infallible>(event),
+                (state, ticker, seq, on_this + 1, None),
+            ))
+        },
+    );
+    Sse::new(stream).into_response()
 }
 
 #[derive(Deserialize)]

@@ -29,7 +29,7 @@ use super::feeder::ClassFeeds;
 use super::prepare::PreparedClass;
 use super::shape::ArrivalSchedule;
 use super::spawner::ClassSequence;
-use super::user::{pick_task, run_steps, stop_deadline, UserControl};
+use super::user::{pick_task, run_on_stop, run_steps, stop_deadline, UserControl};
 use super::vars::{SharedVars, Vars};
 use crate::protocols::http_client::HttpShared;
 use crate::share::Share;
@@ -200,6 +200,7 @@ impl OpenUser {
 
     async fn lifecycle(&mut self, ctx: &mut UserContext, first: Instant) {
         let class = self.class.clone();
+        let wind_down = ctx.wind_down.clone();
         let mut intended = first;
         let mut started = false;
         loop {
@@ -213,7 +214,7 @@ impl OpenUser {
                 if !class.on_start.is_empty() {
                     let finished = tokio::select! {
                         biased;
-                        _ = stop_deadline(&self.ctl) => false,
+                        _ = stop_deadline(&self.ctl, &wind_down) => false,
                         _ = run_steps(&class.on_start, ctx, None) => true,
                     };
                     if !finished {
@@ -230,7 +231,7 @@ impl OpenUser {
             }
             let completed = tokio::select! {
                 biased;
-                _ = stop_deadline(&self.ctl) => false,
+                _ = stop_deadline(&self.ctl, &wind_down) => false,
                 _ = run_steps(&class.tasks[task].steps, ctx, Some(lag)) => true,
             };
             drop(busy);
@@ -245,10 +246,7 @@ impl OpenUser {
                 None => break,
             }
         }
-        if !class.on_stop.is_empty() {
-            ctx.rec.flush();
-            run_steps(&class.on_stop, ctx, None).await;
-        }
+        run_on_stop(&class, ctx).await;
     }
 
     /// Waits for the next start; None when the run stops or the driver is done.

@@ -2,12 +2,13 @@
 //! sample buffer and its random numbers. Owned by the user's task alone: nothing here is shared
 //! except through the read-only feeders and the run's count of present users.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use super::feeder::ClassFeeds;
 use super::vars::Vars;
@@ -27,7 +28,24 @@ pub(crate) struct UserContext {
     /// True while a request step (http, rpc, sse, ws) is under way: if the user is stopped
     /// then, the request is counted as cancelled instead of vanishing.
     pub(crate) in_request: bool,
+    /// What the stream steps watch to end before their user cuts them off.
+    pub(crate) wind_down: WindDown,
 }
+
+/// The stop as stream steps (sse, ws) see it: `token` is cancelled when their user's stop
+/// deadline comes (the stop plus its stop timeout: a step that can finish in that time does),
+/// and a stream step running then has [`STREAM_WRAP_UP`] more to end on its own, keeping its
+/// figures, before it is cut off. Shared with the user's stop deadline, which races the steps.
+#[derive(Clone, Default)]
+pub(crate) struct WindDown {
+    pub(crate) token: CancellationToken,
+    /// True while a stream step runs.
+    pub(crate) streaming: Arc<AtomicBool>,
+}
+
+/// How long a stopped stream step has to wrap up (its replies in flight, the socket's close,
+/// its figures) before its user cuts it off: the step itself ends within ~100 ms of the stop.
+pub(crate) const STREAM_WRAP_UP: Duration = Duration::from_millis(250);
 
 impl UserContext {
     pub(crate) fn new(vars: Vars, http: Arc<HttpShared>, rec: Recorder, rng: SmallRng) -> Self {
@@ -39,6 +57,7 @@ impl UserContext {
             feeds: None,
             presence: None,
             in_request: false,
+            wind_down: WindDown::default(),
         }
     }
 
@@ -49,6 +68,7 @@ impl UserContext {
             vars: &mut self.vars,
             rec: &mut self.rec,
             lag,
+            stop: &self.wind_down.token,
         }
     }
 

@@ -2,13 +2,14 @@
 //! the class's `wait`, repeat; `on_stop` when the user is stopped. Stopping is cooperative
 //! (`stop` token: finish the task within the stop timeout) or immediate (`kill` token).
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
-use super::context::UserContext;
+use super::context::{UserContext, WindDown, STREAM_WRAP_UP};
 use super::prepare::{PreparedClass, PreparedStep};
 use crate::plan::model::Wait;
 
@@ -37,10 +38,11 @@ async fn lifecycle(class: &PreparedClass, ctx: &mut UserContext, ctl: &UserContr
     if !ctx.feed_on_start() {
         return;
     }
+    let wind_down = ctx.wind_down.clone();
     if !class.on_start.is_empty() {
         let finished = tokio::select! {
             biased;
-            _ = stop_deadline(ctl) => false,
+            _ = stop_deadline(ctl, &wind_down) => false,
             _ = run_steps(&class.on_start, ctx, None) => true,
         };
         if !finished {
@@ -61,7 +63,7 @@ async fn lifecycle(class: &PreparedClass, ctx: &mut UserContext, ctl: &UserContr
         }
         let completed = tokio::select! {
             biased;
-            _ = stop_deadline(ctl) => false,
+            _ = stop_deadline(ctl, &wind_down) => false,
             // Not boxed: boxing the ~3.4 KiB request future saves ~2.4 KiB per idle user but
             // cost ~20% of requests per CPU-second (bench/peers.sh, 79 k -> 60-66 k).
             _ = run_steps(&class.tasks[task].steps, ctx, lag) => true,
@@ -115,17 +117,28 @@ async fn lifecycle(class: &PreparedClass, ctx: &mut UserContext, ctl: &UserContr
             _ => tokio::task::consume_budget().await,
         }
     }
+    run_on_stop(class, ctx).await;
+}
+
+/// `on_stop`, whose stream steps do not see the stop that led to it.
+pub(crate) async fn run_on_stop(class: &PreparedClass, ctx: &mut UserContext) {
     if !class.on_stop.is_empty() {
         ctx.rec.flush();
+        ctx.wind_down.token = CancellationToken::new();
         run_steps(&class.on_stop, ctx, None).await;
     }
 }
 
-/// Resolves once the user was asked to stop and its stop timeout has passed.
-pub(crate) async fn stop_deadline(ctl: &UserControl) {
+/// Resolves once the user was asked to stop and its stop timeout has passed. Then it tells the
+/// stream steps (`wind_down`); one running has [`STREAM_WRAP_UP`] more to end on its own.
+pub(crate) async fn stop_deadline(ctl: &UserControl, wind_down: &WindDown) {
     ctl.stop.cancelled().await;
     if !ctl.stop_timeout.is_zero() {
         tokio::time::sleep(ctl.stop_timeout).await;
+    }
+    wind_down.token.cancel();
+    if wind_down.streaming.load(Ordering::Acquire) {
+        tokio::time::sleep(STREAM_WRAP_UP).await;
     }
 }
 
@@ -151,6 +164,10 @@ pub(crate) async fn run_steps(
             continue;
         }
         ctx.in_request = true;
+        let stream = matches!(s, PreparedStep::Sse(_) | PreparedStep::Ws(_));
+        if stream {
+            ctx.wind_down.streaming.store(true, Ordering::Release);
+        }
         let cx = &mut ctx.step_ctx(lag);
         // One execute shape for every kind; static dispatch keeps the HTTP future inline.
         let ok = match s {
@@ -163,6 +180,9 @@ pub(crate) async fn run_steps(
             PreparedStep::Think(_) => true,
         };
         ctx.in_request = false;
+        if stream {
+            ctx.wind_down.streaming.store(false, Ordering::Release);
+        }
         if !ok {
             return false;
         }

@@ -217,6 +217,12 @@ pub struct SseStep {
     pub headers: Vec<(String, Template)>,
     pub events: Option<u32>,
     pub duration: Option<Duration>,
+    /// `min_events = N` (with `for`): fewer events in the window is a failure. Default: 1 with
+    /// `for` alone, 0 beside `events`; 0 lets a stream stay silent (no idle timeout then).
+    pub min_events: Option<u32>,
+    /// `reconnect = true`: a dropped stream is opened again (with `Last-Event-ID`) until the
+    /// step has its `events`/`for`; false: a drop fails the step.
+    pub reconnect: bool,
     /// Optional JSON-RPC message posted to the endpoint the stream announces (`event: endpoint`).
     pub post: Option<JsonTemplate>,
     /// The rows the stream records into (the step's own `name` is never recorded into).
@@ -465,6 +471,8 @@ pub enum ThresholdMetric {
     Checks,
     /// WebSocket messages lost / sent (`'/ws'.loss < 0.1%`): 0 for rows without messages.
     Loss,
+    /// SSE streams dropped / connections opened (`'/sse'.drop < 1%`): 0 for other rows.
+    Drop,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

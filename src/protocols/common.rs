@@ -49,11 +49,18 @@ impl PreparedHeaders {
     }
 }
 
-/// Renders header templates into a map (a later duplicate name replaces an earlier one).
+/// Renders header templates into a map (a later duplicate name replaces an earlier one). A
+/// header whose value renders empty (or only blanks) is left out: `Authorization = "{{ 'Bearer '
+/// ~ token if token else '' }}"` sends no credential rather than an empty one when the token is
+/// unset, and a step can drop a default header by setting it to "".
 fn render_headers(headers: &[(HeaderName, Template)], vars: &Vars) -> Result<HeaderMap, String> {
     let mut map = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
         let rendered = value.render(vars).map_err(|e| e.to_string())?;
+        if rendered.trim().is_empty() {
+            map.remove(name);
+            continue;
+        }
         let value = HeaderValue::from_str(&rendered)
             .map_err(|_| format!("header {name}: value is not a valid header value"))?;
         map.insert(name.clone(), value);
@@ -222,6 +229,28 @@ mod tests {
             rpc_error(&json!({"id": 1, "error": "boom"}), &[]).as_deref(),
             Some("JSON-RPC error without a code: ")
         );
+    }
+
+    #[test]
+    fn headers_rendering_empty_are_not_sent() {
+        let t = |s: &str| Template::parse(s).expect("a template");
+        let mut vars = Vars::new(crate::engine::vars::SharedVars::empty());
+        let defaults = [
+            (
+                "Authorization".to_string(),
+                t("{{ 'Bearer ' ~ token if token else '' }}"),
+            ),
+            ("X-Trace".to_string(), t("on")),
+        ];
+        let step = [("X-Trace".to_string(), t(" "))];
+        let headers = PreparedHeaders::new(&defaults, &step, &vars).expect("headers");
+        vars.set("token", serde_json::Value::from(""));
+        let map = headers.render(&vars).expect("rendered");
+        assert!(map.is_empty(), "{map:?}");
+        vars.set("token", serde_json::Value::from("s3cret"));
+        let map = headers.render(&vars).expect("rendered");
+        assert_eq!(map.len(), 1);
+        assert_eq!(map["authorization"], "Bearer s3cret");
     }
 
     #[test]

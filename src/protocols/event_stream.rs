@@ -44,11 +44,18 @@ pub struct Parser {
     data: String,
     has_data: bool,
     id: Option<String>,
+    /// The last `retry:` field (the server's reconnection time), if any.
+    retry: Option<std::time::Duration>,
 }
 
 impl Parser {
     pub fn new() -> Parser {
         Parser::default()
+    }
+
+    /// The reconnection time the stream's last `retry:` field asked for.
+    pub fn retry(&self) -> Option<std::time::Duration> {
+        self.retry
     }
 
     /// Appends a chunk of the body. The caller takes the events out between pushes, so what is
@@ -136,7 +143,13 @@ impl Parser {
                 }
             }
             b"id" if !value.contains(&0) => self.id = Some(text()?.to_string()),
-            _ => {} // `retry` and unknown fields are ignored
+            // Only ASCII digits, else the field is ignored (the spec's rule).
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                if let Ok(ms) = text()?.parse::<u64>() {
+                    self.retry = Some(std::time::Duration::from_millis(ms));
+                }
+            }
+            _ => {} // unknown fields are ignored
         }
         Ok(None)
     }
@@ -192,6 +205,19 @@ mod tests {
         let got = events(&[b": keep-alive\n\nretry: 5000\n\nevent: ping\n\nfoo\ndata\n\n"]);
         // `data` without a colon is a data field with an empty value
         assert_eq!(got, vec![ev("message", "", None)]);
+    }
+
+    #[test]
+    fn retry_keeps_the_last_all_digit_value() {
+        let mut p = Parser::new();
+        assert_eq!(p.retry(), None);
+        p.push(b"retry: 2500\n\nretry: soon\nretry: 1x\ndata: a\n\n")
+            .unwrap();
+        while p.next_event().unwrap().is_some() {}
+        assert_eq!(p.retry(), Some(std::time::Duration::from_millis(2500)));
+        p.push(b"retry: 40\n\n").unwrap();
+        while p.next_event().unwrap().is_some() {}
+        assert_eq!(p.retry(), Some(std::time::Duration::from_millis(40)));
     }
 
     #[test]

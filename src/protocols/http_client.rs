@@ -285,11 +285,17 @@ pub struct StreamingResponse {
     _conn: AbortOnDropHandle<()>,
 }
 
-/// An MCP Streamable HTTP session: the server that gave it and its `Mcp-Session-Id`.
+/// The MCP protocol version header: after `initialize`, every request carries the negotiated
+/// version (MCP 2025-06-18, Streamable HTTP).
+pub const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+
+/// An MCP Streamable HTTP session: the server that `initialize` answered, its `Mcp-Session-Id`
+/// (a stateless server gives none) and the protocol version it negotiated.
 #[derive(Debug)]
 struct McpSession {
     origin: Origin,
-    id: HeaderValue,
+    id: Option<HeaderValue>,
+    protocol_version: Option<HeaderValue>,
 }
 
 /// One virtual user's HTTP client.
@@ -327,24 +333,42 @@ impl UserHttp {
     /// `{ delete = "/mcp" }` in `on_stop` ends the session without the plan naming the header
     /// (MCP Streamable HTTP: the client sends it on every request of the session). Requests to
     /// other origins never carry it: a session id is a credential of that server.
-    pub fn set_mcp_session(&mut self, origin: &Origin, value: HeaderValue) {
+    /// The negotiated protocol version (`initialize`'s `result.protocolVersion`) goes out the
+    /// same way as `MCP-Protocol-Version`.
+    pub fn set_mcp_session(
+        &mut self,
+        origin: &Origin,
+        id: Option<HeaderValue>,
+        protocol_version: Option<HeaderValue>,
+    ) {
         self.mcp_session = Some(Box::new(McpSession {
             origin: origin.clone(),
-            id: value,
+            id,
+            protocol_version,
         }));
     }
 
     /// The MCP session id this user holds, whatever its origin.
     pub fn mcp_session(&self) -> Option<&HeaderValue> {
-        self.mcp_session.as_deref().map(|s| &s.id)
+        self.mcp_session.as_deref().and_then(|s| s.id.as_ref())
     }
 
-    /// The MCP session id to send to `origin`.
-    fn mcp_session_for(&self, origin: &Origin) -> Option<&HeaderValue> {
-        self.mcp_session
-            .as_deref()
-            .filter(|s| s.origin == *origin)
-            .map(|s| &s.id)
+    /// Adds the MCP session's headers for a request to `origin` (the session id and protocol
+    /// version), unless the step set them itself.
+    fn add_mcp_headers(&self, origin: &Origin, headers: &mut HeaderMap) {
+        let Some(session) = self.mcp_session.as_deref().filter(|s| s.origin == *origin) else {
+            return;
+        };
+        for (name, value) in [
+            (MCP_SESSION_ID, &session.id),
+            (MCP_PROTOCOL_VERSION, &session.protocol_version),
+        ] {
+            if let Some(value) = value {
+                if !headers.contains_key(&name) {
+                    headers.insert(name, value.clone());
+                }
+            }
+        }
     }
 
     /// Sends the request, follows redirects, reads the whole body, keeping at most `keep_body`
@@ -517,11 +541,7 @@ impl UserHttp {
     /// The headers every request of this user carries besides the step's: `Cookie` for the
     /// target and `Mcp-Session-Id` (for requests not built by hyper, e.g. a WebSocket upgrade).
     pub fn session_headers(&self, target: &Target, headers: &mut HeaderMap) {
-        if let Some(session) = self.mcp_session_for(&target.origin.origin) {
-            if !headers.contains_key(MCP_SESSION_ID) {
-                headers.insert(MCP_SESSION_ID, session.clone());
-            }
-        }
+        self.add_mcp_headers(&target.origin.origin, headers);
         if let Some(cookie) = self.cookie_header(target) {
             headers.insert(http::header::COOKIE, cookie);
         }
@@ -591,11 +611,7 @@ impl UserHttp {
             if !body.is_empty() || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
                 h.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
             }
-            if let Some(session) = self.mcp_session_for(&target.origin.origin) {
-                if !h.contains_key(MCP_SESSION_ID) {
-                    h.insert(MCP_SESSION_ID, session.clone());
-                }
-            }
+            self.add_mcp_headers(&target.origin.origin, h);
             if self.cookies.is_some() {
                 if let Some(cookie) = self.cookie_header(target) {
                     h.insert(http::header::COOKIE, cookie);
@@ -715,8 +731,17 @@ mod tests {
             req.headers().get(MCP_SESSION_ID).cloned()
         };
         assert_eq!(send(&http, &mcp), None);
-        http.set_mcp_session(&mcp.origin.origin, HeaderValue::from_static("s-1"));
+        let version = HeaderValue::from_static("2025-06-18");
+        http.set_mcp_session(
+            &mcp.origin.origin,
+            Some(HeaderValue::from_static("s-1")),
+            Some(version.clone()),
+        );
         assert_eq!(http.mcp_session(), Some(&HeaderValue::from_static("s-1")));
+        let req = http
+            .build_request(&Method::POST, &mcp, &HeaderMap::new(), Bytes::new())
+            .expect("a request");
+        assert_eq!(req.headers().get(MCP_PROTOCOL_VERSION), Some(&version));
         // Any request to that origin (a plain DELETE included) carries it...
         assert_eq!(
             send(&http, &target("http://127.0.0.1:8000", "/other")),
@@ -732,6 +757,7 @@ mod tests {
             let mut headers = HeaderMap::new();
             http.session_headers(&target(other, "/mcp"), &mut headers);
             assert!(!headers.contains_key(MCP_SESSION_ID), "{other}");
+            assert!(!headers.contains_key(MCP_PROTOCOL_VERSION), "{other}");
         }
         // A header the step wrote wins.
         let mut own = HeaderMap::new();

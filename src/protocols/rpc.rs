@@ -6,6 +6,7 @@
 //! `notifications/...` method is sent without an id and any status < 400 (MCP's 202, no body)
 //! is a success. The `Mcp-Session-Id` an `initialize` returns is kept on the user and sent on
 //! its later requests to that origin, http steps included (see `UserHttp::set_mcp_session`).
+//! The `result.protocolVersion` it negotiated goes with it, as `MCP-Protocol-Version`.
 //! Checks and captures see the JSON-RPC response: the HTTP status and headers, and the response object as the body.
 //! It sends through the user's `UserHttp` and never opens a connection of its own.
 
@@ -133,8 +134,12 @@ impl PreparedRpc {
         let bytes = reply.received;
         match self.judge(&reply, id, elapsed, cx.vars) {
             Ok(()) => {
-                if let (Some(origin), Some(session)) = (origin, reply.headers.get(MCP_SESSION_ID)) {
-                    cx.http.set_mcp_session(&origin.origin, session.clone());
+                if let Some(origin) = origin {
+                    let session = reply.headers.get(MCP_SESSION_ID).cloned();
+                    let version = negotiated_version(&reply.message);
+                    if session.is_some() || version.is_some() {
+                        cx.http.set_mcp_session(&origin.origin, session, version);
+                    }
                 }
                 cx.rec.record(sample(name, elapsed, lag, bytes, true), end);
                 true
@@ -379,4 +384,34 @@ async fn read_event_reply(
         received,
         answered_at,
     })
+}
+
+/// The protocol version an `initialize` reply negotiated (`result.protocolVersion`), as a
+/// header value; None when the reply has none (or one no header can carry).
+fn negotiated_version(reply: &[u8]) -> Option<http::HeaderValue> {
+    let msg = serde_json::from_slice::<serde_json::Value>(reply).ok()?;
+    let version = msg.pointer("/result/protocolVersion")?.as_str()?;
+    http::HeaderValue::from_str(version).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_negotiated_version_comes_from_the_initialize_result() {
+        let reply = br#"{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18","capabilities":{}}}"#;
+        assert_eq!(
+            negotiated_version(reply),
+            Some(http::HeaderValue::from_static("2025-06-18"))
+        );
+        assert_eq!(
+            negotiated_version(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#),
+            None
+        );
+        assert_eq!(negotiated_version(b"not json"), None);
+        let bad = br#"{"result":{"protocolVersion":"line
+break"}}"#;
+        assert_eq!(negotiated_version(bad), None);
+    }
 }

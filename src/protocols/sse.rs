@@ -6,12 +6,26 @@
 //! JSON-RPC message there on the user's own connection, and match the reply on the stream by
 //! id; its round trip is `<name> [<method>]`.
 //!
-//! A stream that ends, breaks or sends garbage before it is done is a failure, recorded on the
-//! row of what was awaited, and so is a `for` window without a single event (unless `events`
-//! was asked); the step timeout is the longest wait for the next event, so a
-//! silent stream fails instead of holding the user. Checks on the status and headers apply to
-//! the stream's response; body checks and captures to the `post` reply, or else to the first
-//! event's data. The stream's connection is closed when the step ends: nothing outlasts it.
+//! A stream that ends or breaks before it is done (`events`/`for` not reached) is a *drop*; one
+//! that sends garbage, or is silent past the step timeout (the longest wait for the next
+//! event), fails. Both fail the step, recorded on the row of what was awaited, unless
+//! `reconnect = true`: then a drop opens the stream again after a short wait (the server's
+//! `retry:`, else 100 ms; doubled per drop in a row without an event, at most 5 s), sending
+//! `Last-Event-ID` with the last event id seen, and the step goes on until its `events`/`for`
+//! (the `for` window counts from the first connection and spans the reconnections). Three drops
+//! in a row without an event between them fail the step. A reconnection's first event goes to
+//! `[first event]` again. `post` and `reconnect` do not go together.
+//!
+//! `for` alone needs one event in the window (`min_events = N` asks for more, or 0: silence is
+//! then no failure and the idle timeout does not apply, as for a server's notification stream
+//! that may have nothing to say). The user's stop deadline (see `StepCtx::stop`) ends the
+//! step at once, as a success, its figures kept.
+//!
+//! Stream counts go to the step's own row (`SSE <name>`), as they happen: connections opened
+//! (reconnections included), drops, reconnects and events; its drop figure is drops / opened.
+//! Checks on the status and headers apply to every connection's response; body checks and
+//! captures to the `post` reply, or else to the step's first event's data. The stream's
+//! connection is closed when the step ends: nothing outlasts it.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,6 +36,7 @@ use futures_util::future::OptionFuture;
 use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue};
 use http_body_util::BodyExt;
+use tokio_util::sync::CancellationToken;
 
 use super::check::{verify, ResponseView};
 use super::common::{
@@ -37,6 +52,53 @@ use crate::plan::duration::format_duration;
 use crate::plan::model::{NameId, SseNames, SseStep, Step};
 use crate::plan::template::JsonTemplate;
 use crate::stats::recorder::Recorder;
+use crate::stats::sample::SseDelivery;
+
+/// The wait before a reconnection when the server named no `retry:`.
+const DEFAULT_RECONNECT_DELAY: Duration = Duration::from_millis(100);
+/// The longest wait before a reconnection, whatever `retry:` asked for.
+const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(5);
+/// Drops in a row without an event between them after which the step fails.
+const MAX_EMPTY_DROPS: u32 = 3;
+/// The request header that resumes a stream after the last event seen.
+const LAST_EVENT_ID: &str = "last-event-id";
+
+/// The wait before reconnecting: the server's `retry:` (else [`DEFAULT_RECONNECT_DELAY`]),
+/// doubled for each earlier drop in a row without an event, at most [`MAX_RECONNECT_DELAY`].
+fn reconnect_delay(retry: Option<Duration>, empty_drops: u32) -> Duration {
+    let base = retry.unwrap_or(DEFAULT_RECONNECT_DELAY);
+    base.saturating_mul(1 << empty_drops.min(16))
+        .min(MAX_RECONNECT_DELAY)
+}
+
+/// The stream's last event ID after an event (the spec's "last event ID buffer"): the event's
+/// `id:` replaces it, an empty one clears it, an event without one keeps it.
+fn last_event_id(current: Option<String>, event_id: Option<&str>) -> Option<String> {
+    match event_id {
+        None => current,
+        Some("") => None,
+        Some(id) => Some(id.to_string()),
+    }
+}
+
+/// What carries over from one connection of the step to the next.
+#[derive(Debug, Default)]
+struct Resume {
+    /// Sent as `Last-Event-ID` when reconnecting.
+    last_id: Option<String>,
+    /// The server's last `retry:`.
+    retry: Option<Duration>,
+    /// Events of the earlier connections.
+    earlier: u32,
+    /// Events of the last connection.
+    this_connection: u32,
+    /// Drops in a row without an event.
+    empty_drops: u32,
+    /// When the `for` window ends (set at the first connection).
+    end_at: Option<Instant>,
+    /// Body checks apply to the step's first event: true until it was checked.
+    first_unchecked: bool,
+}
 
 /// An `sse` step with what does not change between streams built at run start.
 #[derive(Debug)]
@@ -47,8 +109,15 @@ pub struct PreparedSse {
     timeout: Duration,
     events: Option<u32>,
     duration: Option<Duration>,
+    /// Events the `for` window needs (see `SseStep::min_events`).
+    min_events: u32,
+    /// No idle timeout: `min_events = 0` allows a silent stream.
+    may_be_silent: bool,
+    reconnect: bool,
     post: Option<JsonTemplate>,
     names: SseNames,
+    /// The step's own row: the stream counts.
+    row: NameId,
     checks: SplitChecks,
 }
 
@@ -66,10 +135,38 @@ impl PreparedSse {
             timeout: cx.timeout(step),
             events: sse.events,
             duration: sse.duration,
+            min_events: sse
+                .min_events
+                .unwrap_or(if sse.events.is_some() { 0 } else { 1 }),
+            may_be_silent: sse.min_events == Some(0),
+            reconnect: sse.reconnect,
             post: sse.post.clone(),
             names: sse.names,
+            row: PrepareError::row(step)?,
             checks: SplitChecks::new(step),
         })
+    }
+
+    /// How the `for` window's end ends the stream, after `events` in all.
+    fn window_verdict(&self, events: u32, since_connect: Duration) -> End {
+        if events >= self.min_events {
+            return End::Done;
+        }
+        let window = self.duration.map(format_duration).unwrap_or_default();
+        let message = if events == 0 {
+            format!("no event within {window}")
+        } else {
+            format!(
+                "{events} events within {window}, fewer than min_events = {}",
+                self.min_events
+            )
+        };
+        let row = if events == 0 {
+            self.names.first_event
+        } else {
+            self.names.event_gap
+        };
+        End::Fail(row, since_connect, message)
     }
 
     /// Whether the stream has done what the step asked for (the post reply is checked apart).
@@ -93,8 +190,32 @@ struct EventReader<'a> {
     start: Instant,
     /// The last event (or the response head): idle time counts from here.
     last_event: Instant,
-    timeout: Duration,
+    /// The longest wait for the next event; None: none (a stream that may be silent).
+    timeout: Option<Duration>,
     names: SseNames,
+}
+
+/// Why a stream gave no next event.
+struct Broken {
+    message: String,
+    /// The server ended or broke the stream (a drop), rather than a timeout or garbage.
+    dropped: bool,
+}
+
+impl Broken {
+    fn failed(message: String) -> Broken {
+        Broken {
+            message,
+            dropped: false,
+        }
+    }
+
+    fn dropped(message: String) -> Broken {
+        Broken {
+            message,
+            dropped: true,
+        }
+    }
 }
 
 /// One event and the sample it makes: its row, the time it measures, when it arrived.
@@ -106,10 +227,11 @@ struct Received {
 }
 
 impl EventReader<'_> {
-    /// The next event; Err is the failure message (timeout, end, broken stream, garbage).
-    async fn next(&mut self) -> Result<Received, String> {
+    /// The next event; Err says why there is none (timeout, end, broken stream, garbage).
+    async fn next(&mut self) -> Result<Received, Broken> {
         loop {
-            if let Some(event) = self.parser.next_event().map_err(|e| e.to_string())? {
+            let parsed = self.parser.next_event();
+            if let Some(event) = parsed.map_err(|e| Broken::failed(e.to_string()))? {
                 let at = Instant::now();
                 self.count += 1;
                 let (row, elapsed) = if self.count == 1 {
@@ -125,18 +247,29 @@ impl EventReader<'_> {
                     at,
                 });
             }
-            let idle_deadline = self.last_event + self.timeout;
-            let frame = tokio::time::timeout_at(idle_deadline.into(), self.body.frame()).await;
+            let frame = match self.timeout {
+                Some(timeout) => {
+                    let idle_deadline = self.last_event + timeout;
+                    tokio::time::timeout_at(idle_deadline.into(), self.body.frame())
+                        .await
+                        .map_err(|_| Broken::failed(timeout_message(timeout)))?
+                }
+                None => self.body.frame().await,
+            };
             let data = match frame {
-                Err(_) => return Err(timeout_message(self.timeout)),
-                Ok(None) => return Err(format!("stream ended after {} events", self.count)),
-                Ok(Some(Err(e))) => return Err(format!("stream broken: {e}")),
-                Ok(Some(Ok(frame))) => match frame.into_data() {
+                None => {
+                    let message = format!("stream ended after {} events", self.count);
+                    return Err(Broken::dropped(message));
+                }
+                Some(Err(e)) => return Err(Broken::dropped(format!("stream broken: {e}"))),
+                Some(Ok(frame)) => match frame.into_data() {
                     Ok(data) => data,
                     Err(_) => continue,
                 },
             };
-            self.parser.push(&data).map_err(|e| e.to_string())?;
+            self.parser
+                .push(&data)
+                .map_err(|e| Broken::failed(e.to_string()))?;
         }
     }
 
@@ -155,9 +288,14 @@ type PostFuture<'a> = Pin<Box<dyn Future<Output = Result<Response, HttpError>> +
 /// How the stream ended.
 enum End {
     Done,
+    /// The user's stop ended it: a success, its figures kept.
+    Stopped,
     /// A failure that is already recorded.
     Recorded,
     Fail(NameId, Duration, String),
+    /// The server ended or broke the stream before it was done: where the awaited event would
+    /// have gone, how long it was awaited, what happened.
+    Dropped(NameId, Duration, String),
 }
 
 /// Sleeps until `at`, or forever without one.
@@ -187,29 +325,90 @@ struct Listening<'a> {
     connected: Instant,
     /// When the `for` window ends.
     end_at: Option<Instant>,
-    /// Without `post`, body checks apply to the first event: true until it was checked.
-    first_unchecked: bool,
+    /// The step's state across connections (first event checked, last event id).
+    resume: &'a mut Resume,
     /// The row of the `post` message's round trip.
     post_name: NameId,
+    stop: &'a CancellationToken,
 }
 
 impl PreparedSse {
-    /// Runs one `sse` step for the user, recording its rows. Returns whether it succeeded.
+    /// Runs one `sse` step for the user, recording its rows and its stream counts. Returns
+    /// whether it succeeded.
     pub async fn execute(&self, cx: &mut StepCtx<'_>) -> bool {
+        let mut resume = Resume {
+            first_unchecked: self.post.is_none() && self.checks.has_body_checks(),
+            ..Resume::default()
+        };
+        loop {
+            let end = self.connection(cx, &mut resume).await;
+            let (row, waited, message) = match end {
+                End::Dropped(row, waited, message) => (row, waited, message),
+                other => return finish(other, cx.rec),
+            };
+            let now = Instant::now();
+            let drop = SseDelivery {
+                drops: 1,
+                ..SseDelivery::default()
+            };
+            cx.rec.record_sse(self.row, drop, now);
+            if !self.reconnect {
+                return finish(End::Fail(row, waited, message), cx.rec);
+            }
+            resume.earlier += resume.this_connection;
+            if resume.this_connection == 0 {
+                resume.empty_drops += 1;
+            } else {
+                resume.empty_drops = 0;
+            }
+            if resume.empty_drops >= MAX_EMPTY_DROPS {
+                let message = format!(
+                    "{message}; dropped {} times in a row without an event",
+                    resume.empty_drops
+                );
+                return finish(End::Fail(row, waited, message), cx.rec);
+            }
+            let delay = reconnect_delay(resume.retry, resume.empty_drops.saturating_sub(1));
+            tokio::select! {
+                biased;
+                _ = cx.stop.cancelled() => return true,
+                _ = until(resume.end_at) => {
+                    let verdict = self.window_verdict(resume.earlier, waited);
+                    return finish(verdict, cx.rec);
+                }
+                _ = tokio::time::sleep(delay) => {}
+            }
+            let reconnect = SseDelivery {
+                reconnects: 1,
+                ..SseDelivery::default()
+            };
+            cx.rec.record_sse(self.row, reconnect, Instant::now());
+        }
+    }
+
+    /// One connection of the step: opens the stream (resuming after the last event id), posts
+    /// when asked, reads until done. Records its rows; the caller records the end.
+    async fn connection(&self, cx: &mut StepCtx<'_>, resume: &mut Resume) -> End {
         let (http, vars, rec) = (&mut *cx.http, &mut *cx.vars, &mut *cx.rec);
         let names = self.names;
         let start = Instant::now();
+        resume.this_connection = 0;
+        let opened = tokio::select! {
+            biased;
+            _ = cx.stop.cancelled() => return End::Stopped,
+            opened = self.open(http, vars, start, resume.last_id.as_deref()) => opened,
+        };
         let Opened {
             target,
             post_headers,
             mut stream,
             connected,
-        } = match self.open(http, vars, start).await {
+        } = match opened {
             Ok(opened) => opened,
             Err((elapsed, message)) => {
                 let s = sample(names.connect, elapsed, cx.lag, 0, false);
                 rec.record_failure(s, message, Instant::now());
-                return false;
+                return End::Recorded;
             }
         };
         let connect_time = connected.duration_since(start);
@@ -217,6 +416,15 @@ impl PreparedSse {
             sample(names.connect, connect_time, cx.lag, 0, true),
             connected,
         );
+        let one = SseDelivery {
+            opened: 1,
+            ..SseDelivery::default()
+        };
+        rec.record_sse(self.row, one, connected);
+        let end_at = match self.duration {
+            Some(d) => Some(*resume.end_at.get_or_insert(connected + d)),
+            None => None,
+        };
         let mut events = Listening {
             p: self,
             reader: EventReader {
@@ -225,13 +433,14 @@ impl PreparedSse {
                 count: 0,
                 start,
                 last_event: connected,
-                timeout: self.timeout,
+                timeout: (!self.may_be_silent).then_some(self.timeout),
                 names,
             },
             connected,
-            end_at: self.duration.map(|d| connected + d),
-            first_unchecked: self.post.is_none() && self.checks.has_body_checks(),
+            end_at,
+            resume,
             post_name: names.post.unwrap_or(names.event_gap),
+            stop: cx.stop,
         };
 
         // The MCP SSE transport, part 1: the stream announces where to post.
@@ -239,7 +448,7 @@ impl PreparedSse {
         if self.post.is_some() {
             match events.endpoint(rec, vars).await {
                 Ok(event) => endpoint = Some(event),
-                Err(end) => return finish(end, rec),
+                Err(end) => return events.closed(end),
             }
         }
 
@@ -257,13 +466,14 @@ impl PreparedSse {
                 Err(message) => {
                     let s = sample(events.post_name, Duration::ZERO, None, 0, false);
                     rec.record_failure(s, message, Instant::now());
-                    return false;
+                    return End::Recorded;
                 }
             }
         }
         let end = events
             .until_done(rec, vars, &mut awaiting, &mut post_fut)
             .await;
+        let end = events.closed(end);
         // The reply often comes before the POST's own 202: let that finish (within the timeout)
         // rather than leave the user's connection mid-request, which would cost a reconnect.
         let timed_out = {
@@ -278,7 +488,7 @@ impl PreparedSse {
         if timed_out {
             http.reset_connection();
         }
-        finish(end, rec)
+        end
     }
 
     /// Sends the stream's request and checks its response head (checks, `Content-Type`). Err
@@ -288,6 +498,7 @@ impl PreparedSse {
         http: &mut UserHttp,
         vars: &mut Vars,
         start: Instant,
+        last_id: Option<&str>,
     ) -> Result<Opened, (Duration, String)> {
         let target = self.path.target(vars).map_err(|m| (Duration::ZERO, m))?;
         let mut headers = self.headers.render(vars).map_err(|m| (Duration::ZERO, m))?;
@@ -299,6 +510,10 @@ impl PreparedSse {
         });
         default_header(&mut headers, ACCEPT, "text/event-stream");
         default_header(&mut headers, CACHE_CONTROL, "no-cache");
+        // An id that is no valid header value cannot be sent: the stream resumes from scratch.
+        if let Some(id) = last_id.and_then(|id| HeaderValue::from_str(id).ok()) {
+            headers.insert(LAST_EVENT_ID, id);
+        }
         let request = Outgoing {
             method: http::Method::GET,
             target: target.clone(),
@@ -344,8 +559,15 @@ impl Listening<'_> {
     /// Returns whether it passed.
     fn record(&mut self, rec: &mut Recorder, vars: &mut Vars, r: &Received) -> bool {
         let bytes = r.event.data.len() as u64;
-        let checked = if self.first_unchecked {
-            self.first_unchecked = false;
+        self.resume.last_id = last_event_id(self.resume.last_id.take(), r.event.id.as_deref());
+        self.resume.this_connection += 1;
+        let one = SseDelivery {
+            events: 1,
+            ..SseDelivery::default()
+        };
+        rec.record_sse(self.p.row, one, r.at);
+        let checked = if self.resume.first_unchecked {
+            self.resume.first_unchecked = false;
             self.p
                 .checks
                 .check_message(r.event.data.as_bytes(), r.elapsed, vars)
@@ -370,6 +592,7 @@ impl Listening<'_> {
         loop {
             let received = tokio::select! {
                 biased;
+                _ = self.stop.cancelled() => return Err(End::Stopped),
                 _ = until(self.end_at) => {
                     let message = "no `endpoint` event before `for` ended".to_string();
                     return Err(End::Fail(self.post_name, self.connected.elapsed(), message));
@@ -385,12 +608,32 @@ impl Listening<'_> {
                         return Ok(r.event);
                     }
                 }
-                Err(message) => {
-                    let (row, waited) = self.reader.awaited();
-                    return Err(End::Fail(row, waited, message));
-                }
+                Err(broken) => return Err(self.broken(broken)),
             }
         }
+    }
+
+    /// The end a broken stream makes when no `post` reply is awaited.
+    fn broken(&self, broken: Broken) -> End {
+        let (row, waited) = self.reader.awaited();
+        if broken.dropped {
+            End::Dropped(row, waited, broken.message)
+        } else {
+            End::Fail(row, waited, broken.message)
+        }
+    }
+
+    /// After the connection's end: what it leaves for the next one (the server's `retry:`).
+    fn closed(&mut self, end: End) -> End {
+        if let Some(retry) = self.reader.parser.retry() {
+            self.resume.retry = Some(retry);
+        }
+        end
+    }
+
+    /// Events of the step so far, on every connection.
+    fn total(&self) -> u32 {
+        self.resume.earlier + self.reader.count
     }
 
     /// Reads (and records) events until the step has what it asked for and the `post` reply,
@@ -403,11 +646,12 @@ impl Listening<'_> {
         post_fut: &mut Option<PostFuture<'_>>,
     ) -> End {
         loop {
-            if awaiting.is_none() && self.p.enough(self.reader.count) {
+            if awaiting.is_none() && self.p.enough(self.total()) {
                 return End::Done;
             }
             let received = tokio::select! {
                 biased;
+                _ = self.stop.cancelled() => return End::Stopped,
                 _ = until(self.end_at) => return self.window_ended(awaiting),
                 sent = OptionFuture::from(post_fut.as_mut()), if post_fut.is_some() => {
                     *post_fut = None;
@@ -425,13 +669,12 @@ impl Listening<'_> {
             };
             let r = match received {
                 Ok(r) => r,
-                Err(message) => {
+                Err(broken) => {
                     return match awaiting {
-                        Some((_, sent)) => End::Fail(self.post_name, sent.elapsed(), message),
-                        None => {
-                            let (row, waited) = self.reader.awaited();
-                            End::Fail(row, waited, message)
+                        Some((_, sent)) => {
+                            End::Fail(self.post_name, sent.elapsed(), broken.message)
                         }
+                        None => self.broken(broken),
                     };
                 }
             };
@@ -448,16 +691,11 @@ impl Listening<'_> {
     fn window_ended(&self, awaiting: &Awaiting) -> End {
         match awaiting {
             // A `for` window without one event is a silent stream, not a success (with
-            // `events = N` asked, ending early is already what the step allows).
-            None if self.reader.count == 0 && self.p.events.is_none() => {
-                let window = self.p.duration.map(format_duration).unwrap_or_default();
-                End::Fail(
-                    self.p.names.first_event,
-                    self.connected.elapsed(),
-                    format!("no event within {window}"),
-                )
-            }
-            None => End::Done,
+            // `events = N` asked, ending early is already what the step allows), unless
+            // `min_events` says otherwise.
+            None => self
+                .p
+                .window_verdict(self.total(), self.connected.elapsed()),
             Some((_, sent)) => End::Fail(
                 self.post_name,
                 sent.elapsed(),
@@ -505,9 +743,9 @@ impl Listening<'_> {
 /// Records a failure end; whether the stream ended as asked.
 fn finish(end: End, rec: &mut Recorder) -> bool {
     match end {
-        End::Done => true,
+        End::Done | End::Stopped => true,
         End::Recorded => false,
-        End::Fail(name, elapsed, message) => {
+        End::Fail(name, elapsed, message) | End::Dropped(name, elapsed, message) => {
             let s = sample(name, elapsed, None, 0, false);
             rec.record_failure(s, message, Instant::now());
             false
@@ -548,4 +786,35 @@ fn post_request(
         },
         id,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_delay_honors_retry_doubles_per_empty_drop_and_is_bounded() {
+        let ms = Duration::from_millis;
+        assert_eq!(reconnect_delay(None, 0), ms(100));
+        assert_eq!(reconnect_delay(Some(ms(20)), 0), ms(20));
+        assert_eq!(reconnect_delay(Some(ms(20)), 2), ms(80));
+        assert_eq!(reconnect_delay(Some(ms(0)), 3), ms(0));
+        assert_eq!(reconnect_delay(None, 10), MAX_RECONNECT_DELAY);
+        assert_eq!(reconnect_delay(None, u32::MAX), MAX_RECONNECT_DELAY);
+        assert_eq!(
+            reconnect_delay(Some(Duration::from_secs(3600)), 0),
+            MAX_RECONNECT_DELAY
+        );
+    }
+
+    #[test]
+    fn last_event_id_follows_the_ids_an_empty_one_clears_it() {
+        let id = last_event_id(None, Some("7"));
+        assert_eq!(id.as_deref(), Some("7"));
+        let id = last_event_id(id, None);
+        assert_eq!(id.as_deref(), Some("7"), "an event without id keeps it");
+        let id = last_event_id(id, Some("8"));
+        assert_eq!(id.as_deref(), Some("8"));
+        assert_eq!(last_event_id(id, Some("")), None);
+    }
 }

@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio_util::sync::CancellationToken;
+
 use super::http_client::{OriginInfo, UserHttp};
 use crate::engine::vars::Vars;
 use crate::plan::model::{Defaults, NameId, Step};
@@ -64,6 +66,10 @@ pub struct StepCtx<'a> {
     /// How late this iteration started against its intended (paced) start, for the
     /// coordinated-omission-corrected twin; None when the user is not paced.
     pub lag: Option<Duration>,
+    /// The user's stop deadline (its stop, the run's end or a ramp-down, plus the stop
+    /// timeout): a long stream step (sse, a ws stream) ends soon after it, keeping its
+    /// figures; request steps ignore it (they are cut off).
+    pub stop: &'a CancellationToken,
 }
 
 impl StepCtx<'_> {

@@ -13,7 +13,10 @@
 //! its timeout.
 //!
 //! Delivery counts (sent, received, lost) go to the step's row about once a second and at the
-//! end. The step timeout bounds the handshake and each message's wait for its reply; a server
+//! end. When the user's stop deadline comes (see `StepCtx::stop`), a stream sends no more, gives the
+//! replies in flight [`STOP_WRAP_UP`] to come, and ends: the messages still within their timeout
+//! then are `cut` (neither received nor lost; the loss leaves them out); a `for` read ends at
+//! once. The figures up to the stop are kept. The step timeout bounds the handshake and each message's wait for its reply; a server
 //! that closes, breaks or sends garbage before the step is done fails (and loses) every message
 //! still waiting for its reply. Status and header checks apply to the handshake; body checks and captures
 //! to each reply matched to a message. The socket opens through `UserHttp::connect_raw` and
@@ -25,6 +28,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+use tokio_util::sync::CancellationToken;
 
 use super::check::{verify, ResponseView};
 use super::common::{ids_equal, PreparedHeaders, PreparedPath, SplitChecks};
@@ -148,6 +152,14 @@ impl PreparedWs {
     }
 }
 
+/// A `rate` stream's grid: messages a second, for how long, and the user's stop that ends it
+/// early.
+struct Grid<'a> {
+    rate: f64,
+    length: Duration,
+    stop: &'a CancellationToken,
+}
+
 /// A message waiting for its reply.
 struct Pending {
     id: Option<serde_json::Value>,
@@ -161,6 +173,12 @@ type Socket = tokio_tungstenite::WebSocketStream<RawStream>;
 /// How often a long step hands its delivery counts to the recorder.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 
+/// After the user's stop: how long a stream waits for the replies in flight before it ends.
+const STOP_WRAP_UP: Duration = Duration::from_millis(50);
+
+/// After the user's stop: how long the polite close may take.
+const STOP_CLOSE: Duration = Duration::from_millis(20);
+
 /// The replies of an open socket, matched to the messages waiting for them.
 struct Exchange {
     /// In send order: the first is the oldest.
@@ -172,6 +190,8 @@ struct Exchange {
     /// Counts not yet handed to the recorder.
     counts: WsDelivery,
     reported: Instant,
+    /// The user's stop ended the step: what is still pending is cut, not lost.
+    stopped: bool,
 }
 
 impl Exchange {
@@ -184,6 +204,7 @@ impl Exchange {
             all_ok: true,
             counts: WsDelivery::default(),
             reported: now,
+            stopped: false,
         }
     }
 
@@ -268,22 +289,35 @@ impl PreparedWs {
         let mut exchange = Exchange::new(self.messages.len());
         let failure = match (self.rate, self.duration) {
             (Some(rate), Some(length)) => {
-                self.stream(&mut socket, rate, length, cx.vars, cx.rec, &mut exchange)
+                let grid = Grid {
+                    rate,
+                    length,
+                    stop: cx.stop,
+                };
+                self.stream(&mut socket, grid, cx.vars, cx.rec, &mut exchange)
                     .await
             }
             _ => match self.mode {
                 WsMode::Sequential => {
-                    self.sequential(&mut socket, cx.vars, cx.rec, &mut exchange)
+                    self.sequential(&mut socket, cx.vars, cx.rec, &mut exchange, cx.stop)
                         .await
                 }
                 WsMode::Pipelined => {
-                    self.pipelined(&mut socket, cx.vars, cx.rec, &mut exchange)
+                    self.pipelined(&mut socket, cx.vars, cx.rec, &mut exchange, cx.stop)
                         .await
                 }
             },
         };
+        if exchange.stopped {
+            exchange.counts.cut += exchange.pending.len() as u64;
+            exchange.pending.clear();
+        }
         // Closing politely is best effort: the step's outcome is already known.
-        let close_within = self.timeout.min(Duration::from_secs(1));
+        let close_within = if exchange.stopped {
+            STOP_CLOSE
+        } else {
+            self.timeout.min(Duration::from_secs(1))
+        };
         let _ = tokio::time::timeout(close_within, socket.close(None)).await;
         let now = Instant::now();
         let mut ok = exchange.all_ok;
@@ -399,6 +433,7 @@ impl PreparedWs {
         vars: &mut Vars,
         rec: &mut Recorder,
         exchange: &mut Exchange,
+        stop: &CancellationToken,
     ) -> Option<String> {
         for m in &self.messages {
             if let Some(failure) = self.send_one(socket, m, vars, exchange, None).await {
@@ -406,7 +441,7 @@ impl PreparedWs {
             }
         }
         exchange.last_activity = Instant::now();
-        self.receive(socket, vars, rec, exchange).await
+        self.receive(socket, vars, rec, exchange, stop).await
     }
 
     /// `mode = "sequential"`: each message waits for its reply (or the timeout: then it is lost
@@ -417,6 +452,7 @@ impl PreparedWs {
         vars: &mut Vars,
         rec: &mut Recorder,
         exchange: &mut Exchange,
+        stop: &CancellationToken,
     ) -> Option<String> {
         let mut timed_out = false;
         for m in &self.messages {
@@ -445,7 +481,7 @@ impl PreparedWs {
             return None;
         }
         exchange.last_activity = Instant::now();
-        self.receive(socket, vars, rec, exchange).await
+        self.receive(socket, vars, rec, exchange, stop).await
     }
 
     /// `rate` + `for`: message k due at start + k/rate until `for` is over, replies read (and
@@ -453,8 +489,7 @@ impl PreparedWs {
     async fn stream(
         &self,
         socket: &mut Socket,
-        rate: f64,
-        length: Duration,
+        grid: Grid<'_>,
         vars: &mut Vars,
         rec: &mut Recorder,
         exchange: &mut Exchange,
@@ -462,12 +497,15 @@ impl PreparedWs {
         if self.messages.is_empty() {
             return None;
         }
+        let Grid { rate, length, stop } = grid;
         let start = Instant::now();
         let end = start + length;
         let mut k: u64 = 0;
+        // Set by the user's stop: no more sends, the replies in flight have until then.
+        let mut wrap_up: Option<Instant> = None;
         loop {
             let due = start + Duration::from_secs_f64(k as f64 / rate);
-            let sending = due < end;
+            let sending = due < end && wrap_up.is_none();
             let expiry = exchange.pending.first().map(|p| p.sent + self.timeout);
             if !sending && expiry.is_none() {
                 return None;
@@ -475,6 +513,13 @@ impl PreparedWs {
             let now = Instant::now();
             tokio::select! {
                 biased;
+                _ = stop.cancelled(), if wrap_up.is_none() => {
+                    wrap_up = Some(Instant::now() + STOP_WRAP_UP);
+                }
+                _ = tokio::time::sleep_until(wrap_up.unwrap_or(now).into()), if wrap_up.is_some() => {
+                    exchange.stopped = true;
+                    return None;
+                }
                 _ = tokio::time::sleep_until(expiry.unwrap_or(now).into()), if expiry.is_some() => {
                     self.expire(exchange, Instant::now(), rec);
                 }
@@ -539,6 +584,7 @@ impl PreparedWs {
         vars: &mut Vars,
         rec: &mut Recorder,
         exchange: &mut Exchange,
+        stop: &CancellationToken,
     ) -> Option<String> {
         let wanted = self.replies_wanted();
         let end_at = self.duration.map(|d| Instant::now() + d);
@@ -547,6 +593,10 @@ impl PreparedWs {
             let deadline = exchange.last_activity + self.timeout;
             let read = tokio::select! {
                 biased;
+                _ = stop.cancelled() => {
+                    exchange.stopped = true;
+                    return None;
+                }
                 _ = tokio::time::sleep_until(end_at.unwrap_or(now).into()), if end_at.is_some() => {
                     if !exchange.pending.is_empty() {
                         return Some("no reply before `for` ended".into());

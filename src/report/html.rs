@@ -86,6 +86,17 @@ pub struct WsLine {
     pub loss: String,
 }
 
+/// An SSE stream row: connections opened, drops, reconnects, events, events/s, drop.
+pub struct SseLine {
+    pub name: String,
+    pub opened: u64,
+    pub drops: u64,
+    pub reconnects: u64,
+    pub events: u64,
+    pub events_per_s: String,
+    pub drop: String,
+}
+
 #[derive(Template)]
 #[template(path = "report.html")]
 pub struct Report {
@@ -99,6 +110,8 @@ pub struct Report {
     pub rows: Vec<RowLine>,
     /// Rows with WebSocket delivery counts (the section is left out when empty).
     pub ws_rows: Vec<WsLine>,
+    /// Rows with SSE stream counts (the section is left out when empty).
+    pub sse_rows: Vec<SseLine>,
     pub labels: [&'static str; 11],
     /// None: no threshold was evaluated for this run (the section says so).
     pub thresholds: Option<Vec<ThresholdLine>>,
@@ -143,6 +156,22 @@ impl Report {
                         received: d.received,
                         lost: d.lost,
                         loss: fmt_pct(d.loss()),
+                    })
+                })
+                .collect(),
+            sse_rows: s
+                .rows
+                .iter()
+                .filter_map(|r| {
+                    let d = r.sse?;
+                    Some(SseLine {
+                        name: r.name.clone(),
+                        opened: d.opened,
+                        drops: d.drops,
+                        reconnects: d.reconnects,
+                        events: d.events,
+                        events_per_s: format!("{:.2}", d.events_per_s),
+                        drop: fmt_pct(d.drop),
                     })
                 })
                 .collect(),
@@ -279,6 +308,7 @@ mod tests {
                 sent: 1000,
                 received: 990,
                 lost: 10,
+                cut: 0,
             }),
             ..StatsRow::default()
         });
@@ -287,6 +317,34 @@ mod tests {
         assert!(
             html.contains(r#"<td class="num">1000</td>"#)
                 && html.contains(r#"<td class="num">10</td>"#),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn sse_stream_rows_get_a_streams_section() {
+        let html = render(&record(), &snapshot(), None);
+        assert!(!html.contains("SSE streams"), "only with sse rows");
+        let mut s = snapshot();
+        s.rows.push(StatsRow {
+            method: "SSE".into(),
+            name: "/sse".into(),
+            sse: Some(crate::stats::snapshot::SseStreams::new(
+                crate::stats::snapshot::SseDelivery {
+                    opened: 3,
+                    drops: 2,
+                    reconnects: 2,
+                    events: 30,
+                },
+                4.0,
+            )),
+            ..StatsRow::default()
+        });
+        let html = render(&record(), &s, None);
+        assert!(html.contains("<h2>SSE streams</h2>"), "{html}");
+        assert!(
+            html.contains(r#"<td class="num">7.50</td>"#)
+                && html.contains(r#"<td class="num">66.67%</td>"#),
             "{html}"
         );
     }

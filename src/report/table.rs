@@ -105,6 +105,33 @@ pub fn stats_table(s: &Snapshot) -> String {
         ws.render(&mut out);
     }
 
+    if s.rows.iter().any(|r| r.sse.is_some()) {
+        out.push_str("SSE streams (drop: streams ended or broken early / connections opened)\n");
+        let mut sse = Table::new(&[
+            ("Name", Align::Left, true),
+            ("# opened", Align::Right, false),
+            ("# drops", Align::Right, false),
+            ("# reconnects", Align::Right, false),
+            ("# events", Align::Right, false),
+            ("events/s", Align::Right, false),
+            ("drop", Align::Right, false),
+        ]);
+        for r in &s.rows {
+            if let Some(d) = r.sse {
+                sse.row(vec![
+                    display_name(&r.name),
+                    d.opened.to_string(),
+                    d.drops.to_string(),
+                    d.reconnects.to_string(),
+                    d.events.to_string(),
+                    format!("{:.2}", d.events_per_s),
+                    fmt_pct(d.drop),
+                ]);
+            }
+        }
+        sse.render(&mut out);
+    }
+
     out.push_str("Response time percentiles (approximated)\n");
     percentile_table(
         s.rows.iter().map(|r| (r, &r.percentiles)),
@@ -385,6 +412,7 @@ mod tests {
             total_rps: n as f64 / 20.0,
             total_fail_per_s: fails as f64 / 20.0,
             ws: None,
+            sse: None,
         }
     }
 
@@ -479,6 +507,7 @@ mod tests {
             sent: 1000,
             received: 990,
             lost: 10,
+            cut: 0,
         });
         s.rows.push(ws);
         let text = stats_table(&s);
@@ -489,6 +518,35 @@ mod tests {
             .expect("the /ws line");
         let cells: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(cells, ["/ws", "1000", "990", "10", "1.00%"], "{text}");
+    }
+
+    #[test]
+    fn sse_stream_rows_get_a_streams_table() {
+        let mut s = snapshot();
+        assert!(!stats_table(&s).contains("SSE streams"));
+        let mut sse = row("SSE", "/sse", 0, 0, 0.0);
+        sse.sse = Some(crate::stats::snapshot::SseStreams::new(
+            crate::stats::snapshot::SseDelivery {
+                opened: 3,
+                drops: 2,
+                reconnects: 2,
+                events: 30,
+            },
+            4.0,
+        ));
+        s.rows.push(sse);
+        let text = stats_table(&s);
+        let at = text.find("SSE streams").expect("a streams table");
+        let line = text[at..]
+            .lines()
+            .find(|l| l.contains("/sse"))
+            .expect("the /sse line");
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(
+            cells,
+            ["/sse", "3", "2", "2", "30", "7.50", "66.67%"],
+            "{text}"
+        );
     }
 
     #[test]

@@ -13,9 +13,10 @@ use std::time::Duration;
 use super::failures::{clip_error, FAILURE_GROUP_CAP, OTHER_ERRORS};
 use super::histogram::{ExactStats, HistogramError, LatencyHistogram};
 use super::interval::{Interval, Latencies};
-use super::sample::{Batch, Sample, WsDelivery};
+use super::sample::{Batch, Sample, SseDelivery, WsDelivery};
 use super::snapshot::{
-    us_to_ms, FailureRow, GeneratorLag, Percentiles, Point, PointExtra, RunState, Snapshot, StatsRow,
+    us_to_ms, FailureRow, GeneratorLag, Percentiles, Point, PointExtra, RunState, Snapshot,
+    SseStreams, StatsRow,
 };
 use crate::format::fmt_ms;
 use crate::plan::model::{NameId, RequestName};
@@ -51,6 +52,8 @@ struct Row {
     errors: HashMap<String, u64>,
     /// WebSocket delivery counts (a ws step's row; the total sums every row's).
     ws: WsDelivery,
+    /// SSE stream counts (an sse step's own row; the total sums every row's).
+    sse: SseDelivery,
 }
 
 impl Row {
@@ -66,6 +69,7 @@ impl Row {
             window_fails: [0; WINDOW],
             errors: HashMap::new(),
             ws: WsDelivery::default(),
+            sse: SseDelivery::default(),
         }
     }
 
@@ -134,6 +138,7 @@ impl Row {
         self.window_fails = [0; WINDOW];
         self.errors.clear();
         self.ws = WsDelivery::default();
+        self.sse = SseDelivery::default();
     }
 }
 
@@ -253,6 +258,9 @@ impl Aggregator {
         for &(name, counts) in &batch.ws {
             self.add_ws(name, counts);
         }
+        for &(name, counts) in &batch.sse {
+            self.add_sse(name, counts);
+        }
         self.dropped += batch.dropped;
         self.cancelled += batch.cancelled;
     }
@@ -260,6 +268,11 @@ impl Aggregator {
     fn add_ws(&mut self, name: NameId, counts: WsDelivery) {
         self.total.ws.add(counts);
         self.row_mut(name).ws.add(counts);
+    }
+
+    fn add_sse(&mut self, name: NameId, counts: SseDelivery) {
+        self.total.sse.add(counts);
+        self.row_mut(name).sse.add(counts);
     }
 
     /// Adds one second of another generator (an agent's [`Interval`]): afterwards every number
@@ -284,6 +297,9 @@ impl Aggregator {
             }
             if !r.ws.is_zero() {
                 self.add_ws(NameId(r.name), r.ws);
+            }
+            if !r.sse.is_zero() {
+                self.add_sse(NameId(r.name), r.sse);
             }
         }
         if let Some(lag) = &part.lag {
@@ -618,6 +634,7 @@ impl Aggregator {
             total_rps: per_s(n, run_secs),
             total_fail_per_s: per_s(row.failures, run_secs),
             ws: (!row.ws.is_zero()).then_some(row.ws),
+            sse: (!row.sse.is_zero()).then(|| SseStreams::new(row.sse, run_secs)),
         }
     }
 }
@@ -684,6 +701,7 @@ mod tests {
             sent,
             received,
             lost,
+            cut: 0,
         };
         let mut b = batch(vec![sample(1, 5_000, true), sample(2, 1_000, true)]);
         b.ws.push((NameId(1), counts(10, 9, 1)));
@@ -701,6 +719,35 @@ mod tests {
         assert_eq!(json["ws"]["lost"], 1);
         agg.reset();
         assert_eq!(snap(&agg, 3).total.ws, None);
+    }
+
+    #[test]
+    fn sse_stream_counts_add_up_per_row_with_events_per_second() {
+        let mut agg = Aggregator::new(names(), DEFAULT_NAME_CAP);
+        let counts = |opened, drops, reconnects, events| SseDelivery {
+            opened,
+            drops,
+            reconnects,
+            events,
+        };
+        let mut b = batch(vec![sample(1, 5_000, true)]);
+        b.sse.push((NameId(2), counts(1, 1, 0, 10)));
+        b.sse.push((NameId(2), counts(2, 1, 2, 20)));
+        agg.ingest(b);
+        let s = snap(&agg, 10);
+        let get = s.rows.iter().find(|r| r.method == "GET").expect("GET /a");
+        let sse = get.sse.expect("stream counts on the row");
+        assert_eq!(
+            (sse.opened, sse.drops, sse.reconnects, sse.events),
+            (3, 2, 2, 30)
+        );
+        assert!((sse.drop - 2.0 / 3.0).abs() < 1e-12);
+        assert!((sse.events_per_s - 3.0).abs() < 1e-9, "{sse:?}");
+        assert_eq!(s.total.sse.map(|t| t.events), Some(30));
+        let post = s.rows.iter().find(|r| r.method == "POST").expect("POST /a");
+        assert_eq!(post.sse, None, "no counts on rows without streams");
+        agg.reset();
+        assert_eq!(snap(&agg, 11).total.sse, None);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::failures::{clip_error, FAILURE_GROUP_CAP, OTHER_ERRORS};
 use super::histogram::{ExactStats, HistogramError, LatencyHistogram};
-use super::sample::{Batch, WsDelivery};
+use super::sample::{Batch, SseDelivery, WsDelivery};
 
 /// Latencies as they travel: HDR V2 + deflate, and the exact numbers the format has no room for.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -70,6 +70,9 @@ pub struct IntervalRow {
     /// WebSocket delivery counts of the second (zero for other rows).
     #[serde(default, skip_serializing_if = "WsDelivery::is_zero")]
     pub ws: WsDelivery,
+    /// SSE stream counts of the second (zero for other rows).
+    #[serde(default, skip_serializing_if = "SseDelivery::is_zero")]
+    pub sse: SseDelivery,
 }
 
 /// One second of one generator.
@@ -94,6 +97,7 @@ struct DeltaRow {
     bytes: u64,
     errors: Vec<(String, u64)>,
     ws: WsDelivery,
+    sse: SseDelivery,
     used: bool,
 }
 
@@ -163,6 +167,9 @@ impl IntervalBuilder {
         for &(name, counts) in &batch.ws {
             self.row(name.0).ws.add(counts);
         }
+        for &(name, counts) in &batch.sse {
+            self.row(name.0).sse.add(counts);
+        }
         for &us in &batch.lags_us {
             self.lag.record(u64::from(us));
         }
@@ -184,6 +191,7 @@ impl IntervalBuilder {
                 bytes: 0,
                 errors: Vec::new(),
                 ws: WsDelivery::default(),
+                sse: SseDelivery::default(),
                 used: false,
             })
         });
@@ -209,6 +217,7 @@ impl IntervalBuilder {
                 bytes: std::mem::take(&mut row.bytes),
                 errors: std::mem::take(&mut row.errors),
                 ws: std::mem::take(&mut row.ws),
+                sse: std::mem::take(&mut row.sse),
             });
             row.latencies.clear();
             // The twin goes on existing (run-long), empty for the next second.
@@ -272,10 +281,22 @@ mod tests {
                 sent: 1 + u64::from(bytes % 3),
                 received: u64::from(ok),
                 lost: u64::from(!ok),
+                cut: u64::from(bytes % 5 == 0),
             };
             match b.ws.last_mut() {
                 Some((n, c)) if n.0 == name => c.add(counts),
                 _ => b.ws.push((NameId(name), counts)),
+            }
+            // and an SSE stream's counts, carried the same way
+            let streams = SseDelivery {
+                opened: 1,
+                drops: u64::from(!ok),
+                reconnects: u64::from(!ok && bytes % 2 == 0),
+                events: u64::from(bytes % 11),
+            };
+            match b.sse.last_mut() {
+                Some((n, c)) if n.0 == name => c.add(streams),
+                _ => b.sse.push((NameId(name), streams)),
             }
         }
         b

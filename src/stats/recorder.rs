@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::sample::{Batch, Failure, Sample, WsDelivery};
+use super::sample::{Batch, Failure, Sample, SseDelivery, WsDelivery};
 use crate::plan::model::NameId;
 
 /// Flush after this many samples...
@@ -88,6 +88,18 @@ impl Recorder {
         match self.batch.ws.last_mut() {
             Some((last, c)) if *last == name => c.add(counts),
             _ => self.batch.ws.push((name, counts)),
+        }
+        self.after_push(now);
+    }
+
+    /// Adds SSE stream counts to `name`'s row (consecutive counts of one row add into one entry).
+    pub fn record_sse(&mut self, name: NameId, counts: SseDelivery, now: Instant) {
+        if counts.is_zero() {
+            return;
+        }
+        match self.batch.sse.last_mut() {
+            Some((last, c)) if *last == name => c.add(counts),
+            _ => self.batch.sse.push((name, counts)),
         }
         self.after_push(now);
     }
@@ -205,6 +217,7 @@ mod tests {
             sent,
             received,
             lost,
+            cut: 0,
         };
         rec.record_ws(NameId(3), c(5, 4, 1), t0);
         rec.record_ws(NameId(3), c(2, 2, 0), t0);

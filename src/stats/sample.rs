@@ -48,6 +48,14 @@ pub struct WsDelivery {
     /// Messages whose reply did not come within the step's timeout, or were outstanding when
     /// the connection closed or failed.
     pub lost: u64,
+    /// Messages still awaiting their reply, within their timeout, when the run stopped the
+    /// stream: neither received nor lost, and left out of the loss.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub cut: u64,
+}
+
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
 }
 
 impl WsDelivery {
@@ -55,18 +63,57 @@ impl WsDelivery {
         self.sent += other.sent;
         self.received += other.received;
         self.lost += other.lost;
+        self.cut += other.cut;
     }
 
     pub fn is_zero(&self) -> bool {
         *self == WsDelivery::default()
     }
 
-    /// lost / sent, 0 when nothing was sent.
+    /// lost / messages judged (sent, less those cut by a stop), 0 when none was.
     pub fn loss(&self) -> f64 {
-        if self.sent == 0 {
+        let judged = self.sent.saturating_sub(self.cut);
+        if judged == 0 {
             0.0
         } else {
-            self.lost as f64 / self.sent as f64
+            self.lost as f64 / judged as f64
+        }
+    }
+}
+
+/// SSE stream counts of one statistics row (an sse step's own name): added as they happen
+/// (an event is a `+1`, merged into the batch's last entry), never a sample each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SseDelivery {
+    /// Connections whose response head passed (the first one and every reconnection).
+    pub opened: u64,
+    /// Streams the server ended or broke before the step had its `events`/`for`.
+    pub drops: u64,
+    /// Connections opened again after a drop (`reconnect = true`).
+    pub reconnects: u64,
+    /// Events received (every dispatched event, on every connection).
+    pub events: u64,
+}
+
+impl SseDelivery {
+    pub fn add(&mut self, other: SseDelivery) {
+        self.opened += other.opened;
+        self.drops += other.drops;
+        self.reconnects += other.reconnects;
+        self.events += other.events;
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == SseDelivery::default()
+    }
+
+    /// drops / connections opened (reconnections included: each connection is one trial that
+    /// can drop, so the figure stays within 0..=1), 0 when none was opened.
+    pub fn drop_ratio(&self) -> f64 {
+        if self.opened == 0 {
+            0.0
+        } else {
+            self.drops as f64 / self.opened as f64
         }
     }
 }
@@ -90,6 +137,8 @@ pub struct Batch {
     /// WebSocket delivery counts by row, in the order they came (consecutive counts of one
     /// row are added into one entry).
     pub ws: Vec<(NameId, WsDelivery)>,
+    /// SSE stream counts by row, likewise.
+    pub sse: Vec<(NameId, SseDelivery)>,
 }
 
 impl Batch {
@@ -100,6 +149,7 @@ impl Batch {
             && self.dropped == 0
             && self.cancelled == 0
             && self.ws.is_empty()
+            && self.sse.is_empty()
     }
 }
 

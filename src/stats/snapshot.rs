@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::histogram::LatencyHistogram;
-pub use super::sample::WsDelivery;
+pub use super::sample::{SseDelivery, WsDelivery};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -123,6 +123,44 @@ pub struct StatsRow {
     /// the aggregate when the run has any; absent elsewhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ws: Option<WsDelivery>,
+    /// SSE streams (connections opened, drops, reconnects, events) of an sse step's own row
+    /// and of the aggregate when the run has any; absent elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<SseStreams>,
+}
+
+/// The SSE figures of a row: its counts, the drop figure and events a second.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SseStreams {
+    /// Connections whose response head passed, reconnections included.
+    pub opened: u64,
+    /// Streams the server ended or broke before their step was done.
+    pub drops: u64,
+    /// Connections opened again after a drop (`reconnect = true`).
+    pub reconnects: u64,
+    /// Events received.
+    pub events: u64,
+    /// drops / opened (0..=1): the share of connections that ended early.
+    pub drop: f64,
+    /// Events a second over the whole run (since the last reset).
+    pub events_per_s: f64,
+}
+
+impl SseStreams {
+    pub fn new(counts: SseDelivery, run_secs: f64) -> SseStreams {
+        SseStreams {
+            opened: counts.opened,
+            drops: counts.drops,
+            reconnects: counts.reconnects,
+            events: counts.events,
+            drop: counts.drop_ratio(),
+            events_per_s: if run_secs > 0.0 {
+                counts.events as f64 / run_secs
+            } else {
+                0.0
+            },
+        }
+    }
 }
 
 impl StatsRow {

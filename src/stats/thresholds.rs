@@ -17,6 +17,8 @@
 //!   "HTTP status ≥ 400" rule count in `error_rate`, not here.
 //! - `loss` is a WebSocket row's lost / sent messages (`'/ws'.loss < 0.1%`); rows without
 //!   messages read 0.
+//! - `drop` is an SSE stream row's drops / connections opened (`'/sse'.drop < 1%`; the row is
+//!   the sse step's own name, whose "samples" are its connections); other rows read 0.
 
 use serde::{Deserialize, Serialize};
 
@@ -116,6 +118,12 @@ pub fn first_abort(thresholds: &[Threshold], s: &Snapshot) -> Option<usize> {
     })
 }
 
+/// What a row counts as samples: its requests, or the connections of an SSE stream's own row
+/// (which records no request of its own).
+fn weight(row: &StatsRow) -> u64 {
+    row.num_requests.max(row.sse.map_or(0, |s| s.opened))
+}
+
 /// One threshold against one snapshot.
 pub fn evaluate(t: &Threshold, s: &Snapshot) -> Verdict {
     let rows: Vec<&StatsRow> = match &t.scope {
@@ -123,12 +131,12 @@ pub fn evaluate(t: &Threshold, s: &Snapshot) -> Verdict {
         ThresholdScope::Name(name) => s
             .rows
             .iter()
-            .filter(|r| &r.name == name && r.num_requests > 0)
+            .filter(|r| &r.name == name && weight(r) > 0)
             .collect(),
         ThresholdScope::Kind(kind) => s
             .rows
             .iter()
-            .filter(|r| r.method.eq_ignore_ascii_case(kind) && r.num_requests > 0)
+            .filter(|r| r.method.eq_ignore_ascii_case(kind) && weight(r) > 0)
             .collect(),
     };
     let unit = unit_of(t.metric);
@@ -137,11 +145,11 @@ pub fn evaluate(t: &Threshold, s: &Snapshot) -> Verdict {
         Unit::Ms => t.value / 1000.0,
         Unit::Ratio | Unit::PerSecond => t.value,
     };
-    let samples: u64 = rows.iter().map(|r| r.num_requests).sum();
+    let samples: u64 = rows.iter().map(|r| weight(r)).sum();
     // the worst row decides: the largest value against `<`, the smallest against `>`
     let lower_is_better = matches!(t.op, CompareOp::Lt | CompareOp::Le);
     let mut worst: Option<(f64, &StatsRow)> = None;
-    for row in rows.iter().copied().filter(|r| r.num_requests > 0) {
+    for row in rows.iter().copied().filter(|r| weight(r) > 0) {
         let v = value(t.metric, row, s);
         let worse = match worst {
             None => true,
@@ -187,7 +195,10 @@ fn unit_of(metric: ThresholdMetric) -> Unit {
         | ThresholdMetric::Avg
         | ThresholdMetric::Min
         | ThresholdMetric::Max => Unit::Ms,
-        ThresholdMetric::ErrorRate | ThresholdMetric::Checks | ThresholdMetric::Loss => Unit::Ratio,
+        ThresholdMetric::ErrorRate
+        | ThresholdMetric::Checks
+        | ThresholdMetric::Loss
+        | ThresholdMetric::Drop => Unit::Ratio,
         ThresholdMetric::Rps => Unit::PerSecond,
     }
 }
@@ -201,6 +212,7 @@ fn value(metric: ThresholdMetric, row: &StatsRow, s: &Snapshot) -> f64 {
         ThresholdMetric::ErrorRate => row.fail_ratio(),
         ThresholdMetric::Rps => row.total_rps,
         ThresholdMetric::Loss => row.ws.map_or(0.0, |ws| ws.loss()),
+        ThresholdMetric::Drop => row.sse.map_or(0.0, |sse| sse.drop),
         ThresholdMetric::Checks => {
             let is_total = std::ptr::eq(row, &s.total);
             let failed: u64 = s
@@ -505,6 +517,7 @@ mod tests {
             sent: 1000,
             received: 988,
             lost: 12,
+            cut: 0,
         });
         s.rows.push(ws);
         let v = check_on("'/ws'.loss < 1%", &s);
@@ -514,6 +527,31 @@ mod tests {
         assert!(check_on("'/ws'.loss < 2%", &s).passed);
         // a row without messages loses nothing
         let v = check_on("'/fast'.loss < 0.1%", &s);
+        assert!(v.passed && v.observed == 0.0);
+    }
+
+    #[test]
+    fn drop_is_drops_over_connections_of_an_sse_stream_row() {
+        let mut s = snapshot();
+        // the stream's own row records no request: its connections are its samples
+        let mut sse = row("SSE", "/sse", 0, 0, 0.0);
+        sse.sse = Some(crate::stats::snapshot::SseStreams::new(
+            crate::stats::snapshot::SseDelivery {
+                opened: 200,
+                drops: 3,
+                reconnects: 3,
+                events: 5000,
+            },
+            10.0,
+        ));
+        s.rows.push(sse);
+        let v = check_on("'/sse'.drop < 1%", &s);
+        assert!(!v.passed, "{v:?}");
+        assert_eq!((v.observed, v.unit, v.samples), (0.015, Unit::Ratio, 200));
+        assert_eq!(v.line(), "✗ '/sse'.drop < 1% (observed 1.5%)");
+        assert!(check_on("'/sse'.drop < 2%", &s).passed);
+        assert!(check_on("SSE.drop <= 1.5%", &s).passed);
+        let v = check_on("'/fast'.drop < 0.1%", &s);
         assert!(v.passed && v.observed == 0.0);
     }
 

@@ -390,6 +390,7 @@ mod tests {
             total_rps: 3.25,
             total_fail_per_s: 0.25,
             ws: None,
+            sse: None,
         }
     }
 

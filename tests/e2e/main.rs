@@ -21,5 +21,6 @@ mod real_ws;
 mod share;
 mod shipped;
 mod signals;
+mod sse_streams;
 mod target;
 mod thresholds;

@@ -188,7 +188,64 @@ async fn the_shipped_mcp_server_plan_runs_clean_on_the_sdk_server_and_ends_every
             Some(summary["aggregated"]["num_requests"].as_u64().unwrap_or(0) - USERS),
             "{mode}: every request but the DELETEs was a POST: {stats}"
         );
+        // Every request after `initialize` carried the negotiated MCP-Protocol-Version: the
+        // POSTs but the USERS initializes, and the USERS DELETEs.
+        assert_eq!(stats["with_version"], stats["posts"], "{mode}: {stats}");
     }
+}
+
+const GET_STREAM_PLAN: &str = r#"
+name = "get stream"
+[defaults]
+rpc_path = "/mcp"
+[[users]]
+name = "Listener"
+on_start = [
+  { rpc = "initialize", params = { protocolVersion = "2025-06-18", capabilities = {}, clientInfo = { name = "hornet", version = "1" } } },
+  { rpc = "notifications/initialized" },
+]
+tasks = [ { name = "listen", steps = [
+  { rpc = "tools/call", params = { name = "notify_later", arguments = { count = 4, delay_ms = 300 } } },
+  { sse = "/mcp", for = "1200ms", min_events = 0, name = "server messages" },
+  { sse = "/mcp", for = "300ms", min_events = 0, name = "quiet" },
+] } ]
+"#;
+
+#[tokio::test]
+async fn the_sessions_get_stream_counts_what_the_server_pushes_and_silence_is_no_failure() {
+    let Some(python) = sdk_python() else { return };
+    let server = McpServer::start(&python, false);
+    let (plan_dir, plan) = plan_file("get_stream.toml", GET_STREAM_PLAN);
+    let (code, summary) = run(&plan, &server, &["-u", "1", "-r", "10", "-t", "2s"]).await;
+    drop(plan_dir);
+    assert_eq!(code, Some(0), "{summary}");
+    assert_eq!(
+        summary["aggregated"]["num_failures"].as_u64(),
+        Some(0),
+        "{}",
+        summary["failures"]
+    );
+    let (iterations, _) = row_counts(&summary, "/mcp tools/call");
+    assert!(iterations >= 1, "{summary}");
+    let rows = summary["requests"].as_array().expect("requests rows");
+    let streams = |name: &str| {
+        rows.iter()
+            .find(|r| r["name"] == name && r["method"] == "SSE")
+            .and_then(|r| r.get("sse"))
+            .unwrap_or_else(|| panic!("no stream counts for {name:?} in {summary}"))
+            .clone()
+    };
+    // Each iteration: one GET stream while the tool's 4 notifications come, one quiet one.
+    let pushed = streams("server messages");
+    assert_eq!(pushed["opened"], iterations, "{pushed}");
+    assert_eq!(pushed["events"], 4 * iterations, "{pushed}");
+    assert_eq!(pushed["drops"], 0, "{pushed}");
+    let quiet = streams("quiet");
+    assert_eq!(quiet["opened"], iterations, "{quiet}");
+    assert_eq!(quiet["events"], 0, "{quiet}");
+    let stats = server.stats().await;
+    assert_eq!(stats["notified"], 4 * iterations, "{stats}");
+    assert_eq!(stats["gets"], 2 * iterations, "{stats}");
 }
 
 const SLEEP_PLAN: &str = r#"

@@ -19,7 +19,14 @@ pub(super) const HTTP_SCHEMES: &[&str] = &["http", "https"];
 pub(super) const WS_SCHEMES: &[&str] = &["ws", "wss"];
 
 const RPC_KEYS: &[&str] = &["params", "path", "headers", "allow_codes", "max_body"];
-const SSE_KEYS: &[&str] = &["events", "for", "post", "headers"];
+const SSE_KEYS: &[&str] = &[
+    "events",
+    "for",
+    "post",
+    "headers",
+    "reconnect",
+    "min_events",
+];
 const WS_KEYS: &[&str] = &["send", "expect", "for", "headers", "mode", "rate"];
 
 impl Validator<'_, '_> {
@@ -285,6 +292,28 @@ impl Validator<'_, '_> {
                 None
             }
         });
+        let reconnect = field(t, "reconnect")
+            .and_then(|(_, r)| self.boolean(r, "reconnect"))
+            .unwrap_or(false);
+        if let (true, Some((_, r)), true) =
+            (reconnect, field(t, "reconnect"), field(t, "post").is_some())
+        {
+            self.err(
+                r.span().start,
+                "no reconnect with post (the MCP SSE transport's session ends with its stream)",
+                "reconnect beside post",
+            );
+        }
+        let min_events = field(t, "min_events").and_then(|(_, m)| {
+            if field(t, "for").is_none() {
+                self.err(
+                    m.span().start,
+                    "for = \"10s\" beside min_events (the window the events are counted in)",
+                    "min_events without for",
+                );
+            }
+            self.u32(m, "min_events", 0, limits::MAX_EVENTS)
+        });
         let name = path.source().to_string();
         let base = given.unwrap_or(&name);
         let names = SseNames {
@@ -305,6 +334,8 @@ impl Validator<'_, '_> {
             headers,
             events,
             duration,
+            min_events,
+            reconnect,
             post,
             names,
         };

@@ -14,7 +14,7 @@ const KIND_SCOPES: &[&str] = &[
 ];
 pub(super) const METRIC_EXPECTED: &str =
     "a metric: p50, p66, p75, p80, p90, p95, p98, p99, p99.9, p99.99, p100, avg, min, max, \
-     error_rate, rps, checks or loss";
+     error_rate, rps, checks, loss or drop";
 
 /// Parses a threshold such as `p95 < 300ms`, `error_rate < 1%` or `'/tools/[id]'.p99 < 500ms`
 /// (as `--threshold` takes it). The error reads "expected ..., found ...".
@@ -285,7 +285,10 @@ fn threshold_value(metric: ThresholdMetric, value_text: &str, i: usize) -> Resul
                 ))
             }
         },
-        ThresholdMetric::ErrorRate | ThresholdMetric::Checks | ThresholdMetric::Loss => {
+        ThresholdMetric::ErrorRate
+        | ThresholdMetric::Checks
+        | ThresholdMetric::Loss
+        | ThresholdMetric::Drop => {
             let bad = || {
                 (
                     i,
@@ -339,6 +342,7 @@ fn parse_metric(s: &str) -> Option<ThresholdMetric> {
         "rps" => ThresholdMetric::Rps,
         "checks" => ThresholdMetric::Checks,
         "loss" => ThresholdMetric::Loss,
+        "drop" => ThresholdMetric::Drop,
         _ => {
             let n = s.strip_prefix('p')?;
             if n.is_empty() || !n.chars().all(|c| c.is_ascii_digit() || c == '.') {

@@ -217,6 +217,48 @@ fn an_sse_post_needs_a_method_and_an_sse_step_an_end() {
 }
 
 #[test]
+fn sse_reconnect_and_min_events_are_checked_where_written() {
+    let p = ok(&format!(
+        "{HEAD}tasks = [ {{ sse = \"/e\", events = 30, reconnect = true }}, {{ sse = \"/mcp\", for = \"2s\", min_events = 0 }} ]\n"
+    ));
+    let sse = |i: usize| match &p.users[0].tasks[i].steps[0].kind {
+        StepKind::Sse(s) => (s.reconnect, s.min_events),
+        _ => panic!("an sse step"),
+    };
+    assert_eq!(sse(0), (true, None));
+    assert_eq!(sse(1), (false, Some(0)));
+    let e = one_error(&format!(
+        "{HEAD}tasks = [ {{ sse = \"/e\", events = 3, reconnect = \"yes\" }} ]"
+    ));
+    assert_eq!(
+        e,
+        "x.toml:3:49: expected reconnect: true or false, found the string \"yes\""
+    );
+    let e = one_error(&format!(
+        "{HEAD}tasks = [ {{ ws = \"/w\", send = [\"a\"], reconnect = true }} ]"
+    ));
+    assert!(
+        e.starts_with("x.toml:3:38: expected one of send, expect, for,")
+            && e.contains("found unknown key \"reconnect\""),
+        "{e}"
+    );
+    let e = one_error(&format!(
+        "{HEAD}tasks = [ {{ sse = \"/sse\", post = {{ method = \"ping\" }}, reconnect = true }} ]"
+    ));
+    assert!(
+        e.starts_with("x.toml:3:67: expected no reconnect with post"),
+        "{e}"
+    );
+    let e = one_error(&format!(
+        "{HEAD}tasks = [ {{ sse = \"/e\", events = 3, min_events = 0 }} ]"
+    ));
+    assert_eq!(
+        e,
+        "x.toml:3:50: expected for = \"10s\" beside min_events (the window the events are counted in), found min_events without for"
+    );
+}
+
+#[test]
 fn max_body_comes_from_defaults_or_the_step() {
     let p = ok(&format!(
         "[defaults]\nmax_body = \"64KiB\"\n{HEAD}tasks = [ {{ get = \"/a\" }}, {{ get = \"/b\", max_body = \"1MiB\" }}, {{ rpc = \"m\" }} ]\n"

@@ -44,6 +44,9 @@ fn thresholds_parse() {
     let t = parse_threshold("'/ws'.loss < 0.1%").unwrap();
     assert_eq!(t.scope, ThresholdScope::Name("/ws".into()));
     assert_eq!((t.metric, t.value), (ThresholdMetric::Loss, 0.001));
+    let t = parse_threshold("'/sse'.drop < 1%").unwrap();
+    assert_eq!(t.scope, ThresholdScope::Name("/sse".into()));
+    assert_eq!((t.metric, t.value), (ThresholdMetric::Drop, 0.01));
     let t = parse_threshold("checks > 0.99").unwrap();
     assert_eq!((t.metric, t.value), (ThresholdMetric::Checks, 0.99));
     let t = parse_threshold("SSE.avg < 250us").unwrap();
