@@ -265,7 +265,7 @@ tasks = [ { rpc = "tools/call", name = "sleep_ms 20", params = { name = "sleep_m
 "#;
 
 #[tokio::test]
-async fn a_tool_that_sleeps_20_ms_has_a_median_between_20_and_30_ms() {
+async fn a_tool_that_sleeps_20_ms_has_a_median_just_above_20_ms() {
     let Some(python) = sdk_python() else { return };
     let (_dir, plan) = plan_file("sleep.toml", SLEEP_PLAN);
     for json in [false, true] {
@@ -283,7 +283,9 @@ async fn a_tool_that_sleeps_20_ms_has_a_median_between_20_and_30_ms() {
         eprintln!("{mode}: sleep_ms 20: {n} calls, p50 {p50} ms");
         assert!(n >= 50, "{mode}: {n} calls");
         assert_eq!(row["num_failures"].as_u64(), Some(0), "{mode}: {summary}");
-        assert!((20.0..=30.0).contains(&p50), "{mode}: p50 {p50} ms");
+        // never below the server's sleep; the upper bound leaves room for a loaded machine (a
+        // reply queued behind another would show as ~40 ms and more)
+        assert!((20.0..=38.0).contains(&p50), "{mode}: p50 {p50} ms");
         let stats = server.stats().await;
         assert_eq!(stats["live_sessions"].as_u64(), Some(0), "{mode}: {stats}");
         assert!(stats["connections"].as_u64() <= Some(4), "{mode}: {stats}");

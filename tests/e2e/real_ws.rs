@@ -232,7 +232,8 @@ tasks = [ { ws = "/echo", name = "/echo", rate = "50/s", for = "2s", send = ["a"
         "{per_second:?}"
     );
     assert!((15.0..=25.0).contains(&median_gap_ms), "{median_gap_ms} ms");
-    assert!(max_gap_ms < 60.0, "a burst or a stall: {max_gap_ms} ms");
+    // a one-second burst would show as a gap near 1 s; shared machines stall for tens of ms
+    assert!(max_gap_ms < 200.0, "a burst or a stall: {max_gap_ms} ms");
 }
 
 #[tokio::test]
