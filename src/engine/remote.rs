@@ -282,12 +282,7 @@ impl RemoteRun {
         {
             self.aborted = true;
         }
-        let state = if self.aborted {
-            RunState::Aborted
-        } else {
-            RunState::Stopped
-        };
-        let snapshot = self.publish(state);
+        let snapshot = self.publish(RunState::ended(self.aborted));
         RunOutcome {
             snapshot,
             histograms: self.aggregator.serialized_histograms(),

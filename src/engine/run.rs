@@ -416,10 +416,7 @@ enum Ending {
 impl RunActor {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) -> RunOutcome {
         if let Some(ending) = self.await_start(&mut commands).await {
-            let state = match ending {
-                Ending::Graceful => RunState::Stopped,
-                Ending::Abort => RunState::Aborted,
-            };
+            let state = RunState::ended(matches!(ending, Ending::Abort));
             self.send_second();
             let snapshot = self.publish(state);
             return RunOutcome {
@@ -474,12 +471,7 @@ impl RunActor {
         };
         let aborted = self.shutdown(ending, &mut commands, &mut ticker).await;
         self.send_second();
-        let state = if aborted {
-            RunState::Aborted
-        } else {
-            RunState::Stopped
-        };
-        let snapshot = self.publish(state);
+        let snapshot = self.publish(RunState::ended(aborted));
         RunOutcome {
             snapshot,
             histograms: self.aggregator.serialized_histograms(),

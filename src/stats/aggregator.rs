@@ -1126,7 +1126,10 @@ mod tests {
         let lag = snap(&agg, 1).lag.expect("lag figures");
         assert_eq!(lag.starts, 1_000);
         assert!((lag.p50_ms - 1.0).abs() < 0.01, "{lag:?}");
-        assert!(lag.p99_ms < 1.1 && (lag.max_ms - 50.0).abs() < 0.1, "{lag:?}");
+        assert!(
+            lag.p99_ms < 1.1 && (lag.max_ms - 50.0).abs() < 0.1,
+            "{lag:?}"
+        );
         assert_eq!(lag.text(), "1.00 / 1.00 ms");
         agg.reset();
         assert_eq!((snap(&agg, 1).dropped, agg.lag_p99_us()), (0, None));

@@ -17,6 +17,15 @@ pub enum RunState {
 }
 
 impl RunState {
+    /// The final state of a run that ended: aborted, or stopped.
+    pub fn ended(aborted: bool) -> RunState {
+        if aborted {
+            RunState::Aborted
+        } else {
+            RunState::Stopped
+        }
+    }
+
     /// Every state, in lifecycle order (the history filter, the metrics' state series).
     pub const ALL: [RunState; 5] = [
         RunState::Spawning,
