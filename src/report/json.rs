@@ -19,6 +19,7 @@ pub fn summary(s: &Snapshot) -> Value {
         "warnings": s.warnings,
         "dropped": s.dropped,
         "cancelled": s.cancelled,
+        "skipped": s.skipped,
     });
     if !s.agents.is_empty() {
         v["agents"] = serde_json::to_value(&s.agents).unwrap_or_else(|_| json!([]));
@@ -79,6 +80,7 @@ mod tests {
             warnings: vec!["careful".into()],
             dropped: 5,
             cancelled: 0,
+            skipped: 0,
             agents: Vec::new(),
         };
         let v = summary(&s);

@@ -70,6 +70,13 @@ pub fn stats_table(s: &Snapshot) -> String {
             s.cancelled
         );
     }
+    if s.skipped > 0 {
+        let _ = writeln!(
+            out,
+            "Tasks skipped (a variable in their `requires` had no value; no request sent): {}\n",
+            s.skipped
+        );
+    }
 
     if s.rows.iter().any(|r| r.ws.is_some()) {
         out.push_str("WebSocket delivery (lost: no reply within the timeout, or cut off)\n");
@@ -413,6 +420,7 @@ mod tests {
             warnings: Vec::new(),
             dropped: 0,
             cancelled: 0,
+            skipped: 0,
             agents: Vec::new(),
         }
     }
@@ -511,6 +519,7 @@ mod tests {
             warnings: Vec::new(),
             dropped: 0,
             cancelled: 0,
+            skipped: 0,
             agents: Vec::new(),
         };
         let t = stats_table(&s);

@@ -80,6 +80,9 @@ pub struct Interval {
     pub lag: Option<Latencies>,
     pub dropped: u64,
     pub cancelled: u64,
+    /// Task iterations skipped for a `requires` without a value (absent from older agents).
+    #[serde(default)]
+    pub skipped: u64,
 }
 
 /// A row's second while it is being counted.
@@ -107,6 +110,7 @@ pub struct IntervalBuilder {
     lag: LatencyHistogram,
     dropped: u64,
     cancelled: u64,
+    skipped: u64,
     /// Distinct error texts this second, over every row.
     groups: usize,
 }
@@ -168,6 +172,7 @@ impl IntervalBuilder {
         }
         self.dropped += batch.dropped;
         self.cancelled += batch.cancelled;
+        self.skipped += batch.skipped;
     }
 
     fn row(&mut self, name: u32) -> &mut DeltaRow {
@@ -224,6 +229,7 @@ impl IntervalBuilder {
             lag,
             dropped: std::mem::take(&mut self.dropped),
             cancelled: std::mem::take(&mut self.cancelled),
+            skipped: std::mem::take(&mut self.skipped),
         }
     }
 }
