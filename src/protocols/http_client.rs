@@ -432,28 +432,20 @@ impl UserHttp {
             let Some(conn) = self.conn.as_mut() else {
                 continue;
             };
-            // `written`: the request may have reached the server (hyper took it to send).
             let sent = match conn.sender.ready().await {
-                Ok(()) => conn
-                    .sender
-                    .send_request(request)
-                    .await
-                    .map_err(|e| (e, true)),
-                Err(e) => Err((e, false)),
+                Ok(()) => conn.sender.send_request(request).await,
+                Err(e) => Err(e),
             };
             match sent {
                 Ok(resp) => return Ok(resp),
-                Err((e, written)) => {
+                Err(e) => {
                     self.conn = None;
                     // A kept-alive connection the server closed while we were idle: retry once
-                    // on a fresh one, as browsers and Locust's clients do. Only when the
-                    // request cannot have been acted on: it was never sent (canceled, or the
-                    // connection was seen closed before it), or its method is idempotent. A
-                    // POST the server may have read and executed before the connection closed
-                    // is not sent twice (a gateway then answers the copy with 409).
-                    let stale = e.is_canceled() || e.is_closed() || e.is_incomplete_message();
-                    let unsent = !written || e.is_canceled();
-                    if reused && !retried && stale && (unsent || method.is_idempotent()) {
+                    // on a fresh one, as browsers and Locust's clients do.
+                    if reused
+                        && !retried
+                        && (e.is_canceled() || e.is_closed() || e.is_incomplete_message())
+                    {
                         retried = true;
                         continue;
                     }
@@ -703,81 +695,6 @@ pub fn timeout_message(timeout: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
-
-    /// Reads one request (head and a Content-Length body) from `conn`; false at EOF.
-    async fn read_request(conn: &mut tokio::net::TcpStream) -> bool {
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 1024];
-        loop {
-            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
-                if buf.len() >= end + 4 + len {
-                    return true;
-                }
-            }
-            match conn.read(&mut chunk).await {
-                Ok(0) | Err(_) => return false,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-    }
-
-    /// A server that answers the first request of a connection, then reads the second and
-    /// closes without answering (a request read, maybe executed, never answered); each later
-    /// connection is answered. Returns its URL and the count of requests it read.
-    async fn read_then_close_server() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
-        use std::sync::atomic::Ordering;
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let seen = count.clone();
-        tokio::spawn(async move {
-            while let Ok((mut conn, _)) = listener.accept().await {
-                let mut answered = 0;
-                while read_request(&mut conn).await {
-                    seen.fetch_add(1, Ordering::SeqCst);
-                    if answered == 1 && seen.load(Ordering::SeqCst) == 2 {
-                        break; // read, then closed unanswered
-                    }
-                    let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                    if conn.write_all(ok).await.is_err() {
-                        break;
-                    }
-                    answered += 1;
-                }
-            }
-        });
-        (url, count)
-    }
-
-    #[tokio::test]
-    async fn a_request_the_server_read_is_resent_only_when_its_method_is_idempotent() {
-        use std::sync::atomic::Ordering;
-        for (method, resent) in [(Method::POST, false), (Method::GET, true)] {
-            let (url, count) = read_then_close_server().await;
-            let mut http = UserHttp::new(HttpShared::new());
-            let req = || Outgoing {
-                method: method.clone(),
-                target: target(&url, "/tools"),
-                headers: HeaderMap::new(),
-                body: Bytes::from_static(b"{}"),
-            };
-            let first = http.send(req(), Some(1024)).await.expect("first answered");
-            assert_eq!(first.status, StatusCode::OK);
-            let second = http.send(req(), Some(1024)).await;
-            assert_eq!(second.is_ok(), resent, "{method}: {second:?}");
-            // POST: read once, never again; GET: read, then sent again on a new connection.
-            let reads = if resent { 3 } else { 2 };
-            assert_eq!(count.load(Ordering::SeqCst), reads, "{method}");
-        }
-    }
 
     fn target(base: &str, path: &str) -> Target {
         Target {
