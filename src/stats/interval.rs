@@ -1,7 +1,7 @@
 //! One second of a load generator's statistics, in the form that merges exactly: per row, the
 //! second's latencies as an HDR histogram (V2 + deflate, with the exact min/max/sum beside it),
-//! its corrected twin, counts and failure groups; plus the generator's lag, dropped starts and
-//! cancelled requests. An agent builds one a second from the same sample batches its users send
+//! its corrected twin, counts and failure groups; plus the generator's lag, dropped starts,
+//! cancelled requests and skipped tasks. An agent builds one a second from the same sample batches its users send
 //! ([`IntervalBuilder`]); the coordinator adds them into one `Aggregator`
 //! (`Aggregator::absorb`), which is bit-identical to one aggregator of all the samples: HDR
 //! histograms add bucket by bucket. Pure: no clock, no I/O.
@@ -272,6 +272,8 @@ mod tests {
         }
         // a start dropped beside every sample with a multiple of 7 bytes: counts add up by sample
         b.dropped = specs.iter().filter(|s| s.5 % 7 == 0).count() as u64;
+        // and a task skipped beside every sample with a multiple of 5 bytes
+        b.skipped = specs.iter().filter(|s| s.5 % 5 == 0).count() as u64;
         // name 3 is a WebSocket row: each sample a message sent, received when ok, else lost
         for &(name, _, _, ok, _, bytes) in specs.iter().filter(|s| s.0 == 3) {
             let counts = WsDelivery {
