@@ -7,8 +7,9 @@
 #
 # What it does:
 # 1. Installs the gateway into target/gateway-venv (Python >= 3.12: the first python3.12/3.13
-#    found; 1.1.0 refuses 3.11). Measured on the 2-core dev machine: the install took 46 s
-#    (242 MB), a cold start of the gateway ~11 s (migrations on a fresh SQLite file).
+#    found; 1.1.0 refuses 3.11). Measured on the 2-core dev machine (2026-12-02): the install
+#    took 46 s (242 MB venv); a cold start of the gateway (migrations on a fresh SQLite file)
+#    11 s on a quiet machine, 26-47 s while other builds ran.
 # 2. Starts tests/fixtures/mcp_server.py (the official MCP Python SDK, installed with the
 #    gateway) on a free port: the upstream MCP server, with the fast-time tools.
 # 3. Starts the gateway on a free 127.0.0.1 port, its SQLite database and .env in a temp dir:
