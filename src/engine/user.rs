@@ -12,6 +12,9 @@ use super::context::UserContext;
 use super::prepare::{PreparedClass, PreparedStep};
 use crate::plan::model::Wait;
 
+/// The pause after a skipped task when the class has no wait (`constant(0s)`).
+const SKIP_PAUSE: Duration = Duration::from_millis(1);
+
 /// How a user is told to end.
 pub(crate) struct UserControl {
     /// Graceful: finish the current task (up to `stop_timeout`), run `on_stop`, exit.
@@ -56,7 +59,8 @@ async fn lifecycle(class: &PreparedClass, ctx: &mut UserContext, ctl: &UserContr
         let lag = period.map(|_| Instant::now().saturating_duration_since(intended));
         let task = pick_task(class, ctx);
         // A skipped task sends nothing and takes no data row, but still takes its wait.
-        let completed = if skip_unready(class, task, ctx) {
+        let skipped = skip_unready(class, task, ctx);
+        let completed = if skipped {
             true
         } else {
             if !ctx.feed_task(task) {
@@ -105,6 +109,15 @@ async fn lifecycle(class: &PreparedClass, ctx: &mut UserContext, ctl: &UserContr
                     // How late the timer woke us: the generator's own error, not the target's.
                     let now = Instant::now();
                     ctx.rec.record_lag(now.saturating_duration_since(at), now);
+                }
+            }
+            // No wait after a skip: a short pause, so that a user whose every task is skipped
+            // does not spin a core.
+            _ if skipped => {
+                tokio::select! {
+                    biased;
+                    _ = ctl.stop.cancelled() => break,
+                    _ = tokio::time::sleep(SKIP_PAUSE) => {}
                 }
             }
             _ => tokio::task::consume_budget().await,

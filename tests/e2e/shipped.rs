@@ -353,6 +353,24 @@ async fn a_task_whose_pool_is_empty_is_skipped_not_failed() {
         "{:?}",
         s.warnings
     );
+
+    // A class with no wait whose only task is skipped pauses 1 ms per skip instead of spinning
+    // a core: 2 users for 1 s skip at most ~2 000 times (a spinning loop: millions).
+    let idle = POOL_PLAN
+        .replace("constant(10ms)", "constant(0s)")
+        .replace("  { get = \"/health\" },\n", "");
+    let s = run_to_end(
+        &plan(&idle),
+        run_cfg(empty.url(), 2, Duration::from_secs(1)),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(s.total.num_requests, 1, "only setup's request");
+    assert!(
+        (100..=2_200).contains(&s.skipped),
+        "{} skips in 1 s by 2 users",
+        s.skipped
+    );
 }
 
 /// `mcp_gateway.toml` against a target with no tools (as a gateway with nothing callable):
