@@ -29,7 +29,7 @@ use super::feeder::ClassFeeds;
 use super::prepare::PreparedClass;
 use super::shape::ArrivalSchedule;
 use super::spawner::ClassSequence;
-use super::user::{pick_task, run_on_stop, run_steps, stop_deadline, UserControl};
+use super::user::{pick_task, run_on_stop, run_steps, skip_unready, stop_deadline, UserControl};
 use super::vars::{SharedVars, Vars};
 use crate::protocols::http_client::HttpShared;
 use crate::share::Share;
@@ -225,14 +225,19 @@ impl OpenUser {
             }
             let lag = Instant::now().saturating_duration_since(intended);
             let task = pick_task(&class, ctx);
-            if !ctx.feed_task(task) {
-                // A `once` feeder ran out: this user takes no more starts.
-                break;
-            }
-            let completed = tokio::select! {
-                biased;
-                _ = stop_deadline(&self.ctl, &wind_down) => false,
-                _ = run_steps(&class.tasks[task].steps, ctx, Some(lag)) => true,
+            // A skipped task sends nothing and takes no data row; the start is used up.
+            let completed = if skip_unready(&class, task, ctx) {
+                true
+            } else {
+                if !ctx.feed_task(task) {
+                    // A `once` feeder ran out: this user takes no more starts.
+                    break;
+                }
+                tokio::select! {
+                    biased;
+                    _ = stop_deadline(&self.ctl, &wind_down) => false,
+                    _ = run_steps(&class.tasks[task].steps, ctx, Some(lag)) => true,
+                }
             };
             drop(busy);
             if !completed {

@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 use super::arrival::{self, OpenModel};
 use super::context::{Population, UserContext};
 use super::feeder::{ClassFeeds, Feeders};
-use super::prepare::{prepare_class, PreparedClass};
+use super::prepare::{never_ready_warnings, prepare_class, PreparedClass};
 use super::setup::{run_setup, SetupOutcome};
 use super::shape::{self, ArrivalSchedule};
 use super::spawner::ClassSequence;
@@ -274,6 +274,9 @@ fn begin(
     let mut aggregator = Aggregator::new(plan.names.clone(), req.name_cap);
     for batch in setup.batches {
         aggregator.ingest(batch);
+    }
+    for warning in never_ready_warnings(&classes, &shared_vars) {
+        aggregator.add_warning(warning);
     }
     // An agent starts at the coordinator's barrier (later than now); a local run now.
     let now = Instant::now().max(part.as_ref().map_or(Instant::now(), |p| p.start_at));

@@ -13,6 +13,9 @@ use super::context::{UserContext, WindDown, STREAM_WRAP_UP};
 use super::prepare::{PreparedClass, PreparedStep};
 use crate::plan::model::Wait;
 
+/// The pause after a skipped task when the class has no wait (`constant(0s)`).
+const SKIP_PAUSE: Duration = Duration::from_millis(1);
+
 /// How a user is told to end.
 pub(crate) struct UserControl {
     /// Graceful: finish the current task (up to `stop_timeout`), run `on_stop`, exit.
@@ -57,16 +60,22 @@ async fn lifecycle(class: &PreparedClass, ctx: &mut UserContext, ctl: &UserContr
     while !ctl.stop.is_cancelled() {
         let lag = period.map(|_| Instant::now().saturating_duration_since(intended));
         let task = pick_task(class, ctx);
-        if !ctx.feed_task(task) {
-            // A `once` feeder ran out: this user stops (on_stop still runs).
-            break;
-        }
-        let completed = tokio::select! {
-            biased;
-            _ = stop_deadline(ctl, &wind_down) => false,
-            // Not boxed: boxing the ~3.4 KiB request future saves ~2.4 KiB per idle user but
-            // cost ~20% of requests per CPU-second (bench/peers.sh, 79 k -> 60-66 k).
-            _ = run_steps(&class.tasks[task].steps, ctx, lag) => true,
+        // A skipped task sends nothing and takes no data row, but still takes its wait.
+        let skipped = skip_unready(class, task, ctx);
+        let completed = if skipped {
+            true
+        } else {
+            if !ctx.feed_task(task) {
+                // A `once` feeder ran out: this user stops (on_stop still runs).
+                break;
+            }
+            tokio::select! {
+                biased;
+                _ = stop_deadline(ctl, &wind_down) => false,
+                // Not boxed: boxing the ~3.4 KiB request future saves ~2.4 KiB per idle user
+                // but cost ~20% of requests per CPU-second (bench/peers.sh, 79 k -> 60-66 k).
+                _ = run_steps(&class.tasks[task].steps, ctx, lag) => true,
+            }
         };
         if !completed {
             ctx.note_cut_off();
@@ -114,6 +123,15 @@ async fn lifecycle(class: &PreparedClass, ctx: &mut UserContext, ctl: &UserContr
                     ctx.rec.record_lag(now.saturating_duration_since(at), now);
                 }
             }
+            // No wait after a skip: a short pause, so that a user whose every task is skipped
+            // does not spin a core.
+            _ if skipped => {
+                tokio::select! {
+                    biased;
+                    _ = ctl.stop.cancelled() => break,
+                    _ = tokio::time::sleep(SKIP_PAUSE) => {}
+                }
+            }
             _ => tokio::task::consume_budget().await,
         }
     }
@@ -149,6 +167,16 @@ pub(crate) fn pick_task(class: &PreparedClass, ctx: &mut UserContext) -> usize {
     }
     let r = ctx.rng.random_range(0..total);
     class.cumulative_weights.partition_point(|&c| c <= r)
+}
+
+/// True (and counted) when task `task` is skipped because a variable it `requires` is missing,
+/// null or an empty list for this user: upstream Locust's `if not self.tool_ids: return`.
+pub(crate) fn skip_unready(class: &PreparedClass, task: usize, ctx: &mut UserContext) -> bool {
+    let ready = class.tasks.get(task).is_none_or(|t| t.is_ready(&ctx.vars));
+    if !ready {
+        ctx.rec.record_skipped(Instant::now());
+    }
+    !ready
 }
 
 /// Runs steps in order; a failed step ends the sequence (later steps usually need its result).
@@ -202,7 +230,12 @@ mod tests {
             wait: Wait::Constant(Duration::ZERO),
             on_start: vec![],
             on_stop: vec![],
-            tasks: (0..3).map(|_| PreparedTask { steps: vec![] }).collect(),
+            tasks: (0..3)
+                .map(|_| PreparedTask {
+                    steps: vec![],
+                    requires: vec![],
+                })
+                .collect(),
             cumulative_weights: vec![1, 4, 10],
         };
         let (tx, _rx) = tokio::sync::mpsc::channel(1);
@@ -221,5 +254,46 @@ mod tests {
         assert!((counts[0] as i32 - 1000).abs() < 150, "{counts:?}");
         assert!((counts[1] as i32 - 3000).abs() < 230, "{counts:?}");
         assert!((counts[2] as i32 - 6000).abs() < 250, "{counts:?}");
+    }
+
+    #[test]
+    fn a_task_whose_requires_has_no_value_is_skipped_and_counted() {
+        use serde_json::json;
+        let task = |requires: &[&str]| PreparedTask {
+            steps: vec![],
+            requires: requires.iter().map(|s| s.to_string()).collect(),
+        };
+        let class = PreparedClass {
+            wait: Wait::Constant(Duration::ZERO),
+            on_start: vec![],
+            on_stop: vec![],
+            tasks: vec![task(&[]), task(&["ids"]), task(&["ids", "token"])],
+            cumulative_weights: vec![1, 2, 3],
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+        let shared = crate::engine::vars::SharedVars::from_values([
+            ("ids".to_string(), json!([])),
+            ("token".to_string(), json!("t")),
+        ]);
+        let mut ctx = UserContext::new(
+            crate::engine::vars::Vars::new(shared),
+            crate::protocols::http_client::HttpShared::new(),
+            crate::stats::recorder::Recorder::new(tx),
+            rand::rngs::SmallRng::seed_from_u64(7),
+        );
+        // Setup left the pool empty: both tasks that need it are skipped, the other runs.
+        let skipped: Vec<bool> = (0..3).map(|t| skip_unready(&class, t, &mut ctx)).collect();
+        assert_eq!(skipped, [false, true, true]);
+        // The user's own capture fills the pool: nothing is skipped any more.
+        ctx.vars.set("ids", json!(["a", "b"]));
+        let skipped: Vec<bool> = (0..3).map(|t| skip_unready(&class, t, &mut ctx)).collect();
+        assert_eq!(skipped, [false, false, false]);
+        // ...until a later capture empties it again (null counts as no value).
+        ctx.vars.set("ids", json!(null));
+        assert!(skip_unready(&class, 1, &mut ctx));
+        ctx.rec.flush();
+        let batch = rx.try_recv().expect("the skips were recorded");
+        assert_eq!(batch.skipped, 3);
+        assert!(batch.samples.is_empty(), "a skip records no request");
     }
 }

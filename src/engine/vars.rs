@@ -52,6 +52,11 @@ impl SharedVars {
         self.values.iter().map(|(k, _)| k.as_str())
     }
 
+    /// Whether `name` is here and [`has_value`] (what a task's `requires` asks).
+    pub fn has_value(&self, name: &str) -> bool {
+        self.lookup(name).is_some_and(has_value)
+    }
+
     /// The plan vars as rendered by [`fold::prepare`].
     fn of_plan(vars: PlanVars) -> Arc<SharedVars> {
         Arc::new(SharedVars {
@@ -161,6 +166,16 @@ impl std::fmt::Debug for Vars {
     }
 }
 
+/// What a task's `requires` accepts: anything but null (none, undefined) and an empty list.
+fn has_value(v: &MjValue) -> bool {
+    use minijinja::value::ValueKind;
+    match v.kind() {
+        ValueKind::Undefined | ValueKind::None => false,
+        ValueKind::Seq => v.len().is_some_and(|n| n > 0),
+        _ => true,
+    }
+}
+
 fn json_to_mj(v: &serde_json::Value) -> MjValue {
     match v {
         serde_json::Value::String(s) => MjValue::from(s.as_str()),
@@ -224,6 +239,12 @@ impl Vars {
         self.scope.lookup(name).is_some()
     }
 
+    /// Whether `name` is set to something a task's `requires` accepts: not missing, not null,
+    /// not an empty list.
+    pub fn has_value(&self, name: &str) -> bool {
+        self.scope.lookup(name).is_some_and(has_value)
+    }
+
     pub fn shared(&self) -> &Arc<SharedVars> {
         &self.scope.shared
     }
@@ -266,6 +287,36 @@ mod tests {
         assert_eq!(t.render(&v).unwrap(), "UTC0");
         assert_eq!(row.get("tz").as_deref(), Some("UTC"));
         assert_eq!(row.get("nope"), None);
+    }
+
+    #[test]
+    fn has_value_is_false_for_missing_null_and_empty_lists_only() {
+        let shared = SharedVars::from_values([
+            ("empty".to_string(), json!([])),
+            ("null".to_string(), json!(null)),
+            ("ids".to_string(), json!(["a"])),
+            ("blank".to_string(), json!("")),
+            ("zero".to_string(), json!(0)),
+            ("map".to_string(), json!({})),
+        ]);
+        let mut v = Vars::new(shared.clone());
+        for (name, want) in [
+            ("missing", false),
+            ("empty", false),
+            ("null", false),
+            ("ids", true),
+            ("blank", true),
+            ("zero", true),
+            ("map", true),
+        ] {
+            assert_eq!(v.has_value(name), want, "{name}");
+            assert_eq!(shared.has_value(name), want, "shared {name}");
+        }
+        // A user's own capture shadows the shared value, both ways.
+        v.set("empty", json!([1, 2]));
+        v.set("ids", json!([]));
+        assert!(v.has_value("empty"));
+        assert!(!v.has_value("ids"));
     }
 
     #[test]

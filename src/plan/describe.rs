@@ -138,6 +138,9 @@ fn write_class(
         if !task.tags.is_empty() {
             line.push_str(&format!("  [{}]", task.tags.join(", ")));
         }
+        if !task.requires.is_empty() {
+            line.push_str(&format!("  requires {}", task.requires.join(", ")));
+        }
         writeln!(out, "{line}")?;
     }
     Ok(())
@@ -269,8 +272,8 @@ thresholds = [ "p95 < 300ms", { expr = "error_rate < 1%", abort_on_fail = true, 
 name = "Reader"
 weight = 3
 wait = "between(1s, 3s)"
-on_start = [ { get = "/login" } ]
-tasks = [ { get = "/a", weight = 3 }, { name = "browse", steps = [ { get = "/b" }, { think = "1s" } ] } ]
+on_start = [ { get = "/login", capture.ids = "json:$[*].id" } ]
+tasks = [ { get = "/a", weight = 3 }, { name = "browse", requires = ["ids"], steps = [ { get = "/b/{{ pick(ids) }}", name = "/b/[id]" }, { think = "1s" } ] } ]
 [[users]]
 name = "Writer"
 tasks = [ { post = "/a" } ]
@@ -293,7 +296,7 @@ User classes (3):
   Reader  weight 3 (75% of users)  wait between(1s, 3s)
     on_start: 1 step, on_stop: 0 steps
     - /a  weight 3 (75%)  GET /a
-    - browse  weight 1 (25%)  2 steps
+    - browse  weight 1 (25%)  2 steps  requires ids
   Writer  weight 1 (25% of users)  wait constant(0s)
     - /a  weight 1 (100%)  POST /a
   Admin  fixed_count 2  wait constant(0s)

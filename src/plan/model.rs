@@ -126,6 +126,10 @@ pub struct Task {
     pub weight: u32,
     /// The task's own tags plus its class's tags.
     pub tags: Vec<String>,
+    /// `requires = ["pool", ..]`: variables the task needs. When one is missing, null or an
+    /// empty list for the user, the task is skipped: no request, no failure, its wait still
+    /// taken (upstream Locust's `if not self.tool_ids: return`).
+    pub requires: Vec<String>,
     /// Never empty.
     pub steps: Vec<Step>,
 }

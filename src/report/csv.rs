@@ -434,6 +434,7 @@ mod tests {
             warnings: Vec::new(),
             dropped: 0,
             cancelled: 0,
+            skipped: 0,
             agents: Vec::new(),
             lag: None,
         }

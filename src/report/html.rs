@@ -290,6 +290,7 @@ mod tests {
             warnings: vec!["careful <now>".into()],
             dropped: 0,
             cancelled: 0,
+            skipped: 0,
             agents: Vec::new(),
             lag: None,
         }

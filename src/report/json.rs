@@ -19,6 +19,7 @@ pub fn summary(s: &Snapshot) -> Value {
         "warnings": s.warnings,
         "dropped": s.dropped,
         "cancelled": s.cancelled,
+        "skipped": s.skipped,
     });
     if let Some(lag) = &s.lag {
         v["lag"] = json!(lag);
@@ -82,6 +83,7 @@ mod tests {
             warnings: vec!["careful".into()],
             dropped: 5,
             cancelled: 0,
+            skipped: 0,
             agents: Vec::new(),
             lag: None,
         };

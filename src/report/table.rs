@@ -81,6 +81,13 @@ pub fn stats_table(s: &Snapshot) -> String {
             lag.starts
         );
     }
+    if s.skipped > 0 {
+        let _ = writeln!(
+            out,
+            "Tasks skipped (a variable in their `requires` had no value; no request sent): {}\n",
+            s.skipped
+        );
+    }
 
     if s.rows.iter().any(|r| r.ws.is_some()) {
         out.push_str("WebSocket delivery (lost: no reply within the timeout, or cut off)\n");
@@ -452,6 +459,7 @@ mod tests {
             warnings: Vec::new(),
             dropped: 0,
             cancelled: 0,
+            skipped: 0,
             agents: Vec::new(),
             lag: None,
         }
@@ -581,6 +589,7 @@ mod tests {
             warnings: Vec::new(),
             dropped: 0,
             cancelled: 0,
+            skipped: 0,
             agents: Vec::new(),
             lag: None,
         };

@@ -121,6 +121,7 @@ fn stored_snapshot(record: &RunRecord, stored: crate::store::StoredStats) -> Sna
         warnings: summary.warnings,
         dropped: summary.dropped,
         cancelled: summary.cancelled,
+        skipped: summary.skipped,
         agents: summary.agents,
         lag: summary.lag,
     }

@@ -455,6 +455,7 @@ pub fn summary(s: &Snapshot, peak_users: u32) -> RunSummary {
         duration_s: s.elapsed_s,
         dropped: s.dropped,
         cancelled: s.cancelled,
+        skipped: s.skipped,
         warnings: s.warnings.clone(),
         agents: s.agents.clone(),
         lag: s.lag,

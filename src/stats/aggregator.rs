@@ -187,6 +187,8 @@ pub struct Aggregator {
     dropped: u64,
     /// Requests cut off in flight by the end of the run.
     cancelled: u64,
+    /// Task iterations skipped for a `requires` without a value.
+    skipped: u64,
 }
 
 impl Aggregator {
@@ -217,6 +219,7 @@ impl Aggregator {
             lag: LatencyHistogram::new(),
             dropped: 0,
             cancelled: 0,
+            skipped: 0,
         }
     }
 
@@ -263,6 +266,7 @@ impl Aggregator {
         }
         self.dropped += batch.dropped;
         self.cancelled += batch.cancelled;
+        self.skipped += batch.skipped;
     }
 
     fn add_ws(&mut self, name: NameId, counts: WsDelivery) {
@@ -307,6 +311,7 @@ impl Aggregator {
         }
         self.dropped += part.dropped;
         self.cancelled += part.cancelled;
+        self.skipped += part.skipped;
         Ok(())
     }
 
@@ -475,6 +480,7 @@ impl Aggregator {
             warnings,
             dropped: self.dropped,
             cancelled: self.cancelled,
+            skipped: self.skipped,
             agents: Vec::new(),
             lag: self.lag(),
         }
@@ -500,6 +506,7 @@ impl Aggregator {
         self.lag.clear();
         self.dropped = 0;
         self.cancelled = 0;
+        self.skipped = 0;
     }
 
     /// The histogram a name's samples went into (the `(other)` row's for names beyond the cap);

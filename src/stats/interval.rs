@@ -1,7 +1,7 @@
 //! One second of a load generator's statistics, in the form that merges exactly: per row, the
 //! second's latencies as an HDR histogram (V2 + deflate, with the exact min/max/sum beside it),
-//! its corrected twin, counts and failure groups; plus the generator's lag, dropped starts and
-//! cancelled requests. An agent builds one a second from the same sample batches its users send
+//! its corrected twin, counts and failure groups; plus the generator's lag, dropped starts,
+//! cancelled requests and skipped tasks. An agent builds one a second from the same sample batches its users send
 //! ([`IntervalBuilder`]); the coordinator adds them into one `Aggregator`
 //! (`Aggregator::absorb`), which is bit-identical to one aggregator of all the samples: HDR
 //! histograms add bucket by bucket. Pure: no clock, no I/O.
@@ -83,6 +83,9 @@ pub struct Interval {
     pub lag: Option<Latencies>,
     pub dropped: u64,
     pub cancelled: u64,
+    /// Task iterations skipped for a `requires` without a value (absent from older agents).
+    #[serde(default)]
+    pub skipped: u64,
 }
 
 /// A row's second while it is being counted.
@@ -111,6 +114,7 @@ pub struct IntervalBuilder {
     lag: LatencyHistogram,
     dropped: u64,
     cancelled: u64,
+    skipped: u64,
     /// Distinct error texts this second, over every row.
     groups: usize,
 }
@@ -175,6 +179,7 @@ impl IntervalBuilder {
         }
         self.dropped += batch.dropped;
         self.cancelled += batch.cancelled;
+        self.skipped += batch.skipped;
     }
 
     fn row(&mut self, name: u32) -> &mut DeltaRow {
@@ -233,6 +238,7 @@ impl IntervalBuilder {
             lag,
             dropped: std::mem::take(&mut self.dropped),
             cancelled: std::mem::take(&mut self.cancelled),
+            skipped: std::mem::take(&mut self.skipped),
         }
     }
 }
@@ -275,6 +281,8 @@ mod tests {
         }
         // a start dropped beside every sample with a multiple of 7 bytes: counts add up by sample
         b.dropped = specs.iter().filter(|s| s.5 % 7 == 0).count() as u64;
+        // and a task skipped beside every sample with a multiple of 5 bytes
+        b.skipped = specs.iter().filter(|s| s.5 % 5 == 0).count() as u64;
         // name 3 is a WebSocket row: each sample a message sent, received when ok, else lost
         for &(name, _, _, ok, _, bytes) in specs.iter().filter(|s| s.0 == 3) {
             let counts = WsDelivery {

@@ -104,6 +104,12 @@ impl Recorder {
         self.after_push(now);
     }
 
+    /// Counts a task iteration skipped because a variable it `requires` had no value.
+    pub fn record_skipped(&mut self, now: Instant) {
+        self.batch.skipped += 1;
+        self.after_push(now);
+    }
+
     /// Counts an open-model start that found every user busy.
     pub fn record_dropped(&mut self, now: Instant) {
         self.batch.dropped += 1;

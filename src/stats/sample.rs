@@ -134,6 +134,8 @@ pub struct Batch {
     /// Requests in flight when the user was stopped (stop timeout over, or an abort): cut off
     /// without a response, so not in the statistics, but counted here.
     pub cancelled: u64,
+    /// Task iterations skipped because a variable the task `requires` had no value.
+    pub skipped: u64,
     /// WebSocket delivery counts by row, in the order they came (consecutive counts of one
     /// row are added into one entry).
     pub ws: Vec<(NameId, WsDelivery)>,
@@ -148,6 +150,7 @@ impl Batch {
             && self.lags_us.is_empty()
             && self.dropped == 0
             && self.cancelled == 0
+            && self.skipped == 0
             && self.ws.is_empty()
             && self.sse.is_empty()
     }

@@ -274,6 +274,10 @@ pub struct Snapshot {
     /// Requests in flight when their users were stopped, cut off without a response.
     #[serde(default)]
     pub cancelled: u64,
+    /// Task iterations skipped because a variable the task `requires` was missing, null or an
+    /// empty list (no request was sent: not in the statistics).
+    #[serde(default)]
+    pub skipped: u64,
     /// A distributed run's agents, by index (empty for a run of one process).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub agents: Vec<AgentStatus>,

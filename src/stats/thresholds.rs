@@ -350,6 +350,7 @@ mod tests {
             warnings: Vec::new(),
             dropped: 0,
             cancelled: 0,
+            skipped: 0,
             agents: Vec::new(),
             lag: None,
         }

@@ -114,6 +114,9 @@ pub struct RunSummary {
     /// Requests cut off in flight by the end of the run.
     #[serde(default)]
     pub cancelled: u64,
+    /// Task iterations skipped for a `requires` without a value.
+    #[serde(default)]
+    pub skipped: u64,
     /// What the run warned about (generator saturated, history write failed, ...), kept so the
     /// stored report says it too.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

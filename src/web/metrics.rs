@@ -302,6 +302,7 @@ mod tests {
             warnings: vec![],
             dropped: 0,
             cancelled: 0,
+            skipped: 0,
             agents: Vec::new(),
             lag: None,
         }

@@ -1,6 +1,8 @@
 //! The plans shipped in `plans/`: every file validates, the JMeter suite has its five profiles
 //! and the guide's thresholds, `mcp_gateway.toml` has the gateway's classes with their weights,
-//! and the plans made of HTTP steps run against the demo target without a failure.
+//! and the plans made of HTTP steps run against the demo target without a failure. A task's
+//! `requires` skips it (no request, no failure, counted) when its pool is empty, as on a gateway
+//! with no callable tool.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,7 +12,8 @@ use hornet::plan::{Plan, ShapeKind, Wait};
 use hornet::demo::TargetConfig;
 
 use crate::helpers::{
-    only_classes, row, run_cfg, run_to_end, served, served_count, spawn_target, spawn_target_with,
+    only_classes, plan, row, run_cfg, run_to_end, served, served_count, spawn_target,
+    spawn_target_with,
 };
 
 fn plans_dir() -> PathBuf {
@@ -272,4 +275,134 @@ async fn mcp_server_plan_opens_uses_and_deletes_a_session_per_user_on_the_demo_t
         Some(s.total.num_requests - u64::from(users)),
         "{stats}"
     );
+}
+
+/// Requests recorded under (method, name); 0 when the row never got a sample.
+fn requests(s: &hornet::stats::snapshot::Snapshot, method: &str, name: &str) -> u64 {
+    s.rows
+        .iter()
+        .find(|r| r.method == method && r.name == name)
+        .map_or(0, |r| r.num_requests)
+}
+
+const POOL_PLAN: &str = r#"
+name = "pool"
+setup = [ { get = "/tools", name = "/tools [setup]", capture.tool_ids = "json:$[*].id" } ]
+[defaults]
+headers = { Authorization = "Bearer demo-token" }
+[[users]]
+name = "Reader"
+wait = "constant(10ms)"
+tasks = [
+  { get = "/tools/{{ pick(tool_ids) }}", name = "/tools/[id]", requires = ["tool_ids"] },
+  { get = "/health" },
+]
+"#;
+
+/// A task whose pool setup found empty sends nothing and fails nothing: every pick of it is a
+/// skip, counted, and the run warns at start; with a full pool the same task runs.
+#[tokio::test]
+async fn a_task_whose_pool_is_empty_is_skipped_not_failed() {
+    let empty = spawn_target_with(TargetConfig {
+        seed_tools: 0,
+        ..TargetConfig::default()
+    })
+    .await;
+    let s = run_to_end(
+        &plan(POOL_PLAN),
+        run_cfg(empty.url(), 2, Duration::from_secs(1)),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(s.total.num_failures, 0, "{:?}", s.failures);
+    assert_eq!(requests(&s, "GET", "/tools/[id]"), 0);
+    let health = requests(&s, "GET", "/health");
+    // Two tasks of weight 1, ~10 ms apart: about as many skips as /health requests.
+    assert!(health > 20 && s.skipped > 20, "{health} {}", s.skipped);
+    assert!(
+        s.skipped * 3 > health && health * 3 > s.skipped,
+        "{health} {}",
+        s.skipped
+    );
+    // The target saw only setup's /tools and the /health requests.
+    let stats = served(&empty).await;
+    assert_eq!(served_count(&stats, "GET /tools/{id}"), 0, "{stats}");
+    assert_eq!(served_count(&stats, "GET /tools"), 1, "{stats}");
+    assert_eq!(
+        s.warnings
+            .iter()
+            .filter(|w| w.starts_with("task \"/tools/[id]\" of Reader is skipped"))
+            .count(),
+        1,
+        "{:?}",
+        s.warnings
+    );
+
+    let full = spawn_target().await;
+    let s = run_to_end(
+        &plan(POOL_PLAN),
+        run_cfg(full.url(), 2, Duration::from_secs(1)),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(s.total.num_failures, 0, "{:?}", s.failures);
+    assert_eq!(s.skipped, 0);
+    assert!(requests(&s, "GET", "/tools/[id]") > 10);
+    assert!(
+        s.warnings.iter().all(|w| !w.contains("skipped")),
+        "{:?}",
+        s.warnings
+    );
+
+    // A class with no wait whose only task is skipped pauses 1 ms per skip instead of spinning
+    // a core: 2 users for 1 s skip at most ~2 000 times (a spinning loop: millions).
+    let idle = POOL_PLAN
+        .replace("constant(10ms)", "constant(0s)")
+        .replace("  { get = \"/health\" },\n", "");
+    let s = run_to_end(
+        &plan(&idle),
+        run_cfg(empty.url(), 2, Duration::from_secs(1)),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(s.total.num_requests, 1, "only setup's request");
+    assert!(
+        (100..=2_200).contains(&s.skipped),
+        "{} skips in 1 s by 2 users",
+        s.skipped
+    );
+}
+
+/// `mcp_gateway.toml` against a target with no tools (as a gateway with nothing callable):
+/// no failure; the tasks that need a tool are skipped and named in the warnings, the others run.
+#[tokio::test]
+async fn mcp_gateway_skips_its_tool_tasks_on_a_target_without_tools() {
+    let target = spawn_target_with(TargetConfig {
+        seed_tools: 0,
+        ..TargetConfig::default()
+    })
+    .await;
+    let cfg = run_cfg(target.url(), 40, Duration::from_secs(2));
+    let s = run_to_end(&load("mcp_gateway.toml"), cfg, Duration::from_secs(30)).await;
+    assert_eq!(s.total.num_failures, 0, "{:?}", s.failures);
+    for (method, name) in [
+        ("GET", "/tools/[id]"),
+        ("POST", "/rpc tools/call"),
+        ("POST", "/tools/[id]/state"),
+    ] {
+        assert_eq!(requests(&s, method, name), 0, "{method} {name}");
+    }
+    for task in [
+        "task \"/tools/[id]\" of ReadOnlyAPIUser",
+        "task \"/rpc tools/call\" of MCPJsonRpcUser",
+        "task \"/tools/[id]/state\" of WriteAPIUser",
+        "task \"/tools/[id]\" of RealisticUser",
+    ] {
+        assert!(
+            s.warnings.iter().any(|w| w.starts_with(task)),
+            "{task}: {:?}",
+            s.warnings
+        );
+    }
+    assert!(s.total.num_requests >= 20, "{}", s.total.num_requests);
 }

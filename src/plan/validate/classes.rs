@@ -7,7 +7,7 @@ use std::time::Duration;
 use toml::de::{DeTable, DeValue};
 
 use super::wait::{wait_parts, WAIT_EXPECTED};
-use super::{field, Scope, Validator};
+use super::{field, is_identifier, Scope, Use, Validator};
 use crate::plan::limits;
 use crate::plan::model::*;
 use crate::plan::parse::{Span, Val};
@@ -22,8 +22,8 @@ const CLASS_KEYS: &[&str] = &[
     "on_stop",
     "tasks",
 ];
-const STEPS_TASK_KEYS: &[&str] = &["steps", "weight", "tags", "name"];
-const SINGLE_TASK_KEYS: &[&str] = &["weight", "tags", "name"];
+const STEPS_TASK_KEYS: &[&str] = &["steps", "weight", "tags", "name", "requires"];
+const SINGLE_TASK_KEYS: &[&str] = &["weight", "tags", "name", "requires"];
 
 impl Validator<'_, '_> {
     pub(super) fn classes(&mut self, v: &Val<'_>) -> Vec<UserClass> {
@@ -229,6 +229,9 @@ impl Validator<'_, '_> {
                 tags.push(tag.clone());
             }
         }
+        let requires = field(t, "requires")
+            .map(|(_, v)| self.requires(v))
+            .unwrap_or_default();
         let given = field(t, "name").and_then(|(_, n)| match n.get_ref() {
             DeValue::String(s) => Some(s.to_string()),
             _ => None,
@@ -246,7 +249,49 @@ impl Validator<'_, '_> {
             name,
             weight: weight?,
             tags,
+            requires,
             steps,
         })
+    }
+
+    /// `requires = ["pool", ..]`: variable names, each checked (once the whole plan is read)
+    /// to be a var or a capture of the task's class; data sources are refused (their rows are
+    /// taken when the task starts, after the check).
+    fn requires(&mut self, v: &Val<'_>) -> Vec<String> {
+        let expected = "requires: an array of variable names, e.g. [\"tool_ids\"]";
+        let Some(items) = self.array(v, expected) else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = Vec::new();
+        for item in items {
+            let Some(name) = self.string(item, "a variable name (a string)") else {
+                continue;
+            };
+            if !is_identifier(name) {
+                self.err(
+                    item.span().start,
+                    "a variable name (letters, digits and _, not starting with a digit)",
+                    format!("{name:?}"),
+                );
+                continue;
+            }
+            if out.iter().any(|n| n == name) {
+                self.err(
+                    item.span().start,
+                    "each variable once",
+                    format!("{name:?} again"),
+                );
+                continue;
+            }
+            self.uses.push(Use {
+                scope: self.scope,
+                names: vec![name.to_string()],
+                span: item.span(),
+                value: name.to_string(),
+                requires: true,
+            });
+            out.push(name.to_string());
+        }
+        out
     }
 }

@@ -88,6 +88,8 @@ struct Use {
     names: Vec<String>,
     span: Span,
     value: String,
+    /// A task's `requires` entry (data sources do not count there), not a template.
+    requires: bool,
 }
 
 struct Validator<'s, 't> {

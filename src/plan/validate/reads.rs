@@ -227,6 +227,7 @@ impl Validator<'_, '_> {
                         names,
                         span: span.clone(),
                         value: s.to_string(),
+                        requires: false,
                     });
                 }
                 Some(t)

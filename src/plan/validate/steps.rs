@@ -49,7 +49,8 @@ impl Validator<'_, '_> {
         out
     }
 
-    /// One step; `extra` are keys the enclosing single-step task adds (weight, tags, name).
+    /// One step; `extra` are keys the enclosing single-step task adds (weight, tags, name,
+    /// requires).
     pub(super) fn step(&mut self, t: &DeTable<'_>, span: &Span, extra: &[&str]) -> Option<Step> {
         let ents = entries(t);
         let (kind, kind_value) = self.step_kind(&ents, span, extra)?;

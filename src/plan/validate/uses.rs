@@ -13,7 +13,9 @@ impl Validator<'_, '_> {
                 Scope::Var(i) => known.extend(self.var_names.iter().take(i).map(String::as_str)),
                 Scope::Global | Scope::Setup | Scope::Class(_) => {
                     known.extend(self.var_names.iter().map(String::as_str));
-                    known.extend(self.data_names.iter().map(String::as_str));
+                    if !u.requires {
+                        known.extend(self.data_names.iter().map(String::as_str));
+                    }
                     known.extend(self.setup_captures.iter().map(String::as_str));
                 }
             }
@@ -34,7 +36,13 @@ impl Validator<'_, '_> {
                 if known.contains(&name.as_str()) {
                     continue;
                 }
-                let hint = self.unknown_hint(u.scope, name);
+                let hint = if u.requires && self.data_names.contains(name) {
+                    " (a data source: its row is taken when the task starts, after requires \
+                     is checked)"
+                        .to_string()
+                } else {
+                    self.unknown_hint(u.scope, name)
+                };
                 let mut shown: Vec<&str> = Vec::new();
                 for k in &known {
                     if !shown.contains(k) {

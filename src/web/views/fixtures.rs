@@ -63,6 +63,7 @@ pub(super) fn snapshot(state: RunState) -> Snapshot {
         warnings: vec![format!("generator lag {XSS}")],
         dropped: 0,
         cancelled: 0,
+        skipped: 0,
         agents: Vec::new(),
         lag: None,
     }
