@@ -200,8 +200,9 @@ tasks = [ { get = "/delay/5000", name = "/delay/5000" } ]
     assert_eq!(r.num_failures, r.num_requests);
     assert_eq!(snapshot.failures.len(), 1, "{:?}", snapshot.failures);
     assert_eq!(snapshot.failures[0].error, "timeout after 100ms");
+    // far below the target's 5 s: the timeout cut it (a loaded machine wakes timers late)
     assert!(
-        r.max_ms < 150.0,
+        r.max_ms < 1_000.0,
         "a request outlived its timeout: {} ms",
         r.max_ms
     );
