@@ -73,7 +73,6 @@ pub(crate) fn import(input: &str, opts: &ImportOptions) -> Result<PlanDoc, Impor
     }
     let host = origin_of(&url);
     let mut doc = PlanDoc {
-        name: format!("Imported from {}", opts.source),
         description: format!("One request imported from a curl command ({host})"),
         host: host.clone(),
         class_name: "CurlUser".into(),
@@ -143,6 +142,11 @@ pub(crate) fn import(input: &str, opts: &ImportOptions) -> Result<PlanDoc, Impor
     }
     let path = path_and_query(&url);
     let name = stats_name(&path);
+    doc.name = format!(
+        "{} {host}{}",
+        method.to_ascii_uppercase(),
+        name.as_deref().unwrap_or(&path)
+    );
     doc.tasks.push(TaskDoc {
         name: format!(
             "{} {}",

@@ -135,7 +135,12 @@ impl PlanDoc {
             push_comment(&mut out, "");
             push_comment(&mut out, "Secrets are read from the environment, never kept here:");
             for s in &self.vars {
-                push_comment(&mut out, &format!("  {}: {}", s.env, s.what));
+                let unset = if s.default.is_empty() {
+                    String::new()
+                } else {
+                    " (unset: the documented example value)".to_string()
+                };
+                push_comment(&mut out, &format!("  {}: {}{unset}", s.env, s.what));
             }
         }
         if !out.is_empty() {
