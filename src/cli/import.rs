@@ -188,13 +188,11 @@ async fn fetch(url: &str) -> Result<String, String> {
         headers,
         body: bytes::Bytes::new(),
     };
-    let response = tokio::time::timeout(
-        FETCH_TIMEOUT,
-        client.send(request, Some(MAX_IMPORT_BYTES)),
-    )
-    .await
-    .map_err(|_| format!("{url}: no answer within {}s", FETCH_TIMEOUT.as_secs()))?
-    .map_err(|e| format!("{url}: {e}"))?;
+    let response =
+        tokio::time::timeout(FETCH_TIMEOUT, client.send(request, Some(MAX_IMPORT_BYTES)))
+            .await
+            .map_err(|_| format!("{url}: no answer within {}s", FETCH_TIMEOUT.as_secs()))?
+            .map_err(|e| format!("{url}: {e}"))?;
     if response.over_limit {
         return Err(format!("{url}: more than {MAX_IMPORT_BYTES} bytes"));
     }
@@ -215,10 +213,7 @@ fn write_plan(path: &Path, text: &str, force: bool) -> Result<(), String> {
     }
     let mut file = options.open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
-            format!(
-                "{} exists; --force replaces it",
-                path.display()
-            )
+            format!("{} exists; --force replaces it", path.display())
         } else {
             format!("{}: {e}", path.display())
         }

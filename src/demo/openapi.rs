@@ -41,9 +41,21 @@ fn document(state: &TargetState) -> Value {
         }
     };
     let open = json!([]);
-    add("/health", "get", op("Health check", "health", json_ok(), Some(&open)));
-    add("/ready", "get", op("Readiness check", "health", json_ok(), Some(&open)));
-    add("/version", "get", op("Version", "health", json_ok(), Some(&open)));
+    add(
+        "/health",
+        "get",
+        op("Health check", "health", json_ok(), Some(&open)),
+    );
+    add(
+        "/ready",
+        "get",
+        op("Readiness check", "health", json_ok(), Some(&open)),
+    );
+    add(
+        "/version",
+        "get",
+        op("Version", "health", json_ok(), Some(&open)),
+    );
     add(
         "/openapi.json",
         "get",
@@ -61,18 +73,18 @@ fn document(state: &TargetState) -> Value {
         add(
             &format!("/{plural}"),
             "get",
-            op(
-                &format!("List {plural}"),
-                plural,
-                json_list(schema),
-                None,
-            ),
+            op(&format!("List {plural}"), plural, json_list(schema), None),
         );
         add(
             &format!("/{plural}/{{id}}"),
             "get",
             with_id(
-                op(&format!("Get a {}", kind.noun()), plural, json_item(schema), None),
+                op(
+                    &format!("Get a {}", kind.noun()),
+                    plural,
+                    json_item(schema),
+                    None,
+                ),
                 &id,
             ),
         );
@@ -94,12 +106,21 @@ fn document(state: &TargetState) -> Value {
         add(&format!("/{plural}/{{id}}/state"), "post", toggle);
     }
     let server = first_id(Kind::Server);
-    for (sub, schema) in [("tools", "Tool"), ("resources", "Resource"), ("prompts", "Prompt")] {
+    for (sub, schema) in [
+        ("tools", "Tool"),
+        ("resources", "Resource"),
+        ("prompts", "Prompt"),
+    ] {
         add(
             &format!("/servers/{{id}}/{sub}"),
             "get",
             with_id(
-                op(&format!("A server's {sub}"), "servers", json_list(schema), None),
+                op(
+                    &format!("A server's {sub}"),
+                    "servers",
+                    json_list(schema),
+                    None,
+                ),
                 &server,
             ),
         );

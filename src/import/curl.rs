@@ -84,9 +84,8 @@ pub(crate) fn import(input: &str, opts: &ImportOptions) -> Result<PlanDoc, Impor
         opts.source
     ));
     if parsed.insecure {
-        doc.comments.push(
-            "The command had -k (no TLS verification); Hornet verifies certificates.".into(),
-        );
+        doc.comments
+            .push("The command had -k (no TLS verification); Hornet verifies certificates.".into());
     }
 
     let content_type = parsed
@@ -110,7 +109,13 @@ pub(crate) fn import(input: &str, opts: &ImportOptions) -> Result<PlanDoc, Impor
         .method
         .clone()
         .map(|m| m.to_ascii_lowercase())
-        .unwrap_or_else(|| if has_data && !parsed.get { "post".into() } else { "get".into() });
+        .unwrap_or_else(|| {
+            if has_data && !parsed.get {
+                "post".into()
+            } else {
+                "get".into()
+            }
+        });
     if !matches!(
         method.as_str(),
         "get" | "post" | "put" | "patch" | "delete" | "head"
@@ -123,7 +128,10 @@ pub(crate) fn import(input: &str, opts: &ImportOptions) -> Result<PlanDoc, Impor
 
     let mut raw_headers = parsed.headers.clone();
     if parsed.json {
-        if !raw_headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("accept")) {
+        if !raw_headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("accept"))
+        {
             raw_headers.push(("Accept".into(), "application/json".into()));
         }
     }
@@ -154,6 +162,7 @@ pub(crate) fn import(input: &str, opts: &ImportOptions) -> Result<PlanDoc, Impor
             name.as_deref().unwrap_or(&path)
         ),
         weight: None,
+        tags: Vec::new(),
         steps: vec![StepDoc::Request(RequestDoc {
             method,
             name,
@@ -170,8 +179,8 @@ pub(crate) fn import(input: &str, opts: &ImportOptions) -> Result<PlanDoc, Impor
 /// JSON object or array without a Content-Type), a form when curl would send one, else text.
 fn body_of(data: &str, json: bool, content_type: Option<&str>) -> BodyDoc {
     let says_json = json || content_type.is_some_and(|c| c.contains("json"));
-    let looks_json = content_type.is_none()
-        && matches!(data.trim_start().chars().next(), Some('{' | '['));
+    let looks_json =
+        content_type.is_none() && matches!(data.trim_start().chars().next(), Some('{' | '['));
     if says_json || looks_json {
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(data) {
             if fits_toml(&v) {
@@ -341,38 +350,68 @@ mod tests {
         assert!(text.contains(
             "{ get = \"/tools/70010000000000000000000000000001?full=1\", name = \"/tools/{id}\", headers = { Accept = \"application/json\", Authorization = \"Bearer {{ token }}\" } }"
         ), "{text}");
-        assert!(!text.contains("s3cret") && !text.contains("Mozilla"), "{text}");
+        assert!(
+            !text.contains("s3cret") && !text.contains("Mozilla"),
+            "{text}"
+        );
         assert!(text.contains("-k (no TLS verification)"), "{text}");
     }
 
     #[test]
     fn data_flags_make_json_form_or_text_bodies() {
-        let json = plan(r#"curl -X PUT https://api.test/items/5 -H "Content-Type: application/json" --data-raw '{"name":"a","n":[1,2]}'"#);
+        let json = plan(
+            r#"curl -X PUT https://api.test/items/5 -H "Content-Type: application/json" --data-raw '{"name":"a","n":[1,2]}'"#,
+        );
         assert!(json.contains("{ put = \"/items/5\", name = \"/items/{id}\", json = { n = [1, 2], name = \"a\" } }"), "{json}");
         let form = plan("curl https://api.test/login -d user=a -d 'pw=b c'");
-        assert!(form.contains("{ post = \"/login\", form = { user = \"a\", pw = \"b c\" } }"), "{form}");
+        assert!(
+            form.contains("{ post = \"/login\", form = { user = \"a\", pw = \"b c\" } }"),
+            "{form}"
+        );
         let j = plan(r#"curl --json '{"q":1}' https://api.test/search"#);
-        assert!(j.contains("headers = { Accept = \"application/json\" }, json = { q = 1 }"), "{j}");
+        assert!(
+            j.contains("headers = { Accept = \"application/json\" }, json = { q = 1 }"),
+            "{j}"
+        );
         let text = plan("curl -H 'Content-Type: text/plain' --data-binary 'hello {{ x }}' https://api.test/echo");
-        assert!(text.contains("body = \"{% raw %}hello {{ x }}{% endraw %}\""), "{text}");
+        assert!(
+            text.contains("body = \"{% raw %}hello {{ x }}{% endraw %}\""),
+            "{text}"
+        );
         let get = plan("curl -G https://api.test/find -d q=x --data-urlencode 'w=a b'");
-        assert!(get.contains("{ get = \"/find?q=x&w=a%2Bb\", name = \"/find\" }") || get.contains("{ get = \"/find?q=x&w=a+b\", name = \"/find\" }"), "{get}");
+        assert!(
+            get.contains("{ get = \"/find?q=x&w=a%2Bb\", name = \"/find\" }")
+                || get.contains("{ get = \"/find?q=x&w=a+b\", name = \"/find\" }"),
+            "{get}"
+        );
     }
 
     #[test]
     fn credentials_become_env_vars() {
-        let text = plan("curl -u admin:hunter2 -b 'session=abc' --request=DELETE https://api.test/x");
+        let text =
+            plan("curl -u admin:hunter2 -b 'session=abc' --request=DELETE https://api.test/x");
         assert!(text.contains("delete = \"/x\""), "{text}");
         assert!(text.contains("Cookie = \"{{ cookie }}\""), "{text}");
-        assert!(text.contains("Authorization = \"Basic {{ basic_auth }}\""), "{text}");
-        assert!(text.contains("API_BASIC_AUTH") && text.contains("API_COOKIE"), "{text}");
+        assert!(
+            text.contains("Authorization = \"Basic {{ basic_auth }}\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("API_BASIC_AUTH") && text.contains("API_COOKIE"),
+            "{text}"
+        );
         assert!(!text.contains("hunter2") && !text.contains("abc"), "{text}");
     }
 
     #[test]
     fn bad_commands_say_what_is_wrong() {
         let opts = ImportOptions::default();
-        let err = |cmd: &str| import(cmd, &opts).err().map(|e| e.message).unwrap_or_default();
+        let err = |cmd: &str| {
+            import(cmd, &opts)
+                .err()
+                .map(|e| e.message)
+                .unwrap_or_default()
+        };
         assert!(err("curl -H 'X: y'").contains("no URL"));
         assert!(err("curl 'http://a/b").contains("cannot split"));
         assert!(err("curl -d @body.json http://a/b").contains("read from a file"));

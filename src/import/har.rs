@@ -178,18 +178,23 @@ pub(crate) fn import(input: &str, opts: &ImportOptions) -> Result<PlanDoc, Impor
         opts.source,
         kept.len()
     ));
-    doc.comments.push(
-        "pauses of 500 ms or more between them as think steps (cut to 30 s).".to_string(),
-    );
+    doc.comments
+        .push("pauses of 500 ms or more between them as think steps (cut to 30 s).".to_string());
     let mut dropped = Vec::new();
     if statics > 0 {
-        dropped.push(format!("{statics} static assets (--keep-static keeps them)"));
+        dropped.push(format!(
+            "{} (--keep-static keeps them)",
+            counted(statics, "static asset")
+        ));
     }
     if other_hosts > 0 {
-        dropped.push(format!("{other_hosts} requests to other hosts"));
+        dropped.push(format!(
+            "{} to other hosts",
+            counted(other_hosts, "request")
+        ));
     }
     if sockets > 0 {
-        dropped.push(format!("{sockets} WebSocket upgrades"));
+        dropped.push(counted(sockets, "WebSocket upgrade"));
     }
     if !dropped.is_empty() {
         doc.comments
@@ -227,6 +232,7 @@ pub(crate) fn import(input: &str, opts: &ImportOptions) -> Result<PlanDoc, Impor
     doc.tasks.push(TaskDoc {
         name: "recorded session".into(),
         weight: None,
+        tags: Vec::new(),
         steps,
     });
     Ok(doc)
@@ -254,7 +260,12 @@ fn main_host(pages: &[Page], parsed: &[(usize, url::Url)]) -> Option<String> {
         // Most frequent; ties go to the one seen first.
         first_seen
             .iter()
-            .max_by_key(|o| (counts[*o], std::cmp::Reverse(first_seen.iter().position(|f| f == *o))))
+            .max_by_key(|o| {
+                (
+                    counts[*o],
+                    std::cmp::Reverse(first_seen.iter().position(|f| f == *o)),
+                )
+            })
             .cloned()
     })
 }
@@ -288,6 +299,15 @@ fn is_static(entry: &Entry, url: &url::Url) -> bool {
         ".mjs", ".map", ".woff", ".woff2", ".ttf", ".otf", ".eot",
     ];
     EXTENSIONS.iter().any(|x| path.ends_with(x))
+}
+
+/// "1 request", "2 requests".
+fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// To the 100 ms: a recording's microseconds are noise.
@@ -376,7 +396,13 @@ mod tests {
     use super::*;
     use crate::import::{import as import_any, ImportKind};
 
-    fn entry(at: &str, ms: f64, method: &str, url: &str, extra: serde_json::Value) -> serde_json::Value {
+    fn entry(
+        at: &str,
+        ms: f64,
+        method: &str,
+        url: &str,
+        extra: serde_json::Value,
+    ) -> serde_json::Value {
         let mut e = json!({
             "startedDateTime": at,
             "time": ms,
@@ -409,13 +435,43 @@ mod tests {
     #[test]
     fn gaps_become_think_steps_and_statics_and_other_hosts_go() {
         let text = har(vec![
-            entry("2026-01-01T10:00:00.000Z", 100.0, "GET", "http://app.test/admin/", json!({
-                "response": {"status": 200, "content": {"mimeType": "text/html"}}})),
-            entry("2026-01-01T10:00:00.150Z", 20.0, "GET", "http://app.test/static/app.css", json!({})),
-            entry("2026-01-01T10:00:00.160Z", 20.0, "GET", "http://cdn.test/htmx.js", json!({})),
-            entry("2026-01-01T10:00:00.200Z", 50.0, "GET", "http://app.test/tools/70010000000000000000000000000001", json!({})),
+            entry(
+                "2026-01-01T10:00:00.000Z",
+                100.0,
+                "GET",
+                "http://app.test/admin/",
+                json!({
+                "response": {"status": 200, "content": {"mimeType": "text/html"}}}),
+            ),
+            entry(
+                "2026-01-01T10:00:00.150Z",
+                20.0,
+                "GET",
+                "http://app.test/static/app.css",
+                json!({}),
+            ),
+            entry(
+                "2026-01-01T10:00:00.160Z",
+                20.0,
+                "GET",
+                "http://cdn.test/htmx.js",
+                json!({}),
+            ),
+            entry(
+                "2026-01-01T10:00:00.200Z",
+                50.0,
+                "GET",
+                "http://app.test/tools/70010000000000000000000000000001",
+                json!({}),
+            ),
             // 2.25 s after the previous response ended (0.25 s): a think of 2.3 s.
-            entry("2026-01-01T10:00:02.500Z", 30.0, "GET", "http://app.test/tools/70010000000000000000000000000002", json!({})),
+            entry(
+                "2026-01-01T10:00:02.500Z",
+                30.0,
+                "GET",
+                "http://app.test/tools/70010000000000000000000000000002",
+                json!({}),
+            ),
         ]);
         let doc = import(&text, &opts()).unwrap();
         assert_eq!(doc.host, "http://app.test");
@@ -433,38 +489,75 @@ mod tests {
             })
             .collect();
         assert_eq!(names, [None, Some("/tools/{id}"), Some("/tools/{id}")]);
-        assert!(doc.comments.iter().any(|c| c.contains("1 static assets")));
-        assert!(doc.comments.iter().any(|c| c.contains("1 requests to other hosts")));
+        assert!(doc.comments.iter().any(|c| c.contains("1 static asset (")));
+        assert!(doc
+            .comments
+            .iter()
+            .any(|c| c.contains("1 request to other hosts")));
 
-        let with_static = import(&text, &ImportOptions { keep_static: true, ..opts() }).unwrap();
+        let with_static = import(
+            &text,
+            &ImportOptions {
+                keep_static: true,
+                ..opts()
+            },
+        )
+        .unwrap();
         assert_eq!(with_static.tasks[0].steps.len(), 5);
     }
 
     #[test]
     fn bodies_stay_json_or_form_and_the_plan_checks() {
         let text = har(vec![
-            entry("2026-01-01T10:00:00.000Z", 10.0, "POST", "http://app.test/tools", json!({
+            entry(
+                "2026-01-01T10:00:00.000Z",
+                10.0,
+                "POST",
+                "http://app.test/tools",
+                json!({
                 "request": {"method": "POST", "url": "http://app.test/tools", "headers": [
                     {"name": "Content-Type", "value": "application/json"},
                     {"name": "Authorization", "value": "Bearer s3cr3t-t0ken"},
                 ], "postData": {"mimeType": "application/json", "text": "{\"name\":\"x {{ y }}\",\"n\":2}"}},
-                "response": {"status": 201, "content": {"mimeType": "application/json"}}})),
-            entry("2026-01-01T10:00:00.100Z", 10.0, "POST", "http://app.test/login", json!({
+                "response": {"status": 201, "content": {"mimeType": "application/json"}}}),
+            ),
+            entry(
+                "2026-01-01T10:00:00.100Z",
+                10.0,
+                "POST",
+                "http://app.test/login",
+                json!({
                 "request": {"method": "POST", "url": "http://app.test/login", "headers": [],
                     "postData": {"mimeType": "application/x-www-form-urlencoded", "text": "user=a&pw=b%20c"}},
-                "response": {"status": 302, "headers": [{"name": "Set-Cookie", "value": "sid=1; HttpOnly"}]}})),
-            entry("2026-01-01T10:00:00.200Z", 10.0, "GET", "http://app.test/me", json!({
+                "response": {"status": 302, "headers": [{"name": "Set-Cookie", "value": "sid=1; HttpOnly"}]}}),
+            ),
+            entry(
+                "2026-01-01T10:00:00.200Z",
+                10.0,
+                "GET",
+                "http://app.test/me",
+                json!({
                 "request": {"method": "GET", "url": "http://app.test/me", "headers": [
-                    {"name": "Cookie", "value": "sid=1"}]}})),
+                    {"name": "Cookie", "value": "sid=1"}]}}),
+            ),
         ]);
         let out = import_any(ImportKind::Har, &text, &opts()).unwrap();
         let plan = out.text.as_str();
         assert!(!plan.contains("s3cr3t"), "{plan}");
         assert_eq!(out.env_vars, ["API_TOKEN"]);
-        assert!(plan.contains("json = { n = 2, name = \"{% raw %}x {{ y }}{% endraw %}\" }"), "{plan}");
-        assert!(plan.contains("form = { user = \"a\", pw = \"b c\" }"), "{plan}");
+        assert!(
+            plan.contains("json = { n = 2, name = \"{% raw %}x {{ y }}{% endraw %}\" }"),
+            "{plan}"
+        );
+        assert!(
+            plan.contains("form = { user = \"a\", pw = \"b c\" }"),
+            "{plan}"
+        );
         assert!(plan.contains("check.status = 201"), "{plan}");
-        assert!(!plan.contains("Cookie"), "the server's own cookie is the jar's: {plan}");
+        assert!(
+            !plan.contains("Cookie"),
+            "the server's own cookie is the jar's: {plan}"
+        );
         let parsed = crate::plan::parse_str(plan, "imported.toml", None)
             .unwrap_or_else(|e| panic!("{e}\n{plan}"));
         assert_eq!(parsed.users[0].tasks[0].steps.len(), 3);
@@ -476,6 +569,10 @@ mod tests {
         assert_eq!(err.field, "content");
         assert!(err.message.contains("not a HAR file"), "{}", err.message);
         let err = import(&har(vec![]), &opts()).unwrap_err();
-        assert!(err.message.contains("no http(s) request"), "{}", err.message);
+        assert!(
+            err.message.contains("no http(s) request"),
+            "{}",
+            err.message
+        );
     }
 }

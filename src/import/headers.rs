@@ -58,8 +58,7 @@ pub(crate) fn keep(
     let mut kept: Vec<(String, String)> = Vec::new();
     for (name, value) in headers {
         let lower = name.trim().to_ascii_lowercase();
-        if lower.starts_with(':') || lower.starts_with("sec-") || NOISE.contains(&lower.as_str())
-        {
+        if lower.starts_with(':') || lower.starts_with("sec-") || NOISE.contains(&lower.as_str()) {
             continue;
         }
         let value = value.trim();
@@ -123,8 +122,9 @@ pub(crate) fn basic_secret() -> Secret {
         var: "basic_auth".into(),
         env: "API_BASIC_AUTH".into(),
         default: String::new(),
-        what: "base64 of user:password (Authorization: Basic ...), e.g. $(printf user:pass | base64)"
-            .into(),
+        what:
+            "base64 of user:password (Authorization: Basic ...), e.g. $(printf user:pass | base64)"
+                .into(),
     }
 }
 
@@ -234,7 +234,11 @@ mod tests {
             ])
         );
         assert!(doc.vars.is_empty());
-        let accept = keep(&h(&[("Accept", "application/json")]), &HashSet::new(), &mut doc);
+        let accept = keep(
+            &h(&[("Accept", "application/json")]),
+            &HashSet::new(),
+            &mut doc,
+        );
         assert_eq!(accept, h(&[("Accept", "application/json")]));
     }
 
@@ -259,7 +263,11 @@ mod tests {
         let envs: Vec<&str> = doc.vars.iter().map(|s| s.env.as_str()).collect();
         assert_eq!(envs, ["API_TOKEN", "API_KEY"]);
         assert!(doc.vars.iter().all(|s| s.default.is_empty()));
-        let basic = keep(&h(&[("authorization", "Basic dTpw")]), &HashSet::new(), &mut doc);
+        let basic = keep(
+            &h(&[("authorization", "Basic dTpw")]),
+            &HashSet::new(),
+            &mut doc,
+        );
         assert_eq!(basic, h(&[("Authorization", "Basic {{ basic_auth }}")]));
         assert!(!doc.to_toml().contains("eyJ"), "no secret in the plan");
     }
@@ -271,7 +279,11 @@ mod tests {
         let none = keep(&h(&[("Cookie", "csrftoken=abc")]), &set, &mut doc);
         assert!(none.is_empty());
         assert!(doc.vars.is_empty());
-        let some = keep(&h(&[("Cookie", "csrftoken=abc; jwt_token=s3cret")]), &set, &mut doc);
+        let some = keep(
+            &h(&[("Cookie", "csrftoken=abc; jwt_token=s3cret")]),
+            &set,
+            &mut doc,
+        );
         assert_eq!(some, h(&[("Cookie", "{{ cookie }}")]));
         assert_eq!(doc.vars[0].env, "API_COOKIE");
     }

@@ -92,7 +92,11 @@ impl fmt::Display for Imported {
 }
 
 /// Turns `input` of `kind` into plan text.
-pub fn import(kind: ImportKind, input: &str, opts: &ImportOptions) -> Result<Imported, ImportError> {
+pub fn import(
+    kind: ImportKind,
+    input: &str,
+    opts: &ImportOptions,
+) -> Result<Imported, ImportError> {
     let mut doc = match kind {
         ImportKind::Har => har::import(input, opts)?,
         ImportKind::OpenApi => openapi::import(input, opts)?,
@@ -101,7 +105,12 @@ pub fn import(kind: ImportKind, input: &str, opts: &ImportOptions) -> Result<Imp
     if let Some(host) = &opts.host {
         doc.host = normalize_host(host)?;
     }
-    if let Some(name) = opts.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+    if let Some(name) = opts
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
         doc.name = name.to_string();
     }
     Ok(Imported {
@@ -115,7 +124,9 @@ pub fn import(kind: ImportKind, input: &str, opts: &ImportOptions) -> Result<Imp
 fn normalize_host(host: &str) -> Result<String, ImportError> {
     let bad = |why: &str| ImportError {
         field: "host",
-        message: format!("host must be an http(s) URL like http://127.0.0.1:8090 ({why}), got {host:?}"),
+        message: format!(
+            "host must be an http(s) URL like http://127.0.0.1:8090 ({why}), got {host:?}"
+        ),
     };
     let url = url::Url::parse(host.trim()).map_err(|e| bad(&e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
@@ -139,8 +150,16 @@ mod tests {
             source: "pasted".into(),
             ..ImportOptions::default()
         };
-        let out = import(ImportKind::Curl, "curl https://api.example.com/tools", &opts).unwrap();
-        assert!(out.text.contains("host = \"http://10.0.0.9:4444\""), "{out}");
+        let out = import(
+            ImportKind::Curl,
+            "curl https://api.example.com/tools",
+            &opts,
+        )
+        .unwrap();
+        assert!(
+            out.text.contains("host = \"http://10.0.0.9:4444\""),
+            "{out}"
+        );
         assert!(out.text.contains("name = \"Mine\""), "{out}");
         let bad = ImportOptions {
             host: Some("http://x/api".into()),

@@ -62,8 +62,11 @@ pub(crate) fn import(input: &str, opts: &ImportOptions) -> Result<PlanDoc, Impor
         "(edit the weights for a realistic mix). Path parameters and bodies come from the".into(),
     );
     plan.comments.push(
-        "document's examples, else placeholders: look them over before a real run.".into(),
+        "document's examples, else placeholders: look them over before a real run. Tasks carry"
+            .into(),
     );
+    plan.comments
+        .push("the operations' tags: `hornet run -T TAG` runs one part of the API.".into());
     let auth = security(&doc, &spec, &mut plan);
     let mut skipped = Vec::new();
     for (path, item) in paths {
@@ -78,9 +81,20 @@ pub(crate) fn import(input: &str, opts: &ImportOptions) -> Result<PlanDoc, Impor
                 continue;
             }
             let request = operation(&spec, &base_path, path, method, item, op, &auth)?;
+            let tags = op
+                .get("tags")
+                .and_then(Value::as_array)
+                .map(|t| {
+                    t.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
             plan.tasks.push(TaskDoc {
                 name: format!("{} {base_path}{path}", method.to_ascii_uppercase()),
                 weight: Some(1),
+                tags,
                 steps: vec![StepDoc::Request(request)],
             });
         }
@@ -155,7 +169,10 @@ fn server(doc: &Value, opts: &ImportOptions) -> Result<(String, String), ImportE
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    if let Some(vars) = doc.pointer("/servers/0/variables").and_then(Value::as_object) {
+    if let Some(vars) = doc
+        .pointer("/servers/0/variables")
+        .and_then(Value::as_object)
+    {
         for (name, var) in vars {
             let default = var.get("default").and_then(Value::as_str).unwrap_or("");
             url = url.replace(&format!("{{{name}}}"), default);
@@ -192,7 +209,10 @@ fn security(doc: &Value, spec: &Spec<'_>, plan: &mut PlanDoc) -> Auth {
     let requirement = doc
         .get("security")
         .and_then(Value::as_array)
-        .and_then(|alts| alts.iter().find(|a| a.as_object().is_some_and(|o| !o.is_empty())))
+        .and_then(|alts| {
+            alts.iter()
+                .find(|a| a.as_object().is_some_and(|o| !o.is_empty()))
+        })
         .or_else(|| first_operation_security(doc));
     let mut auth = Auth::default();
     let Some(requirement) = requirement.and_then(Value::as_object) else {
@@ -200,7 +220,10 @@ fn security(doc: &Value, spec: &Spec<'_>, plan: &mut PlanDoc) -> Auth {
     };
     for name in requirement.keys() {
         let Some(scheme) = doc
-            .pointer(&format!("/components/securitySchemes/{}", name.replace('~', "~0").replace('/', "~1")))
+            .pointer(&format!(
+                "/components/securitySchemes/{}",
+                name.replace('~', "~0").replace('/', "~1")
+            ))
             .map(|s| spec.resolve(s))
         else {
             continue;
@@ -232,7 +255,10 @@ fn security(doc: &Value, spec: &Spec<'_>, plan: &mut PlanDoc) -> Auth {
                     .push(("Authorization".into(), format!("Bearer {{{{ {var} }}}}")));
             }
             ("apiKey", _) => {
-                let key_name = scheme.get("name").and_then(Value::as_str).unwrap_or("X-API-Key");
+                let key_name = scheme
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("X-API-Key");
                 let location = scheme.get("in").and_then(Value::as_str).unwrap_or("header");
                 if location == "cookie" {
                     let var = plan.add_secret(Secret {
@@ -321,7 +347,10 @@ fn operation(
                 query.push((name.to_string(), text_of(&param_value(spec, p, name))));
             }
             "header" if required => {
-                headers.push((name.to_string(), literal(&text_of(&param_value(spec, p, name)))));
+                headers.push((
+                    name.to_string(),
+                    literal(&text_of(&param_value(spec, p, name))),
+                ));
             }
             _ => {}
         }
@@ -368,8 +397,14 @@ fn parameters<'d>(spec: &Spec<'d>, item: &'d Value, op: &'d Value) -> Vec<&'d Va
     let own = list(op);
     let key = |p: &Value| {
         (
-            p.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
-            p.get("in").and_then(Value::as_str).unwrap_or("").to_string(),
+            p.get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            p.get("in")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
         )
     };
     let overridden: HashSet<(String, String)> = own.iter().map(|p| key(p)).collect();
@@ -396,7 +431,10 @@ fn param_value(spec: &Spec<'_>, p: &Value, name: &str) -> Value {
     if let Some(v) = first_example(spec, p.get("examples")) {
         return v;
     }
-    let schema = p.get("schema").map(|s| spec.resolve(s)).unwrap_or(&Value::Null);
+    let schema = p
+        .get("schema")
+        .map(|s| spec.resolve(s))
+        .unwrap_or(&Value::Null);
     let mut seen = HashSet::new();
     match example(spec, schema, 0, &mut seen, false) {
         // A string id without an example: "1" reads better than "string".
@@ -438,7 +476,8 @@ fn request_body(
     let Some(content) = body.get("content").and_then(Value::as_object) else {
         return Ok(None);
     };
-    let pick = |pred: &dyn Fn(&str) -> bool| content.iter().find(|(k, _)| pred(&k.to_ascii_lowercase()));
+    let pick =
+        |pred: &dyn Fn(&str) -> bool| content.iter().find(|(k, _)| pred(&k.to_ascii_lowercase()));
     let chosen = pick(&|k| k.starts_with("application/json"))
         .or_else(|| pick(&|k| k.contains("+json")))
         .or_else(|| pick(&|k| k.starts_with("application/x-www-form-urlencoded")))
@@ -452,7 +491,10 @@ fn request_body(
         .cloned()
         .or_else(|| first_example(spec, media.get("examples")))
         .unwrap_or_else(|| {
-            let schema = media.get("schema").map(|s| spec.resolve(s)).unwrap_or(&Value::Null);
+            let schema = media
+                .get("schema")
+                .map(|s| spec.resolve(s))
+                .unwrap_or(&Value::Null);
             example(spec, schema, 0, &mut HashSet::new(), true)
         });
     let mt = media_type.to_ascii_lowercase();
@@ -508,7 +550,10 @@ fn example(
     seen: &mut HashSet<String>,
     in_body: bool,
 ) -> Value {
-    let reference = schema.get("$ref").and_then(Value::as_str).map(str::to_string);
+    let reference = schema
+        .get("$ref")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     if let Some(r) = &reference {
         if !seen.insert(r.clone()) || depth > MAX_DEPTH {
             return Value::Null;
@@ -529,7 +574,11 @@ fn example(
     {
         return literal_json(v.clone());
     }
-    if let Some(v) = schema.get("enum").and_then(Value::as_array).and_then(|a| a.first()) {
+    if let Some(v) = schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+    {
         return literal_json(v.clone());
     }
     if depth > MAX_DEPTH {
@@ -544,17 +593,17 @@ fn example(
                 other => last = other,
             }
         }
-        return if merged.is_empty() { last } else { Value::Object(merged) };
+        return if merged.is_empty() {
+            last
+        } else {
+            Value::Object(merged)
+        };
     }
     for key in ["oneOf", "anyOf"] {
-        if let Some(first) = schema
-            .get(key)
-            .and_then(Value::as_array)
-            .and_then(|alts| {
-                alts.iter()
-                    .find(|a| a.get("type").and_then(Value::as_str) != Some("null"))
-            })
-        {
+        if let Some(first) = schema.get(key).and_then(Value::as_array).and_then(|alts| {
+            alts.iter()
+                .find(|a| a.get("type").and_then(Value::as_str) != Some("null"))
+        }) {
             return example(spec, first, depth + 1, seen, in_body);
         }
     }
@@ -575,7 +624,11 @@ fn example(
         "object" => object_example(spec, schema, depth, seen, in_body),
         "array" => {
             let item = schema.get("items").unwrap_or(&Value::Null);
-            let min = schema.get("minItems").and_then(Value::as_u64).unwrap_or(1).clamp(1, 3);
+            let min = schema
+                .get("minItems")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+                .clamp(1, 3);
             match example(spec, item, depth + 1, seen, in_body) {
                 Value::Null => json!([]),
                 v => Value::Array(vec![v; min as usize]),
@@ -738,21 +791,42 @@ paths:
     fn one_task_per_operation_with_templates_and_checks() {
         let out = import_any(ImportKind::OpenApi, PETS, &opts()).unwrap();
         let text = out.text.as_str();
-        assert!(text.contains("host = \"https://pets.example.com\""), "{text}");
+        assert!(
+            text.contains("host = \"https://pets.example.com\""),
+            "{text}"
+        );
         assert_eq!(out.env_vars, ["API_TOKEN"]);
-        assert!(text.contains("token = \"{{ env('API_TOKEN', '') }}\""), "{text}");
-        assert!(text.contains("headers = { Authorization = \"Bearer {{ token }}\" }"), "{text}");
+        assert!(
+            text.contains("token = \"{{ env('API_TOKEN', '') }}\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("headers = { Authorization = \"Bearer {{ token }}\" }"),
+            "{text}"
+        );
         assert!(text.contains("name = \"GET /v1/pets\""), "{text}");
         assert!(
-            text.contains("{ get = \"/v1/pets?limit=20\", name = \"/v1/pets\", check.status = 200 }"),
+            text.contains(
+                "{ get = \"/v1/pets?limit=20\", name = \"/v1/pets\", check.status = 200 }"
+            ),
             "{text}"
         );
         assert!(
-            text.contains("{ get = \"/v1/pets/7\", name = \"/v1/pets/{petId}\", check.status = 200 }"),
+            text.contains(
+                "{ get = \"/v1/pets/7\", name = \"/v1/pets/{petId}\", check.status = 200 }"
+            ),
             "{text}"
         );
-        assert!(text.contains("{ delete = \"/v1/pets/7\", name = \"/v1/pets/{petId}\", check.status = 204 }"), "{text}");
-        assert!(text.contains("Left out (event streams; use an sse step): GET /pets/{petId}/events."), "{text}");
+        assert!(
+            text.contains(
+                "{ delete = \"/v1/pets/7\", name = \"/v1/pets/{petId}\", check.status = 204 }"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("Left out (event streams; use an sse step): GET /pets/{petId}/events."),
+            "{text}"
+        );
         assert_eq!(text.matches("weight = 1").count(), 4, "{text}");
         let plan = crate::plan::parse_str(text, "pets.toml", None)
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -769,7 +843,13 @@ paths:
         assert_eq!(v["kind"], "dog");
         assert!(v.get("id").is_none(), "readOnly left out: {v}");
         assert!(v.get("age").is_none(), "optional left out: {v}");
-        let person = example(&spec, &json!({"$ref": "#/components/schemas/Person"}), 0, &mut HashSet::new(), true);
+        let person = example(
+            &spec,
+            &json!({"$ref": "#/components/schemas/Person"}),
+            0,
+            &mut HashSet::new(),
+            true,
+        );
         assert_eq!(person["name"], "Ada");
         assert!(person.get("friend").is_none(), "recursion stops: {person}");
         let formats = example(
@@ -813,10 +893,24 @@ paths:
         let out = import_any(ImportKind::OpenApi, &doc.to_string(), &opts).unwrap();
         let text = out.text.as_str();
         assert!(text.contains("host = \"http://127.0.0.1:9\""), "{text}");
-        assert!(text.contains("api_key = \"{{ env('API_KEY', 'public-demo') }}\""), "{text}");
-        assert!(text.contains("headers = { X-API-Key = \"{{ api_key }}\" }"), "{text}");
-        assert!(text.contains("json = { name = \"from example\" }, check.status = [200, 201, 202, 204]"), "{text}");
-        assert!(crate::plan::parse_str(text, "k.toml", None).is_ok(), "{text}");
+        assert!(
+            text.contains("api_key = \"{{ env('API_KEY', 'public-demo') }}\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("headers = { X-API-Key = \"{{ api_key }}\" }"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "json = { name = \"from example\" }, check.status = [200, 201, 202, 204]"
+            ),
+            "{text}"
+        );
+        assert!(
+            crate::plan::parse_str(text, "k.toml", None).is_ok(),
+            "{text}"
+        );
     }
 
     #[test]

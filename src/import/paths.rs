@@ -41,8 +41,7 @@ pub(crate) fn is_id_like(segment: &str) -> bool {
     // base64/base64url-ish tokens (ObjectIds, ULIDs, JWT pieces): long, mixed letters and
     // digits, no word separators a slug would have... except `-`/`_` inside base64url.
     s.len() >= 20
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=' | b'+'))
         && s.bytes().any(|b| b.is_ascii_digit())
         && s.bytes().any(|b| b.is_ascii_alphabetic())
@@ -134,7 +133,10 @@ mod tests {
         let b = template("/tools/70010000000000000000000000000002");
         assert_eq!(a, "/tools/{id}");
         assert_eq!(a, b);
-        assert_eq!(template("/servers/7/tools/12/state"), "/servers/{id}/tools/{id2}/state");
+        assert_eq!(
+            template("/servers/7/tools/12/state"),
+            "/servers/{id}/tools/{id2}/state"
+        );
         assert_eq!(template("/admin/tools/partial"), "/admin/tools/partial");
         assert_eq!(stats_name("/tools"), None);
         assert_eq!(stats_name("/tools?page=2").as_deref(), Some("/tools"));
@@ -144,8 +146,14 @@ mod tests {
     #[test]
     fn origins_keep_only_a_port_that_is_not_the_default() {
         let u = |s: &str| url::Url::parse(s).unwrap();
-        assert_eq!(origin_of(&u("http://127.0.0.1:8090/x")), "http://127.0.0.1:8090");
-        assert_eq!(origin_of(&u("https://api.example.com:443/x")), "https://api.example.com");
+        assert_eq!(
+            origin_of(&u("http://127.0.0.1:8090/x")),
+            "http://127.0.0.1:8090"
+        );
+        assert_eq!(
+            origin_of(&u("https://api.example.com:443/x")),
+            "https://api.example.com"
+        );
         assert_eq!(path_and_query(&u("http://a/b/c?d=1&e")), "/b/c?d=1&e");
     }
 }

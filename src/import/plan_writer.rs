@@ -42,6 +42,8 @@ pub(crate) struct Secret {
 pub(crate) struct TaskDoc {
     pub(crate) name: String,
     pub(crate) weight: Option<u32>,
+    /// `-T`/`--exclude-tags` select by these (OpenAPI's operation tags).
+    pub(crate) tags: Vec<String>,
     pub(crate) steps: Vec<StepDoc>,
 }
 
@@ -92,11 +94,9 @@ pub(crate) fn literal_json(v: Value) -> Value {
     match v {
         Value::String(s) => Value::String(literal(&s)),
         Value::Array(items) => Value::Array(items.into_iter().map(literal_json).collect()),
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (k, literal_json(v)))
-                .collect(),
-        ),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, literal_json(v))).collect())
+        }
         other => other,
     }
 }
@@ -133,7 +133,10 @@ impl PlanDoc {
         }
         if !self.vars.is_empty() {
             push_comment(&mut out, "");
-            push_comment(&mut out, "Secrets are read from the environment, never kept here:");
+            push_comment(
+                &mut out,
+                "Secrets are read from the environment, never kept here:",
+            );
             for s in &self.vars {
                 let unset = if s.default.is_empty() {
                     String::new()
@@ -148,7 +151,10 @@ impl PlanDoc {
         }
         out.push_str(&format!("name = {}\n", string(&self.name)));
         if !self.description.is_empty() {
-            out.push_str(&format!("description = {}\n", string(&literal(&self.description))));
+            out.push_str(&format!(
+                "description = {}\n",
+                string(&literal(&self.description))
+            ));
         }
         out.push_str(&format!("host = {}\n", string(&self.host)));
         if !self.vars.is_empty() {
@@ -174,6 +180,10 @@ impl PlanDoc {
             out.push_str(&format!("  name = {}\n", string(&literal(&task.name))));
             if let Some(w) = task.weight {
                 out.push_str(&format!("  weight = {w}\n"));
+            }
+            if !task.tags.is_empty() {
+                let tags: Vec<String> = task.tags.iter().map(|t| string(t)).collect();
+                out.push_str(&format!("  tags = [{}]\n", tags.join(", ")));
             }
             out.push_str("  steps = [\n");
             for step in &task.steps {
@@ -236,8 +246,7 @@ fn string(s: &str) -> String {
 /// A bare key when TOML allows one, else a quoted one.
 fn key(k: &str) -> String {
     let bare = !k.is_empty()
-        && k
-            .chars()
+        && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if bare {
         k.to_string()
@@ -302,12 +311,15 @@ mod tests {
             tasks: vec![TaskDoc {
                 name: "t".into(),
                 weight: Some(1),
+                tags: vec!["rest".into()],
                 steps: vec![
                     StepDoc::Request(RequestDoc {
                         method: "post".into(),
                         path: "/tools".into(),
                         headers: vec![("X-Team".into(), "a b".into())],
-                        body: Some(BodyDoc::Json(json!({"name": "n", "n": 1.5, "tags": ["a"], "o": {}}))),
+                        body: Some(BodyDoc::Json(
+                            json!({"name": "n", "n": 1.5, "tags": ["a"], "o": {}}),
+                        )),
                         check_status: vec![200, 201],
                         ..RequestDoc::default()
                     }),
@@ -354,7 +366,10 @@ mod tests {
             r.body = Some(BodyDoc::Text(literal("{{ x }} {% endraw %}")));
         }
         let text = d.to_toml();
-        assert!(crate::plan::parse_str(&text, "i.toml", None).is_ok(), "{text}");
+        assert!(
+            crate::plan::parse_str(&text, "i.toml", None).is_ok(),
+            "{text}"
+        );
         assert!(!fits_toml(&json!({"a": [1, null]})));
         assert!(fits_toml(&json!({"a": [1, "x"]})));
     }

@@ -98,13 +98,7 @@ async fn api_routes_need_the_bearer_token_and_probes_do_not() {
     let target = spawn_target().await;
     let url = target.url();
     let http = client();
-    for path in [
-        "/tools",
-        "/servers",
-        "/metrics",
-        "/admin/",
-        "/sse",
-    ] {
+    for path in ["/tools", "/servers", "/metrics", "/admin/", "/sse"] {
         let anonymous = http.get(format!("{url}{path}")).send().await.expect("GET");
         assert_eq!(anonymous.status(), 401, "{path} without a token");
         let body: Value = anonymous.json().await.expect("401 is JSON");
@@ -495,7 +489,11 @@ async fn every_listed_route_is_counted_under_its_own_pattern() {
     let target = spawn_target().await;
     let url = target.url();
     let http = client();
-    assert!(hornet::demo::ROUTES.len() >= 50, "{} routes", hornet::demo::ROUTES.len());
+    assert!(
+        hornet::demo::ROUTES.len() >= 50,
+        "{} routes",
+        hornet::demo::ROUTES.len()
+    );
     let mut expected = serde_json::Map::new();
     for (method, pattern) in hornet::demo::ROUTES {
         let path = pattern
