@@ -127,13 +127,11 @@ pub(crate) fn import(input: &str, opts: &ImportOptions) -> Result<PlanDoc, Impor
     }
 
     let mut raw_headers = parsed.headers.clone();
-    if parsed.json {
-        if !raw_headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case("accept"))
-        {
-            raw_headers.push(("Accept".into(), "application/json".into()));
-        }
+    let has_accept = raw_headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("accept"));
+    if parsed.json && !has_accept {
+        raw_headers.push(("Accept".into(), "application/json".into()));
     }
     let mut kept = headers::keep(&raw_headers, &HashSet::new(), &mut doc);
     if !parsed.cookies.is_empty() {

@@ -914,6 +914,16 @@ paths:
     }
 
     #[test]
+    fn yaml_with_unquoted_status_codes_reads() {
+        let yaml = "openapi: 3.0.0\ninfo: {title: T, version: '1'}\nservers: [{url: 'http://h:1'}]\npaths:\n  /x:\n    get:\n      responses:\n        200: {description: ok}\n        404: {description: no}\n";
+        let doc = import(yaml, &opts()).unwrap();
+        match &doc.tasks[0].steps[0] {
+            StepDoc::Request(r) => assert_eq!(r.check_status, [200]),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn other_documents_are_refused_naming_what_was_found() {
         let err = import("swagger: '2.0'\npaths: {}\n", &opts()).unwrap_err();
         assert!(err.message.contains("Swagger 2.0"), "{}", err.message);
