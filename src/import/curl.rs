@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use super::headers;
 use super::paths::{origin_of, path_and_query, stats_name};
 use super::plan_writer::{
-    fits_toml, literal, literal_json, BodyDoc, PlanDoc, RequestDoc, StepDoc, TaskDoc,
+    as_rpc, fits_toml, literal, literal_json, BodyDoc, PlanDoc, RequestDoc, TaskDoc,
 };
 use super::{ImportError, ImportOptions};
 
@@ -161,7 +161,7 @@ pub(crate) fn import(input: &str, opts: &ImportOptions) -> Result<PlanDoc, Impor
         ),
         weight: None,
         tags: Vec::new(),
-        steps: vec![StepDoc::Request(RequestDoc {
+        steps: vec![as_rpc(RequestDoc {
             method,
             name,
             path: literal(&path),

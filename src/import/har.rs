@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use super::headers;
 use super::paths::{origin_of, path_and_query, stats_name};
 use super::plan_writer::{
-    fits_toml, literal, literal_json, BodyDoc, PlanDoc, RequestDoc, StepDoc, TaskDoc,
+    as_rpc, fits_toml, literal, literal_json, BodyDoc, PlanDoc, RequestDoc, StepDoc, TaskDoc,
 };
 use super::{ImportError, ImportOptions};
 
@@ -84,6 +84,8 @@ struct PostData {
 struct Response {
     #[serde(default)]
     status: i64,
+    #[serde(default, rename = "redirectURL")]
+    redirect_url: String,
     #[serde(default)]
     headers: Vec<NameValue>,
     #[serde(default)]
@@ -204,7 +206,18 @@ pub(crate) fn import(input: &str, opts: &ImportOptions) -> Result<PlanDoc, Impor
     let mut server_cookies: HashSet<String> = HashSet::new();
     let mut steps = Vec::new();
     let mut previous_end: Option<OffsetDateTime> = None;
+    let mut redirected_to: Option<url::Url> = None;
+    let mut followed = 0;
     for k in &kept {
+        // Hornet follows redirects itself: the browser's own request to the new location
+        // would be a second one.
+        let follows = redirected_to.take().is_some_and(|to| to == k.url)
+            && k.entry.request.method.eq_ignore_ascii_case("get");
+        redirected_to = redirect_target(k);
+        if follows {
+            followed += 1;
+            continue;
+        }
         if let (Some(end), Some(start)) = (previous_end, k.started) {
             let gap = start - end;
             if let Ok(gap) = Duration::try_from(gap) {
@@ -217,7 +230,7 @@ pub(crate) fn import(input: &str, opts: &ImportOptions) -> Result<PlanDoc, Impor
             let took = time::Duration::milliseconds(k.entry.time.max(0.0) as i64);
             previous_end = Some(start + took);
         }
-        steps.push(StepDoc::Request(request(k, &server_cookies, &mut doc)?));
+        steps.push(as_rpc(request(k, &server_cookies, &mut doc)?));
         if let Some(resp) = &k.entry.response {
             server_cookies.extend(resp.cookies.iter().map(|c| c.name.clone()));
             for h in &resp.headers {
@@ -228,6 +241,12 @@ pub(crate) fn import(input: &str, opts: &ImportOptions) -> Result<PlanDoc, Impor
                 }
             }
         }
+    }
+    if followed > 0 {
+        doc.comments.push(format!(
+            "{} after a redirect left out: Hornet follows redirects.",
+            counted(followed, "request")
+        ));
     }
     doc.tasks.push(TaskDoc {
         name: "recorded session".into(),
@@ -299,6 +318,23 @@ fn is_static(entry: &Entry, url: &url::Url) -> bool {
         ".mjs", ".map", ".woff", ".woff2", ".ttf", ".otf", ".eot",
     ];
     EXTENSIONS.iter().any(|x| path.ends_with(x))
+}
+
+/// Where a recorded 3xx answer sent the browser (`redirectURL`, else `Location`).
+fn redirect_target(k: &Kept<'_>) -> Option<url::Url> {
+    let resp = k.entry.response.as_ref()?;
+    if !(300..400).contains(&resp.status) || resp.status == 304 {
+        return None;
+    }
+    let location = Some(resp.redirect_url.as_str())
+        .filter(|l| !l.is_empty())
+        .or_else(|| {
+            resp.headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("location"))
+                .map(|h| h.value.as_str())
+        })?;
+    k.url.join(location).ok()
 }
 
 /// "1 request", "2 requests".
@@ -485,7 +521,7 @@ mod tests {
             .iter()
             .filter_map(|s| match s {
                 StepDoc::Request(r) => Some(r.name.as_deref()),
-                StepDoc::Think(_) => None,
+                StepDoc::Rpc(_) | StepDoc::Think(_) => None,
             })
             .collect();
         assert_eq!(names, [None, Some("/tools/{id}"), Some("/tools/{id}")]);
@@ -561,6 +597,53 @@ mod tests {
         let parsed = crate::plan::parse_str(plan, "imported.toml", None)
             .unwrap_or_else(|e| panic!("{e}\n{plan}"));
         assert_eq!(parsed.users[0].tasks[0].steps.len(), 3);
+    }
+
+    #[test]
+    fn redirects_are_followed_once_and_json_rpc_calls_are_rpc_steps() {
+        let text = har(vec![
+            entry(
+                "2026-01-01T10:00:00.000Z",
+                10.0,
+                "POST",
+                "http://app.test/login",
+                json!({
+                "response": {"status": 302, "redirectURL": "/admin/", "headers": []}}),
+            ),
+            entry(
+                "2026-01-01T10:00:00.020Z",
+                10.0,
+                "GET",
+                "http://app.test/admin/",
+                json!({}),
+            ),
+            entry(
+                "2026-01-01T10:00:00.040Z",
+                10.0,
+                "POST",
+                "http://app.test/mcp",
+                json!({
+                "request": {"method": "POST", "url": "http://app.test/mcp", "headers": [
+                    {"name": "Content-Type", "value": "application/json"},
+                    {"name": "Accept", "value": "application/json, text/event-stream"},
+                    {"name": "Mcp-Session-Id", "value": "stale-session"},
+                    {"name": "MCP-Protocol-Version", "value": "2025-06-18"},
+                ], "postData": {"mimeType": "application/json",
+                    "text": "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"text\":\"hi\"}}}"}}}),
+            ),
+        ]);
+        let out = import_any(ImportKind::Har, &text, &opts()).unwrap();
+        let plan = out.text.as_str();
+        assert_eq!(plan.matches("get = \"/admin/\"").count(), 0, "{plan}");
+        assert!(
+            plan.contains("1 request after a redirect left out"),
+            "{plan}"
+        );
+        assert!(plan.contains(
+            "{ rpc = \"tools/call\", path = \"/mcp\", params = { arguments = { text = \"hi\" }, name = \"echo\" }, headers = { Mcp-Protocol-Version = \"2025-06-18\" } }"
+        ), "{plan}");
+        assert!(!plan.contains("stale-session"), "{plan}");
+        crate::plan::parse_str(plan, "mcp.toml", None).unwrap_or_else(|e| panic!("{e}\n{plan}"));
     }
 
     #[test]

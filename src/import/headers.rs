@@ -35,6 +35,8 @@ const NOISE: &[&str] = &[
     "purpose",
     "proxy-connection",
     "x-requested-with",
+    // A recorded MCP session is over: a run's rpc steps open and keep their own.
+    "mcp-session-id",
 ];
 
 /// Headers that carry an API key or a token other than Authorization; lowercase.

@@ -50,7 +50,58 @@ pub(crate) struct TaskDoc {
 #[derive(Debug)]
 pub(crate) enum StepDoc {
     Request(RequestDoc),
+    /// A JSON-RPC 2.0 call: Hornet numbers it, reads SSE-framed replies and keeps the MCP
+    /// session its `initialize` opened (a recorded session id would be stale).
+    Rpc(RpcDoc),
     Think(Duration),
+}
+
+#[derive(Debug)]
+pub(crate) struct RpcDoc {
+    pub(crate) method: String,
+    pub(crate) params: Option<Value>,
+    /// The endpoint's path (a template, literal text escaped).
+    pub(crate) path: String,
+    pub(crate) headers: Vec<(String, String)>,
+}
+
+/// A POST whose JSON body is one JSON-RPC 2.0 call becomes an `rpc` step; anything else (a
+/// batch, params TOML cannot hold) stays a request.
+pub(crate) fn as_rpc(request: RequestDoc) -> StepDoc {
+    let call = match &request.body {
+        Some(BodyDoc::Json(Value::Object(body)))
+            if request.method == "post" && body.get("jsonrpc") == Some(&Value::from("2.0")) =>
+        {
+            body.get("method")
+                .and_then(Value::as_str)
+                .filter(|m| !m.is_empty() && !m.contains("{{"))
+                .map(|m| (m.to_string(), body.get("params").cloned()))
+        }
+        _ => None,
+    };
+    let Some((method, params)) = call else {
+        return StepDoc::Request(request);
+    };
+    if params
+        .as_ref()
+        .is_some_and(|p| !(p.is_object() || p.is_array()))
+    {
+        return StepDoc::Request(request);
+    }
+    let headers = request
+        .headers
+        .into_iter()
+        .filter(|(n, _)| {
+            // The rpc step sets these itself.
+            !(n.eq_ignore_ascii_case("content-type") || n.eq_ignore_ascii_case("accept"))
+        })
+        .collect();
+    StepDoc::Rpc(RpcDoc {
+        method,
+        params,
+        path: request.path,
+        headers,
+    })
 }
 
 #[derive(Debug, Default)]
@@ -208,6 +259,19 @@ fn push_comment(out: &mut String, line: &str) {
 fn step_table(step: &StepDoc) -> String {
     match step {
         StepDoc::Think(d) => format!("{{ think = {} }}", string(&format_duration(*d))),
+        StepDoc::Rpc(r) => {
+            let mut fields = vec![
+                format!("rpc = {}", string(&literal(&r.method))),
+                format!("path = {}", string(&r.path)),
+            ];
+            if let Some(params) = &r.params {
+                fields.push(format!("params = {}", json_value(params)));
+            }
+            if !r.headers.is_empty() {
+                fields.push(format!("headers = {}", pairs(&r.headers)));
+            }
+            format!("{{ {} }}", fields.join(", "))
+        }
         StepDoc::Request(r) => {
             let mut fields = vec![format!("{} = {}", r.method, string(&r.path))];
             if let Some(name) = &r.name {

@@ -139,6 +139,10 @@ async fn a_har_recording_of_the_admin_ui_runs_clean_without_its_secrets() {
     }
     assert!(text.contains("Hx-Request = \"true\""), "{text}");
     assert!(
+        text.contains("{ rpc = \"tools/list\", path = \"/rpc\", params = {}, headers = { Authorization = \"Bearer {{ token }}\" } }"),
+        "a JSON-RPC call is an rpc step:\n{text}"
+    );
+    assert!(
         text.contains("{ think = \"2.5s\" }") && text.contains("{ think = \"1.3s\" }"),
         "{text}"
     );
@@ -167,7 +171,7 @@ async fn a_har_recording_of_the_admin_ui_runs_clean_without_its_secrets() {
         "GET /admin/metrics/partial",
         "GET /tools",
         "GET /tools/{id}",
-        "POST /rpc",
+        "POST /rpc tools/list",
         "POST /tools/{id}/state",
     ] {
         assert!(ran.count(name) >= 1, "{name} missing: {:?}", ran.names);
@@ -286,7 +290,7 @@ async fn curl_commands_become_one_request_each_and_run_clean() {
     let post = format!(
         "curl -X POST {url}/rpc -H 'Content-Type: application/json' -H 'Authorization: Bearer demo-token' --data-raw '{{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/list\",\"params\":{{}}}}'"
     );
-    for (command, name) in [(get, "GET /tools/{id}"), (post, "POST /rpc")] {
+    for (command, name) in [(get, "GET /tools/{id}"), (post, "POST /rpc tools/list")] {
         let dir = temp_dir();
         let (plan, text) = import_to_file(dir.path(), &["curl", &command]).await;
         assert!(
