@@ -20,6 +20,12 @@ use super::plan_writer::{
 };
 use super::{ImportError, ImportOptions};
 
+/// A built body's uuid-format strings, until [`with_fresh_uuids`] makes them `{{ uuid() }}`
+/// (after the document's own text was made literal).
+const FRESH_UUID: &str = "\u{1}hornet:uuid()\u{1}";
+/// What a uuid is in a text body (no template there).
+const FIXED_UUID: &str = "00000000-0000-4000-8000-000000000001";
+
 /// How deep a built example goes into nested (or recursive) schemas.
 const MAX_DEPTH: usize = 6;
 const METHODS: &[&str] = &["get", "post", "put", "patch", "delete", "head"];
@@ -374,7 +380,7 @@ fn operation(
             .collect();
         path_and_query = format!("{path_and_query}?{}", pairs.join("&"));
     }
-    let body = request_body(spec, op, &mut headers)?;
+    let body = request_body(spec, op, &mut headers);
     let template = format!("{base_path}{path}");
     Ok(RequestDoc {
         method: method.to_string(),
@@ -469,13 +475,9 @@ fn request_body(
     spec: &Spec<'_>,
     op: &Value,
     headers: &mut Vec<(String, String)>,
-) -> Result<Option<BodyDoc>, ImportError> {
-    let Some(body) = op.get("requestBody").map(|b| spec.resolve(b)) else {
-        return Ok(None);
-    };
-    let Some(content) = body.get("content").and_then(Value::as_object) else {
-        return Ok(None);
-    };
+) -> Option<BodyDoc> {
+    let body = spec.resolve(op.get("requestBody")?);
+    let content = body.get("content").and_then(Value::as_object)?;
     let pick =
         |pred: &dyn Fn(&str) -> bool| content.iter().find(|(k, _)| pred(&k.to_ascii_lowercase()));
     let chosen = pick(&|k| k.starts_with("application/json"))
@@ -483,9 +485,7 @@ fn request_body(
         .or_else(|| pick(&|k| k.starts_with("application/x-www-form-urlencoded")))
         .or_else(|| pick(&|k| k.starts_with("text/")))
         .or_else(|| content.iter().next());
-    let Some((media_type, media)) = chosen else {
-        return Ok(None);
-    };
+    let (media_type, media) = chosen?;
     let value = media
         .get("example")
         .cloned()
@@ -500,25 +500,43 @@ fn request_body(
     let mt = media_type.to_ascii_lowercase();
     if mt.contains("json") {
         if fits_toml(&value) {
-            // Built examples may hold `{{ uuid() }}`: those strings are templates on purpose.
-            return Ok(Some(BodyDoc::Json(value)));
+            return Some(BodyDoc::Json(with_fresh_uuids(literal_json(value))));
         }
         headers.push(("Content-Type".into(), media_type.clone()));
-        return Ok(Some(BodyDoc::Text(literal(&value.to_string()))));
+        let text = value.to_string().replace(FRESH_UUID, FIXED_UUID);
+        return Some(BodyDoc::Text(literal(&text)));
     }
     if mt.starts_with("application/x-www-form-urlencoded") {
         let fields = value
             .as_object()
             .map(|o| {
                 o.iter()
-                    .map(|(k, v)| (k.clone(), literal(&text_of(v))))
+                    .map(|(k, v)| match text_of(v) {
+                        t if t == FRESH_UUID => (k.clone(), "{{ uuid() }}".to_string()),
+                        t => (k.clone(), literal(&t)),
+                    })
                     .collect()
             })
             .unwrap_or_default();
-        return Ok(Some(BodyDoc::Form(fields)));
+        return Some(BodyDoc::Form(fields));
     }
     headers.push(("Content-Type".into(), media_type.clone()));
-    Ok(Some(BodyDoc::Text(literal(&text_of(&value)))))
+    let text = text_of(&value).replace(FRESH_UUID, FIXED_UUID);
+    Some(BodyDoc::Text(literal(&text)))
+}
+
+/// A built body's uuid placeholders as `{{ uuid() }}` templates: a fresh id per request.
+fn with_fresh_uuids(v: Value) -> Value {
+    match v {
+        Value::String(s) if s == FRESH_UUID => Value::String("{{ uuid() }}".into()),
+        Value::Array(items) => Value::Array(items.into_iter().map(with_fresh_uuids).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, with_fresh_uuids(v)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// The 2xx statuses the operation documents (`2XX`: the usual four); none: no check.
@@ -564,7 +582,7 @@ fn example(
     }
     for key in ["example", "default", "const"] {
         if let Some(v) = schema.get(key) {
-            return literal_json(v.clone());
+            return v.clone();
         }
     }
     if let Some(v) = schema
@@ -572,14 +590,14 @@ fn example(
         .and_then(Value::as_array)
         .and_then(|a| a.first())
     {
-        return literal_json(v.clone());
+        return v.clone();
     }
     if let Some(v) = schema
         .get("enum")
         .and_then(Value::as_array)
         .and_then(|a| a.first())
     {
-        return literal_json(v.clone());
+        return v.clone();
     }
     if depth > MAX_DEPTH {
         return Value::Null;
@@ -713,8 +731,8 @@ fn string_example(schema: &Value, in_body: bool) -> String {
         "ipv6" => "::1",
         "byte" => "aGVsbG8=",
         "password" => "password",
-        "uuid" if in_body => "{{ uuid() }}",
-        "uuid" => "00000000-0000-4000-8000-000000000001",
+        "uuid" if in_body => FRESH_UUID,
+        "uuid" => FIXED_UUID,
         _ => "string",
     };
     let min = schema.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
@@ -869,7 +887,7 @@ paths:
         );
         assert_eq!(
             formats,
-            json!({"at": "2024-01-01T00:00:00Z", "id": "{{ uuid() }}", "n": 5, "x": 1.0,
+            json!({"at": "2024-01-01T00:00:00Z", "id": FRESH_UUID, "n": 5, "x": 1.0,
                    "ok": true, "list": [1, 1], "pick": "a"})
         );
     }
@@ -911,6 +929,30 @@ paths:
             crate::plan::parse_str(text, "k.toml", None).is_ok(),
             "{text}"
         );
+    }
+
+    #[test]
+    fn document_text_stays_literal_and_uuids_render_fresh() {
+        let doc = json!({
+            "openapi": "3.0.0", "info": {"title": "T", "version": "1"},
+            "servers": [{"url": "http://h:1"}],
+            "paths": {"/things/{name}": {"post": {
+                "parameters": [{"name": "name", "in": "path", "required": true, "example": "{{ x }}"}],
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object",
+                    "required": ["id", "note"],
+                    "properties": {"id": {"type": "string", "format": "uuid"},
+                                   "note": {"type": "string", "example": "{{ not a template }}"}}}}}},
+                "responses": {"201": {"description": "ok"}}}}}
+        });
+        let out = import_any(ImportKind::OpenApi, &doc.to_string(), &opts()).unwrap();
+        let text = out.text.as_str();
+        assert!(text.contains("json = { id = \"{{ uuid() }}\", note = \"{% raw %}{{ not a template }}{% endraw %}\" }"), "{text}");
+        assert!(
+            text.contains("post = \"{% raw %}/things/%7B%7B%20x%20%7D%7D{% endraw %}\"")
+                || text.contains("post = \"/things/%7B%7B%20x%20%7D%7D\""),
+            "{text}"
+        );
+        crate::plan::parse_str(text, "t.toml", None).unwrap_or_else(|e| panic!("{e}\n{text}"));
     }
 
     #[test]
