@@ -26,6 +26,9 @@ const FRESH_UUID: &str = "\u{1}hornet:uuid()\u{1}";
 /// What a uuid is in a text body (no template there).
 const FIXED_UUID: &str = "00000000-0000-4000-8000-000000000001";
 
+/// The host of a plan whose document names no absolute server (and no --host was given).
+const PLACEHOLDER_HOST: &str = "http://localhost:8080";
+
 /// How deep a built example goes into nested (or recursive) schemas.
 const MAX_DEPTH: usize = 6;
 const METHODS: &[&str] = &["get", "post", "put", "patch", "delete", "head"];
@@ -73,6 +76,12 @@ pub(crate) fn import(input: &str, opts: &ImportOptions) -> Result<PlanDoc, Impor
     );
     plan.comments
         .push("the operations' tags: `hornet run -T TAG` runs one part of the API.".into());
+    if host == PLACEHOLDER_HOST && opts.host.is_none() {
+        plan.comments.push(format!(
+            "The document names no absolute server URL: the host is a placeholder ({PLACEHOLDER_HOST}); \
+             give --host or run with -H."
+        ));
+    }
     let auth = security(&doc, &spec, &mut plan);
     let mut skipped = Vec::new();
     for (path, item) in paths {
@@ -196,7 +205,7 @@ fn server(doc: &Value, opts: &ImportOptions) -> Result<(String, String), ImportE
         _ => {
             // A file without an absolute server: a placeholder host the user overrides.
             Ok((
-                "http://localhost:8080".to_string(),
+                PLACEHOLDER_HOST.to_string(),
                 url.trim_end_matches('/').to_string(),
             ))
         }
@@ -971,6 +980,14 @@ paths:
         assert!(err.message.contains("Swagger 2.0"), "{}", err.message);
         let err = import("{\"openapi\": \"3.0.0\", \"paths\": {}}", &opts()).unwrap_err();
         assert!(err.message.contains("no operation"), "{}", err.message);
+        let relative = "{\"openapi\": \"3.1.0\", \"servers\": [{\"url\": \"/api\"}], \"paths\": {\"/x\": {\"get\": {}}}}";
+        let doc = import(relative, &opts()).unwrap();
+        assert_eq!(doc.host, PLACEHOLDER_HOST);
+        assert!(
+            doc.comments.iter().any(|c| c.contains("placeholder")),
+            "{:?}",
+            doc.comments
+        );
         let err = import("{ not json", &opts()).unwrap_err();
         assert_eq!(err.field, "content");
     }
