@@ -32,16 +32,8 @@ pub struct ImportArgs {
     /// What SOURCE is.
     #[arg(value_enum)]
     pub kind: KindArg,
-    /// har: a file; openapi: a file or an http(s) URL; curl: the command line as one quoted
-    /// argument, `-` (stdin), or its words last, after every option of `hornet import`.
-    #[arg(
-        value_name = "SOURCE",
-        required = true,
-        num_args = 1..,
-        trailing_var_arg = true,
-        allow_hyphen_values = true
-    )]
-    pub source: Vec<String>,
+    /// har: a file; openapi: a file or an http(s) URL; curl: the command line (or `-`: stdin).
+    pub source: String,
     /// Write the plan to FILE instead of stdout.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -69,32 +61,9 @@ impl KindArg {
     }
 }
 
-impl ImportArgs {
-    /// SOURCE as one string: the words of a curl command joined back as a shell would quote
-    /// them; other kinds take one file or URL.
-    fn source(&self) -> Result<String, String> {
-        match (self.kind, self.source.as_slice()) {
-            (_, [one]) => Ok(one.clone()),
-            (KindArg::Curl, words) => Ok(shell_words::join(words)),
-            (_, words) => Err(format!(
-                "one file or URL, got {} arguments: {}",
-                words.len(),
-                words.join(" ")
-            )),
-        }
-    }
-}
-
 pub(super) async fn run(args: ImportArgs) -> anyhow::Result<i32> {
     let kind = args.kind.kind();
-    let source_arg = match args.source() {
-        Ok(source) => source,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Ok(EXIT_BAD_INPUT);
-        }
-    };
-    let (input, source, base_url) = match read_source(kind, &source_arg).await {
+    let (input, source, base_url) = match read_source(kind, &args.source).await {
         Ok(read) => read,
         Err(message) => {
             eprintln!("error: {message}");
@@ -112,7 +81,7 @@ pub(super) async fn run(args: ImportArgs) -> anyhow::Result<i32> {
         Ok(imported) => imported,
         Err(e) => {
             let what = if e.field == "content" {
-                source_arg.clone()
+                args.source.clone()
             } else {
                 format!("--{}", e.field)
             };
@@ -251,47 +220,4 @@ fn write_plan(path: &Path, text: &str, force: bool) -> Result<(), String> {
     })?;
     file.write_all(text.as_bytes())
         .map_err(|e| format!("{}: {e}", path.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use clap::Parser;
-
-    use crate::cli::{Cli, Command};
-
-    fn source_of(args: &[&str]) -> Result<String, String> {
-        let cli = Cli::try_parse_from(["hornet", "import"].iter().chain(args))
-            .map_err(|e| e.to_string())?;
-        match cli.command {
-            Some(Command::Import(a)) => a.source(),
-            other => panic!("not an import: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn a_curl_command_is_one_argument_or_the_last_words() {
-        assert_eq!(
-            source_of(&["curl", "curl -H 'A: b' http://x/y"]).unwrap(),
-            "curl -H 'A: b' http://x/y"
-        );
-        assert_eq!(
-            source_of(&[
-                "curl",
-                "-o",
-                "p.toml",
-                "curl",
-                "-H",
-                "A: b",
-                "-d",
-                "x=1",
-                "http://x/y"
-            ])
-            .unwrap(),
-            "curl -H 'A: b' -d 'x=1' http://x/y"
-        );
-        assert!(source_of(&["har", "a.har", "b.har"])
-            .unwrap_err()
-            .contains("one file or URL"));
-        assert!(source_of(&["openapi"]).is_err());
-    }
 }
