@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod format;
+pub mod import;
 pub mod k8s;
 pub mod output;
 pub mod plan;

@@ -250,6 +250,76 @@
     });
   }
 
+  // ---- Import a plan: preview (POST /api/import), then save (POST /api/plans). ----
+  var importForm = doc.getElementById("import-form");
+  if (importForm) {
+    var importError = doc.getElementById("import-error");
+    var importResult = doc.getElementById("import-result");
+    var showImportError = function (m) {
+      importError.textContent = m;
+      importError.hidden = !m;
+    };
+    doc.getElementById("import-upload").addEventListener("change", function (e) {
+      var file = e.target.files && e.target.files[0];
+      if (!file) return;
+      file.text().then(function (t) {
+        doc.getElementById("import-content").value = t;
+        var name = doc.getElementById("import-file");
+        if (!name.value) name.value = file.name.replace(/\.[^.]*$/, "").replace(/[^A-Za-z0-9._-]/g, "_") + ".toml";
+      });
+    });
+    importForm.addEventListener("submit", function (e) {
+      e.preventDefault();
+      showImportError("");
+      var body = {
+        kind: doc.getElementById("import-kind").value,
+        content: doc.getElementById("import-content").value,
+        host: doc.getElementById("import-host").value,
+        name: doc.getElementById("import-name").value,
+        keep_static: doc.getElementById("import-keep-static").checked
+      };
+      var upload = doc.getElementById("import-upload");
+      if (upload.files && upload.files[0]) body.source = upload.files[0].name;
+      fetch("/api/import", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body)
+      }).then(function (res) {
+        if (!res.ok) return errorText(res).then(function (m) { importResult.hidden = true; showImportError(m); });
+        return res.json().then(function (j) {
+          var check = doc.getElementById("import-check");
+          var summary = doc.getElementById("import-summary");
+          if (j.check.ok) {
+            check.textContent = "hornet check: OK" + (j.env_vars.length ? " · secrets come from the environment: " + j.env_vars.join(", ") : "");
+            summary.textContent = j.check.summary;
+          } else {
+            check.textContent = "hornet check: failed";
+            summary.textContent = j.check.errors.join("\n");
+          }
+          check.className = j.check.ok ? "check-ok" : "check-failed";
+          summary.hidden = false;
+          doc.getElementById("import-plan").value = j.plan;
+          importResult.hidden = false;
+        });
+      }, function () { showImportError("Network error"); });
+    });
+    doc.getElementById("import-save").addEventListener("submit", function (e) {
+      e.preventDefault();
+      showImportError("");
+      fetch("/api/plans", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          file: doc.getElementById("import-file").value,
+          content: doc.getElementById("import-plan").value
+        })
+      }).then(function (res) {
+        if (!res.ok) return errorText(res).then(showImportError);
+        return res.json().then(function (j) { window.location.assign(j.page); });
+      }, function () { showImportError("Network error"); });
+    });
+  }
+
   // ---- Start form: one class picker per plan, only the selected one enabled. ----
   var planSel = doc.getElementById("plan");
   if (planSel) {

@@ -1,4 +1,4 @@
-//! The command line: `hornet [serve] | run | check | compare | target | agent | k8s`. Exit codes live here:
+//! The command line: `hornet [serve] | run | check | compare | target | agent | k8s | import`. Exit codes live here:
 //! 0 done and every threshold held, 1 a threshold failed (or a request, with
 //! `--exit-code-on-error`; or a regression, for `compare`), 2 bad input, 3 aborted.
 
@@ -19,10 +19,12 @@ mod agent;
 mod args;
 mod compare;
 mod headless;
+mod import;
 mod k8s;
 
 use args::COMPARE_HELP;
 pub use args::{CompareArgs, RunArgs, TargetArgs};
+pub use import::{ImportArgs, KindArg, MAX_IMPORT_BYTES};
 pub use k8s::{K8sArgs, K8sCommand, ManifestArgs};
 
 pub const EXIT_OK: i32 = 0;
@@ -70,6 +72,9 @@ pub enum Command {
     Agent(agent::AgentArgs),
     /// Run on Kubernetes: `hornet k8s manifest` prints the objects of a distributed test.
     K8s(K8sArgs),
+    /// Write a plan from a HAR recording, an OpenAPI document (file or URL) or a curl command;
+    /// to stdout, or -o FILE.
+    Import(ImportArgs),
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -81,6 +86,7 @@ pub async fn run(cli: Cli) -> i32 {
         Some(Command::Target(args)) => serve_target(args).await,
         Some(Command::Agent(args)) => agent::run(args).await,
         Some(Command::K8s(args)) => k8s::run(args),
+        Some(Command::Import(args)) => import::run(args).await,
         Some(Command::Serve(settings)) => serve(*settings).await,
         None => serve(cli.serve).await,
     };

@@ -11,10 +11,13 @@
 mod admin;
 mod catalog;
 mod control;
+mod openapi;
 mod rest;
 mod rpc;
 mod stats;
 mod stream;
+
+pub use stats::ROUTES;
 
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -127,6 +130,7 @@ fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
                 Json(json!({"app": "hornet-demo-target", "version": env!("CARGO_PKG_VERSION")}))
             }),
         )
+        .route("/openapi.json", get(openapi::openapi))
         .route("/delay/{ms}", get(rest::delay))
         .route("/status/{code}", get(rest::status))
         .route("/bytes/{n}", get(rest::bytes));

@@ -2,7 +2,6 @@
 //! delete, state), `/metrics`, `/openapi.json`, and the test helpers `/delay`, `/status`,
 //! `/bytes`. Handlers only translate HTTP to `store` calls; the data lives in `store.rs`.
 
-use std::collections::BTreeMap;
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -17,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::catalog::{self, Item, Kind, WriteError};
-use super::{json_error, stats, typed_response, TargetState, JSON};
+use super::{json_error, typed_response, TargetState, JSON};
 
 pub(crate) fn router() -> Router<TargetState> {
     use Kind::*;
@@ -109,7 +108,6 @@ pub(crate) fn router() -> Router<TargetState> {
         .route("/roots", get(|s: State<TargetState>| list_items(s, Root)))
         .route("/a2a", get(|s: State<TargetState>| list_items(s, Agent)))
         .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
 }
 
 fn not_found(kind: Kind) -> Response {
@@ -309,27 +307,6 @@ async fn metrics(State(state): State<TargetState>) -> Response {
              demo_target_sse_sessions {sessions}\n"
         ),
     )
-}
-
-/// A small OpenAPI document naming every served path and its methods.
-static OPENAPI: LazyLock<Bytes> = LazyLock::new(|| {
-    let mut paths: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
-    for (method, path) in stats::ROUTES {
-        paths.entry(path).or_default().insert(
-            method.to_ascii_lowercase(),
-            json!({"summary": format!("{method} {path}"), "responses": {"200": {"description": "OK"}}}),
-        );
-    }
-    let doc = json!({
-        "openapi": "3.1.0",
-        "info": {"title": "Hornet demo target", "version": env!("CARGO_PKG_VERSION")},
-        "paths": paths,
-    });
-    Bytes::from(doc.to_string())
-});
-
-async fn openapi() -> Response {
-    typed_response(StatusCode::OK, JSON, OPENAPI.clone())
 }
 
 fn bad_request(detail: &str) -> Response {

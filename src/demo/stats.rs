@@ -17,7 +17,7 @@ use super::{json_error, TargetState};
 
 /// Every (method, route) the target serves except `/__stats*`; must match the routers. `HEAD`
 /// twins of the `GET` routes are added at start (axum answers HEAD with the GET handler).
-pub(crate) const ROUTES: &[(&str, &str)] = &[
+pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/health"),
     ("GET", "/ready"),
     ("GET", "/version"),

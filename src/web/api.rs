@@ -226,7 +226,7 @@ fn plan_json(key: &str, plan: &Plan) -> Value {
 
 /// A JSON endpoint's body must say it is JSON: a `text/plain` POST is what a cross-site form
 /// can send without a preflight, so it is refused (415) before the body is looked at.
-fn require_json(headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+pub(super) fn require_json(headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
     if body.is_empty() {
         return Ok(());
     }

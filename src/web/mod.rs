@@ -10,6 +10,7 @@ pub mod compare;
 pub mod downloads;
 pub mod error;
 pub mod events;
+pub mod import;
 pub mod limiter;
 pub mod locust;
 pub mod metrics;
@@ -44,7 +45,7 @@ const CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src
                    connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 pub fn router(state: AppState, limits: &ServerLimits) -> Router {
-    Router::new()
+    let small_bodies = Router::new()
         .merge(pages::router())
         .merge(api::router())
         .merge(assets::router())
@@ -56,6 +57,16 @@ pub fn router(state: AppState, limits: &ServerLimits) -> Router {
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // A declared Content-Length above the limit gets 413 before anything waits for the
+        // body (DefaultBodyLimit only notices once that much has been read).
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT));
+    // Imports take a browser's HAR file: their own, larger limit.
+    let imports = import::router()
+        .layer(DefaultBodyLimit::max(import::IMPORT_BODY_LIMIT))
+        .layer(RequestBodyLimitLayer::new(import::IMPORT_BODY_LIMIT));
+    Router::new()
+        .merge(small_bodies)
+        .merge(imports)
         // The default predicate leaves event streams, images and tiny bodies alone.
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn_with_state(
@@ -77,9 +88,8 @@ pub fn router(state: AppState, limits: &ServerLimits) -> Router {
         // A body must arrive whole within the deadline, however slowly it trickles (an idle
         // timeout alone lets one byte a second hold a request for a day).
         .layer(RequestBodyDeadlineLayer::new(limits.body_read_timeout))
-        // Outermost, so a declared Content-Length above the limit gets 413 before anything
-        // waits for the body (DefaultBodyLimit only notices once that much has been read).
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        // Outermost: no route takes more than the import limit.
+        .layer(RequestBodyLimitLayer::new(import::IMPORT_BODY_LIMIT))
         .with_state(state)
 }
 

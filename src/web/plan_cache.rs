@@ -34,6 +34,11 @@ impl PlanCache {
         }
     }
 
+    /// The plans folder.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
     /// The plans as the folder holds them now.
     pub async fn get(&self) -> Arc<PlanLibrary> {
         let inner = self.inner.clone();

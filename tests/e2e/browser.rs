@@ -1,6 +1,7 @@
 //! The web UI in a real headless Chromium driven through chromedriver (fantoccini): a run started
 //! from the form streams its tables and charts over SSE, edits and stops from the page, the
-//! history page and its filters, no JavaScript errors on any page, and a phone-width run page.
+//! history page and its filters, no JavaScript errors on any page, a phone-width run page, and a
+//! plan imported on the start page (preview, save, then offered in the plan list).
 //!
 //! Each test starts its own chromedriver on a free loopback port and kills it at the end, even
 //! when the test fails. Without `chromium` and `chromedriver` on PATH the tests print why and
@@ -905,4 +906,74 @@ async fn the_html_report_draws_its_charts_served_and_offline_without_errors() {
     s.assert_no_js_errors("report.html (offline file)").await;
     s.close().await;
     drop(driver);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_curl_command_pasted_on_the_start_page_is_previewed_saved_and_offered() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let app = spawn_app().await;
+    let s = driver.session(&app.url).await;
+    s.goto("/").await;
+    s.js(
+        "document.getElementById('import-kind').value = 'curl';",
+        vec![],
+    )
+    .await;
+    let command = format!(
+        "curl '{}/tools/70010000000000000000000000000001' -H 'Authorization: Bearer demo-token'",
+        app.target.url()
+    );
+    s.fill("#import-content", &command).await;
+    s.click("#import-preview").await;
+    s.wait_text(
+        "import-check",
+        "hornet check: OK · secrets come from the environment: API_TOKEN",
+        Duration::from_secs(10),
+    )
+    .await;
+    let plan = s
+        .js(
+            "return document.getElementById('import-plan').value;",
+            vec![],
+        )
+        .await;
+    let plan = plan.as_str().unwrap_or_default();
+    assert!(plan.contains("name = \"/tools/{id}\""), "{plan}");
+    assert!(!plan.contains("demo-token"), "{plan}");
+    let summary = s.text_of("import-summary").await.unwrap_or_default();
+    assert!(summary.contains("CurlUser"), "{summary}");
+
+    s.assert_no_js_errors("/ (import preview)").await;
+
+    // A name the list has already: refused on the page, nothing navigates.
+    s.fill("#import-file", "demo").await;
+    s.click("#import-save-button").await;
+    s.wait_text(
+        "import-error",
+        "a plan named demo.toml exists already",
+        Duration::from_secs(10),
+    )
+    .await;
+    // Chromium logs the refused request itself; nothing else may be there.
+    let logged = s.js_errors().await;
+    assert!(
+        logged.iter().all(|e| e.contains("409 (Conflict)")),
+        "{logged:#?}"
+    );
+    s.fill("#import-file", "pasted_curl").await;
+    s.click("#import-save-button").await;
+    s.wait_js(
+        "the saved plan is offered and selected",
+        "var p = document.getElementById('plan'); return !!p && p.value === 'pasted_curl.toml';",
+        vec![],
+        Duration::from_secs(10),
+    )
+    .await;
+    s.assert_no_js_errors("/ (import saved)").await;
+    s.close().await;
+    drop(driver);
+    let dir = app.stop().await;
+    assert!(dir.plans().join("pasted_curl.toml").is_file());
 }

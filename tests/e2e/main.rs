@@ -11,6 +11,7 @@ mod engine;
 mod hardening_plan;
 mod hardening_web;
 mod helpers;
+mod import;
 mod k8s;
 mod load;
 mod outputs;
