@@ -142,8 +142,8 @@ impl Driver {
         let Value::Object(caps) = caps else {
             unreachable!()
         };
-        let client = ClientBuilder::rustls()
-            .expect("rustls connector")
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{}", self.port))
             .await
@@ -695,6 +695,82 @@ async fn edit_changes_the_user_count_live() {
     assert_eq!(run["state"], "stopped", "{run}");
     assert_eq!(run["summary"]["peak_users"], 5, "{run}");
     s.assert_no_js_errors("/runs/{id} (stopped)").await;
+    s.close().await;
+    drop(driver);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_threshold_verdicts_turn_final_without_a_reload() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let app = spawn_app().await;
+    // beside the plan's own, one threshold that holds and one that cannot (no request is
+    // that fast)
+    let id = start_api_run(
+        &app,
+        json!({
+            "run_time": "4s",
+            "classes": { "HealthCheckUser": 1 },
+            "thresholds": ["error_rate<50%", "p50<0.001ms"],
+        }),
+    )
+    .await;
+    let s = driver.session(&app.url).await;
+    s.goto(&format!("/runs/{id}")).await;
+    let live = s
+        .wait_js(
+            "the live page judges the thresholds so far",
+            "var t = document.getElementById('thresholds'); \
+             return t && /judged so far/.test(t.textContent) && /failing|failed/.test(t.textContent) ? t.textContent : null;",
+            vec![],
+            Duration::from_secs(15),
+        )
+        .await;
+    assert!(
+        live.as_str().is_some_and(|t| t.contains("error_rate")),
+        "{live}"
+    );
+    // the run ends by itself: the same page (no reload) shows the final verdicts
+    s.js("window.__same_page = true; return true;", vec![])
+        .await;
+    let done = s
+        .wait_js(
+            "the verdicts turn final",
+            "var t = document.getElementById('thresholds'); \
+             return t && !/judged so far/.test(t.textContent) && document.body.getAttribute('data-live') === 'false' ? t.textContent : null;",
+            vec![],
+            Duration::from_secs(20),
+        )
+        .await;
+    let text = done.as_str().unwrap_or_default().to_string();
+    assert_eq!(
+        s.js("return window.__same_page === true;", vec![]).await,
+        json!(true),
+        "the page reloaded"
+    );
+    let held = s
+        .js(
+            "return document.querySelectorAll('#thresholds .threshold-held').length;",
+            vec![],
+        )
+        .await;
+    let failed = s
+        .js(
+            "return document.querySelectorAll('#thresholds .threshold-failed').length;",
+            vec![],
+        )
+        .await;
+    // the demo plan's two thresholds and ours: three hold, one fails
+    assert_eq!((held, failed), (json!(3), json!(1)), "{text}");
+    assert!(
+        text.contains("p50<0.001ms") && text.contains("failed"),
+        "{text}"
+    );
+    let run = app.wait_final(&id, Duration::from_secs(15)).await;
+    assert_eq!(run["state"], "stopped", "{run}");
+    s.assert_no_js_errors("/runs/{id} (verdicts)").await;
     s.close().await;
     drop(driver);
     app.stop().await;
