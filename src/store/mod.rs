@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
@@ -27,7 +27,56 @@ pub use runs::{RunLookup, MIN_PREFIX};
 pub use series::decode_histogram;
 pub use writer::{spawn_writer, StoreWriter};
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+/// The schema's migrations, embedded in the binary. Written out rather than `sqlx::migrate!`:
+/// that macro needs sqlx's `macros` feature, whose proc-macro links a second, host-built copy
+/// of bundled SQLite (about a minute of a first build on two cores). A new migration is one
+/// more line here (`tests` check that the folder and this list agree).
+const MIGRATIONS: [(i64, &str, &str); 3] = [
+    (1, "init", include_str!("../../migrations/0001_init.sql")),
+    (
+        2,
+        "verdicts",
+        include_str!("../../migrations/0002_verdicts.sql"),
+    ),
+    (
+        3,
+        "point extras",
+        include_str!("../../migrations/0003_point_extras.sql"),
+    ),
+];
+
+fn migrator() -> Migrator {
+    Migrator::with_migrations(
+        MIGRATIONS
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    description.into(),
+                    MigrationType::Simple,
+                    sqlx::SqlStr::from_static(sql),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+/// `impl FromRow` for a struct whose fields are named like the query's columns (what
+/// `#[derive(sqlx::FromRow)]` writes, without sqlx's proc-macros).
+macro_rules! from_row {
+    ($row:ident { $($field:ident),* $(,)? }) => {
+        impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for $row {
+            fn from_row(row: &'r sqlx::sqlite::SqliteRow) -> Result<Self, sqlx::Error> {
+                use sqlx::Row as _;
+                Ok($row {
+                    $($field: row.try_get(stringify!($field))?,)*
+                })
+            }
+        }
+    };
+}
+pub(crate) use from_row;
 
 /// How long a statement waits for another connection's (or process's) write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -147,7 +196,7 @@ impl Store {
                 path: path.to_path_buf(),
                 source,
             })?;
-        MIGRATOR
+        migrator()
             .run(&pool)
             .await
             .map_err(|source| StoreError::Migrate {
@@ -287,6 +336,25 @@ pub(crate) mod test_support {
 mod tests {
     use super::test_support::*;
     use super::*;
+
+    #[test]
+    fn the_embedded_migrations_are_the_migrations_folder() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .expect("migrations folder")
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), MIGRATIONS.len(), "{files:?}");
+        for (file, &(version, description, sql)) in files.iter().zip(&MIGRATIONS) {
+            let (number, rest) = file.split_once('_').expect("NNNN_name.sql");
+            assert_eq!(number.parse::<i64>().ok(), Some(version), "{file}");
+            assert_eq!(rest.trim_end_matches(".sql").replace('_', " "), description);
+            let on_disk = std::fs::read_to_string(dir.join(file)).expect("read");
+            assert_eq!(on_disk, sql, "{file}");
+        }
+    }
 
     #[tokio::test]
     async fn open_sets_wal_and_foreign_keys() {

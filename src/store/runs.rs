@@ -1,8 +1,6 @@
 //! Run records: insert, state changes, heartbeats, the history list, orphan sweep, deletion.
 //! Returns `model` types; the row struct and the state text never leave this file.
 
-use sqlx::FromRow;
-
 use super::{from_json, to_json, NewRun, RunFilter, RunRecord, RunSource, Store, StoreError};
 use crate::stats::snapshot::RunState;
 use crate::stats::thresholds::Verdict;
@@ -12,7 +10,6 @@ pub const MAX_LIST_LIMIT: u32 = 500;
 /// Page size when the filter asks for 0.
 pub const DEFAULT_LIST_LIMIT: u32 = 50;
 
-#[derive(FromRow)]
 struct RunRow {
     id: String,
     plan_name: String,
@@ -30,6 +27,24 @@ struct RunRow {
     summary_json: Option<String>,
     verdicts_json: Option<String>,
 }
+
+super::from_row!(RunRow {
+    id,
+    plan_name,
+    plan_hash,
+    plan_file,
+    plan_source,
+    source,
+    state,
+    settings_json,
+    ratio_json,
+    owner,
+    started_at_ms,
+    ended_at_ms,
+    heartbeat_ms,
+    summary_json,
+    verdicts_json
+});
 
 impl RunRow {
     fn into_record(self) -> Result<RunRecord, StoreError> {

@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::SqliteConnection;
 
 use super::{
-    from_json, to_i64, to_json, NamedHistogram, RunSummary, Store, StoreError, StoredStats,
+    from_json, from_row, to_i64, to_json, NamedHistogram, RunSummary, Store, StoreError,
+    StoredStats,
 };
 use crate::stats::histogram::{ExactStats, LatencyHistogram};
 use crate::stats::snapshot::{FailureRow, Point, StatsRow};
@@ -20,7 +21,6 @@ pub(crate) struct PointsBatch {
     pub(crate) heartbeat_ms: i64,
 }
 
-#[derive(FromRow)]
 struct PointRow {
     t_s: i64,
     users: i64,
@@ -31,13 +31,23 @@ struct PointRow {
     extra_json: Option<String>,
 }
 
-#[derive(FromRow)]
+from_row!(PointRow {
+    t_s,
+    users,
+    rps,
+    fail_per_s,
+    p50_ms,
+    p95_ms,
+    extra_json
+});
+
 struct StatsJsonRow {
     is_total: bool,
     row_json: String,
 }
 
-#[derive(FromRow)]
+from_row!(StatsJsonRow { is_total, row_json });
+
 struct FailureDbRow {
     method: String,
     name: String,
@@ -45,7 +55,13 @@ struct FailureDbRow {
     occurrences: i64,
 }
 
-#[derive(FromRow)]
+from_row!(FailureDbRow {
+    method,
+    name,
+    error,
+    occurrences
+});
+
 struct HistogramRow {
     method: String,
     name: String,
@@ -54,6 +70,15 @@ struct HistogramRow {
     corrected: Option<Vec<u8>>,
     corrected_exact_json: Option<String>,
 }
+
+from_row!(HistogramRow {
+    method,
+    name,
+    histogram,
+    exact_json,
+    corrected,
+    corrected_exact_json
+});
 
 /// Replaces points with the same `t_s` (a retried batch must not duplicate seconds) and moves
 /// the heartbeat forward.
