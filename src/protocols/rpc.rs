@@ -24,10 +24,11 @@ use super::common::{
     default_header, is_response_to, rpc_error, short, PreparedHeaders, PreparedPath,
 };
 use super::event_stream::Parser;
+use super::fanout::PreparedFanout;
 use super::http_client::{timeout_message, Outgoing, UserHttp, MCP_SESSION_ID};
 use super::step::{sample, PrepareCtx, PrepareError, StepCtx};
 use crate::engine::vars::Vars;
-use crate::plan::model::{BodyLimit, Capture, Checks, NameId, RpcStep, Step};
+use crate::plan::model::{BodyLimit, Capture, Checks, FanoutRole, NameId, RpcStep, Step};
 use crate::plan::template::JsonTemplate;
 
 /// How long an event-stream reply may take to end after its response event before the
@@ -55,6 +56,8 @@ pub struct PreparedRpc {
     name: NameId,
     checks: Checks,
     captures: Vec<Capture>,
+    /// `publish`: the JSON-RPC response names the event this request emitted.
+    publish: Option<PreparedFanout>,
 }
 
 impl PreparedRpc {
@@ -96,6 +99,7 @@ impl PreparedRpc {
             name: PrepareError::row(step)?,
             checks: step.checks.clone(),
             captures: step.captures.clone(),
+            publish: PreparedFanout::new(step.fanout.as_ref(), FanoutRole::Publish, cx.topics),
         })
     }
 
@@ -112,6 +116,7 @@ impl PreparedRpc {
         };
         // The session belongs to the server that answered (an Arc clone, `initialize` only).
         let origin = self.initialize.then(|| Arc::clone(&outgoing.target.origin));
+        let listening = self.publish.as_ref().map(PreparedFanout::listening);
         let result =
             tokio::time::timeout(self.timeout, exchange(cx.http, outgoing, id, self.max_body))
                 .await;
@@ -132,7 +137,14 @@ impl PreparedRpc {
             }
         };
         let bytes = reply.received;
-        match self.judge(&reply, id, elapsed, cx.vars) {
+        let judged = self.judge(&reply, id, elapsed, cx.vars);
+        let published = match (&self.publish, listening) {
+            (Some(publish), Some(expected)) if judged.is_ok() => {
+                publish.published(&reply.message, start, expected, cx.rec, end)
+            }
+            _ => Ok(()),
+        };
+        match judged.and(published) {
             Ok(()) => {
                 if let Some(origin) = origin {
                     let session = reply.headers.get(MCP_SESSION_ID).cloned();

@@ -43,13 +43,15 @@ use super::common::{
     default_header, is_response_to, rpc_error, short, PreparedHeaders, PreparedPath, SplitChecks,
 };
 use super::event_stream::{Event, Parser};
+use super::fanout::PreparedFanout;
 use super::http_client::{
     timeout_message, HttpError, Outgoing, Response, StreamingResponse, Target, UserHttp,
 };
 use super::step::{sample, PrepareCtx, PrepareError, StepCtx};
+use crate::engine::fanout::Listener;
 use crate::engine::vars::Vars;
 use crate::plan::duration::format_duration;
-use crate::plan::model::{NameId, SseNames, SseStep, Step};
+use crate::plan::model::{FanoutRole, NameId, SseNames, SseStep, Step};
 use crate::plan::template::JsonTemplate;
 use crate::stats::recorder::Recorder;
 use crate::stats::sample::SseDelivery;
@@ -119,6 +121,8 @@ pub struct PreparedSse {
     /// The step's own row: the stream counts.
     row: NameId,
     checks: SplitChecks,
+    /// `subscribe`: each event's data is matched to the topic's published events.
+    subscribe: Option<PreparedFanout>,
 }
 
 impl PreparedSse {
@@ -144,6 +148,7 @@ impl PreparedSse {
             names: sse.names,
             row: PrepareError::row(step)?,
             checks: SplitChecks::new(step),
+            subscribe: PreparedFanout::new(step.fanout.as_ref(), FanoutRole::Subscribe, cx.topics),
         })
     }
 
@@ -330,6 +335,8 @@ struct Listening<'a> {
     /// The row of the `post` message's round trip.
     post_name: NameId,
     stop: &'a CancellationToken,
+    /// `subscribe`: listening on the topic while the connection is open.
+    subscribed: Option<(&'a PreparedFanout, Listener)>,
 }
 
 impl PreparedSse {
@@ -441,6 +448,7 @@ impl PreparedSse {
             resume,
             post_name: names.post.unwrap_or(names.event_gap),
             stop: cx.stop,
+            subscribed: self.subscribe.as_ref().map(|s| (s, s.listen(connected))),
         };
 
         // The MCP SSE transport, part 1: the stream announces where to post.
@@ -566,6 +574,9 @@ impl Listening<'_> {
             ..SseDelivery::default()
         };
         rec.record_sse(self.p.row, one, r.at);
+        if let Some((subscribe, listener)) = &self.subscribed {
+            subscribe.message(listener, r.event.data.as_bytes(), r.at, rec);
+        }
         let checked = if self.resume.first_unchecked {
             self.resume.first_unchecked = false;
             self.p

@@ -13,10 +13,10 @@ use std::time::Duration;
 use super::failures::{clip_error, FAILURE_GROUP_CAP, OTHER_ERRORS};
 use super::histogram::{ExactStats, HistogramError, LatencyHistogram};
 use super::interval::{Interval, Latencies};
-use super::sample::{Batch, Sample, SseDelivery, WsDelivery};
+use super::sample::{Batch, FanoutCounts, Sample, SseDelivery, WsDelivery};
 use super::snapshot::{
-    us_to_ms, FailureRow, GeneratorLag, Percentiles, Point, PointExtra, RunState, Snapshot,
-    SseStreams, StatsRow,
+    us_to_ms, FailureRow, FanoutFigures, GeneratorLag, Percentiles, Point, PointExtra, RunState,
+    Snapshot, SseStreams, StatsRow,
 };
 use crate::format::fmt_ms;
 use crate::plan::model::{NameId, RequestName};
@@ -54,6 +54,8 @@ struct Row {
     ws: WsDelivery,
     /// SSE stream counts (an sse step's own row; the total sums every row's).
     sse: SseDelivery,
+    /// Fan-out counts (a topic's row; the total sums every row's).
+    fanout: FanoutCounts,
 }
 
 impl Row {
@@ -70,6 +72,7 @@ impl Row {
             errors: HashMap::new(),
             ws: WsDelivery::default(),
             sse: SseDelivery::default(),
+            fanout: FanoutCounts::default(),
         }
     }
 
@@ -139,6 +142,7 @@ impl Row {
         self.errors.clear();
         self.ws = WsDelivery::default();
         self.sse = SseDelivery::default();
+        self.fanout = FanoutCounts::default();
     }
 }
 
@@ -261,6 +265,9 @@ impl Aggregator {
         for &(name, counts) in &batch.sse {
             self.add_sse(name, counts);
         }
+        for &(name, counts) in &batch.fanout {
+            self.add_fanout(name, counts);
+        }
         self.dropped += batch.dropped;
         self.cancelled += batch.cancelled;
     }
@@ -273,6 +280,11 @@ impl Aggregator {
     fn add_sse(&mut self, name: NameId, counts: SseDelivery) {
         self.total.sse.add(counts);
         self.row_mut(name).sse.add(counts);
+    }
+
+    fn add_fanout(&mut self, name: NameId, counts: FanoutCounts) {
+        self.total.fanout.add(counts);
+        self.row_mut(name).fanout.add(counts);
     }
 
     /// Adds one second of another generator (an agent's [`Interval`]): afterwards every number
@@ -300,6 +312,9 @@ impl Aggregator {
             }
             if !r.sse.is_zero() {
                 self.add_sse(NameId(r.name), r.sse);
+            }
+            if !r.fanout.is_zero() {
+                self.add_fanout(NameId(r.name), r.fanout);
             }
         }
         if let Some(lag) = &part.lag {
@@ -635,6 +650,7 @@ impl Aggregator {
             total_fail_per_s: per_s(row.failures, run_secs),
             ws: (!row.ws.is_zero()).then_some(row.ws),
             sse: (!row.sse.is_zero()).then(|| SseStreams::new(row.sse, run_secs)),
+            fanout: (!row.fanout.is_zero()).then(|| FanoutFigures::new(row.fanout)),
         }
     }
 }
@@ -1126,7 +1142,10 @@ mod tests {
         let lag = snap(&agg, 1).lag.expect("lag figures");
         assert_eq!(lag.starts, 1_000);
         assert!((lag.p50_ms - 1.0).abs() < 0.01, "{lag:?}");
-        assert!(lag.p99_ms < 1.1 && (lag.max_ms - 50.0).abs() < 0.1, "{lag:?}");
+        assert!(
+            lag.p99_ms < 1.1 && (lag.max_ms - 50.0).abs() < 0.1,
+            "{lag:?}"
+        );
         assert_eq!(lag.text(), "1.00 / 1.00 ms");
         agg.reset();
         assert_eq!((snap(&agg, 1).dropped, agg.lag_p99_us()), (0, None));

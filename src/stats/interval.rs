@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::failures::{clip_error, FAILURE_GROUP_CAP, OTHER_ERRORS};
 use super::histogram::{ExactStats, HistogramError, LatencyHistogram};
-use super::sample::{Batch, SseDelivery, WsDelivery};
+use super::sample::{Batch, FanoutCounts, SseDelivery, WsDelivery};
 
 /// Latencies as they travel: HDR V2 + deflate, and the exact numbers the format has no room for.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -73,6 +73,9 @@ pub struct IntervalRow {
     /// SSE stream counts of the second (zero for other rows).
     #[serde(default, skip_serializing_if = "SseDelivery::is_zero")]
     pub sse: SseDelivery,
+    /// Fan-out counts of the second (zero for rows other than a topic's).
+    #[serde(default, skip_serializing_if = "FanoutCounts::is_zero")]
+    pub fanout: FanoutCounts,
 }
 
 /// One second of one generator.
@@ -98,6 +101,7 @@ struct DeltaRow {
     errors: Vec<(String, u64)>,
     ws: WsDelivery,
     sse: SseDelivery,
+    fanout: FanoutCounts,
     used: bool,
 }
 
@@ -170,6 +174,9 @@ impl IntervalBuilder {
         for &(name, counts) in &batch.sse {
             self.row(name.0).sse.add(counts);
         }
+        for &(name, counts) in &batch.fanout {
+            self.row(name.0).fanout.add(counts);
+        }
         for &us in &batch.lags_us {
             self.lag.record(u64::from(us));
         }
@@ -192,6 +199,7 @@ impl IntervalBuilder {
                 errors: Vec::new(),
                 ws: WsDelivery::default(),
                 sse: SseDelivery::default(),
+                fanout: FanoutCounts::default(),
                 used: false,
             })
         });
@@ -218,6 +226,7 @@ impl IntervalBuilder {
                 errors: std::mem::take(&mut row.errors),
                 ws: std::mem::take(&mut row.ws),
                 sse: std::mem::take(&mut row.sse),
+                fanout: std::mem::take(&mut row.fanout),
             });
             row.latencies.clear();
             // The twin goes on existing (run-long), empty for the next second.
