@@ -169,16 +169,16 @@ pub(crate) struct SubscriberQuery {
     drop_one_in: Option<u64>,
 }
 
-fn drop_one_in(
-    query: Result<Query<SubscriberQuery>, QueryRejection>,
-) -> Result<Option<u64>, Response> {
-    match query {
-        Ok(Query(q)) => Ok(q.drop_one_in),
-        Err(_) => Err(json_error(
-            StatusCode::BAD_REQUEST,
-            "drop_one_in must be a whole number",
-        )),
-    }
+/// The subscriber's `drop_one_in`; None when the query is not valid.
+fn drop_one_in(query: Result<Query<SubscriberQuery>, QueryRejection>) -> Option<Option<u64>> {
+    query.ok().map(|Query(q)| q.drop_one_in)
+}
+
+fn bad_query() -> Response {
+    json_error(
+        StatusCode::BAD_REQUEST,
+        "drop_one_in must be a whole number",
+    )
 }
 
 /// `GET /broadcast/events[?drop_one_in=K]`: one `event: broadcast` per broadcast.
@@ -186,9 +186,8 @@ pub(crate) async fn events(
     State(state): State<TargetState>,
     query: Result<Query<SubscriberQuery>, QueryRejection>,
 ) -> Response {
-    let drop_one_in = match drop_one_in(query) {
-        Ok(k) => k,
-        Err(response) => return response,
+    let Some(drop_one_in) = drop_one_in(query) else {
+        return bad_query();
     };
     let (membership, rx) = Broadcasts::join(&state, drop_one_in);
     let stream = stream::unfold((membership, rx), |(membership, mut rx)| async move {
@@ -212,9 +211,8 @@ pub(crate) async fn ws(
     query: Result<Query<SubscriberQuery>, QueryRejection>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let drop_one_in = match drop_one_in(query) {
-        Ok(k) => k,
-        Err(response) => return response,
+    let Some(drop_one_in) = drop_one_in(query) else {
+        return bad_query();
     };
     // Registered now, before the 101 goes out.
     let (membership, rx) = Broadcasts::join(&state, drop_one_in);

@@ -27,7 +27,7 @@ impl Validator<'_, '_> {
     pub(super) fn fanout(&mut self, t: &DeTable<'_>, kind: &str) -> Option<Fanout> {
         let publish = field(t, "publish");
         let subscribe = field(t, "subscribe");
-        let (role, (key_span, v)) = match (publish, subscribe) {
+        let (role, (_, v)) = match (publish, subscribe) {
             (None, None) => return None,
             (Some(p), Some(_)) => {
                 self.err(
