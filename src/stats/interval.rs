@@ -307,6 +307,17 @@ mod tests {
                 Some((n, c)) if n.0 == name => c.add(streams),
                 _ => b.sse.push((NameId(name), streams)),
             }
+            // and a fan-out topic's counts
+            let fanout = FanoutCounts {
+                published: u64::from(bytes % 2),
+                expected: u64::from(bytes % 13),
+                received: u64::from(ok),
+                unmatched: u64::from(bytes % 17 == 0),
+            };
+            match b.fanout.last_mut() {
+                Some((n, c)) if n.0 == name => c.add(fanout),
+                _ => b.fanout.push((NameId(name), fanout)),
+            }
         }
         b
     }
