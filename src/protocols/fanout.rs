@@ -97,7 +97,11 @@ impl PreparedFanout {
             return;
         };
         let matched = self.board.receive(key, at, listener.since);
-        self.record(FanoutCounts::default(), matched, rec, at);
+        let one = FanoutCounts {
+            messages: 1,
+            ..FanoutCounts::default()
+        };
+        self.record(one, matched, rec, at);
     }
 
     fn record(&self, mut counts: FanoutCounts, matched: Matched, rec: &mut Recorder, now: Instant) {

@@ -97,12 +97,13 @@ pub struct SseLine {
     pub drop: String,
 }
 
-/// A fan-out topic row: events published, deliveries expected and received, unmatched
-/// messages, delivery.
+/// A fan-out topic row: events published, deliveries expected, messages, deliveries received,
+/// unmatched messages, delivery.
 pub struct FanoutLine {
     pub name: String,
     pub published: u64,
     pub expected: u64,
+    pub messages: u64,
     pub received: u64,
     pub unmatched: u64,
     pub delivery: String,
@@ -197,6 +198,7 @@ impl Report {
                         name: r.name.clone(),
                         published: f.published,
                         expected: f.expected,
+                        messages: f.messages,
                         received: f.received,
                         unmatched: f.unmatched,
                         delivery: fmt_pct(f.delivery),
@@ -392,6 +394,7 @@ mod tests {
                 crate::stats::snapshot::FanoutCounts {
                     published: 4,
                     expected: 80,
+                    messages: 79,
                     received: 79,
                     unmatched: 0,
                 },

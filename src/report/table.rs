@@ -140,6 +140,7 @@ pub fn stats_table(s: &Snapshot) -> String {
             ("Topic", Align::Left, true),
             ("# published", Align::Right, false),
             ("# expected", Align::Right, false),
+            ("# messages", Align::Right, false),
             ("# received", Align::Right, false),
             ("# unmatched", Align::Right, false),
             ("delivery", Align::Right, false),
@@ -150,6 +151,7 @@ pub fn stats_table(s: &Snapshot) -> String {
                     display_name(&r.name),
                     f.published.to_string(),
                     f.expected.to_string(),
+                    f.messages.to_string(),
                     f.received.to_string(),
                     f.unmatched.to_string(),
                     fmt_pct(f.delivery),
@@ -586,6 +588,7 @@ mod tests {
             crate::stats::snapshot::FanoutCounts {
                 published: 10,
                 expected: 200,
+                messages: 195,
                 received: 190,
                 unmatched: 3,
             },
@@ -600,7 +603,7 @@ mod tests {
         let cells: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(
             cells,
-            ["alerts", "10", "200", "190", "3", "95.00%"],
+            ["alerts", "10", "200", "195", "190", "3", "95.00%"],
             "{text}"
         );
     }

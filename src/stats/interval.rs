@@ -311,6 +311,7 @@ mod tests {
             let fanout = FanoutCounts {
                 published: u64::from(bytes % 2),
                 expected: u64::from(bytes % 13),
+                messages: u64::from(bytes % 3),
                 received: u64::from(ok),
                 unmatched: u64::from(bytes % 17 == 0),
             };

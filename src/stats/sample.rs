@@ -126,6 +126,9 @@ pub struct FanoutCounts {
     pub published: u64,
     /// Deliveries expected: for each event, the subscribers listening when it was sent.
     pub expected: u64,
+    /// Messages with a key the subscribers received (matched or not, and those still waiting
+    /// for their publish when the run ended).
+    pub messages: u64,
     /// Deliveries received: messages matched to an event published while their subscriber
     /// listened (at most the event's expected count).
     pub received: u64,
@@ -138,6 +141,7 @@ impl FanoutCounts {
     pub fn add(&mut self, other: FanoutCounts) {
         self.published += other.published;
         self.expected += other.expected;
+        self.messages += other.messages;
         self.received += other.received;
         self.unmatched += other.unmatched;
     }

@@ -140,6 +140,8 @@ pub struct FanoutFigures {
     pub published: u64,
     /// Deliveries expected: Σ subscribers listening when each event was sent.
     pub expected: u64,
+    /// Keyed messages the subscribers received, matched or not.
+    pub messages: u64,
     /// Deliveries received (matched to their event).
     pub received: u64,
     /// Messages matched to no expected delivery.
@@ -153,6 +155,7 @@ impl FanoutFigures {
         FanoutFigures {
             published: counts.published,
             expected: counts.expected,
+            messages: counts.messages,
             received: counts.received,
             unmatched: counts.unmatched,
             delivery: counts.delivery_ratio(),

@@ -571,6 +571,7 @@ mod tests {
             crate::stats::snapshot::FanoutCounts {
                 published: 20,
                 expected: 400,
+                messages: 382,
                 received: 380,
                 unmatched: 2,
             },

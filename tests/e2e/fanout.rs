@@ -62,6 +62,7 @@ fn check_exact(snapshot: &Snapshot, stats: &Value, subscribers: u64) {
     assert_eq!(f.published, broadcasts, "{f:?} {stats}");
     assert_eq!(f.expected, subscribers * f.published, "{f:?}");
     assert_eq!((f.received, f.unmatched), (deliveries, 0), "{f:?} {stats}");
+    assert_eq!(f.messages, deliveries, "{f:?}");
     assert_eq!(skipped, 0);
     assert_eq!(f.received, f.expected, "{f:?}");
     assert_eq!(f.delivery, 1.0);
@@ -149,6 +150,7 @@ async fn skipped_deliveries_lower_the_delivery_rate_and_fail_its_threshold() {
         "{f:?}"
     );
     assert_eq!((f.received, f.unmatched), (deliveries, 0), "{f:?}");
+    assert_eq!(f.messages, deliveries, "{f:?}");
     let ratio = deliveries as f64 / (10 * broadcasts) as f64;
     assert!((f.delivery - ratio).abs() < 1e-12, "{f:?} vs {ratio}");
     assert!(f.delivery < 0.99);

@@ -239,6 +239,7 @@ async fn notifications_plan_delivers_every_broadcast_on_the_demo_target() {
     assert!(topic.published >= 5, "{topic:?}");
     assert_eq!(topic.expected, 10 * topic.published, "{topic:?}");
     assert_eq!((topic.received, topic.unmatched), (topic.expected, 0));
+    assert_eq!(topic.messages, topic.received);
     for t in &plan.thresholds {
         let v = hornet::stats::thresholds::evaluate(t, &s);
         assert!(v.passed, "{v:?}");
