@@ -1,5 +1,6 @@
 //! HTTP steps: prepared once per run (static parts of URL, headers and body built ahead), then
-//! executed per request by a user — render what is dynamic, send, check, capture, record.
+//! executed per request by a user — render what is dynamic, send, check, capture, record (and
+//! with `publish`, post the fan-out event its response names: see `fanout.rs`).
 //! This is the hot path: whatever can be built once is built here at preparation, not per
 //! request; connections and cookies belong to `http_client.rs`.
 

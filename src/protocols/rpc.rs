@@ -8,6 +8,7 @@
 //! its later requests to that origin, http steps included (see `UserHttp::set_mcp_session`).
 //! The `result.protocolVersion` it negotiated goes with it, as `MCP-Protocol-Version`.
 //! Checks and captures see the JSON-RPC response: the HTTP status and headers, and the response object as the body.
+//! So does a `publish` key (the fan-out event the call emitted: see `fanout.rs`).
 //! It sends through the user's `UserHttp` and never opens a connection of its own.
 
 use std::fmt::Write as _;

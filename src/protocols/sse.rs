@@ -24,7 +24,9 @@
 //! Stream counts go to the step's own row (`SSE <name>`), as they happen: connections opened
 //! (reconnections included), drops, reconnects and events; its drop figure is drops / opened.
 //! Checks on the status and headers apply to every connection's response; body checks and
-//! captures to the `post` reply, or else to the step's first event's data. The stream's
+//! captures to the `post` reply, or else to the step's first event's data. With `subscribe`,
+//! each event's data is matched to a fan-out topic's events (see `fanout.rs`) while the
+//! connection is open. The stream's
 //! connection is closed when the step ends: nothing outlasts it.
 
 use std::future::Future;

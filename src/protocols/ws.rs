@@ -19,7 +19,9 @@
 //! once. The figures up to the stop are kept. The step timeout bounds the handshake and each message's wait for its reply; a server
 //! that closes, breaks or sends garbage before the step is done fails (and loses) every message
 //! still waiting for its reply. Status and header checks apply to the handshake; body checks and captures
-//! to each reply matched to a message. The socket opens through `UserHttp::connect_raw` and
+//! to each reply matched to a message. A step without `send` and with `for` only listens;
+//! with `subscribe`, every data message is also matched to a fan-out topic's events (see
+//! `fanout.rs`) while the socket is open. The socket opens through `UserHttp::connect_raw` and
 //! lives for the step only; nothing here outlasts the step.
 
 use std::time::{Duration, Instant};
