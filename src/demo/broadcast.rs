@@ -1,4 +1,5 @@
-//! Notification fan-out: `POST /broadcast` pushes `{"id": N, ...body}` to every current
+//! Notification fan-out: `POST /broadcast` (or the JSON-RPC method `broadcast`, its params as
+//! the body) pushes `{"id": N, ...body}` to every current
 //! subscriber of `GET /broadcast/events` (SSE, `event: broadcast`) and `GET /broadcast/ws`
 //! (one WebSocket text message per broadcast), and answers `{"id": N, "subscribers": S}`. A
 //! subscriber with `?drop_one_in=K` misses every K-th broadcast on purpose (so a test sees
@@ -133,8 +134,7 @@ impl Drop for Membership {
     }
 }
 
-/// `POST /broadcast`: any JSON body; an object's fields go into the message beside `id`, any
-/// other value under `data`.
+/// `POST /broadcast`: any JSON body (see [`broadcast_value`]).
 pub(crate) async fn broadcast(State(state): State<TargetState>, body: Bytes) -> Response {
     let value = if body.is_empty() {
         Value::Object(Map::new())
@@ -144,6 +144,12 @@ pub(crate) async fn broadcast(State(state): State<TargetState>, body: Bytes) -> 
             Err(_) => return json_error(StatusCode::BAD_REQUEST, "Invalid JSON"),
         }
     };
+    Json(broadcast_value(&state, value)).into_response()
+}
+
+/// Broadcasts `value` (an object's fields beside the new `id`, any other value under `data`);
+/// returns `{"id": N, "subscribers": S}` (also the JSON-RPC method `broadcast`'s result).
+pub(crate) fn broadcast_value(state: &TargetState, value: Value) -> Value {
     let id = state.broadcasts.last_id.fetch_add(1, Ordering::Relaxed) + 1;
     let mut message = Map::new();
     message.insert("id".into(), json!(id));
@@ -155,13 +161,14 @@ pub(crate) async fn broadcast(State(state): State<TargetState>, body: Bytes) -> 
                 }
             }
         }
+        Value::Null => {}
         other => {
             message.insert("data".into(), other);
         }
     }
     let text: Arc<str> = Value::Object(message).to_string().into();
     let subscribers = state.broadcasts.send(&text);
-    Json(json!({ "id": id, "subscribers": subscribers })).into_response()
+    json!({ "id": id, "subscribers": subscribers })
 }
 
 #[derive(Deserialize)]

@@ -1,4 +1,4 @@
-//! Notification fan-out against the demo target's `/broadcast`: subscribers hold its SSE or
+//! Notification fan-out against the demo target's `/broadcast` (and JSON-RPC `broadcast`): subscribers hold its SSE or
 //! WebSocket stream and `subscribe`, one publisher POSTs and `publish`es the id its response
 //! names. Hornet's counts are compared with the target's own (`/__stats` broadcast): every
 //! delivery the target made is one Hornet received, the expected count is subscribers ×
@@ -10,7 +10,9 @@ use std::time::Duration;
 use hornet::stats::snapshot::{FanoutFigures, Snapshot};
 use serde_json::Value;
 
-use crate::helpers::{hornet_run, plan, plan_file, row, run_cfg, run_to_end, served, spawn_target};
+use crate::helpers::{
+    hornet_run, plan, plan_file, row, run_cfg, run_to_end, served, served_count, spawn_target,
+};
 
 /// `subscribers` users on `stream` (an sse or ws step) and one publisher at 10/s that starts
 /// after 1 s (every subscriber is connected by then).
@@ -90,6 +92,22 @@ async fn ws_subscribers_that_only_listen_receive_every_broadcast() {
         r#"{ ws = "/broadcast/ws", name = "/bw", for = "1m", subscribe = { topic = "alerts", key = "json:$.id" } }"#,
     );
     let (snapshot, stats) = run(&text, 11, 2.5).await;
+    check_exact(&snapshot, &stats, 10);
+}
+
+#[tokio::test]
+async fn an_rpc_publisher_reads_its_key_from_the_json_rpc_result() {
+    let text = plan_text(
+        10,
+        r#"{ sse = "/broadcast/events", name = "/b", for = "1m", min_events = 0, subscribe = { topic = "alerts", key = "json:$.id" } }"#,
+    )
+    .replace(
+        r#"{ post = "/broadcast", name = "/broadcast", json = { text = "hi" }, publish = { topic = "alerts", key = "json:$.id" } }"#,
+        r#"{ rpc = "broadcast", params = { text = "hi" }, publish = { topic = "alerts", key = "json:$.result.id" } }"#,
+    );
+    assert!(text.contains("rpc = \"broadcast\""), "{text}");
+    let (snapshot, stats) = run(&text, 11, 2.5).await;
+    assert_eq!(served_count(&stats, "POST /rpc"), broadcast_stats(&stats).0);
     check_exact(&snapshot, &stats, 10);
 }
 
