@@ -1,6 +1,6 @@
-//! Notification fan-out against the demo target's `/broadcast` (and JSON-RPC `broadcast`): subscribers hold its SSE or
-//! WebSocket stream and `subscribe`, one publisher POSTs and `publish`es the id its response
-//! names. Hornet's counts are compared with the target's own (`/__stats` broadcast): every
+//! Notification fan-out against the demo target's `/broadcast` (and JSON-RPC `broadcast`):
+//! subscribers hold its SSE or WebSocket stream and `subscribe`, one publisher POSTs and
+//! `publish`es the id its response names. Hornet's counts are compared with the target's own (`/__stats` broadcast): every
 //! delivery the target made is one Hornet received, the expected count is subscribers ×
 //! events, and with `drop_one_in` the delivery rate is the target's own ratio and a
 //! `delivery > 99%` threshold fails the run with exit code 1.
