@@ -14,8 +14,9 @@ use crate::share::Share;
 use crate::stats::histogram::{HIGHEST_US, LOWEST_US, SIGNIFICANT_DIGITS};
 use crate::store::RunSettings;
 
-/// Bumped whenever a message changes shape (3: ws cut and SSE stream counts in the seconds).
-pub const PROTOCOL_VERSION: u32 = 3;
+/// Bumped whenever a message changes shape (3: ws cut and SSE stream counts in the seconds;
+/// 4: fan-out counts).
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The HDR histograms' configuration: merged histograms must have the same one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,6 +1,6 @@
 //! The built-in demo target (`hornet target`): an imitation of the MCP Gateway's REST, JSON-RPC,
 //! SSE, WebSocket and admin routes, so that shipped plans work with zero setup, plus test helpers
-//! (`/delay`, `/status`, `/bytes`), `/__stats`, the count of requests served per route that
+//! (`/delay`, `/status`, `/bytes`), a notification fan-out (`/broadcast`), `/__stats`, the count of requests served per route that
 //! end-to-end tests compare Hornet's numbers with, and `POST /__stall?for=2s` (see `control.rs`).
 //!
 //! This file owns the public API (config, `router`, `serve`, `spawn`), the shared state and the
@@ -9,6 +9,7 @@
 //! are pre-built atomics (see `stats.rs`), and every open stream ends on shutdown.
 
 mod admin;
+mod broadcast;
 mod catalog;
 mod control;
 mod openapi;
@@ -70,6 +71,7 @@ pub(crate) struct Inner {
     pub(crate) counters: stats::Counters,
     pub(crate) sessions: stream::Sessions,
     pub(crate) event_stream: stream::EventStreamCounts,
+    pub(crate) broadcasts: broadcast::Broadcasts,
     pub(crate) stall: control::Stall,
     pub(crate) mcp: control::McpSessions,
     pub(crate) shutdown: CancellationToken,
@@ -100,6 +102,7 @@ fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
         counters: stats::Counters::new(),
         sessions: stream::Sessions::default(),
         event_stream: stream::EventStreamCounts::default(),
+        broadcasts: broadcast::Broadcasts::default(),
         stall: control::Stall::new(),
         mcp: control::McpSessions::new(),
         shutdown,
@@ -117,6 +120,9 @@ fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
         .route("/events", get(stream::events_stream))
         .route("/message", post(stream::message))
         .route("/ws", get(stream::ws))
+        .route("/broadcast", post(broadcast::broadcast))
+        .route("/broadcast/events", get(broadcast::events))
+        .route("/broadcast/ws", get(broadcast::ws))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let open = Router::new()
         .route(

@@ -103,6 +103,7 @@ fn answer(state: &TargetState, method: &str, params: &Value) -> Result<RpcResult
     let result = match method {
         "initialize" => initialize_result(params),
         "ping" => json!({}),
+        "broadcast" => super::broadcast::broadcast_value(state, params.clone()),
         "tools/list" => {
             let body = catalog.store(Kind::Tool).snapshot().rpc_body(|tools| {
                 let mut listed: Vec<Value> = tools

@@ -70,6 +70,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/events"),
     ("POST", "/message"),
     ("GET", "/ws"),
+    ("POST", "/broadcast"),
+    ("GET", "/broadcast/events"),
+    ("GET", "/broadcast/ws"),
     ("GET", "/delay/{ms}"),
     ("GET", "/status/{code}"),
     ("GET", "/bytes/{n}"),
@@ -192,6 +195,7 @@ pub(crate) async fn get_stats(State(state): State<TargetState>) -> Json<Value> {
     stats["mcp"] = state.mcp.to_json();
     stats["sse_open"] = json!(state.sessions.len());
     stats["event_stream"] = state.event_stream.to_json();
+    stats["broadcast"] = state.broadcasts.to_json();
     Json(stats)
 }
 
@@ -199,6 +203,7 @@ pub(crate) async fn reset_stats(State(state): State<TargetState>) -> impl IntoRe
     state.counters.reset();
     state.mcp.reset();
     state.event_stream.reset();
+    state.broadcasts.reset();
     StatusCode::NO_CONTENT
 }
 

@@ -6,6 +6,7 @@ pub(crate) mod arrival;
 pub mod clock;
 pub(crate) mod context;
 pub(crate) mod cpu;
+pub mod fanout;
 pub(crate) mod feeder;
 #[cfg(test)]
 mod plan_props;

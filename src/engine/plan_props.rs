@@ -351,7 +351,7 @@ fn prepare_run(plan: &Plan) {
         return;
     };
     for c in &classes {
-        if let Ok(prepared) = prepare_class(&plan, c, &base, &vars) {
+        if let Ok(prepared) = prepare_class(&plan, c, &base, &vars, &Default::default()) {
             let sum: u64 = c.tasks.iter().map(|t| u64::from(t.weight)).sum();
             // the running sums are exact (never saturated): picks follow the weights
             assert_eq!(

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::fanout::Topics;
 use super::vars::{SharedVars, Vars};
 use super::EngineError;
 use crate::plan::model::{Plan, Step, StepKind, UserClass, Wait};
@@ -58,11 +59,13 @@ pub(crate) fn prepare_class(
     class: &UserClass,
     base: &Arc<OriginInfo>,
     vars: &Vars,
+    topics: &Topics,
 ) -> Result<PreparedClass, EngineError> {
     let cx = PrepareCtx {
         defaults: &plan.defaults,
         base,
         vars,
+        topics,
     };
     let steps = |steps: &[Step]| -> Result<Vec<PreparedStep>, EngineError> {
         steps.iter().map(|s| prepare_step(&cx, s)).collect()

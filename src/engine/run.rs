@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use super::arrival::{self, OpenModel};
 use super::context::{Population, UserContext};
+use super::fanout::Topics;
 use super::feeder::{ClassFeeds, Feeders};
 use super::prepare::{never_ready_warnings, prepare_class, PreparedClass};
 use super::setup::{run_setup, SetupOutcome};
@@ -262,9 +263,11 @@ fn begin(
         .collect();
     let shared_vars = setup.shared;
     let vars = Vars::new(shared_vars.clone());
+    // The fan-out boards: the prepared steps keep the ones they use.
+    let topics = Topics::default();
     let prepared: Vec<Arc<PreparedClass>> = classes
         .iter()
-        .map(|c| prepare_class(&plan, c, &req.origin, &vars).map(Arc::new))
+        .map(|c| prepare_class(&plan, c, &req.origin, &vars, &topics).map(Arc::new))
         .collect::<Result<_, _>>()?;
     let sequence = ClassSequence::of_classes(&classes);
     let class_names: Vec<Arc<str>> = classes.iter().map(|c| Arc::from(c.name.as_str())).collect();

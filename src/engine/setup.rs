@@ -10,6 +10,7 @@ use rand::SeedableRng;
 use tokio::sync::mpsc;
 
 use super::context::UserContext;
+use super::fanout::Topics;
 use super::feeder::Feeders;
 use super::prepare::prepare_step;
 use super::user::run_steps;
@@ -39,10 +40,13 @@ pub(crate) async fn run_setup(
 ) -> Result<SetupOutcome, EngineError> {
     let mut vars = Vars::new(shared);
     feeders.peek_first(&mut vars);
+    // A setup step that publishes finds no subscriber (users start later).
+    let topics = Topics::default();
     let cx = PrepareCtx {
         defaults: &plan.defaults,
         base,
         vars: &vars,
+        topics: &topics,
     };
     let steps = plan
         .setup

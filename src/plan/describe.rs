@@ -48,6 +48,7 @@ pub fn describe(plan: &Plan) -> String {
 fn write_plan(out: &mut String, plan: &Plan) -> std::fmt::Result {
     write_header(out, plan)?;
     write_classes(out, plan)?;
+    write_topics(out, plan)?;
     write_shapes(out, plan)?;
     write_thresholds(out, plan)?;
     write_data(out, plan)?;
@@ -142,6 +143,50 @@ fn write_class(
             line.push_str(&format!("  requires {}", task.requires.join(", ")));
         }
         writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+/// The fan-out topics, with how many steps publish and subscribe to each and the keys.
+fn write_topics(out: &mut String, plan: &Plan) -> std::fmt::Result {
+    // (topic, publishing steps, subscribing steps, keys), in order of first appearance
+    let mut topics: Vec<(&str, usize, usize, Vec<&str>)> = Vec::new();
+    let steps = plan.setup.iter().chain(plan.users.iter().flat_map(|c| {
+        c.on_start
+            .iter()
+            .chain(&c.on_stop)
+            .chain(c.tasks.iter().flat_map(|t| &t.steps))
+    }));
+    for f in steps.filter_map(|s| s.fanout.as_ref()) {
+        let at = match topics.iter().position(|t| t.0 == f.topic) {
+            Some(i) => i,
+            None => {
+                topics.push((&f.topic, 0, 0, Vec::new()));
+                topics.len() - 1
+            }
+        };
+        let topic = &mut topics[at];
+        match f.role {
+            FanoutRole::Publish => topic.1 += 1,
+            FanoutRole::Subscribe => topic.2 += 1,
+        }
+        if !topic.3.contains(&f.key_text.as_str()) {
+            topic.3.push(&f.key_text);
+        }
+    }
+    if topics.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "Fan-out topics:")?;
+    for (topic, publishers, subscribers, keys) in topics {
+        writeln!(
+            out,
+            "  {topic}  published by {}, subscribed by {}, key {}",
+            plural(publishers, "step"),
+            plural(subscribers, "step"),
+            keys.join(" / ")
+        )?;
     }
     Ok(())
 }
@@ -313,5 +358,28 @@ Thresholds:
 Statistics names: 5
 ";
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn lists_the_fan_out_topics() {
+        let text = r#"
+[[users]]
+name = "P"
+tasks = [ { post = "/b", publish = { topic = "alerts", key = "json:$.id" } } ]
+[[users]]
+name = "S"
+tasks = [
+  { sse = "/e", for = "1m", subscribe = { topic = "alerts", key = "json:$.id" } },
+  { ws = "/w", for = "1m", subscribe = { topic = "alerts", key = "regex:(\\d+)" } },
+]
+"#;
+        let plan = crate::plan::parse_str(text, "f.toml", None).unwrap();
+        let out = describe(&plan);
+        assert!(
+            out.contains(
+                "\nFan-out topics:\n  alerts  published by 1 step, subscribed by 2 steps, key json:$.id / regex:(\\d+)\n"
+            ),
+            "{out}"
+        );
     }
 }

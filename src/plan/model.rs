@@ -143,6 +143,9 @@ pub struct Step {
     pub captures: Vec<Capture>,
     /// Step timeout; falls back to `defaults.timeout`.
     pub timeout: Option<Duration>,
+    /// `publish = {..}` (http/rpc steps) or `subscribe = {..}` (sse/ws steps): the step's part
+    /// in a notification fan-out.
+    pub fanout: Option<Fanout>,
     /// Where the step was written, "file:line:col", for runtime messages.
     pub location: String,
 }
@@ -154,6 +157,39 @@ pub enum StepKind {
     Sse(SseStep),
     Ws(WsStep),
     Think(Duration),
+}
+
+/// A step's part in a notification fan-out: a publisher's request emits an event that every
+/// subscriber of the topic should receive; both sides read the event's key with `key`.
+#[derive(Clone, Debug)]
+pub struct Fanout {
+    pub role: FanoutRole,
+    pub topic: String,
+    /// Reads the event's key: from the publisher's response body, from each subscriber message.
+    pub key: KeySelector,
+    /// As written, e.g. `json:$.id` (for failure messages).
+    pub key_text: String,
+    /// `FANOUT <topic>`: the delivery counts.
+    pub counts_row: NameId,
+    /// `FANOUT <topic> [delivery]`: send-to-receive latencies.
+    pub delivery_row: NameId,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FanoutRole {
+    /// An http/rpc step: its request (sent at its start) emits the event named by the key.
+    Publish,
+    /// An sse/ws step: each event or message it receives is matched by its key.
+    Subscribe,
+}
+
+/// Where a fan-out key is read.
+#[derive(Clone, Debug)]
+pub enum KeySelector {
+    /// `json:$.path` (singular): the value it matches (strings unquoted, others as JSON).
+    Json(serde_json_path::JsonPath),
+    /// `regex:...` on the text: the first capture group, else the whole match.
+    Regex(regex::Regex),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -477,6 +513,9 @@ pub enum ThresholdMetric {
     Loss,
     /// SSE streams dropped / connections opened (`'/sse'.drop < 1%`): 0 for other rows.
     Drop,
+    /// A fan-out topic's deliveries received / expected (`'alerts'.delivery > 99%`): 1 for rows
+    /// that expected none.
+    Delivery,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

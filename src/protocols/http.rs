@@ -1,5 +1,6 @@
 //! HTTP steps: prepared once per run (static parts of URL, headers and body built ahead), then
-//! executed per request by a user — render what is dynamic, send, check, capture, record.
+//! executed per request by a user — render what is dynamic, send, check, capture, record (and
+//! with `publish`, post the fan-out event its response names: see `fanout.rs`).
 //! This is the hot path: whatever can be built once is built here at preparation, not per
 //! request; connections and cookies belong to `http_client.rs`.
 
@@ -11,10 +12,11 @@ use http::header::{HeaderValue, CONTENT_TYPE};
 
 use super::check::{verify, ResponseView};
 use super::common::PreparedHeaders;
+use super::fanout::PreparedFanout;
 use super::http_client::{timeout_message, OriginInfo, Outgoing, Target};
 use super::step::{sample, PrepareCtx, PrepareError, StepCtx};
 use crate::engine::vars::Vars;
-use crate::plan::model::{Body, BodyLimit, Capture, Checks, HttpStep, NameId, Step};
+use crate::plan::model::{Body, BodyLimit, Capture, Checks, FanoutRole, HttpStep, NameId, Step};
 use crate::plan::template::{JsonTemplate, Template};
 
 /// The request parts of an HTTP step that do not change between requests, built at run start.
@@ -35,6 +37,8 @@ pub struct PreparedHttp {
     name: NameId,
     checks: Checks,
     captures: Vec<Capture>,
+    /// `publish`: the response names the event this request emitted.
+    publish: Option<PreparedFanout>,
 }
 
 #[derive(Debug)]
@@ -65,8 +69,10 @@ impl PreparedHttp {
         } else {
             None
         };
-        let checks_need_body =
-            step.checks.needs_body() || step.captures.iter().any(|c| c.source.needs_body());
+        let publish = PreparedFanout::new(step.fanout.as_ref(), FanoutRole::Publish, cx.topics);
+        let checks_need_body = step.checks.needs_body()
+            || step.captures.iter().any(|c| c.source.needs_body())
+            || publish.is_some();
         Ok(PreparedHttp {
             method: http::Method::from_bytes(http_step.method.as_str().as_bytes())
                 .map_err(|e| err(e.to_string()))?,
@@ -82,6 +88,7 @@ impl PreparedHttp {
             name: PrepareError::row(step)?,
             checks: step.checks.clone(),
             captures: step.captures.clone(),
+            publish,
         })
     }
 
@@ -95,6 +102,7 @@ impl PreparedHttp {
             Err(message) => return cx.fail(name, Duration::ZERO, message, start),
         };
         let keep = self.keep_body.map(|limit| limit.bytes);
+        let listening = self.publish.as_ref().map(PreparedFanout::listening);
         let result = tokio::time::timeout(self.timeout, cx.http.send(outgoing, keep)).await;
         let end = Instant::now();
         let elapsed = end.duration_since(start);
@@ -117,7 +125,14 @@ impl PreparedHttp {
                     elapsed,
                 };
                 let bytes = resp.body_len;
-                match verify(&self.checks, &self.captures, &view, cx.vars) {
+                let verified = verify(&self.checks, &self.captures, &view, cx.vars);
+                let published = match (&self.publish, listening) {
+                    (Some(publish), Some(expected)) if verified.is_ok() => {
+                        publish.published(&resp.body, start, expected, cx.rec, end)
+                    }
+                    _ => Ok(()),
+                };
+                match verified.and(published) {
                     Ok(()) => {
                         let ok = sample(name, elapsed, lag, bytes, true).with_status(view.status);
                         cx.rec.record(ok, end);

@@ -5,6 +5,7 @@
 pub mod check;
 pub(crate) mod common;
 pub mod event_stream;
+pub mod fanout;
 pub mod http;
 pub mod http_client;
 pub mod rpc;

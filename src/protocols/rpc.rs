@@ -8,6 +8,7 @@
 //! its later requests to that origin, http steps included (see `UserHttp::set_mcp_session`).
 //! The `result.protocolVersion` it negotiated goes with it, as `MCP-Protocol-Version`.
 //! Checks and captures see the JSON-RPC response: the HTTP status and headers, and the response object as the body.
+//! So does a `publish` key (the fan-out event the call emitted: see `fanout.rs`).
 //! It sends through the user's `UserHttp` and never opens a connection of its own.
 
 use std::fmt::Write as _;
@@ -24,10 +25,11 @@ use super::common::{
     default_header, is_response_to, rpc_error, short, PreparedHeaders, PreparedPath,
 };
 use super::event_stream::Parser;
+use super::fanout::PreparedFanout;
 use super::http_client::{timeout_message, Outgoing, UserHttp, MCP_SESSION_ID};
 use super::step::{sample, PrepareCtx, PrepareError, StepCtx};
 use crate::engine::vars::Vars;
-use crate::plan::model::{BodyLimit, Capture, Checks, NameId, RpcStep, Step};
+use crate::plan::model::{BodyLimit, Capture, Checks, FanoutRole, NameId, RpcStep, Step};
 use crate::plan::template::JsonTemplate;
 
 /// How long an event-stream reply may take to end after its response event before the
@@ -55,6 +57,8 @@ pub struct PreparedRpc {
     name: NameId,
     checks: Checks,
     captures: Vec<Capture>,
+    /// `publish`: the JSON-RPC response names the event this request emitted.
+    publish: Option<PreparedFanout>,
 }
 
 impl PreparedRpc {
@@ -96,6 +100,7 @@ impl PreparedRpc {
             name: PrepareError::row(step)?,
             checks: step.checks.clone(),
             captures: step.captures.clone(),
+            publish: PreparedFanout::new(step.fanout.as_ref(), FanoutRole::Publish, cx.topics),
         })
     }
 
@@ -112,6 +117,7 @@ impl PreparedRpc {
         };
         // The session belongs to the server that answered (an Arc clone, `initialize` only).
         let origin = self.initialize.then(|| Arc::clone(&outgoing.target.origin));
+        let listening = self.publish.as_ref().map(PreparedFanout::listening);
         let result =
             tokio::time::timeout(self.timeout, exchange(cx.http, outgoing, id, self.max_body))
                 .await;
@@ -132,7 +138,14 @@ impl PreparedRpc {
             }
         };
         let bytes = reply.received;
-        match self.judge(&reply, id, elapsed, cx.vars) {
+        let judged = self.judge(&reply, id, elapsed, cx.vars);
+        let published = match (&self.publish, listening) {
+            (Some(publish), Some(expected)) if judged.is_ok() => {
+                publish.published(&reply.message, start, expected, cx.rec, end)
+            }
+            _ => Ok(()),
+        };
+        match judged.and(published) {
             Ok(()) => {
                 if let Some(origin) = origin {
                     let session = reply.headers.get(MCP_SESSION_ID).cloned();

@@ -24,7 +24,9 @@
 //! Stream counts go to the step's own row (`SSE <name>`), as they happen: connections opened
 //! (reconnections included), drops, reconnects and events; its drop figure is drops / opened.
 //! Checks on the status and headers apply to every connection's response; body checks and
-//! captures to the `post` reply, or else to the step's first event's data. The stream's
+//! captures to the `post` reply, or else to the step's first event's data. With `subscribe`,
+//! each event's data is matched to a fan-out topic's events (see `fanout.rs`) while the
+//! connection is open. The stream's
 //! connection is closed when the step ends: nothing outlasts it.
 
 use std::future::Future;
@@ -43,13 +45,15 @@ use super::common::{
     default_header, is_response_to, rpc_error, short, PreparedHeaders, PreparedPath, SplitChecks,
 };
 use super::event_stream::{Event, Parser};
+use super::fanout::PreparedFanout;
 use super::http_client::{
     timeout_message, HttpError, Outgoing, Response, StreamingResponse, Target, UserHttp,
 };
 use super::step::{sample, PrepareCtx, PrepareError, StepCtx};
+use crate::engine::fanout::Listener;
 use crate::engine::vars::Vars;
 use crate::plan::duration::format_duration;
-use crate::plan::model::{NameId, SseNames, SseStep, Step};
+use crate::plan::model::{FanoutRole, NameId, SseNames, SseStep, Step};
 use crate::plan::template::JsonTemplate;
 use crate::stats::recorder::Recorder;
 use crate::stats::sample::SseDelivery;
@@ -119,6 +123,8 @@ pub struct PreparedSse {
     /// The step's own row: the stream counts.
     row: NameId,
     checks: SplitChecks,
+    /// `subscribe`: each event's data is matched to the topic's published events.
+    subscribe: Option<PreparedFanout>,
 }
 
 impl PreparedSse {
@@ -144,6 +150,7 @@ impl PreparedSse {
             names: sse.names,
             row: PrepareError::row(step)?,
             checks: SplitChecks::new(step),
+            subscribe: PreparedFanout::new(step.fanout.as_ref(), FanoutRole::Subscribe, cx.topics),
         })
     }
 
@@ -330,6 +337,8 @@ struct Listening<'a> {
     /// The row of the `post` message's round trip.
     post_name: NameId,
     stop: &'a CancellationToken,
+    /// `subscribe`: listening on the topic while the connection is open.
+    subscribed: Option<(&'a PreparedFanout, Listener)>,
 }
 
 impl PreparedSse {
@@ -441,6 +450,7 @@ impl PreparedSse {
             resume,
             post_name: names.post.unwrap_or(names.event_gap),
             stop: cx.stop,
+            subscribed: self.subscribe.as_ref().map(|s| (s, s.listen(connected))),
         };
 
         // The MCP SSE transport, part 1: the stream announces where to post.
@@ -566,6 +576,9 @@ impl Listening<'_> {
             ..SseDelivery::default()
         };
         rec.record_sse(self.p.row, one, r.at);
+        if let Some((subscribe, listener)) = &self.subscribed {
+            subscribe.message(listener, r.event.data.as_bytes(), r.at, rec);
+        }
         let checked = if self.resume.first_unchecked {
             self.resume.first_unchecked = false;
             self.p

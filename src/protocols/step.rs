@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::http_client::{OriginInfo, UserHttp};
+use crate::engine::fanout::Topics;
 use crate::engine::vars::Vars;
 use crate::plan::model::{Defaults, NameId, Step};
 use crate::stats::recorder::Recorder;
@@ -20,6 +21,8 @@ pub struct PrepareCtx<'a> {
     pub defaults: &'a Defaults,
     pub base: &'a Arc<OriginInfo>,
     pub vars: &'a Vars,
+    /// The run's fan-out boards (this process's), for `publish`/`subscribe` steps.
+    pub topics: &'a Topics,
 }
 
 impl PrepareCtx<'_> {

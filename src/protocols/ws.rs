@@ -19,7 +19,9 @@
 //! once. The figures up to the stop are kept. The step timeout bounds the handshake and each message's wait for its reply; a server
 //! that closes, breaks or sends garbage before the step is done fails (and loses) every message
 //! still waiting for its reply. Status and header checks apply to the handshake; body checks and captures
-//! to each reply matched to a message. The socket opens through `UserHttp::connect_raw` and
+//! to each reply matched to a message. A step without `send` and with `for` only listens;
+//! with `subscribe`, every data message is also matched to a fan-out topic's events (see
+//! `fanout.rs`) while the socket is open. The socket opens through `UserHttp::connect_raw` and
 //! lives for the step only; nothing here outlasts the step.
 
 use std::time::{Duration, Instant};
@@ -32,10 +34,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::check::{verify, ResponseView};
 use super::common::{ids_equal, PreparedHeaders, PreparedPath, SplitChecks};
+use super::fanout::PreparedFanout;
 use super::http_client::{timeout_message, RawStream, Target, UserHttp};
 use super::step::{sample, PrepareCtx, PrepareError, StepCtx};
+use crate::engine::fanout::Listener;
 use crate::engine::vars::Vars;
-use crate::plan::model::{NameId, Step, WsMessage, WsMode, WsStep};
+use crate::plan::model::{FanoutRole, NameId, Step, WsMessage, WsMode, WsStep};
 use crate::plan::template::{JsonTemplate, Template};
 use crate::stats::recorder::Recorder;
 use crate::stats::sample::WsDelivery;
@@ -103,6 +107,8 @@ pub struct PreparedWs {
     /// The row of each message's round trip.
     name: NameId,
     checks: SplitChecks,
+    /// `subscribe`: each message is matched to the topic's published events.
+    subscribe: Option<PreparedFanout>,
 }
 
 impl PreparedWs {
@@ -139,6 +145,7 @@ impl PreparedWs {
             connect_name: ws.connect_name,
             name: PrepareError::row(step)?,
             checks: SplitChecks::new(step),
+            subscribe: PreparedFanout::new(step.fanout.as_ref(), FanoutRole::Subscribe, cx.topics),
         })
     }
 
@@ -192,6 +199,8 @@ struct Exchange {
     reported: Instant,
     /// The user's stop ended the step: what is still pending is cut, not lost.
     stopped: bool,
+    /// `subscribe`: listening on the topic while the socket is open.
+    subscribed: Option<Listener>,
 }
 
 impl Exchange {
@@ -205,6 +214,7 @@ impl Exchange {
             counts: WsDelivery::default(),
             reported: now,
             stopped: false,
+            subscribed: None,
         }
     }
 
@@ -287,6 +297,10 @@ impl PreparedWs {
             }
         };
         let mut exchange = Exchange::new(self.messages.len());
+        exchange.subscribed = self
+            .subscribe
+            .as_ref()
+            .map(|s| s.listen(exchange.last_activity));
         let failure = match (self.rate, self.duration) {
             (Some(rate), Some(length)) => {
                 let grid = Grid {
@@ -631,6 +645,9 @@ impl PreparedWs {
         };
         exchange.replies += 1;
         exchange.last_activity = now;
+        if let (Some(subscribe), Some(listener)) = (&self.subscribe, &exchange.subscribed) {
+            subscribe.message(listener, text, now, rec);
+        }
         self.match_reply(exchange, text, id, now, vars, rec);
     }
 

@@ -97,6 +97,18 @@ pub struct SseLine {
     pub drop: String,
 }
 
+/// A fan-out topic row: events published, deliveries expected, messages, deliveries received,
+/// unmatched messages, delivery.
+pub struct FanoutLine {
+    pub name: String,
+    pub published: u64,
+    pub expected: u64,
+    pub messages: u64,
+    pub received: u64,
+    pub unmatched: u64,
+    pub delivery: String,
+}
+
 #[derive(Template)]
 #[template(path = "report.html")]
 pub struct Report {
@@ -112,6 +124,8 @@ pub struct Report {
     pub ws_rows: Vec<WsLine>,
     /// Rows with SSE stream counts (the section is left out when empty).
     pub sse_rows: Vec<SseLine>,
+    /// Rows with fan-out counts (the section is left out when empty).
+    pub fanout_rows: Vec<FanoutLine>,
     pub labels: [&'static str; 11],
     /// None: no threshold was evaluated for this run (the section says so).
     pub thresholds: Option<Vec<ThresholdLine>>,
@@ -172,6 +186,22 @@ impl Report {
                         events: d.events,
                         events_per_s: format!("{:.2}", d.events_per_s),
                         drop: fmt_pct(d.drop),
+                    })
+                })
+                .collect(),
+            fanout_rows: s
+                .rows
+                .iter()
+                .filter_map(|r| {
+                    let f = r.fanout?;
+                    Some(FanoutLine {
+                        name: r.name.clone(),
+                        published: f.published,
+                        expected: f.expected,
+                        messages: f.messages,
+                        received: f.received,
+                        unmatched: f.unmatched,
+                        delivery: fmt_pct(f.delivery),
                     })
                 })
                 .collect(),
@@ -346,6 +376,37 @@ mod tests {
         assert!(
             html.contains(r#"<td class="num">7.50</td>"#)
                 && html.contains(r#"<td class="num">66.67%</td>"#),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn fanout_rows_get_a_fanout_section() {
+        let html = render(&record(), &snapshot(), None);
+        assert!(
+            !html.contains("Notification fan-out"),
+            "only with fan-out rows"
+        );
+        let mut s = snapshot();
+        s.rows.push(StatsRow {
+            method: "FANOUT".into(),
+            name: "alerts".into(),
+            fanout: Some(crate::stats::snapshot::FanoutFigures::new(
+                crate::stats::snapshot::FanoutCounts {
+                    published: 4,
+                    expected: 80,
+                    messages: 79,
+                    received: 79,
+                    unmatched: 0,
+                },
+            )),
+            ..StatsRow::default()
+        });
+        let html = render(&record(), &s, None);
+        assert!(html.contains("<h2>Notification fan-out</h2>"), "{html}");
+        assert!(
+            html.contains(r#"<td class="num">79</td>"#)
+                && html.contains(r#"<td class="num">98.75%</td>"#),
             "{html}"
         );
     }

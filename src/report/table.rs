@@ -139,6 +139,35 @@ pub fn stats_table(s: &Snapshot) -> String {
         sse.render(&mut out);
     }
 
+    if s.rows.iter().any(|r| r.fanout.is_some()) {
+        out.push_str(
+            "Notification fan-out (delivery: received / expected; expected: subscribers listening when each event was sent)\n",
+        );
+        let mut fanout = Table::new(&[
+            ("Topic", Align::Left, true),
+            ("# published", Align::Right, false),
+            ("# expected", Align::Right, false),
+            ("# messages", Align::Right, false),
+            ("# received", Align::Right, false),
+            ("# unmatched", Align::Right, false),
+            ("delivery", Align::Right, false),
+        ]);
+        for r in &s.rows {
+            if let Some(f) = r.fanout {
+                fanout.row(vec![
+                    display_name(&r.name),
+                    f.published.to_string(),
+                    f.expected.to_string(),
+                    f.messages.to_string(),
+                    f.received.to_string(),
+                    f.unmatched.to_string(),
+                    fmt_pct(f.delivery),
+                ]);
+            }
+        }
+        fanout.render(&mut out);
+    }
+
     out.push_str("Response time percentiles (approximated)\n");
     percentile_table(
         s.rows.iter().map(|r| (r, &r.percentiles)),
@@ -420,6 +449,7 @@ mod tests {
             total_fail_per_s: fails as f64 / 20.0,
             ws: None,
             sse: None,
+            fanout: None,
         }
     }
 
@@ -553,6 +583,35 @@ mod tests {
         assert_eq!(
             cells,
             ["/sse", "3", "2", "2", "30", "7.50", "66.67%"],
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn fanout_rows_get_a_fanout_table() {
+        let mut s = snapshot();
+        assert!(!stats_table(&s).contains("Notification fan-out"));
+        let mut topic = row("FANOUT", "alerts", 0, 0, 0.0);
+        topic.fanout = Some(crate::stats::snapshot::FanoutFigures::new(
+            crate::stats::snapshot::FanoutCounts {
+                published: 10,
+                expected: 200,
+                messages: 195,
+                received: 190,
+                unmatched: 3,
+            },
+        ));
+        s.rows.push(topic);
+        let text = stats_table(&s);
+        let at = text.find("Notification fan-out").expect("a fan-out table");
+        let line = text[at..]
+            .lines()
+            .find(|l| l.starts_with("alerts"))
+            .expect("the alerts line");
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(
+            cells,
+            ["alerts", "10", "200", "195", "190", "3", "95.00%"],
             "{text}"
         );
     }

@@ -13,10 +13,10 @@ use std::time::Duration;
 use super::failures::{clip_error, FAILURE_GROUP_CAP, OTHER_ERRORS};
 use super::histogram::{ExactStats, HistogramError, LatencyHistogram};
 use super::interval::{Interval, Latencies};
-use super::sample::{Batch, Sample, SseDelivery, WsDelivery};
+use super::sample::{Batch, FanoutCounts, Sample, SseDelivery, WsDelivery};
 use super::snapshot::{
-    us_to_ms, FailureRow, GeneratorLag, Percentiles, Point, PointExtra, RunState, Snapshot,
-    SseStreams, StatsRow,
+    us_to_ms, FailureRow, FanoutFigures, GeneratorLag, Percentiles, Point, PointExtra, RunState,
+    Snapshot, SseStreams, StatsRow,
 };
 use crate::format::fmt_ms;
 use crate::plan::model::{NameId, RequestName};
@@ -54,6 +54,8 @@ struct Row {
     ws: WsDelivery,
     /// SSE stream counts (an sse step's own row; the total sums every row's).
     sse: SseDelivery,
+    /// Fan-out counts (a topic's row; the total sums every row's).
+    fanout: FanoutCounts,
 }
 
 impl Row {
@@ -70,6 +72,7 @@ impl Row {
             errors: HashMap::new(),
             ws: WsDelivery::default(),
             sse: SseDelivery::default(),
+            fanout: FanoutCounts::default(),
         }
     }
 
@@ -139,6 +142,7 @@ impl Row {
         self.errors.clear();
         self.ws = WsDelivery::default();
         self.sse = SseDelivery::default();
+        self.fanout = FanoutCounts::default();
     }
 }
 
@@ -264,6 +268,9 @@ impl Aggregator {
         for &(name, counts) in &batch.sse {
             self.add_sse(name, counts);
         }
+        for &(name, counts) in &batch.fanout {
+            self.add_fanout(name, counts);
+        }
         self.dropped += batch.dropped;
         self.cancelled += batch.cancelled;
         self.skipped += batch.skipped;
@@ -277,6 +284,11 @@ impl Aggregator {
     fn add_sse(&mut self, name: NameId, counts: SseDelivery) {
         self.total.sse.add(counts);
         self.row_mut(name).sse.add(counts);
+    }
+
+    fn add_fanout(&mut self, name: NameId, counts: FanoutCounts) {
+        self.total.fanout.add(counts);
+        self.row_mut(name).fanout.add(counts);
     }
 
     /// Adds one second of another generator (an agent's [`Interval`]): afterwards every number
@@ -304,6 +316,9 @@ impl Aggregator {
             }
             if !r.sse.is_zero() {
                 self.add_sse(NameId(r.name), r.sse);
+            }
+            if !r.fanout.is_zero() {
+                self.add_fanout(NameId(r.name), r.fanout);
             }
         }
         if let Some(lag) = &part.lag {
@@ -642,6 +657,7 @@ impl Aggregator {
             total_fail_per_s: per_s(row.failures, run_secs),
             ws: (!row.ws.is_zero()).then_some(row.ws),
             sse: (!row.sse.is_zero()).then(|| SseStreams::new(row.sse, run_secs)),
+            fanout: (!row.fanout.is_zero()).then(|| FanoutFigures::new(row.fanout)),
         }
     }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::failures::{clip_error, FAILURE_GROUP_CAP, OTHER_ERRORS};
 use super::histogram::{ExactStats, HistogramError, LatencyHistogram};
-use super::sample::{Batch, SseDelivery, WsDelivery};
+use super::sample::{Batch, FanoutCounts, SseDelivery, WsDelivery};
 
 /// Latencies as they travel: HDR V2 + deflate, and the exact numbers the format has no room for.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -73,6 +73,9 @@ pub struct IntervalRow {
     /// SSE stream counts of the second (zero for other rows).
     #[serde(default, skip_serializing_if = "SseDelivery::is_zero")]
     pub sse: SseDelivery,
+    /// Fan-out counts of the second (zero for rows other than a topic's).
+    #[serde(default, skip_serializing_if = "FanoutCounts::is_zero")]
+    pub fanout: FanoutCounts,
 }
 
 /// One second of one generator.
@@ -101,6 +104,7 @@ struct DeltaRow {
     errors: Vec<(String, u64)>,
     ws: WsDelivery,
     sse: SseDelivery,
+    fanout: FanoutCounts,
     used: bool,
 }
 
@@ -174,6 +178,9 @@ impl IntervalBuilder {
         for &(name, counts) in &batch.sse {
             self.row(name.0).sse.add(counts);
         }
+        for &(name, counts) in &batch.fanout {
+            self.row(name.0).fanout.add(counts);
+        }
         for &us in &batch.lags_us {
             self.lag.record(u64::from(us));
         }
@@ -197,6 +204,7 @@ impl IntervalBuilder {
                 errors: Vec::new(),
                 ws: WsDelivery::default(),
                 sse: SseDelivery::default(),
+                fanout: FanoutCounts::default(),
                 used: false,
             })
         });
@@ -223,6 +231,7 @@ impl IntervalBuilder {
                 errors: std::mem::take(&mut row.errors),
                 ws: std::mem::take(&mut row.ws),
                 sse: std::mem::take(&mut row.sse),
+                fanout: std::mem::take(&mut row.fanout),
             });
             row.latencies.clear();
             // The twin goes on existing (run-long), empty for the next second.
@@ -305,6 +314,18 @@ mod tests {
             match b.sse.last_mut() {
                 Some((n, c)) if n.0 == name => c.add(streams),
                 _ => b.sse.push((NameId(name), streams)),
+            }
+            // and a fan-out topic's counts
+            let fanout = FanoutCounts {
+                published: u64::from(bytes % 2),
+                expected: u64::from(bytes % 13),
+                messages: u64::from(bytes % 3),
+                received: u64::from(ok),
+                unmatched: u64::from(bytes % 17 == 0),
+            };
+            match b.fanout.last_mut() {
+                Some((n, c)) if n.0 == name => c.add(fanout),
+                _ => b.fanout.push((NameId(name), fanout)),
             }
         }
         b

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::sample::{Batch, Failure, Sample, SseDelivery, WsDelivery};
+use super::sample::{Batch, Failure, FanoutCounts, Sample, SseDelivery, WsDelivery};
 use crate::plan::model::NameId;
 
 /// Flush after this many samples...
@@ -107,6 +107,18 @@ impl Recorder {
     /// Counts a task iteration skipped because a variable it `requires` had no value.
     pub fn record_skipped(&mut self, now: Instant) {
         self.batch.skipped += 1;
+        self.after_push(now);
+    }
+
+    /// Adds fan-out counts to a topic's row (consecutive counts of one row add into one entry).
+    pub fn record_fanout(&mut self, name: NameId, counts: FanoutCounts, now: Instant) {
+        if counts.is_zero() {
+            return;
+        }
+        match self.batch.fanout.last_mut() {
+            Some((last, c)) if *last == name => c.add(counts),
+            _ => self.batch.fanout.push((name, counts)),
+        }
         self.after_push(now);
     }
 

@@ -118,6 +118,48 @@ impl SseDelivery {
     }
 }
 
+/// Notification fan-out counts of one topic's row (`FANOUT <topic>`): a publisher adds the
+/// events it published and the subscribers listening then; subscribers add what they matched.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FanoutCounts {
+    /// Events published (publisher requests whose key was read).
+    pub published: u64,
+    /// Deliveries expected: for each event, the subscribers listening when it was sent.
+    pub expected: u64,
+    /// Messages with a key the subscribers received (matched or not, and those still waiting
+    /// for their publish when the run ended).
+    pub messages: u64,
+    /// Deliveries received: messages matched to an event published while their subscriber
+    /// listened (at most the event's expected count).
+    pub received: u64,
+    /// Messages matched to no such event: an unknown key (none published within the board's
+    /// memory), a subscriber that joined after the send, or more copies than were expected.
+    pub unmatched: u64,
+}
+
+impl FanoutCounts {
+    pub fn add(&mut self, other: FanoutCounts) {
+        self.published += other.published;
+        self.expected += other.expected;
+        self.messages += other.messages;
+        self.received += other.received;
+        self.unmatched += other.unmatched;
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == FanoutCounts::default()
+    }
+
+    /// received / expected (0..=1); 1 when nothing was expected (nothing was missed).
+    pub fn delivery_ratio(&self) -> f64 {
+        if self.expected == 0 {
+            1.0
+        } else {
+            self.received as f64 / self.expected as f64
+        }
+    }
+}
+
 /// What a user's recorder hands to the aggregator at once.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -141,6 +183,8 @@ pub struct Batch {
     pub ws: Vec<(NameId, WsDelivery)>,
     /// SSE stream counts by row, likewise.
     pub sse: Vec<(NameId, SseDelivery)>,
+    /// Fan-out counts by topic row, likewise.
+    pub fanout: Vec<(NameId, FanoutCounts)>,
 }
 
 impl Batch {
@@ -153,6 +197,7 @@ impl Batch {
             && self.skipped == 0
             && self.ws.is_empty()
             && self.sse.is_empty()
+            && self.fanout.is_empty()
     }
 }
 

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::histogram::LatencyHistogram;
-pub use super::sample::{SseDelivery, WsDelivery};
+pub use super::sample::{FanoutCounts, SseDelivery, WsDelivery};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -136,6 +136,40 @@ pub struct StatsRow {
     /// and of the aggregate when the run has any; absent elsewhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sse: Option<SseStreams>,
+    /// Notification fan-out figures of a topic's row (`FANOUT <topic>`) and of the aggregate
+    /// when the run has any; absent elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fanout: Option<FanoutFigures>,
+}
+
+/// The fan-out figures of a topic: its counts and the delivery rate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FanoutFigures {
+    /// Events published.
+    pub published: u64,
+    /// Deliveries expected: Σ subscribers listening when each event was sent.
+    pub expected: u64,
+    /// Keyed messages the subscribers received, matched or not.
+    pub messages: u64,
+    /// Deliveries received (matched to their event).
+    pub received: u64,
+    /// Messages matched to no expected delivery.
+    pub unmatched: u64,
+    /// received / expected (0..=1; 1 when nothing was expected).
+    pub delivery: f64,
+}
+
+impl FanoutFigures {
+    pub fn new(counts: FanoutCounts) -> FanoutFigures {
+        FanoutFigures {
+            published: counts.published,
+            expected: counts.expected,
+            messages: counts.messages,
+            received: counts.received,
+            unmatched: counts.unmatched,
+            delivery: counts.delivery_ratio(),
+        }
+    }
 }
 
 /// The SSE figures of a row: its counts, the drop figure and events a second.

@@ -17,6 +17,9 @@
 //!   "HTTP status ≥ 400" rule count in `error_rate`, not here.
 //! - `loss` is a WebSocket row's lost / sent messages (`'/ws'.loss < 0.1%`); rows without
 //!   messages read 0.
+//! - `delivery` is a fan-out topic's deliveries received / expected (`'alerts'.delivery > 99%`;
+//!   the row is the topic's own, whose "samples" are its expected deliveries); rows that
+//!   expected none read 1.
 //! - `drop` is an SSE stream row's drops / connections opened (`'/sse'.drop < 1%`; the row is
 //!   the sse step's own name, whose "samples" are its connections); other rows read 0.
 
@@ -118,10 +121,13 @@ pub fn first_abort(thresholds: &[Threshold], s: &Snapshot) -> Option<usize> {
     })
 }
 
-/// What a row counts as samples: its requests, or the connections of an SSE stream's own row
-/// (which records no request of its own).
+/// What a row counts as samples: its requests, the connections of an SSE stream's own row
+/// or the expected deliveries of a fan-out topic's row
+/// (rows that record no request of their own).
 fn weight(row: &StatsRow) -> u64 {
-    row.num_requests.max(row.sse.map_or(0, |s| s.opened))
+    row.num_requests
+        .max(row.sse.map_or(0, |s| s.opened))
+        .max(row.fanout.map_or(0, |f| f.expected))
 }
 
 /// One threshold against one snapshot.
@@ -198,7 +204,8 @@ fn unit_of(metric: ThresholdMetric) -> Unit {
         ThresholdMetric::ErrorRate
         | ThresholdMetric::Checks
         | ThresholdMetric::Loss
-        | ThresholdMetric::Drop => Unit::Ratio,
+        | ThresholdMetric::Drop
+        | ThresholdMetric::Delivery => Unit::Ratio,
         ThresholdMetric::Rps => Unit::PerSecond,
     }
 }
@@ -213,6 +220,7 @@ fn value(metric: ThresholdMetric, row: &StatsRow, s: &Snapshot) -> f64 {
         ThresholdMetric::Rps => row.total_rps,
         ThresholdMetric::Loss => row.ws.map_or(0.0, |ws| ws.loss()),
         ThresholdMetric::Drop => row.sse.map_or(0.0, |sse| sse.drop),
+        ThresholdMetric::Delivery => row.fanout.map_or(1.0, |f| f.delivery),
         ThresholdMetric::Checks => {
             let is_total = std::ptr::eq(row, &s.total);
             let failed: u64 = s
@@ -554,6 +562,30 @@ mod tests {
         assert!(check_on("SSE.drop <= 1.5%", &s).passed);
         let v = check_on("'/fast'.drop < 0.1%", &s);
         assert!(v.passed && v.observed == 0.0);
+    }
+
+    #[test]
+    fn delivery_is_received_over_expected_of_a_topic_row() {
+        let mut s = snapshot();
+        let mut topic = row("FANOUT", "alerts", 0, 0, 0.0);
+        topic.fanout = Some(crate::stats::snapshot::FanoutFigures::new(
+            crate::stats::snapshot::FanoutCounts {
+                published: 20,
+                expected: 400,
+                messages: 382,
+                received: 380,
+                unmatched: 2,
+            },
+        ));
+        s.rows.push(topic);
+        let v = check_on("'alerts'.delivery > 99%", &s);
+        assert!(!v.passed, "{v:?}");
+        assert_eq!((v.observed, v.unit, v.samples), (0.95, Unit::Ratio, 400));
+        assert!(check_on("'alerts'.delivery >= 95%", &s).passed);
+        assert!(check_on("FANOUT.delivery > 90%", &s).passed);
+        // a row that expected nothing missed nothing
+        let v = check_on("'/fast'.delivery > 99%", &s);
+        assert!(v.passed && v.observed == 1.0, "{v:?}");
     }
 
     fn check_on(expr: &str, s: &Snapshot) -> Verdict {

@@ -416,6 +416,7 @@ mod tests {
             total_fail_per_s: 0.25,
             ws: None,
             sse: None,
+            fanout: None,
         }
     }
 

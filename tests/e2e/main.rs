@@ -8,6 +8,7 @@ mod compare;
 mod data;
 mod disk;
 mod engine;
+mod fanout;
 mod hardening_plan;
 mod hardening_web;
 mod helpers;

@@ -59,7 +59,7 @@ const BAD: &[(&str, &[&str])] = &[
             r#"4:3: expected one of get, post, put, patch, delete, head, rpc, sse, ws, think (a step kind), found a step without one (it has name, weight)"#,
             r#"5:17: expected one step kind per step (write two steps), found both "get" and "post""#,
             r#"6:15: expected one of get, post, put, patch, delete, head, rpc, sse, ws, think (a step kind), found an empty step"#,
-            r#"6:33: expected one of send, expect, for, headers, mode, rate, name, timeout, check, capture (keys of a ws step), found unknown key "hello""#,
+            r#"6:33: expected one of send, expect, for, headers, mode, rate, subscribe, name, timeout, check, capture (keys of a ws step), found unknown key "hello""#,
         ],
     ),
     (
@@ -76,8 +76,8 @@ const BAD: &[(&str, &[&str])] = &[
         "bad_thresholds.toml",
         &[
             r#"2:10: expected a duration such as 300ms or 1.5s, found "300""#,
-            r#"3:4: expected a metric: p50, p66, p75, p80, p90, p95, p98, p99, p99.9, p99.99, p100, avg, min, max, error_rate, rps, checks, loss or drop, found "p42x""#,
-            r#"4:4: expected a request kind in upper case (GET, POST, PUT, PATCH, DELETE, HEAD, SSE, WS, RPC) or a 'quoted name', found "get""#,
+            r#"3:4: expected a metric: p50, p66, p75, p80, p90, p95, p98, p99, p99.9, p99.99, p100, avg, min, max, error_rate, rps, checks, loss, drop or delivery, found "p42x""#,
+            r#"4:4: expected a request kind in upper case (GET, POST, PUT, PATCH, DELETE, HEAD, SSE, WS, RPC, FANOUT) or a 'quoted name', found "get""#,
             r#"5:8: expected a comparison: <, <=, > or >=, found "= 1s""#,
             r#"6:17: expected a percentage such as 1% or a fraction from 0 to 1, found "5""#,
             r#"7:19: expected a rate in requests per second, such as 100 or 100/s, found "lots""#,
@@ -92,7 +92,7 @@ const BAD: &[(&str, &[&str])] = &[
         &[
             r#"1:1: expected one of name, description, host, vars, defaults, data, setup, users, shapes, thresholds (top-level keys of a plan), found unknown key "nmae" (did you mean "name"?)"#,
             r#"5:1: expected one of name, weight, fixed_count, wait, tags, on_start, on_stop, tasks (keys of a user class), found unknown key "wieght" (did you mean "weight"?)"#,
-            r#"6:24: expected one of headers, query, json, body, form, max_body, name, timeout, check, capture, weight, tags, requires (keys of a get task), found unknown key "hedaers" (did you mean "headers"?)"#,
+            r#"6:24: expected one of headers, query, json, body, form, max_body, publish, name, timeout, check, capture, weight, tags, requires (keys of a get task), found unknown key "hedaers" (did you mean "headers"?)"#,
         ],
     ),
     (

@@ -49,6 +49,7 @@ fn every_shipped_plan_validates() {
         "mcp_gateway.toml",
         "mcp_gateway_highthroughput.toml",
         "mcp_server.toml",
+        "notifications.toml",
     ]);
     expected.sort();
     assert_eq!(files, expected);
@@ -219,6 +220,32 @@ async fn every_shipped_plan_runs_against_the_demo_target_without_failures() {
         let (file, (requests, failures, why)) = task.await.expect("run task");
         assert!(requests >= 20, "{file}: {requests} requests");
         assert_eq!(failures, 0, "{file}: {why}");
+    }
+}
+
+/// `notifications.toml` (SSE and WebSocket subscribers, one publisher after 2 s) against the
+/// demo target: every broadcast reaches every subscriber and its thresholds hold.
+#[tokio::test]
+async fn notifications_plan_delivers_every_broadcast_on_the_demo_target() {
+    let target = spawn_target().await;
+    let plan = load("notifications.toml");
+    let cfg = run_cfg(target.url(), 11, Duration::from_secs(4));
+    let s = run_to_end(&plan, cfg, Duration::from_secs(30)).await;
+    assert_eq!(s.total.num_failures, 0, "{:?}", s.failures);
+    let topic = s
+        .rows
+        .iter()
+        .find(|r| r.method == "FANOUT" && r.name == "alerts")
+        .and_then(|r| r.fanout)
+        .expect("the topic's figures");
+    // 10 subscribers (8 SSE, 2 WebSocket) and 5 events a second for about 2 s
+    assert!(topic.published >= 5, "{topic:?}");
+    assert_eq!(topic.expected, 10 * topic.published, "{topic:?}");
+    assert_eq!((topic.received, topic.unmatched), (topic.expected, 0));
+    assert_eq!(topic.messages, topic.received);
+    for t in &plan.thresholds {
+        let v = hornet::stats::thresholds::evaluate(t, &s);
+        assert!(v.passed, "{v:?}");
     }
 }
 

@@ -468,6 +468,7 @@ async fn stats_count_exactly_the_requests_made_then_reset_zeroes_them() {
         },
         "mcp": {"sessions_issued": 0, "requests_with_session": 0, "unknown_session": 0},
         "event_stream": {"connections": 0, "resumed": 0, "sent": 0, "last_id": 0},
+        "broadcast": {"subscribers": 0, "joined": 0, "broadcasts": 0, "deliveries": 0, "skipped": 0},
         "sse_open": 0}),
         "/__stats itself is not counted"
     );
@@ -480,6 +481,7 @@ async fn stats_count_exactly_the_requests_made_then_reset_zeroes_them() {
     let zero = json!({"total": 0, "routes": {},
         "mcp": {"sessions_issued": 0, "requests_with_session": 0, "unknown_session": 0},
         "event_stream": {"connections": 0, "resumed": 0, "sent": 0, "last_id": 0},
+        "broadcast": {"subscribers": 0, "joined": 0, "broadcasts": 0, "deliveries": 0, "skipped": 0},
         "sse_open": 0});
     assert_eq!(served(&target).await, zero);
 }

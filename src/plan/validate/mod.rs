@@ -7,6 +7,7 @@
 mod checks;
 mod classes;
 mod data;
+mod fanout;
 mod reads;
 mod shapes;
 mod steps;
@@ -112,6 +113,8 @@ struct Validator<'s, 't> {
     class_captures: Vec<Vec<String>>,
     /// `fixed_count` users of the classes so far.
     fixed_total: u64,
+    /// Fan-out topics as steps publish or subscribe to them (both sides must be there).
+    topic_uses: Vec<fanout::TopicUse>,
 }
 
 fn field<'a, 'i>(t: &'a DeTable<'i>, key: &str) -> Option<(Span, &'a Val<'i>)> {
@@ -190,6 +193,7 @@ impl<'s, 't> Validator<'s, 't> {
             class_names: Vec::new(),
             class_captures: Vec::new(),
             fixed_total: 0,
+            topic_uses: Vec::new(),
         }
     }
 
@@ -232,6 +236,10 @@ impl<'s, 't> Validator<'s, 't> {
             }
             Some((_, v)) => self.classes(v),
         };
+        // A side with an error of its own is not recorded: pairing waits for a clean plan.
+        if self.errors.is_empty() {
+            self.check_topics();
+        }
         let shapes = field(root, "shapes")
             .map(|(_, v)| self.shapes(v))
             .unwrap_or_default();

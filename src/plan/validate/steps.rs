@@ -13,12 +13,21 @@ const STEP_KINDS: &[&str] = &[
     "get", "post", "put", "patch", "delete", "head", "rpc", "sse", "ws", "think",
 ];
 const COMMON_STEP_KEYS: &[&str] = &["name", "timeout", "check", "capture"];
-const HTTP_KEYS: &[&str] = &["headers", "query", "json", "body", "form", "max_body"];
+const HTTP_KEYS: &[&str] = &[
+    "headers", "query", "json", "body", "form", "max_body", "publish",
+];
 /// The schemes of absolute URLs a step may name: WebSocket steps and the others.
 pub(super) const HTTP_SCHEMES: &[&str] = &["http", "https"];
 pub(super) const WS_SCHEMES: &[&str] = &["ws", "wss"];
 
-const RPC_KEYS: &[&str] = &["params", "path", "headers", "allow_codes", "max_body"];
+const RPC_KEYS: &[&str] = &[
+    "params",
+    "path",
+    "headers",
+    "allow_codes",
+    "max_body",
+    "publish",
+];
 const SSE_KEYS: &[&str] = &[
     "events",
     "for",
@@ -26,8 +35,17 @@ const SSE_KEYS: &[&str] = &[
     "headers",
     "reconnect",
     "min_events",
+    "subscribe",
 ];
-const WS_KEYS: &[&str] = &["send", "expect", "for", "headers", "mode", "rate"];
+const WS_KEYS: &[&str] = &[
+    "send",
+    "expect",
+    "for",
+    "headers",
+    "mode",
+    "rate",
+    "subscribe",
+];
 
 impl Validator<'_, '_> {
     pub(super) fn steps(&mut self, v: &Val<'_>, what: &str) -> Vec<Step> {
@@ -65,6 +83,7 @@ impl Validator<'_, '_> {
                 checks: Checks::default(),
                 captures: Vec::new(),
                 timeout: None,
+                fanout: None,
                 location,
             });
         }
@@ -96,12 +115,14 @@ impl Validator<'_, '_> {
             _ => self.http_step(t, &ents, kind, kind_value, headers, max_body)?,
         };
         let name = self.intern(stats_kind, given.unwrap_or(&default_name));
+        let fanout = self.fanout(t, kind);
         Some(Step {
             kind: step_kind,
             name: Some(name),
             checks,
             captures,
             timeout,
+            fanout,
             location,
         })
     }

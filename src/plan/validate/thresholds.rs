@@ -10,11 +10,11 @@ use crate::plan::parse::{suggest, Val};
 
 const THRESHOLD_KEYS: &[&str] = &["expr", "abort_on_fail", "delay"];
 const KIND_SCOPES: &[&str] = &[
-    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "SSE", "WS", "RPC",
+    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "SSE", "WS", "RPC", "FANOUT",
 ];
 pub(super) const METRIC_EXPECTED: &str =
     "a metric: p50, p66, p75, p80, p90, p95, p98, p99, p99.9, p99.99, p100, avg, min, max, \
-     error_rate, rps, checks, loss or drop";
+     error_rate, rps, checks, loss, drop or delivery";
 
 /// Parses a threshold such as `p95 < 300ms`, `error_rate < 1%` or `'/tools/[id]'.p99 < 500ms`
 /// (as `--threshold` takes it). The error reads "expected ..., found ...".
@@ -288,7 +288,8 @@ fn threshold_value(metric: ThresholdMetric, value_text: &str, i: usize) -> Resul
         ThresholdMetric::ErrorRate
         | ThresholdMetric::Checks
         | ThresholdMetric::Loss
-        | ThresholdMetric::Drop => {
+        | ThresholdMetric::Drop
+        | ThresholdMetric::Delivery => {
             let bad = || {
                 (
                     i,
@@ -343,6 +344,7 @@ fn parse_metric(s: &str) -> Option<ThresholdMetric> {
         "checks" => ThresholdMetric::Checks,
         "loss" => ThresholdMetric::Loss,
         "drop" => ThresholdMetric::Drop,
+        "delivery" => ThresholdMetric::Delivery,
         _ => {
             let n = s.strip_prefix('p')?;
             if n.is_empty() || !n.chars().all(|c| c.is_ascii_digit() || c == '.') {

@@ -2,6 +2,7 @@
 //! file uses and the plan-wide cases (top-level keys, error order, name interning, bounds).
 
 mod classes;
+mod fanout;
 mod steps;
 mod thresholds;
 mod uses;

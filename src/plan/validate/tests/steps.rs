@@ -25,8 +25,8 @@ fn unknown_key_in_a_step_lists_the_step_keys() {
     ));
     assert_eq!(
         e,
-        "x.toml:5:1: expected one of headers, query, json, body, form, max_body, name, timeout, check, \
-         capture, weight, tags, requires (keys of a get task), found unknown key \"hedaers\" (did you mean \"headers\"?)"
+        "x.toml:5:1: expected one of headers, query, json, body, form, max_body, publish, name, \
+         timeout, check, capture, weight, tags, requires (keys of a get task), found unknown key \"hedaers\" (did you mean \"headers\"?)"
     );
 }
 

@@ -10,7 +10,7 @@ fn thresholds_each_error() {
         vec![
             "x.toml:1:22: expected a duration such as 300ms or 1.5s, found \"300\"".to_string(),
             format!("x.toml:1:29: expected {METRIC_EXPECTED}, found \"p42x\""),
-            "x.toml:1:42: expected a request kind in upper case (GET, POST, PUT, PATCH, DELETE, HEAD, SSE, WS, RPC) or a 'quoted name', found \"get\"".to_string(),
+            "x.toml:1:42: expected a request kind in upper case (GET, POST, PUT, PATCH, DELETE, HEAD, SSE, WS, RPC, FANOUT) or a 'quoted name', found \"get\"".to_string(),
             "x.toml:1:62: expected a comparison: <, <=, > or >=, found \"= 1s\"".to_string(),
             "x.toml:1:83: expected a percentage such as 1% or a fraction from 0 to 1, found \"5\"".to_string(),
         ]
@@ -47,6 +47,13 @@ fn thresholds_parse() {
     let t = parse_threshold("'/sse'.drop < 1%").unwrap();
     assert_eq!(t.scope, ThresholdScope::Name("/sse".into()));
     assert_eq!((t.metric, t.value), (ThresholdMetric::Drop, 0.01));
+    let t = parse_threshold("'alerts'.delivery > 99%").unwrap();
+    assert_eq!(t.scope, ThresholdScope::Name("alerts".into()));
+    assert_eq!(
+        (t.metric, t.op, t.value),
+        (ThresholdMetric::Delivery, CompareOp::Gt, 0.99)
+    );
+    assert!(parse_threshold("'alerts'.delivery > 2s").is_err());
     let t = parse_threshold("checks > 0.99").unwrap();
     assert_eq!((t.metric, t.value), (ThresholdMetric::Checks, 0.99));
     let t = parse_threshold("SSE.avg < 250us").unwrap();
