@@ -427,6 +427,8 @@ async fn get_run_stats(
         "warnings": s.warnings,
         "dropped": s.dropped,
         "cancelled": s.cancelled,
+        "skipped": s.skipped,
+        "lag": s.lag,
         "agents": s.agents,
         "degraded": s.lost_agents().next().is_some(),
     })))

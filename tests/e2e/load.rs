@@ -234,6 +234,11 @@ tasks = [ { get = "/health" } ]
         );
     }
     assert!(corrected.p100 >= r.max_ms);
+    // the generator's own lateness, measured at every paced wake-up (not after the stall,
+    // when the user catches up without sleeping)
+    let lag = s.lag.expect("a paced run reports its generator lag");
+    assert!((1_000..=2_001).contains(&lag.starts), "{lag:?}");
+    assert!(lag.p50_ms <= lag.p99_ms && lag.p99_ms <= lag.max_ms, "{lag:?}");
 }
 
 const OPEN_100: &str = r#"
