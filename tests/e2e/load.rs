@@ -238,7 +238,10 @@ tasks = [ { get = "/health" } ]
     // when the user catches up without sleeping)
     let lag = s.lag.expect("a paced run reports its generator lag");
     assert!((1_000..=2_001).contains(&lag.starts), "{lag:?}");
-    assert!(lag.p50_ms <= lag.p99_ms && lag.p99_ms <= lag.max_ms, "{lag:?}");
+    assert!(
+        lag.p50_ms <= lag.p99_ms && lag.p99_ms <= lag.max_ms,
+        "{lag:?}"
+    );
 }
 
 const OPEN_100: &str = r#"
