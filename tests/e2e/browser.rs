@@ -708,10 +708,11 @@ async fn live_threshold_verdicts_turn_final_without_a_reload() {
     let app = spawn_app().await;
     // beside the plan's own, one threshold that holds and one that cannot (no request is
     // that fast)
+    // No run time: the run goes until the test stops it, so the page is surely live first
+    // (opening a browser session can take seconds on a loaded machine).
     let id = start_api_run(
         &app,
         json!({
-            "run_time": "4s",
             "classes": { "HealthCheckUser": 1 },
             "thresholds": ["error_rate<50%", "p50<0.001ms"],
         }),
@@ -732,9 +733,17 @@ async fn live_threshold_verdicts_turn_final_without_a_reload() {
         live.as_str().is_some_and(|t| t.contains("error_rate")),
         "{live}"
     );
-    // the run ends by itself: the same page (no reload) shows the final verdicts
+    // the run ends: the same page (no reload) shows the final verdicts
     s.js("window.__same_page = true; return true;", vec![])
         .await;
+    let (status, _) = app
+        .send_json(
+            reqwest::Method::POST,
+            &format!("/api/runs/{id}/stop"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 202, "stop");
     let done = s
         .wait_js(
             "the verdicts turn final",
