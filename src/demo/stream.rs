@@ -119,14 +119,7 @@ pub(crate) async fn sse(
     }
     let id = uuid::Uuid::new_v4().to_string();
     let (tx, replies) = mpsc::channel(SESSION_BUFFER);
-    let interval = query
-        .interval_ms
-        .map(Duration::from_millis)
-        .unwrap_or(state.cfg.sse_interval)
-        .max(Duration::from_millis(1));
-    // Absolute ticks: a slow reader delays events, it does not speed up the next ones.
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let ticker = event_ticker(query.interval_ms, state.cfg.sse_interval);
     let initial = SseState {
         replies,
         ticker,
@@ -232,13 +225,7 @@ pub(crate) async fn events_stream(
     if resumed_after.is_some() {
         counts.resumed.fetch_add(1, Ordering::Relaxed);
     }
-    let interval = query
-        .interval_ms
-        .map(Duration::from_millis)
-        .unwrap_or(state.cfg.sse_interval)
-        .max(Duration::from_millis(1));
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let ticker = event_ticker(query.interval_ms, state.cfg.sse_interval);
     let first = query
         .retry_ms
         .map(|ms| Event::default().retry(Duration::from_millis(ms)));
@@ -339,4 +326,16 @@ async fn relay(state: TargetState, mut socket: WebSocket) {
             break;
         }
     }
+}
+
+/// The tick of an event stream: every `interval_ms` (the query's) or `default`, at least 1 ms.
+/// Absolute ticks: a slow reader delays events, it does not speed up the next ones.
+fn event_ticker(interval_ms: Option<u64>, default: Duration) -> tokio::time::Interval {
+    let interval = interval_ms
+        .map(Duration::from_millis)
+        .unwrap_or(default)
+        .max(Duration::from_millis(1));
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker
 }
