@@ -188,11 +188,13 @@ async fn fetch(url: &str) -> Result<String, String> {
         headers,
         body: bytes::Bytes::new(),
     };
-    let response =
-        tokio::time::timeout(FETCH_TIMEOUT, client.send(request, Some(MAX_IMPORT_BYTES)))
-            .await
-            .map_err(|_| format!("{url}: no answer within {}s", FETCH_TIMEOUT.as_secs()))?
-            .map_err(|e| format!("{url}: {e}"))?;
+    let response = tokio::time::timeout(
+        FETCH_TIMEOUT,
+        client.send(request, Some(MAX_IMPORT_BYTES), true),
+    )
+    .await
+    .map_err(|_| format!("{url}: no answer within {}s", FETCH_TIMEOUT.as_secs()))?
+    .map_err(|e| format!("{url}: {e}"))?;
     if response.over_limit {
         return Err(format!("{url}: more than {MAX_IMPORT_BYTES} bytes"));
     }

@@ -16,7 +16,9 @@ use super::fanout::PreparedFanout;
 use super::http_client::{timeout_message, OriginInfo, Outgoing, Target};
 use super::step::{sample, PrepareCtx, PrepareError, StepCtx};
 use crate::engine::vars::Vars;
-use crate::plan::model::{Body, BodyLimit, Capture, Checks, FanoutRole, HttpStep, NameId, Step};
+use crate::plan::model::{
+    Body, BodyLimit, Capture, CaptureSource, Checks, FanoutRole, HttpStep, NameId, Step,
+};
 use crate::plan::template::{JsonTemplate, Template};
 
 /// The request parts of an HTTP step that do not change between requests, built at run start.
@@ -37,6 +39,8 @@ pub struct PreparedHttp {
     name: NameId,
     checks: Checks,
     captures: Vec<Capture>,
+    /// Checks or captures read response headers (else only the client's own are kept).
+    reads_headers: bool,
     /// `publish`: the response names the event this request emitted.
     publish: Option<PreparedFanout>,
 }
@@ -70,6 +74,11 @@ impl PreparedHttp {
             None
         };
         let publish = PreparedFanout::new(step.fanout.as_ref(), FanoutRole::Publish, cx.topics);
+        let reads_headers = !step.checks.header.is_empty()
+            || step
+                .captures
+                .iter()
+                .any(|c| matches!(c.source, CaptureSource::Header(_)));
         let checks_need_body = step.checks.needs_body()
             || step.captures.iter().any(|c| c.source.needs_body())
             || publish.is_some();
@@ -85,6 +94,7 @@ impl PreparedHttp {
             content_type,
             timeout: cx.timeout(step),
             keep_body: checks_need_body.then_some(http_step.max_body),
+            reads_headers,
             name: PrepareError::row(step)?,
             checks: step.checks.clone(),
             captures: step.captures.clone(),
@@ -103,7 +113,8 @@ impl PreparedHttp {
         };
         let keep = self.keep_body.map(|limit| limit.bytes);
         let listening = self.publish.as_ref().map(PreparedFanout::listening);
-        let result = tokio::time::timeout(self.timeout, cx.http.send(outgoing, keep)).await;
+        let sent = cx.http.send(outgoing, keep, self.reads_headers);
+        let result = tokio::time::timeout(self.timeout, sent).await;
         let end = Instant::now();
         let elapsed = end.duration_since(start);
         match result {

@@ -1,8 +1,9 @@
 //! The HTTP/1.1 client of one virtual user: its own keep-alive connection and its own cookies
-//! (Locust's HttpUser semantics), on raw hyper `http1` so that an idle user costs kilobytes and
-//! a request costs no more than hyper itself. Measured on the project's 2-core machine kind with
-//! 2 000 idle users (one connection and one GET each): a lean reqwest client per user sharing one
-//! TLS config ~23 KiB/user and ~80 k requests per CPU-second; raw hyper ~17 KiB and ~132 k.
+//! (Locust's HttpUser semantics). Requests go over [`super::h1`], driven in the user's own task
+//! (no task or channel per connection); long-lived streams (SSE) use hyper on a connection of
+//! their own. Measured on the project's 2-core machine kind: reqwest per user ~23 KiB/user and
+//! ~80 k requests per CPU-second; hyper's client ~17 KiB; the user's own HTTP/1.1 roughly halved
+//! the generator's user CPU per request again (bench/README.md).
 //!
 //! Everything expensive is built once per run in [`HttpShared`] and shared: the rustls config
 //! (root store, verifier, crypto provider — built lazily on the first `https` connection) and
@@ -15,19 +16,22 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{
     HeaderName, HeaderValue, CONTENT_LENGTH, HOST, LOCATION, SET_COOKIE, USER_AGENT,
 };
 use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio_util::either::Either;
 use tokio_util::task::AbortOnDropHandle;
 
-/// Size of hyper's read buffer per connection: fixed instead of hyper's adaptive 8 KiB+, so
-/// that an idle user stays small (1 KiB was measured too, and not kept: bench/README.md).
+use super::h1::{BodyRead, H1Conn, H1Error, ResponseHead};
+
+/// Size of hyper's read buffer per stream connection (SSE): fixed instead of hyper's adaptive
+/// 8 KiB+, so that a user holding a stream stays small.
 const READ_BUF_BYTES: usize = 4096;
 /// Redirects followed per request, as Locust's clients do.
 const MAX_REDIRECTS: usize = 5;
@@ -48,6 +52,8 @@ pub enum HttpError {
     Tls(String),
     #[error("{0}")]
     Protocol(#[from] hyper::Error),
+    #[error(transparent)]
+    H1(#[from] H1Error),
     #[error("invalid request: {0}")]
     Request(#[from] http::Error),
     #[error("too many redirects (more than {MAX_REDIRECTS})")]
@@ -266,9 +272,11 @@ pub struct Outgoing {
     pub body: Bytes,
 }
 
+/// The user's own connection: HTTP/1.1 driven in the user's task ([`super::h1`]). The TLS
+/// stream is boxed so that a plain-HTTP user carries a `TcpStream`, not ~1 KiB of TLS state.
 struct Connection {
     origin: Origin,
-    sender: http1::SendRequest<Full<Bytes>>,
+    h1: H1Conn<Either<TcpStream, Box<tokio_rustls::client::TlsStream<TcpStream>>>>,
 }
 
 /// A plain or TLS byte stream to an origin, for protocols that take over the connection
@@ -374,10 +382,13 @@ impl UserHttp {
     /// Sends the request, follows redirects, reads the whole body, keeping at most `keep_body`
     /// bytes of it when set (a larger body is drained and flagged `over_limit`). The caller
     /// applies the timeout around this future.
+    /// `all_headers`: the caller reads the response headers (else only the client's own,
+    /// `Set-Cookie` and `Location`, are kept).
     pub async fn send(
         &mut self,
         req: Outgoing,
         keep_body: Option<u64>,
+        all_headers: bool,
     ) -> Result<Response, HttpError> {
         let Outgoing {
             mut method,
@@ -387,7 +398,7 @@ impl UserHttp {
         } = req;
         for _ in 0..=MAX_REDIRECTS {
             let resp = self
-                .send_once(&method, &target, &headers, body.clone(), keep_body)
+                .send_once(&method, &target, &headers, &body, keep_body, all_headers)
                 .await?;
             if !resp.status.is_redirection() || resp.status == StatusCode::NOT_MODIFIED {
                 return Ok(resp);
@@ -428,73 +439,168 @@ impl UserHttp {
         method: &Method,
         target: &Target,
         headers: &HeaderMap,
-        body: Bytes,
+        body: &[u8],
         keep_body: Option<u64>,
+        all_headers: bool,
     ) -> Result<Response, HttpError> {
-        let resp = self.dispatch(method, target, headers, body).await?;
-        self.read_response(resp, target, keep_body).await
+        let head = self
+            .dispatch(method, target, headers, body, all_headers)
+            .await?;
+        let read = self.read_body(keep_body).await?;
+        Ok(Response {
+            status: head.status,
+            headers: head.headers,
+            body: read.kept,
+            body_len: read.len,
+            over_limit: read.over_limit,
+        })
     }
 
     /// Sends one request on the user's connection (reconnecting if needed) and returns the
-    /// response head with its unread body.
+    /// response head; its body is read next, with [`UserHttp::read_body`] or
+    /// [`UserHttp::next_body_chunk`].
     async fn dispatch(
         &mut self,
         method: &Method,
         target: &Target,
         headers: &HeaderMap,
-        body: Bytes,
-    ) -> Result<http::Response<hyper::body::Incoming>, HttpError> {
+        body: &[u8],
+        all_headers: bool,
+    ) -> Result<ResponseHead, HttpError> {
         let mut retried = false;
         loop {
             let origin = &target.origin.origin;
             let reused = self.has_connection_to(origin);
             if !reused {
-                // Boxed: the connect future (TCP, TLS handshake, hyper handshake) is large and
-                // rare; inline it would make every user's future larger for its whole life.
+                // Boxed: the connect future (TCP, TLS handshake) is large and rare; inline it
+                // would make every user's future larger for its whole life.
                 Box::pin(self.connect(origin)).await?;
             }
-            let request = self.build_request(method, target, headers, body.clone())?;
+            self.encode_request(method, target, headers, body.len());
             let Some(conn) = self.conn.as_mut() else {
                 continue;
             };
-            let sent = match conn.sender.ready().await {
-                Ok(()) => conn.sender.send_request(request).await,
-                Err(e) => Err(e),
-            };
-            match sent {
-                Ok(resp) => return Ok(resp),
+            let no_body = *method == Method::HEAD;
+            match conn.h1.exchange(body, no_body, all_headers).await {
+                Ok(head) => {
+                    if head.headers.contains_key(SET_COOKIE) {
+                        self.store_cookies(&head.headers, target);
+                    }
+                    return Ok(head);
+                }
                 Err(e) => {
                     self.conn = None;
                     // A kept-alive connection the server closed while we were idle: retry once
                     // on a fresh one, as browsers and Locust's clients do.
-                    if reused
-                        && !retried
-                        && (e.is_canceled() || e.is_closed() || e.is_incomplete_message())
-                    {
+                    if reused && !retried && e.is_stale_connection() {
                         retried = true;
                         continue;
                     }
-                    return Err(HttpError::Protocol(e));
+                    return Err(e.into());
                 }
             }
         }
     }
 
-    /// Sends the request on the user's connection and returns the head with the body unread,
-    /// for a caller that reads it as it arrives (a JSON-RPC reply sent as `text/event-stream`).
-    /// No redirects are followed. A caller that stops reading before the body's end must call
-    /// [`UserHttp::reset_connection`].
-    pub async fn send_streaming(
+    /// Encodes the request head on the user's connection: `Host` and `User-Agent` unless the
+    /// step sets them, the step's headers, `Content-Length` (always ours), the MCP session's
+    /// headers unless the step sets them, and the jar's `Cookie` (instead of a step's).
+    fn encode_request(
         &mut self,
-        req: Outgoing,
-    ) -> Result<http::Response<hyper::body::Incoming>, HttpError> {
-        let resp = self
-            .dispatch(&req.method, &req.target, &req.headers, req.body)
-            .await?;
-        if resp.headers().contains_key(SET_COOKIE) {
-            self.store_cookies(resp.headers(), &req.target);
+        method: &Method,
+        target: &Target,
+        headers: &HeaderMap,
+        body_len: usize,
+    ) {
+        let cookie = if self.cookies.is_some() {
+            self.cookie_header(target)
+        } else {
+            None
+        };
+        let session = self
+            .mcp_session
+            .as_deref()
+            .filter(|s| s.origin == target.origin.origin);
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        let h1 = &mut conn.h1;
+        h1.start_request(method, &target.path_and_query);
+        if !headers.contains_key(HOST) {
+            h1.header(&HOST, &target.origin.host_header);
         }
-        Ok(resp)
+        if !headers.contains_key(USER_AGENT) {
+            h1.header(&USER_AGENT, &self.shared.user_agent);
+        }
+        for (name, value) in headers {
+            let replaced = *name == CONTENT_LENGTH
+                || *name == http::header::TRANSFER_ENCODING
+                || (cookie.is_some() && *name == http::header::COOKIE);
+            if !replaced {
+                h1.header(name, value);
+            }
+        }
+        if body_len > 0 || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+            h1.header(&CONTENT_LENGTH, &HeaderValue::from(body_len));
+        }
+        if let Some(session) = session {
+            for (name, value) in [
+                (MCP_SESSION_ID, &session.id),
+                (MCP_PROTOCOL_VERSION, &session.protocol_version),
+            ] {
+                if let Some(value) = value {
+                    if !headers.contains_key(&name) {
+                        h1.header(&name, value);
+                    }
+                }
+            }
+        }
+        if let Some(cookie) = cookie {
+            h1.header(&http::header::COOKIE, &cookie);
+        }
+    }
+
+    /// Reads the rest of the current response's body, keeping at most `keep` bytes of it.
+    pub async fn read_body(&mut self, keep: Option<u64>) -> Result<BodyRead, HttpError> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(BodyRead::default());
+        };
+        match conn.h1.read_body(keep).await {
+            Ok(read) => Ok(read),
+            Err(e) => {
+                self.conn = None;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The next piece of the current response's body as it arrives; None at its end.
+    pub async fn next_body_chunk(&mut self) -> Result<Option<Bytes>, HttpError> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(None);
+        };
+        match conn.h1.next_chunk().await {
+            Ok(chunk) => Ok(chunk),
+            Err(e) => {
+                self.conn = None;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Whether the current response's body has been read to its end.
+    pub fn body_done(&self) -> bool {
+        self.conn.as_ref().is_none_or(|c| c.h1.body_done())
+    }
+
+    /// Sends the request on the user's connection and returns the head with the body unread,
+    /// for a caller that reads it as it arrives (a JSON-RPC reply sent as `text/event-stream`)
+    /// with [`UserHttp::next_body_chunk`] or [`UserHttp::read_body`]. Every header is kept.
+    /// No redirects are followed. A caller that stops reading before the body's end leaves
+    /// the connection to be replaced on the next request.
+    pub async fn send_streaming(&mut self, req: Outgoing) -> Result<ResponseHead, HttpError> {
+        self.dispatch(&req.method, &req.target, &req.headers, &req.body, true)
+            .await
     }
 
     /// Sends the request on a new connection of its own and returns the head with the body
@@ -571,22 +677,19 @@ impl UserHttp {
     fn has_connection_to(&self, origin: &Origin) -> bool {
         self.conn
             .as_ref()
-            .is_some_and(|c| c.origin == *origin && !c.sender.is_closed())
+            .is_some_and(|c| c.origin == *origin && c.h1.is_reusable())
     }
 
-    /// Opens a new connection to `origin` as `self.conn` (dropping any other). Its driver task
-    /// runs detached and ends when the connection closes or `self.conn` is dropped.
+    /// Opens a new connection to `origin` as `self.conn` (dropping any other).
     async fn connect(&mut self, origin: &Origin) -> Result<(), HttpError> {
         self.conn = None;
-        // Each arm hands hyper the bare stream type rather than `RawStream`: the driver task of
-        // a plain-HTTP user then holds a `TcpStream` (40 bytes), not a `RawStream` (1 112).
-        let (sender, _driver) = match self.connect_raw(origin).await? {
-            RawStream::Left(tcp) => handshake(tcp).await?,
-            RawStream::Right(tls) => handshake(tls).await?,
+        let io = match self.connect_raw(origin).await? {
+            RawStream::Left(tcp) => Either::Left(tcp),
+            RawStream::Right(tls) => Either::Right(Box::new(tls)),
         };
         self.conn = Some(Connection {
             origin: origin.clone(),
-            sender,
+            h1: H1Conn::new(io),
         });
         Ok(())
     }
@@ -619,50 +722,6 @@ impl UserHttp {
             }
         }
         Ok(builder.body(Full::new(body))?)
-    }
-
-    async fn read_response(
-        &mut self,
-        resp: http::Response<hyper::body::Incoming>,
-        target: &Target,
-        keep_body: Option<u64>,
-    ) -> Result<Response, HttpError> {
-        let (parts, mut incoming) = resp.into_parts();
-        let mut kept = BytesMut::new();
-        let mut body_len = 0u64;
-        let mut over_limit = false;
-        // The whole body is read even past the limit (drained, not kept): the connection stays
-        // usable for the user's next request, and the bytes count as received.
-        while let Some(frame) = incoming.frame().await {
-            let frame = match frame {
-                Ok(f) => f,
-                Err(e) => {
-                    self.conn = None;
-                    return Err(HttpError::Protocol(e));
-                }
-            };
-            if let Ok(data) = frame.into_data() {
-                body_len += data.len() as u64;
-                match keep_body {
-                    Some(limit) if body_len > limit && !over_limit => {
-                        over_limit = true;
-                        kept = BytesMut::new();
-                    }
-                    Some(limit) if body_len <= limit => kept.extend_from_slice(&data),
-                    _ => {}
-                }
-            }
-        }
-        if parts.headers.contains_key(SET_COOKIE) {
-            self.store_cookies(&parts.headers, target);
-        }
-        Ok(Response {
-            status: parts.status,
-            headers: parts.headers,
-            body: kept.freeze(),
-            body_len,
-            over_limit,
-        })
     }
 
     fn store_cookies(&mut self, headers: &HeaderMap, target: &Target) {

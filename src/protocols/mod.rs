@@ -6,6 +6,7 @@ pub mod check;
 pub(crate) mod common;
 pub mod event_stream;
 pub mod fanout;
+pub mod h1;
 pub mod http;
 pub mod http_client;
 pub mod rpc;

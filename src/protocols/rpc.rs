@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
-use http_body_util::BodyExt;
 
 use super::check::{verify_checks, with_body, ResponseView};
 use super::common::{
@@ -26,6 +25,7 @@ use super::common::{
 };
 use super::event_stream::Parser;
 use super::fanout::PreparedFanout;
+use super::h1::ResponseHead;
 use super::http_client::{timeout_message, Outgoing, UserHttp, MCP_SESSION_ID};
 use super::step::{sample, PrepareCtx, PrepareError, StepCtx};
 use crate::engine::vars::Vars;
@@ -286,73 +286,53 @@ async fn exchange(
     id: Option<u64>,
     limit: BodyLimit,
 ) -> Result<Reply, String> {
-    let resp = http.send_streaming(req).await.map_err(|e| e.to_string())?;
-    let (parts, mut body) = resp.into_parts();
-    let is_stream = parts
+    let head = http.send_streaming(req).await.map_err(|e| e.to_string())?;
+    let is_stream = head
         .headers
         .get(CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-    let mut received = 0u64;
     let Some(id) = id.filter(|_| is_stream) else {
         // A plain body (or a notification's): read it whole, keeping at most the limit; past
         // it the rest is drained (not kept) so the connection stays usable, then it fails.
-        let mut kept = BytesMut::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| {
-                http.reset_connection();
-                e.to_string()
-            })?;
-            if let Ok(data) = frame.into_data() {
-                received += data.len() as u64;
-                if received <= limit.bytes {
-                    kept.extend_from_slice(&data);
-                } else if !kept.is_empty() {
-                    kept = BytesMut::new();
-                }
-            }
-        }
-        if received > limit.bytes {
+        let read = http
+            .read_body(Some(limit.bytes))
+            .await
+            .map_err(|e| e.to_string())?;
+        if read.over_limit {
             return Err(limit.exceeded_message());
         }
         return Ok(Reply {
-            status: parts.status,
-            headers: parts.headers,
-            message: kept.freeze(),
-            received,
+            status: head.status,
+            headers: head.headers,
+            message: read.kept,
+            received: read.len,
             answered_at: Instant::now(),
         });
     };
     // Boxed: the event-stream reader is the rare path; inline it would make every user's
     // future larger for its whole life.
-    Box::pin(read_event_reply(http, parts, body, id)).await
+    Box::pin(read_event_reply(http, head, id)).await
 }
 
 /// Reads a `text/event-stream` reply until the event carrying the response with `id`.
 async fn read_event_reply(
     http: &mut UserHttp,
-    parts: http::response::Parts,
-    mut body: hyper::body::Incoming,
+    head: ResponseHead,
     id: u64,
 ) -> Result<Reply, String> {
     let mut received = 0u64;
     let want = serde_json::Value::from(id);
     let mut parser = Parser::new();
     let message = loop {
-        let Some(frame) = body.frame().await else {
-            return Err(format!(
-                "event stream ended before the JSON-RPC response (HTTP {})",
-                parts.status.as_u16()
-            ));
-        };
-        let data = match frame {
-            Ok(frame) => match frame.into_data() {
-                Ok(data) => data,
-                Err(_) => continue,
-            },
-            Err(e) => {
-                http.reset_connection();
-                return Err(e.to_string());
+        let data = match http.next_body_chunk().await {
+            Ok(Some(data)) => data,
+            Ok(None) => {
+                return Err(format!(
+                    "event stream ended before the JSON-RPC response (HTTP {})",
+                    head.status.as_u16()
+                ))
             }
+            Err(e) => return Err(e.to_string()),
         };
         received += data.len() as u64;
         let mut found = None;
@@ -382,17 +362,17 @@ async fn read_event_reply(
     // connection was dropped after every reply (a new TCP connection per request, measured:
     // 235 connections for 235 requests). A stream still open after the wait, or carrying more,
     // leaves the connection unusable for the next request.
-    let ended = hyper::body::Body::is_end_stream(&body)
+    let ended = http.body_done()
         || matches!(
-            tokio::time::timeout(STREAM_END_WAIT, body.frame()).await,
-            Ok(None)
+            tokio::time::timeout(STREAM_END_WAIT, http.next_body_chunk()).await,
+            Ok(Ok(None))
         );
     if !ended {
         http.reset_connection();
     }
     Ok(Reply {
-        status: parts.status,
-        headers: parts.headers,
+        status: head.status,
+        headers: head.headers,
         message,
         received,
         answered_at,

@@ -471,7 +471,7 @@ impl PreparedSse {
             match post_request(template, generated, &target, endpoint, headers, vars) {
                 Ok((request, id)) => {
                     awaiting = Some((id, Instant::now()));
-                    post_fut = Some(Box::pin(http.send(request, None)));
+                    post_fut = Some(Box::pin(http.send(request, None, false)));
                 }
                 Err(message) => {
                     let s = sample(events.post_name, Duration::ZERO, None, 0, false);
