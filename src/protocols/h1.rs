@@ -9,6 +9,8 @@
 //! `Expect: 100-continue`, upgrades (WebSockets open their own connection), HTTP/2. Long-lived
 //! streams (SSE steps) use hyper on a connection of their own.
 
+use std::mem::MaybeUninit;
+
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue, LOCATION, SET_COOKIE};
 use http::{HeaderMap, Method, StatusCode};
@@ -388,9 +390,11 @@ fn parse_head(
     all_headers: bool,
     no_body: bool,
 ) -> Result<Option<ParsedHead>, H1Error> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut slots);
-    let head_len = match resp.parse(buf) {
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let head_len = match httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut resp, buf, &mut slots)
+    {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(H1Error::Parse(e.to_string())),
@@ -403,10 +407,7 @@ fn parse_head(
     let mut chunked = false;
     let mut transfer_encoding = false;
     let mut keep_alive = !http10;
-    // (name, value) byte ranges of the headers to keep, found in this one pass.
-    let mut keep: [(usize, usize, usize, usize); MAX_HEADERS] = [(0, 0, 0, 0); MAX_HEADERS];
-    let mut kept = 0;
-    let base = buf.as_ptr() as usize;
+    let mut keep_any = false;
     for h in resp.headers.iter() {
         let name = h.name;
         if name.eq_ignore_ascii_case("content-length") {
@@ -436,18 +437,7 @@ fn parse_head(
                 }
             }
         }
-        let wanted = all_headers
-            || name.eq_ignore_ascii_case(SET_COOKIE.as_str())
-            || name.eq_ignore_ascii_case(LOCATION.as_str());
-        if wanted {
-            keep[kept] = (
-                name.as_ptr() as usize - base,
-                name.len(),
-                h.value.as_ptr() as usize - base,
-                h.value.len(),
-            );
-            kept += 1;
-        }
+        keep_any = keep_any || all_headers || is_clients_own(name);
     }
     let interim = status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS;
     let framing = if interim
@@ -470,21 +460,11 @@ fn parse_head(
         keep_alive = false;
         Framing::Close
     };
-    let headers = if kept == 0 {
+    let headers = if keep_any {
+        kept_headers(buf.split_to(head_len).freeze(), all_headers)?
+    } else {
         buf.advance(head_len);
         HeaderMap::new()
-    } else {
-        // Values point into the head's bytes (no copy per header).
-        let head = buf.split_to(head_len).freeze();
-        let mut headers = HeaderMap::with_capacity(kept);
-        for &(name_at, name_len, value_at, value_len) in &keep[..kept] {
-            let name = HeaderName::from_bytes(&head[name_at..name_at + name_len])
-                .map_err(|e| H1Error::Parse(format!("header name: {e}")))?;
-            let value = HeaderValue::from_maybe_shared(head.slice(value_at..value_at + value_len))
-                .map_err(|e| H1Error::Parse(format!("header value: {e}")))?;
-            headers.append(name, value);
-        }
-        headers
     };
     if status == StatusCode::SWITCHING_PROTOCOLS {
         keep_alive = false;
@@ -496,6 +476,33 @@ fn parse_head(
         keep_alive,
         interim,
     }))
+}
+
+/// The headers the client reads itself whatever the step asked: cookies and redirects.
+fn is_clients_own(name: &str) -> bool {
+    name.eq_ignore_ascii_case(SET_COOKIE.as_str()) || name.eq_ignore_ascii_case(LOCATION.as_str())
+}
+
+/// The kept headers of a complete head (parsed again: rarer than not keeping any, and it keeps
+/// the first pass free of bookkeeping). Values point into the head's bytes, no copy each.
+fn kept_headers(head: Bytes, all_headers: bool) -> Result<HeaderMap, H1Error> {
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut resp, &head, &mut slots)
+        .map_err(|e| H1Error::Parse(e.to_string()))?;
+    let mut headers = HeaderMap::with_capacity(resp.headers.len());
+    for h in resp.headers.iter() {
+        if !(all_headers || is_clients_own(h.name)) {
+            continue;
+        }
+        let name = HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|e| H1Error::Parse(format!("header name: {e}")))?;
+        let value = HeaderValue::from_maybe_shared(head.slice_ref(h.value))
+            .map_err(|e| H1Error::Parse(format!("header value: {e}")))?;
+        headers.append(name, value);
+    }
+    Ok(headers)
 }
 
 #[cfg(test)]
