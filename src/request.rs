@@ -144,6 +144,8 @@ pub struct RunRequest {
     pub thresholds: Vec<Threshold>,
     /// How many of [`RunRequest::thresholds`] the start added (the last ones).
     pub extra_thresholds: usize,
+    /// The plan's `[monitor]`: what is read beside the run.
+    pub monitor: Option<Arc<crate::plan::monitor::Monitor>>,
     pub name_cap: usize,
     /// This process's part of the run (`engine::share`): which users and starts it runs.
     pub share: Share,
@@ -256,6 +258,7 @@ pub fn resolve(
         shape,
         extra_thresholds: input.thresholds.len(),
         thresholds,
+        monitor: plan.monitor.clone().map(Arc::new),
         name_cap: input.name_cap.unwrap_or(DEFAULT_NAME_CAP),
         share: input.share.unwrap_or_default(),
         agents,

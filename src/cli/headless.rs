@@ -422,7 +422,12 @@ fn print_end(
     if let Some(problem) = live.history_problem() {
         eprintln!("warning: {problem}");
     }
-    let table = report::table::stats_table(snapshot) + &report::table::verdicts(verdicts);
+    let monitors = live
+        .monitors()
+        .map(|feed| report::table::monitors(&feed.data()))
+        .unwrap_or_default();
+    let table =
+        report::table::stats_table(snapshot) + &monitors + &report::table::verdicts(verdicts);
     let summary = report::json::summary_with_verdicts(snapshot, verdicts);
     let json = serde_json::to_string_pretty(&summary)?;
     match outputs.json.as_deref() {

@@ -12,6 +12,7 @@ mod admin;
 mod broadcast;
 mod catalog;
 mod control;
+mod leak;
 mod openapi;
 mod rest;
 mod rpc;
@@ -74,6 +75,7 @@ pub(crate) struct Inner {
     pub(crate) broadcasts: broadcast::Broadcasts,
     pub(crate) stall: control::Stall,
     pub(crate) mcp: control::McpSessions,
+    pub(crate) leak: Arc<leak::Leak>,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -105,6 +107,7 @@ fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
         broadcasts: broadcast::Broadcasts::default(),
         stall: control::Stall::new(),
         mcp: control::McpSessions::new(),
+        leak: Arc::default(),
         shutdown,
         cfg,
     }));
@@ -146,6 +149,7 @@ fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
         .route("/__stats", get(stats::get_stats))
         .route("/__stats/reset", post(stats::reset_stats))
         .route("/__stall", post(control::stall))
+        .route("/__leak", post(leak::leak))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             control::hold_while_stalled,

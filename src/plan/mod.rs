@@ -16,6 +16,7 @@ pub mod fold;
 pub mod library;
 pub mod limits;
 pub mod model;
+pub mod monitor;
 mod parse;
 pub mod selection;
 pub mod template;

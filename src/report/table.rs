@@ -276,6 +276,78 @@ pub fn verdicts(verdicts: &[crate::stats::thresholds::Verdict]) -> String {
     out
 }
 
+/// The monitor series in a few numbers: first, after the warm-up (the mean of the first reads
+/// past it), last, average, max and the growth between the two ends; empty without series.
+pub fn monitors(data: &crate::stats::monitor::MonitorData) -> String {
+    use crate::format::{fmt_change_pct, fmt_duration, fmt_monitor, DASH};
+    let summaries = data.summaries();
+    if data.series.is_empty() {
+        return String::new();
+    }
+    let mut rows: Vec<[String; 7]> = vec![[
+        "Series".into(),
+        "First".into(),
+        "After warm-up".into(),
+        "Last".into(),
+        "Avg".into(),
+        "Max".into(),
+        "Growth".into(),
+    ]];
+    for s in &data.series {
+        let Some(m) = summaries.iter().find(|m| m.name == s.name) else {
+            rows.push([
+                clean(&s.name),
+                "no reads".into(),
+                DASH.into(),
+                DASH.into(),
+                DASH.into(),
+                DASH.into(),
+                DASH.into(),
+            ]);
+            continue;
+        };
+        let f = |v: f64| fmt_monitor(v, m.unit);
+        rows.push([
+            clean(&m.name),
+            f(m.first),
+            m.after_warmup.map_or(DASH.to_string(), f),
+            f(m.last),
+            f(m.avg),
+            f(m.max),
+            m.growth
+                .and_then(|g| g.ratio)
+                .map_or(DASH.to_string(), |r| fmt_change_pct(r * 100.0)),
+        ]);
+    }
+    let widths: Vec<usize> = (0..7)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = format!(
+        "Monitors (warm-up {}; each end of a growth is the mean of the reads within {})\n",
+        fmt_duration(data.warmup_s),
+        fmt_duration(data.window_s)
+    );
+    for r in &rows {
+        out.push(' ');
+        for (c, cell) in r.iter().enumerate() {
+            let pad = widths[c] - cell.chars().count();
+            out.push(' ');
+            if c == 0 {
+                out.push_str(cell);
+                out.push_str(&" ".repeat(pad));
+            } else {
+                out.push_str(&" ".repeat(pad));
+                out.push_str(cell);
+            }
+            out.push(' ');
+        }
+        out.truncate(out.trim_end().len());
+        out.push('\n');
+    }
+    out.push('\n');
+    out
+}
+
 /// Control characters (newlines, ESC...) from the target become spaces.
 pub(crate) fn clean(text: &str) -> String {
     text.chars()

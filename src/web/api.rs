@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/runs", get(list_runs).post(start_run))
         .route("/api/runs/{id}", get(get_run).patch(edit_run))
         .route("/api/runs/{id}/stats", get(get_run_stats))
+        .route("/api/runs/{id}/monitors", get(get_run_monitors))
         .route("/api/runs/{id}/stop", post(stop_run))
         .route(
             "/api/runs/{id}/events",
@@ -403,7 +404,27 @@ async fn get_run(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let record = state.find_run(&id).await?;
-    Ok(Json(run_json(&state, &record, true)))
+    let mut v = run_json(&state, &record, true);
+    let monitors = state.runs.monitors_of(&record).await?;
+    v["monitors"] = serde_json::to_value(monitors.summaries()).unwrap_or(Value::Null);
+    Ok(Json(v))
+}
+
+/// `GET /api/runs/{id}/monitors`: every monitor series with its points (seconds since the run's
+/// start) and its summary; empty lists for a run without a `[monitor]`.
+async fn get_run_monitors(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let record = state.find_run(&id).await?;
+    let data = state.runs.monitors_of(&record).await?;
+    Ok(Json(json!({
+        "id": record.id,
+        "warmup_s": data.warmup_s,
+        "window_s": data.window_s,
+        "series": data.series,
+        "summaries": data.summaries(),
+    })))
 }
 
 async fn get_run_stats(

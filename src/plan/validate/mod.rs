@@ -8,6 +8,7 @@ mod checks;
 mod classes;
 mod data;
 mod fanout;
+mod monitor;
 mod reads;
 mod shapes;
 mod steps;
@@ -46,6 +47,7 @@ const TOP_KEYS: &[&str] = &[
     "users",
     "shapes",
     "thresholds",
+    "monitor",
 ];
 const DEFAULTS_KEYS: &[&str] = &["headers", "timeout", "rpc_path", "max_body"];
 const MAX_ERRORS: usize = 100;
@@ -115,6 +117,8 @@ struct Validator<'s, 't> {
     fixed_total: u64,
     /// Fan-out topics as steps publish or subscribe to them (both sides must be there).
     topic_uses: Vec<fanout::TopicUse>,
+    /// The series `[monitor]` gives (None: no monitor), for `monitor.…` thresholds.
+    monitor_series: Option<Vec<String>>,
 }
 
 fn field<'a, 'i>(t: &'a DeTable<'i>, key: &str) -> Option<(Span, &'a Val<'i>)> {
@@ -194,6 +198,7 @@ impl<'s, 't> Validator<'s, 't> {
             class_captures: Vec::new(),
             fixed_total: 0,
             topic_uses: Vec::new(),
+            monitor_series: None,
         }
     }
 
@@ -243,6 +248,9 @@ impl<'s, 't> Validator<'s, 't> {
         let shapes = field(root, "shapes")
             .map(|(_, v)| self.shapes(v))
             .unwrap_or_default();
+        // Before the thresholds: a `monitor.…` threshold must name one of its series.
+        let monitor = field(root, "monitor").and_then(|(_, v)| self.monitor(v));
+        self.monitor_series = monitor.as_ref().map(super::monitor::Monitor::series_names);
         let thresholds = field(root, "thresholds")
             .map(|(_, v)| self.thresholds(v))
             .unwrap_or_default();
@@ -262,6 +270,7 @@ impl<'s, 't> Validator<'s, 't> {
             users,
             shapes,
             thresholds,
+            monitor,
             names: std::mem::take(&mut self.names),
         }
     }
