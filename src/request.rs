@@ -44,6 +44,8 @@ pub struct StartInput {
     pub agents: Option<i64>,
     /// Labels for the history (`branch=main`), as given.
     pub labels: Vec<(String, String)>,
+    /// A `[monitor]` in place of the plan's (validated by the edge); None: the plan's.
+    pub monitor: Option<crate::plan::monitor::Monitor>,
 }
 
 /// Why a start was refused: the input field at fault (the API's `field`) and what is wrong.
@@ -236,12 +238,22 @@ pub fn resolve(
         .transpose()?;
     let agents = agents(input.agents, input.share)?;
     let labels = labels(input.labels)?;
+    let monitor = input.monitor.or_else(|| plan.monitor.clone());
     let mut thresholds = plan.thresholds.clone();
     for text in &input.thresholds {
         let t = parse_threshold(text)
-            .and_then(|t| check_threshold_scope(plan, &t).map(|()| t))
+            .and_then(|t| check_monitor_scope(plan, monitor.as_ref(), &t).map(|()| t))
             .map_err(|e| RequestError::new("thresholds", format!("{text:?}: {e}")))?;
         thresholds.push(t);
+    }
+    // a start's own monitor must still give the series the plan's thresholds read
+    for t in &plan.thresholds {
+        check_monitor_scope(plan, monitor.as_ref(), t).map_err(|e| {
+            RequestError::new(
+                "monitor",
+                format!("the plan's threshold {:?}: {e}", t.source),
+            )
+        })?;
     }
     Ok(RunRequest {
         plan_file: choice.file,
@@ -258,13 +270,28 @@ pub fn resolve(
         shape,
         extra_thresholds: input.thresholds.len(),
         thresholds,
-        monitor: plan.monitor.clone().map(Arc::new),
+        monitor: monitor.map(Arc::new),
         name_cap: input.name_cap.unwrap_or(DEFAULT_NAME_CAP),
         share: input.share.unwrap_or_default(),
         agents,
         labels,
         plan: choice.plan,
     })
+}
+
+/// [`check_threshold_scope`], with a `monitor.…` threshold checked against `monitor` (the
+/// start's own, or the plan's).
+fn check_monitor_scope(
+    plan: &Plan,
+    monitor: Option<&crate::plan::monitor::Monitor>,
+    t: &Threshold,
+) -> Result<(), String> {
+    match &t.scope {
+        crate::plan::ThresholdScope::Monitor(series) => {
+            crate::plan::check_monitor_series(monitor, series)
+        }
+        _ => check_threshold_scope(plan, t),
+    }
 }
 
 /// Labels a run may carry.

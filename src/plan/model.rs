@@ -500,8 +500,8 @@ pub enum ThresholdScope {
 /// What a monitor threshold reads of its series, judged at the end of the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MonitorStat {
-    /// (end − after warm-up) ÷ after warm-up, each the mean of the samples in a window of three
-    /// reads: the first three from the end of the warm-up, the last three of the run.
+    /// (end − after warm-up) ÷ after warm-up, each the mean of the reads within 2.5 × `every`
+    /// (three reads): from the first read after the warm-up, and up to the run's last read.
     Growth,
     Avg,
     Min,

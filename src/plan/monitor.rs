@@ -37,9 +37,10 @@ impl Monitor {
         out
     }
 
-    /// The window each end of a growth is averaged over: three reads.
+    /// The window each end of a growth is averaged over: 2.5 × `every`, which holds three
+    /// reads (the first one and two more, with room for a late read).
     pub fn growth_window(&self) -> Duration {
-        self.every * 3
+        self.every * 5 / 2
     }
 }
 

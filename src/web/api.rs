@@ -62,19 +62,64 @@ pub fn start_from_json(body: &[u8]) -> Result<(Option<String>, StartInput), ApiE
             "classes" => input.classes = optional(&v, classes)?,
             "agents" => input.agents = optional(&v, |v| integer(&key, v))?,
             "labels" => input.labels = optional(&v, labels)?.unwrap_or_default(),
+            "monitor" => input.monitor = optional(&v, monitor)?,
             other => {
                 return Err(ApiError::invalid(
                     other,
                     format!(
                         "unknown field {other:?}; expected plan, host, users, spawn_rate, \
                          run_time, classes, shape, tags, exclude_tags, thresholds, stop_timeout, \
-                         agents, labels"
+                         agents, labels, monitor"
                     ),
                 ))
             }
         }
     }
     Ok((plan, input))
+}
+
+/// `monitor`: a `[monitor]` table as JSON, in place of the plan's (`{"every": "5s",
+/// "prometheus": [{"name": "gw", "url": "…", "metrics": ["…"]}]}`). It is validated as the plan's
+/// is; an error names the field at fault (`monitor.prometheus[0].url`).
+fn monitor(v: &Value) -> Result<crate::plan::monitor::Monitor, ApiError> {
+    let text = toml::to_string(&json!({ "monitor": v })).map_err(|e| {
+        ApiError::invalid(
+            "monitor",
+            format!("monitor must be an object shaped as a plan's [monitor] table: {e}"),
+        )
+    })?;
+    crate::plan::parse_monitor(&text, "monitor").map_err(|errors| {
+        let Some(e) = errors.0.first() else {
+            return ApiError::invalid("monitor", "monitor is not valid");
+        };
+        let field = toml_key_at(&text, e.line);
+        ApiError::invalid(
+            field.clone(),
+            format!("{field}: expected {}, found {}", e.expected, e.found),
+        )
+    })
+}
+
+/// The dotted key (`monitor.prometheus[0].url`) written on 1-based `line` of TOML text that
+/// `toml::to_string` wrote (tables as `[a]` / `[[a.b]]` headers, one `key = value` a line).
+fn toml_key_at(text: &str, line: usize) -> String {
+    let mut table = "monitor".to_string();
+    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, l) in text.lines().enumerate().take(line) {
+        let l = l.trim();
+        if let Some(name) = l.strip_prefix("[[").and_then(|r| r.strip_suffix("]]")) {
+            let n = counts.entry(name.to_string()).or_insert(0);
+            table = format!("{name}[{n}]");
+            *n += 1;
+        } else if let Some(name) = l.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            table = name.to_string();
+        } else if i + 1 == line {
+            if let Some((key, _)) = l.split_once('=') {
+                return format!("{table}.{}", key.trim());
+            }
+        }
+    }
+    table
 }
 
 /// `{"branch": "main", "sha": "abc123"}`.

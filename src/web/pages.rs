@@ -88,7 +88,8 @@ async fn index_page(
 }
 
 /// The start form (`application/x-www-form-urlencoded`): `plan`, `class` (repeated, the ticked
-/// classes), `weight.CLASS`, `users`, `spawn_rate`, `host`, `run_time`, `shape`.
+/// classes), `weight.CLASS`, `users`, `spawn_rate`, `host`, `run_time`, `shape`, `labels`,
+/// `monitor` (a `[monitor]` table in TOML, errors at its line:col).
 fn form_input(body: &[u8]) -> Result<(Option<String>, StartInput), ApiError> {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
     let value = |key: &str| {
@@ -171,6 +172,12 @@ fn form_input(body: &[u8]) -> Result<(Option<String>, StartInput), ApiError> {
             })
             .transpose()?
             .unwrap_or_default(),
+        monitor: value("monitor")
+            .map(|text| {
+                crate::plan::parse_monitor(&text, "Monitors")
+                    .map_err(|e| ApiError::invalid("monitor", e.to_string()))
+            })
+            .transpose()?,
         ..StartInput::default()
     };
     Ok((value("plan"), input))

@@ -29,11 +29,12 @@ use toml::de::{DeTable, DeValue};
 
 use super::limits;
 use super::model::*;
+use super::monitor::Monitor;
 use super::parse::{self, as_f64, as_i64, entries, Source, Span, Val};
 use super::template::Template;
 use super::{PlanError, PlanErrors};
 
-pub use thresholds::{check_threshold_scope, parse_threshold};
+pub use thresholds::{check_monitor_series, check_threshold_scope, parse_threshold};
 pub use wait::parse_wait;
 
 const TOP_KEYS: &[&str] = &[
@@ -72,6 +73,37 @@ pub(crate) fn validate(
         errors.dedup();
         errors.truncate(MAX_ERRORS);
         Err(PlanErrors(errors))
+    }
+}
+
+/// Validates a `[monitor]` table given on its own (the start form's Monitors field, the API's
+/// `monitor` turned into TOML): the only key allowed is `monitor`.
+pub(crate) fn validate_monitor(text: &str, file: &str) -> Result<Monitor, PlanErrors> {
+    let src = Source::new(text, file);
+    let doc = parse::parse_document(&src).map_err(|e| PlanErrors(vec![e]))?;
+    let mut v = Validator::new(&src, None, false);
+    v.keys(
+        doc.get_ref(),
+        &["monitor"],
+        &["monitor"],
+        "a [monitor] table",
+    );
+    let monitor = match field(doc.get_ref(), "monitor") {
+        Some((_, m)) => v.monitor(m),
+        None => {
+            v.err(0, "a [monitor] table", "none");
+            None
+        }
+    };
+    v.check_uses();
+    match monitor {
+        Some(m) if v.errors.is_empty() => Ok(m),
+        _ => {
+            let mut errors = v.errors;
+            errors.sort_by_key(|e| (e.line, e.col));
+            errors.truncate(MAX_ERRORS);
+            Err(PlanErrors(errors))
+        }
     }
 }
 
@@ -250,7 +282,7 @@ impl<'s, 't> Validator<'s, 't> {
             .unwrap_or_default();
         // Before the thresholds: a `monitor.…` threshold must name one of its series.
         let monitor = field(root, "monitor").and_then(|(_, v)| self.monitor(v));
-        self.monitor_series = monitor.as_ref().map(super::monitor::Monitor::series_names);
+        self.monitor_series = monitor.as_ref().map(Monitor::series_names);
         let thresholds = field(root, "thresholds")
             .map(|(_, v)| self.thresholds(v))
             .unwrap_or_default();

@@ -94,13 +94,22 @@ impl Validator<'_, '_> {
 /// "expected ..., found ...".
 pub fn check_threshold_scope(plan: &Plan, threshold: &Threshold) -> Result<(), String> {
     if let ThresholdScope::Monitor(series) = &threshold.scope {
-        let known = plan.monitor.as_ref().map(|m| m.series_names());
-        return match monitor_series_problem(known.as_deref(), series) {
-            None => Ok(()),
-            Some((e, f)) => Err(format!("expected {e}, found {f}")),
-        };
+        return check_monitor_series(plan.monitor.as_ref(), series);
     }
     match scope_problem(&plan.names, &threshold.scope) {
+        None => Ok(()),
+        Some((e, f)) => Err(format!("expected {e}, found {f}")),
+    }
+}
+
+/// Whether `monitor` gives the series `series` (a `monitor.…` threshold's); the error reads
+/// "expected ..., found ...".
+pub fn check_monitor_series(
+    monitor: Option<&crate::plan::monitor::Monitor>,
+    series: &str,
+) -> Result<(), String> {
+    let known = monitor.map(|m| m.series_names());
+    match monitor_series_problem(known.as_deref(), series) {
         None => Ok(()),
         Some((e, f)) => Err(format!("expected {e}, found {f}")),
     }
@@ -195,10 +204,7 @@ impl Validator<'_, '_> {
 }
 
 /// A series no `[monitor]` source gives, with the ones it does.
-pub(crate) fn monitor_series_problem(
-    known: Option<&[String]>,
-    series: &str,
-) -> Option<(String, String)> {
+fn monitor_series_problem(known: Option<&[String]>, series: &str) -> Option<(String, String)> {
     let known = known.unwrap_or(&[]);
     if known.iter().any(|k| k == series) {
         return None;

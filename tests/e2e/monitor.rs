@@ -1,0 +1,263 @@
+//! Monitors end to end: the demo target's own `/metrics` (its resident memory, a counter, the
+//! bytes it leaks on purpose with `POST /__leak`) and `/proc` of a `hornet target` process read
+//! beside a run: stored and read back through the API, growth thresholds failing on a leaking
+//! target and holding on a steady one (`hornet run` exit codes), and an unreachable monitor that
+//! is a warning, not a failed run.
+
+use std::process::Output;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{hornet, hornet_run, plan_file, spawn_app_with_plan, spawn_target, Running};
+
+/// A `hornet target` of its own (its resident memory is its own, not the test process's).
+async fn target_process() -> (Running, String) {
+    let target = hornet().args(["target", "--bind", "127.0.0.1:0"]).spawn();
+    let url = target.url().await;
+    (target, url)
+}
+
+/// Light load on `/health` and the target's `/metrics` read every second after a 2 s warm-up.
+fn soak_plan(metrics_url: &str) -> String {
+    format!(
+        r#"
+name = "soak"
+[[users]]
+name = "Pinger"
+wait = "constant(100ms)"
+tasks = [ {{ get = "/health" }} ]
+
+[monitor]
+every = "1s"
+warmup = "2s"
+prometheus = [ {{ name = "target", url = "{metrics_url}", token = "{{{{ env('HORNET_TEST_MONITOR_TOKEN', 'demo-token') }}}}",
+                 metrics = [ {{ name = "rss", select = "process_resident_memory_bytes" }},
+                             "demo_leaked_bytes", "demo_target_requests_total" ] }} ]
+"#
+    )
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn soak_run(plan: &std::path::Path, host: &str) -> Output {
+    hornet_run(plan, host)
+        .args(["-u", "2", "-r", "20", "-t", "8s", "--no-history"])
+        .args(["--threshold", "monitor.target.rss.growth < 10%"])
+        .args(["--threshold", "monitor.target.rss.max < 1GiB"])
+        .output()
+        .await
+}
+
+#[tokio::test]
+async fn a_leaking_target_fails_its_growth_threshold_and_a_steady_one_holds() {
+    let (_steady, steady_url) = target_process().await;
+    let (_leaky, leaky_url) = target_process().await;
+    let leaking = reqwest::Client::new()
+        .post(format!("{leaky_url}/__leak?bytes_per_s={}", 20 << 20))
+        .send()
+        .await
+        .expect("POST /__leak");
+    assert_eq!(leaking.status(), 200);
+    let (_d1, steady_plan) = plan_file("steady.toml", &soak_plan(&format!("{steady_url}/metrics")));
+    let (_d2, leaky_plan) = plan_file("leaky.toml", &soak_plan(&format!("{leaky_url}/metrics")));
+    let (steady, leaky) = tokio::join!(
+        soak_run(&steady_plan, &steady_url),
+        soak_run(&leaky_plan, &leaky_url)
+    );
+
+    let (stdout, stderr) = text(&steady);
+    assert_eq!(steady.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Monitors (warm-up 2s"), "{stdout}");
+    assert!(stdout.contains("target.rss"), "{stdout}");
+    assert!(
+        stdout.contains("✓ monitor.target.rss.growth < 10% (observed "),
+        "{stdout}"
+    );
+    assert!(!stderr.contains("warning: monitor"), "{stderr}");
+
+    let (stdout, stderr) = text(&leaky);
+    assert_eq!(leaky.status.code(), Some(1), "{stdout}\n{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("✗ monitor.target.rss.growth < 10%"))
+        .unwrap_or_else(|| panic!("no failed growth verdict in {stdout}"));
+    // both ends and the warm-up are stated: "+85.2% from 31.4 MiB (mean 2s–4.5s) to ..."
+    assert!(
+        line.contains(" from ") && line.contains(" MiB (mean 2"),
+        "{line}"
+    );
+    assert!(line.contains("after a 2s warm-up"), "{line}");
+    let pct: f64 = line
+        .split("(observed +")
+        .nth(1)
+        .and_then(|r| r.split('%').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no growth in {line}"));
+    // 20 MiB/s for the ~3.5 s between the two windows' middles, on a base of a few tens of MiB
+    assert!(pct > 50.0, "{line}");
+    assert!(
+        stdout.contains("✓ monitor.target.rss.max < 1GiB"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn monitor_series_are_stored_and_read_back_with_process_stats() {
+    let (target, _url) = target_process().await;
+    let pid = target.pid();
+    // an in-process demo target serves /metrics and takes the load
+    let plan = r#"
+name = "monitored"
+[[users]]
+name = "Pinger"
+wait = "constant(50ms)"
+tasks = [ { get = "/health" } ]
+
+[monitor]
+every = "1s"
+prometheus = [ { name = "demo", url = "TARGET/metrics", token = "demo-token",
+                 metrics = [ "demo_target_requests_total", "process_resident_memory_bytes" ] } ]
+process = [ { name = "sub", pid = PID } ]
+"#;
+    let demo = spawn_target().await;
+    let plan = plan
+        .replace("TARGET", &demo.url())
+        .replace("PID", &pid.to_string());
+    let app = spawn_app_with_plan("monitored.toml", &plan).await;
+    let id = app
+        .start_run(&json!({
+            "plan": "monitored", "users": 2, "spawn_rate": 20, "run_time": "4s",
+            "host": demo.url(),
+        }))
+        .await;
+    let run = app.wait_final(&id, Duration::from_secs(30)).await;
+    assert_eq!(run["state"], "stopped", "{run}");
+
+    let (status, m) = app.get_json(&format!("/api/runs/{id}/monitors")).await;
+    assert_eq!(status, 200, "{m}");
+    let series = |name: &str| -> Value {
+        m["series"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("no series {name} in {m}"))
+    };
+    let points = |s: &Value| -> Vec<(f64, f64)> {
+        s["points"]
+            .as_array()
+            .expect("points")
+            .iter()
+            .map(|p| (p["t_s"].as_f64().unwrap(), p["value"].as_f64().unwrap()))
+            .collect()
+    };
+    // a 4 s run read every second: reads at about 0, 1, 2, 3 (and 4) s
+    let rss = series("sub.rss");
+    assert_eq!(rss["unit"], "bytes");
+    let rss_points = points(&rss);
+    assert!((4..=6).contains(&rss_points.len()), "{rss}");
+    assert!(rss_points.windows(2).all(|w| w[0].0 < w[1].0), "{rss}");
+    assert!(
+        rss_points[0].0 < 1.0 && rss_points.last().unwrap().0 < 6.0,
+        "{rss}"
+    );
+    assert!(rss_points.iter().all(|p| p.1 > 1024.0 * 1024.0), "{rss}");
+    let fds = series("sub.fds");
+    assert_eq!(fds["unit"], "count");
+    assert!(points(&fds).iter().all(|p| p.1 >= 3.0), "{fds}");
+    let cpu = series("sub.cpu");
+    assert_eq!(cpu["unit"], "percent");
+    // one read fewer: CPU is a difference between two reads
+    let cpu_points = points(&cpu);
+    assert_eq!(cpu_points.len(), rss_points.len() - 1, "{cpu}");
+    assert!(
+        cpu_points.iter().all(|p| (0.0..=400.0).contains(&p.1)),
+        "{cpu}"
+    );
+
+    let requests = series("demo.demo_target_requests_total");
+    assert_eq!(
+        (&requests["unit"], &requests["kind"]),
+        (&json!("per_second"), &json!("rate"))
+    );
+    // two users every 50 ms: ~40 requests a second (less on a loaded machine), never 0 after
+    // the first second
+    let rates = points(&requests);
+    assert!(rates.len() >= 2, "{requests}");
+    assert!(
+        rates.iter().skip(1).all(|p| p.1 > 2.0 && p.1 < 200.0),
+        "{requests}"
+    );
+    let demo_rss = series("demo.process_resident_memory_bytes");
+    assert_eq!(
+        (&demo_rss["unit"], &demo_rss["kind"]),
+        (&json!("bytes"), &json!("gauge"))
+    );
+
+    // the run's own JSON carries the summaries
+    let (_, run) = app.get_json(&format!("/api/runs/{id}")).await;
+    let summaries = run["monitors"].as_array().expect("monitors");
+    let sub = summaries
+        .iter()
+        .find(|s| s["name"] == "sub.rss")
+        .expect("sub.rss summary");
+    assert_eq!(sub["samples"].as_u64(), Some(rss_points.len() as u64));
+    assert!(sub["max"].as_f64().unwrap() >= sub["first"].as_f64().unwrap());
+    drop(target);
+}
+
+#[tokio::test]
+async fn an_unreachable_monitor_is_a_warning_and_the_run_passes() {
+    let (_target, url) = target_process().await;
+    // a port nothing listens on: bound, then let go
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = dead.local_addr().expect("addr").port();
+    drop(dead);
+    let plan = format!(
+        r#"
+name = "dead monitor"
+[[users]]
+name = "Pinger"
+wait = "constant(100ms)"
+tasks = [ {{ get = "/health" }} ]
+[monitor]
+every = "1s"
+prometheus = [ {{ name = "gone", url = "http://127.0.0.1:{port}/metrics", metrics = ["up"] }} ]
+process = [ {{ name = "nothing", pid_file = "/nonexistent/hornet-test.pid" }} ]
+"#
+    );
+    let (_dir, plan) = plan_file("dead.toml", &plan);
+    let out = hornet_run(&plan, &url)
+        .args(["-u", "1", "-r", "10", "-t", "3s", "--no-history"])
+        .args(["--threshold", "error_rate < 1%"])
+        .output()
+        .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    // once per monitor and cause, though it failed at every read
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: monitor "))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{stderr}");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("warning: monitor gone: http://127.0.0.1:")),
+        "{stderr}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("monitor nothing: pid file /nonexistent/hornet-test.pid")),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("gone.up") && stdout.contains("no reads"),
+        "{stdout}"
+    );
+}
