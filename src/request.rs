@@ -238,17 +238,22 @@ pub fn resolve(
         .transpose()?;
     let agents = agents(input.agents, input.share)?;
     let labels = labels(input.labels)?;
-    let monitor = input.monitor.or_else(|| plan.monitor.clone());
+    // an agent's part reads no monitors (its coordinator does, and judges their thresholds)
+    let is_part = input.share.is_some();
+    let monitor = input
+        .monitor
+        .or_else(|| plan.monitor.clone())
+        .filter(|_| !is_part);
     let mut thresholds = plan.thresholds.clone();
     for text in &input.thresholds {
         let t = parse_threshold(text)
-            .and_then(|t| check_monitor_scope(plan, monitor.as_ref(), &t).map(|()| t))
+            .and_then(|t| check_monitor_scope(plan, monitor.as_ref(), is_part, &t).map(|()| t))
             .map_err(|e| RequestError::new("thresholds", format!("{text:?}: {e}")))?;
         thresholds.push(t);
     }
     // a start's own monitor must still give the series the plan's thresholds read
     for t in &plan.thresholds {
-        check_monitor_scope(plan, monitor.as_ref(), t).map_err(|e| {
+        check_monitor_scope(plan, monitor.as_ref(), is_part, t).map_err(|e| {
             RequestError::new(
                 "monitor",
                 format!("the plan's threshold {:?}: {e}", t.source),
@@ -280,13 +285,15 @@ pub fn resolve(
 }
 
 /// [`check_threshold_scope`], with a `monitor.…` threshold checked against `monitor` (the
-/// start's own, or the plan's).
+/// start's own, or the plan's); not at all on an agent's part (`is_part`).
 fn check_monitor_scope(
     plan: &Plan,
     monitor: Option<&crate::plan::monitor::Monitor>,
+    is_part: bool,
     t: &Threshold,
 ) -> Result<(), String> {
     match &t.scope {
+        crate::plan::ThresholdScope::Monitor(_) if is_part => Ok(()),
         crate::plan::ThresholdScope::Monitor(series) => {
             crate::plan::check_monitor_series(monitor, series)
         }

@@ -279,45 +279,31 @@ pub fn verdicts(verdicts: &[crate::stats::thresholds::Verdict]) -> String {
 /// The monitor series in a few numbers: first, after the warm-up (the mean of the first reads
 /// past it), last, average, max and the growth between the two ends; empty without series.
 pub fn monitors(data: &crate::stats::monitor::MonitorData) -> String {
-    use crate::format::{fmt_change_pct, fmt_duration, fmt_monitor, DASH};
-    let summaries = data.summaries();
+    use crate::format::{fmt_duration, DASH};
     if data.series.is_empty() {
         return String::new();
     }
-    let mut rows: Vec<[String; 7]> = vec![[
-        "Series".into(),
-        "First".into(),
-        "After warm-up".into(),
-        "Last".into(),
-        "Avg".into(),
-        "Max".into(),
-        "Growth".into(),
-    ]];
+    let header = [
+        "Series",
+        "First",
+        "After warm-up",
+        "Last",
+        "Avg",
+        "Max",
+        "Growth",
+    ];
+    let mut rows: Vec<[String; 7]> = vec![header.map(String::from)];
+    let read = super::monitor::monitor_rows(data);
     for s in &data.series {
-        let Some(m) = summaries.iter().find(|m| m.name == s.name) else {
-            rows.push([
-                clean(&s.name),
-                "no reads".into(),
-                DASH.into(),
-                DASH.into(),
-                DASH.into(),
-                DASH.into(),
-                DASH.into(),
-            ]);
-            continue;
-        };
-        let f = |v: f64| fmt_monitor(v, m.unit);
-        rows.push([
-            clean(&m.name),
-            f(m.first),
-            m.after_warmup.map_or(DASH.to_string(), f),
-            f(m.last),
-            f(m.avg),
-            f(m.max),
-            m.growth
-                .and_then(|g| g.ratio)
-                .map_or(DASH.to_string(), |r| fmt_change_pct(r * 100.0)),
-        ]);
+        match read.iter().find(|r| r[0] == s.name) {
+            Some(r) => rows.push(r.clone().map(|cell| clean(&cell))),
+            None => {
+                let mut row = [DASH; 7].map(String::from);
+                row[0] = clean(&s.name);
+                row[1] = "no reads".into();
+                rows.push(row);
+            }
+        }
     }
     let widths: Vec<usize> = (0..7)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))

@@ -242,7 +242,15 @@ async fn show_run(
     let live = state.runs.get(&record.id);
     let snapshot = state.runs.snapshot_of(&record).await?;
     let kept = state.runs.samples_of(&record);
+    let monitors = state.runs.monitors_of(&record).await?;
     let mut page = RunPage::new(record, &snapshot, live.is_some());
+    // a live run with a monitor shows its box at once (the charts fill in with the reads)
+    page.has_monitors = monitors.series.iter().any(|s| !s.points.is_empty())
+        || live.as_ref().is_some_and(|l| l.monitors().is_some());
+    page.monitor_json = crate::report::monitor::monitor_json(&monitors.series);
+    if live.is_none() {
+        page.monitor_rows = crate::report::monitor::monitor_rows(&monitors);
+    }
     (page.jtl_offered, page.jtl_note) = match kept {
         KeptSamples::Kept { note, .. } => (true, note),
         KeptSamples::None(why) => (false, Some(why)),
