@@ -488,7 +488,8 @@ mod tests {
                 .to_html()
                 .matches("<script nonce=\"abc123\">")
                 .count(),
-            2
+            // uPlot, the monitor charts, the page's own
+            3
         );
     }
 

@@ -151,6 +151,8 @@ struct Validator<'s, 't> {
     topic_uses: Vec<fanout::TopicUse>,
     /// The series `[monitor]` gives (None: no monitor), for `monitor.…` thresholds.
     monitor_series: Option<Vec<String>>,
+    /// `[monitor]` is there but has errors (its thresholds are not checked then).
+    monitor_failed: bool,
 }
 
 fn field<'a, 'i>(t: &'a DeTable<'i>, key: &str) -> Option<(Span, &'a Val<'i>)> {
@@ -231,6 +233,7 @@ impl<'s, 't> Validator<'s, 't> {
             fixed_total: 0,
             topic_uses: Vec::new(),
             monitor_series: None,
+            monitor_failed: false,
         }
     }
 
@@ -281,8 +284,11 @@ impl<'s, 't> Validator<'s, 't> {
             .map(|(_, v)| self.shapes(v))
             .unwrap_or_default();
         // Before the thresholds: a `monitor.…` threshold must name one of its series.
-        let monitor = field(root, "monitor").and_then(|(_, v)| self.monitor(v));
+        let monitor_text = field(root, "monitor").map(|(_, v)| v);
+        let monitor = monitor_text.and_then(|v| self.monitor(v));
         self.monitor_series = monitor.as_ref().map(Monitor::series_names);
+        // its own errors are reported: its thresholds wait for a valid one
+        self.monitor_failed = monitor_text.is_some() && monitor.is_none();
         let thresholds = field(root, "thresholds")
             .map(|(_, v)| self.thresholds(v))
             .unwrap_or_default();

@@ -199,6 +199,9 @@ impl Validator<'_, '_> {
                 "abort_on_fail = true".to_string(),
             ));
         }
+        if self.monitor_failed {
+            return None;
+        }
         monitor_series_problem(self.monitor_series.as_deref(), series)
     }
 }
