@@ -1,7 +1,8 @@
 //! The built-in demo target (`hornet target`): an imitation of the MCP Gateway's REST, JSON-RPC,
 //! SSE, WebSocket and admin routes, so that shipped plans work with zero setup, plus test helpers
 //! (`/delay`, `/status`, `/bytes`), a notification fan-out (`/broadcast`), `/__stats`, the count of requests served per route that
-//! end-to-end tests compare Hornet's numbers with, and `POST /__stall?for=2s` (see `control.rs`).
+//! end-to-end tests compare Hornet's numbers with, `POST /__stall?for=2s` (see `control.rs`) and
+//! `POST /__leak?bytes_per_s=N` (a memory leak on purpose, for monitors: see `leak.rs`).
 //!
 //! This file owns the public API (config, `router`, `serve`, `spawn`), the shared state and the
 //! bearer-token check. It must stay fast enough to be load-tested in-process: no lock on the

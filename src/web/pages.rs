@@ -248,7 +248,8 @@ async fn show_run(
     page.has_monitors = monitors.series.iter().any(|s| !s.points.is_empty())
         || live.as_ref().is_some_and(|l| l.monitors().is_some());
     page.monitor_json = crate::report::monitor::monitor_json(&monitors.series);
-    if live.is_none() {
+    // once the run has ended (its recording may still be finishing), the summary too
+    if live.is_none() || snapshot.state.is_final() {
         page.monitor_rows = crate::report::monitor::monitor_rows(&monitors);
     }
     (page.jtl_offered, page.jtl_note) = match kept {

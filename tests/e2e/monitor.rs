@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{hornet, hornet_run, plan_file, spawn_app_with_plan, spawn_target, Running};
+use crate::helpers::{
+    hornet, hornet_run, plan_file, spawn_app, spawn_app_with_plan, spawn_target, Running,
+};
 
 /// A `hornet target` of its own (its resident memory is its own, not the test process's).
 async fn target_process() -> (Running, String) {
@@ -260,4 +262,176 @@ process = [ {{ name = "nothing", pid_file = "/nonexistent/hornet-test.pid" }} ]
         stdout.contains("gone.up") && stdout.contains("no reads"),
         "{stdout}"
     );
+}
+
+#[tokio::test]
+async fn an_api_monitor_is_validated_and_its_errors_name_the_field() {
+    let app = spawn_app().await;
+    let start = |monitor: Value, thresholds: Value| {
+        json!({
+            "plan": "demo", "host": app.target.url(), "users": 1, "run_time": "1s",
+            "monitor": monitor, "thresholds": thresholds,
+        })
+    };
+    let bad_url = json!({ "every": "1s", "prometheus": [ { "name": "x", "url": "ftp://x", "metrics": ["m"] } ] });
+    let (status, body) = app
+        .send_json(
+            reqwest::Method::POST,
+            "/api/runs",
+            &start(bad_url, json!([])),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["error"]["field"], "monitor.prometheus[0].url",
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("an http:// or https:// URL")),
+        "{body}"
+    );
+    let bad_every = json!({ "every": "soon", "process": [ { "name": "me", "pid": 1 } ] });
+    let (status, body) = app
+        .send_json(
+            reqwest::Method::POST,
+            "/api/runs",
+            &start(bad_every, json!([])),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]["field"]),
+        (400, &json!("monitor.every")),
+        "{body}"
+    );
+    // a threshold on a series the monitor does not give
+    let good = json!({ "process": [ { "name": "me", "pid": 1 } ] });
+    let (status, body) = app
+        .send_json(
+            reqwest::Method::POST,
+            "/api/runs",
+            &start(good, json!(["monitor.me.heap.max < 1GiB"])),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "thresholds", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("me.cpu, me.rss, me.fds")),
+        "{body}"
+    );
+}
+
+/// A real Prometheus (Debian's `prometheus`) scraping the demo target's `/metrics` every
+/// second; a `query` monitor reads `demo_leaked_bytes` through its query API while the target
+/// leaks. Skipped (with the reason) where `prometheus` is not installed.
+#[tokio::test]
+async fn a_query_monitor_reads_a_real_prometheus() {
+    let Ok(status) = std::process::Command::new("prometheus")
+        .arg("--version")
+        .output()
+    else {
+        eprintln!("skipping: no `prometheus` on PATH (apt-get install prometheus)");
+        return;
+    };
+    assert!(status.status.success());
+    let target = spawn_target().await;
+    let dir = crate::helpers::temp_dir();
+    let addr = target.url().trim_start_matches("http://").to_string();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: demo\n    \
+         authorization:\n      credentials: demo-token\n    static_configs:\n      - targets: ['{addr}']\n"
+    );
+    let config_path = crate::helpers::write_file(dir.path(), "prometheus.yml", config);
+    let port = crate::helpers::free_port();
+    let mut prometheus = std::process::Command::new("prometheus")
+        .arg(format!("--config.file={}", config_path.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("prometheus starts");
+    let server = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    // ready, and holding a sample of the target
+    crate::helpers::wait_until(
+        "prometheus has scraped the target",
+        Duration::from_secs(30),
+        async || {
+            let answer = client
+                .get(format!("{server}/api/v1/query?query=demo_leaked_bytes"))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let v: Value = answer.json().await.map_err(|e| e.to_string())?;
+            if v["data"]["result"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+            {
+                Ok(())
+            } else {
+                Err(v.to_string())
+            }
+        },
+    )
+    .await;
+    client
+        .post(format!("{}/__leak?bytes_per_s={}", target.url(), 4 << 20))
+        .send()
+        .await
+        .expect("POST /__leak");
+    let plan = format!(
+        r#"
+name = "query"
+[[users]]
+name = "Pinger"
+wait = "constant(200ms)"
+tasks = [ {{ get = "/health" }} ]
+[monitor]
+every = "1s"
+query = [ {{ name = "leaked", url = "{server}", promql = "sum(demo_leaked_bytes)" }} ]
+"#
+    );
+    let (_d, plan) = plan_file("query.toml", &plan);
+    let out = hornet_run(&plan, &target.url())
+        .args([
+            "-u",
+            "1",
+            "-r",
+            "10",
+            "-t",
+            "5s",
+            "--no-history",
+            "--json",
+            "-",
+        ])
+        .args(["--threshold", "monitor.leaked.max > 1MiB"])
+        .output()
+        .await;
+    let _ = prometheus.kill();
+    let _ = prometheus.wait();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let summary: Value = serde_json::from_str(&stdout).expect("--json - prints JSON");
+    let series = &summary["monitors"]["series"][0];
+    assert_eq!(
+        (&series["name"], &series["unit"]),
+        (&json!("leaked"), &json!("bytes")),
+        "{summary}"
+    );
+    let values: Vec<f64> = series["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .filter_map(|p| p["value"].as_f64())
+        .collect();
+    assert!(values.len() >= 3, "{series}");
+    // Prometheus saw the leak grow: its samples rise
+    assert!(values.last() > values.first(), "{values:?}");
 }
