@@ -172,7 +172,7 @@ mod tests {
         let status = "Name:\tx\nVmPeak:\t  9000 kB\nVmRSS:\t    2048 kB\nThreads: 4\n";
         assert_eq!(rss_bytes(status), Some(2048.0 * 1024.0));
         assert_eq!(
-            command_line(b"hornet\0target\0--port\00\0"),
+            command_line(b"hornet\0target\0--port\x000\0"),
             "hornet target --port 0"
         );
     }

@@ -435,3 +435,88 @@ query = [ {{ name = "leaked", url = "{server}", promql = "sum(demo_leaked_bytes)
     // Prometheus saw the leak grow: its samples rise
     assert!(values.last() > values.first(), "{values:?}");
 }
+
+/// While a run with a monitor goes, `/metrics` carries each series' latest read; two such runs
+/// overlay their series of the same name on the compare page.
+#[tokio::test]
+async fn metrics_export_live_monitor_values_and_compare_overlays_them() {
+    let app = spawn_app().await;
+    let monitor = json!({
+        "every": "500ms",
+        "process": [ { "name": "tests", "pid": std::process::id() } ],
+    });
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let id = app
+            .start_run(&json!({
+                "plan": "demo", "host": app.target.url(), "users": 1,
+                "classes": { "HealthCheckUser": 1 }, "monitor": monitor,
+            }))
+            .await;
+        // live: the latest reads are on /metrics
+        let line = crate::helpers::wait_until(
+            "/metrics shows the monitor's reads",
+            Duration::from_secs(15),
+            async || {
+                let text = app
+                    .client
+                    .get(app.api("/metrics"))
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .text()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let wanted = format!(
+                    "hornet_monitor_value{{run_id=\"{id}\",plan=\"Demo\",series=\"tests.rss\",unit=\"bytes\"}} "
+                );
+                text.lines()
+                    .find(|l| l.starts_with(&wanted))
+                    .map(str::to_string)
+                    .ok_or(text)
+            },
+        )
+        .await;
+        let rss: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!(rss > 1024.0 * 1024.0, "{line}");
+        let (status, _) = app
+            .send_json(
+                reqwest::Method::POST,
+                &format!("/api/runs/{id}/stop"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(status, 202);
+        app.wait_final(&id, Duration::from_secs(20)).await;
+        ids.push(id);
+    }
+    let page = app
+        .client
+        .get(app.api(&format!("/runs/compare?base={}&head={}", ids[0], ids[1])))
+        .send()
+        .await
+        .expect("compare page")
+        .text()
+        .await
+        .expect("compare page text");
+    assert!(page.contains("id=\"compare-monitors\""), "{page}");
+    let data = page
+        .split("id=\"compare-monitor-data\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</script>").next())
+        .expect("the compare page's monitor data");
+    let data: Value = serde_json::from_str(data).expect("monitor JSON");
+    for side in ["base", "head"] {
+        let names: Vec<&str> = data[side]["series"]
+            .as_array()
+            .expect("series")
+            .iter()
+            .filter_map(|s| s["name"].as_str())
+            .collect();
+        assert!(names.contains(&"tests.rss"), "{side}: {data}");
+    }
+}
