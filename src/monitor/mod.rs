@@ -231,7 +231,12 @@ impl Reader {
             let mut batch = MonitorBatch::default();
             for (source, result) in sources.iter().zip(reads) {
                 match result {
-                    Ok(values) => self.record(t_s, values, &mut batch),
+                    Ok((values, problem)) => {
+                        self.record(t_s, values, &mut batch);
+                        if let Some(problem) = problem {
+                            self.warn(&source.name, problem);
+                        }
+                    }
                     Err(problem) => self.warn(&source.name, problem),
                 }
             }
@@ -337,7 +342,9 @@ impl Source {
         }
     }
 
-    async fn read(&mut self, t_s: f64) -> Result<Vec<Value>, Problem> {
+    /// The values of one read, with a problem to warn about beside them (a selector that
+    /// matched nothing); Err when the source could not be read.
+    async fn read(&mut self, t_s: f64) -> Result<(Vec<Value>, Option<Problem>), Problem> {
         match &self.kind {
             SourceKind::Prometheus(p) => {
                 let (url, token, selectors) = (p.url.clone(), p.token.clone(), p.metrics.clone());
@@ -363,13 +370,14 @@ impl Source {
                         out.push(value(&sel.series, unit, SeriesKind::Gauge, r.value));
                     }
                 }
-                if out.is_empty() && !missing.is_empty() && self.counters.is_empty() {
-                    return Err(Problem::new(
+                // said once (by cause); the selectors that matched still give their series
+                let problem = (!missing.is_empty()).then(|| {
+                    Problem::new(
                         "no match",
                         format!("{url} has no sample for {}", missing.join(", ")),
-                    ));
-                }
-                Ok(out)
+                    )
+                });
+                Ok((out, problem))
             }
             SourceKind::Query(q) => {
                 let url =
@@ -377,7 +385,7 @@ impl Source {
                 let (series, unit, token) = (q.series.clone(), q.unit, q.token.clone());
                 let body = self.get(&url, token.as_ref(), "application/json").await?;
                 let v = query::answer_value(&body).map_err(|e| Problem::new("answer", e))?;
-                Ok(vec![value(&series, unit, SeriesKind::Gauge, v)])
+                Ok((vec![value(&series, unit, SeriesKind::Gauge, v)], None))
             }
             SourceKind::Process(p) => {
                 let find = p.find.clone();
@@ -412,7 +420,7 @@ impl Source {
                     }
                 }
                 self.cpu = Some((read.cpu_s, t_s));
-                Ok(out)
+                Ok((out, None))
             }
         }
     }

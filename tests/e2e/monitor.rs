@@ -1,8 +1,9 @@
 //! Monitors end to end: the demo target's own `/metrics` (its resident memory, a counter, the
 //! bytes it leaks on purpose with `POST /__leak`) and `/proc` of a `hornet target` process read
 //! beside a run: stored and read back through the API, growth thresholds failing on a leaking
-//! target and holding on a steady one (`hornet run` exit codes), and an unreachable monitor that
-//! is a warning, not a failed run.
+//! target and holding on a steady one (`hornet run` exit codes), an unreachable monitor that is
+//! a warning, not a failed run, the API's `monitor`, a real Prometheus' query API, `/metrics`
+//! and the compare page.
 
 use std::process::Output;
 use std::time::Duration;
@@ -228,7 +229,9 @@ wait = "constant(100ms)"
 tasks = [ {{ get = "/health" }} ]
 [monitor]
 every = "1s"
-prometheus = [ {{ name = "gone", url = "http://127.0.0.1:{port}/metrics", metrics = ["up"] }} ]
+prometheus = [ {{ name = "gone", url = "http://127.0.0.1:{port}/metrics", metrics = ["up"] }},
+               {{ name = "live", url = "{url}/metrics", token = "demo-token",
+                  metrics = ["demo_leaked_bytes", "no_such_metric"] }} ]
 process = [ {{ name = "nothing", pid_file = "/nonexistent/hornet-test.pid" }} ]
 "#
     );
@@ -245,7 +248,14 @@ process = [ {{ name = "nothing", pid_file = "/nonexistent/hornet-test.pid" }} ]
         .lines()
         .filter(|l| l.starts_with("warning: monitor "))
         .collect();
-    assert_eq!(warnings.len(), 2, "{stderr}");
+    assert_eq!(warnings.len(), 3, "{stderr}");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("warning: monitor live: ")
+                && w.contains("has no sample for no_such_metric")),
+        "{stderr}"
+    );
     assert!(
         warnings
             .iter()
