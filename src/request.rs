@@ -44,8 +44,9 @@ pub struct StartInput {
     pub agents: Option<i64>,
     /// Labels for the history (`branch=main`), as given.
     pub labels: Vec<(String, String)>,
-    /// A `[monitor]` in place of the plan's (validated by the edge); None: the plan's.
-    pub monitor: Option<crate::plan::monitor::Monitor>,
+    /// A `[monitor]` in place of the plan's, validated by the edge, with its TOML text (kept
+    /// with the run); None: the plan's.
+    pub monitor: Option<(crate::plan::monitor::Monitor, String)>,
 }
 
 /// Why a start was refused: the input field at fault (the API's `field`) and what is wrong.
@@ -146,8 +147,10 @@ pub struct RunRequest {
     pub thresholds: Vec<Threshold>,
     /// How many of [`RunRequest::thresholds`] the start added (the last ones).
     pub extra_thresholds: usize,
-    /// The plan's `[monitor]`: what is read beside the run.
+    /// The `[monitor]` read beside the run: the start's, else the plan's.
     pub monitor: Option<Arc<crate::plan::monitor::Monitor>>,
+    /// The start's own `[monitor]` as TOML (the history keeps it); None: the plan's.
+    pub monitor_text: Option<String>,
     pub name_cap: usize,
     /// This process's part of the run (`engine::share`): which users and starts it runs.
     pub share: Share,
@@ -195,6 +198,7 @@ impl RunRequest {
                 .collect(),
             agents: self.agents,
             labels: self.labels.clone(),
+            monitor: self.monitor_text.clone(),
         }
     }
 }
@@ -240,10 +244,11 @@ pub fn resolve(
     let labels = labels(input.labels)?;
     // an agent's part reads no monitors (its coordinator does, and judges their thresholds)
     let is_part = input.share.is_some();
-    let monitor = input
-        .monitor
-        .or_else(|| plan.monitor.clone())
-        .filter(|_| !is_part);
+    let (monitor, monitor_text) = match input.monitor {
+        Some((m, text)) => (Some(m), Some(text)),
+        None => (plan.monitor.clone(), None),
+    };
+    let monitor = monitor.filter(|_| !is_part);
     let mut thresholds = plan.thresholds.clone();
     for text in &input.thresholds {
         let t = parse_threshold(text)
@@ -276,6 +281,7 @@ pub fn resolve(
         extra_thresholds: input.thresholds.len(),
         thresholds,
         monitor: monitor.map(Arc::new),
+        monitor_text,
         name_cap: input.name_cap.unwrap_or(DEFAULT_NAME_CAP),
         share: input.share.unwrap_or_default(),
         agents,

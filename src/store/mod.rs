@@ -321,6 +321,7 @@ pub(crate) mod test_support {
                 thresholds: vec![],
                 agents: 0,
                 labels: Default::default(),
+                monitor: None,
             },
             ratio: Ratio {
                 classes: vec![ClassRatio {

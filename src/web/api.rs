@@ -81,14 +81,14 @@ pub fn start_from_json(body: &[u8]) -> Result<(Option<String>, StartInput), ApiE
 /// `monitor`: a `[monitor]` table as JSON, in place of the plan's (`{"every": "5s",
 /// "prometheus": [{"name": "gw", "url": "…", "metrics": ["…"]}]}`). It is validated as the plan's
 /// is; an error names the field at fault (`monitor.prometheus[0].url`).
-fn monitor(v: &Value) -> Result<crate::plan::monitor::Monitor, ApiError> {
+fn monitor(v: &Value) -> Result<(crate::plan::monitor::Monitor, String), ApiError> {
     let text = toml::to_string(&json!({ "monitor": v })).map_err(|e| {
         ApiError::invalid(
             "monitor",
             format!("monitor must be an object shaped as a plan's [monitor] table: {e}"),
         )
     })?;
-    crate::plan::parse_monitor(&text, "monitor").map_err(|errors| {
+    let monitor = crate::plan::parse_monitor(&text, "monitor").map_err(|errors| {
         let Some(e) = errors.0.first() else {
             return ApiError::invalid("monitor", "monitor is not valid");
         };
@@ -97,7 +97,8 @@ fn monitor(v: &Value) -> Result<crate::plan::monitor::Monitor, ApiError> {
             field.clone(),
             format!("{field}: expected {}, found {}", e.expected, e.found),
         )
-    })
+    })?;
+    Ok((monitor, text))
 }
 
 /// The dotted key (`monitor.prometheus[0].url`) written on 1-based `line` of TOML text that

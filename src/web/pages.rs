@@ -175,6 +175,7 @@ fn form_input(body: &[u8]) -> Result<(Option<String>, StartInput), ApiError> {
         monitor: value("monitor")
             .map(|text| {
                 crate::plan::parse_monitor(&text, "Monitors")
+                    .map(|m| (m, text))
                     .map_err(|e| ApiError::invalid("monitor", e.to_string()))
             })
             .transpose()?,

@@ -501,7 +501,13 @@ async fn metrics_export_live_monitor_values_and_compare_overlays_them() {
             )
             .await;
         assert_eq!(status, 202);
-        app.wait_final(&id, Duration::from_secs(20)).await;
+        let run = app.wait_final(&id, Duration::from_secs(20)).await;
+        // the start's own monitor is kept with the run, as TOML
+        let kept = run["settings"]["monitor"].as_str().unwrap_or_default();
+        assert!(
+            kept.contains("[monitor]") && kept.contains("name = \"tests\""),
+            "{run}"
+        );
         ids.push(id);
     }
     let page = app
