@@ -82,6 +82,16 @@ impl MonitorFeed {
         self.lock().clone()
     }
 
+    /// Judges the `monitor.…` thresholds on the series so far, in place of their verdicts (no
+    /// copy of the series: a long soak's live page asks every second).
+    pub fn judge(
+        &self,
+        thresholds: &[crate::plan::model::Threshold],
+        verdicts: &mut [crate::stats::thresholds::Verdict],
+    ) {
+        crate::stats::monitor::judge_all(thresholds, verdicts, &self.lock());
+    }
+
     /// The points added since `sent` (points already sent per series, updated): what the live
     /// page has not drawn yet. Series without new points are left out.
     pub fn since(&self, sent: &mut Vec<usize>) -> Vec<MonitorSeries> {

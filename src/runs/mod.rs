@@ -98,7 +98,7 @@ impl LiveRun {
                 let mut verdicts = thresholds::evaluate_all(&self.thresholds, &self.snapshot());
                 // monitor thresholds: their running values (judged again at the end)
                 if let Some(feed) = &self.monitors {
-                    crate::stats::monitor::judge_all(&self.thresholds, &mut verdicts, &feed.data());
+                    feed.judge(&self.thresholds, &mut verdicts);
                 }
                 verdicts
             }
