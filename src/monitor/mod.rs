@@ -510,3 +510,55 @@ fn value(series: &str, unit: MonitorUnit, kind: SeriesKind, value: f64) -> Value
         value,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_feed_hands_out_each_point_once_and_the_latest_values() {
+        let monitor = crate::plan::parse_monitor(
+            "[monitor]\nevery = \"1s\"\nprocess = [ { name = \"p\", pid = 1 } ]\n",
+            "m",
+        )
+        .unwrap();
+        let feed = MonitorFeed::new(&monitor);
+        let names: Vec<String> = feed.data().series.into_iter().map(|s| s.name).collect();
+        assert_eq!(names, ["p.cpu", "p.rss", "p.fds"]);
+        let mut sent = Vec::new();
+        assert!(feed.since(&mut sent).is_empty());
+        {
+            let mut data = feed.lock();
+            data.series[1].points.push(MonitorPoint {
+                t_s: 0.0,
+                value: 5.0,
+            });
+            data.series[1].points.push(MonitorPoint {
+                t_s: 1.0,
+                value: 6.0,
+            });
+        }
+        let new = feed.since(&mut sent);
+        assert_eq!(
+            (new.len(), new[0].name.as_str(), new[0].points.len()),
+            (1, "p.rss", 2)
+        );
+        assert!(feed.since(&mut sent).is_empty(), "sent once");
+        feed.lock().series[1].points.push(MonitorPoint {
+            t_s: 2.0,
+            value: 7.0,
+        });
+        assert_eq!(
+            feed.since(&mut sent)[0].points,
+            [MonitorPoint {
+                t_s: 2.0,
+                value: 7.0
+            }]
+        );
+        assert_eq!(
+            feed.latest(),
+            [("p.rss".to_string(), MonitorUnit::Bytes, 7.0)]
+        );
+        assert_eq!(feed.data().window_s, 2.5);
+    }
+}

@@ -53,3 +53,63 @@ pub fn monitor_rows(data: &MonitorData) -> Vec<[String; 7]> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::monitor::{MonitorPoint, SeriesKind};
+
+    fn data() -> MonitorData {
+        MonitorData {
+            warmup_s: 1.0,
+            window_s: 2.5,
+            series: vec![
+                MonitorSeries {
+                    name: "gw.</script><b>".into(),
+                    unit: MonitorUnit::Bytes,
+                    kind: SeriesKind::Gauge,
+                    points: (0..5)
+                        .map(|t| MonitorPoint {
+                            t_s: f64::from(t),
+                            value: f64::from(100 + 10 * t) * 1048576.0,
+                        })
+                        .collect(),
+                },
+                MonitorSeries {
+                    name: "gw.requests".into(),
+                    unit: MonitorUnit::PerSecond,
+                    kind: SeriesKind::Rate,
+                    points: Vec::new(),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn chart_json_is_compact_and_cannot_close_its_script() {
+        let json = monitor_json(&data().series);
+        assert!(json.starts_with(
+            r#"{"series":[{"name":"gw.\u003c/script>\u003cb>","unit":"bytes","points":[[0.0,104857600.0],"#
+        ));
+        assert!(!json.contains("</"));
+        assert!(json.ends_with(r#"{"name":"gw.requests","unit":"per_second","points":[]}]}"#));
+    }
+
+    #[test]
+    fn summary_rows_are_formatted_and_skip_series_without_reads() {
+        let rows = monitor_rows(&data());
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            rows[0],
+            [
+                "gw.</script><b>",
+                "100 MiB",
+                "120 MiB",
+                "140 MiB",
+                "120 MiB",
+                "140 MiB",
+                "+8.3%"
+            ]
+        );
+    }
+}

@@ -595,6 +595,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_json_monitor_error_names_its_field() {
+        let e = monitor(&json!({ "prometheus": [ { "name": "a", "url": "http://x", "metrics": ["m"] },
+                                                  { "name": "b", "url": "x", "metrics": ["m"] } ] }))
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("monitor.prometheus[1].url"));
+        let e =
+            monitor(&json!({ "every": 5, "process": [ { "name": "p", "pid": 1 } ] })).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("monitor.every"));
+        let e = monitor(&json!({})).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("monitor"));
+        let (m, text) = monitor(&json!({ "process": [ { "name": "p", "pid": 1 } ] })).unwrap();
+        assert_eq!(m.process[0].name, "p");
+        assert!(text.contains("[[monitor.process]]"), "{text}");
+    }
+
+    #[test]
     fn json_bodies_must_say_so() {
         let mut h = HeaderMap::new();
         assert!(require_json(&h, b"").is_ok(), "no body, nothing to label");
