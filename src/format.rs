@@ -118,6 +118,44 @@ pub fn fmt_bytes(bytes: f64) -> String {
     trimmed(bytes, 0)
 }
 
+/// A size for people, binary units with three significant digits: `512 B`, `48.2 MiB`,
+/// `1.50 GiB` (monitor series, their thresholds).
+pub fn fmt_size(bytes: f64) -> String {
+    if !bytes.is_finite() {
+        return DASH.to_string();
+    }
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes.abs();
+    let mut unit = 0;
+    while v >= 1023.5 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    let sign = if bytes < 0.0 && v > 0.0 { "-" } else { "" };
+    if unit == 0 {
+        return format!("{sign}{} B", trimmed(v, 0));
+    }
+    let decimals = if v < 9.995 {
+        2
+    } else if v < 99.95 {
+        1
+    } else {
+        0
+    };
+    format!("{sign}{} {}", fixed(v, decimals), UNITS[unit])
+}
+
+/// A monitor series' value in its unit: `48.2 MiB`, `12.5%`, `105.3/s`, `17`.
+pub fn fmt_monitor(value: f64, unit: crate::plan::monitor::MonitorUnit) -> String {
+    use crate::plan::monitor::MonitorUnit;
+    match unit {
+        MonitorUnit::Bytes => fmt_size(value),
+        MonitorUnit::Percent => format!("{}%", trimmed(value, 1)),
+        MonitorUnit::PerSecond => format!("{}/s", trimmed(value, 2)),
+        MonitorUnit::Count => trimmed(value, 2),
+    }
+}
+
 /// A duration for people: `42s`, `1.5s`, `3m 05s`, `2h 01m`.
 pub fn fmt_duration(secs: f64) -> String {
     if !secs.is_finite() || secs < 0.0 {

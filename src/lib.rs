@@ -12,6 +12,7 @@ pub mod engine;
 pub mod format;
 pub mod import;
 pub mod k8s;
+pub mod monitor;
 pub mod output;
 pub mod plan;
 pub mod protocols;

@@ -44,6 +44,9 @@ pub struct StartInput {
     pub agents: Option<i64>,
     /// Labels for the history (`branch=main`), as given.
     pub labels: Vec<(String, String)>,
+    /// A `[monitor]` in place of the plan's, validated by the edge, with its TOML text (kept
+    /// with the run); None: the plan's.
+    pub monitor: Option<(crate::plan::monitor::Monitor, String)>,
 }
 
 /// Why a start was refused: the input field at fault (the API's `field`) and what is wrong.
@@ -144,6 +147,10 @@ pub struct RunRequest {
     pub thresholds: Vec<Threshold>,
     /// How many of [`RunRequest::thresholds`] the start added (the last ones).
     pub extra_thresholds: usize,
+    /// The `[monitor]` read beside the run: the start's, else the plan's.
+    pub monitor: Option<Arc<crate::plan::monitor::Monitor>>,
+    /// The start's own `[monitor]` as TOML (the history keeps it); None: the plan's.
+    pub monitor_text: Option<String>,
     pub name_cap: usize,
     /// This process's part of the run (`engine::share`): which users and starts it runs.
     pub share: Share,
@@ -191,6 +198,7 @@ impl RunRequest {
                 .collect(),
             agents: self.agents,
             labels: self.labels.clone(),
+            monitor: self.monitor_text.clone(),
         }
     }
 }
@@ -234,12 +242,28 @@ pub fn resolve(
         .transpose()?;
     let agents = agents(input.agents, input.share)?;
     let labels = labels(input.labels)?;
+    // an agent's part reads no monitors (its coordinator does, and judges their thresholds)
+    let is_part = input.share.is_some();
+    let (monitor, monitor_text) = match input.monitor {
+        Some((m, text)) => (Some(m), Some(text)),
+        None => (plan.monitor.clone(), None),
+    };
+    let monitor = monitor.filter(|_| !is_part);
     let mut thresholds = plan.thresholds.clone();
     for text in &input.thresholds {
         let t = parse_threshold(text)
-            .and_then(|t| check_threshold_scope(plan, &t).map(|()| t))
+            .and_then(|t| check_monitor_scope(plan, monitor.as_ref(), is_part, &t).map(|()| t))
             .map_err(|e| RequestError::new("thresholds", format!("{text:?}: {e}")))?;
         thresholds.push(t);
+    }
+    // a start's own monitor must still give the series the plan's thresholds read
+    for t in &plan.thresholds {
+        check_monitor_scope(plan, monitor.as_ref(), is_part, t).map_err(|e| {
+            RequestError::new(
+                "monitor",
+                format!("the plan's threshold {:?}: {e}", t.source),
+            )
+        })?;
     }
     Ok(RunRequest {
         plan_file: choice.file,
@@ -256,12 +280,31 @@ pub fn resolve(
         shape,
         extra_thresholds: input.thresholds.len(),
         thresholds,
+        monitor: monitor.map(Arc::new),
+        monitor_text,
         name_cap: input.name_cap.unwrap_or(DEFAULT_NAME_CAP),
         share: input.share.unwrap_or_default(),
         agents,
         labels,
         plan: choice.plan,
     })
+}
+
+/// [`check_threshold_scope`], with a `monitor.…` threshold checked against `monitor` (the
+/// start's own, or the plan's); not at all on an agent's part (`is_part`).
+fn check_monitor_scope(
+    plan: &Plan,
+    monitor: Option<&crate::plan::monitor::Monitor>,
+    is_part: bool,
+    t: &Threshold,
+) -> Result<(), String> {
+    match &t.scope {
+        crate::plan::ThresholdScope::Monitor(_) if is_part => Ok(()),
+        crate::plan::ThresholdScope::Monitor(series) => {
+            crate::plan::check_monitor_series(monitor, series)
+        }
+        _ => check_threshold_scope(plan, t),
+    }
 }
 
 /// Labels a run may carry.

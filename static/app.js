@@ -1,4 +1,5 @@
-// Hornet web UI glue: tabs, sortable stats, live charts (uPlot) fed by the run's SSE stream
+// Hornet web UI glue: tabs, sortable stats, live charts (uPlot; the monitors' in
+// monitor_charts.js) fed by the run's SSE stream
 // (opened by htmx-ext-sse), run controls, start-form plan picker, history compare, the compare
 // page's overlaid charts.
 // No framework, no build step. Loaded last in <body>, so the DOM above is parsed.
@@ -152,9 +153,19 @@
         plots.push({ def: def, el: el, plot: new uPlot(opts, data(def), el) });
       });
     }
+    // The target's own metrics (static/monitor_charts.js), under the load charts.
+    var monitorRoot = doc.getElementById("monitor-charts");
+    var monitorEl = doc.getElementById("monitor-data");
+    var monitors = null;
+    if (monitorRoot && typeof window.HornetMonitors === "function") {
+      var initial = null;
+      try { initial = monitorEl ? JSON.parse(monitorEl.textContent) : null; } catch (err) { initial = null; }
+      monitors = window.HornetMonitors(monitorRoot, started, initial);
+    }
     function show() {
       create();
       plots.forEach(function (p) { p.plot.setSize(size(p.el)); });
+      if (monitors) monitors.show();
     }
     window.addEventListener("resize", function () {
       if (plots.length && plots[0].el.offsetParent !== null) show();
@@ -163,7 +174,8 @@
       show: show,
       add: function (p) {
         if (push(p)) plots.forEach(function (x) { x.plot.setData(data(x.def)); });
-      }
+      },
+      addMonitors: function (list) { if (monitors) monitors.add(list); }
     };
   })();
 
@@ -189,6 +201,11 @@
     }
     if (d.point) charts.add(d.point);
   }
+  function onMonitor(ev) {
+    var d;
+    try { d = JSON.parse(ev.data); } catch (err) { return; }
+    if (d && d.series) charts.addMonitors(d.series);
+  }
   function onDone(ev) {
     var d = {};
     try { d = JSON.parse(ev.data) || {}; } catch (err) { /* keep the page as is */ }
@@ -203,6 +220,7 @@
     if (!src || src.hornetWired) return;
     src.hornetWired = true;
     src.addEventListener("tick", onTick);
+    src.addEventListener("monitor", onMonitor);
     src.addEventListener("done", onDone);
   });
 
@@ -382,6 +400,49 @@
           { label: "base " + def[2], stroke: "#0b6bcb", width: 2, dash: [6, 4], points: { show: false }, spanGaps: true },
           { label: "head " + def[2], stroke: "#c9302c", width: 2, points: { show: false }, spanGaps: true }]
       }, [xs, column(runs.base || [], def[1]), column(runs.head || [], def[1])], el);
+    });
+  }
+
+  // ---- Compare page: monitor series both runs read, one chart each, base dashed. ----
+  var cmpMonitors = doc.getElementById("compare-monitors");
+  var cmpMonitorData = doc.getElementById("compare-monitor-data");
+  if (cmpMonitors && cmpMonitorData && typeof uPlot !== "undefined") {
+    var both = {};
+    try { both = JSON.parse(cmpMonitorData.textContent) || {}; } catch (err) { both = {}; }
+    var baseSeries = (both.base && both.base.series) || [];
+    var headSeries = (both.head && both.head.series) || [];
+    var fmtMonitor = window.HornetMonitorFormat || function (u, v) { return String(v); };
+    baseSeries.forEach(function (b) {
+      var h = headSeries.filter(function (s) { return s.name === b.name; })[0];
+      if (!h) return;
+      var fig = doc.createElement("figure");
+      var cap = doc.createElement("figcaption");
+      cap.textContent = b.name;
+      var el = doc.createElement("div");
+      el.className = "chart";
+      el.setAttribute("data-series", b.name);
+      fig.appendChild(cap);
+      fig.appendChild(el);
+      cmpMonitors.appendChild(fig);
+      var ts = {};
+      b.points.concat(h.points).forEach(function (p) { ts[p[0]] = true; });
+      var xs = Object.keys(ts).map(Number).sort(function (x, y) { return x - y; });
+      var col = function (pts) {
+        var at = {};
+        pts.forEach(function (p) { at[p[0]] = p[1]; });
+        return xs.map(function (t) { return t in at ? at[t] : null; });
+      };
+      var unit = h.unit;
+      var width = Math.max(el.clientWidth, 200);
+      new uPlot({
+        width: width, height: width < 500 ? 200 : 260,
+        cursor: { drag: { x: false, y: false } },
+        scales: { x: { time: false } },
+        axes: [{ label: "seconds since the start" }, { size: 72, values: function (u, vals) { return vals.map(function (v) { return fmtMonitor(unit, v); }); } }],
+        series: [{ label: "t (s)" },
+          { label: "base", stroke: "#0b6bcb", width: 2, dash: [6, 4], points: { show: false }, spanGaps: true, value: function (u, v) { return fmtMonitor(unit, v); } },
+          { label: "head", stroke: "#c9302c", width: 2, points: { show: false }, spanGaps: true, value: function (u, v) { return fmtMonitor(unit, v); } }]
+      }, [xs, col(b.points), col(h.points)], el);
     });
   }
 

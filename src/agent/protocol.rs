@@ -173,6 +173,8 @@ pub fn start_input(settings: &RunSettings, share: Share) -> StartInput {
         exclude_tags: settings.exclude_tags.clone(),
         thresholds: settings.thresholds.clone(),
         name_cap: None,
+        // an agent reads no monitors (its coordinator does); `hornet run`: the plan's
+        monitor: None,
         share: Some(share),
         agents: None,
         // The history is the coordinator's: an agent's part needs no labels.

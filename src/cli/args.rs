@@ -218,6 +218,8 @@ impl RunArgs {
             exclude_tags: self.exclude_tags.clone(),
             thresholds: self.thresholds.clone(),
             name_cap: None,
+            // an agent reads no monitors (its coordinator does); `hornet run`: the plan's
+            monitor: None,
             share: None,
             agents: match (self.agents, self.fleet.local_agents) {
                 (Some(n), _) | (None, Some(n)) => Some(i64::from(n)),

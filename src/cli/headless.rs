@@ -422,8 +422,12 @@ fn print_end(
     if let Some(problem) = live.history_problem() {
         eprintln!("warning: {problem}");
     }
-    let table = report::table::stats_table(snapshot) + &report::table::verdicts(verdicts);
-    let summary = report::json::summary_with_verdicts(snapshot, verdicts);
+    let monitors = live.monitors().map(|feed| feed.data()).unwrap_or_default();
+    let table = report::table::stats_table(snapshot)
+        + &report::table::monitors(&monitors)
+        + &report::table::verdicts(verdicts);
+    let mut summary = report::json::summary_with_verdicts(snapshot, verdicts);
+    report::json::add_monitors(&mut summary, &monitors);
     let json = serde_json::to_string_pretty(&summary)?;
     match outputs.json.as_deref() {
         Some("-") => {
@@ -587,11 +591,14 @@ async fn write_files(
         let mut record = live.record.as_ref().clone();
         record.state = snapshot.state;
         record.ended_at_ms = Some(crate::engine::clock::now_ms());
-        let html = report::html::render(
+        let monitors = live.monitors().map(|f| f.data()).unwrap_or_default();
+        let html = report::html::Report::new(
             &record,
             snapshot,
             Some(report::html::threshold_lines(verdicts)),
-        );
+        )
+        .with_monitors(&monitors)
+        .to_html();
         files.atomic(path, html.as_bytes());
     }
 }

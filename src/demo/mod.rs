@@ -1,7 +1,8 @@
 //! The built-in demo target (`hornet target`): an imitation of the MCP Gateway's REST, JSON-RPC,
 //! SSE, WebSocket and admin routes, so that shipped plans work with zero setup, plus test helpers
 //! (`/delay`, `/status`, `/bytes`), a notification fan-out (`/broadcast`), `/__stats`, the count of requests served per route that
-//! end-to-end tests compare Hornet's numbers with, and `POST /__stall?for=2s` (see `control.rs`).
+//! end-to-end tests compare Hornet's numbers with, `POST /__stall?for=2s` (see `control.rs`) and
+//! `POST /__leak?bytes_per_s=N` (a memory leak on purpose, for monitors: see `leak.rs`).
 //!
 //! This file owns the public API (config, `router`, `serve`, `spawn`), the shared state and the
 //! bearer-token check. It must stay fast enough to be load-tested in-process: no lock on the
@@ -12,6 +13,7 @@ mod admin;
 mod broadcast;
 mod catalog;
 mod control;
+mod leak;
 mod openapi;
 mod rest;
 mod rpc;
@@ -74,6 +76,7 @@ pub(crate) struct Inner {
     pub(crate) broadcasts: broadcast::Broadcasts,
     pub(crate) stall: control::Stall,
     pub(crate) mcp: control::McpSessions,
+    pub(crate) leak: Arc<leak::Leak>,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -105,6 +108,7 @@ fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
         broadcasts: broadcast::Broadcasts::default(),
         stall: control::Stall::new(),
         mcp: control::McpSessions::new(),
+        leak: Arc::default(),
         shutdown,
         cfg,
     }));
@@ -146,6 +150,7 @@ fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
         .route("/__stats", get(stats::get_stats))
         .route("/__stats/reset", post(stats::reset_stats))
         .route("/__stall", post(control::stall))
+        .route("/__leak", post(leak::leak))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             control::hold_while_stalled,

@@ -292,6 +292,8 @@ async fn metrics(State(state): State<TargetState>) -> Response {
     let requests = state.counters.total();
     let tools = state.catalog.store(Kind::Tool).snapshot().items.len();
     let sessions = state.sessions.len();
+    let rss = super::leak::resident_bytes();
+    let leaked = state.leak.kept_bytes();
     typed_response(
         StatusCode::OK,
         "text/plain; version=0.0.4; charset=utf-8",
@@ -304,7 +306,13 @@ async fn metrics(State(state): State<TargetState>) -> Response {
              demo_target_tools {tools}\n\
              # HELP demo_target_sse_sessions Open SSE streams.\n\
              # TYPE demo_target_sse_sessions gauge\n\
-             demo_target_sse_sessions {sessions}\n"
+             demo_target_sse_sessions {sessions}\n\
+             # HELP process_resident_memory_bytes Resident memory size in bytes.\n\
+             # TYPE process_resident_memory_bytes gauge\n\
+             process_resident_memory_bytes {rss}\n\
+             # HELP demo_leaked_bytes Bytes kept on purpose by POST /__leak.\n\
+             # TYPE demo_leaked_bytes gauge\n\
+             demo_leaked_bytes {leaked}\n"
         ),
     )
 }

@@ -333,6 +333,10 @@ fn assert_within_limits(plan: &Plan) {
             ThresholdScope::Aggregate => true,
             ThresholdScope::Name(n) => plan.names.iter().any(|r| &r.name == n),
             ThresholdScope::Kind(k) => plan.names.iter().any(|r| r.kind.eq_ignore_ascii_case(k)),
+            ThresholdScope::Monitor(series) => plan
+                .monitor
+                .as_ref()
+                .is_some_and(|m| m.series_names().contains(series)),
         };
         assert!(produced, "threshold {:?} names no row", t.source);
     }

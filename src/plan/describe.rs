@@ -51,6 +51,7 @@ fn write_plan(out: &mut String, plan: &Plan) -> std::fmt::Result {
     write_topics(out, plan)?;
     write_shapes(out, plan)?;
     write_thresholds(out, plan)?;
+    write_monitor(out, plan)?;
     write_data(out, plan)?;
     writeln!(out)?;
     writeln!(out, "Statistics names: {}", plan.names.len())?;
@@ -253,6 +254,36 @@ fn write_thresholds(out: &mut String, plan: &Plan) -> std::fmt::Result {
             }
             writeln!(out, "{line}")?;
         }
+    }
+    Ok(())
+}
+
+/// `[monitor]`: how often, the warm-up, and the series each source gives.
+fn write_monitor(out: &mut String, plan: &Plan) -> std::fmt::Result {
+    let Some(m) = &plan.monitor else {
+        return Ok(());
+    };
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Monitors (every {}, growth after a {} warm-up):",
+        format_duration(m.every),
+        format_duration(m.warmup)
+    )?;
+    for p in &m.prometheus {
+        let series: Vec<&str> = p.metrics.iter().map(|s| s.series.as_str()).collect();
+        writeln!(out, "  {} (Prometheus text): {}", p.url, series.join(", "))?;
+    }
+    for q in &m.query {
+        writeln!(out, "  {} (query {:?}): {}", q.url, q.promql, q.series)?;
+    }
+    for p in &m.process {
+        let how = match &p.find {
+            super::monitor::ProcessFind::Pid(pid) => format!("pid {pid}"),
+            super::monitor::ProcessFind::PidFile(f) => format!("pid file {f}"),
+            super::monitor::ProcessFind::Command(c) => format!("command line with {c:?}"),
+        };
+        writeln!(out, "  process by {how}: {0}.cpu, {0}.rss, {0}.fds", p.name)?;
     }
     Ok(())
 }

@@ -16,6 +16,7 @@ pub mod fold;
 pub mod library;
 pub mod limits;
 pub mod model;
+pub mod monitor;
 mod parse;
 pub mod selection;
 pub mod template;
@@ -25,7 +26,7 @@ use std::fmt;
 use std::path::Path;
 
 pub use model::*;
-pub use validate::{check_threshold_scope, parse_threshold, parse_wait};
+pub use validate::{check_monitor_series, check_threshold_scope, parse_threshold, parse_wait};
 
 /// One problem in a plan, at a 1-based `line:col` of `file` (line 0: the file as a whole).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,6 +73,12 @@ impl fmt::Display for PlanErrors {
 }
 
 impl std::error::Error for PlanErrors {}
+
+/// Validates a `[monitor]` table on its own (`file` names it in errors): the start form's
+/// Monitors field and the API's `monitor`.
+pub fn parse_monitor(text: &str, file: &str) -> Result<monitor::Monitor, PlanErrors> {
+    validate::validate_monitor(text, file)
+}
 
 /// Reads and validates a plan file, reading and checking its CSV data files too (what
 /// `hornet check` and `hornet run` do); CSV paths are resolved against its directory.

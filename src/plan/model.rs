@@ -41,6 +41,8 @@ pub struct Plan {
     pub users: Vec<UserClass>,
     pub shapes: Vec<Shape>,
     pub thresholds: Vec<Threshold>,
+    /// `[monitor]`: the target's own metrics, read beside the run.
+    pub monitor: Option<super::monitor::Monitor>,
     /// Every statistics row the plan can produce, indexed by `NameId`.
     pub names: Vec<RequestName>,
 }
@@ -491,6 +493,33 @@ pub enum ThresholdScope {
     Name(String),
     /// `GET.p95`, `SSE.p95`, ...: every row of that kind.
     Kind(String),
+    /// `monitor.gateway.rss.growth`: a `[monitor]` series (its metric is a [`MonitorStat`]).
+    Monitor(String),
+}
+
+/// What a monitor threshold reads of its series, judged at the end of the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MonitorStat {
+    /// (end − after warm-up) ÷ after warm-up, each the mean of the reads within 2.5 × `every`
+    /// (three reads): from the first read after the warm-up, and up to the run's last read.
+    Growth,
+    Avg,
+    Min,
+    Max,
+    Last,
+}
+
+impl MonitorStat {
+    pub fn parse(s: &str) -> Option<MonitorStat> {
+        Some(match s {
+            "growth" => MonitorStat::Growth,
+            "avg" => MonitorStat::Avg,
+            "min" => MonitorStat::Min,
+            "max" => MonitorStat::Max,
+            "last" => MonitorStat::Last,
+            _ => return None,
+        })
+    }
 }
 
 /// The percentiles a threshold can name (`p50` ... `p99.99`, `p100`): the ones every statistics
@@ -516,6 +545,9 @@ pub enum ThresholdMetric {
     /// A fan-out topic's deliveries received / expected (`'alerts'.delivery > 99%`): 1 for rows
     /// that expected none.
     Delivery,
+    /// A `[monitor]` series' statistic (scope [`ThresholdScope::Monitor`]); the value is in the
+    /// series' unit (bytes, percent, per second, count), a fraction for `growth`.
+    Monitor(MonitorStat),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

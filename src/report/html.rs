@@ -14,6 +14,8 @@ use crate::store::RunRecord;
 
 const UPLOT_JS: &str = include_str!("../../static/vendor/uPlot.iife.min.js");
 const UPLOT_CSS: &str = include_str!("../../static/vendor/uPlot.min.css");
+/// The monitor charts, the run page's own script.
+const MONITOR_JS: &str = include_str!("../../static/monitor_charts.js");
 
 /// One threshold's verdict as the report shows it (filled by the thresholds evaluation).
 #[derive(Clone, Debug, PartialEq)]
@@ -139,6 +141,11 @@ pub struct Report {
     pub uplot_css: &'static str,
     /// The CSP nonce of the inline scripts when served over HTTP; None in a file.
     pub nonce: Option<String>,
+    /// The monitor series for the charts, `<` escaped, and their summary (see
+    /// [`Report::with_monitors`]).
+    pub monitor_json: String,
+    pub monitor_rows: Vec<[String; 7]>,
+    pub monitor_js: &'static str,
 }
 
 impl Report {
@@ -215,10 +222,20 @@ impl Report {
             uplot_js: UPLOT_JS,
             uplot_css: UPLOT_CSS,
             nonce: None,
+            monitor_json: "{\"series\":[]}".to_string(),
+            monitor_rows: Vec::new(),
+            monitor_js: MONITOR_JS,
         }
     }
 
     /// The report as one HTML document.
+    /// Adds the run's monitor series: their charts and summary table.
+    pub fn with_monitors(mut self, data: &crate::stats::monitor::MonitorData) -> Report {
+        self.monitor_json = super::monitor::monitor_json(&data.series);
+        self.monitor_rows = super::monitor::monitor_rows(data);
+        self
+    }
+
     pub fn to_html(&self) -> String {
         // Rendering into a String only fails if a Display impl does; ours do not.
         self.render()
@@ -471,7 +488,8 @@ mod tests {
                 .to_html()
                 .matches("<script nonce=\"abc123\">")
                 .count(),
-            2
+            // uPlot, the monitor charts, the page's own
+            3
         );
     }
 

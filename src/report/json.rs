@@ -1,6 +1,6 @@
 //! The final summary written by `hornet run --json`: the run's state, the Aggregated row, one row
 //! per name (every percentile, the corrected ones when present), failures, warnings and the
-//! open model's dropped starts. The per-second series is left out: it belongs to the CSV history
+//! open model's dropped starts, and the monitor series. The per-second series is left out: it belongs to the CSV history
 //! and the HTML report.
 
 use serde_json::{json, Value};
@@ -35,6 +35,20 @@ pub fn summary_with_verdicts(s: &Snapshot, verdicts: &[Verdict]) -> Value {
     let mut v = summary(s);
     v["thresholds"] = serde_json::to_value(verdicts).unwrap_or_else(|_| json!([]));
     v
+}
+
+/// Adds the run's monitor series to a summary: `monitors` (each series with its unit, kind and
+/// points, seconds since the start) and `monitor_summaries`; nothing when the run had none.
+pub fn add_monitors(v: &mut Value, data: &crate::stats::monitor::MonitorData) {
+    if data.series.is_empty() {
+        return;
+    }
+    v["monitors"] = json!({
+        "warmup_s": data.warmup_s,
+        "window_s": data.window_s,
+        "series": data.series,
+    });
+    v["monitor_summaries"] = serde_json::to_value(data.summaries()).unwrap_or_else(|_| json!([]));
 }
 
 #[cfg(test)]

@@ -10,5 +10,6 @@ pub mod html;
 pub mod json;
 pub mod jtl;
 pub mod junit;
+pub mod monitor;
 pub mod settings;
 pub mod table;

@@ -24,7 +24,7 @@ pub fn settings_rows(run: &RunRecord) -> Vec<(&'static str, String)> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    vec![
+    let mut rows = vec![
         ("Plan", run.plan_name.clone()),
         (
             "Plan file",
@@ -67,7 +67,14 @@ pub fn settings_rows(run: &RunRecord) -> Vec<(&'static str, String)> {
             run.ended_at_ms.map_or_else(|| DASH.into(), fmt_utc),
         ),
         ("Run id", run.id.clone()),
-    ]
+    ];
+    if let Some(monitor) = &s.monitor {
+        rows.insert(
+            rows.len() - 4,
+            ("Monitor (given at start)", monitor.clone()),
+        );
+    }
+    rows
 }
 
 #[cfg(test)]
@@ -94,6 +101,7 @@ mod tests {
                 thresholds: Vec::new(),
                 agents: 0,
                 labels: Default::default(),
+                monitor: None,
             },
             started_at_ms: 1_714_564_800_000,
             ..RunRecord::example("run-1")

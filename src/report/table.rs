@@ -276,6 +276,64 @@ pub fn verdicts(verdicts: &[crate::stats::thresholds::Verdict]) -> String {
     out
 }
 
+/// The monitor series in a few numbers: first, after the warm-up (the mean of the first reads
+/// past it), last, average, max and the growth between the two ends; empty without series.
+pub fn monitors(data: &crate::stats::monitor::MonitorData) -> String {
+    use crate::format::{fmt_duration, DASH};
+    if data.series.is_empty() {
+        return String::new();
+    }
+    let header = [
+        "Series",
+        "First",
+        "After warm-up",
+        "Last",
+        "Avg",
+        "Max",
+        "Growth",
+    ];
+    let mut rows: Vec<[String; 7]> = vec![header.map(String::from)];
+    let read = super::monitor::monitor_rows(data);
+    for s in &data.series {
+        match read.iter().find(|r| r[0] == s.name) {
+            Some(r) => rows.push(r.clone().map(|cell| clean(&cell))),
+            None => {
+                let mut row = [DASH; 7].map(String::from);
+                row[0] = clean(&s.name);
+                row[1] = "no reads".into();
+                rows.push(row);
+            }
+        }
+    }
+    let widths: Vec<usize> = (0..7)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = format!(
+        "Monitors (warm-up {}; each end of a growth is the mean of the reads within {})\n",
+        fmt_duration(data.warmup_s),
+        fmt_duration(data.window_s)
+    );
+    for r in &rows {
+        out.push(' ');
+        for (c, cell) in r.iter().enumerate() {
+            let pad = widths[c] - cell.chars().count();
+            out.push(' ');
+            if c == 0 {
+                out.push_str(cell);
+                out.push_str(&" ".repeat(pad));
+            } else {
+                out.push_str(&" ".repeat(pad));
+                out.push_str(cell);
+            }
+            out.push(' ');
+        }
+        out.truncate(out.trim_end().len());
+        out.push('\n');
+    }
+    out.push('\n');
+    out
+}
+
 /// Control characters (newlines, ESC...) from the target become spaces.
 pub(crate) fn clean(text: &str) -> String {
     text.chars()

@@ -44,6 +44,20 @@ impl Runs {
         Ok(Arc::new(stored_snapshot(record, stored)))
     }
 
+    /// The monitor series of a run: live from its monitors, or as stored (empty: none).
+    pub async fn monitors_of(
+        &self,
+        record: &RunRecord,
+    ) -> Result<crate::stats::monitor::MonitorData, StoreError> {
+        if let Some(live) = self.get(&record.id) {
+            return Ok(live.monitors().map(|f| f.data()).unwrap_or_default());
+        }
+        match self.store() {
+            Some(store) => store.load_monitors(&record.id).await,
+            None => Ok(Default::default()),
+        }
+    }
+
     /// Whether run `record` can give its JTL, and what to say about it.
     pub fn samples_of(&self, record: &RunRecord) -> KeptSamples {
         if record.settings.agents > 0 {

@@ -68,6 +68,8 @@ pub struct LiveRun {
     verdicts: Arc<OnceLock<Vec<Verdict>>>,
     /// Why the final numbers did not reach the history, if they did not (disk full).
     history_problem: Arc<OnceLock<String>>,
+    /// The plan's `[monitor]` series as read so far; None: the run has no monitor.
+    monitors: Option<crate::monitor::MonitorFeed>,
 }
 
 impl LiveRun {
@@ -92,8 +94,20 @@ impl LiveRun {
     pub fn verdicts(&self) -> Vec<Verdict> {
         match self.verdicts.get() {
             Some(v) => v.clone(),
-            None => thresholds::evaluate_all(&self.thresholds, &self.snapshot()),
+            None => {
+                let mut verdicts = thresholds::evaluate_all(&self.thresholds, &self.snapshot());
+                // monitor thresholds: their running values (judged again at the end)
+                if let Some(feed) = &self.monitors {
+                    feed.judge(&self.thresholds, &mut verdicts);
+                }
+                verdicts
+            }
         }
+    }
+
+    /// The run's monitor series as read so far (None: the plan has no `[monitor]`).
+    pub fn monitors(&self) -> Option<&crate::monitor::MonitorFeed> {
+        self.monitors.as_ref()
     }
 
     /// Set when the run's final numbers could not be stored (after [`Self::recorded`]).
@@ -292,6 +306,8 @@ impl Runs {
             }
         };
         let started_at_ms = now_ms();
+        // the run's clock started as launch returned: the monitors' elapsed axis starts here
+        let monitor_started = tokio::time::Instant::now();
         let new = NewRun {
             id: id.clone(),
             plan_name: req.plan.name.clone(),
@@ -330,6 +346,17 @@ impl Runs {
             summary: None,
             verdicts: Vec::new(),
         });
+        let monitor_run = req.monitor.as_ref().map(|m| {
+            let store = self
+                .inner
+                .writer
+                .clone()
+                .map(|writer| crate::monitor::MonitorStore {
+                    writer,
+                    run_id: Arc::from(id.as_str()),
+                });
+            crate::monitor::start(m, monitor_started, handle.clone(), store)
+        });
         let (recorded_tx, recorded) = watch::channel(false);
         let live = LiveRun {
             id: id.clone(),
@@ -340,6 +367,7 @@ impl Runs {
             thresholds: req.thresholds.clone().into(),
             verdicts: Arc::new(OnceLock::new()),
             history_problem: Arc::new(OnceLock::new()),
+            monitors: monitor_run.as_ref().map(|m| m.feed.clone()),
         };
         self.lock().insert(id.clone(), live.clone());
         tracing::info!(run = %id, plan = %req.plan.name, source = req.source.as_str(), "run started");
@@ -348,6 +376,7 @@ impl Runs {
             thresholds: live.thresholds.clone(),
             verdicts: live.verdicts.clone(),
             history_problem: live.history_problem.clone(),
+            monitor: monitor_run,
         };
         tokio::spawn(async move {
             let recording = recording::Recording::new(&id, runs.inner.writer.clone(), judge);

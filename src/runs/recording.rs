@@ -21,6 +21,8 @@ pub(super) struct Judge {
     pub(super) thresholds: Arc<[Threshold]>,
     pub(super) verdicts: Arc<OnceLock<Vec<Verdict>>>,
     pub(super) history_problem: Arc<OnceLock<String>>,
+    /// The run's monitors, read until it ends; their series judge `monitor.…` thresholds.
+    pub(super) monitor: Option<crate::monitor::MonitorRun>,
 }
 
 pub(super) struct Recording<'a> {
@@ -127,6 +129,12 @@ impl<'a> Recording<'a> {
 
     async fn finish(mut self, outcome: RunOutcome, store: Option<&Store>) {
         let mut verdicts = thresholds::evaluate_all(&self.judge.thresholds, &outcome.snapshot);
+        if let Some(monitor) = self.judge.monitor.take() {
+            // they stop with the run (a read in flight ends within its timeout); their last
+            // reads are queued for the writer before the flush below
+            let data = monitor.finished().await;
+            crate::stats::monitor::judge_all(&self.judge.thresholds, &mut verdicts, &data);
+        }
         if let Some((i, verdict)) = self.stopped_by.take() {
             // the run ended on this verdict: keep the numbers that stopped it
             verdicts[i] = verdict;

@@ -5,6 +5,7 @@ pub mod aggregator;
 pub mod failures;
 pub mod histogram;
 pub mod interval;
+pub mod monitor;
 pub mod recorder;
 pub mod sample;
 pub mod snapshot;

@@ -40,8 +40,14 @@ pub enum Unit {
     Ms,
     /// A fraction, 0.01 = 1 % (error_rate, checks).
     Ratio,
-    /// Requests per second (rps).
+    /// Requests per second (rps), or a monitor series' rate.
     PerSecond,
+    /// A monitor series in bytes (`monitor.gateway.rss.max`).
+    Bytes,
+    /// A monitor series in percent, 80 = 80 % (`monitor.gateway.cpu.avg`).
+    Percent,
+    /// A monitor series that counts (`monitor.gateway.fds.max`).
+    Count,
 }
 
 /// One threshold's outcome.
@@ -139,6 +145,8 @@ pub fn evaluate(t: &Threshold, s: &Snapshot) -> Verdict {
             .iter()
             .filter(|r| &r.name == name && weight(r) > 0)
             .collect(),
+        // Judged on the monitor's series at the end of the run (`stats::monitor::judge`).
+        ThresholdScope::Monitor(_) => Vec::new(),
         ThresholdScope::Kind(kind) => s
             .rows
             .iter()
@@ -149,7 +157,7 @@ pub fn evaluate(t: &Threshold, s: &Snapshot) -> Verdict {
     let threshold = match unit {
         // microseconds in the model; both sides are then integers / 1000, compared exactly
         Unit::Ms => t.value / 1000.0,
-        Unit::Ratio | Unit::PerSecond => t.value,
+        Unit::Ratio | Unit::PerSecond | Unit::Bytes | Unit::Percent | Unit::Count => t.value,
     };
     let samples: u64 = rows.iter().map(|r| weight(r)).sum();
     // the worst row decides: the largest value against `<`, the smallest against `>`
@@ -207,6 +215,8 @@ fn unit_of(metric: ThresholdMetric) -> Unit {
         | ThresholdMetric::Drop
         | ThresholdMetric::Delivery => Unit::Ratio,
         ThresholdMetric::Rps => Unit::PerSecond,
+        // the series' own unit is known once it is read: `stats::monitor::judge` sets it
+        ThresholdMetric::Monitor(_) => Unit::Count,
     }
 }
 
@@ -221,6 +231,8 @@ fn value(metric: ThresholdMetric, row: &StatsRow, s: &Snapshot) -> f64 {
         ThresholdMetric::Loss => row.ws.map_or(0.0, |ws| ws.loss()),
         ThresholdMetric::Drop => row.sse.map_or(0.0, |sse| sse.drop),
         ThresholdMetric::Delivery => row.fanout.map_or(1.0, |f| f.delivery),
+        // never a row's: a monitor scope selects no row
+        ThresholdMetric::Monitor(_) => 0.0,
         ThresholdMetric::Checks => {
             let is_total = std::ptr::eq(row, &s.total);
             let failed: u64 = s
@@ -276,6 +288,9 @@ pub fn format_value(v: f64, unit: Unit) -> String {
         Unit::Ms => format!("{} ms", trimmed(v, 2)),
         Unit::Ratio => format!("{}%", trimmed(v * 100.0, 2)),
         Unit::PerSecond => format!("{}/s", trimmed(v, 2)),
+        Unit::Bytes => crate::format::fmt_size(v),
+        Unit::Percent => format!("{}%", trimmed(v, 2)),
+        Unit::Count => trimmed(v, 2),
     }
 }
 

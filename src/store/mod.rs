@@ -6,6 +6,7 @@
 //! nothing here knows about HTTP, the engine or the clock (callers pass the times).
 
 pub mod model;
+pub mod monitor;
 pub mod runs;
 pub mod samples;
 pub mod series;
@@ -31,7 +32,7 @@ pub use writer::{spawn_writer, StoreWriter};
 /// that macro needs sqlx's `macros` feature, whose proc-macro links a second, host-built copy
 /// of bundled SQLite (about a minute of a first build on two cores). A new migration is one
 /// more line here (`tests` check that the folder and this list agree).
-const MIGRATIONS: [(i64, &str, &str); 3] = [
+const MIGRATIONS: [(i64, &str, &str); 4] = [
     (1, "init", include_str!("../../migrations/0001_init.sql")),
     (
         2,
@@ -42,6 +43,11 @@ const MIGRATIONS: [(i64, &str, &str); 3] = [
         3,
         "point extras",
         include_str!("../../migrations/0003_point_extras.sql"),
+    ),
+    (
+        4,
+        "monitors",
+        include_str!("../../migrations/0004_monitors.sql"),
     ),
 ];
 
@@ -315,6 +321,7 @@ pub(crate) mod test_support {
                 thresholds: vec![],
                 agents: 0,
                 labels: Default::default(),
+                monitor: None,
             },
             ratio: Ratio {
                 classes: vec![ClassRatio {

@@ -67,6 +67,10 @@ pub struct RunSettings {
     /// What the run was labelled with (`--label branch=main`: CI's commit, branch, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// A `[monitor]` given at start (the form's Monitors field, the API's `monitor`) in place of
+    /// the plan's, as TOML; None: the plan's own, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::monitor::MonitorBatch;
 use super::series::PointsBatch;
 use super::{NamedHistogram, RunSummary, Store, StoreError};
 use crate::stats::snapshot::{FailureRow, Point, RunState, StatsRow};
@@ -41,6 +42,11 @@ enum WriteOp {
         id: Arc<str>,
         state: RunState,
         ended_at_ms: i64,
+    },
+    /// One scrape of a run's monitors (`crate::monitor`).
+    Monitor {
+        id: Arc<str>,
+        batch: MonitorBatch,
     },
     Flush(oneshot::Sender<Result<(), StoreError>>),
 }
@@ -97,6 +103,14 @@ impl StoreWriter {
             histograms,
             summary,
         })));
+    }
+
+    /// Queues one scrape of a run's monitors: its new series and its reads.
+    pub fn monitor(&self, id: impl Into<Arc<str>>, batch: MonitorBatch) {
+        self.send(WriteOp::Monitor {
+            id: id.into(),
+            batch,
+        });
     }
 
     pub fn set_state(&self, id: impl Into<Arc<str>>, state: RunState) {
@@ -171,6 +185,10 @@ async fn apply(store: &Store, op: WriteOp, failed: &mut Failures) {
                 )
                 .await;
             note(result, "statistics", &s.id, failed);
+        }
+        WriteOp::Monitor { id, batch } => {
+            let result = store.append_monitor_batch(&id, &batch).await;
+            note(result, "monitor series", &id, failed);
         }
         WriteOp::SetState { id, state } => {
             let result = store.set_state(&id, state).await;

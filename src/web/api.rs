@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/runs", get(list_runs).post(start_run))
         .route("/api/runs/{id}", get(get_run).patch(edit_run))
         .route("/api/runs/{id}/stats", get(get_run_stats))
+        .route("/api/runs/{id}/monitors", get(get_run_monitors))
         .route("/api/runs/{id}/stop", post(stop_run))
         .route(
             "/api/runs/{id}/events",
@@ -61,19 +62,65 @@ pub fn start_from_json(body: &[u8]) -> Result<(Option<String>, StartInput), ApiE
             "classes" => input.classes = optional(&v, classes)?,
             "agents" => input.agents = optional(&v, |v| integer(&key, v))?,
             "labels" => input.labels = optional(&v, labels)?.unwrap_or_default(),
+            "monitor" => input.monitor = optional(&v, monitor)?,
             other => {
                 return Err(ApiError::invalid(
                     other,
                     format!(
                         "unknown field {other:?}; expected plan, host, users, spawn_rate, \
                          run_time, classes, shape, tags, exclude_tags, thresholds, stop_timeout, \
-                         agents, labels"
+                         agents, labels, monitor"
                     ),
                 ))
             }
         }
     }
     Ok((plan, input))
+}
+
+/// `monitor`: a `[monitor]` table as JSON, in place of the plan's (`{"every": "5s",
+/// "prometheus": [{"name": "gw", "url": "…", "metrics": ["…"]}]}`). It is validated as the plan's
+/// is; an error names the field at fault (`monitor.prometheus[0].url`).
+fn monitor(v: &Value) -> Result<(crate::plan::monitor::Monitor, String), ApiError> {
+    let text = toml::to_string(&json!({ "monitor": v })).map_err(|e| {
+        ApiError::invalid(
+            "monitor",
+            format!("monitor must be an object shaped as a plan's [monitor] table: {e}"),
+        )
+    })?;
+    let monitor = crate::plan::parse_monitor(&text, "monitor").map_err(|errors| {
+        let Some(e) = errors.0.first() else {
+            return ApiError::invalid("monitor", "monitor is not valid");
+        };
+        let field = toml_key_at(&text, e.line);
+        ApiError::invalid(
+            field.clone(),
+            format!("{field}: expected {}, found {}", e.expected, e.found),
+        )
+    })?;
+    Ok((monitor, text))
+}
+
+/// The dotted key (`monitor.prometheus[0].url`) written on 1-based `line` of TOML text that
+/// `toml::to_string` wrote (tables as `[a]` / `[[a.b]]` headers, one `key = value` a line).
+fn toml_key_at(text: &str, line: usize) -> String {
+    let mut table = "monitor".to_string();
+    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, l) in text.lines().enumerate().take(line) {
+        let l = l.trim();
+        if let Some(name) = l.strip_prefix("[[").and_then(|r| r.strip_suffix("]]")) {
+            let n = counts.entry(name.to_string()).or_insert(0);
+            table = format!("{name}[{n}]");
+            *n += 1;
+        } else if let Some(name) = l.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            table = name.to_string();
+        } else if i + 1 == line {
+            if let Some((key, _)) = l.split_once('=') {
+                return format!("{table}.{}", key.trim());
+            }
+        }
+    }
+    table
 }
 
 /// `{"branch": "main", "sha": "abc123"}`.
@@ -403,7 +450,27 @@ async fn get_run(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let record = state.find_run(&id).await?;
-    Ok(Json(run_json(&state, &record, true)))
+    let mut v = run_json(&state, &record, true);
+    let monitors = state.runs.monitors_of(&record).await?;
+    v["monitors"] = serde_json::to_value(monitors.summaries()).unwrap_or(Value::Null);
+    Ok(Json(v))
+}
+
+/// `GET /api/runs/{id}/monitors`: every monitor series with its points (seconds since the run's
+/// start) and its summary; empty lists for a run without a `[monitor]`.
+async fn get_run_monitors(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let record = state.find_run(&id).await?;
+    let data = state.runs.monitors_of(&record).await?;
+    Ok(Json(json!({
+        "id": record.id,
+        "warmup_s": data.warmup_s,
+        "window_s": data.window_s,
+        "series": data.series,
+        "summaries": data.summaries(),
+    })))
 }
 
 async fn get_run_stats(
@@ -526,6 +593,22 @@ async fn stop_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_json_monitor_error_names_its_field() {
+        let e = monitor(&json!({ "prometheus": [ { "name": "a", "url": "http://x", "metrics": ["m"] },
+                                                  { "name": "b", "url": "x", "metrics": ["m"] } ] }))
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("monitor.prometheus[1].url"));
+        let e =
+            monitor(&json!({ "every": 5, "process": [ { "name": "p", "pid": 1 } ] })).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("monitor.every"));
+        let e = monitor(&json!({})).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("monitor"));
+        let (m, text) = monitor(&json!({ "process": [ { "name": "p", "pid": 1 } ] })).unwrap();
+        assert_eq!(m.process[0].name, "p");
+        assert!(text.contains("[[monitor.process]]"), "{text}");
+    }
 
     #[test]
     fn json_bodies_must_say_so() {

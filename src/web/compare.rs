@@ -95,6 +95,10 @@ pub struct ComparePage {
     pub regressions: Vec<String>,
     /// `{"base": [points], "head": [points]}`, `<` escaped (see `views::series_json`).
     pub series_json: String,
+    /// `{"base": {"series": [..]}, "head": {"series": [..]}}`: both runs' monitor series
+    /// (`report::monitor::monitor_json`), overlaid by name; `compare_runs` sets it.
+    pub monitor_json: String,
+    pub has_monitors: bool,
 }
 
 impl ComparePage {
@@ -128,6 +132,8 @@ impl ComparePage {
                 series_json(base_series),
                 series_json(head_series)
             ),
+            monitor_json: "{}".to_string(),
+            has_monitors: false,
         }
     }
 }
@@ -185,7 +191,21 @@ pub async fn compare_runs(
         series.push(state.runs.snapshot_of(run).await?.series.clone());
     }
     let c = compare::compare(&data[0], &data[1], &rules);
-    Ok(ComparePage::new(&base, &head, rules_text, &c, &series[0], &series[1]).into_response())
+    let mut page = ComparePage::new(&base, &head, rules_text, &c, &series[0], &series[1]);
+    let (base_monitors, head_monitors) = (
+        state.runs.monitors_of(&base).await?,
+        state.runs.monitors_of(&head).await?,
+    );
+    page.has_monitors = base_monitors
+        .series
+        .iter()
+        .any(|s| head_monitors.get(&s.name).is_some());
+    page.monitor_json = format!(
+        "{{\"base\":{},\"head\":{}}}",
+        crate::report::monitor::monitor_json(&base_monitors.series),
+        crate::report::monitor::monitor_json(&head_monitors.series)
+    );
+    Ok(page.into_response())
 }
 
 fn query_is_picks(query: &Option<String>) -> bool {

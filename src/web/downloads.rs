@@ -63,6 +63,7 @@ pub async fn get_run_file(
         RunFile::ReportJson => {
             let verdicts = state.runs.verdicts_of(&record);
             let mut body = report::json::summary_with_verdicts(&snapshot, &verdicts);
+            report::json::add_monitors(&mut body, &state.runs.monitors_of(&record).await?);
             body["id"] = serde_json::Value::String(id.clone());
             body["plan"] = serde_json::Value::String(record.plan_name.clone());
             body["settings"] = serde_json::to_value(&record.settings).unwrap_or_default();
@@ -87,7 +88,9 @@ pub async fn get_run_file(
         ),
         RunFile::ReportHtml => {
             let lines = report::html::threshold_lines(&state.runs.verdicts_of(&record));
-            let mut html = report::html::Report::new(&record, &snapshot, Some(lines));
+            let monitors = state.runs.monitors_of(&record).await?;
+            let mut html =
+                report::html::Report::new(&record, &snapshot, Some(lines)).with_monitors(&monitors);
             // Its scripts are inline (the file must open offline): allow exactly those by nonce.
             let nonce = uuid::Uuid::new_v4().simple().to_string();
             let csp = format!(

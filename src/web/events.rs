@@ -2,7 +2,7 @@
 //! sends the statistics, failures and warnings as HTML fragments (`stats`, `failures`,
 //! `warnings`, `thresholds` and, for a run on agents, `agents`, swapped in
 //! by htmx's `sse-swap`), the header numbers and the newest chart point as JSON (`tick`), the
-//! state when it changes (`state`), and `done` once the run's final numbers are stored; then it
+//! state when it changes (`state`), the monitor reads not sent yet (`monitor`), and `done` once the run's final numbers are stored; then it
 //! ends. It also ends when the server shuts down, or graceful shutdown would wait for it.
 
 use std::convert::Infallible;
@@ -59,10 +59,13 @@ async fn follow(
     let mut snapshots = live.handle.snapshots();
     let mut last_state = None;
     let mut last_t = None;
+    // monitor points already sent, per series
+    let mut monitor_sent = Vec::new();
     loop {
         let snapshot = snapshots.borrow_and_update().clone();
         let mut events = snapshot_events(&snapshot, &mut last_state, &mut last_t);
         events.extend(thresholds_event(&live, true));
+        events.extend(monitor_event(&live, &mut monitor_sent));
         for event in events {
             if tx.send(event).await.is_err() {
                 return;
@@ -88,6 +91,7 @@ async fn follow(
     let mut events = snapshot_events(&final_snapshot, &mut last_state, &mut last_t);
     // Recorded: the verdicts are the final ones.
     events.extend(thresholds_event(&live, false));
+    events.extend(monitor_event(&live, &mut monitor_sent));
     for event in events {
         if tx.send(event).await.is_err() {
             return;
@@ -97,6 +101,20 @@ async fn follow(
         .event("done")
         .data(json!({ "state": final_snapshot.state }).to_string());
     let _ = tx.send(done).await;
+}
+
+/// The monitor points read since the last `monitor` event (`static/monitor_charts.js` adds
+/// them), as `{"series": [{"name", "unit", "points": [[t_s, value]]}]}`; none when nothing new.
+fn monitor_event(live: &LiveRun, sent: &mut Vec<usize>) -> Option<Event> {
+    let new = live.monitors()?.since(sent);
+    if new.is_empty() {
+        return None;
+    }
+    Some(
+        Event::default()
+            .event("monitor")
+            .data(crate::report::monitor::monitor_json(&new)),
+    )
 }
 
 /// The thresholds as judged now (`judged_so_far`) or finally; none when the run has none.

@@ -2,7 +2,8 @@
 //! in Prometheus' text exposition format (0.0.4). Per (method, name): request and failure
 //! counters, the current RPS and a response-time summary (quantiles, `_sum`, `_count`); per run:
 //! users, current RPS and failures/s, elapsed time and the run state (one series per state,
-//! 1 for the current one). Every series carries `run_id` and `plan`.
+//! 1 for the current one); per live run with a `[monitor]`, each monitor series' latest read
+//! (`hornet_monitor_value`). Every series carries `run_id` and `plan`.
 //!
 //! Hand-written rather than through a client crate: the numbers already exist in each run's
 //! `Snapshot`, a scrape only formats them, and the Rust Prometheus clients have no summary type.
@@ -64,7 +65,52 @@ pub async fn get_metrics(
             snapshot: s,
         })
         .collect();
-    Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], render(&runs)).into_response())
+    let mut text = render(&runs);
+    let monitors: Vec<LiveMonitors> = live
+        .iter()
+        .filter_map(|r| {
+            Some(LiveMonitors {
+                id: &r.id,
+                plan: &r.record.plan_name,
+                latest: r.monitors()?.latest(),
+            })
+        })
+        .collect();
+    monitor_values(&mut text, &monitors);
+    Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response())
+}
+
+/// A live run's monitor series, each with its latest read.
+pub struct LiveMonitors<'a> {
+    pub id: &'a str,
+    pub plan: &'a str,
+    pub latest: Vec<(String, crate::plan::monitor::MonitorUnit, f64)>,
+}
+
+/// `hornet_monitor_value{run_id,plan,series,unit}`: the latest read of each monitor series of
+/// the live runs (the family is always there, empty without one).
+pub fn monitor_values(out: &mut String, runs: &[LiveMonitors<'_>]) {
+    family(
+        out,
+        "hornet_monitor_value",
+        "gauge",
+        "Latest read of a monitor series of a live run (the target's own metrics; unit: bytes, \
+         percent, per_second or count).",
+        |out| {
+            for r in runs {
+                for (series, unit, value) in &r.latest {
+                    let labels = format!(
+                        "run_id=\"{}\",plan=\"{}\",series=\"{}\",unit=\"{}\"",
+                        escape_label(r.id),
+                        escape_label(r.plan),
+                        escape_label(series),
+                        unit.as_str()
+                    );
+                    sample(out, "hornet_monitor_value", &labels, *value);
+                }
+            }
+        },
+    );
 }
 
 /// The exposition text for `runs`: every family once, with its HELP and TYPE, even when empty.
@@ -306,6 +352,30 @@ mod tests {
             agents: Vec::new(),
             lag: None,
         }
+    }
+
+    #[test]
+    fn monitor_values_carry_series_and_unit() {
+        let mut out = String::new();
+        monitor_values(
+            &mut out,
+            &[LiveMonitors {
+                id: "r1",
+                plan: "soak",
+                latest: vec![(
+                    "gw.rss".into(),
+                    crate::plan::monitor::MonitorUnit::Bytes,
+                    1048576.0,
+                )],
+            }],
+        );
+        assert!(out.contains("# TYPE hornet_monitor_value gauge\n"), "{out}");
+        assert!(
+            out.contains(
+                "hornet_monitor_value{run_id=\"r1\",plan=\"soak\",series=\"gw.rss\",unit=\"bytes\"} 1048576\n"
+            ),
+            "{out}"
+        );
     }
 
     #[test]

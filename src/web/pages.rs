@@ -88,7 +88,8 @@ async fn index_page(
 }
 
 /// The start form (`application/x-www-form-urlencoded`): `plan`, `class` (repeated, the ticked
-/// classes), `weight.CLASS`, `users`, `spawn_rate`, `host`, `run_time`, `shape`.
+/// classes), `weight.CLASS`, `users`, `spawn_rate`, `host`, `run_time`, `shape`, `labels`,
+/// `monitor` (a `[monitor]` table in TOML, errors at its line:col).
 fn form_input(body: &[u8]) -> Result<(Option<String>, StartInput), ApiError> {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
     let value = |key: &str| {
@@ -171,6 +172,13 @@ fn form_input(body: &[u8]) -> Result<(Option<String>, StartInput), ApiError> {
             })
             .transpose()?
             .unwrap_or_default(),
+        monitor: value("monitor")
+            .map(|text| {
+                crate::plan::parse_monitor(&text, "Monitors")
+                    .map(|m| (m, text))
+                    .map_err(|e| ApiError::invalid("monitor", e.to_string()))
+            })
+            .transpose()?,
         ..StartInput::default()
     };
     Ok((value("plan"), input))
@@ -235,7 +243,16 @@ async fn show_run(
     let live = state.runs.get(&record.id);
     let snapshot = state.runs.snapshot_of(&record).await?;
     let kept = state.runs.samples_of(&record);
+    let monitors = state.runs.monitors_of(&record).await?;
     let mut page = RunPage::new(record, &snapshot, live.is_some());
+    // a live run with a monitor shows its box at once (the charts fill in with the reads)
+    page.has_monitors = monitors.series.iter().any(|s| !s.points.is_empty())
+        || live.as_ref().is_some_and(|l| l.monitors().is_some());
+    page.monitor_json = crate::report::monitor::monitor_json(&monitors.series);
+    // once the run has ended (its recording may still be finishing), the summary too
+    if live.is_none() || snapshot.state.is_final() {
+        page.monitor_rows = crate::report::monitor::monitor_rows(&monitors);
+    }
     (page.jtl_offered, page.jtl_note) = match kept {
         KeptSamples::Kept { note, .. } => (true, note),
         KeptSamples::None(why) => (false, Some(why)),

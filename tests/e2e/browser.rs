@@ -1062,3 +1062,87 @@ async fn a_curl_command_pasted_on_the_start_page_is_previewed_saved_and_offered(
     let dir = app.stop().await;
     assert!(dir.plans().join("pasted_curl.toml").is_file());
 }
+
+/// A run whose `monitor` came with the API start (the app's demo target's `/metrics`, every
+/// second): the run page draws the monitor charts live under the load charts, then, reloaded
+/// as a stored report, draws the stored points (as many as the API gives); the HTML report
+/// draws them too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_page_draws_monitor_charts_live_and_stored() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let app = spawn_app().await;
+    let metrics = format!("{}/metrics", app.target.url());
+    let id = start_api_run(
+        &app,
+        json!({
+            "classes": { "HealthCheckUser": 1 },
+            "monitor": {
+                "every": "1s",
+                "prometheus": [ { "name": "demo", "url": metrics, "token": "demo-token",
+                                  "metrics": ["process_resident_memory_bytes"] } ],
+            },
+        }),
+    )
+    .await;
+    let s = driver.session(&app.url).await;
+    s.goto(&format!("/runs/{id}#tab-charts")).await;
+    // live: the SSE stream's `monitor` events add the reads
+    let live_points = s
+        .wait_js(
+            "the live page charts three monitor reads",
+            "var c = document.getElementById('monitor-chart-bytes'); \
+             var n = c ? parseInt(c.getAttribute('data-points'), 10) : 0; return n >= 3 ? n : null;",
+            vec![],
+            Duration::from_secs(20),
+        )
+        .await;
+    assert!(live_points.as_u64().unwrap_or(0) >= 3, "{live_points}");
+    s.wait_chart_line("monitor-chart-bytes", USERS_BLUE, Duration::from_secs(10))
+        .await;
+    let (status, _) = app
+        .send_json(Method::POST, &format!("/api/runs/{id}/stop"), &json!({}))
+        .await;
+    assert_eq!(status, 202, "stop");
+    app.wait_final(&id, Duration::from_secs(20)).await;
+    let (_, stored) = app.get_json(&format!("/api/runs/{id}/monitors")).await;
+    let points = stored["series"][0]["points"].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        stored["series"][0]["name"],
+        "demo.process_resident_memory_bytes"
+    );
+    assert!(points >= 3, "{stored}");
+
+    // stored: the page as a report draws what the history holds (a query string: a new load,
+    // not a jump within the live page)
+    s.goto(&format!("/runs/{id}?stored#tab-charts")).await;
+    let drawn = s
+        .wait_js(
+            "the stored page charts the stored reads",
+            "var c = document.getElementById('monitor-chart-bytes'); \
+             return c && c.querySelector('canvas') ? parseInt(c.getAttribute('data-points'), 10) : null;",
+            vec![],
+            Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(drawn.as_u64(), Some(points as u64));
+    s.wait_chart_line("monitor-chart-bytes", USERS_BLUE, Duration::from_secs(10))
+        .await;
+    let rows = s
+        .js(
+            "return document.querySelectorAll('#monitor-summary tbody tr').length;",
+            vec![],
+        )
+        .await;
+    assert_eq!(rows, json!(1));
+    s.assert_no_js_errors("/runs/{id} (monitors)").await;
+
+    s.goto(&format!("/runs/{id}/report.html")).await;
+    s.wait_chart_line("monitor-chart-bytes", USERS_BLUE, Duration::from_secs(10))
+        .await;
+    s.assert_no_js_errors("report.html (monitors)").await;
+    s.close().await;
+    drop(driver);
+    app.stop().await;
+}

@@ -15,6 +15,7 @@ mod helpers;
 mod import;
 mod k8s;
 mod load;
+mod monitor;
 mod outputs;
 mod plan;
 mod protocols;

@@ -90,7 +90,7 @@ const BAD: &[(&str, &[&str])] = &[
     (
         "bad_unknown_keys.toml",
         &[
-            r#"1:1: expected one of name, description, host, vars, defaults, data, setup, users, shapes, thresholds (top-level keys of a plan), found unknown key "nmae" (did you mean "name"?)"#,
+            r#"1:1: expected one of name, description, host, vars, defaults, data, setup, users, shapes, thresholds, monitor (top-level keys of a plan), found unknown key "nmae" (did you mean "name"?)"#,
             r#"5:1: expected one of name, weight, fixed_count, wait, tags, on_start, on_stop, tasks (keys of a user class), found unknown key "wieght" (did you mean "weight"?)"#,
             r#"6:24: expected one of headers, query, json, body, form, max_body, publish, name, timeout, check, capture, weight, tags, requires (keys of a get task), found unknown key "hedaers" (did you mean "headers"?)"#,
         ],

@@ -50,9 +50,18 @@ fn every_shipped_plan_validates() {
         "mcp_gateway_highthroughput.toml",
         "mcp_server.toml",
         "notifications.toml",
+        "soak.toml",
     ]);
     expected.sort();
     assert_eq!(files, expected);
+    // the soak plan reads the demo target's own memory and judges its growth
+    let soak = load("soak.toml");
+    let monitor = soak.monitor.as_ref().expect("soak.toml has a [monitor]");
+    assert!(monitor.series_names().contains(&"target.rss".to_string()));
+    assert!(soak
+        .thresholds
+        .iter()
+        .any(|t| t.source == "monitor.target.rss.growth < 10%"));
     for file in &files {
         let plan = load(file);
         assert!(!plan.description.is_empty(), "{file} has no description");

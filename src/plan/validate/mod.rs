@@ -8,6 +8,7 @@ mod checks;
 mod classes;
 mod data;
 mod fanout;
+mod monitor;
 mod reads;
 mod shapes;
 mod steps;
@@ -28,11 +29,12 @@ use toml::de::{DeTable, DeValue};
 
 use super::limits;
 use super::model::*;
+use super::monitor::Monitor;
 use super::parse::{self, as_f64, as_i64, entries, Source, Span, Val};
 use super::template::Template;
 use super::{PlanError, PlanErrors};
 
-pub use thresholds::{check_threshold_scope, parse_threshold};
+pub use thresholds::{check_monitor_series, check_threshold_scope, parse_threshold};
 pub use wait::parse_wait;
 
 const TOP_KEYS: &[&str] = &[
@@ -46,6 +48,7 @@ const TOP_KEYS: &[&str] = &[
     "users",
     "shapes",
     "thresholds",
+    "monitor",
 ];
 const DEFAULTS_KEYS: &[&str] = &["headers", "timeout", "rpc_path", "max_body"];
 const MAX_ERRORS: usize = 100;
@@ -70,6 +73,37 @@ pub(crate) fn validate(
         errors.dedup();
         errors.truncate(MAX_ERRORS);
         Err(PlanErrors(errors))
+    }
+}
+
+/// Validates a `[monitor]` table given on its own (the start form's Monitors field, the API's
+/// `monitor` turned into TOML): the only key allowed is `monitor`.
+pub(crate) fn validate_monitor(text: &str, file: &str) -> Result<Monitor, PlanErrors> {
+    let src = Source::new(text, file);
+    let doc = parse::parse_document(&src).map_err(|e| PlanErrors(vec![e]))?;
+    let mut v = Validator::new(&src, None, false);
+    v.keys(
+        doc.get_ref(),
+        &["monitor"],
+        &["monitor"],
+        "a [monitor] table",
+    );
+    let monitor = match field(doc.get_ref(), "monitor") {
+        Some((_, m)) => v.monitor(m),
+        None => {
+            v.err(0, "a [monitor] table", "none");
+            None
+        }
+    };
+    v.check_uses();
+    match monitor {
+        Some(m) if v.errors.is_empty() => Ok(m),
+        _ => {
+            let mut errors = v.errors;
+            errors.sort_by_key(|e| (e.line, e.col));
+            errors.truncate(MAX_ERRORS);
+            Err(PlanErrors(errors))
+        }
     }
 }
 
@@ -115,6 +149,10 @@ struct Validator<'s, 't> {
     fixed_total: u64,
     /// Fan-out topics as steps publish or subscribe to them (both sides must be there).
     topic_uses: Vec<fanout::TopicUse>,
+    /// The series `[monitor]` gives (None: no monitor), for `monitor.…` thresholds.
+    monitor_series: Option<Vec<String>>,
+    /// `[monitor]` is there but has errors (its thresholds are not checked then).
+    monitor_failed: bool,
 }
 
 fn field<'a, 'i>(t: &'a DeTable<'i>, key: &str) -> Option<(Span, &'a Val<'i>)> {
@@ -194,6 +232,8 @@ impl<'s, 't> Validator<'s, 't> {
             class_captures: Vec::new(),
             fixed_total: 0,
             topic_uses: Vec::new(),
+            monitor_series: None,
+            monitor_failed: false,
         }
     }
 
@@ -243,6 +283,12 @@ impl<'s, 't> Validator<'s, 't> {
         let shapes = field(root, "shapes")
             .map(|(_, v)| self.shapes(v))
             .unwrap_or_default();
+        // Before the thresholds: a `monitor.…` threshold must name one of its series.
+        let monitor_text = field(root, "monitor").map(|(_, v)| v);
+        let monitor = monitor_text.and_then(|v| self.monitor(v));
+        self.monitor_series = monitor.as_ref().map(Monitor::series_names);
+        // its own errors are reported: its thresholds wait for a valid one
+        self.monitor_failed = monitor_text.is_some() && monitor.is_none();
         let thresholds = field(root, "thresholds")
             .map(|(_, v)| self.thresholds(v))
             .unwrap_or_default();
@@ -262,6 +308,7 @@ impl<'s, 't> Validator<'s, 't> {
             users,
             shapes,
             thresholds,
+            monitor,
             names: std::mem::take(&mut self.names),
         }
     }

@@ -58,10 +58,15 @@ impl Validator<'_, '_> {
             };
             match threshold_parts(expr) {
                 Ok(mut th) => {
+                    if let Some((e, f)) = self.monitor_problem(&th, abort_on_fail) {
+                        let at = self.src.offset_in_string(&expr_val.span(), expr, 0);
+                        self.err(at, e, f);
+                        continue;
+                    }
                     if let Some((e, f)) = scope_problem(&self.names, &th.scope) {
                         let word = match &th.scope {
                             ThresholdScope::Name(n) | ThresholdScope::Kind(n) => n.as_str(),
-                            ThresholdScope::Aggregate => "",
+                            ThresholdScope::Aggregate | ThresholdScope::Monitor(_) => "",
                         };
                         let index = expr.find(word).unwrap_or(0);
                         let at = self.src.offset_in_string(&expr_val.span(), expr, index);
@@ -88,7 +93,23 @@ impl Validator<'_, '_> {
 /// CLI's `--threshold` and the API's `thresholds` call this after parsing; the error reads
 /// "expected ..., found ...".
 pub fn check_threshold_scope(plan: &Plan, threshold: &Threshold) -> Result<(), String> {
+    if let ThresholdScope::Monitor(series) = &threshold.scope {
+        return check_monitor_series(plan.monitor.as_ref(), series);
+    }
     match scope_problem(&plan.names, &threshold.scope) {
+        None => Ok(()),
+        Some((e, f)) => Err(format!("expected {e}, found {f}")),
+    }
+}
+
+/// Whether `monitor` gives the series `series` (a `monitor.…` threshold's); the error reads
+/// "expected ..., found ...".
+pub fn check_monitor_series(
+    monitor: Option<&crate::plan::monitor::Monitor>,
+    series: &str,
+) -> Result<(), String> {
+    let known = monitor.map(|m| m.series_names());
+    match monitor_series_problem(known.as_deref(), series) {
         None => Ok(()),
         Some((e, f)) => Err(format!("expected {e}, found {f}")),
     }
@@ -111,7 +132,7 @@ fn scope_problem(names: &[RequestName], scope: &ThresholdScope) -> Option<(Strin
         text.join(", ")
     };
     match scope {
-        ThresholdScope::Aggregate => None,
+        ThresholdScope::Aggregate | ThresholdScope::Monitor(_) => None,
         ThresholdScope::Name(name) => {
             let mut known: Vec<&str> = Vec::new();
             for n in names {
@@ -164,11 +185,123 @@ fn scope_problem(names: &[RequestName], scope: &ThresholdScope) -> Option<(Strin
     }
 }
 
+impl Validator<'_, '_> {
+    /// A `monitor.…` threshold on a series the plan's `[monitor]` does not give, or with
+    /// `abort_on_fail` (monitor thresholds are judged once, at the end).
+    fn monitor_problem(&self, th: &Threshold, abort_on_fail: bool) -> Option<(String, String)> {
+        let ThresholdScope::Monitor(series) = &th.scope else {
+            return None;
+        };
+        if abort_on_fail {
+            return Some((
+                "no abort_on_fail on a monitor threshold (it is judged at the end of the run)"
+                    .to_string(),
+                "abort_on_fail = true".to_string(),
+            ));
+        }
+        if self.monitor_failed {
+            return None;
+        }
+        monitor_series_problem(self.monitor_series.as_deref(), series)
+    }
+}
+
+/// A series no `[monitor]` source gives, with the ones it does.
+fn monitor_series_problem(known: Option<&[String]>, series: &str) -> Option<(String, String)> {
+    let known = known.unwrap_or(&[]);
+    if known.iter().any(|k| k == series) {
+        return None;
+    }
+    let expected = if known.is_empty() {
+        "a series of the plan's [monitor] (it has none)".to_string()
+    } else {
+        format!("a series of the plan's [monitor] ({})", known.join(", "))
+    };
+    let names: Vec<&str> = known.iter().map(String::as_str).collect();
+    let hint = suggest(series, &names)
+        .map(|s| format!(" (did you mean {s:?}?)"))
+        .unwrap_or_default();
+    Some((expected, format!("{series:?}{hint}")))
+}
+
+const MONITOR_PREFIX: &str = "monitor.";
+const MONITOR_STAT_EXPECTED: &str =
+    "monitor.SERIES.STAT with a stat: growth, avg, min, max or last";
+
+/// `monitor.SERIES.STAT OP VALUE`, e.g. `monitor.gateway.rss.growth < 10%`,
+/// `monitor.gateway.cpu.avg < 80%`, `monitor.gateway.rss.max < 2GiB`.
+fn monitor_threshold_parts(expr: &str) -> Result<Threshold, Failure> {
+    let start = skip_ws(expr, 0) + MONITOR_PREFIX.len();
+    let end = expr[start..]
+        .find(|c: char| c.is_whitespace() || "<>=!".contains(c))
+        .map_or(expr.len(), |n| start + n);
+    let path = &expr[start..end];
+    let (series, stat) = match path.rsplit_once('.') {
+        Some((series, stat)) if !series.is_empty() => (series, stat),
+        _ => return Err((start, MONITOR_STAT_EXPECTED.to_string(), found_text(path))),
+    };
+    let stat_at = start + series.len() + 1;
+    let stat = MonitorStat::parse(stat)
+        .ok_or_else(|| (stat_at, MONITOR_STAT_EXPECTED.to_string(), found_text(stat)))?;
+    let (op, value_start) = threshold_op(expr, skip_ws(expr, end))?;
+    let value_text = expr[value_start..].trim_end();
+    let value = monitor_value(stat, value_text).ok_or_else(|| {
+        let expected = if stat == MonitorStat::Growth {
+            "a growth in percent, such as 10%"
+        } else {
+            "a value such as 2GiB, 512MiB, 80% or 1500"
+        };
+        (value_start, expected.to_string(), found_text(value_text))
+    })?;
+    Ok(Threshold {
+        source: expr.trim().to_string(),
+        scope: ThresholdScope::Monitor(series.to_string()),
+        metric: ThresholdMetric::Monitor(stat),
+        op,
+        value,
+        abort_on_fail: false,
+        delay: None,
+    })
+}
+
+/// A monitor threshold's value in its series' unit: a size in bytes (`2GiB`, `512MiB`, `64KiB`,
+/// `100B`, decimal `MB`/`GB` too), a percentage as percent (`80%` is 80: CPU series are in
+/// percent) except for `growth`, where it is a fraction (`10%` is 0.1), a rate (`100/s`) or a
+/// plain number.
+fn monitor_value(stat: MonitorStat, text: &str) -> Option<f64> {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: f64 = number.parse().ok().filter(|n: &f64| n.is_finite())?;
+    let unit = unit.trim();
+    if stat == MonitorStat::Growth {
+        return match unit {
+            "%" => Some(n / 100.0),
+            _ => None,
+        };
+    }
+    let scale = match unit {
+        "" | "%" | "/s" | "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        "kB" | "KB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        _ => return None,
+    };
+    Some(n * scale)
+}
+
 /// What went wrong in a threshold: the byte index in the expression, expected, found.
 type Failure = (usize, String, String);
 
 /// `[SCOPE.]METRIC OP VALUE`; the error carries the byte index in `expr` where it went wrong.
 fn threshold_parts(expr: &str) -> Result<Threshold, Failure> {
+    if expr.trim_start().starts_with(MONITOR_PREFIX) {
+        return monitor_threshold_parts(expr);
+    }
     let (scope, metric_start) = threshold_scope(expr, skip_ws(expr, 0))?;
     let metric_end = expr[metric_start..]
         .find(|c: char| c.is_whitespace() || "<>=!".contains(c))
@@ -307,6 +440,10 @@ fn threshold_value(metric: ThresholdMetric, value_text: &str, i: usize) -> Resul
                 return Err(bad());
             }
             fraction
+        }
+        // parsed by `monitor_value`: `parse_metric` never gives one
+        ThresholdMetric::Monitor(_) => {
+            return Err((i, METRIC_EXPECTED.to_string(), found_text(value_text)))
         }
         ThresholdMetric::Rps => {
             let number = value_text.strip_suffix("/s").unwrap_or(value_text).trim();

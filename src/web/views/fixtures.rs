@@ -94,6 +94,7 @@ pub(super) fn record(state: RunState) -> RunRecord {
             thresholds: vec![],
             agents: 0,
             labels: Default::default(),
+            monitor: None,
         },
         ratio: Ratio {
             classes: vec![ClassRatio {

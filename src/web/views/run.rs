@@ -153,6 +153,12 @@ pub struct RunPage {
     /// A run on agents: the Agents view (same field names as [`AgentsTable`]).
     pub agents: Vec<AgentView>,
     pub lost: String,
+    /// `monitor_json` of the run's monitor series (`|safe` too); `pages.rs` sets them.
+    pub monitor_json: String,
+    pub has_monitors: bool,
+    /// The monitor summary (a stored run's): series, first, after warm-up, last, avg, max,
+    /// growth.
+    pub monitor_rows: Vec<[String; 7]>,
     /// The JTL download: offered (with a sentence when not every sample is in it), or a sentence
     /// why not (`pages.rs` sets them from `Runs::samples_of`).
     pub jtl_offered: bool,
@@ -188,6 +194,9 @@ impl RunPage {
             series_json: series_json(&snapshot.series),
             agents: agents.agents,
             lost: agents.lost,
+            monitor_json: "{\"series\":[]}".to_string(),
+            has_monitors: false,
+            monitor_rows: Vec::new(),
             jtl_offered: true,
             jtl_note: None,
             run,

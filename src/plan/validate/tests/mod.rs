@@ -3,6 +3,7 @@
 
 mod classes;
 mod fanout;
+mod monitor;
 mod steps;
 mod thresholds;
 mod uses;
