@@ -466,7 +466,7 @@ impl Source {
         };
         let sent = tokio::time::timeout(
             self.timeout,
-            self.client.send(request, Some(MAX_ANSWER_BYTES)),
+            self.client.send(request, Some(MAX_ANSWER_BYTES), false),
         )
         .await;
         let response = match sent {
