@@ -182,8 +182,8 @@ pub fn judge_all(thresholds: &[Threshold], verdicts: &mut [Verdict], data: &Moni
 }
 
 /// A `monitor.…` threshold's verdict on `data`; None for other thresholds. A series without
-/// samples (its monitor could not be read) is judged on 0, like a row without samples, and
-/// says "no samples".
+/// samples (its monitor could not be read, or nothing after the warm-up) fails and says "no
+/// samples".
 pub fn judge(t: &Threshold, data: &MonitorData) -> Option<Verdict> {
     let (ThresholdScope::Monitor(name), ThresholdMetric::Monitor(stat)) = (&t.scope, t.metric)
     else {
@@ -237,7 +237,10 @@ pub fn judge(t: &Threshold, data: &MonitorData) -> Option<Verdict> {
     };
     Some(Verdict {
         expression: t.source.clone(),
-        passed: compare(observed, t.op, t.value),
+        // Unlike a request row, a monitor without reads is not judged on 0: a soak whose
+        // gauge could not be read (or whose warm-up outlasted the run) has no verdict to give,
+        // and a silent pass would read as "no leak".
+        passed: samples > 0 && compare(observed, t.op, t.value),
         observed,
         observed_text: text,
         threshold: t.value,
@@ -349,7 +352,7 @@ mod tests {
             &data,
         )
         .unwrap();
-        assert!(v.passed);
+        assert!(!v.passed, "a monitor without reads is no proof of a steady target");
         assert_eq!((v.samples, v.observed_phrase().as_str()), (0, "no samples"));
         assert!(judge(&parse_threshold("p95 < 1s").unwrap(), &data).is_none());
     }
