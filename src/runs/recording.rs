@@ -12,6 +12,7 @@ use crate::engine::clock::now_ms;
 use crate::engine::run::{RunCompletion, RunOutcome};
 use crate::engine::RunHandle;
 use crate::plan::model::Threshold;
+use crate::stats::seconds::SecondLog;
 use crate::stats::snapshot::{RunState, Snapshot};
 use crate::stats::thresholds::{self, Verdict};
 use crate::store::{NamedHistogram, Store, StoreWriter};
@@ -30,6 +31,8 @@ pub(super) struct Recording<'a> {
     judge: Judge,
     /// Points of the series already written.
     written: usize,
+    /// Seconds of the run's second log already written.
+    seconds_written: usize,
     peak_users: u32,
     state: RunState,
     last_stats: Instant,
@@ -44,6 +47,7 @@ impl<'a> Recording<'a> {
             writer,
             judge,
             written: 0,
+            seconds_written: 0,
             peak_users: 0,
             state: RunState::Spawning,
             last_stats: Instant::now(),
@@ -59,12 +63,17 @@ impl<'a> Recording<'a> {
         store: Option<&Store>,
     ) {
         let mut snapshots = handle.snapshots();
+        let seconds = handle.seconds();
         while snapshots.changed().await.is_ok() {
             let snapshot = snapshots.borrow_and_update().clone();
             self.observe(&handle, &snapshot);
+            self.write_seconds(&seconds);
         }
         match completion.wait().await {
-            Ok(outcome) => self.finish(outcome, store).await,
+            Ok(outcome) => {
+                self.write_seconds(&seconds);
+                self.finish(outcome, store).await
+            }
             Err(_) => {
                 let _ = self.judge.verdicts.set(Vec::new());
                 // The run's actor died without a final snapshot: keep what was written.
@@ -106,6 +115,16 @@ impl<'a> Recording<'a> {
                 Vec::new(),
                 summary(snapshot, self.peak_users),
             );
+        }
+    }
+
+    /// Queues the seconds closed since the last call.
+    fn write_seconds(&mut self, log: &SecondLog) {
+        let Some(writer) = &self.writer else { return };
+        let new = log.since(self.seconds_written);
+        if !new.is_empty() {
+            self.seconds_written += new.len();
+            writer.seconds(self.id, new, now_ms());
         }
     }
 
