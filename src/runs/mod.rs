@@ -24,7 +24,8 @@ use crate::engine::{self, EngineError, RunHandle};
 use crate::plan::model::{Threshold, UserClass};
 use crate::stats::snapshot::{RunState, Snapshot};
 use crate::stats::tap::SampleTap;
-use crate::stats::thresholds::{self, Verdict};
+use crate::stats::thresholds::Verdict;
+use crate::stats::windows::{self, WindowJudge};
 use crate::store::samples::{ArchiveWriter, SampleArchive};
 use crate::store::{
     ClassRatio, NewRun, Ratio, RunRecord, RunSummary, Store, StoreError, StoreWriter, TaskRatio,
@@ -66,6 +67,8 @@ pub struct LiveRun {
     thresholds: Arc<[Threshold]>,
     /// The final verdicts, set once the run has ended (before `recorded`).
     verdicts: Arc<OnceLock<Vec<Verdict>>>,
+    /// The windowed thresholds' windows judged so far (fed by the recording each second).
+    windows: Arc<Mutex<WindowJudge>>,
     /// Why the final numbers did not reach the history, if they did not (disk full).
     history_problem: Arc<OnceLock<String>>,
 }
@@ -92,7 +95,11 @@ impl LiveRun {
     pub fn verdicts(&self) -> Vec<Verdict> {
         match self.verdicts.get() {
             Some(v) => v.clone(),
-            None => thresholds::evaluate_all(&self.thresholds, &self.snapshot()),
+            None => {
+                let snapshot = self.snapshot();
+                let judge = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+                windows::evaluate_all(&self.thresholds, &snapshot, &judge)
+            }
         }
     }
 
@@ -339,6 +346,7 @@ impl Runs {
             recorded,
             thresholds: req.thresholds.clone().into(),
             verdicts: Arc::new(OnceLock::new()),
+            windows: Arc::new(Mutex::new(WindowJudge::new(req.thresholds.clone().into()))),
             history_problem: Arc::new(OnceLock::new()),
         };
         self.lock().insert(id.clone(), live.clone());
@@ -347,6 +355,7 @@ impl Runs {
         let judge = recording::Judge {
             thresholds: live.thresholds.clone(),
             verdicts: live.verdicts.clone(),
+            windows: live.windows.clone(),
             history_problem: live.history_problem.clone(),
         };
         tokio::spawn(async move {

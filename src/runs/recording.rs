@@ -3,7 +3,7 @@
 //! threshold verdicts. Once a second it also judges the `abort_on_fail` thresholds and stops
 //! the run through the one stop path when one fails.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use tokio::time::Instant;
 
@@ -15,12 +15,15 @@ use crate::plan::model::Threshold;
 use crate::stats::seconds::SecondLog;
 use crate::stats::snapshot::{RunState, Snapshot};
 use crate::stats::thresholds::{self, Verdict};
+use crate::stats::windows::{self, WindowJudge};
 use crate::store::{NamedHistogram, Store, StoreWriter};
 
 /// What the recording judges with, and where it leaves the verdicts for the live run.
 pub(super) struct Judge {
     pub(super) thresholds: Arc<[Threshold]>,
     pub(super) verdicts: Arc<OnceLock<Vec<Verdict>>>,
+    /// Shared with the live run, which reads its verdicts while the run goes.
+    pub(super) windows: Arc<Mutex<WindowJudge>>,
     pub(super) history_problem: Arc<OnceLock<String>>,
 }
 
@@ -31,8 +34,8 @@ pub(super) struct Recording<'a> {
     judge: Judge,
     /// Points of the series already written.
     written: usize,
-    /// Seconds of the run's second log already written.
-    seconds_written: usize,
+    /// Seconds of the run's second log already taken (written, and judged).
+    seconds_taken: usize,
     peak_users: u32,
     state: RunState,
     last_stats: Instant,
@@ -47,7 +50,7 @@ impl<'a> Recording<'a> {
             writer,
             judge,
             written: 0,
-            seconds_written: 0,
+            seconds_taken: 0,
             peak_users: 0,
             state: RunState::Spawning,
             last_stats: Instant::now(),
@@ -66,12 +69,13 @@ impl<'a> Recording<'a> {
         let seconds = handle.seconds();
         while snapshots.changed().await.is_ok() {
             let snapshot = snapshots.borrow_and_update().clone();
+            self.take_seconds(&seconds);
             self.observe(&handle, &snapshot);
-            self.write_seconds(&seconds);
         }
         match completion.wait().await {
             Ok(outcome) => {
-                self.write_seconds(&seconds);
+                self.take_seconds(&seconds);
+                self.windows().finish();
                 self.finish(outcome, store).await
             }
             Err(_) => {
@@ -118,14 +122,33 @@ impl<'a> Recording<'a> {
         }
     }
 
-    /// Queues the seconds closed since the last call.
-    fn write_seconds(&mut self, log: &SecondLog) {
-        let Some(writer) = &self.writer else { return };
-        let new = log.since(self.seconds_written);
-        if !new.is_empty() {
-            self.seconds_written += new.len();
+    /// Judges the windows of the seconds closed since the last call and queues them for the
+    /// history.
+    fn take_seconds(&mut self, log: &SecondLog) {
+        let new = log.since(self.seconds_taken);
+        if new.is_empty() {
+            return;
+        }
+        self.seconds_taken += new.len();
+        {
+            let mut judge = self.windows();
+            if judge.is_active() {
+                for second in &new {
+                    judge.push(second.clone());
+                }
+            }
+        }
+        if let Some(writer) = &self.writer {
             writer.seconds(self.id, new, now_ms());
         }
+    }
+
+    fn windows(&self) -> MutexGuard<'_, WindowJudge> {
+        // A std mutex held for one second's judging; a panic in it leaves whole windows.
+        self.judge
+            .windows
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn judge_abort(&mut self, handle: &RunHandle, snapshot: &Snapshot) {
@@ -133,8 +156,17 @@ impl<'a> Recording<'a> {
             return;
         }
         let thresholds = &self.judge.thresholds;
-        if let Some(i) = thresholds::first_abort(thresholds, snapshot) {
-            let mut verdict = thresholds::evaluate(&thresholds[i], snapshot);
+        let running = !snapshot.state.is_final() && snapshot.state != RunState::Stopping;
+        let windowed = {
+            let mut judge = self.windows();
+            let abort = judge.take_abort().filter(|_| running);
+            abort.and_then(|i| Some((i, judge.verdict(i)?)))
+        };
+        let failed = windowed.or_else(|| {
+            thresholds::first_abort(thresholds, snapshot)
+                .map(|i| (i, thresholds::evaluate(&thresholds[i], snapshot)))
+        });
+        if let Some((i, mut verdict)) = failed {
             verdict.stopped_run_at_s = Some(snapshot.elapsed_s);
             tracing::info!(run = %self.id, threshold = %verdict.expression,
                 observed = %verdict.observed_text, "threshold failed: stopping the run");
@@ -145,7 +177,8 @@ impl<'a> Recording<'a> {
     }
 
     async fn finish(mut self, outcome: RunOutcome, store: Option<&Store>) {
-        let mut verdicts = thresholds::evaluate_all(&self.judge.thresholds, &outcome.snapshot);
+        let mut verdicts =
+            windows::evaluate_all(&self.judge.thresholds, &outcome.snapshot, &self.windows());
         if let Some((i, verdict)) = self.stopped_by.take() {
             // the run ended on this verdict: keep the numbers that stopped it
             verdicts[i] = verdict;

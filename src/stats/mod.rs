@@ -11,3 +11,4 @@ pub mod seconds;
 pub mod snapshot;
 pub mod tap;
 pub mod thresholds;
+pub mod windows;
