@@ -160,6 +160,75 @@ impl WindowStats {
     }
 }
 
+/// A window's counts and exact min/max/sum, read without decoding a histogram: what error
+/// rates, rates, averages, minimums and maximums need (a fraction of [`merge`]'s cost).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct WindowCounts {
+    pub seconds: u64,
+    pub secs: f64,
+    pub requests: u64,
+    pub failures: u64,
+    /// Exact, over every request of the window; 0 without requests.
+    pub min_us: u64,
+    pub max_us: u64,
+    pub sum_us: u64,
+}
+
+impl WindowCounts {
+    pub fn rps(&self) -> f64 {
+        if self.secs > 0.0 {
+            self.requests as f64 / self.secs
+        } else {
+            0.0
+        }
+    }
+
+    pub fn error_rate(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.failures as f64 / self.requests as f64
+        }
+    }
+
+    pub fn mean_us(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.sum_us as f64 / self.requests as f64
+        }
+    }
+}
+
+/// The counts of the seconds of `seconds` in `range` for `row` (see [`WindowCounts`]).
+pub fn count<'a>(
+    seconds: impl IntoIterator<Item = &'a Second>,
+    range: Range<u64>,
+    row: RowSelector<'_>,
+) -> WindowCounts {
+    let mut out = WindowCounts::default();
+    for second in seconds {
+        if !range.contains(&second.start_s) {
+            continue;
+        }
+        out.seconds += 1;
+        out.secs += second.secs;
+        for r in row.rows(second).into_iter().filter(|r| r.requests() > 0) {
+            let exact = r.latencies.exact;
+            out.min_us = if out.requests == 0 {
+                exact.min_us
+            } else {
+                out.min_us.min(exact.min_us)
+            };
+            out.max_us = out.max_us.max(exact.max_us);
+            out.sum_us = out.sum_us.saturating_add(exact.sum_us);
+            out.requests += r.requests();
+            out.failures += r.failures;
+        }
+    }
+    out
+}
+
 /// Merges the seconds of `seconds` that lie in `range` for `row`. Exact: the histograms add
 /// bucket by bucket and keep their exact min/max/sum.
 pub fn merge<'a>(
@@ -410,6 +479,21 @@ mod tests {
         // failures 0,1,0,1 and 1+2+3+4 requests
         assert_eq!((w.requests, w.failures), (10, 2));
         assert_eq!((w.error_rate(), w.rps()), (0.2, 2.5));
+        // the counts alone, without decoding, say the same
+        for range in [0..4, 3..17, 20..40] {
+            let c = count(&seconds, range.clone(), RowSelector::Total);
+            let w = merge(&seconds, range, RowSelector::Total).expect("merges");
+            assert_eq!(
+                (c.requests, c.failures, c.seconds),
+                (w.requests, w.failures, w.seconds)
+            );
+            assert_eq!((c.rps(), c.error_rate()), (w.rps(), w.error_rate()));
+            assert_eq!(
+                (c.min_us, c.max_us),
+                (w.latencies.min_us(), w.latencies.max_us())
+            );
+            assert_eq!(c.mean_us(), w.latencies.mean_us());
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::histogram::HistogramError;
-use super::seconds::{merge, row_labels, RowSelector, Second, WindowStats};
+use super::seconds::{count, merge, row_labels, RowSelector, Second, WindowCounts};
 use super::snapshot::{us_to_ms, Snapshot};
 use super::thresholds::{compare, evaluate, format_value, unit_of, Unit, Verdict};
 use crate::format::{fmt_clock, fmt_duration};
@@ -315,32 +315,41 @@ fn judge(t: &Threshold, window: &[&Second]) -> Result<Judged, HistogramError> {
     };
     let range = span.from_s..span.to_s;
     let seconds = window.iter().copied();
-    let mut rows: Vec<(WindowStats, Option<String>)> = Vec::new();
-    match &t.scope {
-        ThresholdScope::Aggregate => rows.push((merge(seconds, range, RowSelector::Total)?, None)),
-        ThresholdScope::Name(_) | ThresholdScope::Kind(_) => {
-            for (method, name) in row_labels(seconds.clone()) {
-                let chosen = match &t.scope {
-                    ThresholdScope::Name(n) => *n == name,
-                    ThresholdScope::Kind(k) => method.eq_ignore_ascii_case(k),
-                    ThresholdScope::Aggregate => false,
-                };
-                if chosen {
-                    let selector = RowSelector::Row {
-                        method: &method,
-                        name: &name,
-                    };
-                    let stats = merge(seconds.clone(), range.clone(), selector)?;
-                    rows.push((stats, Some(format!("{method} {name}"))));
-                }
-            }
-        }
-    }
-    let samples = rows.iter().map(|(w, _)| w.requests).sum();
-    let several = rows.len() > 1 || matches!(t.scope, ThresholdScope::Kind(_));
+    let labels = match &t.scope {
+        ThresholdScope::Aggregate => Vec::new(),
+        ThresholdScope::Name(_) | ThresholdScope::Kind(_) => row_labels(seconds.clone())
+            .into_iter()
+            .filter(|(method, name)| match &t.scope {
+                ThresholdScope::Name(n) => n == name,
+                ThresholdScope::Kind(k) => method.eq_ignore_ascii_case(k),
+                ThresholdScope::Aggregate => false,
+            })
+            .collect(),
+    };
+    let selectors: Vec<(RowSelector<'_>, Option<String>)> = match &t.scope {
+        ThresholdScope::Aggregate => vec![(RowSelector::Total, None)],
+        _ => labels
+            .iter()
+            .map(|(method, name)| {
+                let selector = RowSelector::Row { method, name };
+                (selector, Some(format!("{method} {name}")))
+            })
+            .collect(),
+    };
+    let several = selectors.len() > 1 || matches!(t.scope, ThresholdScope::Kind(_));
+    let mut samples = 0;
     let mut worst: Option<(f64, Option<String>)> = None;
-    for (stats, label) in rows {
-        let v = value(t.metric, &stats);
+    for (selector, label) in selectors {
+        let counts = count(seconds.clone(), range.clone(), selector);
+        samples += counts.requests;
+        let v = match t.metric {
+            // only a percentile needs the buckets
+            ThresholdMetric::Percentile(q) if q < 1.0 => {
+                let merged = merge(seconds.clone(), range.clone(), selector)?;
+                us_to_ms(merged.latencies.percentiles(&[q])[0])
+            }
+            metric => value(metric, &counts),
+        };
         if worst.as_ref().is_none_or(|(w, _)| is_worse(t.op, v, *w)) {
             worst = Some((v, label.filter(|_| several)));
         }
@@ -359,15 +368,13 @@ fn judge(t: &Threshold, window: &[&Second]) -> Result<Judged, HistogramError> {
     })
 }
 
-/// A window's value of `metric`, in the verdict's unit.
-fn value(metric: ThresholdMetric, w: &WindowStats) -> f64 {
-    let h = &w.latencies;
+/// A window's value of `metric` from its counts (a percentile below p100 needs the merged
+/// buckets: see [`judge`]), in the verdict's unit.
+fn value(metric: ThresholdMetric, w: &WindowCounts) -> f64 {
     match metric {
-        ThresholdMetric::Percentile(q) if q >= 1.0 => us_to_ms(h.max_us()),
-        ThresholdMetric::Percentile(q) => us_to_ms(h.percentiles(&[q])[0]),
-        ThresholdMetric::Avg => h.mean_us() / 1000.0,
-        ThresholdMetric::Min => us_to_ms(h.min_us()),
-        ThresholdMetric::Max => us_to_ms(h.max_us()),
+        ThresholdMetric::Percentile(_) | ThresholdMetric::Max => us_to_ms(w.max_us),
+        ThresholdMetric::Avg => w.mean_us() / 1000.0,
+        ThresholdMetric::Min => us_to_ms(w.min_us),
         ThresholdMetric::ErrorRate => w.error_rate(),
         ThresholdMetric::Rps => w.rps(),
         // the parser refuses a window on these (the seconds hold no checks or deliveries)
