@@ -277,6 +277,9 @@ impl RemoteRun {
         while self.closed < last {
             self.close(self.closed + 1);
         }
+        // Late parts absorbed after the last close: the second log's last, partial second.
+        self.aggregator
+            .close_last_second(self.started.elapsed().max(Duration::from_secs(self.closed)));
         if self
             .agents
             .iter()
