@@ -1,7 +1,8 @@
 //! Threshold verdicts: a validated [`Threshold`] (`p95 < 300ms`, `error_rate < 1%`,
 //! `'/tools/[id]'.p99 < 500ms`, `GET.avg < 100ms`, `rps > 100`, `checks > 99%`) judged against a
 //! [`Snapshot`]. Pure: the run registry calls it once a second for `abort_on_fail` and once at
-//! the end; the CLI, the store, the API and the pages only show the [`Verdict`]s.
+//! the end (through `super::windows::evaluate_all`, which judges windowed thresholds on their
+//! windows); the CLI, the store, the API and the pages only show the [`Verdict`]s.
 //!
 //! Rules, following k6 where the plan format leaves a choice:
 //! - Percentiles are the row's own (`p50` ... `p99.99`, `p100` = the exact max); the parser only
@@ -111,11 +112,6 @@ impl Verdict {
             None => format!("observed {}", self.observed_text),
         }
     }
-}
-
-/// Every threshold's verdict, in order.
-pub fn evaluate_all(thresholds: &[Threshold], s: &Snapshot) -> Vec<Verdict> {
-    thresholds.iter().map(|t| evaluate(t, s)).collect()
 }
 
 /// Whether every verdict held.

@@ -475,6 +475,22 @@ mod tests {
             "✗ error_rate[3s] < 20% (worst 50% in 00:04–00:07; first failed at 00:03–00:06 (4 of \
              10 windows failed))"
         );
+        // every surface shows where: the HTML report's line, JUnit's failure, the JSON
+        let report = crate::report::html::threshold_lines(std::slice::from_ref(&v));
+        assert_eq!(report[0].observed, v.observed_phrase());
+        let xml = crate::report::junit::junit_xml("bad", std::slice::from_ref(&v), 12.0);
+        assert!(
+            xml.contains("message=\"worst 50% in 00:04–00:07; first failed at 00:03–00:06"),
+            "{xml}"
+        );
+        let json = serde_json::to_value(&v).expect("json");
+        assert_eq!(
+            json["window"]["worst"],
+            serde_json::json!({"from_s": 4, "to_s": 7})
+        );
+        assert_eq!(json["window"]["first_failed"]["from_s"], 3);
+        let back: Verdict = serde_json::from_value(json).expect("back");
+        assert_eq!(back, v);
         // p95 of 2-second windows: any window touching the stretch is 400 ms
         let p = j.verdict(1).expect("windowed");
         let w = p.window.clone().expect("window outcome");

@@ -37,6 +37,17 @@ async fn a_bad_stretch_fails_a_windowed_threshold_inside_a_good_total() {
         .await
         .expect("POST /__fail");
     assert_eq!(resp.status(), 200);
+    // live: the window fails while the run goes (the run page and the API read the same)
+    let live = app
+        .wait_json(
+            "the windowed threshold fails",
+            &format!("/api/runs/{id}"),
+            Duration::from_secs(30),
+            |run| run["thresholds"][1]["passed"] == false || run["live"] == false,
+        )
+        .await;
+    assert_eq!(live["live"], true, "judged while the run goes: {live}");
+    assert_eq!(live["thresholds"][1]["window"]["window_s"], 3, "{live}");
     let run = app.wait_final(&id, Duration::from_secs(40)).await;
     let t = run["thresholds"].as_array().expect("thresholds").clone();
     assert_eq!(t[0]["passed"], true, "the run total holds: {run}");
