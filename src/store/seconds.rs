@@ -276,5 +276,13 @@ mod tests {
             b.corrected.is_some(),
             "paced seconds give the window a twin"
         );
+
+        // a deleted run takes its seconds with it
+        assert!(store.delete_run("r1").await.expect("delete"));
+        assert!(store
+            .load_seconds("r1", 0..100)
+            .await
+            .expect("load")
+            .is_empty());
     }
 }
