@@ -17,13 +17,14 @@
 //! - `abort_on_fail` stops the run at the first failed window with samples that ends at or
 //!   after the `delay`.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::histogram::HistogramError;
-use super::seconds::{count, merge, row_labels, RowSelector, Second, WindowCounts};
+use super::aggregator::AGGREGATED;
+use super::histogram::{HistogramError, LatencyHistogram};
+use super::seconds::{count, row_labels, RowSelector, Second, SecondRow, WindowCounts};
 use super::snapshot::{us_to_ms, Snapshot};
 use super::thresholds::{compare, evaluate, format_value, unit_of, Unit, Verdict};
 use crate::format::{fmt_clock, fmt_duration};
@@ -112,6 +113,10 @@ struct State {
     whole_run: bool,
     /// Why a window could not be judged (an unreadable histogram), said in the verdict.
     problem: Option<String>,
+    /// For a percentile: the current window's histogram per row, kept by adding the second
+    /// that enters and subtracting the one that leaves (two decodes a second per row, whatever
+    /// the window's length; the buckets equal those of merging the window's seconds).
+    running: Option<HashMap<(String, String), LatencyHistogram>>,
 }
 
 /// Judges the windowed thresholds of one run as its seconds close.
@@ -120,7 +125,7 @@ pub struct WindowJudge {
     thresholds: Arc<[Threshold]>,
     /// By threshold index; None for thresholds without a window.
     states: Vec<Option<State>>,
-    /// The last seconds, as many as the longest window.
+    /// The last seconds: as many as the longest window, and the one before it.
     recent: VecDeque<Arc<Second>>,
     longest: usize,
     /// A windowed `abort_on_fail` threshold that failed, not yet taken.
@@ -141,6 +146,8 @@ impl WindowJudge {
                     first_failed: None,
                     whole_run: false,
                     problem: None,
+                    running: matches!(t.metric, ThresholdMetric::Percentile(q) if q < 1.0)
+                        .then(HashMap::new),
                 })
             })
             .collect();
@@ -165,7 +172,7 @@ impl WindowJudge {
         if !self.is_active() || self.ended {
             return;
         }
-        if self.recent.len() == self.longest {
+        if self.recent.len() > self.longest {
             self.recent.pop_front();
         }
         self.recent.push_back(second);
@@ -174,12 +181,19 @@ impl WindowJudge {
             let Some(state) = self.states[i].as_mut() else {
                 continue;
             };
-            if seconds.len() < state.window {
+            let n = seconds.len();
+            let leaving = n.checked_sub(state.window + 1).map(|at| seconds[at]);
+            if let Err(e) = slide(t, state, seconds[n - 1], leaving) {
+                state
+                    .problem
+                    .get_or_insert_with(|| format!("not judged: {e}"));
+            }
+            if n < state.window {
                 continue;
             }
-            let window = &seconds[seconds.len() - state.window..];
-            let judged = judge(t, window);
-            let failed_with_samples = judged.as_ref().is_ok_and(|j| !j.passed && j.samples > 0);
+            let window = &seconds[n - state.window..];
+            let judged = judge(t, window, state.running.as_ref());
+            let failed_with_samples = !judged.passed && judged.samples > 0;
             record(t, state, judged, false);
             let past_delay = t
                 .delay
@@ -202,8 +216,9 @@ impl WindowJudge {
             return;
         }
         for (i, t) in self.thresholds.iter().enumerate() {
+            // no window was full: nothing left the running histograms, which hold the run
             if let Some(state) = self.states[i].as_mut().filter(|s| s.windows == 0) {
-                let judged = judge(t, &seconds);
+                let judged = judge(t, &seconds, state.running.as_ref());
                 record(t, state, judged, true);
             }
         }
@@ -265,21 +280,7 @@ pub fn evaluate_all(thresholds: &[Threshold], s: &Snapshot, judge: &WindowJudge)
 }
 
 /// Counts a judged window into the threshold's state.
-fn record(
-    t: &Threshold,
-    state: &mut State,
-    judged: Result<Judged, HistogramError>,
-    whole_run: bool,
-) {
-    let judged = match judged {
-        Ok(j) => j,
-        Err(e) => {
-            state
-                .problem
-                .get_or_insert_with(|| format!("not judged: {e}"));
-            return;
-        }
-    };
+fn record(t: &Threshold, state: &mut State, judged: Judged, whole_run: bool) {
     state.windows += 1;
     state.whole_run = whole_run;
     if !judged.passed {
@@ -307,8 +308,61 @@ fn window_end(window: &[&Second]) -> u64 {
     window.last().map_or(0, |s| s.start_s + 1)
 }
 
-/// One window's value for `t`: the worst of its rows.
-fn judge(t: &Threshold, window: &[&Second]) -> Result<Judged, HistogramError> {
+/// The rows of `second` that `t`'s scope takes, with their (method, name).
+fn chosen<'s>(t: &Threshold, second: &'s Second) -> Vec<&'s SecondRow> {
+    match &t.scope {
+        ThresholdScope::Aggregate => vec![&second.total],
+        ThresholdScope::Name(n) => second.rows.iter().filter(|r| r.name == *n).collect(),
+        ThresholdScope::Kind(k) => second
+            .rows
+            .iter()
+            .filter(|r| r.method.eq_ignore_ascii_case(k))
+            .collect(),
+    }
+}
+
+/// Moves a percentile threshold's running histograms one second on: `entering` is added,
+/// `leaving` (the second before the window, once there is one) taken out.
+fn slide(
+    t: &Threshold,
+    state: &mut State,
+    entering: &Second,
+    leaving: Option<&Second>,
+) -> Result<(), HistogramError> {
+    let Some(running) = state.running.as_mut() else {
+        return Ok(());
+    };
+    for r in chosen(t, entering).into_iter().filter(|r| r.requests() > 0) {
+        let key = (r.method.clone(), r.name.clone());
+        running
+            .entry(key)
+            .or_default()
+            .add(&r.latencies.histogram()?);
+    }
+    for r in leaving
+        .map(|s| chosen(t, s))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.requests() > 0)
+    {
+        let key = (r.method.clone(), r.name.clone());
+        if let Some(h) = running.get_mut(&key) {
+            h.subtract(&r.latencies.histogram()?)?;
+            if h.is_empty() {
+                running.remove(&key);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One window's value for `t`: the worst of its rows. A percentile reads `running` (the
+/// window's buckets per row) clamped to the window's exact max, as a merged histogram would.
+fn judge(
+    t: &Threshold,
+    window: &[&Second],
+    running: Option<&HashMap<(String, String), LatencyHistogram>>,
+) -> Judged {
     let span = Span {
         from_s: window.first().map_or(0, |s| s.start_s),
         to_s: window_end(window),
@@ -345,8 +399,14 @@ fn judge(t: &Threshold, window: &[&Second]) -> Result<Judged, HistogramError> {
         let v = match t.metric {
             // only a percentile needs the buckets
             ThresholdMetric::Percentile(q) if q < 1.0 => {
-                let merged = merge(seconds.clone(), range.clone(), selector)?;
-                us_to_ms(merged.latencies.percentiles(&[q])[0])
+                let key = match selector {
+                    RowSelector::Row { method, name } => (method.to_string(), name.to_string()),
+                    _ => (String::new(), AGGREGATED.to_string()),
+                };
+                let us = running
+                    .and_then(|r| r.get(&key))
+                    .map_or(0, |h| h.percentiles(&[q])[0].min(counts.max_us));
+                us_to_ms(us)
             }
             metric => value(metric, &counts),
         };
@@ -359,13 +419,13 @@ fn judge(t: &Threshold, window: &[&Second]) -> Result<Judged, HistogramError> {
         Unit::Ms => t.value / 1000.0,
         Unit::Ratio | Unit::PerSecond => t.value,
     };
-    Ok(Judged {
+    Judged {
         value,
         span,
         row,
         samples,
         passed: compare(value, t.op, threshold),
-    })
+    }
 }
 
 /// A window's value of `metric` from its counts (a percentile below p100 needs the merged
@@ -502,6 +562,58 @@ mod tests {
         let failures: u64 = seconds.iter().map(|s| s.total.failures).sum();
         let requests: u64 = seconds.iter().map(|s| s.total.requests()).sum();
         assert_eq!((failures, requests), (20, 120));
+    }
+
+    #[test]
+    fn sliding_percentiles_equal_merging_each_window() {
+        use crate::stats::seconds::merge;
+        // 40 seconds of two rows whose latencies wander; some seconds without /b
+        let seconds: Vec<Arc<Second>> = (0..40u64)
+            .map(|s| {
+                let a: Vec<u64> = (0..(s * 7 % 13 + 1))
+                    .map(|i| 1_000 + (s * 7919 + i * 104_729) % 900_000)
+                    .collect();
+                let b: Vec<u64> = (0..(s % 4)).map(|i| 5_000 + s * 3_001 + i).collect();
+                let mut rows = vec![("GET", "/a", a, 0)];
+                if !b.is_empty() {
+                    rows.push(("POST", "/b", b, 0));
+                }
+                second(s, &rows)
+            })
+            .collect();
+        let exprs = [
+            "p95[7s] < 1ms",
+            "p50[3s] > 1h",
+            "'/b'.p99[5s] < 1ms",
+            "GET.p90[40s] < 1ms",
+        ];
+        let (thresholds, j) = judge(&exprs, &seconds);
+        for (i, t) in thresholds.iter().enumerate() {
+            let w = t.window.expect("windowed").as_secs();
+            let q = match t.metric {
+                ThresholdMetric::Percentile(q) => q,
+                _ => unreachable!("percentiles only"),
+            };
+            let selector = match &t.scope {
+                ThresholdScope::Aggregate => RowSelector::Total,
+                ThresholdScope::Name(n) => RowSelector::Name(n),
+                ThresholdScope::Kind(k) => RowSelector::Kind(k),
+            };
+            let values: Vec<f64> = (0..=40 - w)
+                .map(|from| {
+                    let m = merge(seconds.iter().map(Arc::as_ref), from..from + w, selector)
+                        .expect("merges");
+                    us_to_ms(m.latencies.percentiles(&[q])[0])
+                })
+                .collect();
+            let worst = match t.op {
+                CompareOp::Lt | CompareOp::Le => values.iter().copied().fold(0.0, f64::max),
+                CompareOp::Gt | CompareOp::Ge => values.iter().copied().fold(f64::MAX, f64::min),
+            };
+            let v = j.verdict(i).expect("windowed");
+            assert_eq!(v.observed, worst, "{}", t.source);
+            assert_eq!(v.window.map(|w| w.windows), Some(values.len() as u64));
+        }
     }
 
     #[test]
