@@ -1,11 +1,12 @@
 //! Test controls of the demo target: `POST /__stall?for=2s` pauses the whole target (every
 //! request that arrives before the stall ends waits for its end, as a server stopped by a GC
-//! pause or a full disk would), and the MCP session ids `/rpc` hands out with `initialize` and
+//! pause or a full disk would), `POST /__fail?for=4s&status=500` answers every request in the
+//! next 4 s with that status at once (a bad stretch inside a good run), and the MCP session ids `/rpc` hands out with `initialize` and
 //! checks on later requests. Neither takes a lock: one atomic each on the request path.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Query, Request, State};
@@ -82,6 +83,78 @@ pub(crate) async fn stall(
     state.stall.start(d);
     let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     axum::response::IntoResponse::into_response(Json(json!({ "stalled_ms": ms })))
+}
+
+/// A time-bounded outage: requests arriving before it ends get `status` without being served.
+pub(crate) struct Outage {
+    /// When it ends, on the same clock as a stall.
+    until: Stall,
+    status: AtomicU16,
+}
+
+impl Outage {
+    pub(crate) fn new() -> Outage {
+        Outage {
+            until: Stall::new(),
+            status: AtomicU16::new(500),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct FailQuery {
+    #[serde(rename = "for")]
+    duration: Option<String>,
+    status: Option<u16>,
+}
+
+/// `POST /__fail?for=4s&status=500`: every request arriving in the next 4 s is answered with
+/// that status (500 unless given, 400..=599).
+pub(crate) async fn fail(
+    State(state): State<TargetState>,
+    query: Result<Query<FailQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = query else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "for=DURATION is required and status a number, e.g. for=4s&status=500",
+        );
+    };
+    let Some(Ok(d)) = q
+        .duration
+        .as_deref()
+        .map(crate::plan::duration::parse_duration)
+    else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "for=DURATION is required, e.g. for=4s",
+        );
+    };
+    if d > MAX_STALL {
+        return json_error(StatusCode::BAD_REQUEST, "for is at most 60s");
+    }
+    let status = q.status.unwrap_or(500);
+    if !(400..=599).contains(&status) {
+        return json_error(StatusCode::BAD_REQUEST, "status is from 400 to 599");
+    }
+    state.outage.status.store(status, Ordering::Relaxed);
+    state.outage.until.start(d);
+    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    axum::response::IntoResponse::into_response(Json(json!({ "failing_ms": ms, "status": status })))
+}
+
+/// Answers every request (except `/__*` controls) with the outage's status while one is on.
+pub(crate) async fn fail_during_outage(
+    State(state): State<TargetState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if state.outage.until.remaining().is_some() && !req.uri().path().starts_with("/__") {
+        let code = state.outage.status.load(Ordering::Relaxed);
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return json_error(status, "injected failure (POST /__fail)");
+    }
+    next.run(req).await
 }
 
 /// Holds every request (except `/__*` controls) while a stall is under way.

@@ -1,8 +1,9 @@
 //! The built-in demo target (`hornet target`): an imitation of the MCP Gateway's REST, JSON-RPC,
 //! SSE, WebSocket and admin routes, so that shipped plans work with zero setup, plus test helpers
 //! (`/delay`, `/status`, `/bytes`), a notification fan-out (`/broadcast`), `/__stats`, the count of requests served per route that
-//! end-to-end tests compare Hornet's numbers with, `POST /__stall?for=2s` (see `control.rs`) and
-//! `POST /__leak?bytes_per_s=N` (a memory leak on purpose, for monitors: see `leak.rs`).
+//! end-to-end tests compare Hornet's numbers with, `POST /__stall?for=2s` and
+//! `POST /__fail?for=4s` (see `control.rs`) and `POST /__leak?bytes_per_s=N` (a memory leak on
+//! purpose, for monitors: see `leak.rs`).
 //!
 //! This file owns the public API (config, `router`, `serve`, `spawn`), the shared state and the
 //! bearer-token check. It must stay fast enough to be load-tested in-process: no lock on the
@@ -75,6 +76,7 @@ pub(crate) struct Inner {
     pub(crate) event_stream: stream::EventStreamCounts,
     pub(crate) broadcasts: broadcast::Broadcasts,
     pub(crate) stall: control::Stall,
+    pub(crate) outage: control::Outage,
     pub(crate) mcp: control::McpSessions,
     pub(crate) leak: Arc<leak::Leak>,
     pub(crate) shutdown: CancellationToken,
@@ -107,6 +109,7 @@ fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
         event_stream: stream::EventStreamCounts::default(),
         broadcasts: broadcast::Broadcasts::default(),
         stall: control::Stall::new(),
+        outage: control::Outage::new(),
         mcp: control::McpSessions::new(),
         leak: Arc::default(),
         shutdown,
@@ -151,6 +154,11 @@ fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
         .route("/__stats/reset", post(stats::reset_stats))
         .route("/__stall", post(control::stall))
         .route("/__leak", post(leak::leak))
+        .route("/__fail", post(control::fail))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            control::fail_during_outage,
+        ))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             control::hold_while_stalled,

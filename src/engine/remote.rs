@@ -128,6 +128,7 @@ pub fn launch_remote(
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = oneshot::channel();
     let shape = req.shape.as_ref().map(|s| s.name.clone());
+    let seconds = aggregator.seconds();
     let actor = RemoteRun {
         aggregator,
         agents,
@@ -152,6 +153,7 @@ pub fn launch_remote(
         RunHandle {
             commands,
             snapshots,
+            seconds,
         },
         RunCompletion(done_rx),
     )
@@ -275,6 +277,9 @@ impl RemoteRun {
         while self.closed < last {
             self.close(self.closed + 1);
         }
+        // Late parts absorbed after the last close: the second log's last, partial second.
+        self.aggregator
+            .close_last_second(self.started.elapsed().max(Duration::from_secs(self.closed)));
         if self
             .agents
             .iter()

@@ -484,6 +484,9 @@ pub struct Threshold {
     pub value: f64,
     pub abort_on_fail: bool,
     pub delay: Option<Duration>,
+    /// `p95[30s] < 500ms`: judged on every window of this many whole seconds (sliding by one
+    /// second) instead of on the whole run; see `stats::windows`.
+    pub window: Option<Duration>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -31,7 +31,11 @@ pub fn threshold_lines(verdicts: &[crate::stats::thresholds::Verdict]) -> Vec<Th
         .iter()
         .map(|v| ThresholdLine {
             expression: v.expression.clone(),
-            observed: v.observed_text.clone(),
+            // a windowed threshold's value needs its window's span beside it
+            observed: match &v.window {
+                Some(_) => v.observed_phrase(),
+                None => v.observed_text.clone(),
+            },
             passed: v.passed,
         })
         .collect()

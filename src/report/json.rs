@@ -127,6 +127,7 @@ mod tests {
             row: None,
             abort_on_fail: false,
             stopped_run_at_s: None,
+            window: None,
         };
         let v = summary_with_verdicts(&s, &[verdict]);
         assert_eq!(v["thresholds"][0]["expression"], "p95 < 1s");

@@ -103,6 +103,7 @@ mod tests {
             row: None,
             abort_on_fail: false,
             stopped_run_at_s: None,
+            window: None,
         }
     }
 

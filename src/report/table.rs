@@ -454,6 +454,7 @@ mod tests {
             row: None,
             abort_on_fail: false,
             stopped_run_at_s: None,
+            window: None,
         };
         let failed = Verdict {
             expression: "GET.error_rate < 1%".into(),

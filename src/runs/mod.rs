@@ -24,7 +24,8 @@ use crate::engine::{self, EngineError, RunHandle};
 use crate::plan::model::{Threshold, UserClass};
 use crate::stats::snapshot::{RunState, Snapshot};
 use crate::stats::tap::SampleTap;
-use crate::stats::thresholds::{self, Verdict};
+use crate::stats::thresholds::Verdict;
+use crate::stats::windows::{self, WindowJudge};
 use crate::store::samples::{ArchiveWriter, SampleArchive};
 use crate::store::{
     ClassRatio, NewRun, Ratio, RunRecord, RunSummary, Store, StoreError, StoreWriter, TaskRatio,
@@ -66,6 +67,8 @@ pub struct LiveRun {
     thresholds: Arc<[Threshold]>,
     /// The final verdicts, set once the run has ended (before `recorded`).
     verdicts: Arc<OnceLock<Vec<Verdict>>>,
+    /// The windowed thresholds' windows judged so far (fed by the recording each second).
+    windows: Arc<Mutex<WindowJudge>>,
     /// Why the final numbers did not reach the history, if they did not (disk full).
     history_problem: Arc<OnceLock<String>>,
     /// The plan's `[monitor]` series as read so far; None: the run has no monitor.
@@ -95,7 +98,9 @@ impl LiveRun {
         match self.verdicts.get() {
             Some(v) => v.clone(),
             None => {
-                let mut verdicts = thresholds::evaluate_all(&self.thresholds, &self.snapshot());
+                let snapshot = self.snapshot();
+                let judge = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut verdicts = windows::evaluate_all(&self.thresholds, &snapshot, &judge);
                 // monitor thresholds: their running values (judged again at the end)
                 if let Some(feed) = &self.monitors {
                     feed.judge(&self.thresholds, &mut verdicts);
@@ -366,6 +371,7 @@ impl Runs {
             recorded,
             thresholds: req.thresholds.clone().into(),
             verdicts: Arc::new(OnceLock::new()),
+            windows: Arc::new(Mutex::new(WindowJudge::new(req.thresholds.clone().into()))),
             history_problem: Arc::new(OnceLock::new()),
             monitors: monitor_run.as_ref().map(|m| m.feed.clone()),
         };
@@ -375,6 +381,7 @@ impl Runs {
         let judge = recording::Judge {
             thresholds: live.thresholds.clone(),
             verdicts: live.verdicts.clone(),
+            windows: live.windows.clone(),
             history_problem: live.history_problem.clone(),
             monitor: monitor_run,
         };

@@ -3,7 +3,7 @@
 //! threshold verdicts. Once a second it also judges the `abort_on_fail` thresholds and stops
 //! the run through the one stop path when one fails.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use tokio::time::Instant;
 
@@ -12,14 +12,18 @@ use crate::engine::clock::now_ms;
 use crate::engine::run::{RunCompletion, RunOutcome};
 use crate::engine::RunHandle;
 use crate::plan::model::Threshold;
+use crate::stats::seconds::SecondLog;
 use crate::stats::snapshot::{RunState, Snapshot};
 use crate::stats::thresholds::{self, Verdict};
+use crate::stats::windows::{self, WindowJudge};
 use crate::store::{NamedHistogram, Store, StoreWriter};
 
 /// What the recording judges with, and where it leaves the verdicts for the live run.
 pub(super) struct Judge {
     pub(super) thresholds: Arc<[Threshold]>,
     pub(super) verdicts: Arc<OnceLock<Vec<Verdict>>>,
+    /// Shared with the live run, which reads its verdicts while the run goes.
+    pub(super) windows: Arc<Mutex<WindowJudge>>,
     pub(super) history_problem: Arc<OnceLock<String>>,
     /// The run's monitors, read until it ends; their series judge `monitor.…` thresholds.
     pub(super) monitor: Option<crate::monitor::MonitorRun>,
@@ -32,6 +36,8 @@ pub(super) struct Recording<'a> {
     judge: Judge,
     /// Points of the series already written.
     written: usize,
+    /// Seconds of the run's second log already taken (written, and judged).
+    seconds_taken: usize,
     peak_users: u32,
     state: RunState,
     last_stats: Instant,
@@ -46,6 +52,7 @@ impl<'a> Recording<'a> {
             writer,
             judge,
             written: 0,
+            seconds_taken: 0,
             peak_users: 0,
             state: RunState::Spawning,
             last_stats: Instant::now(),
@@ -61,12 +68,18 @@ impl<'a> Recording<'a> {
         store: Option<&Store>,
     ) {
         let mut snapshots = handle.snapshots();
+        let seconds = handle.seconds();
         while snapshots.changed().await.is_ok() {
             let snapshot = snapshots.borrow_and_update().clone();
+            self.take_seconds(&seconds);
             self.observe(&handle, &snapshot);
         }
         match completion.wait().await {
-            Ok(outcome) => self.finish(outcome, store).await,
+            Ok(outcome) => {
+                self.take_seconds(&seconds);
+                self.windows().finish();
+                self.finish(outcome, store).await
+            }
             Err(_) => {
                 let _ = self.judge.verdicts.set(Vec::new());
                 // The run's actor died without a final snapshot: keep what was written.
@@ -111,13 +124,51 @@ impl<'a> Recording<'a> {
         }
     }
 
+    /// Judges the windows of the seconds closed since the last call and queues them for the
+    /// history.
+    fn take_seconds(&mut self, log: &SecondLog) {
+        let new = log.since(self.seconds_taken);
+        if new.is_empty() {
+            return;
+        }
+        self.seconds_taken += new.len();
+        {
+            let mut judge = self.windows();
+            if judge.is_active() {
+                for second in &new {
+                    judge.push(second.clone());
+                }
+            }
+        }
+        if let Some(writer) = &self.writer {
+            writer.seconds(self.id, new, now_ms());
+        }
+    }
+
+    fn windows(&self) -> MutexGuard<'_, WindowJudge> {
+        // A std mutex held for one second's judging; a panic in it leaves whole windows.
+        self.judge
+            .windows
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn judge_abort(&mut self, handle: &RunHandle, snapshot: &Snapshot) {
         if self.stopped_by.is_some() {
             return;
         }
         let thresholds = &self.judge.thresholds;
-        if let Some(i) = thresholds::first_abort(thresholds, snapshot) {
-            let mut verdict = thresholds::evaluate(&thresholds[i], snapshot);
+        let running = !snapshot.state.is_final() && snapshot.state != RunState::Stopping;
+        let windowed = {
+            let mut judge = self.windows();
+            let abort = judge.take_abort().filter(|_| running);
+            abort.and_then(|i| Some((i, judge.verdict(i)?)))
+        };
+        let failed = windowed.or_else(|| {
+            thresholds::first_abort(thresholds, snapshot)
+                .map(|i| (i, thresholds::evaluate(&thresholds[i], snapshot)))
+        });
+        if let Some((i, mut verdict)) = failed {
             verdict.stopped_run_at_s = Some(snapshot.elapsed_s);
             tracing::info!(run = %self.id, threshold = %verdict.expression,
                 observed = %verdict.observed_text, "threshold failed: stopping the run");
@@ -128,7 +179,10 @@ impl<'a> Recording<'a> {
     }
 
     async fn finish(mut self, outcome: RunOutcome, store: Option<&Store>) {
-        let mut verdicts = thresholds::evaluate_all(&self.judge.thresholds, &outcome.snapshot);
+        let mut verdicts = {
+            let windows = self.windows();
+            windows::evaluate_all(&self.judge.thresholds, &outcome.snapshot, &windows)
+        };
         if let Some(monitor) = self.judge.monitor.take() {
             // they stop with the run (a read in flight ends within its timeout); their last
             // reads are queued for the writer before the flush below

@@ -19,6 +19,8 @@ pub enum HistogramError {
     Decode(#[from] hdrhistogram::serialization::DeserializeError),
     #[error("the histogram's range does not fit 1 µs ..= 1 h")]
     Range,
+    #[error("a histogram taken out of one that does not hold it")]
+    Subtract,
 }
 
 /// The exact numbers kept beside the buckets. They travel next to the serialized histogram (the
@@ -170,6 +172,27 @@ impl LatencyHistogram {
         self.max_us = self.max_us.max(other.max_us);
         self.sum_us = self.sum_us.saturating_add(other.sum_us);
         self.saturated += other.saturated;
+    }
+
+    /// Takes `other`'s samples out of this one (a sliding window dropping its oldest second).
+    /// The buckets stay exact; min, max and sum become the remaining buckets' own (the max is
+    /// then at least the exact one), so a caller clamps percentiles with exact bounds it knows.
+    pub fn subtract(&mut self, other: &LatencyHistogram) -> Result<(), HistogramError> {
+        if other.is_empty() {
+            return Ok(());
+        }
+        self.hist
+            .subtract(&other.hist)
+            .map_err(|_| HistogramError::Subtract)?;
+        self.sum_us = self.sum_us.saturating_sub(other.sum_us);
+        self.saturated = self.saturated.saturating_sub(other.saturated);
+        if self.hist.is_empty() {
+            self.clear();
+        } else {
+            self.min_us = self.hist.min().max(LOWEST_US);
+            self.max_us = self.hist.max().min(HIGHEST_US);
+        }
+        Ok(())
     }
 
     /// Empties it, keeping its allocation.

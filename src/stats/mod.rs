@@ -8,6 +8,8 @@ pub mod interval;
 pub mod monitor;
 pub mod recorder;
 pub mod sample;
+pub mod seconds;
 pub mod snapshot;
 pub mod tap;
 pub mod thresholds;
+pub mod windows;

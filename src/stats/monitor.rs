@@ -249,6 +249,7 @@ pub fn judge(t: &Threshold, data: &MonitorData) -> Option<Verdict> {
         row: None,
         abort_on_fail: false,
         stopped_run_at_s: None,
+        window: None,
     })
 }
 
@@ -352,7 +353,10 @@ mod tests {
             &data,
         )
         .unwrap();
-        assert!(!v.passed, "a monitor without reads is no proof of a steady target");
+        assert!(
+            !v.passed,
+            "a monitor without reads is no proof of a steady target"
+        );
         assert_eq!((v.samples, v.observed_phrase().as_str()), (0, "no samples"));
         assert!(judge(&parse_threshold("p95 < 1s").unwrap(), &data).is_none());
     }

@@ -1,7 +1,8 @@
 //! Threshold verdicts: a validated [`Threshold`] (`p95 < 300ms`, `error_rate < 1%`,
 //! `'/tools/[id]'.p99 < 500ms`, `GET.avg < 100ms`, `rps > 100`, `checks > 99%`) judged against a
 //! [`Snapshot`]. Pure: the run registry calls it once a second for `abort_on_fail` and once at
-//! the end; the CLI, the store, the API and the pages only show the [`Verdict`]s.
+//! the end (through `super::windows::evaluate_all`, which judges windowed thresholds on their
+//! windows); the CLI, the store, the API and the pages only show the [`Verdict`]s.
 //!
 //! Rules, following k6 where the plan format leaves a choice:
 //! - Percentiles are the row's own (`p50` ... `p99.99`, `p100` = the exact max); the parser only
@@ -26,6 +27,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::snapshot::{Percentiles, Snapshot, StatsRow};
+use super::windows::WindowOutcome;
 use crate::format::{fmt_duration, trimmed};
 use crate::plan::model::{CompareOp, Threshold, ThresholdMetric, ThresholdScope};
 
@@ -75,6 +77,9 @@ pub struct Verdict {
     /// run's elapsed seconds then. The verdict is the one from that moment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_run_at_s: Option<f64>,
+    /// A windowed threshold's windows (`p95[30s] < 500ms`): `observed` is the worst window's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowOutcome>,
 }
 
 impl Verdict {
@@ -90,8 +95,21 @@ impl Verdict {
         s
     }
 
-    /// `observed 212 ms`, `observed 1200 ms on GET /slow`, `no samples`.
+    /// `observed 212 ms`, `observed 1200 ms on GET /slow`, `no samples`; for a windowed
+    /// threshold `worst 812 ms in 01:10–01:40; first failed at 01:05–01:35 (6 of 40 windows
+    /// failed)`.
     pub fn observed_phrase(&self) -> String {
+        if let Some(w) = &self.window {
+            let on = self
+                .row
+                .as_ref()
+                .map(|r| format!(" on {r}"))
+                .unwrap_or_default();
+            return match w.worst {
+                Some(_) => format!("worst {}{on} {}", self.observed_text, w.phrase()),
+                None => w.phrase(),
+            };
+        }
         if self.samples == 0 {
             return "no samples".to_string();
         }
@@ -100,11 +118,6 @@ impl Verdict {
             None => format!("observed {}", self.observed_text),
         }
     }
-}
-
-/// Every threshold's verdict, in order.
-pub fn evaluate_all(thresholds: &[Threshold], s: &Snapshot) -> Vec<Verdict> {
-    thresholds.iter().map(|t| evaluate(t, s)).collect()
 }
 
 /// Whether every verdict held.
@@ -120,10 +133,14 @@ pub fn first_abort(thresholds: &[Threshold], s: &Snapshot) -> Option<usize> {
         return None;
     }
     thresholds.iter().position(|t| {
-        t.abort_on_fail && t.delay.is_none_or(|d| s.elapsed_s >= d.as_secs_f64()) && {
-            let v = evaluate(t, s);
-            v.samples > 0 && !v.passed
-        }
+        // windowed thresholds are judged on their windows (`super::windows`)
+        t.window.is_none()
+            && t.abort_on_fail
+            && t.delay.is_none_or(|d| s.elapsed_s >= d.as_secs_f64())
+            && {
+                let v = evaluate(t, s);
+                v.samples > 0 && !v.passed
+            }
     })
 }
 
@@ -200,10 +217,11 @@ pub fn evaluate(t: &Threshold, s: &Snapshot) -> Verdict {
         row,
         abort_on_fail: t.abort_on_fail,
         stopped_run_at_s: None,
+        window: None,
     }
 }
 
-fn unit_of(metric: ThresholdMetric) -> Unit {
+pub(super) fn unit_of(metric: ThresholdMetric) -> Unit {
     match metric {
         ThresholdMetric::Percentile(_)
         | ThresholdMetric::Avg
@@ -263,7 +281,7 @@ fn percentile(p: &Percentiles, q: f64) -> f64 {
         .map_or(p.p100, |i| values[i])
 }
 
-fn compare(observed: f64, op: CompareOp, threshold: f64) -> bool {
+pub(super) fn compare(observed: f64, op: CompareOp, threshold: f64) -> bool {
     match op {
         CompareOp::Lt => observed < threshold,
         CompareOp::Le => observed <= threshold,

@@ -9,6 +9,7 @@ pub mod model;
 pub mod monitor;
 pub mod runs;
 pub mod samples;
+pub mod seconds;
 pub mod series;
 pub mod writer;
 
@@ -32,7 +33,7 @@ pub use writer::{spawn_writer, StoreWriter};
 /// that macro needs sqlx's `macros` feature, whose proc-macro links a second, host-built copy
 /// of bundled SQLite (about a minute of a first build on two cores). A new migration is one
 /// more line here (`tests` check that the folder and this list agree).
-const MIGRATIONS: [(i64, &str, &str); 4] = [
+const MIGRATIONS: [(i64, &str, &str); 5] = [
     (1, "init", include_str!("../../migrations/0001_init.sql")),
     (
         2,
@@ -48,6 +49,11 @@ const MIGRATIONS: [(i64, &str, &str); 4] = [
         4,
         "monitors",
         include_str!("../../migrations/0004_monitors.sql"),
+    ),
+    (
+        5,
+        "run seconds",
+        include_str!("../../migrations/0005_run_seconds.sql"),
     ),
 ];
 

@@ -539,6 +539,7 @@ mod tests {
             row: None,
             abort_on_fail: true,
             stopped_run_at_s: Some(3.0),
+            window: None,
         };
         store
             .set_verdicts("r1", std::slice::from_ref(&verdict))

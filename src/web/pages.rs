@@ -89,7 +89,7 @@ async fn index_page(
 
 /// The start form (`application/x-www-form-urlencoded`): `plan`, `class` (repeated, the ticked
 /// classes), `weight.CLASS`, `users`, `spawn_rate`, `host`, `run_time`, `shape`, `labels`,
-/// `monitor` (a `[monitor]` table in TOML, errors at its line:col).
+/// `monitor` (a `[monitor]` table in TOML, errors at its line:col), `thresholds` (one a line).
 fn form_input(body: &[u8]) -> Result<(Option<String>, StartInput), ApiError> {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
     let value = |key: &str| {
@@ -179,6 +179,16 @@ fn form_input(body: &[u8]) -> Result<(Option<String>, StartInput), ApiError> {
                     .map_err(|e| ApiError::invalid("monitor", e.to_string()))
             })
             .transpose()?,
+        // one a line, beside the plan's: `p95 < 300ms`, `error_rate[1m] < 5%`
+        thresholds: value("thresholds")
+            .map(|text| {
+                text.lines()
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default(),
         ..StartInput::default()
     };
     Ok((value("plan"), input))
@@ -287,5 +297,16 @@ mod tests {
         );
         assert_eq!(ok.run_time, None);
         assert_eq!(plan.as_deref(), Some("demo.toml"));
+        assert!(ok.thresholds.is_empty());
+    }
+
+    #[test]
+    fn the_form_takes_a_threshold_a_line() {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("class", "A")
+            .append_pair("thresholds", "p95 < 300ms\r\n\r\n  error_rate[1m] < 5%  \n")
+            .finish();
+        let (_, input) = form_input(body.as_bytes()).unwrap();
+        assert_eq!(input.thresholds, ["p95 < 300ms", "error_rate[1m] < 5%"]);
     }
 }

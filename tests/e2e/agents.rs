@@ -542,6 +542,24 @@ async fn serve_runs_on_its_local_agents_and_a_stop_reaches_them_within_a_second(
         Some(2),
         "{run}"
     );
+    // The coordinator stored each merged second: together they are the run's total.
+    let store = hornet::store::Store::open(&dir.path().join("hornet.db"))
+        .await
+        .expect("store");
+    let all = store
+        .merge_seconds(&id, 0..u64::MAX, hornet::stats::seconds::RowSelector::Total)
+        .await
+        .expect("merge");
+    assert_eq!(
+        Some(all.requests),
+        run["summary"]["requests"].as_u64(),
+        "{run}"
+    );
+    assert_eq!(
+        Some(all.failures),
+        run["summary"]["failures"].as_u64(),
+        "{run}"
+    );
     let page = client
         .get(format!("{url}/runs/{id}"))
         .send()

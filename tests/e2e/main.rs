@@ -27,3 +27,4 @@ mod signals;
 mod sse_streams;
 mod target;
 mod thresholds;
+mod windows;

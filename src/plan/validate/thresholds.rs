@@ -1,5 +1,7 @@
-//! Thresholds: `[SCOPE.]METRIC OP VALUE` expressions as plans, `--threshold` and the API give
+//! Thresholds: `[SCOPE.]METRIC[WINDOW] OP VALUE` expressions as plans, `--threshold` and the API give
 //! them, and the check that their scope names a row the plan records.
+
+use std::time::Duration;
 
 use toml::de::DeValue;
 
@@ -16,8 +18,8 @@ pub(super) const METRIC_EXPECTED: &str =
     "a metric: p50, p66, p75, p80, p90, p95, p98, p99, p99.9, p99.99, p100, avg, min, max, \
      error_rate, rps, checks, loss, drop or delivery";
 
-/// Parses a threshold such as `p95 < 300ms`, `error_rate < 1%` or `'/tools/[id]'.p99 < 500ms`
-/// (as `--threshold` takes it). The error reads "expected ..., found ...".
+/// Parses a threshold such as `p95 < 300ms`, `error_rate < 1%`, `'/tools/[id]'.p99 < 500ms` or,
+/// judged on every 30-second window, `p95[30s] < 500ms` (as `--threshold` takes it). The error reads "expected ..., found ...".
 pub fn parse_threshold(expr: &str) -> Result<Threshold, String> {
     threshold_parts(expr).map_err(|(_, e, f)| format!("expected {e}, found {f}"))
 }
@@ -261,6 +263,7 @@ fn monitor_threshold_parts(expr: &str) -> Result<Threshold, Failure> {
         value,
         abort_on_fail: false,
         delay: None,
+        window: None,
     })
 }
 
@@ -306,7 +309,8 @@ fn threshold_parts(expr: &str) -> Result<Threshold, Failure> {
     let metric_end = expr[metric_start..]
         .find(|c: char| c.is_whitespace() || "<>=!".contains(c))
         .map_or(expr.len(), |n| metric_start + n);
-    let metric_text = &expr[metric_start..metric_end];
+    let (name_end, window) = threshold_window(expr, metric_start, metric_end)?;
+    let metric_text = &expr[metric_start..name_end];
     let metric = parse_metric(metric_text).ok_or_else(|| {
         (
             metric_start,
@@ -314,6 +318,13 @@ fn threshold_parts(expr: &str) -> Result<Threshold, Failure> {
             found_text(metric_text),
         )
     })?;
+    if window.is_some() && !windowable(metric) {
+        return Err((
+            metric_start,
+            WINDOW_METRIC_EXPECTED.to_string(),
+            found_text(metric_text),
+        ));
+    }
     let (op, value_start) = threshold_op(expr, skip_ws(expr, metric_end))?;
     let value = threshold_value(metric, expr[value_start..].trim_end(), value_start)?;
     Ok(Threshold {
@@ -324,7 +335,63 @@ fn threshold_parts(expr: &str) -> Result<Threshold, Failure> {
         value,
         abort_on_fail: false,
         delay: None,
+        window,
     })
+}
+
+const WINDOW_METRIC_EXPECTED: &str =
+    "a metric a window can judge: p50 ... p100, avg, min, max, error_rate or rps";
+/// The longest window (a day: a soak's longest stretch worth judging as one).
+const MAX_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// The metrics the per-second histograms hold: latencies, counts and failures.
+fn windowable(metric: ThresholdMetric) -> bool {
+    matches!(
+        metric,
+        ThresholdMetric::Percentile(_)
+            | ThresholdMetric::Avg
+            | ThresholdMetric::Min
+            | ThresholdMetric::Max
+            | ThresholdMetric::ErrorRate
+            | ThresholdMetric::Rps
+    )
+}
+
+/// The window of a metric written `p95[30s]` between bytes `start` and `end`: where the
+/// metric's name ends and the window, whole seconds from 1 s to a day.
+fn threshold_window(
+    expr: &str,
+    start: usize,
+    end: usize,
+) -> Result<(usize, Option<Duration>), Failure> {
+    let Some(open) = expr[start..end].find('[').map(|i| start + i) else {
+        return Ok((end, None));
+    };
+    let Some(close) = expr[open..end].find(']').map(|i| open + i) else {
+        return Err((
+            open,
+            "a window closed by ], e.g. p95[30s] < 500ms".to_string(),
+            found_text(&expr[open..end]),
+        ));
+    };
+    if close + 1 != end {
+        return Err((
+            close + 1,
+            "a comparison after the window, e.g. p95[30s] < 500ms".to_string(),
+            found_text(&expr[close + 1..end]),
+        ));
+    }
+    let text = &expr[open + 1..close];
+    match parse_duration(text) {
+        Ok(d) if d.subsec_nanos() == 0 && d >= Duration::from_secs(1) && d <= MAX_WINDOW => {
+            Ok((open, Some(d)))
+        }
+        _ => Err((
+            open + 1,
+            "a window of whole seconds from 1s to 24h, such as 30s or 1m".to_string(),
+            found_text(text),
+        )),
+    }
 }
 
 /// The first non-space byte of `expr` at or after `i`.

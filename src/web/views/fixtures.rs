@@ -131,6 +131,7 @@ pub(super) fn record(state: RunState) -> RunRecord {
                 row: None,
                 abort_on_fail: true,
                 stopped_run_at_s: Some(3.0),
+                window: None,
             },
             Verdict {
                 expression: "error_rate < 1%".into(),
@@ -143,6 +144,7 @@ pub(super) fn record(state: RunState) -> RunRecord {
                 row: None,
                 abort_on_fail: false,
                 stopped_run_at_s: None,
+                window: None,
             },
         ],
     }

@@ -116,3 +116,55 @@ fn thresholds_must_name_rows_the_plan_records() {
         "expected a name this plan records ('/tools'), found '/nope'"
     );
 }
+
+#[test]
+fn windowed_thresholds_parse() {
+    use std::time::Duration;
+    let t = parse_threshold("error_rate[1m] < 5%").unwrap();
+    assert_eq!(
+        (t.metric, t.value, t.window),
+        (
+            ThresholdMetric::ErrorRate,
+            0.05,
+            Some(Duration::from_secs(60))
+        )
+    );
+    let t = parse_threshold("'/tools/[id]'.p99[10s] < 1s").unwrap();
+    assert_eq!(t.scope, ThresholdScope::Name("/tools/[id]".into()));
+    assert_eq!(
+        (t.metric, t.window),
+        (
+            ThresholdMetric::Percentile(0.99),
+            Some(Duration::from_secs(10))
+        )
+    );
+    assert_eq!(t.source, "'/tools/[id]'.p99[10s] < 1s");
+    let t = parse_threshold("GET.p99.9[30s]>=2s").unwrap();
+    assert_eq!(t.scope, ThresholdScope::Kind("GET".into()));
+    assert_eq!(t.metric, ThresholdMetric::Percentile(0.999));
+    assert_eq!(t.window, Some(Duration::from_secs(30)));
+    let t = parse_threshold("rps[10s] > 100").unwrap();
+    assert_eq!((t.metric, t.value), (ThresholdMetric::Rps, 100.0));
+    assert_eq!(parse_threshold("p95 < 1s").unwrap().window, None);
+}
+
+#[test]
+fn windowed_threshold_errors_point_at_the_window() {
+    let e = errors(&format!(
+        "thresholds = [\"p95[30 < 1s\", \"p95[1.5s] < 1s\", \"checks[1m] > 99%\", \"p95[30s]x < 1s\", \"avg[0s] < 1s\"]\n{HEAD}tasks = [ {{ get = \"/\" }} ]\n"
+    ));
+    assert_eq!(
+        e,
+        vec![
+            "x.toml:1:19: expected a window closed by ], e.g. p95[30s] < 500ms, found \"[30\"".to_string(),
+            "x.toml:1:35: expected a window of whole seconds from 1s to 24h, such as 30s or 1m, found \"1.5s\"".to_string(),
+            "x.toml:1:49: expected a metric a window can judge: p50 ... p100, avg, min, max, error_rate or rps, found \"checks\"".to_string(),
+            "x.toml:1:77: expected a comparison after the window, e.g. p95[30s] < 500ms, found \"x\"".to_string(),
+            "x.toml:1:91: expected a window of whole seconds from 1s to 24h, such as 30s or 1m, found \"0s\"".to_string(),
+        ]
+    );
+    assert_eq!(
+        parse_threshold("p95[2d] < 1s").unwrap_err(),
+        "expected a window of whole seconds from 1s to 24h, such as 30s or 1m, found \"2d\""
+    );
+}
