@@ -113,12 +113,14 @@ impl PreparedHttp {
         };
         let keep = self.keep_body.map(|limit| limit.bytes);
         let listening = self.publish.as_ref().map(PreparedFanout::listening);
-        let sent = cx.http.send(outgoing, keep, self.reads_headers);
-        let result = tokio::time::timeout(self.timeout, sent).await;
+        let result = cx
+            .http
+            .send_within(self.timeout, outgoing, keep, self.reads_headers)
+            .await;
         let end = Instant::now();
         let elapsed = end.duration_since(start);
         match result {
-            Ok(Ok(resp)) if resp.over_limit => {
+            Some(Ok(resp)) if resp.over_limit => {
                 let message = self
                     .keep_body
                     .map(|limit| limit.exceeded_message())
@@ -128,7 +130,7 @@ impl PreparedHttp {
                 cx.rec.record_failure(failed, message, end);
                 false
             }
-            Ok(Ok(resp)) => {
+            Some(Ok(resp)) => {
                 let view = ResponseView {
                     status: resp.status.as_u16(),
                     headers: &resp.headers,
@@ -157,12 +159,9 @@ impl PreparedHttp {
                     }
                 }
             }
-            Ok(Err(e)) => cx.fail(name, elapsed, e.to_string(), end),
-            Err(_) => {
-                // The connection is mid-request: it cannot be reused.
-                cx.http.reset_connection();
-                cx.fail(name, elapsed, timeout_message(self.timeout), end)
-            }
+            Some(Err(e)) => cx.fail(name, elapsed, e.to_string(), end),
+            // the client dropped the connection, mid-request
+            None => cx.fail(name, elapsed, timeout_message(self.timeout), end),
         }
     }
 

@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -317,6 +318,8 @@ pub struct UserHttp {
     mcp_session: Option<Box<McpSession>>,
     /// The last JSON-RPC id this user sent (ids increase per user).
     rpc_id: u64,
+    /// The user's request timer, moved on for each request (see [`UserHttp::send_within`]).
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl UserHttp {
@@ -327,6 +330,7 @@ impl UserHttp {
             cookies: None,
             mcp_session: None,
             rpc_id: 0,
+            timer: None,
         }
     }
 
@@ -382,6 +386,37 @@ impl UserHttp {
     /// Sends the request, follows redirects, reads the whole body, keeping at most `keep_body`
     /// bytes of it when set (a larger body is drained and flagged `over_limit`). The caller
     /// applies the timeout around this future.
+    /// [`UserHttp::send`] within `timeout`; None when it ran out (the connection, mid-request,
+    /// is then dropped). One timer per user, moved later for each request: tokio makes that an
+    /// atomic store, where a new timer per request was a timer-wheel insert and removal under
+    /// its lock (~10 % of the generator's user time in profiles).
+    pub async fn send_within(
+        &mut self,
+        timeout: Duration,
+        req: Outgoing,
+        keep_body: Option<u64>,
+        all_headers: bool,
+    ) -> Option<Result<Response, HttpError>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut timer = match self.timer.take() {
+            Some(mut timer) => {
+                timer.as_mut().reset(deadline);
+                timer
+            }
+            None => Box::pin(tokio::time::sleep_until(deadline)),
+        };
+        let result = tokio::select! {
+            biased;
+            sent = self.send(req, keep_body, all_headers) => Some(sent),
+            () = timer.as_mut() => None,
+        };
+        if result.is_none() {
+            self.conn = None;
+        }
+        self.timer = Some(timer);
+        result
+    }
+
     /// `all_headers`: the caller reads the response headers (else only the client's own,
     /// `Set-Cookie` and `Location`, are kept).
     pub async fn send(
