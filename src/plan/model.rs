@@ -516,6 +516,9 @@ pub enum ThresholdMetric {
     /// A fan-out topic's deliveries received / expected (`'alerts'.delivery > 99%`): 1 for rows
     /// that expected none.
     Delivery,
+    /// The seconds a shaped run takes to come back after a step of its load (`recovery < 30s`,
+    /// the worst step; `stats::stages` says how): judged on the stages, not on a snapshot.
+    Recovery,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

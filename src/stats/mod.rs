@@ -8,5 +8,6 @@ pub mod interval;
 pub mod recorder;
 pub mod sample;
 pub mod snapshot;
+pub mod stages;
 pub mod tap;
 pub mod thresholds;

@@ -14,7 +14,7 @@ const KIND_SCOPES: &[&str] = &[
 ];
 pub(super) const METRIC_EXPECTED: &str =
     "a metric: p50, p66, p75, p80, p90, p95, p98, p99, p99.9, p99.99, p100, avg, min, max, \
-     error_rate, rps, checks, loss, drop or delivery";
+     error_rate, rps, checks, loss, drop, delivery or recovery";
 
 /// Parses a threshold such as `p95 < 300ms`, `error_rate < 1%` or `'/tools/[id]'.p99 < 500ms`
 /// (as `--threshold` takes it). The error reads "expected ..., found ...".
@@ -182,6 +182,9 @@ fn threshold_parts(expr: &str) -> Result<Threshold, Failure> {
         )
     })?;
     let (op, value_start) = threshold_op(expr, skip_ws(expr, metric_end))?;
+    if metric == ThresholdMetric::Recovery {
+        recovery_form(&scope, op, skip_ws(expr, 0), skip_ws(expr, metric_end))?;
+    }
     let value = threshold_value(metric, expr[value_start..].trim_end(), value_start)?;
     Ok(Threshold {
         source: expr.trim().to_string(),
@@ -248,6 +251,36 @@ fn threshold_scope(expr: &str, i: usize) -> Result<(ThresholdScope, usize), Fail
     }
 }
 
+/// `recovery` is the whole run's worst step, and only an upper limit makes sense.
+fn recovery_form(
+    scope: &ThresholdScope,
+    op: CompareOp,
+    scope_start: usize,
+    op_start: usize,
+) -> Result<(), Failure> {
+    if *scope != ThresholdScope::Aggregate {
+        return Err((
+            scope_start,
+            "recovery without a scope (it is the worst step of the shape), e.g. recovery < 30s"
+                .to_string(),
+            "a scoped recovery".to_string(),
+        ));
+    }
+    if matches!(op, CompareOp::Gt | CompareOp::Ge) {
+        return Err((
+            op_start,
+            "< or <= after recovery (a limit on the seconds to recover)".to_string(),
+            if op == CompareOp::Gt {
+                "\">\""
+            } else {
+                "\">=\""
+            }
+            .to_string(),
+        ));
+    }
+    Ok(())
+}
+
 /// The comparison at `i` and where the value after it starts.
 fn threshold_op(expr: &str, i: usize) -> Result<(CompareOp, usize), Failure> {
     let rest = &expr[i..];
@@ -275,7 +308,8 @@ fn threshold_value(metric: ThresholdMetric, value_text: &str, i: usize) -> Resul
         ThresholdMetric::Percentile(_)
         | ThresholdMetric::Avg
         | ThresholdMetric::Min
-        | ThresholdMetric::Max => match parse_duration(value_text) {
+        | ThresholdMetric::Max
+        | ThresholdMetric::Recovery => match parse_duration(value_text) {
             Ok(d) => d.as_nanos() as f64 / 1000.0,
             Err(_) => {
                 return Err((
@@ -345,6 +379,7 @@ fn parse_metric(s: &str) -> Option<ThresholdMetric> {
         "loss" => ThresholdMetric::Loss,
         "drop" => ThresholdMetric::Drop,
         "delivery" => ThresholdMetric::Delivery,
+        "recovery" => ThresholdMetric::Recovery,
         _ => {
             let n = s.strip_prefix('p')?;
             if n.is_empty() || !n.chars().all(|c| c.is_ascii_digit() || c == '.') {
