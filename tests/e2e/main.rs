@@ -9,6 +9,7 @@ mod data;
 mod disk;
 mod engine;
 mod fanout;
+mod grafana;
 mod hardening_plan;
 mod hardening_web;
 mod helpers;
