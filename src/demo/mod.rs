@@ -1,6 +1,6 @@
 //! The built-in demo target (`hornet target`): an imitation of the MCP Gateway's REST, JSON-RPC,
 //! SSE, WebSocket and admin routes, so that shipped plans work with zero setup, plus test helpers
-//! (`/delay`, `/status`, `/bytes`), a notification fan-out (`/broadcast`), `/__stats`, the count of requests served per route that
+//! (`/delay`, `/capacity`, `/status`, `/bytes`), a notification fan-out (`/broadcast`), `/__stats`, the count of requests served per route that
 //! end-to-end tests compare Hornet's numbers with, and `POST /__stall?for=2s` (see `control.rs`).
 //!
 //! This file owns the public API (config, `router`, `serve`, `spawn`), the shared state and the
@@ -73,6 +73,8 @@ pub(crate) struct Inner {
     pub(crate) event_stream: stream::EventStreamCounts,
     pub(crate) broadcasts: broadcast::Broadcasts,
     pub(crate) stall: control::Stall,
+    /// The permits of `/capacity/{ms}`: a route of known capacity.
+    pub(crate) capacity: tokio::sync::Semaphore,
     pub(crate) mcp: control::McpSessions,
     pub(crate) shutdown: CancellationToken,
 }
@@ -104,6 +106,7 @@ fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
         event_stream: stream::EventStreamCounts::default(),
         broadcasts: broadcast::Broadcasts::default(),
         stall: control::Stall::new(),
+        capacity: tokio::sync::Semaphore::new(rest::CAPACITY_PERMITS),
         mcp: control::McpSessions::new(),
         shutdown,
         cfg,
@@ -138,6 +141,7 @@ fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
         )
         .route("/openapi.json", get(openapi::openapi))
         .route("/delay/{ms}", get(rest::delay))
+        .route("/capacity/{ms}", get(rest::capacity))
         .route("/status/{code}", get(rest::status))
         .route("/bytes/{n}", get(rest::bytes));
     Router::new()
