@@ -422,8 +422,16 @@ fn print_end(
     if let Some(problem) = live.history_problem() {
         eprintln!("warning: {problem}");
     }
-    let table = report::table::stats_table(snapshot) + &report::table::verdicts(verdicts);
-    let summary = report::json::summary_with_verdicts(snapshot, verdicts);
+    let stages = live.stages();
+    let mut table = report::table::stats_table(snapshot);
+    if let Some(stages) = &stages {
+        table.push_str(&report::stages::stages_table(stages));
+    }
+    table.push_str(&report::table::verdicts(verdicts));
+    let mut summary = report::json::summary_with_verdicts(snapshot, verdicts);
+    if let Some(stages) = stages {
+        summary["stages"] = serde_json::to_value(stages)?;
+    }
     let json = serde_json::to_string_pretty(&summary)?;
     match outputs.json.as_deref() {
         Some("-") => {
@@ -587,12 +595,13 @@ async fn write_files(
         let mut record = live.record.as_ref().clone();
         record.state = snapshot.state;
         record.ended_at_ms = Some(crate::engine::clock::now_ms());
-        let html = report::html::render(
+        let mut html = report::html::Report::new(
             &record,
             snapshot,
             Some(report::html::threshold_lines(verdicts)),
         );
-        files.atomic(path, html.as_bytes());
+        html.stages = live.stages().as_ref().map(report::stages::StageView::new);
+        files.atomic(path, html.to_html().as_bytes());
     }
 }
 

@@ -8,6 +8,7 @@
 use askama::Template;
 
 use super::settings::settings_rows;
+use super::stages::StageView;
 use crate::format::{fmt_bytes, fmt_duration, fmt_ms, fmt_pct, fmt_rps, fmt_utc};
 use crate::stats::snapshot::{FailureRow, Percentiles, Point, Snapshot, StatsRow};
 use crate::store::RunRecord;
@@ -139,6 +140,8 @@ pub struct Report {
     pub uplot_css: &'static str,
     /// The CSP nonce of the inline scripts when served over HTTP; None in a file.
     pub nonce: Option<String>,
+    /// A shaped run's stage analysis (its callers set it).
+    pub stages: Option<StageView>,
 }
 
 impl Report {
@@ -215,6 +218,7 @@ impl Report {
             uplot_js: UPLOT_JS,
             uplot_css: UPLOT_CSS,
             nonce: None,
+            stages: None,
         }
     }
 

@@ -11,4 +11,5 @@ pub mod json;
 pub mod jtl;
 pub mod junit;
 pub mod settings;
+pub mod stages;
 pub mod table;

@@ -21,8 +21,9 @@ use crate::store::RunSource;
 
 use crate::engine::clock::now_ms;
 use crate::engine::{self, EngineError, RunHandle};
-use crate::plan::model::{Threshold, UserClass};
+use crate::plan::model::{ShapeKind, Threshold, UserClass};
 use crate::stats::snapshot::{RunState, Snapshot};
+use crate::stats::stages::{self, StageAnalysis};
 use crate::stats::tap::SampleTap;
 use crate::stats::thresholds::{self, Verdict};
 use crate::store::samples::{ArchiveWriter, SampleArchive};
@@ -66,6 +67,10 @@ pub struct LiveRun {
     thresholds: Arc<[Threshold]>,
     /// The final verdicts, set once the run has ended (before `recorded`).
     verdicts: Arc<OnceLock<Vec<Verdict>>>,
+    /// The run's shape, if it has one: its stages are analysed (`stats::stages`).
+    shape: Option<Arc<ShapeKind>>,
+    /// The final stage analysis, set with the final verdicts (None: no shape).
+    stages: Arc<OnceLock<Option<StageAnalysis>>>,
     /// Why the final numbers did not reach the history, if they did not (disk full).
     history_problem: Arc<OnceLock<String>>,
 }
@@ -88,12 +93,36 @@ impl LiveRun {
     }
 
     /// The final verdicts once the run has ended; until then, the thresholds judged on the
-    /// latest snapshot.
+    /// latest snapshot (and `recovery` on the stages so far).
     pub fn verdicts(&self) -> Vec<Verdict> {
-        match self.verdicts.get() {
-            Some(v) => v.clone(),
-            None => thresholds::evaluate_all(&self.thresholds, &self.snapshot()),
+        if let Some(v) = self.verdicts.get() {
+            return v.clone();
         }
+        let snapshot = self.snapshot();
+        let verdicts = thresholds::evaluate_all(&self.thresholds, &snapshot);
+        if !self.thresholds.iter().any(stages::is_recovery) {
+            return verdicts;
+        }
+        let analysis = self.analyse(&snapshot);
+        stages::with_recovery(&self.thresholds, verdicts, analysis.as_ref())
+    }
+
+    /// The stage analysis of a shaped run: final once the run has ended, else so far.
+    pub fn stages(&self) -> Option<StageAnalysis> {
+        match self.stages.get() {
+            Some(final_analysis) => final_analysis.clone(),
+            None => self.analyse(&self.snapshot()),
+        }
+    }
+
+    fn analyse(&self, snapshot: &Snapshot) -> Option<StageAnalysis> {
+        let shape = self.shape.as_deref()?;
+        Some(recording::analyse_stages(
+            shape,
+            snapshot,
+            &self.thresholds,
+            false,
+        ))
     }
 
     /// Set when the run's final numbers could not be stored (after [`Self::recorded`]).
@@ -339,6 +368,8 @@ impl Runs {
             recorded,
             thresholds: req.thresholds.clone().into(),
             verdicts: Arc::new(OnceLock::new()),
+            shape: req.shape.as_ref().map(|s| Arc::new(s.kind.clone())),
+            stages: Arc::new(OnceLock::new()),
             history_problem: Arc::new(OnceLock::new()),
         };
         self.lock().insert(id.clone(), live.clone());
@@ -347,6 +378,8 @@ impl Runs {
         let judge = recording::Judge {
             thresholds: live.thresholds.clone(),
             verdicts: live.verdicts.clone(),
+            shape: live.shape.clone(),
+            stages: live.stages.clone(),
             history_problem: live.history_problem.clone(),
         };
         tokio::spawn(async move {
@@ -459,6 +492,7 @@ pub fn summary(s: &Snapshot, peak_users: u32) -> RunSummary {
         warnings: s.warnings.clone(),
         agents: s.agents.clone(),
         lag: s.lag,
+        stages: None,
     }
 }
 

@@ -11,8 +11,9 @@ use super::{summary, STATS_EVERY};
 use crate::engine::clock::now_ms;
 use crate::engine::run::{RunCompletion, RunOutcome};
 use crate::engine::RunHandle;
-use crate::plan::model::Threshold;
-use crate::stats::snapshot::{RunState, Snapshot};
+use crate::plan::model::{ShapeKind, Threshold};
+use crate::stats::snapshot::{Point, RunState, Snapshot, StatsRow};
+use crate::stats::stages::{self, ShapedRun, SpanStats, StageAnalysis};
 use crate::stats::thresholds::{self, Verdict};
 use crate::store::{NamedHistogram, Store, StoreWriter};
 
@@ -20,6 +21,8 @@ use crate::store::{NamedHistogram, Store, StoreWriter};
 pub(super) struct Judge {
     pub(super) thresholds: Arc<[Threshold]>,
     pub(super) verdicts: Arc<OnceLock<Vec<Verdict>>>,
+    pub(super) shape: Option<Arc<ShapeKind>>,
+    pub(super) stages: Arc<OnceLock<Option<StageAnalysis>>>,
     pub(super) history_problem: Arc<OnceLock<String>>,
 }
 
@@ -66,6 +69,7 @@ impl<'a> Recording<'a> {
         match completion.wait().await {
             Ok(outcome) => self.finish(outcome, store).await,
             Err(_) => {
+                let _ = self.judge.stages.set(None);
                 let _ = self.judge.verdicts.set(Vec::new());
                 // The run's actor died without a final snapshot: keep what was written.
                 if let Some(writer) = &self.writer {
@@ -131,6 +135,12 @@ impl<'a> Recording<'a> {
             // the run ended on this verdict: keep the numbers that stopped it
             verdicts[i] = verdict;
         }
+        let analysis =
+            self.judge.shape.as_deref().map(|shape| {
+                analyse_stages(shape, &outcome.snapshot, &self.judge.thresholds, true)
+            });
+        let verdicts = stages::with_recovery(&self.judge.thresholds, verdicts, analysis.as_ref());
+        let _ = self.judge.stages.set(analysis.clone());
         let _ = self.judge.verdicts.set(verdicts.clone());
         let Some(writer) = &self.writer else { return };
         let id = self.id;
@@ -156,13 +166,15 @@ impl<'a> Recording<'a> {
                 corrected_exact: h.corrected_exact,
             })
             .collect();
+        let mut final_summary = summary(&snapshot, peak_users);
+        final_summary.stages = analysis;
         writer.stats(
             id,
             snapshot.rows.clone(),
             snapshot.total.clone(),
             snapshot.failures.clone(),
             histograms,
-            summary(&snapshot, peak_users),
+            final_summary,
         );
         writer.finish(id, snapshot.state, now_ms());
         if let Err(e) = writer.flush().await {
@@ -175,5 +187,45 @@ impl<'a> Recording<'a> {
                 .history_problem
                 .set(format!("{problem}; the final numbers are not stored"));
         }
+    }
+}
+
+/// The stage analysis of a shaped run at `snapshot` (`ended`: its final one).
+pub(super) fn analyse_stages(
+    shape: &ShapeKind,
+    snapshot: &Snapshot,
+    thresholds: &[Threshold],
+    ended: bool,
+) -> StageAnalysis {
+    let run = ShapedRun {
+        shape,
+        series: &snapshot.series,
+        elapsed_s: snapshot.elapsed_s,
+        ended,
+    };
+    stages::analyse(&run, thresholds, &|a, b| {
+        points_span(&snapshot.series, a, b)
+    })
+}
+
+/// Seconds `[a, b)` from the per-second points: counts exact, percentiles the worst second's
+/// (an upper bound until the per-second histograms merge them exactly).
+fn points_span(series: &[Point], a: u64, b: u64) -> SpanStats {
+    let mut total = StatsRow {
+        name: crate::stats::aggregator::AGGREGATED.into(),
+        ..StatsRow::default()
+    };
+    for p in series.iter().filter(|p| p.t_s > a && p.t_s <= b) {
+        total.num_requests += p.rps.round() as u64;
+        total.num_failures += p.fail_per_s.round() as u64;
+        let q = &mut total.percentiles;
+        q.p50 = q.p50.max(p.p50_ms);
+        q.p95 = q.p95.max(p.p95_ms);
+        q.p99 = q.p99.max(p.extra.p99_ms);
+    }
+    total.total_rps = total.num_requests as f64 / (b - a).max(1) as f64;
+    SpanStats {
+        rows: Vec::new(),
+        total,
     }
 }

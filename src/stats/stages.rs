@@ -188,6 +188,8 @@ pub struct ShapedRun<'a> {
     pub shape: &'a ShapeKind,
     /// One point per closed second.
     pub series: &'a [Point],
+    /// Seconds since the start (a stage under way may have no closed second yet).
+    pub elapsed_s: f64,
     /// Whether the run has ended.
     pub ended: bool,
 }
@@ -281,7 +283,7 @@ pub fn analyse(
             } else {
                 StageState::NotReached
             }
-        } else if closed > first {
+        } else if closed > first || run.elapsed_s >= p.from_s {
             StageState::Running
         } else {
             StageState::Pending
@@ -540,19 +542,28 @@ pub fn recovery_verdict(t: &Threshold, analysis: Option<&StageAnalysis>) -> Verd
         threshold: threshold_ms,
         unit: Unit::Ms,
         samples: judged.len() as u64,
-        row: worst.map(step_label),
+        row: worst.zip(analysis).map(|(s, a)| step_label(s, a.model)),
         abort_on_fail: t.abort_on_fail,
         stopped_run_at_s: None,
     }
 }
 
-/// `the step to stage 3 (10 → 50 users) at 30s`.
-pub fn step_label(s: &Recovery) -> String {
+/// `the step to stage 3 (10 → 50 users) at 30s`, `the step to stage 2 (5/s → 20/s) at 1m 00s`.
+pub fn step_label(s: &Recovery, model: LoadModel) -> String {
+    let load = |v: f64| match model {
+        LoadModel::Users => trimmed(v, 0),
+        LoadModel::Rate => format!("{}/s", trimmed(v, 2)),
+    };
+    let users = if model == LoadModel::Users {
+        " users"
+    } else {
+        ""
+    };
     format!(
-        "the step to stage {} ({} → {}) at {}",
+        "the step to stage {} ({} → {}{users}) at {}",
         s.stage,
-        trimmed(s.from_target, 2),
-        trimmed(s.to_target, 2),
+        load(s.from_target),
+        load(s.to_target),
         fmt_duration(s.at_s)
     )
 }
@@ -671,6 +682,7 @@ mod tests {
             &ShapedRun {
                 shape,
                 series: &series,
+                elapsed_s: series.len() as f64,
                 ended,
             },
             &thresholds,
@@ -895,7 +907,7 @@ mod tests {
         assert!(!v.passed);
         assert_eq!(
             v.line(),
-            "✗ recovery < 4s (observed 4s on the step to stage 2 (10 → 50) at 10s)"
+            "✗ recovery < 4s (observed 4s on the step to stage 2 (10 → 50 users) at 10s)"
         );
         assert!(recovery_verdict(&t("recovery <= 4s"), Some(&a)).passed);
         // not recovered fails whatever the limit

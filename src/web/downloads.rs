@@ -63,6 +63,9 @@ pub async fn get_run_file(
         RunFile::ReportJson => {
             let verdicts = state.runs.verdicts_of(&record);
             let mut body = report::json::summary_with_verdicts(&snapshot, &verdicts);
+            if let Some(stages) = state.runs.stages_of(&record) {
+                body["stages"] = serde_json::to_value(stages).unwrap_or_default();
+            }
             body["id"] = serde_json::Value::String(id.clone());
             body["plan"] = serde_json::Value::String(record.plan_name.clone());
             body["settings"] = serde_json::to_value(&record.settings).unwrap_or_default();
@@ -88,6 +91,11 @@ pub async fn get_run_file(
         RunFile::ReportHtml => {
             let lines = report::html::threshold_lines(&state.runs.verdicts_of(&record));
             let mut html = report::html::Report::new(&record, &snapshot, Some(lines));
+            html.stages = state
+                .runs
+                .stages_of(&record)
+                .as_ref()
+                .map(report::stages::StageView::new);
             // Its scripts are inline (the file must open offline): allow exactly those by nonce.
             let nonce = uuid::Uuid::new_v4().simple().to_string();
             let csp = format!(

@@ -15,6 +15,7 @@ use super::state::AppState;
 use super::views::{IndexPage, PlanView, RunPage, RunRow, RunsPage, ThresholdView};
 use crate::plan::duration::parse_duration;
 use crate::plan::library::DEMO_KEY;
+use crate::report::stages::StageView;
 use crate::request::StartInput;
 use crate::runs::lookup::KeptSamples;
 use crate::store::{RunFilter, RunSource};
@@ -235,7 +236,9 @@ async fn show_run(
     let live = state.runs.get(&record.id);
     let snapshot = state.runs.snapshot_of(&record).await?;
     let kept = state.runs.samples_of(&record);
+    let stages = state.runs.stages_of(&record);
     let mut page = RunPage::new(record, &snapshot, live.is_some());
+    page.stages = stages.as_ref().map(StageView::new);
     (page.jtl_offered, page.jtl_note) = match kept {
         KeptSamples::Kept { note, .. } => (true, note),
         KeptSamples::None(why) => (false, Some(why)),

@@ -25,5 +25,6 @@ mod share;
 mod shipped;
 mod signals;
 mod sse_streams;
+mod stages;
 mod target;
 mod thresholds;

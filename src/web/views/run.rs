@@ -10,6 +10,7 @@ use super::tables::{AgentView, AgentsTable, StatsView};
 use crate::format::{fmt_duration, fmt_pct, fmt_rps, fmt_share, fmt_utc, iso_utc};
 use crate::report::html::script_json;
 use crate::report::settings::settings_rows;
+use crate::report::stages::StageView;
 use crate::stats::snapshot::{FailureRow, Point, Snapshot};
 use crate::stats::thresholds::Verdict;
 use crate::store::model::{Ratio, RunRecord};
@@ -30,6 +31,14 @@ impl ThresholdsList {
             judged_so_far,
         }
     }
+}
+
+/// The `stages` SSE event's data: `partials/stages.html` alone, each second while a shaped run
+/// goes and once more with the final analysis.
+#[derive(Template)]
+#[template(path = "partials/stages.html")]
+pub struct StagesSection {
+    pub stages: StageView,
 }
 
 /// One threshold verdict, formatted for the run page's Thresholds section.
@@ -148,6 +157,8 @@ pub struct RunPage {
     pub thresholds: Vec<ThresholdView>,
     /// Same field names as [`ThresholdsList`]: the verdicts are not final yet.
     pub judged_so_far: bool,
+    /// A shaped run's stage analysis (so far while it runs; `pages.rs` sets it).
+    pub stages: Option<StageView>,
     /// `series_json(&snapshot.series)`: the only `|safe` value.
     pub series_json: String,
     /// A run on agents: the Agents view (same field names as [`AgentsTable`]).
@@ -185,6 +196,7 @@ impl RunPage {
             settings: settings_rows(&run),
             thresholds: ThresholdView::list(&run.verdicts, false),
             judged_so_far: live,
+            stages: None,
             series_json: series_json(&snapshot.series),
             agents: agents.agents,
             lost: agents.lost,
