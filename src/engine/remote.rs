@@ -128,6 +128,7 @@ pub fn launch_remote(
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = oneshot::channel();
     let shape = req.shape.as_ref().map(|s| s.name.clone());
+    let seconds = aggregator.seconds();
     let actor = RemoteRun {
         aggregator,
         agents,
@@ -152,6 +153,7 @@ pub fn launch_remote(
         RunHandle {
             commands,
             snapshots,
+            seconds,
         },
         RunCompletion(done_rx),
     )

@@ -33,6 +33,7 @@ use crate::stats::aggregator::{Aggregator, SerializedHistogram};
 use crate::stats::interval::{Interval, IntervalBuilder};
 use crate::stats::recorder::Recorder;
 use crate::stats::sample::Batch;
+use crate::stats::seconds::SecondLog;
 use crate::stats::snapshot::{RunState, Snapshot};
 use crate::stats::tap::SampleTap;
 
@@ -104,6 +105,7 @@ pub(super) enum Command {
 pub struct RunHandle {
     pub(super) commands: mpsc::UnboundedSender<Command>,
     pub(super) snapshots: watch::Receiver<Arc<Snapshot>>,
+    pub(super) seconds: SecondLog,
 }
 
 impl RunHandle {
@@ -152,6 +154,12 @@ impl RunHandle {
     /// The latest snapshot, updated once a second and when the run ends.
     pub fn snapshots(&self) -> watch::Receiver<Arc<Snapshot>> {
         self.snapshots.clone()
+    }
+
+    /// The run's closed seconds with their histograms (each one is in it before the snapshot
+    /// whose series ends with it is published; the last, partial one before the final snapshot).
+    pub fn seconds(&self) -> SecondLog {
+        self.seconds.clone()
     }
 }
 
@@ -294,6 +302,7 @@ fn begin(
     let (snapshot_tx, snapshots) = watch::channel(first);
     let (done_tx, done_rx) = oneshot::channel();
     let (mode, target_users, spawn_rate) = initial_mode(req);
+    let seconds = aggregator.seconds();
     let actor = RunActor {
         classes: prepared,
         feeds,
@@ -337,6 +346,7 @@ fn begin(
         RunHandle {
             commands,
             snapshots,
+            seconds,
         },
         RunCompletion(done_rx),
     ))
@@ -477,6 +487,7 @@ impl RunActor {
         };
         let aborted = self.shutdown(ending, &mut commands, &mut ticker).await;
         self.send_second();
+        self.aggregator.close_last_second(self.started.elapsed());
         let snapshot = self.publish(RunState::ended(aborted));
         RunOutcome {
             snapshot,

@@ -23,7 +23,7 @@ use crate::engine::clock::now_ms;
 use crate::engine::{self, EngineError, RunHandle};
 use crate::plan::model::{ShapeKind, Threshold, UserClass};
 use crate::stats::snapshot::{RunState, Snapshot};
-use crate::stats::stages::{self, StageAnalysis};
+use crate::stats::stages::{self, SpanMerger, StageAnalysis};
 use crate::stats::tap::SampleTap;
 use crate::stats::thresholds::{self, Verdict};
 use crate::store::samples::{ArchiveWriter, SampleArchive};
@@ -71,6 +71,8 @@ pub struct LiveRun {
     shape: Option<Arc<ShapeKind>>,
     /// The final stage analysis, set with the final verdicts (None: no shape).
     stages: Arc<OnceLock<Option<StageAnalysis>>>,
+    /// The stages' merged spans so far, shared by every reader of the analysis.
+    spans: Arc<Mutex<SpanMerger>>,
     /// Why the final numbers did not reach the history, if they did not (disk full).
     history_problem: Arc<OnceLock<String>>,
 }
@@ -122,6 +124,8 @@ impl LiveRun {
             snapshot,
             &self.thresholds,
             false,
+            &self.handle.seconds(),
+            &self.spans,
         ))
     }
 
@@ -370,6 +374,7 @@ impl Runs {
             verdicts: Arc::new(OnceLock::new()),
             shape: req.shape.as_ref().map(|s| Arc::new(s.kind.clone())),
             stages: Arc::new(OnceLock::new()),
+            spans: Arc::new(Mutex::new(SpanMerger::default())),
             history_problem: Arc::new(OnceLock::new()),
         };
         self.lock().insert(id.clone(), live.clone());
@@ -380,6 +385,7 @@ impl Runs {
             verdicts: live.verdicts.clone(),
             shape: live.shape.clone(),
             stages: live.stages.clone(),
+            spans: live.spans.clone(),
             history_problem: live.history_problem.clone(),
         };
         tokio::spawn(async move {

@@ -3,7 +3,7 @@
 //! threshold verdicts. Once a second it also judges the `abort_on_fail` thresholds and stops
 //! the run through the one stop path when one fails.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tokio::time::Instant;
 
@@ -12,8 +12,9 @@ use crate::engine::clock::now_ms;
 use crate::engine::run::{RunCompletion, RunOutcome};
 use crate::engine::RunHandle;
 use crate::plan::model::{ShapeKind, Threshold};
-use crate::stats::snapshot::{Point, RunState, Snapshot, StatsRow};
-use crate::stats::stages::{self, ShapedRun, SpanStats, StageAnalysis};
+use crate::stats::seconds::SecondLog;
+use crate::stats::snapshot::{RunState, Snapshot};
+use crate::stats::stages::{self, ShapedRun, SpanMerger, StageAnalysis};
 use crate::stats::thresholds::{self, Verdict};
 use crate::store::{NamedHistogram, Store, StoreWriter};
 
@@ -23,6 +24,7 @@ pub(super) struct Judge {
     pub(super) verdicts: Arc<OnceLock<Vec<Verdict>>>,
     pub(super) shape: Option<Arc<ShapeKind>>,
     pub(super) stages: Arc<OnceLock<Option<StageAnalysis>>>,
+    pub(super) spans: Arc<Mutex<SpanMerger>>,
     pub(super) history_problem: Arc<OnceLock<String>>,
 }
 
@@ -33,6 +35,8 @@ pub(super) struct Recording<'a> {
     judge: Judge,
     /// Points of the series already written.
     written: usize,
+    /// Seconds of the run's second log already written.
+    seconds_written: usize,
     peak_users: u32,
     state: RunState,
     last_stats: Instant,
@@ -47,6 +51,7 @@ impl<'a> Recording<'a> {
             writer,
             judge,
             written: 0,
+            seconds_written: 0,
             peak_users: 0,
             state: RunState::Spawning,
             last_stats: Instant::now(),
@@ -62,12 +67,17 @@ impl<'a> Recording<'a> {
         store: Option<&Store>,
     ) {
         let mut snapshots = handle.snapshots();
+        let seconds = handle.seconds();
         while snapshots.changed().await.is_ok() {
             let snapshot = snapshots.borrow_and_update().clone();
             self.observe(&handle, &snapshot);
+            self.write_seconds(&seconds);
         }
         match completion.wait().await {
-            Ok(outcome) => self.finish(outcome, store).await,
+            Ok(outcome) => {
+                self.write_seconds(&seconds);
+                self.finish(outcome, store, &seconds).await
+            }
             Err(_) => {
                 let _ = self.judge.stages.set(None);
                 let _ = self.judge.verdicts.set(Vec::new());
@@ -113,6 +123,16 @@ impl<'a> Recording<'a> {
         }
     }
 
+    /// Queues the seconds closed since the last call.
+    fn write_seconds(&mut self, log: &SecondLog) {
+        let Some(writer) = &self.writer else { return };
+        let new = log.since(self.seconds_written);
+        if !new.is_empty() {
+            self.seconds_written += new.len();
+            writer.seconds(self.id, new, now_ms());
+        }
+    }
+
     fn judge_abort(&mut self, handle: &RunHandle, snapshot: &Snapshot) {
         if self.stopped_by.is_some() {
             return;
@@ -129,16 +149,23 @@ impl<'a> Recording<'a> {
         }
     }
 
-    async fn finish(mut self, outcome: RunOutcome, store: Option<&Store>) {
+    async fn finish(mut self, outcome: RunOutcome, store: Option<&Store>, seconds: &SecondLog) {
         let mut verdicts = thresholds::evaluate_all(&self.judge.thresholds, &outcome.snapshot);
         if let Some((i, verdict)) = self.stopped_by.take() {
             // the run ended on this verdict: keep the numbers that stopped it
             verdicts[i] = verdict;
         }
-        let analysis =
-            self.judge.shape.as_deref().map(|shape| {
-                analyse_stages(shape, &outcome.snapshot, &self.judge.thresholds, true)
-            });
+        let analysis = self.judge.shape.as_deref().map(|shape| {
+            let thresholds = &self.judge.thresholds;
+            analyse_stages(
+                shape,
+                &outcome.snapshot,
+                thresholds,
+                true,
+                seconds,
+                &self.judge.spans,
+            )
+        });
         let verdicts = stages::with_recovery(&self.judge.thresholds, verdicts, analysis.as_ref());
         let _ = self.judge.stages.set(analysis.clone());
         let _ = self.judge.verdicts.set(verdicts.clone());
@@ -190,12 +217,15 @@ impl<'a> Recording<'a> {
     }
 }
 
-/// The stage analysis of a shaped run at `snapshot` (`ended`: its final one).
+/// The stage analysis of a shaped run at `snapshot` (`ended`: its final one), its stages
+/// merged from the run's kept seconds by `spans`.
 pub(super) fn analyse_stages(
     shape: &ShapeKind,
     snapshot: &Snapshot,
     thresholds: &[Threshold],
     ended: bool,
+    seconds: &SecondLog,
+    spans: &Mutex<SpanMerger>,
 ) -> StageAnalysis {
     let run = ShapedRun {
         shape,
@@ -203,29 +233,10 @@ pub(super) fn analyse_stages(
         elapsed_s: snapshot.elapsed_s,
         ended,
     };
-    stages::analyse(&run, thresholds, &|a, b| {
-        points_span(&snapshot.series, a, b)
+    let rows = stages::needs_rows(thresholds);
+    // A std mutex: held while merging (no await), by one reader at a time.
+    let mut spans = spans.lock().unwrap_or_else(PoisonError::into_inner);
+    stages::analyse(&run, thresholds, &mut |a, b| {
+        spans.span(seconds, a, b, rows)
     })
-}
-
-/// Seconds `[a, b)` from the per-second points: counts exact, percentiles the worst second's
-/// (an upper bound until the per-second histograms merge them exactly).
-fn points_span(series: &[Point], a: u64, b: u64) -> SpanStats {
-    let mut total = StatsRow {
-        name: crate::stats::aggregator::AGGREGATED.into(),
-        ..StatsRow::default()
-    };
-    for p in series.iter().filter(|p| p.t_s > a && p.t_s <= b) {
-        total.num_requests += p.rps.round() as u64;
-        total.num_failures += p.fail_per_s.round() as u64;
-        let q = &mut total.percentiles;
-        q.p50 = q.p50.max(p.p50_ms);
-        q.p95 = q.p95.max(p.p95_ms);
-        q.p99 = q.p99.max(p.extra.p99_ms);
-    }
-    total.total_rps = total.num_requests as f64 / (b - a).max(1) as f64;
-    SpanStats {
-        rows: Vec::new(),
-        total,
-    }
 }

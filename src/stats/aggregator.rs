@@ -14,6 +14,7 @@ use super::failures::{clip_error, FAILURE_GROUP_CAP, OTHER_ERRORS};
 use super::histogram::{ExactStats, HistogramError, LatencyHistogram};
 use super::interval::{Interval, Latencies};
 use super::sample::{Batch, FanoutCounts, Sample, SseDelivery, WsDelivery};
+use super::seconds::{Second, SecondLog, SecondRow};
 use super::snapshot::{
     us_to_ms, FailureRow, FanoutFigures, GeneratorLag, Percentiles, Point, PointExtra, RunState,
     Snapshot, SseStreams, StatsRow,
@@ -45,6 +46,8 @@ struct Row {
     /// The open interval's counts, moved into the window at each tick.
     open_reqs: u64,
     open_fails: u64,
+    /// The open second's latencies, for the run's per-second histograms.
+    open: Option<Box<OpenSecond>>,
     /// Closed intervals, indexed by the aggregator's ring slot.
     window_reqs: [u64; WINDOW],
     window_fails: [u64; WINDOW],
@@ -58,6 +61,32 @@ struct Row {
     fanout: FanoutCounts,
 }
 
+/// A row's latencies in the open second: allocated at the row's first sample, then reused.
+struct OpenSecond {
+    latencies: LatencyHistogram,
+    /// Exists from the row's first sample with an intended start on (as the run-long twin),
+    /// emptied at each second's close.
+    corrected: Option<LatencyHistogram>,
+}
+
+impl OpenSecond {
+    fn new() -> Box<OpenSecond> {
+        Box::new(OpenSecond {
+            latencies: LatencyHistogram::new(),
+            corrected: None,
+        })
+    }
+}
+
+/// The serialized form of a second's histogram; an empty one costs no bytes.
+fn compact(h: &LatencyHistogram) -> Latencies {
+    if h.is_empty() {
+        Latencies::default()
+    } else {
+        Latencies::of(h)
+    }
+}
+
 impl Row {
     fn new() -> Self {
         Row {
@@ -67,6 +96,7 @@ impl Row {
             bytes: 0,
             open_reqs: 0,
             open_fails: 0,
+            open: None,
             window_reqs: [0; WINDOW],
             window_fails: [0; WINDOW],
             errors: HashMap::new(),
@@ -83,13 +113,23 @@ impl Row {
             // Earlier samples had no intended start: their corrected latency is their latency.
             self.corrected = Some(self.hist.clone());
         }
+        let corrected = if s.corrected_us > 0 {
+            u64::from(s.corrected_us)
+        } else {
+            latency
+        };
         self.hist.record(latency);
         if let Some(twin) = &mut self.corrected {
-            twin.record(if s.corrected_us > 0 {
-                u64::from(s.corrected_us)
-            } else {
-                latency
-            });
+            twin.record(corrected);
+        }
+        let open = self.open.get_or_insert_with(OpenSecond::new);
+        if self.corrected.is_some() && open.corrected.is_none() {
+            // The second's earlier samples had no intended start: their latency it is.
+            open.corrected = Some(open.latencies.clone());
+        }
+        open.latencies.record(latency);
+        if let Some(twin) = &mut open.corrected {
+            twin.record(corrected);
         }
         self.bytes += u64::from(s.bytes);
         self.open_reqs += 1;
@@ -118,11 +158,37 @@ impl Row {
             }
             (None, None) => {}
         }
+        let open = self.open.get_or_insert_with(OpenSecond::new);
+        if self.corrected.is_some() && open.corrected.is_none() {
+            open.corrected = Some(open.latencies.clone());
+        }
+        if let Some(twin) = &mut open.corrected {
+            twin.add(corrected.unwrap_or(latencies));
+        }
+        open.latencies.add(latencies);
         self.hist.add(latencies);
         self.bytes += bytes;
         self.open_reqs += latencies.count();
         self.failures += failures;
         self.open_fails += failures;
+    }
+
+    /// The open second's histograms and failures, serialized; the row's second starts empty.
+    /// None when the row had no sample in it (it costs nothing then).
+    fn take_second(&mut self, method: String, name: String) -> Option<SecondRow> {
+        let open = self.open.as_mut().filter(|o| !o.latencies.is_empty())?;
+        let row = SecondRow {
+            method,
+            name,
+            latencies: compact(&open.latencies),
+            corrected: open.corrected.as_ref().map(compact),
+            failures: self.open_fails,
+        };
+        open.latencies.clear();
+        if let Some(twin) = &mut open.corrected {
+            twin.clear();
+        }
+        Some(row)
     }
 
     fn close_interval(&mut self, slot: usize) {
@@ -165,8 +231,8 @@ pub struct Aggregator {
     rows: Vec<Option<Box<Row>>>,
     other: Option<Box<Row>>,
     total: Row,
-    /// Aggregate latencies and counts of the open second (for its series point).
-    interval: LatencyHistogram,
+    /// Aggregate counts of the open second (for its series point; its latencies are the total
+    /// row's open second).
     interval_reqs: u64,
     interval_fails: u64,
     /// The last closed seconds' aggregate histograms, oldest first, and their merge.
@@ -181,6 +247,10 @@ pub struct Aggregator {
     /// Start of the period that total rates are computed over (0, or the tick before a reset).
     rates_since: Duration,
     series: Vec<Point>,
+    /// Every closed second's histograms, shared with the run's readers.
+    seconds: SecondLog,
+    /// Seconds closed so far (the next one's `start_s`).
+    seconds_closed: u64,
     failure_groups: usize,
     warnings: Vec<String>,
     warned_names: bool,
@@ -204,7 +274,6 @@ impl Aggregator {
             rows: Vec::new(),
             other: None,
             total: Row::new(),
-            interval: LatencyHistogram::new(),
             interval_reqs: 0,
             interval_fails: 0,
             recent: VecDeque::with_capacity(WINDOW),
@@ -216,6 +285,8 @@ impl Aggregator {
             last_tick: Duration::ZERO,
             rates_since: Duration::ZERO,
             series: Vec::new(),
+            seconds: SecondLog::new(),
+            seconds_closed: 0,
             failure_groups: 0,
             warnings: Vec::new(),
             warned_names: false,
@@ -248,7 +319,6 @@ impl Aggregator {
     /// Counts a batch: every sample into its row, the aggregate and the open second.
     pub fn ingest(&mut self, batch: Batch) {
         for s in &batch.samples {
-            self.interval.record(u64::from(s.latency_us));
             self.interval_reqs += 1;
             if !s.ok {
                 self.interval_fails += 1;
@@ -297,7 +367,6 @@ impl Aggregator {
         for r in &part.rows {
             let latencies = r.latencies.histogram()?;
             let corrected = r.corrected.as_ref().map(Latencies::histogram).transpose()?;
-            self.interval.add(&latencies);
             self.interval_reqs += latencies.count();
             self.interval_fails += r.failures;
             self.total
@@ -350,12 +419,27 @@ impl Aggregator {
     }
 
     /// Closes the current one-second interval at `elapsed` since the start: appends its point
-    /// to the series and rolls the 10-second windows.
+    /// to the series, keeps its histograms in the second log and rolls the 10-second windows.
     pub fn tick(&mut self, elapsed: Duration, users: u32) {
         let secs = elapsed.saturating_sub(self.last_tick).as_secs_f64();
         // A tick at the same instant as the previous one has no length to divide by.
         let secs = if secs < 1e-3 { 1.0 } else { secs };
-        let p = self.interval.percentiles(&Percentiles::QUANTILES);
+        let second = &self
+            .total
+            .open
+            .get_or_insert_with(OpenSecond::new)
+            .latencies;
+        let p = second.percentiles(&Percentiles::QUANTILES);
+        // Recycle the oldest second's histogram for the 10-second window.
+        let mut recent = if self.recent.len() >= WINDOW {
+            self.recent.pop_front().expect("window is full")
+        } else {
+            LatencyHistogram::new()
+        };
+        recent.clear();
+        recent.add(second);
+        self.recent.push_back(recent);
+        self.close_second(secs);
         let total = &self.total.hist;
         let n = total.count();
         self.series.push(Point {
@@ -402,15 +486,6 @@ impl Aggregator {
         self.total.close_interval(slot);
         self.slot = (slot + 1) % WINDOW;
 
-        // Recycle the oldest second's histogram as the next open one.
-        let mut next = if self.recent.len() >= WINDOW {
-            self.recent.pop_front().expect("window is full")
-        } else {
-            LatencyHistogram::new()
-        };
-        next.clear();
-        std::mem::swap(&mut self.interval, &mut next);
-        self.recent.push_back(next);
         self.window.clear();
         for h in &self.recent {
             self.window.add(h);
@@ -418,6 +493,65 @@ impl Aggregator {
         let p = self.window.percentiles(&[0.5, 0.95]);
         (self.current_p50_us, self.current_p95_us) = (p[0], p[1]);
         self.last_tick = elapsed;
+    }
+
+    /// Moves the open second's histograms, the aggregate's and each row's with samples, into
+    /// the second log as a second `secs` long.
+    fn close_second(&mut self, secs: f64) {
+        let names = &self.names;
+        let mut rows: Vec<SecondRow> = self
+            .rows
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, row)| {
+                let (method, name) = label(names, i);
+                row.as_mut()?.take_second(method, name)
+            })
+            .collect();
+        rows.sort_by(|a, b| (&a.name, &a.method).cmp(&(&b.name, &b.method)));
+        if let Some(row) = self.other.as_mut() {
+            rows.extend(row.take_second(String::new(), OTHER_NAME.into()));
+        }
+        let total = self
+            .total
+            .take_second(String::new(), AGGREGATED.into())
+            .unwrap_or_else(|| SecondRow {
+                method: String::new(),
+                name: AGGREGATED.into(),
+                latencies: Latencies::default(),
+                corrected: None,
+                failures: 0,
+            });
+        let second = Second {
+            start_s: self.seconds_closed,
+            secs,
+            total,
+            rows,
+        };
+        self.seconds_closed += 1;
+        if let Some(warning) = self.seconds.push(second) {
+            self.add_warning(warning);
+        }
+    }
+
+    /// Closes the last, partial second of a run that ends `elapsed` after its start, so that
+    /// the second log holds every sample; the series keeps its whole seconds. Nothing happens
+    /// when that part-second had no sample.
+    pub fn close_last_second(&mut self, elapsed: Duration) {
+        if self
+            .total
+            .open
+            .as_ref()
+            .is_some_and(|o| !o.latencies.is_empty())
+        {
+            let secs = elapsed.saturating_sub(self.last_tick).as_secs_f64();
+            self.close_second(secs.max(1e-3));
+        }
+    }
+
+    /// The run's closed seconds (a handle shared with the aggregator, which keeps adding to it).
+    pub fn seconds(&self) -> SecondLog {
+        self.seconds.clone()
     }
 
     pub fn snapshot(&self, elapsed: Duration, users: u32, state: RunState) -> Snapshot {
@@ -584,10 +718,7 @@ impl Aggregator {
     }
 
     fn label(&self, i: usize) -> (String, String) {
-        match self.names.get(i) {
-            Some(n) => (n.kind.clone(), n.name.clone()),
-            None => (String::new(), format!("#{i}")),
-        }
+        label(&self.names, i)
     }
 
     fn row_mut(&mut self, name: NameId) -> &mut Row {
@@ -659,6 +790,14 @@ impl Aggregator {
             sse: (!row.sse.is_zero()).then(|| SseStreams::new(row.sse, run_secs)),
             fanout: (!row.fanout.is_zero()).then(|| FanoutFigures::new(row.fanout)),
         }
+    }
+}
+
+/// The (method, name) of row `i`.
+fn label(names: &[RequestName], i: usize) -> (String, String) {
+    match names.get(i) {
+        Some(n) => (n.kind.clone(), n.name.clone()),
+        None => (String::new(), format!("#{i}")),
     }
 }
 

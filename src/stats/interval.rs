@@ -25,7 +25,7 @@ pub struct Latencies {
 }
 
 impl Latencies {
-    fn of(h: &LatencyHistogram) -> Latencies {
+    pub fn of(h: &LatencyHistogram) -> Latencies {
         Latencies {
             hdr: h.serialize_v2_deflate(),
             exact: h.exact(),
@@ -260,6 +260,7 @@ mod tests {
     use crate::plan::model::{NameId, RequestName};
     use crate::stats::aggregator::Aggregator;
     use crate::stats::sample::{Failure, Sample};
+    use crate::stats::seconds::RowSelector;
     use crate::stats::snapshot::RunState;
     use std::time::Duration;
 
@@ -379,6 +380,17 @@ mod tests {
             }
             let at = Duration::from_secs(seconds.len() as u64);
             prop_assert_eq!(whole.serialized_histograms(), merged.serialized_histograms());
+            // the per-second histograms too, and all of them merge to the run's total
+            prop_assert_eq!(whole.seconds().since(0), merged.seconds().since(0));
+            let all = merged
+                .seconds()
+                .merge(0..seconds.len() as u64, RowSelector::Total)
+                .expect("merges");
+            let total = merged.total_histogram();
+            prop_assert_eq!(all.latencies.serialize_v2_deflate(), total.serialize_v2_deflate());
+            prop_assert_eq!(all.latencies.exact(), total.exact());
+            let failures: u64 = seconds.iter().flatten().filter(|s| !s.3).count() as u64;
+            prop_assert_eq!((all.requests, all.failures), (total.count(), failures));
             let a = serde_json::to_value(whole.snapshot(at, 3, RunState::Running)).expect("json");
             let b = serde_json::to_value(merged.snapshot(at, 3, RunState::Running)).expect("json");
             prop_assert_eq!(a, b);

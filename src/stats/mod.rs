@@ -7,6 +7,7 @@ pub mod histogram;
 pub mod interval;
 pub mod recorder;
 pub mod sample;
+pub mod seconds;
 pub mod snapshot;
 pub mod stages;
 pub mod tap;

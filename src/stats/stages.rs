@@ -22,12 +22,15 @@
 //!   stage while the steady RPS grows by less than [`KNEE_RPS_SHARE`] of that growth (RPS stops
 //!   rising with load).
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
-use super::snapshot::{Point, RunState, Snapshot, StatsRow};
+use super::seconds::{self, RowSelector, SecondLog, WindowStats};
+use super::snapshot::{us_to_ms, Percentiles, Point, RunState, Snapshot, StatsRow};
 use super::thresholds::{self, Unit, Verdict};
 use crate::format::{fmt_duration, trimmed};
-use crate::plan::model::{CompareOp, ShapeKind, Threshold, ThresholdMetric};
+use crate::plan::model::{CompareOp, ShapeKind, Threshold, ThresholdMetric, ThresholdScope};
 
 /// Seconds at the start of a stage that its steady numbers leave out.
 pub const SETTLE_S: f64 = 2.0;
@@ -183,6 +186,92 @@ pub struct SpanStats {
     pub rows: Vec<StatsRow>,
 }
 
+/// Merges spans of a run's kept seconds for [`analyse`], exactly (the per-second histograms
+/// added bucket by bucket). It remembers the aggregate of each span it merged, by the span's
+/// first second, so that a stage under way, asked for again a second later, only adds its new
+/// seconds: a live run's analysis costs O(new seconds) a second, not O(run).
+#[derive(Debug, Default)]
+pub struct SpanMerger {
+    merged: HashMap<u64, WindowStats>,
+}
+
+impl SpanMerger {
+    /// Seconds `[a, b)` of `log`: the aggregate, and each row's when `rows` (the thresholds
+    /// judged per stage name a row or a kind). A histogram that does not decode (it never
+    /// should: the log made it) counts as an empty span.
+    pub fn span(&mut self, log: &SecondLog, a: u64, b: u64, rows: bool) -> SpanStats {
+        let total = match self.merged.remove(&a) {
+            Some(mut known) if known.to_s <= b => {
+                match log.merge(known.to_s..b, RowSelector::Total) {
+                    Ok(more) => {
+                        known.to_s = b;
+                        known.seconds += more.seconds;
+                        known.secs += more.secs;
+                        known.requests += more.requests;
+                        known.failures += more.failures;
+                        known.latencies.add(&more.latencies);
+                        Some(known)
+                    }
+                    Err(_) => None,
+                }
+            }
+            _ => log.merge(a..b, RowSelector::Total).ok(),
+        };
+        let Some(total) = total else {
+            return SpanStats::default();
+        };
+        let total_row = stats_row("", super::aggregator::AGGREGATED, &total);
+        self.merged.insert(a, total);
+        let rows = if rows {
+            let kept = log.since(0);
+            seconds::row_labels(kept.iter().map(|s| s.as_ref()))
+                .iter()
+                .filter_map(|(method, name)| {
+                    let w = log.merge(a..b, RowSelector::Row { method, name }).ok()?;
+                    (w.requests > 0).then(|| stats_row(method, name, &w))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        SpanStats {
+            total: total_row,
+            rows,
+        }
+    }
+}
+
+/// A merged span as a statistics row: counts, percentiles, exact min/max/mean, its rate.
+fn stats_row(method: &str, name: &str, w: &WindowStats) -> StatsRow {
+    let h = &w.latencies;
+    let percentiles = Percentiles::from_histogram(h);
+    StatsRow {
+        method: method.into(),
+        name: name.into(),
+        num_requests: w.requests,
+        num_failures: w.failures,
+        avg_ms: h.mean_us() / 1000.0,
+        min_ms: us_to_ms(h.min_us()),
+        max_ms: us_to_ms(h.max_us()),
+        median_ms: percentiles.p50,
+        percentiles,
+        total_rps: w.rps(),
+        total_fail_per_s: if w.secs > 0.0 {
+            w.failures as f64 / w.secs
+        } else {
+            0.0
+        },
+        ..StatsRow::default()
+    }
+}
+
+/// Whether judging `thresholds` per stage needs each row's numbers (not only the aggregate's).
+pub fn needs_rows(thresholds: &[Threshold]) -> bool {
+    thresholds
+        .iter()
+        .any(|t| judged_per_stage(t) && t.scope != ThresholdScope::Aggregate)
+}
+
 /// What the analysis reads of the run.
 pub struct ShapedRun<'a> {
     pub shape: &'a ShapeKind,
@@ -255,7 +344,7 @@ fn seconds_of(from_s: f64, to_s: f64) -> (u64, u64) {
 pub fn analyse(
     run: &ShapedRun<'_>,
     thresholds: &[Threshold],
-    span: &dyn Fn(u64, u64) -> SpanStats,
+    span: &mut dyn FnMut(u64, u64) -> SpanStats,
 ) -> StageAnalysis {
     let (model, plan) = planned(run.shape);
     // the points by second
@@ -666,7 +755,7 @@ mod tests {
             .iter()
             .map(|t| parse_threshold(t).unwrap())
             .collect();
-        let span = |a: u64, b: u64| {
+        let mut span = |a: u64, b: u64| {
             let part = &seconds[a as usize..b as usize];
             let total = row(part, (b - a) as f64);
             SpanStats {
@@ -686,7 +775,7 @@ mod tests {
                 ended,
             },
             &thresholds,
-            &span,
+            &mut span,
         )
     }
 
@@ -932,6 +1021,74 @@ mod tests {
         let judged = with_recovery(&list, plain.clone(), Some(&a));
         assert_eq!(judged[0], plain[0]);
         assert!(!judged[1].passed);
+    }
+
+    /// A log of seconds 0..n: second s has s + 1 requests of (s + 1) ms on `GET /s`, one failed.
+    fn log(n: u64) -> SecondLog {
+        use crate::stats::interval::Latencies;
+        use crate::stats::seconds::{Second, SecondRow};
+        let log = SecondLog::new();
+        for s in 0..n {
+            let mut h = LatencyHistogram::new();
+            for _ in 0..=s {
+                h.record((s + 1) * 1000);
+            }
+            let row = |method: &str, name: &str| SecondRow {
+                method: method.into(),
+                name: name.into(),
+                latencies: Latencies::of(&h),
+                corrected: None,
+                failures: 1,
+            };
+            log.push(Second {
+                start_s: s,
+                secs: 1.0,
+                total: row("", "Aggregated"),
+                rows: vec![row("GET", "/s")],
+            });
+        }
+        log
+    }
+
+    #[test]
+    fn spans_merge_exactly_and_a_growing_span_adds_only_its_new_seconds() {
+        let log = log(10);
+        let mut merger = SpanMerger::default();
+        // seconds 2, 3, 4: 3 + 4 + 5 requests at 3, 4, 5 ms
+        let s = merger.span(&log, 2, 5, false);
+        assert_eq!((s.total.num_requests, s.total.num_failures), (12, 3));
+        assert_eq!(
+            (s.total.min_ms, s.total.max_ms, s.total.total_rps),
+            (3.0, 5.0, 4.0)
+        );
+        // HDR's 3 significant digits: 4 ms reads 4.001
+        assert!((s.total.percentiles.p50 - 4.0).abs() < 0.005, "{:?}", s.total);
+        assert!(s.rows.is_empty());
+        // the same span grown to 2..8 (as a stage under way): the same as a fresh merge
+        let grown = merger.span(&log, 2, 8, true);
+        let fresh = SpanMerger::default().span(&log, 2, 8, true);
+        assert_eq!(grown, fresh);
+        assert_eq!(grown.total.num_requests, 3 + 4 + 5 + 6 + 7 + 8);
+        assert_eq!(
+            (grown.total.percentiles.p100, grown.total.percentiles.p95),
+            (8.0, 8.0)
+        );
+        // a row's numbers when asked for: the one row, as the aggregate
+        assert_eq!(grown.rows.len(), 1);
+        assert_eq!(
+            (grown.rows[0].method.as_str(), grown.rows[0].name.as_str()),
+            ("GET", "/s")
+        );
+        assert_eq!(grown.rows[0].num_requests, grown.total.num_requests);
+        // a shorter span than remembered is merged afresh
+        assert_eq!(merger.span(&log, 2, 4, false).total.num_requests, 7);
+        // past the end: what there is
+        assert_eq!(merger.span(&log, 9, 20, false).total.num_requests, 10);
+        assert!(needs_rows(&[parse_threshold("'/s'.p95 < 1s").unwrap()]));
+        assert!(!needs_rows(&[
+            parse_threshold("p95 < 1s").unwrap(),
+            parse_threshold("'/s'.checks > 1%").unwrap()
+        ]));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod model;
 pub mod runs;
 pub mod samples;
+pub mod seconds;
 pub mod series;
 pub mod writer;
 
@@ -31,7 +32,7 @@ pub use writer::{spawn_writer, StoreWriter};
 /// that macro needs sqlx's `macros` feature, whose proc-macro links a second, host-built copy
 /// of bundled SQLite (about a minute of a first build on two cores). A new migration is one
 /// more line here (`tests` check that the folder and this list agree).
-const MIGRATIONS: [(i64, &str, &str); 3] = [
+const MIGRATIONS: [(i64, &str, &str); 4] = [
     (1, "init", include_str!("../../migrations/0001_init.sql")),
     (
         2,
@@ -42,6 +43,11 @@ const MIGRATIONS: [(i64, &str, &str); 3] = [
         3,
         "point extras",
         include_str!("../../migrations/0003_point_extras.sql"),
+    ),
+    (
+        5,
+        "run seconds",
+        include_str!("../../migrations/0005_run_seconds.sql"),
     ),
 ];
 

@@ -11,6 +11,7 @@ use super::{
     StoredStats,
 };
 use crate::stats::histogram::{ExactStats, LatencyHistogram};
+use crate::stats::seconds::Second;
 use crate::stats::snapshot::{FailureRow, Point, StatsRow};
 
 /// One batch of points for one run, as the writer task queues them.
@@ -18,6 +19,8 @@ use crate::stats::snapshot::{FailureRow, Point, StatsRow};
 pub(crate) struct PointsBatch {
     pub(crate) id: Arc<str>,
     pub(crate) points: Vec<Point>,
+    /// Closed seconds' histograms, written in the same transaction.
+    pub(crate) seconds: Vec<Arc<Second>>,
     pub(crate) heartbeat_ms: i64,
 }
 
@@ -135,6 +138,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         for b in batches {
             write_points(tx.conn()?, &b.id, &b.points, b.heartbeat_ms).await?;
+            super::seconds::write_seconds(tx.conn()?, &b.id, &b.seconds).await?;
         }
         tx.commit().await?;
         Ok(())

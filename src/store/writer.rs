@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::series::PointsBatch;
 use super::{NamedHistogram, RunSummary, Store, StoreError};
+use crate::stats::seconds::Second;
 use crate::stats::snapshot::{FailureRow, Point, RunState, StatsRow};
 
 /// How many queued operations one wake-up takes at most (bounds one transaction's size).
@@ -74,6 +75,18 @@ impl StoreWriter {
         self.send(WriteOp::Points(PointsBatch {
             id: id.into(),
             points,
+            seconds: Vec::new(),
+            heartbeat_ms,
+        }));
+    }
+
+    /// Queues closed seconds' histograms of a run (replacing any of the same second and row),
+    /// written in the transaction of the points queued with them.
+    pub fn seconds(&self, id: impl Into<Arc<str>>, seconds: Vec<Arc<Second>>, heartbeat_ms: i64) {
+        self.send(WriteOp::Points(PointsBatch {
+            id: id.into(),
+            points: Vec::new(),
+            seconds,
             heartbeat_ms,
         }));
     }
@@ -204,7 +217,7 @@ async fn write_points(store: &Store, points: &mut Vec<PointsBatch>, failed: &mut
     }
     if store.append_points_batches(points).await.is_err() {
         for b in points.iter() {
-            let result = store.append_points(&b.id, &b.points, b.heartbeat_ms).await;
+            let result = store.append_points_batches(std::slice::from_ref(b)).await;
             note(result, "per-second points", &b.id, failed);
         }
     }
