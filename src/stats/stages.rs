@@ -1062,7 +1062,11 @@ mod tests {
             (3.0, 5.0, 4.0)
         );
         // HDR's 3 significant digits: 4 ms reads 4.001
-        assert!((s.total.percentiles.p50 - 4.0).abs() < 0.005, "{:?}", s.total);
+        assert!(
+            (s.total.percentiles.p50 - 4.0).abs() < 0.005,
+            "{:?}",
+            s.total
+        );
         assert!(s.rows.is_empty());
         // the same span grown to 2..8 (as a stage under way): the same as a fresh merge
         let grown = merger.span(&log, 2, 8, true);

@@ -244,7 +244,7 @@ impl<'s, 't> Validator<'s, 't> {
             .map(|(_, v)| self.shapes(v))
             .unwrap_or_default();
         let thresholds = field(root, "thresholds")
-            .map(|(_, v)| self.thresholds(v))
+            .map(|(_, v)| self.thresholds(v, !shapes.is_empty()))
             .unwrap_or_default();
 
         let hash = sha2::Sha256::digest(self.src.text.as_bytes());

@@ -23,7 +23,8 @@ pub fn parse_threshold(expr: &str) -> Result<Threshold, String> {
 }
 
 impl Validator<'_, '_> {
-    pub(super) fn thresholds(&mut self, v: &Val<'_>) -> Vec<Threshold> {
+    /// `has_shapes`: a `recovery` threshold needs a shape to have steps.
+    pub(super) fn thresholds(&mut self, v: &Val<'_>, has_shapes: bool) -> Vec<Threshold> {
         let expected = "thresholds: an array of strings such as \"p95 < 300ms\"";
         let Some(items) = self.array(v, expected) else {
             return Vec::new();
@@ -57,6 +58,15 @@ impl Validator<'_, '_> {
                 continue;
             };
             match threshold_parts(expr) {
+                Ok(th) if th.metric == ThresholdMetric::Recovery && !has_shapes => {
+                    let at = self.src.offset_in_string(&expr_val.span(), expr, 0);
+                    self.err(
+                        at,
+                        "a plan with [shapes.NAME] for recovery (it is judged on a shape's steps)"
+                            .to_string(),
+                        format!("{expr:?} in a plan without shapes"),
+                    );
+                }
                 Ok(mut th) => {
                     if let Some((e, f)) = scope_problem(&self.names, &th.scope) {
                         let word = match &th.scope {
