@@ -324,7 +324,8 @@ impl Runs {
                 return Err(e);
             }
         };
-        let started_at_ms = now_ms();
+        // the run's own clock: stages and seconds count from it
+        let started_at_ms = handle.started_unix_ms();
         let new = NewRun {
             id: id.clone(),
             plan_name: req.plan.name.clone(),

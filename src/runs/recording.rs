@@ -71,6 +71,7 @@ impl<'a> Recording<'a> {
         while snapshots.changed().await.is_ok() {
             let snapshot = snapshots.borrow_and_update().clone();
             self.observe(&handle, &snapshot);
+            self.judge_recovery_abort(&handle, &snapshot, &seconds);
             self.write_seconds(&seconds);
         }
         match completion.wait().await {
@@ -144,6 +145,58 @@ impl<'a> Recording<'a> {
             tracing::info!(run = %self.id, threshold = %verdict.expression,
                 observed = %verdict.observed_text, "threshold failed: stopping the run");
             // the one stop path: users finish, every output is still written
+            handle.stop();
+            self.stopped_by = Some((i, verdict));
+        }
+    }
+
+    /// `abort_on_fail` on a `recovery` threshold: judged once a second on the stages so far,
+    /// like the others; a step counts once it is back, or once its stage ended without.
+    fn judge_recovery_abort(
+        &mut self,
+        handle: &RunHandle,
+        snapshot: &Snapshot,
+        seconds: &SecondLog,
+    ) {
+        if self.stopped_by.is_some()
+            || snapshot.state.is_final()
+            || snapshot.state == RunState::Stopping
+        {
+            return;
+        }
+        let Some(shape) = self.judge.shape.as_deref() else {
+            return;
+        };
+        let due = |t: &Threshold| {
+            stages::is_recovery(t)
+                && t.abort_on_fail
+                && t.delay
+                    .is_none_or(|d| snapshot.elapsed_s >= d.as_secs_f64())
+        };
+        let thresholds = &self.judge.thresholds;
+        if !thresholds.iter().any(due) {
+            return;
+        }
+        let analysis = analyse_stages(
+            shape,
+            snapshot,
+            thresholds,
+            false,
+            seconds,
+            &self.judge.spans,
+        );
+        let failed = thresholds
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| due(t))
+            .find_map(|(i, t)| {
+                let v = stages::recovery_verdict(t, Some(&analysis));
+                (v.samples > 0 && !v.passed).then_some((i, v))
+            });
+        if let Some((i, mut verdict)) = failed {
+            verdict.stopped_run_at_s = Some(snapshot.elapsed_s);
+            tracing::info!(run = %self.id, threshold = %verdict.expression,
+                observed = %verdict.observed_text, "threshold failed: stopping the run");
             handle.stop();
             self.stopped_by = Some((i, verdict));
         }
@@ -227,9 +280,17 @@ pub(super) fn analyse_stages(
     seconds: &SecondLog,
     spans: &Mutex<SpanMerger>,
 ) -> StageAnalysis {
+    // when each kept second began: a loaded machine's ticks come late, and later ones follow
+    let mut starts = Vec::new();
+    let mut at = 0.0;
+    for second in seconds.since(0) {
+        starts.push(at);
+        at += second.secs;
+    }
     let run = ShapedRun {
         shape,
         series: &snapshot.series,
+        starts_s: &starts,
         elapsed_s: snapshot.elapsed_s,
         ended,
     };

@@ -5,8 +5,9 @@
 //! synthetic seconds.
 //!
 //! Rules (README "Stage analysis" says the same):
-//! - Second `s` is the interval `[s, s+1)` of the run (its point has `t_s = s + 1`); it belongs
-//!   to the stage in force at its middle, `s + 0.5`.
+//! - Second `s` is the run's `s`-th closed tick (its point is the series' `s`-th); it began when
+//!   the seconds before it add up to (a loaded machine ticks late) and belongs to the stage in
+//!   force half a second later.
 //! - A stage's numbers are over all its closed seconds, merged exactly by the caller's span
 //!   function (the per-second histograms). Its *steady* part leaves out its first
 //!   [`SETTLE_S`] seconds and, for a closed-model stage with a spawn rate, the ramp to its users
@@ -277,6 +278,9 @@ pub struct ShapedRun<'a> {
     pub shape: &'a ShapeKind,
     /// One point per closed second.
     pub series: &'a [Point],
+    /// When each closed second began, in seconds since the start (from the seconds' real
+    /// lengths); a second missing here is taken to begin a second after the one before.
+    pub starts_s: &'a [f64],
     /// Seconds since the start (a stage under way may have no closed second yet).
     pub elapsed_s: f64,
     /// Whether the run has ended.
@@ -331,11 +335,42 @@ fn planned(shape: &ShapeKind) -> (LoadModel, Vec<Planned>) {
     }
 }
 
-/// The seconds `[first, end)` whose middle lies in `[from_s, to_s)`.
-fn seconds_of(from_s: f64, to_s: f64) -> (u64, u64) {
-    let first = (from_s - 0.5).ceil().max(0.0) as u64;
-    let end = (to_s - 0.5).ceil().max(0.0) as u64;
-    (first, end.max(first))
+/// When each second of the run began on the shape's clock: the sum of the seconds before it
+/// (a loaded machine ticks late, so second `s` may begin well after `s` s); seconds not closed
+/// yet are taken to follow the last one a second apart.
+struct Clock<'a> {
+    starts: &'a [f64],
+}
+
+impl Clock<'_> {
+    fn start(&self, s: u64) -> f64 {
+        match self.starts.get(s as usize) {
+            Some(&t) => t,
+            None => match self.starts.last() {
+                Some(&last) => last + (s + 1 - self.starts.len() as u64) as f64,
+                None => s as f64,
+            },
+        }
+    }
+
+    /// The first second whose middle is at or after `t`.
+    fn first_from(&self, t: f64) -> u64 {
+        let known = self.starts.partition_point(|&start| start + 0.5 < t) as u64;
+        if (known as usize) < self.starts.len() {
+            return known;
+        }
+        let mut s = known;
+        while self.start(s) + 0.5 < t {
+            s += 1;
+        }
+        s
+    }
+
+    /// The seconds `[first, end)` whose middle lies in `[from_s, to_s)`.
+    fn seconds_of(&self, from_s: f64, to_s: f64) -> (u64, u64) {
+        let first = self.first_from(from_s);
+        (first, self.first_from(to_s).max(first))
+    }
 }
 
 /// The stage analysis of `run`; `span(a, b)` merges seconds `[a, b)`. `thresholds` are judged
@@ -347,22 +382,18 @@ pub fn analyse(
     span: &mut dyn FnMut(u64, u64) -> SpanStats,
 ) -> StageAnalysis {
     let (model, plan) = planned(run.shape);
+    let clock = Clock {
+        starts: run.starts_s,
+    };
     // the points by second
-    let closed = run.series.last().map_or(0, |p| p.t_s);
-    let mut by_second: Vec<Option<&Point>> = vec![None; closed as usize];
-    for p in run.series {
-        if let Some(slot) = p
-            .t_s
-            .checked_sub(1)
-            .and_then(|s| by_second.get_mut(s as usize))
-        {
-            *slot = Some(p);
-        }
-    }
+    // one point per tick, in order: point `s` is second `s` (its `t_s` is the elapsed time
+    // rounded, which a late tick moves)
+    let closed = run.series.len() as u64;
+    let by_second = run.series;
     let mut rows = Vec::with_capacity(plan.len());
     let mut spans = Vec::with_capacity(plan.len());
     for (i, p) in plan.iter().enumerate() {
-        let (first, end) = seconds_of(p.from_s, p.to_s);
+        let (first, end) = clock.seconds_of(p.from_s, p.to_s);
         let upto = end.min(closed);
         let state = if upto >= end && end > first {
             StageState::Closed
@@ -384,7 +415,7 @@ pub fn analyse(
             SpanStats::default()
         };
         let users: Vec<f64> = (first..upto)
-            .filter_map(|s| by_second[s as usize])
+            .filter_map(|s| by_second.get(s as usize))
             .map(|pt| f64::from(pt.users))
             .collect();
         let achieved = if users.is_empty() {
@@ -399,7 +430,7 @@ pub fn analyse(
             .then(|| span(steady_first, upto))
             .filter(|s| s.total.num_requests > 0)
             .map(|s| Steady {
-                from_s: steady_first as f64,
+                from_s: clock.start(steady_first),
                 requests: s.total.num_requests,
                 rps: s.total.total_rps,
                 p95_ms: s.total.percentiles.p95,
@@ -425,7 +456,7 @@ pub fn analyse(
         });
         spans.push(whole);
     }
-    let steps = recoveries(&rows, &by_second);
+    let steps = recoveries(&rows, by_second, &clock);
     let breaking_point = knee(&rows, &spans, thresholds);
     let complete = rows
         .iter()
@@ -439,7 +470,7 @@ pub fn analyse(
     }
 }
 
-fn recoveries(rows: &[StageRow], by_second: &[Option<&Point>]) -> Vec<Recovery> {
+fn recoveries(rows: &[StageRow], by_second: &[Point], clock: &Clock<'_>) -> Vec<Recovery> {
     let mut steps = Vec::new();
     for pair in rows.windows(2) {
         let (prev, stage) = (&pair[0], &pair[1]);
@@ -449,7 +480,7 @@ fn recoveries(rows: &[StageRow], by_second: &[Option<&Point>]) -> Vec<Recovery> 
         if matches!(stage.state, StageState::Pending | StageState::NotReached) {
             continue;
         }
-        let (first, end) = seconds_of(stage.from_s, stage.to_s);
+        let (first, end) = clock.seconds_of(stage.from_s, stage.to_s);
         let mut step = Recovery {
             stage: stage.index,
             at_s: stage.from_s,
@@ -470,7 +501,7 @@ fn recoveries(rows: &[StageRow], by_second: &[Option<&Point>]) -> Vec<Recovery> 
             let upto = end.min(closed);
             let stage_over = stage.state == StageState::Closed;
             let back = |s: u64| {
-                by_second[s as usize].is_some_and(|p| {
+                by_second.get(s as usize).is_some_and(|p| {
                     p.rps > 0.0
                         && p.p95_ms <= step.band_p95_ms
                         && p.fail_per_s / p.rps <= step.band_error_rate
@@ -483,10 +514,10 @@ fn recoveries(rows: &[StageRow], by_second: &[Option<&Point>]) -> Vec<Recovery> 
             });
             step.outcome = match recovered {
                 Some(s) => Outcome::Recovered {
-                    seconds: (s as f64 - stage.from_s).max(0.0),
+                    seconds: (clock.start(s) - stage.from_s).max(0.0),
                 },
                 None if stage_over => Outcome::NotRecovered {
-                    within_s: upto as f64 - stage.from_s,
+                    within_s: (clock.start(upto) - stage.from_s).max(0.0),
                 },
                 None => Outcome::Pending,
             };
@@ -771,6 +802,7 @@ mod tests {
             &ShapedRun {
                 shape,
                 series: &series,
+                starts_s: &[],
                 elapsed_s: series.len() as f64,
                 ended,
             },
@@ -928,6 +960,38 @@ mod tests {
         }
         let a = analysed(&shape, &s, true, &[]);
         assert_eq!(a.steps[0].outcome, Outcome::Recovered { seconds: 8.0 });
+    }
+
+    #[test]
+    fn late_ticks_move_seconds_to_the_stage_they_really_fell_in() {
+        // every tick after the first is 0.3 s late: second 4 begins at 4.9 s
+        let starts = [0.0, 1.0, 2.3, 3.6, 4.9, 6.2, 7.5, 8.8, 10.1];
+        let shape = users(&[(5, 10), (5, 50)]);
+        let mut seconds = secs(4, 10, 100, 10);
+        seconds.extend(secs(2, 50, 100, 300));
+        seconds.extend(secs(3, 50, 100, 10));
+        let series = points(&seconds);
+        let mut span = |a: u64, b: u64| SpanStats {
+            total: row(&seconds[a as usize..b as usize], (b - a) as f64),
+            rows: Vec::new(),
+        };
+        let a = analyse(
+            &ShapedRun {
+                shape: &shape,
+                series: &series,
+                starts_s: &starts,
+                elapsed_s: 11.0,
+                ended: true,
+            },
+            &[],
+            &mut span,
+        );
+        // stage 1 holds seconds 0..=3 (second 4's middle is at 5.4 s), stage 2 seconds 4..=7
+        assert_eq!((a.stages[0].seconds, a.stages[0].requests), (4, 400));
+        assert_eq!((a.stages[1].seconds, a.stages[1].requests), (4, 400));
+        assert_eq!(a.stages[0].steady.unwrap().from_s, 2.3);
+        // back from second 6, which began at 7.5 s: 2.5 s after the step at 5 s
+        assert_eq!(a.steps[0].outcome, Outcome::Recovered { seconds: 2.5 });
     }
 
     #[test]

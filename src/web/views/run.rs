@@ -270,6 +270,68 @@ mod tests {
     }
 
     #[test]
+    fn a_shaped_run_shows_its_stages_live_and_stored() {
+        use crate::stats::stages::{LoadModel, StageAnalysis, StageRow, StageState};
+        let analysis = StageAnalysis {
+            model: LoadModel::Rate,
+            stages: vec![StageRow {
+                index: 1,
+                from_s: 0.0,
+                to_s: 30.0,
+                target: 20.0,
+                state: StageState::Running,
+                seconds: 12,
+                achieved: 3.5,
+                requests: 240,
+                failures: 0,
+                rps: 20.0,
+                p50_ms: 4.0,
+                p95_ms: 9.5,
+                p99_ms: 12.0,
+                error_rate: 0.0,
+                steady: None,
+            }],
+            steps: Vec::new(),
+            breaking_point: None,
+            complete: false,
+        };
+        for live in [true, false] {
+            let state = if live {
+                RunState::Running
+            } else {
+                RunState::Stopped
+            };
+            let mut page = RunPage::new(record(state), &snapshot(state), live);
+            page.stages = Some(StageView::new(&analysis));
+            let html = page.render().unwrap();
+            let section = if live {
+                r#"<div class="stages-section" id="stages" sse-swap="stages">"#
+            } else {
+                r#"<div class="stages-section" id="stages">"#
+            };
+            assert!(html.contains(section), "{html}");
+            for needle in [
+                "<td>0s–30s</td>",
+                "<td>20/s</td>",
+                "<th scope=\"col\" class=\"num\">In flight</th>",
+                "<td class=\"num\">9.50</td>",
+                "no breaking point so far",
+            ] {
+                assert!(html.contains(needle), "missing {needle:?}");
+            }
+        }
+        // a run without a shape has no section
+        let html = RunPage::new(
+            record(RunState::Stopped),
+            &snapshot(RunState::Stopped),
+            false,
+        )
+        .render()
+        .unwrap();
+        assert!(!html.contains("stages-section"));
+    }
+
+    #[test]
     fn finished_run_page_is_a_static_report() {
         let html = RunPage::new(
             record(RunState::Stopped),
