@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::plan::library::{PlanEntry, PlanLibrary};
-use crate::plan::model::{Plan, Shape, Threshold, UserClass};
+use crate::plan::model::{Plan, Shape, Threshold, ThresholdMetric, UserClass};
 use crate::plan::selection::Selection;
 use crate::plan::{check_threshold_scope, limits, parse_threshold};
 use crate::protocols::http_client::OriginInfo;
@@ -253,6 +253,17 @@ pub fn resolve(
     for text in &input.thresholds {
         let t = parse_threshold(text)
             .and_then(|t| check_monitor_scope(plan, monitor.as_ref(), is_part, &t).map(|()| t))
+            .and_then(|t| {
+                if t.metric == ThresholdMetric::Recovery && shape.is_none() {
+                    Err(
+                        "expected a run with a shape (recovery is judged on its steps), found \
+                         none chosen"
+                            .to_string(),
+                    )
+                } else {
+                    Ok(t)
+                }
+            })
             .map_err(|e| RequestError::new("thresholds", format!("{text:?}: {e}")))?;
         thresholds.push(t);
     }
@@ -559,6 +570,23 @@ stages = [ { duration = "5s", users = 2 } ]
             }),
             "thresholds"
         );
+        // recovery is judged on a shape's steps: a run without a shape has none
+        let (field, message) = refused(StartInput {
+            thresholds: vec!["recovery < 30s".into()],
+            ..Default::default()
+        });
+        assert_eq!(field, "thresholds");
+        assert_eq!(
+            message,
+            "\"recovery < 30s\": expected a run with a shape (recovery is judged on its steps), \
+             found none chosen"
+        );
+        let shaped = StartInput {
+            thresholds: vec!["recovery < 30s".into()],
+            shape: Some("short".into()),
+            ..Default::default()
+        };
+        assert!(resolve(choice(), shaped, RunSource::Api).is_ok());
         let (field, message) = refused(StartInput {
             tags: vec!["none".into()],
             ..Default::default()

@@ -423,11 +423,18 @@ fn print_end(
         eprintln!("warning: {problem}");
     }
     let monitors = live.monitors().map(|feed| feed.data()).unwrap_or_default();
-    let table = report::table::stats_table(snapshot)
-        + &report::table::monitors(&monitors)
-        + &report::table::verdicts(verdicts);
+    let stages = live.stages();
+    let mut table = report::table::stats_table(snapshot);
+    if let Some(stages) = &stages {
+        table.push_str(&report::stages::stages_table(stages));
+    }
+    table.push_str(&report::table::monitors(&monitors));
+    table.push_str(&report::table::verdicts(verdicts));
     let mut summary = report::json::summary_with_verdicts(snapshot, verdicts);
     report::json::add_monitors(&mut summary, &monitors);
+    if let Some(stages) = stages {
+        summary["stages"] = serde_json::to_value(stages)?;
+    }
     let json = serde_json::to_string_pretty(&summary)?;
     match outputs.json.as_deref() {
         Some("-") => {
@@ -592,14 +599,14 @@ async fn write_files(
         record.state = snapshot.state;
         record.ended_at_ms = Some(crate::engine::clock::now_ms());
         let monitors = live.monitors().map(|f| f.data()).unwrap_or_default();
-        let html = report::html::Report::new(
+        let mut html = report::html::Report::new(
             &record,
             snapshot,
             Some(report::html::threshold_lines(verdicts)),
         )
-        .with_monitors(&monitors)
-        .to_html();
-        files.atomic(path, html.as_bytes());
+        .with_monitors(&monitors);
+        html.stages = live.stages().as_ref().map(report::stages::StageView::new);
+        files.atomic(path, html.to_html().as_bytes());
     }
 }
 

@@ -1,6 +1,6 @@
 //! Test controls of the demo target: `POST /__stall?for=2s` pauses the whole target (every
 //! request that arrives before the stall ends waits for its end, as a server stopped by a GC
-//! pause or a full disk would), `POST /__fail?for=4s&status=500` answers every request in the
+//! pause or a full disk would; the answer says when it ends, `until_unix_ms`), `POST /__fail?for=4s&status=500` answers every request in the
 //! next 4 s with that status at once (a bad stretch inside a good run), and the MCP session ids `/rpc` hands out with `initialize` and
 //! checks on later requests. Neither takes a lock: one atomic each on the request path.
 
@@ -50,12 +50,13 @@ impl Stall {
         (now < until).then(|| Duration::from_micros(until - now))
     }
 
-    /// Stalls from now for `d` (extending, never shortening, a stall under way).
-    fn start(&self, d: Duration) {
-        let until = self
-            .now_us()
-            .saturating_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-        self.until_us.fetch_max(until, Ordering::Relaxed);
+    /// Stalls from now for `d` (extending, never shortening, a stall under way); returns how
+    /// long from now the stall lasts.
+    fn start(&self, d: Duration) -> Duration {
+        let now = self.now_us();
+        let until = now.saturating_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        let until = self.until_us.fetch_max(until, Ordering::Relaxed).max(until);
+        Duration::from_micros(until - now)
     }
 }
 
@@ -80,9 +81,16 @@ pub(crate) async fn stall(
     if d > MAX_STALL {
         return json_error(StatusCode::BAD_REQUEST, "for is at most 60s");
     }
-    state.stall.start(d);
+    let left = state.stall.start(d);
     let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    axum::response::IntoResponse::into_response(Json(json!({ "stalled_ms": ms })))
+    // when it ends on the wall clock, so that a test can place it on a run's time line
+    let until = std::time::SystemTime::now() + left;
+    let until_unix_ms = until
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    axum::response::IntoResponse::into_response(Json(
+        json!({ "stalled_ms": ms, "until_unix_ms": until_unix_ms }),
+    ))
 }
 
 /// A time-bounded outage: requests arriving before it ends get `status` without being served.

@@ -1,6 +1,6 @@
 //! The built-in demo target (`hornet target`): an imitation of the MCP Gateway's REST, JSON-RPC,
 //! SSE, WebSocket and admin routes, so that shipped plans work with zero setup, plus test helpers
-//! (`/delay`, `/status`, `/bytes`), a notification fan-out (`/broadcast`), `/__stats`, the count of requests served per route that
+//! (`/delay`, `/capacity`, `/status`, `/bytes`), a notification fan-out (`/broadcast`), `/__stats`, the count of requests served per route that
 //! end-to-end tests compare Hornet's numbers with, `POST /__stall?for=2s` and
 //! `POST /__fail?for=4s` (see `control.rs`) and `POST /__leak?bytes_per_s=N` (a memory leak on
 //! purpose, for monitors: see `leak.rs`).
@@ -77,6 +77,8 @@ pub(crate) struct Inner {
     pub(crate) broadcasts: broadcast::Broadcasts,
     pub(crate) stall: control::Stall,
     pub(crate) outage: control::Outage,
+    /// The permits of `/capacity/{ms}`: a route of known capacity.
+    pub(crate) capacity: tokio::sync::Semaphore,
     pub(crate) mcp: control::McpSessions,
     pub(crate) leak: Arc<leak::Leak>,
     pub(crate) shutdown: CancellationToken,
@@ -110,6 +112,7 @@ fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
         broadcasts: broadcast::Broadcasts::default(),
         stall: control::Stall::new(),
         outage: control::Outage::new(),
+        capacity: tokio::sync::Semaphore::new(rest::CAPACITY_PERMITS),
         mcp: control::McpSessions::new(),
         leak: Arc::default(),
         shutdown,
@@ -145,6 +148,7 @@ fn build_router(cfg: TargetConfig, shutdown: CancellationToken) -> Router {
         )
         .route("/openapi.json", get(openapi::openapi))
         .route("/delay/{ms}", get(rest::delay))
+        .route("/capacity/{ms}", get(rest::capacity))
         .route("/status/{code}", get(rest::status))
         .route("/bytes/{n}", get(rest::bytes));
     Router::new()

@@ -188,6 +188,12 @@ fn document(state: &TargetState) -> Value {
     );
     for (path, param, example, summary) in [
         ("/delay/{ms}", "ms", 10, "Answers after ms milliseconds"),
+        (
+            "/capacity/{ms}",
+            "ms",
+            10,
+            "Holds one of 4 permits for ms milliseconds: at most 4000/ms answers a second",
+        ),
         ("/status/{code}", "code", 200, "Answers with this status"),
         ("/bytes/{n}", "n", 1024, "n bytes"),
     ] {

@@ -1,6 +1,6 @@
 //! The demo target's REST routes in the gateway's shape: the catalogues (list, read, create,
-//! delete, state), `/metrics`, `/openapi.json`, and the test helpers `/delay`, `/status`,
-//! `/bytes`. Handlers only translate HTTP to `store` calls; the data lives in `store.rs`.
+//! delete, state), `/metrics`, `/openapi.json`, and the test helpers `/delay`, `/capacity`,
+//! `/status`, `/bytes`. Handlers only translate HTTP to `store` calls; the data lives in `store.rs`.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -329,6 +329,29 @@ pub(crate) async fn delay(State(state): State<TargetState>, Path(ms): Path<Strin
     let ms = ms.min(60_000);
     tokio::select! {
         _ = tokio::time::sleep(Duration::from_millis(ms)) => Json(json!({"delayed_ms": ms})).into_response(),
+        _ = state.shutdown.cancelled() => json_error(StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
+    }
+}
+
+/// How many `/capacity/{ms}` requests are served at once.
+pub(crate) const CAPACITY_PERMITS: usize = 4;
+
+/// `GET /capacity/{ms}`: waits for one of [`CAPACITY_PERMITS`] permits, holds it for `ms` (at
+/// most 10 s), answers. A route of known capacity, `CAPACITY_PERMITS × 1000 / ms` answers a
+/// second: more load only makes the queue (and the latency) longer. 503 at once if the target
+/// stops.
+pub(crate) async fn capacity(State(state): State<TargetState>, Path(ms): Path<String>) -> Response {
+    let Ok(ms) = ms.parse::<u64>() else {
+        return bad_request("ms must be a whole number of milliseconds");
+    };
+    let ms = ms.min(10_000);
+    let served = async {
+        // the semaphore is never closed: acquiring fails only if it were
+        let _permit = state.capacity.acquire().await;
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    };
+    tokio::select! {
+        _ = served => Json(json!({"held_ms": ms})).into_response(),
         _ = state.shutdown.cancelled() => json_error(StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
     }
 }

@@ -74,6 +74,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/broadcast/events"),
     ("GET", "/broadcast/ws"),
     ("GET", "/delay/{ms}"),
+    ("GET", "/capacity/{ms}"),
     ("GET", "/status/{code}"),
     ("GET", "/bytes/{n}"),
 ];

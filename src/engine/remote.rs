@@ -129,6 +129,11 @@ pub fn launch_remote(
     let (done_tx, done_rx) = oneshot::channel();
     let shape = req.shape.as_ref().map(|s| s.name.clone());
     let seconds = aggregator.seconds();
+    let started_unix_ms = super::clock::now_ms()
+        + fleet
+            .start_at
+            .saturating_duration_since(Instant::now())
+            .as_millis() as i64;
     let actor = RemoteRun {
         aggregator,
         agents,
@@ -154,6 +159,7 @@ pub fn launch_remote(
             commands,
             snapshots,
             seconds,
+            started_unix_ms,
         },
         RunCompletion(done_rx),
     )

@@ -106,6 +106,8 @@ pub struct RunHandle {
     pub(super) commands: mpsc::UnboundedSender<Command>,
     pub(super) snapshots: watch::Receiver<Arc<Snapshot>>,
     pub(super) seconds: SecondLog,
+    /// When the run's clock started (its second 0), in ms since the epoch.
+    pub(super) started_unix_ms: i64,
 }
 
 impl RunHandle {
@@ -154,6 +156,12 @@ impl RunHandle {
     /// The latest snapshot, updated once a second and when the run ends.
     pub fn snapshots(&self) -> watch::Receiver<Arc<Snapshot>> {
         self.snapshots.clone()
+    }
+
+    /// When the run's clock started, in ms since the epoch: its stages, seconds and points count
+    /// from here (a local run's TLS and user setup come after it).
+    pub fn started_unix_ms(&self) -> i64 {
+        self.started_unix_ms
     }
 
     /// The run's closed seconds with their histograms (each one is in it before the snapshot
@@ -347,6 +355,7 @@ fn begin(
             commands,
             snapshots,
             seconds,
+            started_unix_ms,
         },
         RunCompletion(done_rx),
     ))

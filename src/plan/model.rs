@@ -551,6 +551,9 @@ pub enum ThresholdMetric {
     /// A `[monitor]` series' statistic (scope [`ThresholdScope::Monitor`]); the value is in the
     /// series' unit (bytes, percent, per second, count), a fraction for `growth`.
     Monitor(MonitorStat),
+    /// The seconds a shaped run takes to come back after a step of its load (`recovery < 30s`,
+    /// the worst step; `stats::stages` says how): judged on the stages, not on a snapshot.
+    Recovery,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,6 +8,7 @@
 use askama::Template;
 
 use super::settings::settings_rows;
+use super::stages::StageView;
 use crate::format::{fmt_bytes, fmt_duration, fmt_ms, fmt_pct, fmt_rps, fmt_utc};
 use crate::stats::snapshot::{FailureRow, Percentiles, Point, Snapshot, StatsRow};
 use crate::store::RunRecord;
@@ -150,6 +151,8 @@ pub struct Report {
     pub monitor_json: String,
     pub monitor_rows: Vec<[String; 7]>,
     pub monitor_js: &'static str,
+    /// A shaped run's stage analysis (its callers set it).
+    pub stages: Option<StageView>,
 }
 
 impl Report {
@@ -229,6 +232,7 @@ impl Report {
             monitor_json: "{\"series\":[]}".to_string(),
             monitor_rows: Vec::new(),
             monitor_js: MONITOR_JS,
+            stages: None,
         }
     }
 

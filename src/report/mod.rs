@@ -12,4 +12,5 @@ pub mod jtl;
 pub mod junit;
 pub mod monitor;
 pub mod settings;
+pub mod stages;
 pub mod table;

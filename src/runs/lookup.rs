@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::Runs;
 use crate::stats::aggregator::AGGREGATED;
 use crate::stats::snapshot::{Snapshot, StatsRow};
+use crate::stats::stages::StageAnalysis;
 use crate::stats::thresholds::Verdict;
 use crate::store::samples::{ArchiveStatus, SampleArchive};
 use crate::store::{RunLookup, RunRecord, StoreError};
@@ -94,6 +95,15 @@ impl Runs {
                         .to_string()
                 }),
             },
+        }
+    }
+
+    /// A shaped run's stage analysis: so far while it is live, else as stored with its final
+    /// numbers (None: the run had no shape, or its process stopped before the end).
+    pub fn stages_of(&self, record: &RunRecord) -> Option<StageAnalysis> {
+        match self.get(&record.id) {
+            Some(live) => live.stages(),
+            None => record.summary.as_ref().and_then(|s| s.stages.clone()),
         }
     }
 

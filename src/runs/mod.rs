@@ -21,8 +21,9 @@ use crate::store::RunSource;
 
 use crate::engine::clock::now_ms;
 use crate::engine::{self, EngineError, RunHandle};
-use crate::plan::model::{Threshold, UserClass};
+use crate::plan::model::{ShapeKind, Threshold, UserClass};
 use crate::stats::snapshot::{RunState, Snapshot};
+use crate::stats::stages::{self, SpanMerger, StageAnalysis};
 use crate::stats::tap::SampleTap;
 use crate::stats::thresholds::Verdict;
 use crate::stats::windows::{self, WindowJudge};
@@ -69,6 +70,12 @@ pub struct LiveRun {
     verdicts: Arc<OnceLock<Vec<Verdict>>>,
     /// The windowed thresholds' windows judged so far (fed by the recording each second).
     windows: Arc<Mutex<WindowJudge>>,
+    /// The run's shape, if it has one: its stages are analysed (`stats::stages`).
+    shape: Option<Arc<ShapeKind>>,
+    /// The final stage analysis, set with the final verdicts (None: no shape).
+    stages: Arc<OnceLock<Option<StageAnalysis>>>,
+    /// The stages' merged spans so far, shared by every reader of the analysis.
+    spans: Arc<Mutex<SpanMerger>>,
     /// Why the final numbers did not reach the history, if they did not (disk full).
     history_problem: Arc<OnceLock<String>>,
     /// The plan's `[monitor]` series as read so far; None: the run has no monitor.
@@ -93,21 +100,45 @@ impl LiveRun {
     }
 
     /// The final verdicts once the run has ended; until then, the thresholds judged on the
-    /// latest snapshot.
+    /// latest snapshot (and `recovery` on the stages so far).
     pub fn verdicts(&self) -> Vec<Verdict> {
-        match self.verdicts.get() {
-            Some(v) => v.clone(),
-            None => {
-                let snapshot = self.snapshot();
-                let judge = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-                let mut verdicts = windows::evaluate_all(&self.thresholds, &snapshot, &judge);
-                // monitor thresholds: their running values (judged again at the end)
-                if let Some(feed) = &self.monitors {
-                    feed.judge(&self.thresholds, &mut verdicts);
-                }
-                verdicts
-            }
+        if let Some(v) = self.verdicts.get() {
+            return v.clone();
         }
+        let snapshot = self.snapshot();
+        let mut verdicts = {
+            let judge = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+            windows::evaluate_all(&self.thresholds, &snapshot, &judge)
+        };
+        // monitor thresholds: their running values (judged again at the end)
+        if let Some(feed) = &self.monitors {
+            feed.judge(&self.thresholds, &mut verdicts);
+        }
+        if !self.thresholds.iter().any(stages::is_recovery) {
+            return verdicts;
+        }
+        let analysis = self.analyse(&snapshot);
+        stages::with_recovery(&self.thresholds, verdicts, analysis.as_ref())
+    }
+
+    /// The stage analysis of a shaped run: final once the run has ended, else so far.
+    pub fn stages(&self) -> Option<StageAnalysis> {
+        match self.stages.get() {
+            Some(final_analysis) => final_analysis.clone(),
+            None => self.analyse(&self.snapshot()),
+        }
+    }
+
+    fn analyse(&self, snapshot: &Snapshot) -> Option<StageAnalysis> {
+        let shape = self.shape.as_deref()?;
+        Some(recording::analyse_stages(
+            shape,
+            snapshot,
+            &self.thresholds,
+            false,
+            &self.handle.seconds(),
+            &self.spans,
+        ))
     }
 
     /// The run's monitor series as read so far (None: the plan has no `[monitor]`).
@@ -310,9 +341,12 @@ impl Runs {
                 return Err(e);
             }
         };
-        let started_at_ms = now_ms();
-        // the run's clock started as launch returned: the monitors' elapsed axis starts here
-        let monitor_started = tokio::time::Instant::now();
+        // the run's own clock: stages, seconds and the monitors' elapsed axis count from it
+        let started_at_ms = handle.started_unix_ms();
+        let since_start = u64::try_from(now_ms().saturating_sub(started_at_ms)).unwrap_or(0);
+        let monitor_started = tokio::time::Instant::now()
+            .checked_sub(std::time::Duration::from_millis(since_start))
+            .unwrap_or_else(tokio::time::Instant::now);
         let new = NewRun {
             id: id.clone(),
             plan_name: req.plan.name.clone(),
@@ -372,6 +406,9 @@ impl Runs {
             thresholds: req.thresholds.clone().into(),
             verdicts: Arc::new(OnceLock::new()),
             windows: Arc::new(Mutex::new(WindowJudge::new(req.thresholds.clone().into()))),
+            shape: req.shape.as_ref().map(|s| Arc::new(s.kind.clone())),
+            stages: Arc::new(OnceLock::new()),
+            spans: Arc::new(Mutex::new(SpanMerger::default())),
             history_problem: Arc::new(OnceLock::new()),
             monitors: monitor_run.as_ref().map(|m| m.feed.clone()),
         };
@@ -382,6 +419,9 @@ impl Runs {
             thresholds: live.thresholds.clone(),
             verdicts: live.verdicts.clone(),
             windows: live.windows.clone(),
+            shape: live.shape.clone(),
+            stages: live.stages.clone(),
+            spans: live.spans.clone(),
             history_problem: live.history_problem.clone(),
             monitor: monitor_run,
         };
@@ -495,6 +535,7 @@ pub fn summary(s: &Snapshot, peak_users: u32) -> RunSummary {
         warnings: s.warnings.clone(),
         agents: s.agents.clone(),
         lag: s.lag,
+        stages: None,
     }
 }
 

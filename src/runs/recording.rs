@@ -11,9 +11,10 @@ use super::{summary, STATS_EVERY};
 use crate::engine::clock::now_ms;
 use crate::engine::run::{RunCompletion, RunOutcome};
 use crate::engine::RunHandle;
-use crate::plan::model::Threshold;
+use crate::plan::model::{ShapeKind, Threshold};
 use crate::stats::seconds::SecondLog;
 use crate::stats::snapshot::{RunState, Snapshot};
+use crate::stats::stages::{self, ShapedRun, SpanMerger, StageAnalysis};
 use crate::stats::thresholds::{self, Verdict};
 use crate::stats::windows::{self, WindowJudge};
 use crate::store::{NamedHistogram, Store, StoreWriter};
@@ -24,6 +25,9 @@ pub(super) struct Judge {
     pub(super) verdicts: Arc<OnceLock<Vec<Verdict>>>,
     /// Shared with the live run, which reads its verdicts while the run goes.
     pub(super) windows: Arc<Mutex<WindowJudge>>,
+    pub(super) shape: Option<Arc<ShapeKind>>,
+    pub(super) stages: Arc<OnceLock<Option<StageAnalysis>>>,
+    pub(super) spans: Arc<Mutex<SpanMerger>>,
     pub(super) history_problem: Arc<OnceLock<String>>,
     /// The run's monitors, read until it ends; their series judge `monitor.…` thresholds.
     pub(super) monitor: Option<crate::monitor::MonitorRun>,
@@ -73,14 +77,16 @@ impl<'a> Recording<'a> {
             let snapshot = snapshots.borrow_and_update().clone();
             self.take_seconds(&seconds);
             self.observe(&handle, &snapshot);
+            self.judge_recovery_abort(&handle, &snapshot, &seconds);
         }
         match completion.wait().await {
             Ok(outcome) => {
                 self.take_seconds(&seconds);
                 self.windows().finish();
-                self.finish(outcome, store).await
+                self.finish(outcome, store, &seconds).await
             }
             Err(_) => {
+                let _ = self.judge.stages.set(None);
                 let _ = self.judge.verdicts.set(Vec::new());
                 // The run's actor died without a final snapshot: keep what was written.
                 if let Some(writer) = &self.writer {
@@ -178,7 +184,59 @@ impl<'a> Recording<'a> {
         }
     }
 
-    async fn finish(mut self, outcome: RunOutcome, store: Option<&Store>) {
+    /// `abort_on_fail` on a `recovery` threshold: judged once a second on the stages so far,
+    /// like the others; a step counts once it is back, or once its stage ended without.
+    fn judge_recovery_abort(
+        &mut self,
+        handle: &RunHandle,
+        snapshot: &Snapshot,
+        seconds: &SecondLog,
+    ) {
+        if self.stopped_by.is_some()
+            || snapshot.state.is_final()
+            || snapshot.state == RunState::Stopping
+        {
+            return;
+        }
+        let Some(shape) = self.judge.shape.as_deref() else {
+            return;
+        };
+        let due = |t: &Threshold| {
+            stages::is_recovery(t)
+                && t.abort_on_fail
+                && t.delay
+                    .is_none_or(|d| snapshot.elapsed_s >= d.as_secs_f64())
+        };
+        let thresholds = &self.judge.thresholds;
+        if !thresholds.iter().any(due) {
+            return;
+        }
+        let analysis = analyse_stages(
+            shape,
+            snapshot,
+            thresholds,
+            false,
+            seconds,
+            &self.judge.spans,
+        );
+        let failed = thresholds
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| due(t))
+            .find_map(|(i, t)| {
+                let v = stages::recovery_verdict(t, Some(&analysis));
+                (v.samples > 0 && !v.passed).then_some((i, v))
+            });
+        if let Some((i, mut verdict)) = failed {
+            verdict.stopped_run_at_s = Some(snapshot.elapsed_s);
+            tracing::info!(run = %self.id, threshold = %verdict.expression,
+                observed = %verdict.observed_text, "threshold failed: stopping the run");
+            handle.stop();
+            self.stopped_by = Some((i, verdict));
+        }
+    }
+
+    async fn finish(mut self, outcome: RunOutcome, store: Option<&Store>, seconds: &SecondLog) {
         let mut verdicts = {
             let windows = self.windows();
             windows::evaluate_all(&self.judge.thresholds, &outcome.snapshot, &windows)
@@ -193,6 +251,19 @@ impl<'a> Recording<'a> {
             // the run ended on this verdict: keep the numbers that stopped it
             verdicts[i] = verdict;
         }
+        let analysis = self.judge.shape.as_deref().map(|shape| {
+            let thresholds = &self.judge.thresholds;
+            analyse_stages(
+                shape,
+                &outcome.snapshot,
+                thresholds,
+                true,
+                seconds,
+                &self.judge.spans,
+            )
+        });
+        let verdicts = stages::with_recovery(&self.judge.thresholds, verdicts, analysis.as_ref());
+        let _ = self.judge.stages.set(analysis.clone());
         let _ = self.judge.verdicts.set(verdicts.clone());
         let Some(writer) = &self.writer else { return };
         let id = self.id;
@@ -218,13 +289,15 @@ impl<'a> Recording<'a> {
                 corrected_exact: h.corrected_exact,
             })
             .collect();
+        let mut final_summary = summary(&snapshot, peak_users);
+        final_summary.stages = analysis;
         writer.stats(
             id,
             snapshot.rows.clone(),
             snapshot.total.clone(),
             snapshot.failures.clone(),
             histograms,
-            summary(&snapshot, peak_users),
+            final_summary,
         );
         writer.finish(id, snapshot.state, now_ms());
         if let Err(e) = writer.flush().await {
@@ -238,4 +311,36 @@ impl<'a> Recording<'a> {
                 .set(format!("{problem}; the final numbers are not stored"));
         }
     }
+}
+
+/// The stage analysis of a shaped run at `snapshot` (`ended`: its final one), its stages
+/// merged from the run's kept seconds by `spans`.
+pub(super) fn analyse_stages(
+    shape: &ShapeKind,
+    snapshot: &Snapshot,
+    thresholds: &[Threshold],
+    ended: bool,
+    seconds: &SecondLog,
+    spans: &Mutex<SpanMerger>,
+) -> StageAnalysis {
+    // when each kept second began: a loaded machine's ticks come late, and later ones follow
+    let mut starts = Vec::new();
+    let mut at = 0.0;
+    for second in seconds.since(0) {
+        starts.push(at);
+        at += second.secs;
+    }
+    let run = ShapedRun {
+        shape,
+        series: &snapshot.series,
+        starts_s: &starts,
+        elapsed_s: snapshot.elapsed_s,
+        ended,
+    };
+    let rows = stages::needs_rows(thresholds);
+    // A std mutex: held while merging (no await), by one reader at a time.
+    let mut spans = spans.lock().unwrap_or_else(PoisonError::into_inner);
+    stages::analyse(&run, thresholds, &mut |a, b| {
+        spans.span(seconds, a, b, rows)
+    })
 }

@@ -10,6 +10,7 @@ pub mod recorder;
 pub mod sample;
 pub mod seconds;
 pub mod snapshot;
+pub mod stages;
 pub mod tap;
 pub mod thresholds;
 pub mod windows;

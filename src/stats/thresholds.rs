@@ -155,6 +155,10 @@ fn weight(row: &StatsRow) -> u64 {
 
 /// One threshold against one snapshot.
 pub fn evaluate(t: &Threshold, s: &Snapshot) -> Verdict {
+    if t.metric == ThresholdMetric::Recovery {
+        // judged on the run's stages (`stats::stages::with_recovery`); a snapshot has no step
+        return super::stages::recovery_verdict(t, None);
+    }
     let rows: Vec<&StatsRow> = match &t.scope {
         ThresholdScope::Aggregate => vec![&s.total],
         ThresholdScope::Name(name) => s
@@ -226,7 +230,8 @@ pub(super) fn unit_of(metric: ThresholdMetric) -> Unit {
         ThresholdMetric::Percentile(_)
         | ThresholdMetric::Avg
         | ThresholdMetric::Min
-        | ThresholdMetric::Max => Unit::Ms,
+        | ThresholdMetric::Max
+        | ThresholdMetric::Recovery => Unit::Ms,
         ThresholdMetric::ErrorRate
         | ThresholdMetric::Checks
         | ThresholdMetric::Loss
@@ -251,6 +256,7 @@ fn value(metric: ThresholdMetric, row: &StatsRow, s: &Snapshot) -> f64 {
         ThresholdMetric::Delivery => row.fanout.map_or(1.0, |f| f.delivery),
         // never a row's: a monitor scope selects no row
         ThresholdMetric::Monitor(_) => 0.0,
+        ThresholdMetric::Recovery => 0.0,
         ThresholdMetric::Checks => {
             let is_total = std::ptr::eq(row, &s.total);
             let failed: u64 = s

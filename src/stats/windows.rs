@@ -444,7 +444,8 @@ fn value(metric: ThresholdMetric, w: &WindowCounts) -> f64 {
         | ThresholdMetric::Loss
         | ThresholdMetric::Drop
         | ThresholdMetric::Delivery
-        | ThresholdMetric::Monitor(_) => 0.0,
+        | ThresholdMetric::Monitor(_)
+        | ThresholdMetric::Recovery => 0.0,
     }
 }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::stats::histogram::ExactStats;
 use crate::stats::snapshot::{AgentStatus, FailureRow, GeneratorLag, Point, RunState, StatsRow};
+use crate::stats::stages::StageAnalysis;
 use crate::stats::thresholds::Verdict;
 
 /// Who started a run.
@@ -131,6 +132,9 @@ pub struct RunSummary {
     /// The generator's lag over the run (paced and open-model starts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lag: Option<GeneratorLag>,
+    /// A shaped run's stage analysis, as it ended (set with the final numbers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<StageAnalysis>,
 }
 
 impl RunSummary {

@@ -436,6 +436,7 @@ fn run_json(state: &AppState, r: &RunRecord, with_plan: bool) -> Value {
         "ended_at_ms": r.ended_at_ms,
         "summary": summary,
         "thresholds": live.as_ref().map_or_else(|| r.verdicts.clone(), LiveRun::verdicts),
+        "stages": state.runs.stages_of(r),
         "links": links(&r.id),
     });
     if with_plan {

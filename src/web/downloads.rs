@@ -64,6 +64,9 @@ pub async fn get_run_file(
             let verdicts = state.runs.verdicts_of(&record);
             let mut body = report::json::summary_with_verdicts(&snapshot, &verdicts);
             report::json::add_monitors(&mut body, &state.runs.monitors_of(&record).await?);
+            if let Some(stages) = state.runs.stages_of(&record) {
+                body["stages"] = serde_json::to_value(stages).unwrap_or_default();
+            }
             body["id"] = serde_json::Value::String(id.clone());
             body["plan"] = serde_json::Value::String(record.plan_name.clone());
             body["settings"] = serde_json::to_value(&record.settings).unwrap_or_default();
@@ -91,6 +94,11 @@ pub async fn get_run_file(
             let monitors = state.runs.monitors_of(&record).await?;
             let mut html =
                 report::html::Report::new(&record, &snapshot, Some(lines)).with_monitors(&monitors);
+            html.stages = state
+                .runs
+                .stages_of(&record)
+                .as_ref()
+                .map(report::stages::StageView::new);
             // Its scripts are inline (the file must open offline): allow exactly those by nonce.
             let nonce = uuid::Uuid::new_v4().simple().to_string();
             let csp = format!(

@@ -1,6 +1,6 @@
 //! `GET /api/runs/{id}/events`: one SSE stream per page. Once a second (each new snapshot) it
 //! sends the statistics, failures and warnings as HTML fragments (`stats`, `failures`,
-//! `warnings`, `thresholds` and, for a run on agents, `agents`, swapped in
+//! `warnings`, `thresholds`, for a shaped run `stages` and, for a run on agents, `agents`, swapped in
 //! by htmx's `sse-swap`), the header numbers and the newest chart point as JSON (`tick`), the
 //! state when it changes (`state`), the monitor reads not sent yet (`monitor`), and `done` once the run's final numbers are stored; then it
 //! ends. It also ends when the server shuts down, or graceful shutdown would wait for it.
@@ -18,7 +18,10 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::error::ApiError;
 use super::state::AppState;
-use super::views::{AgentsTable, FailuresTable, StatsTable, ThresholdsList, WarningsList};
+use super::views::{
+    AgentsTable, FailuresTable, StagesSection, StatsTable, ThresholdsList, WarningsList,
+};
+use crate::report::stages::StageView;
 use crate::runs::LiveRun;
 use crate::stats::snapshot::Snapshot;
 
@@ -66,6 +69,7 @@ async fn follow(
         let mut events = snapshot_events(&snapshot, &mut last_state, &mut last_t);
         events.extend(thresholds_event(&live, true));
         events.extend(monitor_event(&live, &mut monitor_sent));
+        events.extend(stages_event(&live));
         for event in events {
             if tx.send(event).await.is_err() {
                 return;
@@ -92,6 +96,7 @@ async fn follow(
     // Recorded: the verdicts are the final ones.
     events.extend(thresholds_event(&live, false));
     events.extend(monitor_event(&live, &mut monitor_sent));
+    events.extend(stages_event(&live));
     for event in events {
         if tx.send(event).await.is_err() {
             return;
@@ -127,6 +132,18 @@ fn thresholds_event(live: &LiveRun, judged_so_far: bool) -> Option<Event> {
         Ok(html) => Some(Event::default().event("thresholds").data(html)),
         Err(e) => {
             tracing::warn!(error = %e, "thresholds fragment not rendered");
+            None
+        }
+    }
+}
+
+/// A shaped run's stage analysis, so far or final; none for a run without a shape.
+fn stages_event(live: &LiveRun) -> Option<Event> {
+    let stages = StageView::new(&live.stages()?);
+    match askama::Template::render(&StagesSection { stages }) {
+        Ok(html) => Some(Event::default().event("stages").data(html)),
+        Err(e) => {
+            tracing::warn!(error = %e, "stages fragment not rendered");
             None
         }
     }

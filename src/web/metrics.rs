@@ -1,9 +1,11 @@
 //! `GET /metrics`: the live runs of this process, and the newest finished run of the history,
 //! in Prometheus' text exposition format (0.0.4). Per (method, name): request and failure
 //! counters, the current RPS and a response-time summary (quantiles, `_sum`, `_count`); per run:
-//! users, current RPS and failures/s, elapsed time and the run state (one series per state,
-//! 1 for the current one); per live run with a `[monitor]`, each monitor series' latest read
-//! (`hornet_monitor_value`). Every series carries `run_id` and `plan`.
+//! users, current RPS and failures/s, elapsed time, the generator's lag and the run state (one
+//! series per state, 1 for the current one); per threshold: whether it holds (judged so far while the run goes,
+//! final after) and its observed value and limit in base units (seconds, a ratio, per second);
+//! per live run with a `[monitor]`, each monitor series' latest read (`hornet_monitor_value`).
+//! Every series carries `run_id` and `plan`.
 //!
 //! Hand-written rather than through a client crate: the numbers already exist in each run's
 //! `Snapshot`, a scrape only formats them, and the Rust Prometheus clients have no summary type.
@@ -20,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 use super::state::AppState;
 use crate::stats::snapshot::{RunState, Snapshot, StatsRow};
+use crate::stats::thresholds::{Unit, Verdict};
 use crate::store::RunFilter;
 
 /// Content type of the text format.
@@ -32,15 +35,24 @@ pub struct MetricsRun<'a> {
     pub id: &'a str,
     pub plan: &'a str,
     pub snapshot: &'a Snapshot,
+    pub verdicts: &'a [Verdict],
 }
 
 pub async fn get_metrics(
     axum::extract::State(state): State<AppState>,
 ) -> Result<Response, ApiError> {
     let live = state.runs.live();
-    let mut snapshots: Vec<(String, String, Arc<Snapshot>)> = live
+    let mut snapshots: Vec<(String, String, Arc<Snapshot>, Vec<Verdict>)> = live
         .iter()
-        .map(|r| (r.id.clone(), r.record.plan_name.clone(), r.snapshot()))
+        .map(|r| {
+            let verdicts = state.runs.verdicts_of(&r.record);
+            (
+                r.id.clone(),
+                r.record.plan_name.clone(),
+                r.snapshot(),
+                verdicts,
+            )
+        })
         .collect();
     // After a run ends its final numbers stay visible until the next one starts, so that the
     // last scrape of a short run is not lost.
@@ -54,15 +66,22 @@ pub async fn get_metrics(
     if let Some(record) = newest.first() {
         if record.state.is_final() && !live.iter().any(|r| r.id == record.id) {
             let snapshot = state.runs.snapshot_of(record).await?;
-            snapshots.push((record.id.clone(), record.plan_name.clone(), snapshot));
+            let verdicts = record.verdicts.clone();
+            snapshots.push((
+                record.id.clone(),
+                record.plan_name.clone(),
+                snapshot,
+                verdicts,
+            ));
         }
     }
     let runs: Vec<MetricsRun<'_>> = snapshots
         .iter()
-        .map(|(id, plan, s)| MetricsRun {
+        .map(|(id, plan, s, verdicts)| MetricsRun {
             id,
             plan,
             snapshot: s,
+            verdicts,
         })
         .collect();
     let mut text = render(&runs);
@@ -119,7 +138,57 @@ pub fn render(runs: &[MetricsRun<'_>]) -> String {
     run_families(&mut out, runs);
     name_families(&mut out, runs);
     response_time_summary(&mut out, runs);
+    threshold_families(&mut out, runs);
     out
+}
+
+/// Per threshold (labelled with its expression as written): 1 when it holds, else 0; its
+/// observed value and its limit in base units, with the unit as a label.
+fn threshold_families(out: &mut String, runs: &[MetricsRun<'_>]) {
+    let per_verdict: [VerdictFamily; 3] = [
+        (
+            "hornet_threshold_passed",
+            "1 when the threshold holds (judged so far while the run goes), else 0",
+            |v| if v.passed { 1.0 } else { 0.0 },
+        ),
+        (
+            "hornet_threshold_observed",
+            "The threshold's observed value (the worst row, window or step), in base units",
+            |v| base_unit(v.unit).1 * v.observed,
+        ),
+        (
+            "hornet_threshold_limit",
+            "The threshold's limit, in base units",
+            |v| base_unit(v.unit).1 * v.threshold,
+        ),
+    ];
+    for (name, help, value) in per_verdict {
+        family(out, name, "gauge", help, |out| {
+            for r in runs {
+                for v in r.verdicts {
+                    let unit = base_unit(v.unit).0;
+                    let labels = if name == "hornet_threshold_passed" {
+                        run_labels(r, &[("threshold", &v.expression)])
+                    } else {
+                        run_labels(r, &[("threshold", &v.expression), ("unit", unit)])
+                    };
+                    sample(out, name, &labels, value(v));
+                }
+            }
+        });
+    }
+}
+
+/// A verdict unit's Prometheus base unit and the factor that converts to it.
+fn base_unit(unit: Unit) -> (&'static str, f64) {
+    match unit {
+        Unit::Ms => ("seconds", 0.001),
+        Unit::Ratio => ("ratio", 1.0),
+        Unit::PerSecond => ("per_second", 1.0),
+        Unit::Bytes => ("bytes", 1.0),
+        Unit::Percent => ("percent", 1.0),
+        Unit::Count => ("count", 1.0),
+    }
 }
 
 /// Per run: the state (one series per state, 1 for the current one) and the run's gauges.
@@ -166,6 +235,18 @@ fn run_families(out: &mut String, runs: &[MetricsRun<'_>]) {
             }
         });
     }
+    let lag = "hornet_generator_lag_seconds";
+    let help = "How late the generator began paced and open-model starts (p50, p99, max), \
+                for runs that have such starts";
+    family(out, lag, "gauge", help, |out| {
+        for r in runs {
+            if let Some(l) = &r.snapshot.lag {
+                for (q, ms) in [("0.5", l.p50_ms), ("0.99", l.p99_ms), ("1", l.max_ms)] {
+                    sample(out, lag, &run_labels(r, &[("quantile", q)]), ms / 1000.0);
+                }
+            }
+        }
+    });
 }
 
 /// Per (method, name): the request and failure counters and the current RPS.
@@ -230,6 +311,8 @@ fn response_time_summary(out: &mut String, runs: &[MetricsRun<'_>]) {
 
 /// Name, HELP and value of a per-run gauge.
 type RunGauge = (&'static str, &'static str, fn(&Snapshot) -> f64);
+/// Name, HELP and value of a per-threshold gauge.
+type VerdictFamily = (&'static str, &'static str, fn(&Verdict) -> f64);
 /// Name, TYPE, HELP and value of a per-name family.
 type NameFamily = (
     &'static str,
@@ -350,7 +433,12 @@ mod tests {
             cancelled: 0,
             skipped: 0,
             agents: Vec::new(),
-            lag: None,
+            lag: Some(crate::stats::snapshot::GeneratorLag {
+                starts: 40,
+                p50_ms: 0.5,
+                p99_ms: 12.0,
+                max_ms: 30.0,
+            }),
         }
     }
 
@@ -392,10 +480,29 @@ mod tests {
     #[test]
     fn every_family_has_help_and_type_and_exact_samples() {
         let s = snapshot();
+        let verdict = |expression: &str, passed, observed, threshold, unit| Verdict {
+            expression: expression.into(),
+            passed,
+            observed,
+            observed_text: String::new(),
+            threshold,
+            unit,
+            samples: 10,
+            row: None,
+            abort_on_fail: false,
+            stopped_run_at_s: None,
+            window: None,
+        };
+        let verdicts = [
+            verdict("p95 < 300ms", true, 212.5, 300.0, Unit::Ms),
+            verdict("'/a'.error_rate < 1%", false, 0.125, 0.01, Unit::Ratio),
+            verdict("rps > 100", false, 50.0, 100.0, Unit::PerSecond),
+        ];
         let text = render(&[MetricsRun {
             id: "run-1",
             plan: "Demo \"plan\"",
             snapshot: &s,
+            verdicts: &verdicts,
         }]);
         let run = r#"run_id="run-1",plan="Demo \"plan\"""#;
         let a = format!(r#"{run},method="GET",name="/a\"b\\c\nd""#);
@@ -406,6 +513,9 @@ mod tests {
             format!("hornet_run_current_rps{{{run}}} 5"),
             format!("hornet_run_current_failures_per_second{{{run}}} 0.25"),
             format!("hornet_run_elapsed_seconds{{{run}}} 3.5"),
+            format!("hornet_generator_lag_seconds{{{run},quantile=\"0.5\"}} 0.0005"),
+            format!("hornet_generator_lag_seconds{{{run},quantile=\"0.99\"}} 0.012"),
+            format!("hornet_generator_lag_seconds{{{run},quantile=\"1\"}} 0.03"),
             format!("hornet_requests_total{{{a}}} 8"),
             format!("hornet_request_failures_total{{{a}}} 1"),
             format!("hornet_requests_current_rps{{{a}}} 2.5"),
@@ -414,6 +524,20 @@ mod tests {
             format!("hornet_response_time_seconds_sum{{{a}}} 0.1"),
             format!("hornet_response_time_seconds_count{{{a}}} 8"),
             format!("hornet_requests_total{{{run},method=\"\",name=\"(other)\"}} 2"),
+            format!("hornet_threshold_passed{{{run},threshold=\"p95 < 300ms\"}} 1"),
+            format!("hornet_threshold_passed{{{run},threshold=\"'/a'.error_rate < 1%\"}} 0"),
+            format!(
+                "hornet_threshold_observed{{{run},threshold=\"p95 < 300ms\",unit=\"seconds\"}} 0.2125"
+            ),
+            format!(
+                "hornet_threshold_limit{{{run},threshold=\"p95 < 300ms\",unit=\"seconds\"}} 0.3"
+            ),
+            format!(
+                "hornet_threshold_observed{{{run},threshold=\"'/a'.error_rate < 1%\",unit=\"ratio\"}} 0.125"
+            ),
+            format!(
+                "hornet_threshold_limit{{{run},threshold=\"rps > 100\",unit=\"per_second\"}} 100"
+            ),
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
         }
@@ -438,9 +562,9 @@ mod tests {
                 .unwrap_or(name);
             assert_eq!(announced.last().map(String::as_str), Some(family), "{line}");
         }
-        assert_eq!(announced.len(), 9);
+        assert_eq!(announced.len(), 13);
         // no run: every family, no sample
         let empty = render(&[]);
-        assert_eq!(empty.lines().count(), 18, "{empty}");
+        assert_eq!(empty.lines().count(), 26, "{empty}");
     }
 }

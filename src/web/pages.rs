@@ -15,6 +15,7 @@ use super::state::AppState;
 use super::views::{IndexPage, PlanView, RunPage, RunRow, RunsPage, ThresholdView};
 use crate::plan::duration::parse_duration;
 use crate::plan::library::DEMO_KEY;
+use crate::report::stages::StageView;
 use crate::request::StartInput;
 use crate::runs::lookup::KeptSamples;
 use crate::store::{RunFilter, RunSource};
@@ -254,7 +255,9 @@ async fn show_run(
     let snapshot = state.runs.snapshot_of(&record).await?;
     let kept = state.runs.samples_of(&record);
     let monitors = state.runs.monitors_of(&record).await?;
+    let stages = state.runs.stages_of(&record);
     let mut page = RunPage::new(record, &snapshot, live.is_some());
+    page.stages = stages.as_ref().map(StageView::new);
     // a live run with a monitor shows its box at once (the charts fill in with the reads)
     page.has_monitors = monitors.series.iter().any(|s| !s.points.is_empty())
         || live.as_ref().is_some_and(|l| l.monitors().is_some());

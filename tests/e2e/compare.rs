@@ -12,6 +12,7 @@ use crate::helpers::{hornet, spawn_app_with_plan, TestApp};
 const PLAN: &str = r#"
 name = "cmp"
 host = "http://127.0.0.1:1"
+thresholds = ["'probe'.p95 < 10s", "error_rate < 0.01%"]
 
 [defaults]
 headers = { Authorization = "Bearer demo-token" }
@@ -273,6 +274,35 @@ async fn a_slowed_run_is_a_regression_in_the_cli_the_page_and_metrics_match_the_
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
     }
+    // its threshold verdicts: the stored ones, the observed p95 in seconds
+    let (_, run) = app.get_json(&format!("/api/runs/{b}")).await;
+    let p95_ms = run["thresholds"][0]["observed"].as_f64().expect("observed");
+    let run_labels = format!("run_id=\"{b}\",plan=\"cmp\"");
+    let p95 = format!("{run_labels},threshold=\"'probe'.p95 < 10s\"");
+    let errors = format!("{run_labels},threshold=\"error_rate < 0.01%\"");
+    for line in [
+        format!("hornet_threshold_passed{{{p95}}} 1"),
+        format!("hornet_threshold_passed{{{errors}}} 1"),
+        format!("hornet_threshold_limit{{{p95},unit=\"seconds\"}} 10"),
+        format!("hornet_threshold_limit{{{errors},unit=\"ratio\"}} 0.0001"),
+        format!("hornet_threshold_observed{{{errors},unit=\"ratio\"}} 0"),
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
+    }
+    let observed = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!(
+                "hornet_threshold_observed{{{p95},unit=\"seconds\"}} "
+            ))
+        })
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no observed p95\n{text}"));
+    assert!(
+        (observed - p95_ms / 1000.0).abs() < 1e-9,
+        "{observed} vs {p95_ms} ms"
+    );
+    assert!(p95_ms > 50.0, "the slow class waits 50 ms: {p95_ms}");
     assert!(!text.contains(&a), "only the newest finished run: {text}");
     promtool_check(&text);
     app.stop().await;
@@ -384,6 +414,13 @@ async fn a_locust_script_swarms_reads_resets_and_stops() {
     assert!(
         metrics.contains(&format!(
             "hornet_run_state{{run_id=\"{id}\",plan=\"cmp\",state=\"running\"}} 1"
+        )),
+        "{metrics}"
+    );
+    // and its thresholds as judged so far
+    assert!(
+        metrics.contains(&format!(
+            "hornet_threshold_passed{{run_id=\"{id}\",plan=\"cmp\",threshold=\"error_rate < 0.01%\"}} 1"
         )),
         "{metrics}"
     );

@@ -76,7 +76,7 @@ const BAD: &[(&str, &[&str])] = &[
         "bad_thresholds.toml",
         &[
             r#"2:10: expected a duration such as 300ms or 1.5s, found "300""#,
-            r#"3:4: expected a metric: p50, p66, p75, p80, p90, p95, p98, p99, p99.9, p99.99, p100, avg, min, max, error_rate, rps, checks, loss, drop or delivery, found "p42x""#,
+            r#"3:4: expected a metric: p50, p66, p75, p80, p90, p95, p98, p99, p99.9, p99.99, p100, avg, min, max, error_rate, rps, checks, loss, drop, delivery or recovery, found "p42x""#,
             r#"4:4: expected a request kind in upper case (GET, POST, PUT, PATCH, DELETE, HEAD, SSE, WS, RPC, FANOUT) or a 'quoted name', found "get""#,
             r#"5:8: expected a comparison: <, <=, > or >=, found "= 1s""#,
             r#"6:17: expected a percentage such as 1% or a fraction from 0 to 1, found "5""#,

@@ -478,7 +478,16 @@ async fn the_stall_trigger_holds_every_request_until_it_ends() {
         .expect("POST");
     assert_eq!(stall.status(), 200);
     let body: serde_json::Value = stall.json().await.expect("JSON");
-    assert_eq!(body, serde_json::json!({"stalled_ms": 400}));
+    assert_eq!(body["stalled_ms"], 400);
+    // when it ends, on the wall clock: 400 ms from now (give or take a loaded machine)
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let until = body["until_unix_ms"].as_i64().expect("until_unix_ms");
+    assert!(
+        (now_ms..now_ms + 450).contains(&until),
+        "{until} vs now {now_ms}"
+    );
     let started = std::time::Instant::now();
     let health = http.get(format!("{url}/health")).send().await.expect("GET");
     assert_eq!(health.status(), 200);

@@ -290,7 +290,7 @@ impl<'s, 't> Validator<'s, 't> {
         // its own errors are reported: its thresholds wait for a valid one
         self.monitor_failed = monitor_text.is_some() && monitor.is_none();
         let thresholds = field(root, "thresholds")
-            .map(|(_, v)| self.thresholds(v))
+            .map(|(_, v)| self.thresholds(v, !shapes.is_empty()))
             .unwrap_or_default();
 
         let hash = sha2::Sha256::digest(self.src.text.as_bytes());

@@ -16,7 +16,7 @@ const KIND_SCOPES: &[&str] = &[
 ];
 pub(super) const METRIC_EXPECTED: &str =
     "a metric: p50, p66, p75, p80, p90, p95, p98, p99, p99.9, p99.99, p100, avg, min, max, \
-     error_rate, rps, checks, loss, drop or delivery";
+     error_rate, rps, checks, loss, drop, delivery or recovery";
 
 /// Parses a threshold such as `p95 < 300ms`, `error_rate < 1%`, `'/tools/[id]'.p99 < 500ms` or,
 /// judged on every 30-second window, `p95[30s] < 500ms` (as `--threshold` takes it). The error reads "expected ..., found ...".
@@ -25,7 +25,8 @@ pub fn parse_threshold(expr: &str) -> Result<Threshold, String> {
 }
 
 impl Validator<'_, '_> {
-    pub(super) fn thresholds(&mut self, v: &Val<'_>) -> Vec<Threshold> {
+    /// `has_shapes`: a `recovery` threshold needs a shape to have steps.
+    pub(super) fn thresholds(&mut self, v: &Val<'_>, has_shapes: bool) -> Vec<Threshold> {
         let expected = "thresholds: an array of strings such as \"p95 < 300ms\"";
         let Some(items) = self.array(v, expected) else {
             return Vec::new();
@@ -59,6 +60,15 @@ impl Validator<'_, '_> {
                 continue;
             };
             match threshold_parts(expr) {
+                Ok(th) if th.metric == ThresholdMetric::Recovery && !has_shapes => {
+                    let at = self.src.offset_in_string(&expr_val.span(), expr, 0);
+                    self.err(
+                        at,
+                        "a plan with [shapes.NAME] for recovery (it is judged on a shape's steps)"
+                            .to_string(),
+                        format!("{expr:?} in a plan without shapes"),
+                    );
+                }
                 Ok(mut th) => {
                     if let Some((e, f)) = self.monitor_problem(&th, abort_on_fail) {
                         let at = self.src.offset_in_string(&expr_val.span(), expr, 0);
@@ -326,6 +336,9 @@ fn threshold_parts(expr: &str) -> Result<Threshold, Failure> {
         ));
     }
     let (op, value_start) = threshold_op(expr, skip_ws(expr, metric_end))?;
+    if metric == ThresholdMetric::Recovery {
+        recovery_form(&scope, op, skip_ws(expr, 0), skip_ws(expr, metric_end))?;
+    }
     let value = threshold_value(metric, expr[value_start..].trim_end(), value_start)?;
     Ok(Threshold {
         source: expr.trim().to_string(),
@@ -448,6 +461,36 @@ fn threshold_scope(expr: &str, i: usize) -> Result<(ThresholdScope, usize), Fail
     }
 }
 
+/// `recovery` is the whole run's worst step, and only an upper limit makes sense.
+fn recovery_form(
+    scope: &ThresholdScope,
+    op: CompareOp,
+    scope_start: usize,
+    op_start: usize,
+) -> Result<(), Failure> {
+    if *scope != ThresholdScope::Aggregate {
+        return Err((
+            scope_start,
+            "recovery without a scope (it is the worst step of the shape), e.g. recovery < 30s"
+                .to_string(),
+            "a scoped recovery".to_string(),
+        ));
+    }
+    if matches!(op, CompareOp::Gt | CompareOp::Ge) {
+        return Err((
+            op_start,
+            "< or <= after recovery (a limit on the seconds to recover)".to_string(),
+            if op == CompareOp::Gt {
+                "\">\""
+            } else {
+                "\">=\""
+            }
+            .to_string(),
+        ));
+    }
+    Ok(())
+}
+
 /// The comparison at `i` and where the value after it starts.
 fn threshold_op(expr: &str, i: usize) -> Result<(CompareOp, usize), Failure> {
     let rest = &expr[i..];
@@ -475,7 +518,8 @@ fn threshold_value(metric: ThresholdMetric, value_text: &str, i: usize) -> Resul
         ThresholdMetric::Percentile(_)
         | ThresholdMetric::Avg
         | ThresholdMetric::Min
-        | ThresholdMetric::Max => match parse_duration(value_text) {
+        | ThresholdMetric::Max
+        | ThresholdMetric::Recovery => match parse_duration(value_text) {
             Ok(d) => d.as_nanos() as f64 / 1000.0,
             Err(_) => {
                 return Err((
@@ -549,6 +593,7 @@ fn parse_metric(s: &str) -> Option<ThresholdMetric> {
         "loss" => ThresholdMetric::Loss,
         "drop" => ThresholdMetric::Drop,
         "delivery" => ThresholdMetric::Delivery,
+        "recovery" => ThresholdMetric::Recovery,
         _ => {
             let n = s.strip_prefix('p')?;
             if n.is_empty() || !n.chars().all(|c| c.is_ascii_digit() || c == '.') {

@@ -19,7 +19,7 @@ use askama_web::WebTemplate;
 
 pub use history::{RunRow, RunsPage};
 pub use index::{ClassView, IndexPage, PlanView, TaskView};
-pub use run::{series_json, RatioView, RunPage, ThresholdView, ThresholdsList};
+pub use run::{series_json, RatioView, RunPage, StagesSection, ThresholdView, ThresholdsList};
 pub use tables::{AgentsTable, FailuresTable, RowView, StatsTable, StatsView, WarningsList};
 
 /// Any HTML error page; pair it with its status: `(StatusCode, ErrorPage)`.

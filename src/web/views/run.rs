@@ -10,6 +10,7 @@ use super::tables::{AgentView, AgentsTable, StatsView};
 use crate::format::{fmt_duration, fmt_pct, fmt_rps, fmt_share, fmt_utc, iso_utc};
 use crate::report::html::script_json;
 use crate::report::settings::settings_rows;
+use crate::report::stages::StageView;
 use crate::stats::snapshot::{FailureRow, Point, Snapshot};
 use crate::stats::thresholds::Verdict;
 use crate::store::model::{Ratio, RunRecord};
@@ -30,6 +31,14 @@ impl ThresholdsList {
             judged_so_far,
         }
     }
+}
+
+/// The `stages` SSE event's data: `partials/stages.html` alone, each second while a shaped run
+/// goes and once more with the final analysis.
+#[derive(Template)]
+#[template(path = "partials/stages.html")]
+pub struct StagesSection {
+    pub stages: StageView,
 }
 
 /// One threshold verdict, formatted for the run page's Thresholds section.
@@ -148,6 +157,8 @@ pub struct RunPage {
     pub thresholds: Vec<ThresholdView>,
     /// Same field names as [`ThresholdsList`]: the verdicts are not final yet.
     pub judged_so_far: bool,
+    /// A shaped run's stage analysis (so far while it runs; `pages.rs` sets it).
+    pub stages: Option<StageView>,
     /// `series_json(&snapshot.series)`: the only `|safe` value.
     pub series_json: String,
     /// A run on agents: the Agents view (same field names as [`AgentsTable`]).
@@ -191,6 +202,7 @@ impl RunPage {
             settings: settings_rows(&run),
             thresholds: ThresholdView::list(&run.verdicts, false),
             judged_so_far: live,
+            stages: None,
             series_json: series_json(&snapshot.series),
             agents: agents.agents,
             lost: agents.lost,
@@ -264,6 +276,68 @@ mod tests {
         assert_escaped(&html);
         // htmx must not load before the body it processes exists in the page.
         assert!(html.find("series-data").unwrap() < html.find("htmx.min.js").unwrap());
+    }
+
+    #[test]
+    fn a_shaped_run_shows_its_stages_live_and_stored() {
+        use crate::stats::stages::{LoadModel, StageAnalysis, StageRow, StageState};
+        let analysis = StageAnalysis {
+            model: LoadModel::Rate,
+            stages: vec![StageRow {
+                index: 1,
+                from_s: 0.0,
+                to_s: 30.0,
+                target: 20.0,
+                state: StageState::Running,
+                seconds: 12,
+                achieved: 3.5,
+                requests: 240,
+                failures: 0,
+                rps: 20.0,
+                p50_ms: 4.0,
+                p95_ms: 9.5,
+                p99_ms: 12.0,
+                error_rate: 0.0,
+                steady: None,
+            }],
+            steps: Vec::new(),
+            breaking_point: None,
+            complete: false,
+        };
+        for live in [true, false] {
+            let state = if live {
+                RunState::Running
+            } else {
+                RunState::Stopped
+            };
+            let mut page = RunPage::new(record(state), &snapshot(state), live);
+            page.stages = Some(StageView::new(&analysis));
+            let html = page.render().unwrap();
+            let section = if live {
+                r#"<div class="stages-section" id="stages" sse-swap="stages">"#
+            } else {
+                r#"<div class="stages-section" id="stages">"#
+            };
+            assert!(html.contains(section), "{html}");
+            for needle in [
+                "<td>0s–30s</td>",
+                "<td>20/s</td>",
+                "<th scope=\"col\" class=\"num\">In flight</th>",
+                "<td class=\"num\">9.50</td>",
+                "no breaking point so far",
+            ] {
+                assert!(html.contains(needle), "missing {needle:?}");
+            }
+        }
+        // a run without a shape has no section
+        let html = RunPage::new(
+            record(RunState::Stopped),
+            &snapshot(RunState::Stopped),
+            false,
+        )
+        .render()
+        .unwrap();
+        assert!(!html.contains("stages-section"));
     }
 
     #[test]

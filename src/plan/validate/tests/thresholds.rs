@@ -168,3 +168,32 @@ fn windowed_threshold_errors_point_at_the_window() {
         "expected a window of whole seconds from 1s to 24h, such as 30s or 1m, found \"2d\""
     );
 }
+
+#[test]
+fn recovery_needs_a_plan_with_shapes_and_an_upper_limit() {
+    let e = errors(&format!(
+        "thresholds = [\"p95 < 1s\", \"recovery < 30s\"]\n{HEAD}tasks = [ {{ get = \"/\" }} ]\n"
+    ));
+    assert_eq!(
+        e,
+        ["x.toml:1:28: expected a plan with [shapes.NAME] for recovery (it is judged on a shape's steps), found \"recovery < 30s\" in a plan without shapes"]
+    );
+    let shaped = |th: &str| {
+        errors(&format!(
+            "thresholds = [{th}]\n{HEAD}tasks = [ {{ get = \"/\" }} ]\n[shapes.spike]\nstages = [ {{ duration = \"10s\", users = 1 }}, {{ duration = \"10s\", users = 9 }} ]\n"
+        ))
+    };
+    assert!(shaped("\"recovery < 30s\", { expr = \"recovery <= 1m\" }").is_empty());
+    assert_eq!(
+        shaped("\"recovery >= 30s\""),
+        ["x.toml:1:25: expected < or <= after recovery (a limit on the seconds to recover), found \">=\""]
+    );
+    assert_eq!(
+        shaped("\"GET.recovery < 30s\""),
+        ["x.toml:1:16: expected recovery without a scope (it is the worst step of the shape), e.g. recovery < 30s, found a scoped recovery"]
+    );
+    let p = ok(&format!(
+        "thresholds = [\"recovery < 30s\"]\n{HEAD}tasks = [ {{ get = \"/\" }} ]\n[shapes.s]\nstages = [ {{ duration = \"1s\", users = 1 }} ]\n"
+    ));
+    assert_eq!(p.thresholds[0].metric, ThresholdMetric::Recovery);
+}
