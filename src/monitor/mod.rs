@@ -338,7 +338,15 @@ struct Source {
     counters: HashMap<String, (f64, f64)>,
     /// The processes' CPU seconds at the last read, and its time.
     cpu: Option<(HashMap<u32, f64>, f64)>,
+    /// Reads of this source so far, and the selectors that matched in one of them.
+    reads: u32,
+    matched: std::collections::HashSet<String>,
 }
+
+/// A selector that has matched nothing in this many reads is said to match nothing: a counter
+/// the load creates (a route's first request) is missing from the first read or two, and that is
+/// no problem (seen on Prometheus's own `prometheus_http_requests_total{handler=…}`).
+const READS_BEFORE_NO_MATCH: u32 = 3;
 
 impl Source {
     fn new(name: &str, kind: SourceKind, timeout: Duration) -> Source {
@@ -349,6 +357,8 @@ impl Source {
             client: UserHttp::new(HttpShared::new()),
             counters: HashMap::new(),
             cpu: None,
+            reads: 0,
+            matched: std::collections::HashSet::new(),
         }
     }
 
@@ -363,11 +373,19 @@ impl Source {
                 let (readings, _bad_lines) = prometheus::read(&text, &selectors);
                 let mut out = Vec::new();
                 let mut missing = Vec::new();
+                self.reads += 1;
                 for (sel, reading) in selectors.iter().zip(readings) {
                     let Some(r) = reading else {
-                        missing.push(sel.text.as_str());
+                        // gone after it was there, or never there in the first reads
+                        if self.matched.contains(&sel.series) || self.reads >= READS_BEFORE_NO_MATCH
+                        {
+                            missing.push(sel.text.as_str());
+                        }
                         continue;
                     };
+                    if !self.matched.contains(&sel.series) {
+                        self.matched.insert(sel.series.clone());
+                    }
                     let unit = MonitorUnit::of_metric(&sel.metric, r.counter);
                     if r.counter {
                         let previous = self.counters.insert(sel.series.clone(), (r.value, t_s));

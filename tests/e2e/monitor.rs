@@ -237,7 +237,8 @@ process = [ {{ name = "nothing", pid_file = "/nonexistent/hornet-test.pid" }} ]
     );
     let (_dir, plan) = plan_file("dead.toml", &plan);
     let out = hornet_run(&plan, &url)
-        .args(["-u", "1", "-r", "10", "-t", "3s", "--no-history"])
+        // 4 s: a selector that matches nothing is said so from its third read on
+        .args(["-u", "1", "-r", "10", "-t", "4s", "--no-history"])
         .args(["--threshold", "error_rate < 1%"])
         .output()
         .await;
