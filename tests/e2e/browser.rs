@@ -634,6 +634,14 @@ async fn a_run_started_from_the_form_streams_stats_and_charts_then_reloads_as_th
         "[sse-connect, data-live, controls]"
     );
     assert_eq!(fresh.text_of("run-state").await.as_deref(), Some("stopped"));
+    // no paced class: no lag figure, and no empty "Lag p50/p99" box in the top bar
+    let lag_shown = fresh
+        .js(
+            "var e = document.getElementById('run-lag-stat'); return !!e && getComputedStyle(e).display !== 'none';",
+            vec![],
+        )
+        .await;
+    assert_eq!(lag_shown, json!(false), "the lag box of an unpaced run");
     let report = fresh.stats().await.expect("stats table");
     assert_eq!(report.total_name, "Aggregated");
     assert_eq!(report.total, page_total, "the report shows the same count");
