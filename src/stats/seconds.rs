@@ -143,20 +143,30 @@ pub struct WindowStats {
 impl WindowStats {
     /// Requests per second over the window's real length.
     pub fn rps(&self) -> f64 {
-        if self.secs > 0.0 {
-            self.requests as f64 / self.secs
-        } else {
-            0.0
-        }
+        per_second(self.requests, self.secs)
     }
 
     /// Failed share of the window's requests (0 without requests).
     pub fn error_rate(&self) -> f64 {
-        if self.requests == 0 {
-            0.0
-        } else {
-            self.failures as f64 / self.requests as f64
-        }
+        share(self.failures, self.requests)
+    }
+}
+
+/// `n` over `secs` seconds (0 over no time).
+fn per_second(n: u64, secs: f64) -> f64 {
+    if secs > 0.0 {
+        n as f64 / secs
+    } else {
+        0.0
+    }
+}
+
+/// `part` of `whole` (0 of nothing).
+fn share(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
     }
 }
 
@@ -176,19 +186,11 @@ pub struct WindowCounts {
 
 impl WindowCounts {
     pub fn rps(&self) -> f64 {
-        if self.secs > 0.0 {
-            self.requests as f64 / self.secs
-        } else {
-            0.0
-        }
+        per_second(self.requests, self.secs)
     }
 
     pub fn error_rate(&self) -> f64 {
-        if self.requests == 0 {
-            0.0
-        } else {
-            self.failures as f64 / self.requests as f64
-        }
+        share(self.failures, self.requests)
     }
 
     pub fn mean_us(&self) -> f64 {
