@@ -7,24 +7,26 @@
 #
 #   bench/ab.sh /tmp/hornet-before target/release/hornet      # N=3, D=6, USERS=50
 #   N=5 D=8 USERS=200 bench/ab.sh A B
+#   N=3 D=12 USERS=2000 WAIT=1 bench/ab.sh A B   # many idle users: read user_us/req + sys_us/req
 #
 # Loopback only; each run is bounded by its own -t.
 set -euo pipefail
 [ $# -eq 2 ] || { sed -n 2,11p "$0"; exit 2; }
-N=${N:-3}; D=${D:-6}; USERS=${USERS:-50}
+N=${N:-3}; D=${D:-6}; USERS=${USERS:-50}; WAIT=${WAIT:-0}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SHARED=${SHARED:-$HERE/../../shared/bench}
 mkdir -p /tmp/peers-nginx
 if ! curl -s -o /dev/null http://127.0.0.1:18080/; then
-  taskset -c 0 nginx -p /tmp/peers-nginx -c "$SHARED/nginx-peers.conf" &
+  taskset -c 0 nginx -p /tmp/peers-nginx -c "$SHARED/nginx-peers.conf" </dev/null >/dev/null 2>&1
   sleep 1
 fi
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
+sed -e "s|^wait = .*|wait = \"constant(${WAIT}s)\"|" "$SHARED/peers-plan.toml" >"$OUT/plan.toml"
 for _ in $(seq "$N"); do
   for bin in "$1" "$2"; do
     /usr/bin/time -f "cpu_s=%U+%S rss_kb=%M" -o "$OUT/time" taskset -c 1 "$bin" run \
-      "$SHARED/peers-plan.toml" -H http://127.0.0.1:18080 -u "$USERS" -r 1000 -t "${D}s" \
+      "$OUT/plan.toml" -H http://127.0.0.1:18080 -u "$USERS" -r 1000 -t "${D}s" \
       --no-history >"$OUT/out" 2>&1 || true
     python3 - "$bin" "$OUT" <<'PY'
 import re, sys

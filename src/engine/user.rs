@@ -15,6 +15,10 @@ use crate::plan::model::Wait;
 
 /// The pause after a skipped task when the class has no wait (`constant(0s)`).
 const SKIP_PAUSE: Duration = Duration::from_millis(1);
+/// Think times this long or longer end on a shared grid ([`think_until`]).
+const THINK_GRID_FROM: Duration = Duration::from_millis(200);
+/// The coarsest grid (thinks of 1 s and more).
+const THINK_GRID_MAX: Duration = Duration::from_millis(5);
 
 /// How a user is told to end.
 pub(crate) struct UserControl {
@@ -91,14 +95,14 @@ async fn lifecycle(class: &PreparedClass, ctx: &mut UserContext, ctl: &UserContr
                 Some(intended)
             }
             (Wait::Constant(d), None) if d.is_zero() => None,
-            (Wait::Constant(d), None) => Some(Instant::now() + d),
+            (Wait::Constant(d), None) => Some(think_until(Instant::now(), d, ctx.rec.epoch())),
             (Wait::Between(a, b), None) => {
                 let d = if b > a {
                     ctx.rng.random_range(a..=b)
                 } else {
                     a
                 };
-                Some(Instant::now() + d)
+                Some(think_until(Instant::now(), d, ctx.rec.epoch()))
             }
             (Wait::Throughput(_) | Wait::Pacing(_), None) => None,
         };
@@ -140,6 +144,29 @@ async fn lifecycle(class: &PreparedClass, ctx: &mut UserContext, ctl: &UserContr
         }
     }
     run_on_stop(class, ctx).await;
+}
+
+/// The end of a think time (`constant`/`between` wait) of `think` begun at `now`. A think of
+/// [`THINK_GRID_FROM`] or more ends on the nearest point of a grid of think / 200 (at most
+/// [`THINK_GRID_MAX`]) counted from the run's start, so that users thinking alike wake together:
+/// one worker wake-up, and one target wake-up, serve a few users instead of one. With 2 000 users
+/// at 1 s this took the generator's CPU from 54.8 to 40.6 µs per request (bench/README.md). The
+/// error is within ±0.25 % of the think and averages zero; paced and open-model starts never
+/// pass through here (they wait precisely, see `timer`).
+pub(crate) fn think_until(now: Instant, think: Duration, epoch: Instant) -> Instant {
+    let grid = (think / 200).min(THINK_GRID_MAX);
+    if think < THINK_GRID_FROM || grid.is_zero() {
+        return now + think;
+    }
+    let since = (now + think).saturating_duration_since(epoch);
+    let (Ok(since_ns), Ok(grid_ns)) = (
+        u64::try_from(since.as_nanos()),
+        u64::try_from(grid.as_nanos()),
+    ) else {
+        return now + think;
+    };
+    let nearest = (since_ns + grid_ns / 2) / grid_ns * grid_ns;
+    epoch + Duration::from_nanos(nearest)
 }
 
 /// `on_stop`, whose stream steps do not see the stop that led to it.
@@ -192,7 +219,7 @@ pub(crate) async fn run_steps(
     for s in steps {
         if let PreparedStep::Think(d) = s {
             ctx.rec.flush();
-            tokio::time::sleep(*d).await;
+            tokio::time::sleep_until(think_until(Instant::now(), *d, ctx.rec.epoch()).into()).await;
             continue;
         }
         ctx.in_request = true;
@@ -299,5 +326,55 @@ mod tests {
         let batch = rx.try_recv().expect("the skips were recorded");
         assert_eq!(batch.skipped, 3);
         assert!(batch.samples.is_empty(), "a skip records no request");
+    }
+
+    #[test]
+    fn long_thinks_end_on_a_shared_grid_within_a_quarter_percent() {
+        let epoch = Instant::now();
+        let ms = Duration::from_millis;
+        let us = Duration::from_micros;
+        // 1 s thinks begun 1.3 ms apart end on the same 5 ms point.
+        let a = think_until(epoch + us(100_100), ms(1000), epoch);
+        let b = think_until(epoch + us(101_400), ms(1000), epoch);
+        assert_eq!(a, b);
+        assert_eq!(a - epoch, ms(1100));
+        // Nearest, not later: 2.4 ms past a point goes back to it, 2.6 ms goes on to the next.
+        assert_eq!(
+            think_until(epoch + us(2_400), ms(1000), epoch) - epoch,
+            ms(1000)
+        );
+        assert_eq!(
+            think_until(epoch + us(2_600), ms(1000), epoch) - epoch,
+            ms(1005)
+        );
+        // Every start: the end is within think / 400 of the exact one, and averages to it.
+        let mut sum_error_ns = 0i128;
+        for start_us in (0..20_000u64).step_by(7) {
+            for think in [ms(200), ms(450), ms(1000), ms(3000)] {
+                let now = epoch + us(start_us);
+                let exact = now + think;
+                let got = think_until(now, think, epoch);
+                let error = if got > exact {
+                    got - exact
+                } else {
+                    exact - got
+                };
+                assert!(
+                    error <= think / 400,
+                    "{think:?} from {start_us} µs: {error:?}"
+                );
+                sum_error_ns += got.duration_since(epoch).as_nanos() as i128
+                    - exact.duration_since(epoch).as_nanos() as i128;
+            }
+        }
+        let mean_error_ns = sum_error_ns / (4 * 20_000 / 7 + 4);
+        assert!(
+            mean_error_ns.abs() < 50_000,
+            "mean error {mean_error_ns} ns"
+        );
+        // Short thinks are exact.
+        let now = epoch + us(1_234);
+        assert_eq!(think_until(now, ms(199), epoch), now + ms(199));
+        assert_eq!(think_until(now, ms(10), epoch), now + ms(10));
     }
 }

@@ -42,6 +42,11 @@ impl Recorder {
         self
     }
 
+    /// The run's start, which samples are stamped from.
+    pub fn epoch(&self) -> Instant {
+        self.epoch
+    }
+
     pub fn record(&mut self, mut sample: Sample, now: Instant) {
         sample.end_ms = self.stamp(now);
         self.batch.samples.push(sample);
