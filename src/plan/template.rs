@@ -140,6 +140,8 @@ pub struct Template {
 
 struct Compiled {
     env: Environment<'static>,
+    /// The template as plain pieces, when it has that shape ([`plain_pieces`]).
+    plain: Option<Vec<Piece>>,
     /// Undeclared top-level names, functions and globals excluded; sorted.
     variables: Vec<String>,
     /// Uses `uuid()`, `randint()` or `now_ms()`.
@@ -215,6 +217,7 @@ impl Template {
         Ok(Template {
             source: source.to_string(),
             compiled: Some(Arc::new(Compiled {
+                plain: plain_pieces(source),
                 env,
                 variables,
                 dynamic,
@@ -256,6 +259,13 @@ impl Template {
         let Some(compiled) = &self.compiled else {
             return Ok(Cow::Borrowed(&self.source));
         };
+        if let Some(text) = compiled
+            .plain
+            .as_deref()
+            .and_then(|p| render_plain(p, vars))
+        {
+            return Ok(Cow::Owned(text));
+        }
         let template = compiled
             .env
             .get_template(NAME)
@@ -303,6 +313,140 @@ impl Template {
         }
         Ok(())
     }
+}
+
+/// One piece of a template of the plain shape most plan templates have (`/tools/{{ id }}`,
+/// `{{ uuid() }}`, `page={{ randint(1, 100) }}`, `{{ pick(ids) }}`). These render without
+/// minijinja's VM, which allocates a 3 KiB frame stack per render: with thousands of users
+/// that one allocation made glibc consolidate its free lists on every render
+/// (`malloc_consolidate` + `unlink_chunk`, ~15 % of the generator's CPU; bench/README.md).
+/// minijinja stays the reference: anything else, and any value that is not a string or an
+/// integer, renders through it (and the tests compare the two).
+#[derive(Debug)]
+enum Piece {
+    Text(String),
+    /// `a` or `a.b.c`
+    Var(Vec<String>),
+    Uuid,
+    NowMs,
+    Randint(i64, i64),
+    Pick(String),
+}
+
+/// The template as plain pieces, or None when it uses anything else (statements, comments,
+/// whitespace control, filters, operators, literals, other calls).
+fn plain_pieces(source: &str) -> Option<Vec<Piece>> {
+    if source.contains("{%") || source.contains("{#") {
+        return None;
+    }
+    let mut pieces = Vec::new();
+    let mut rest = source;
+    while let Some(open) = rest.find("{{") {
+        if open > 0 {
+            pieces.push(Piece::Text(rest[..open].to_string()));
+        }
+        let inside = &rest[open + 2..];
+        let close = inside.find("}}")?;
+        let expr = &inside[..close];
+        if expr.starts_with(['-', '+']) || expr.ends_with(['-', '+']) {
+            return None;
+        }
+        pieces.push(plain_expr(expr.trim())?);
+        rest = &inside[close + 2..];
+    }
+    if !rest.is_empty() {
+        pieces.push(Piece::Text(rest.to_string()));
+    }
+    Some(pieces)
+}
+
+fn plain_expr(expr: &str) -> Option<Piece> {
+    let is_name = |s: &str| {
+        let mut chars = s.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    // Names minijinja reads as literals or globals, not as the plan's variables.
+    let is_variable = |s: &str| {
+        is_name(s)
+            && !is_global(s)
+            && !["true", "false", "none", "True", "False", "None"].contains(&s)
+    };
+    if let Some(call) = expr.strip_suffix(')') {
+        let (name, args) = call.split_once('(')?;
+        let args = args.trim();
+        return match (name.trim(), args) {
+            ("uuid", "") => Some(Piece::Uuid),
+            ("now_ms", "") => Some(Piece::NowMs),
+            ("randint", _) => {
+                let (a, b) = args.split_once(',')?;
+                let (a, b) = (int_literal(a.trim())?, int_literal(b.trim())?);
+                // a > b: minijinja's call says what is wrong
+                (a <= b).then_some(Piece::Randint(a, b))
+            }
+            ("pick", pool) if is_variable(pool) => Some(Piece::Pick(pool.to_string())),
+            _ => None,
+        };
+    }
+    let path: Vec<&str> = expr.split('.').collect();
+    (is_variable(path[0]) && path.iter().all(|p| is_name(p)))
+        .then(|| Piece::Var(path.into_iter().map(str::to_string).collect()))
+}
+
+/// A decimal integer as minijinja reads one (digits, an optional minus).
+fn int_literal(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Renders plain pieces; None sends the render through minijinja (a value that is missing,
+/// or not a string or an integer, or an empty pool: its error or its formatting is minijinja's).
+fn render_plain(pieces: &[Piece], vars: &impl Variables) -> Option<String> {
+    use rand::Rng;
+    use std::fmt::Write;
+    let mut out = String::new();
+    let mut context = None;
+    for piece in pieces {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Var(path) => {
+                let root = context.get_or_insert_with(|| vars.context());
+                let mut value = root.get_attr(&path[0]).ok()?;
+                for name in &path[1..] {
+                    value = value.get_attr(name).ok()?;
+                }
+                push_plain_value(&mut out, &value)?;
+            }
+            Piece::Uuid => {
+                let mut buf = uuid::Uuid::encode_buffer();
+                out.push_str(uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf));
+            }
+            Piece::NowMs => write!(out, "{}", now_ms_fn()).ok()?,
+            Piece::Randint(a, b) => write!(out, "{}", rand::rng().random_range(*a..=*b)).ok()?,
+            Piece::Pick(pool) => {
+                let root = context.get_or_insert_with(|| vars.context());
+                let picked = pick_fn(root.get_attr(pool).ok()?).ok()?;
+                push_plain_value(&mut out, &picked)?;
+            }
+        }
+    }
+    Some(out)
+}
+
+fn push_plain_value(out: &mut String, value: &MjValue) -> Option<()> {
+    use minijinja::value::ValueKind;
+    use std::fmt::Write;
+    match value.kind() {
+        ValueKind::String => out.push_str(value.as_str()?),
+        ValueKind::Number if value.is_integer() => write!(out, "{value}").ok()?,
+        _ => return None,
+    }
+    Some(())
 }
 
 /// A JSON value whose strings may be templates (object keys are literal).
@@ -524,6 +668,98 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect())
+    }
+
+    /// What minijinja alone renders (the reference the plain path must match).
+    fn by_minijinja(t: &Template, v: &Map) -> Result<String, String> {
+        let compiled = t.compiled.as_ref().expect("a compiled template");
+        compiled
+            .env
+            .get_template(NAME)
+            .and_then(|t| t.render(v.context()))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn plain_templates_render_as_minijinja_does() {
+        let v = vars(&[
+            ("tool_id", json!("abc")),
+            ("n", json!(42)),
+            ("neg", json!(-7)),
+            ("big", json!(u64::MAX)),
+            ("half", json!(1.5)),
+            ("flag", json!(true)),
+            ("nothing", json!(null)),
+            ("list", json!([1, 2])),
+            ("one", json!(["only"])),
+            ("empty", json!([])),
+            ("tz", json!({"zone": "UTC", "deep": {"x": "é€"}})),
+        ]);
+        let plain = [
+            "/tools/{{ tool_id }}",
+            "{{tool_id}}-{{ n }}-{{ neg }}-{{ big }}",
+            "{{ tz.zone }}/{{ tz.deep.x }}\n",
+            "x={{ pick(one) }}&y={{ randint(5, 5) }}&z={{ randint(-3,-3) }}",
+            "stray }} and { and {{ n }}",
+        ];
+        for src in plain {
+            let t = Template::parse(src).unwrap();
+            let c = t.compiled.as_ref().unwrap();
+            let pieces = c
+                .plain
+                .as_deref()
+                .unwrap_or_else(|| panic!("{src} is plain"));
+            let fast = render_plain(pieces, &v).unwrap_or_else(|| panic!("{src} renders plain"));
+            assert_eq!(Ok(fast), by_minijinja(&t, &v), "{src}");
+        }
+        // Plain in shape, but a value minijinja formats (or fails on) itself: its output stands.
+        for src in [
+            "{{ half }}",
+            "{{ flag }}",
+            "{{ nothing }}",
+            "{{ list }}",
+            "{{ tz }}",
+            "{{ missing }}",
+            "{{ tz.missing }}",
+            "{{ pick(empty) }}",
+            "{{ pick(n) }}",
+        ] {
+            let t = Template::parse(src).unwrap();
+            let pieces = t.compiled.as_ref().unwrap().plain.as_deref().unwrap();
+            assert_eq!(render_plain(pieces, &v), None, "{src}");
+            let full = t.render(&v).map(|s| s.into_owned()).map_err(|e| e.0);
+            assert_eq!(full.is_ok(), by_minijinja(&t, &v).is_ok(), "{src}");
+            if let Ok(text) = full {
+                assert_eq!(Ok(text), by_minijinja(&t, &v), "{src}");
+            }
+        }
+        // Not plain: minijinja renders them.
+        for src in [
+            "{{ n + 1 }}",
+            "{{ tool_id | upper }}",
+            "{{ uuid()[:8] }}",
+            "{{ '}}' }}",
+            "{{- n }}",
+            "{{ true }}",
+            "{{ randint(3, 1) }}",
+            "{{ randint(1, x) }}",
+            "{{ env('HOME', 'x') }}",
+            "{{ tool_id }}{% if n %}!{% endif %}",
+            "{{ loop }}",
+        ] {
+            let t = Template::parse(src).unwrap();
+            assert!(t.compiled.as_ref().unwrap().plain.is_none(), "{src}");
+        }
+        let t = Template::parse("{{ uuid() }} {{ now_ms() }} {{ randint(1, 3) }}").unwrap();
+        let out = t.render(&v).unwrap().into_owned();
+        let parts: Vec<&str> = out.split(' ').collect();
+        assert_eq!(
+            uuid::Uuid::parse_str(parts[0]).unwrap().get_version_num(),
+            4
+        );
+        assert_eq!(parts[0], parts[0].to_lowercase());
+        assert!(parts[1].parse::<u64>().unwrap() > 1_600_000_000_000);
+        assert!(["1", "2", "3"].contains(&parts[2]), "{out}");
     }
 
     #[test]
