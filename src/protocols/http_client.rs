@@ -266,6 +266,7 @@ pub struct Response {
 }
 
 /// An outgoing request: everything but the origin's connection.
+#[derive(Clone)]
 pub struct Outgoing {
     pub method: Method,
     pub target: Target,

@@ -66,6 +66,15 @@ const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(5);
 const MAX_EMPTY_DROPS: u32 = 3;
 /// The request header that resumes a stream after the last event seen.
 const LAST_EVENT_ID: &str = "last-event-id";
+/// The waits before asking again for a GET stream that an MCP session's server answered 409
+/// Conflict (its previous stream not yet released): ~0.5 s in all, then the 409 stands.
+const MCP_CONFLICT_WAITS: [Duration; 5] = [
+    Duration::from_millis(20),
+    Duration::from_millis(40),
+    Duration::from_millis(80),
+    Duration::from_millis(160),
+    Duration::from_millis(200),
+];
 
 /// The wait before reconnecting: the server's `retry:` (else [`DEFAULT_RECONNECT_DELAY`]),
 /// doubled for each earlier drop in a row without an event, at most [`MAX_RECONNECT_DELAY`].
@@ -530,14 +539,30 @@ impl PreparedSse {
             headers,
             body: Bytes::new(),
         };
-        let opened = tokio::time::timeout(self.timeout, http.open_stream(request)).await;
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut conflict_waits = MCP_CONFLICT_WAITS.iter();
+        let stream = loop {
+            let opened = tokio::time::timeout_at(deadline, http.open_stream(request.clone())).await;
+            let connect_time = start.elapsed();
+            match opened {
+                // The MCP SDK keeps one GET stream per session and frees it only once it has
+                // noticed that the previous one closed: a stream opened right after this user's
+                // last one meets 409 for a few ms. Wait and ask again, as a client would.
+                Ok(Ok(s))
+                    if s.status == http::StatusCode::CONFLICT && http.mcp_session().is_some() =>
+                {
+                    match conflict_waits.next() {
+                        Some(wait) => tokio::time::sleep(*wait).await,
+                        None => break s,
+                    }
+                }
+                Ok(Ok(s)) => break s,
+                Ok(Err(e)) => return Err((connect_time, e.to_string())),
+                Err(_) => return Err((connect_time, timeout_message(self.timeout))),
+            }
+        };
         let connected = Instant::now();
         let connect_time = connected.duration_since(start);
-        let stream = match opened {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err((connect_time, e.to_string())),
-            Err(_) => return Err((connect_time, timeout_message(self.timeout))),
-        };
         let head = ResponseView {
             status: stream.status.as_u16(),
             headers: &stream.headers,

@@ -62,6 +62,11 @@ fn every_shipped_plan_validates() {
         .thresholds
         .iter()
         .any(|t| t.source == "monitor.target.rss.growth < 10%"));
+    // ...and every minute of it, not only its total
+    assert!(soak
+        .thresholds
+        .iter()
+        .any(|t| t.source == "error_rate[1m] < 5%"));
     for file in &files {
         let plan = load(file);
         assert!(!plan.description.is_empty(), "{file} has no description");

@@ -147,3 +147,81 @@ tasks = [ { sse = "/events?interval_ms=20", for = "1m", name = "/events" } ]
     assert!(s.events > 10, "{s:?}");
     assert_eq!((s.drops, s.reconnects), (0, 0), "{s:?}");
 }
+
+/// A minimal MCP Streamable HTTP endpoint that, like the official SDK, allows one GET stream per
+/// session and answers 409 Conflict to the first `conflicts` GETs (a stream not yet released).
+async fn conflicting_mcp_server(conflicts: usize) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let gets = Arc::new(AtomicUsize::new(0));
+    let counted = gets.clone();
+    let app = axum::Router::new().route(
+        "/mcp",
+        axum::routing::post(|body: axum::Json<serde_json::Value>| async move {
+            let reply = serde_json::json!({"jsonrpc": "2.0", "id": body.0["id"], "result": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "serverInfo": {"name": "conflicting", "version": "1"}}});
+            ([("mcp-session-id", "s-1")], axum::Json(reply))
+        })
+        .get(move || {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < conflicts {
+                    return (
+                        StatusCode::CONFLICT,
+                        "Only one SSE stream is allowed per session",
+                    )
+                        .into_response();
+                }
+                (
+                    [(header::CONTENT_TYPE, "text/event-stream")],
+                    "data: hello\n\n",
+                )
+                    .into_response()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let url = format!("http://{}", listener.local_addr().expect("local addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, gets)
+}
+
+const MCP_GET_PLAN: &str = r#"
+[defaults]
+rpc_path = "/mcp"
+[[users]]
+name = "S"
+on_start = [ { rpc = "initialize", params = { protocolVersion = "2025-06-18", capabilities = {}, clientInfo = { name = "hornet", version = "1" } } } ]
+tasks = [ { sse = "/mcp", events = 1, name = "stream" } ]
+"#;
+
+#[tokio::test]
+async fn an_mcp_sessions_get_stream_answered_409_is_asked_again_until_it_is_free() {
+    use std::sync::atomic::Ordering;
+    // Two conflicts, then free: the first stream opens on the third GET, and nothing fails.
+    let (url, gets) = conflicting_mcp_server(2).await;
+    let snapshot = run_plan(MCP_GET_PLAN, url, 0.5).await;
+    assert_eq!(snapshot.total.num_failures, 0, "{:?}", snapshot.failures);
+    let opened = streams(&snapshot, "stream").opened;
+    assert!(opened >= 1, "{opened}");
+    assert_eq!(gets.load(Ordering::SeqCst) as u64, opened + 2);
+    // The [connect] time of the first stream includes the waits (20 + 40 ms).
+    let connect = row(&snapshot, "SSE", "stream [connect]");
+    assert!(connect.max_ms >= 60.0, "{connect:?}");
+
+    // Never free: six GETs (the first and five more over ~0.5 s), then the 409 is the failure.
+    let (url, gets) = conflicting_mcp_server(usize::MAX).await;
+    let snapshot = run_plan(MCP_GET_PLAN, url, 0.2).await;
+    let failures: Vec<(&str, &str)> = snapshot
+        .failures
+        .iter()
+        .map(|f| (f.name.as_str(), f.error.as_str()))
+        .collect();
+    assert_eq!(failures, [("stream [connect]", "HTTP 409")]);
+    let attempts = snapshot.failures[0].occurrences as usize;
+    assert_eq!(gets.load(Ordering::SeqCst), 6 * attempts);
+}
