@@ -343,11 +343,7 @@ mod tests {
             current_p50_ms: 0.0,
             current_p95_ms: 0.0,
             warnings: vec!["careful <now>".into()],
-            dropped: 0,
-            cancelled: 0,
-            skipped: 0,
-            agents: Vec::new(),
-            lag: None,
+            ..Snapshot::default()
         }
     }
 

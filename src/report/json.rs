@@ -96,10 +96,7 @@ mod tests {
             current_p95_ms: 0.0,
             warnings: vec!["careful".into()],
             dropped: 5,
-            cancelled: 0,
-            skipped: 0,
-            agents: Vec::new(),
-            lag: None,
+            ..Snapshot::default()
         };
         let v = summary(&s);
         assert_eq!(v["state"], "stopped");

@@ -545,12 +545,7 @@ mod tests {
             series: Vec::new(),
             current_p50_ms: 12.34,
             current_p95_ms: 150.2,
-            warnings: Vec::new(),
-            dropped: 0,
-            cancelled: 0,
-            skipped: 0,
-            agents: Vec::new(),
-            lag: None,
+            ..Snapshot::default()
         }
     }
 
@@ -700,16 +695,7 @@ mod tests {
                 name: "Aggregated".into(),
                 ..StatsRow::default()
             },
-            failures: Vec::new(),
-            series: Vec::new(),
-            current_p50_ms: 0.0,
-            current_p95_ms: 0.0,
-            warnings: Vec::new(),
-            dropped: 0,
-            cancelled: 0,
-            skipped: 0,
-            agents: Vec::new(),
-            lag: None,
+            ..Snapshot::default()
         };
         let t = stats_table(&s);
         assert!(t

@@ -6,9 +6,11 @@ use serde::{Deserialize, Serialize};
 use super::histogram::LatencyHistogram;
 pub use super::sample::{FanoutCounts, SseDelivery, WsDelivery};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunState {
+    /// Also the state of an empty `Snapshot::default()`: a run that has not begun.
+    #[default]
     Spawning,
     Running,
     Stopping,
@@ -285,7 +287,7 @@ impl Point {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub state: RunState,
     pub elapsed_s: f64,

@@ -596,16 +596,7 @@ fn stage_snapshot(span: &SpanStats, seconds: f64) -> Snapshot {
         users: 0,
         rows: span.rows.clone(),
         total: span.total.clone(),
-        failures: Vec::new(),
-        series: Vec::new(),
-        current_p50_ms: 0.0,
-        current_p95_ms: 0.0,
-        warnings: Vec::new(),
-        dropped: 0,
-        cancelled: 0,
-        skipped: 0,
-        agents: Vec::new(),
-        lag: None,
+        ..Snapshot::default()
     }
 }
 

@@ -391,15 +391,7 @@ mod tests {
                     occurrences: 4,
                 },
             ],
-            series: Vec::new(),
-            current_p50_ms: 0.0,
-            current_p95_ms: 0.0,
-            warnings: Vec::new(),
-            dropped: 0,
-            cancelled: 0,
-            skipped: 0,
-            agents: Vec::new(),
-            lag: None,
+            ..Snapshot::default()
         }
     }
 
