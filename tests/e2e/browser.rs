@@ -1,7 +1,8 @@
 //! The web UI in a real headless Chromium driven through chromedriver (fantoccini): a run started
 //! from the form streams its tables and charts over SSE, edits and stops from the page, the
-//! history page and its filters, no JavaScript errors on any page, a phone-width run page, and a
-//! plan imported on the start page (preview, save, then offered in the plan list).
+//! history page and its filters, no JavaScript errors on any page, a phone-width run page, a
+//! plan imported on the start page (preview, save, then offered in the plan list), and a shaped
+//! run's Stages table, live and stored.
 //!
 //! Each test starts its own chromedriver on a free loopback port and kills it at the end, even
 //! when the test fails. Without `chromium` and `chromedriver` on PATH the tests print why and
@@ -19,7 +20,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    free_port, spawn_app, temp_dir, wait_until, wait_until_blocking, write_file, TestApp,
+    free_port, spawn_app, spawn_app_with_plan, temp_dir, wait_until, wait_until_blocking,
+    write_file, TestApp,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1150,6 +1152,250 @@ async fn the_run_page_draws_monitor_charts_live_and_stored() {
     s.wait_chart_line("monitor-chart-bytes", USERS_BLUE, Duration::from_secs(10))
         .await;
     s.assert_no_js_errors("report.html (monitors)").await;
+    s.close().await;
+    drop(driver);
+    app.stop().await;
+}
+
+/// 1, 2, then 4 users for 3 s each, without waits, on the demo target's `/capacity/50` (4
+/// permits held 50 ms: 20 answers a second a user, 80 at most).
+const STEPPED: &str = r#"
+name = "stepped"
+host = "http://127.0.0.1:1"
+
+[[users]]
+name = "U"
+tasks = [ { get = "/capacity/50", name = "capped" } ]
+
+[shapes.steps]
+stages = [
+  { duration = "3s", users = 1 },
+  { duration = "3s", users = 2 },
+  { duration = "3s", users = 4 },
+]
+"#;
+
+/// The users each stage of [`STEPPED`] asks for.
+const STEPPED_USERS: [u64; 3] = [1, 2, 4];
+
+/// What the Stages section shows: each row's cells (#, span, users, running, requests, RPS,
+/// p50, p95, p99, errors, state), its heading, each step's line and outcome, the breaking
+/// point, and whether the table is not the one marked by `data-seen` (htmx swapped it in).
+const STAGES_JS: &str = r#"
+    var t = document.getElementById('stages-table');
+    if (!t) return null;
+    var text = function (e) { return e ? e.textContent.replace(/\s+/g, ' ').trim() : ''; };
+    var rows = Array.prototype.map.call(t.tBodies[0].rows, function (r) {
+        return Array.prototype.map.call(r.cells, text);
+    });
+    var steps = Array.prototype.map.call(document.querySelectorAll('#stage-steps li'),
+        function (li) { return [text(li), text(li.querySelector('strong'))]; });
+    return {
+        rows: rows,
+        heading: text(document.querySelector('#stages h3')),
+        steps: steps,
+        breaking_point: text(document.querySelector('#breaking-point strong')),
+        swapped: !t.hasAttribute('data-seen'),
+        live: document.body.getAttribute('data-live') === 'true',
+    };
+"#;
+
+/// The RPS cell of a Stages row as a number.
+fn stage_rps(row: &Value) -> f64 {
+    let cell = row[5].as_str().unwrap_or_default();
+    cell.parse()
+        .unwrap_or_else(|_| panic!("RPS {cell:?} is not a number: {row}"))
+}
+
+/// A shaped run (three stages of 1, 2 and 4 users): the live run page's Stages table, updated
+/// over SSE without a reload, shows every stage with its users and the closed ones with their
+/// RPS, and the step to stage 2; when the run ends the same page turns final, and reloaded as a
+/// stored report it shows the same table, whose requests, RPS, users and recoveries are the
+/// API's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stages_table_updates_live_and_matches_the_api_when_stored() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let app = spawn_app_with_plan("stepped.toml", STEPPED).await;
+    // the browser first: opening a session can take seconds, and stage 2 only lasts 3 s
+    let s = driver.session(&app.url).await;
+    let id = app
+        .start_run(&json!({ "plan": "stepped", "host": app.target.url(), "shape": "steps" }))
+        .await;
+    s.goto(&format!("/runs/{id}")).await;
+    // mark this page and the table it was served with: a swapped table has no mark
+    let first = s
+        .js(
+            &format!(
+                "window.__same_page = true; \
+                 var t = document.getElementById('stages-table'); \
+                 if (t) t.setAttribute('data-seen', '1'); {STAGES_JS}"
+            ),
+            vec![],
+        )
+        .await;
+    assert!(!first.is_null(), "a live shaped run shows its Stages table");
+
+    // live: stage 2 has closed seconds, stage 1 is over
+    let live = s
+        .wait_js(
+            "the live Stages table shows RPS for two stages",
+            &format!(
+                "var v = (function () {{ {STAGES_JS} }})(); \
+                 return v && v.swapped && v.live && v.rows.filter(function (r) {{ \
+                   return parseFloat(r[5]) > 0; }}).length >= 2 ? v : null;"
+            ),
+            vec![],
+            Duration::from_secs(15),
+        )
+        .await;
+    let rows = live["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 3, "every stage, pending ones too: {live}");
+    for (i, (row, users)) in rows.iter().zip(STEPPED_USERS).enumerate() {
+        assert_eq!(row[0], json!((i + 1).to_string()), "{live}");
+        assert_eq!(row[2], json!(format!("{users} users")), "{live}");
+    }
+    assert!(
+        stage_rps(&rows[0]) > 0.0 && stage_rps(&rows[1]) > 0.0,
+        "{live}"
+    );
+    assert_eq!(rows[0][10], "closed", "{live}");
+    assert!(
+        live["heading"]
+            .as_str()
+            .is_some_and(|h| h.contains("so far")),
+        "{live}"
+    );
+    let steps = live["steps"].as_array().expect("steps");
+    assert!(
+        steps
+            .first()
+            .and_then(|s| s[0].as_str())
+            .is_some_and(|t| t.starts_with("the step to stage 2 (1 → 2 users) at 3s:")),
+        "{live}"
+    );
+
+    // the run ends by itself: the same page (no reload) turns final
+    let ended = s
+        .wait_js(
+            "the Stages table turns final without a reload",
+            &format!(
+                "var v = (function () {{ {STAGES_JS} }})(); \
+                 return v && !v.live && !/so far/.test(v.heading) ? v : null;"
+            ),
+            vec![],
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_eq!(
+        s.js("return window.__same_page === true;", vec![]).await,
+        json!(true),
+        "the page reloaded"
+    );
+    let run = app.wait_final(&id, Duration::from_secs(15)).await;
+    assert_eq!(run["state"], "stopped", "{run}");
+    let api = &run["stages"];
+    assert_eq!(api["complete"], true, "{api}");
+    let api_rows = api["stages"].as_array().expect("API stages");
+    assert_eq!(api_rows.len(), 3, "{api}");
+
+    // stored: a new load shows the history's table, the same as the live page's last one
+    s.goto(&format!("/runs/{id}?stored")).await;
+    let stored = s.js(STAGES_JS, vec![]).await;
+    assert!(!stored.is_null(), "the stored run page has no Stages table");
+    assert_eq!(stored["live"], false);
+    for key in ["rows", "heading", "steps", "breaking_point"] {
+        assert_eq!(
+            stored[key], ended[key],
+            "{key}: stored vs. the live page's final"
+        );
+    }
+    let rows = stored["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 3, "{stored}");
+    let mut rps = Vec::new();
+    for (i, ((row, api_row), users)) in rows.iter().zip(api_rows).zip(STEPPED_USERS).enumerate() {
+        let what = format!("stage {}: page {row}, API {api_row}", i + 1);
+        assert_eq!(row[0], json!((i + 1).to_string()), "{what}");
+        assert_eq!(api_row["target"].as_f64(), Some(users as f64), "{what}");
+        assert_eq!(row[2], json!(format!("{users} users")), "{what}");
+        assert_eq!(row[10], "closed", "{what}");
+        let requests = api_row["requests"].as_u64().expect("requests");
+        assert!(requests > 0, "{what}");
+        assert_eq!(row[4], json!(requests.to_string()), "{what}");
+        let api_rps = api_row["rps"].as_f64().expect("rps");
+        assert_eq!(row[5], json!(hornet::format::fmt_rps(api_rps)), "{what}");
+        // 20 answers a second a user at most, 80 in all (the route's 4 permits)
+        assert!(
+            api_rps > 0.0 && api_rps <= 80.0 * 1.05,
+            "{what}: {api_rps} req/s"
+        );
+        assert_eq!(
+            row[9],
+            json!(hornet::format::fmt_pct(
+                api_row["error_rate"].as_f64().expect("error_rate")
+            )),
+            "{what}"
+        );
+        rps.push(api_rps);
+    }
+    // twice the users, more answers a second (the route is not full before 4 users)
+    assert!(rps[0] < rps[1] && rps[1] < rps[2], "{rps:?}");
+    let in_stages: u64 = api_rows
+        .iter()
+        .map(|r| r["requests"].as_u64().unwrap_or(0))
+        .sum();
+    // The run's last, part second is in no stage (the analysis counts the series' whole
+    // seconds; the shape ends a few ms before its last tick), so with 4 users it leaves out up
+    // to a fifth of the requests: no lower bound here.
+    let total = aggregated_from_api(&app, &id).await;
+    assert!(
+        in_stages > 0 && in_stages <= total,
+        "{in_stages} of {total} requests in the stages"
+    );
+
+    // the recovery after each step, as the API judged it
+    let api_steps = api["steps"].as_array().expect("API steps");
+    let steps = stored["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 2, "{stored}");
+    assert_eq!(api_steps.len(), 2, "{api}");
+    for (i, (step, api_step)) in steps.iter().zip(api_steps).enumerate() {
+        let (from, to) = (STEPPED_USERS[i], STEPPED_USERS[i + 1]);
+        let label = format!(
+            "the step to stage {} ({from} → {to} users) at {}s:",
+            i + 2,
+            3 * (i + 1)
+        );
+        let line = step[0].as_str().unwrap_or_default();
+        assert!(line.starts_with(&label), "{line:?} / {label:?}");
+        let outcome = match api_step["outcome"].as_str() {
+            Some("recovered") => format!(
+                "recovered in {}",
+                hornet::format::fmt_duration(api_step["seconds"].as_f64().expect("seconds"))
+            ),
+            Some("not_recovered") => format!(
+                "not recovered within {}",
+                hornet::format::fmt_duration(api_step["within_s"].as_f64().expect("within_s"))
+            ),
+            other => panic!("a step of an ended run is {other:?}: {api_step}"),
+        };
+        assert_eq!(step[1], json!(outcome), "{api_step}");
+    }
+    if api["breaking_point"].is_null() {
+        assert_eq!(
+            stored["breaking_point"],
+            "no breaking point within the shape"
+        );
+    } else {
+        let stage = api["breaking_point"]["stage"].as_u64().expect("knee stage");
+        assert!(
+            stored["breaking_point"]
+                .as_str()
+                .is_some_and(|b| b.starts_with(&format!("stage {stage}: "))),
+            "{stored}"
+        );
+    }
+    s.assert_no_js_errors("/runs/{id} (stages)").await;
     s.close().await;
     drop(driver);
     app.stop().await;
