@@ -385,10 +385,16 @@ pub fn analyse(
     let clock = Clock {
         starts: run.starts_s,
     };
-    // the points by second
     // one point per tick, in order: point `s` is second `s` (its `t_s` is the elapsed time
     // rounded, which a late tick moves)
-    let closed = run.series.len() as u64;
+    // Seconds that can be counted: the series' whole seconds, and once the run has ended the
+    // second log's last, part second too (the shape's end falls just before a tick: without
+    // it the last stage lost up to a second of its requests).
+    let closed = if run.ended {
+        run.series.len().max(run.starts_s.len()) as u64
+    } else {
+        run.series.len() as u64
+    };
     let by_second = run.series;
     let mut rows = Vec::with_capacity(plan.len());
     let mut spans = Vec::with_capacity(plan.len());
@@ -456,7 +462,7 @@ pub fn analyse(
         });
         spans.push(whole);
     }
-    let steps = recoveries(&rows, by_second, &clock);
+    let steps = recoveries(&rows, by_second, closed, &clock, span);
     let breaking_point = knee(&rows, &spans, thresholds);
     let complete = rows
         .iter()
@@ -470,7 +476,15 @@ pub fn analyse(
     }
 }
 
-fn recoveries(rows: &[StageRow], by_second: &[Point], clock: &Clock<'_>) -> Vec<Recovery> {
+/// The recovery after each step. A second is read from its point in the series, or (the run's
+/// last, part second, which has no point) merged from the second log by `span`.
+fn recoveries(
+    rows: &[StageRow],
+    by_second: &[Point],
+    closed: u64,
+    clock: &Clock<'_>,
+    span: &mut dyn FnMut(u64, u64) -> SpanStats,
+) -> Vec<Recovery> {
     let mut steps = Vec::new();
     for pair in rows.windows(2) {
         let (prev, stage) = (&pair[0], &pair[1]);
@@ -497,20 +511,24 @@ fn recoveries(rows: &[StageRow], by_second: &[Point], clock: &Clock<'_>) -> Vec<
             step.baseline_error_rate = base.error_rate;
             step.band_p95_ms = base.p95_ms + (base.p95_ms * BAND_P95_RATIO).max(BAND_P95_MIN_MS);
             step.band_error_rate = base.error_rate + BAND_ERROR_POINTS;
-            let closed = by_second.len() as u64;
             let upto = end.min(closed);
             let stage_over = stage.state == StageState::Closed;
-            let back = |s: u64| {
-                by_second.get(s as usize).is_some_and(|p| {
-                    p.rps > 0.0
-                        && p.p95_ms <= step.band_p95_ms
-                        && p.fail_per_s / p.rps <= step.band_error_rate
-                })
+            let (band_p95, band_errors) = (step.band_p95_ms, step.band_error_rate);
+            let mut back = |s: u64| match by_second.get(s as usize) {
+                Some(p) => {
+                    p.rps > 0.0 && p.p95_ms <= band_p95 && p.fail_per_s / p.rps <= band_errors
+                }
+                None => {
+                    let t = span(s, s + 1).total;
+                    t.num_requests > 0
+                        && t.percentiles.p95 <= band_p95
+                        && t.fail_ratio() <= band_errors
+                }
             };
             let recovered = (first..upto).find(|&s| {
                 let hold_end = (s + HOLD_S).min(end);
                 // the whole hold must be closed seconds
-                hold_end <= upto && (s..hold_end).all(back)
+                hold_end <= upto && (s..hold_end).all(&mut back)
             });
             step.outcome = match recovered {
                 Some(s) => Outcome::Recovered {
@@ -986,6 +1004,37 @@ mod tests {
         assert_eq!(a.stages[0].steady.unwrap().from_s, 2.3);
         // back from second 6, which began at 7.5 s: 2.5 s after the step at 5 s
         assert_eq!(a.steps[0].outcome, Outcome::Recovered { seconds: 2.5 });
+    }
+
+    #[test]
+    fn an_ended_runs_last_part_second_counts_in_its_last_stage() {
+        // The shape ends just before a tick: the series has 9 whole seconds, the second log a
+        // 10th (part) second, which holds stage 2's third good second.
+        let shape = users(&[(5, 10), (5, 50)]);
+        let mut seconds = secs(5, 10, 100, 10);
+        seconds.extend(secs(2, 50, 100, 300));
+        seconds.extend(secs(3, 50, 100, 10));
+        let series = points(&seconds[..9]);
+        let starts: Vec<f64> = (0..10).map(f64::from).collect();
+        let mut span = |a: u64, b: u64| SpanStats {
+            total: row(&seconds[a as usize..b as usize], (b - a) as f64),
+            rows: Vec::new(),
+        };
+        let mut run = ShapedRun {
+            shape: &shape,
+            series: &series,
+            starts_s: &starts,
+            elapsed_s: 9.99,
+            ended: true,
+        };
+        let a = analyse(&run, &[], &mut span);
+        assert_eq!((a.stages[1].seconds, a.stages[1].requests), (5, 500));
+        assert_eq!(a.steps[0].outcome, Outcome::Recovered { seconds: 2.0 });
+        // while the run is live, the part second is not there yet
+        run.ended = false;
+        let a = analyse(&run, &[], &mut span);
+        assert_eq!((a.stages[1].seconds, a.stages[1].requests), (4, 400));
+        assert_eq!(a.steps[0].outcome, Outcome::Pending);
     }
 
     #[test]

@@ -1345,12 +1345,12 @@ async fn the_stages_table_updates_live_and_matches_the_api_when_stored() {
         .iter()
         .map(|r| r["requests"].as_u64().unwrap_or(0))
         .sum();
-    // The run's last, part second is in no stage (the analysis counts the series' whole
-    // seconds; the shape ends a few ms before its last tick), so with 4 users it leaves out up
-    // to a fifth of the requests: no lower bound here.
+    // (Nearly) every request is in a stage, the run's last, part second's too: the shape ends
+    // a few ms before its last tick, and that second once fell out of the last stage (a fifth
+    // of the requests with 4 users).
     let total = aggregated_from_api(&app, &id).await;
     assert!(
-        in_stages > 0 && in_stages <= total,
+        in_stages > 0 && in_stages <= total && in_stages * 100 >= total * 95,
         "{in_stages} of {total} requests in the stages"
     );
 
