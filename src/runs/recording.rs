@@ -174,14 +174,19 @@ impl<'a> Recording<'a> {
             thresholds::first_abort(thresholds, snapshot)
                 .map(|i| (i, thresholds::evaluate(&thresholds[i], snapshot)))
         });
-        if let Some((i, mut verdict)) = failed {
-            verdict.stopped_run_at_s = Some(snapshot.elapsed_s);
-            tracing::info!(run = %self.id, threshold = %verdict.expression,
-                observed = %verdict.observed_text, "threshold failed: stopping the run");
-            // the one stop path: users finish, every output is still written
-            handle.stop();
-            self.stopped_by = Some((i, verdict));
+        if let Some((i, verdict)) = failed {
+            self.stop_on(handle, snapshot, i, verdict);
         }
+    }
+
+    /// Stops the run because threshold `i` failed with `abort_on_fail`, keeping its verdict.
+    fn stop_on(&mut self, handle: &RunHandle, snapshot: &Snapshot, i: usize, mut verdict: Verdict) {
+        verdict.stopped_run_at_s = Some(snapshot.elapsed_s);
+        tracing::info!(run = %self.id, threshold = %verdict.expression,
+            observed = %verdict.observed_text, "threshold failed: stopping the run");
+        // the one stop path: users finish, every output is still written
+        handle.stop();
+        self.stopped_by = Some((i, verdict));
     }
 
     /// `abort_on_fail` on a `recovery` threshold: judged once a second on the stages so far,
@@ -227,12 +232,8 @@ impl<'a> Recording<'a> {
                 let v = stages::recovery_verdict(t, Some(&analysis));
                 (v.samples > 0 && !v.passed).then_some((i, v))
             });
-        if let Some((i, mut verdict)) = failed {
-            verdict.stopped_run_at_s = Some(snapshot.elapsed_s);
-            tracing::info!(run = %self.id, threshold = %verdict.expression,
-                observed = %verdict.observed_text, "threshold failed: stopping the run");
-            handle.stop();
-            self.stopped_by = Some((i, verdict));
+        if let Some((i, verdict)) = failed {
+            self.stop_on(handle, snapshot, i, verdict);
         }
     }
 
