@@ -91,6 +91,7 @@ impl StageView {
 
 fn target_text(model: LoadModel, v: f64) -> String {
     match model {
+        LoadModel::Users if v == 1.0 => "1 user".to_string(),
         LoadModel::Users => format!("{} users", trimmed(v, 0)),
         LoadModel::Rate => format!("{}/s", trimmed(v, 2)),
     }

@@ -1254,7 +1254,15 @@ async fn the_stages_table_updates_live_and_matches_the_api_when_stored() {
     assert_eq!(rows.len(), 3, "every stage, pending ones too: {live}");
     for (i, (row, users)) in rows.iter().zip(STEPPED_USERS).enumerate() {
         assert_eq!(row[0], json!((i + 1).to_string()), "{live}");
-        assert_eq!(row[2], json!(format!("{users} users")), "{live}");
+        assert_eq!(
+            row[2],
+            json!(if users == 1 {
+                "1 user".to_string()
+            } else {
+                format!("{users} users")
+            }),
+            "{live}"
+        );
     }
     assert!(
         stage_rps(&rows[0]) > 0.0 && stage_rps(&rows[1]) > 0.0,
@@ -1318,7 +1326,15 @@ async fn the_stages_table_updates_live_and_matches_the_api_when_stored() {
         let what = format!("stage {}: page {row}, API {api_row}", i + 1);
         assert_eq!(row[0], json!((i + 1).to_string()), "{what}");
         assert_eq!(api_row["target"].as_f64(), Some(users as f64), "{what}");
-        assert_eq!(row[2], json!(format!("{users} users")), "{what}");
+        assert_eq!(
+            row[2],
+            json!(if users == 1 {
+                "1 user".to_string()
+            } else {
+                format!("{users} users")
+            }),
+            "{what}"
+        );
         assert_eq!(row[10], "closed", "{what}");
         let requests = api_row["requests"].as_u64().expect("requests");
         assert!(requests > 0, "{what}");
