@@ -556,6 +556,22 @@ pub enum ThresholdMetric {
     Recovery,
 }
 
+impl ThresholdMetric {
+    /// Whether it is read from the requests' latencies, counts and failures alone: what the
+    /// per-second histograms hold, so what a window or a stage can be judged on.
+    pub fn from_request_counts(self) -> bool {
+        matches!(
+            self,
+            ThresholdMetric::Percentile(_)
+                | ThresholdMetric::Avg
+                | ThresholdMetric::Min
+                | ThresholdMetric::Max
+                | ThresholdMetric::ErrorRate
+                | ThresholdMetric::Rps
+        )
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CompareOp {
     Lt,

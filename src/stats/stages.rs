@@ -548,16 +548,7 @@ fn recoveries(
 /// Whether a threshold can be judged on one stage's merged numbers.
 pub fn judged_per_stage(t: &Threshold) -> bool {
     // a windowed threshold judges its own windows, not a stage's total
-    t.window.is_none()
-        && matches!(
-            t.metric,
-            ThresholdMetric::Percentile(_)
-                | ThresholdMetric::Avg
-                | ThresholdMetric::Min
-                | ThresholdMetric::Max
-                | ThresholdMetric::ErrorRate
-                | ThresholdMetric::Rps
-        )
+    t.window.is_none() && t.metric.from_request_counts()
 }
 
 fn knee(rows: &[StageRow], spans: &[SpanStats], thresholds: &[Threshold]) -> Option<Knee> {

@@ -328,7 +328,7 @@ fn threshold_parts(expr: &str) -> Result<Threshold, Failure> {
             found_text(metric_text),
         )
     })?;
-    if window.is_some() && !windowable(metric) {
+    if window.is_some() && !metric.from_request_counts() {
         return Err((
             metric_start,
             WINDOW_METRIC_EXPECTED.to_string(),
@@ -356,19 +356,6 @@ const WINDOW_METRIC_EXPECTED: &str =
     "a metric a window can judge: p50 ... p100, avg, min, max, error_rate or rps";
 /// The longest window (a day: a soak's longest stretch worth judging as one).
 const MAX_WINDOW: Duration = Duration::from_secs(24 * 3600);
-
-/// The metrics the per-second histograms hold: latencies, counts and failures.
-fn windowable(metric: ThresholdMetric) -> bool {
-    matches!(
-        metric,
-        ThresholdMetric::Percentile(_)
-            | ThresholdMetric::Avg
-            | ThresholdMetric::Min
-            | ThresholdMetric::Max
-            | ThresholdMetric::ErrorRate
-            | ThresholdMetric::Rps
-    )
-}
 
 /// The window of a metric written `p95[30s]` between bytes `start` and `end`: where the
 /// metric's name ends and the window, whole seconds from 1 s to a day.
